@@ -1,0 +1,3 @@
+from refldm_desktop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Face backends, alignment, quality scores, clustering and reference choice."""

@@ -1,0 +1,1 @@
+"""Folder scanning, hashing, EXIF and orientation, image decoding (Pillow only, no Qt)."""

@@ -1,0 +1,23 @@
+"""The public, versioned API that plugins import. Nothing else in refldm_desktop is for them.
+
+A plugin registers a factory (a class or function taking no required arguments) under one
+of the entry-point groups below in its distribution's metadata.
+"""
+
+from __future__ import annotations
+
+from refldm_desktop.faces.types import DetectedFace, EmbeddingSpace, FaceBackend
+
+API_VERSION = 1
+
+FACE_BACKENDS_GROUP = "refldm_desktop.face_backends"
+RESTORERS_GROUP = "refldm_desktop.restorers"
+
+__all__ = [
+    "API_VERSION",
+    "FACE_BACKENDS_GROUP",
+    "RESTORERS_GROUP",
+    "DetectedFace",
+    "EmbeddingSpace",
+    "FaceBackend",
+]

@@ -1,0 +1,1 @@
+"""Restorers and the photo pipeline: crop, restore, paste back, write a new version."""
