@@ -1,0 +1,167 @@
+"""FFHQ face alignment and its exact inverse.
+
+ReF-LDM was trained on FFHQ-aligned crops, so faces must be cut out the way FFHQ did: the eye
+centres and mouth centre define an oriented square (a similarity transform of the photo), the
+photo is resampled into it, and areas outside the photo are filled by blurred reflection.
+We keep the transform as a 2x3 matrix so that a restored crop can be warped back into the
+photo with the exact inverse.
+
+Coordinates are continuous: pixel (i, j) covers [i, i+1) x [j, j+1), the same convention
+Pillow's affine transform uses, so warping there and back lands on the same pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+
+@dataclass(frozen=True, eq=False)
+class AlignTransform:
+    matrix: np.ndarray  # 2x3: image (x, y, 1) -> crop (u, v)
+    size: int
+    eye_distance: float  # in source pixels; a direct measure of face resolution
+
+    def inverse(self) -> np.ndarray:
+        """2x3 matrix mapping crop (u, v, 1) to image (x, y)."""
+        return invert_affine(self.matrix)
+
+    @property
+    def source_pixels_per_crop_pixel(self) -> float:
+        a = self.matrix[:, :2]
+        return float(1.0 / np.sqrt(abs(np.linalg.det(a))))
+
+    def crop_to_image(self, points: np.ndarray) -> np.ndarray:
+        return apply_affine(self.inverse(), points)
+
+    def image_to_crop(self, points: np.ndarray) -> np.ndarray:
+        return apply_affine(self.matrix, points)
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    full = np.vstack([np.asarray(m, dtype=np.float64), [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2]
+
+
+def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return p @ m[:, :2].T + m[:, 2]
+
+
+def _eyes_and_mouth(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.shape == (68, 2):
+        # iBUG 68: 36-41 and 42-47 are the eyes (viewer's left first), 48 and 54 the mouth corners.
+        return lm[36:42].mean(0), lm[42:48].mean(0), lm[48], lm[54]
+    if lm.shape == (5, 2):
+        # insightface order: left eye, right eye, nose, left mouth corner, right mouth corner.
+        return lm[0], lm[1], lm[3], lm[4]
+    raise ValueError(f"landmarks must have shape (68, 2) or (5, 2), got {lm.shape}")
+
+
+def ffhq_quad(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre c and half-axes x, y of the FFHQ crop square in image coordinates."""
+    eye_left, eye_right, mouth_left, mouth_right = _eyes_and_mouth(landmarks)
+    eye_avg = (eye_left + eye_right) * 0.5
+    eye_to_eye = eye_right - eye_left
+    eye_to_mouth = (mouth_left + mouth_right) * 0.5 - eye_avg
+    # The square leans between the eye line and the perpendicular of the eye-mouth line,
+    # which keeps it stable when one of the two is measured badly.
+    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1.0, 1.0]
+    norm = np.hypot(*x)
+    if not np.isfinite(norm) or norm < 1e-6:
+        raise ValueError("degenerate landmarks: eyes and mouth coincide")
+    x = x / norm * max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.flipud(x) * [-1.0, 1.0]
+    c = eye_avg + eye_to_mouth * 0.1
+    return c, x, y
+
+
+def ffhq_transform(landmarks: np.ndarray, size: int = 512) -> AlignTransform:
+    c, x, y = ffhq_quad(landmarks)
+    # crop (u, v) -> image: top-left corner c - x - y, u runs along 2x, v along 2y.
+    to_image = np.array(
+        [
+            [2 * x[0] / size, 2 * y[0] / size, c[0] - x[0] - y[0]],
+            [2 * x[1] / size, 2 * y[1] / size, c[1] - x[1] - y[1]],
+        ]
+    )
+    eye_left, eye_right, _, _ = _eyes_and_mouth(landmarks)
+    return AlignTransform(
+        matrix=invert_affine(to_image),
+        size=int(size),
+        eye_distance=float(np.hypot(*(eye_right - eye_left))),
+    )
+
+
+def _blurred_reflect_pad(region: np.ndarray, pads: tuple[int, int, int, int], blur: float) -> np.ndarray:
+    """Pad (left, top, right, bottom) by reflection, fading the padding into a blur like FFHQ
+    so that the model never sees hard mirror seams."""
+    left, top, right, bottom = pads
+    if not any(pads):
+        return region
+    h, w = region.shape[:2]
+    mode = "reflect" if max(left, right) < w and max(top, bottom) < h else "symmetric"
+    try:
+        padded = np.pad(region, ((top, bottom), (left, right), (0, 0)), mode=mode)
+    except ValueError:
+        padded = np.pad(region, ((top, bottom), (left, right), (0, 0)), mode="edge")
+    ph, pw = padded.shape[:2]
+    yy, xx = np.mgrid[0:ph, 0:pw].astype(np.float32)
+    dist_x = np.maximum(np.maximum(left - xx, xx - (left + w - 1)), 0) / max(left, right, 1)
+    dist_y = np.maximum(np.maximum(top - yy, yy - (top + h - 1)), 0) / max(top, bottom, 1)
+    weight = np.clip(np.maximum(dist_x, dist_y) * 3.0, 0.0, 1.0)[..., None]
+    blurred = np.asarray(
+        Image.fromarray(padded).filter(ImageFilter.GaussianBlur(max(blur, 1.0))), dtype=np.float32
+    )
+    median = np.median(padded.reshape(-1, 3), axis=0)
+    out = padded.astype(np.float32)
+    out += (blurred - out) * weight
+    out += (median - out) * np.clip(weight, 0.0, 1.0) * 0.5
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def warp_to_crop(image: np.ndarray, t: AlignTransform) -> np.ndarray:
+    """The aligned (size, size, 3) uint8 crop of an (H, W, 3) uint8 RGB image."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError("warp_to_crop expects an (H, W, 3) uint8 RGB image")
+    h, w = image.shape[:2]
+    size = t.size
+    inv = t.inverse()
+    corners = apply_affine(inv, np.array([[0, 0], [size, 0], [0, size], [size, size]], float))
+    scale = t.source_pixels_per_crop_pixel
+    border = max(int(np.ceil(scale * 4)), 3)
+    x0 = int(np.floor(corners[:, 0].min())) - border
+    y0 = int(np.floor(corners[:, 1].min())) - border
+    x1 = int(np.ceil(corners[:, 0].max())) + border
+    y1 = int(np.ceil(corners[:, 1].max())) + border
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if cx0 >= cx1 or cy0 >= cy1:
+        raise ValueError("the face lies outside the image")
+    region = image[cy0:cy1, cx0:cx1]
+    pads = (cx0 - x0, cy0 - y0, x1 - cx1, y1 - cy1)
+    region = _blurred_reflect_pad(np.ascontiguousarray(region), pads, blur=size * scale * 0.02)
+    # Shrink first with a proper low-pass filter when the face is larger than the crop;
+    # an affine resampler alone would alias (FFHQ does the same).
+    work = Image.fromarray(region)
+    factor = 1.0
+    if scale > 1.0:
+        factor = scale
+        new_w = max(1, int(round(work.width / factor)))
+        new_h = max(1, int(round(work.height / factor)))
+        work = work.resize((new_w, new_h), Image.Resampling.LANCZOS)
+        fx, fy = region.shape[1] / new_w, region.shape[0] / new_h
+    else:
+        fx = fy = 1.0
+    # crop (u, v) -> region coords -> work coords
+    m = inv.copy()
+    m[0, 2] -= x0
+    m[1, 2] -= y0
+    m[0] /= fx
+    m[1] /= fy
+    out = work.transform(
+        (size, size), Image.Transform.AFFINE, tuple(m.reshape(-1)), resample=Image.Resampling.BICUBIC
+    )
+    return np.ascontiguousarray(np.asarray(out, dtype=np.uint8))
