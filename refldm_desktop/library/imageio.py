@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import IO, Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -68,6 +68,9 @@ MAX_PIXELS = 178_956_970
 # We enforce MAX_PIXELS ourselves, so Pillow's warning between its soft and hard limit is
 # noise. This is a process-wide filter for that one warning class only.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# Broken EXIF blocks are common (editors, old cameras) and we treat them as absent; Pillow's
+# per-file "Corrupt EXIF data" warnings would bury the indexer's own output.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 # Enough bytes for every magic number we check, including an ISO-BMFF "ftyp" box with a
 # long list of compatible brands (HEIF, AVIF, MP4).
@@ -276,8 +279,6 @@ def _decode_reason(fmt: str, exc: BaseException, file_size: int, head: bytes) ->
     message = str(exc)
     if isinstance(exc, EOFError) or "truncated" in message.lower():
         return f"truncated {fmt} data"
-    if isinstance(exc, UnidentifiedImageError):
-        return f"corrupt or truncated {fmt} header"
     detail = message.splitlines()[0][:120] if message else type(exc).__name__
     return f"corrupt {fmt} data ({detail})"
 
@@ -459,6 +460,17 @@ def _sniff_open(f: IO[bytes]) -> tuple[str, bytes, int]:
     return fmt, head, size
 
 
+def _open_image(f: IO[bytes], fmt: str, formats: list[str], size: int, head: bytes) -> Image.Image:
+    """Parse the header with the one decoder the magic bytes named. Failing here means the
+    header itself is unreadable, which we say rather than guessing about the pixel data."""
+    try:
+        return Image.open(f, formats=formats)
+    except (Image.DecompressionBombError, MemoryError) as exc:
+        raise ImageError(_decode_reason(fmt, exc, size, head)) from exc
+    except _DECODE_ERRORS as exc:
+        raise ImageError(f"corrupt or truncated {fmt} header") from exc
+
+
 def _check_size(im: Image.Image) -> None:
     width, height = im.size
     if width <= 0 or height <= 0:
@@ -477,8 +489,8 @@ def probe(path: str | os.PathLike[str]) -> ImageInfo:
     with _open_file(path) as f:
         fmt, head, size = _sniff_open(f)
         formats = _pillow_formats(fmt)
-        try:
-            with Image.open(f, formats=formats) as im:
+        with _open_image(f, fmt, formats, size, head) as im:
+            try:
                 _check_size(im)
                 if fmt == "PNG" and "exif" not in im.info:
                     # PngImageFile.getexif() would decode the whole image to look for a
@@ -489,10 +501,10 @@ def probe(path: str | os.PathLike[str]) -> ImageInfo:
                     else:
                         return _info_from(im, fmt, (False, 1, None))
                 return _info_from(im, fmt, _read_exif(im))
-        except ImageError:
-            raise
-        except _DECODE_ERRORS as exc:
-            raise ImageError(_decode_reason(fmt, exc, size, head)) from exc
+            except ImageError:
+                raise
+            except _DECODE_ERRORS as exc:
+                raise ImageError(_decode_reason(fmt, exc, size, head)) from exc
 
 
 # --------------------------------------------------------------------------- pixels
@@ -559,8 +571,8 @@ def load_rgb(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
     with _open_file(path) as f:
         fmt, head, size = _sniff_open(f)
         formats = _pillow_formats(fmt)
-        try:
-            with Image.open(f, formats=formats) as im:
+        with _open_image(f, fmt, formats, size, head) as im:
+            try:
                 _check_size(im)
                 im.load()
                 info = _info_from(im, fmt, _read_exif(im))
@@ -569,10 +581,10 @@ def load_rgb(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                 if op is not None:
                     rgb = rgb.transpose(op)
                 arr = np.array(rgb, dtype=np.uint8)
-        except ImageError:
-            raise
-        except _DECODE_ERRORS as exc:
-            raise ImageError(_decode_reason(fmt, exc, size, head)) from exc
+            except ImageError:
+                raise
+            except _DECODE_ERRORS as exc:
+                raise ImageError(_decode_reason(fmt, exc, size, head)) from exc
     if arr.ndim != 3 or arr.shape[2] != 3:  # defensive: never hand on a surprise shape
         raise ImageError(f"unexpected decoded shape {arr.shape} in {fmt} file")
     return np.ascontiguousarray(arr), info
