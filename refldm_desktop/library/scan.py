@@ -109,10 +109,14 @@ def _entry(path: Path, st: os.stat_result) -> FileEntry:
     return FileEntry(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def _broken_link_reason(path: str) -> str:
+def _broken_link_reason(path: str) -> str | None:
+    """Why a name that is neither a file nor a folder cannot be used; None for things that
+    are simply not files (sockets, FIFOs, devices), which are skipped silently."""
     try:
         os.stat(path)
     except OSError as exc:
+        if not os.path.islink(path):
+            return os_error_reason(exc)
         if exc.errno == errno.ELOOP:
             return "symlink loop (the link points, through other links, back to itself)"
         if isinstance(exc, FileNotFoundError):
@@ -122,7 +126,7 @@ def _broken_link_reason(path: str) -> str:
                 target = "?"
             return f"dangling symlink (target {target} does not exist)"
         return f"broken symlink ({os_error_reason(exc)})"
-    return "symlink target is neither a file nor a folder"
+    return None
 
 
 def _list_folder(path: Path) -> list[os.DirEntry[str]] | ScanProblem:
@@ -151,7 +155,7 @@ class _Walker:
             st = os.stat(root)
         except OSError as exc:
             if os.path.islink(root):
-                yield ScanProblem(root, _broken_link_reason(str(root)))
+                yield ScanProblem(root, _broken_link_reason(str(root)) or os_error_reason(exc))
             elif isinstance(exc, FileNotFoundError):
                 yield ScanProblem(root, "no such file or folder")
             else:
@@ -199,7 +203,14 @@ class _Walker:
             if name.startswith("."):
                 continue  # hidden files and folders, macOS "._name.jpg" resource forks
             path = folder / name
-            if entry.is_dir():  # follows symlinks
+            try:
+                # Both follow symlinks. FileNotFoundError (dangling link) is swallowed by
+                # DirEntry itself, but a link loop (ELOOP) or a permission error is raised.
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                is_dir = is_file = False
+            if is_dir:
                 if is_skipped_folder(name):
                     continue
                 try:
@@ -224,7 +235,7 @@ class _Walker:
                 self.visited.add(sub_key)
                 stack.append((path, sub_listing, 0))
                 chain.append((sub_key, path))
-            elif entry.is_file():  # follows symlinks
+            elif is_file:
                 ext = _extension(name)
                 if ext not in IMAGE_EXTENSIONS:
                     if ext in IGNORED_EXTENSIONS or not self.sniff_unknown:
@@ -238,13 +249,17 @@ class _Walker:
                     yield ScanProblem(path, os_error_reason(exc))
                     continue
                 yield _entry(path, st)
-            elif entry.is_symlink():
-                # Neither file nor folder behind it: dangling or looping. Report it when it
-                # was probably meant to be a photo or a folder of photos.
+            else:
+                # Neither a file nor a folder behind the name: a dangling or looping link, or
+                # something we may not stat. Report it when it was probably meant to be a
+                # photo or a folder of photos.
                 ext = _extension(name)
                 if ext in IMAGE_EXTENSIONS or ext == "":
-                    yield ScanProblem(path, _broken_link_reason(str(path)))
-            # Sockets, FIFOs and devices are skipped: opening a FIFO would block forever.
+                    reason = _broken_link_reason(str(path))
+                    if reason is not None:
+                        yield ScanProblem(path, reason)
+            # Sockets, FIFOs and devices end up here too and are skipped: opening a FIFO to
+            # sniff it would block forever.
 
     def run_deferred(self) -> Iterator[FileEntry | ScanProblem]:
         while self.deferred:
