@@ -24,7 +24,7 @@ import struct
 import threading
 import warnings
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, Any
 
@@ -420,9 +420,36 @@ def _png_trailing_exif(f: IO[bytes]) -> bytes | None:
         f.seek(length + 4, os.SEEK_CUR)
 
 
-def _info_from(im: Image.Image, fmt: str, exif_state: tuple[bool, int, datetime | None]) -> ImageInfo:
-    has_exif, orientation, taken_at = exif_state
-    width, height = im.size
+def _stored_size(im: Image.Image, fmt: str) -> tuple[int, int]:
+    """Width and height of the pixels as stored, before any orientation.
+
+    Pillow's TIFF reader reports the size already turned upright and rotates on load; the
+    TIFF tags still hold the stored size, so we read that and stay independent of it.
+    """
+    if fmt == "TIFF":
+        tags = getattr(im, "tag_v2", None)
+        if tags is not None:
+            width, height = tags.get(256), tags.get(257)
+            if isinstance(width, int) and isinstance(height, int):
+                return width, height
+    return im.size
+
+
+def _header_info(im: Image.Image, f: IO[bytes], fmt: str) -> ImageInfo:
+    """Everything ImageInfo holds, from the header alone (nothing is decoded)."""
+    if fmt == "PNG" and "exif" not in im.info:
+        # PngImageFile.getexif() would decode the whole image to look for an eXIf chunk
+        # after the pixel data; hop over the chunk headers ourselves instead.
+        position = f.tell()
+        trailing = _png_trailing_exif(f)
+        f.seek(position)
+        if trailing:
+            im.info["exif"] = trailing
+    if fmt == "PNG" and "exif" not in im.info:
+        has_exif, orientation, taken_at = False, 1, None
+    else:
+        has_exif, orientation, taken_at = _read_exif(im)
+    width, height = _stored_size(im, fmt)
     if orientation >= 5:
         width, height = height, width
     return ImageInfo(
@@ -435,6 +462,14 @@ def _info_from(im: Image.Image, fmt: str, exif_state: tuple[bool, int, datetime 
         icc=bool(im.info.get("icc_profile")),
         exif=has_exif,
     )
+
+
+def _orientation_after_load(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(_EXIF_ORIENTATION)
+    except Exception:  # noqa: BLE001 - metadata is advisory, see _read_exif
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 # --------------------------------------------------------------------------- opening
@@ -492,15 +527,7 @@ def probe(path: str | os.PathLike[str]) -> ImageInfo:
         with _open_image(f, fmt, formats, size, head) as im:
             try:
                 _check_size(im)
-                if fmt == "PNG" and "exif" not in im.info:
-                    # PngImageFile.getexif() would decode the whole image to look for a
-                    # trailing eXIf chunk; look for it ourselves instead.
-                    trailing = _png_trailing_exif(f)
-                    if trailing:
-                        im.info["exif"] = trailing
-                    else:
-                        return _info_from(im, fmt, (False, 1, None))
-                return _info_from(im, fmt, _read_exif(im))
+                return _header_info(im, f, fmt)
             except ImageError:
                 raise
             except _DECODE_ERRORS as exc:
@@ -574,10 +601,14 @@ def load_rgb(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
         with _open_image(f, fmt, formats, size, head) as im:
             try:
                 _check_size(im)
+                info = _header_info(im, f, fmt)
                 im.load()
-                info = _info_from(im, fmt, _read_exif(im))
-                rgb = _to_rgb(im, fmt)
                 op = _TRANSPOSE[info.orientation]
+                if op is not None and _orientation_after_load(im) != info.orientation:
+                    # The decoder consumed the tag and turned the pixels itself (Pillow
+                    # does this for TIFF); turning them again would undo it.
+                    op = None
+                rgb = _to_rgb(im, fmt)
                 if op is not None:
                     rgb = rgb.transpose(op)
                 arr = np.array(rgb, dtype=np.uint8)
@@ -587,4 +618,8 @@ def load_rgb(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                 raise ImageError(_decode_reason(fmt, exc, size, head)) from exc
     if arr.ndim != 3 or arr.shape[2] != 3:  # defensive: never hand on a surprise shape
         raise ImageError(f"unexpected decoded shape {arr.shape} in {fmt} file")
+    if arr.shape[:2] != (info.height, info.width):
+        # The header and the decoder disagree (a decoder quirk we do not know yet). The
+        # pixels are the truth that face boxes will refer to.
+        info = replace(info, width=arr.shape[1], height=arr.shape[0])
     return np.ascontiguousarray(arr), info

@@ -122,10 +122,17 @@ def reason_of(path: Path, fn=load_rgb) -> str:
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_every_exif_orientation_comes_out_upright(tmp_path: Path, orientation: int) -> None:
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP"])
+def test_every_exif_orientation_comes_out_upright(tmp_path: Path, orientation: int, fmt: str) -> None:
+    # Lossless formats so pixels compare exactly. TIFF matters on its own: Pillow turns TIFF
+    # pixels itself while loading, and we must not turn them a second time.
     upright = reference_image()
     stored = np.ascontiguousarray(stored_for_orientation(upright, orientation))
-    path = save(tmp_path / f"o{orientation}.png", stored, "PNG", exif=exif_bytes(orientation=orientation))
+    path = tmp_path / f"o{orientation}.{fmt.lower()}"
+    if fmt == "TIFF":
+        save(path, stored, fmt, tiffinfo={0x0112: orientation})
+    else:
+        save(path, stored, fmt, exif=exif_bytes(orientation=orientation), **({"lossless": True} if fmt == "WEBP" else {}))
 
     arr, info = load_rgb(path)
 
