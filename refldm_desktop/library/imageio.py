@@ -112,7 +112,9 @@ class ImageInfo:
     format: str  # "JPEG", "PNG", "WEBP", "TIFF", "BMP", "HEIF", "AVIF"
     width: int
     height: int
-    orientation: int  # EXIF orientation 1..8 (1 when absent or invalid)
+    # EXIF orientation 1..8 that load_rgb applies (1 when absent or invalid). HEIF decoders
+    # turn the pixels themselves and report 1.
+    orientation: int
     taken_at: datetime | None  # EXIF DateTimeOriginal, naive local camera time
     mode: str  # Pillow mode of the stored pixels, e.g. "RGB", "CMYK", "I;16", "P"
     icc: bool  # an ICC colour profile is embedded
@@ -268,7 +270,12 @@ def _decode_reason(fmt: str, exc: BaseException, file_size: int, head: bytes) ->
     if isinstance(exc, Image.DecompressionBombError):
         found = re.search(r"\((\d+) pixels\)", str(exc))
         if found:
-            return _bomb_reason(int(found.group(1)))
+            pixels = int(found.group(1))
+            if pixels > MAX_PIXELS:
+                return _bomb_reason(pixels)
+            # Someone lowered Pillow's global limit below ours; name the limit that applied.
+            limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+            return f"decompression bomb: {pixels} pixels exceeds Pillow's {limit} limit"
         return f"decompression bomb: more than the {MAX_PIXELS} pixel limit"
     if isinstance(exc, MemoryError):
         return "not enough memory to decode this image"
@@ -379,7 +386,8 @@ def _read_exif(im: Image.Image) -> tuple[bool, int, datetime | None]:
         exif = im.getexif()
     except Exception:  # noqa: BLE001 - malformed EXIF raises many kinds; we only lose metadata
         return (bool(im.info.get("exif")), 1, None)
-    has_exif = bool(im.info.get("exif")) or len(exif) > 0
+    # A TIFF's own tags also show up in getexif(); only real EXIF content counts.
+    has_exif = bool(im.info.get("exif")) or _EXIF_IFD in exif or _EXIF_ORIENTATION in exif
     orientation = 1
     try:
         value = exif.get(_EXIF_ORIENTATION)

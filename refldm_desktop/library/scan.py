@@ -145,10 +145,21 @@ class _Walker:
     """State of one walk: folders already seen (by device and inode), so that every folder
     is walked once, and symlinked folders held back until the real tree is done."""
 
-    def __init__(self, sniff_unknown: bool) -> None:
+    def __init__(self, sniff_unknown: bool, overlapping: bool) -> None:
         self.sniff_unknown = sniff_unknown
         self.visited: set[tuple[int, int]] = set()
         self.deferred: list[tuple[Path, tuple[int, int]]] = []
+        # With several roots, a file named as a root may also lie in a folder root; remember
+        # what was listed so each path comes once. One root needs no such memory.
+        self.listed: set[Path] | None = set() if overlapping else None
+
+    def _new(self, path: Path) -> bool:
+        if self.listed is None:
+            return True
+        if path in self.listed:
+            return False
+        self.listed.add(path)
+        return True
 
     def root(self, root: Path) -> Iterator[FileEntry | ScanProblem]:
         try:
@@ -166,13 +177,15 @@ class _Walker:
         elif stat.S_ISREG(st.st_mode):
             # A file named explicitly: the user wants to hear if it is not a photo.
             if _extension(root.name) in IMAGE_EXTENSIONS:
-                yield _entry(root, st)
+                if self._new(root):
+                    yield _entry(root, st)
                 return
             head = _sniff_file(str(root))
             if head is None:
                 yield ScanProblem(root, "permission denied")
             elif sniff_bytes(head) is not None:
-                yield _entry(root, st)
+                if self._new(root):
+                    yield _entry(root, st)
             else:
                 yield ScanProblem(root, describe_content(head))
         else:
@@ -248,7 +261,8 @@ class _Walker:
                 except OSError as exc:
                     yield ScanProblem(path, os_error_reason(exc))
                     continue
-                yield _entry(path, st)
+                if self._new(path):
+                    yield _entry(path, st)
             else:
                 # Neither a file nor a folder behind the name: a dangling or looping link, or
                 # something we may not stat. Report it when it was probably meant to be a
@@ -276,11 +290,13 @@ def walk(roots: Iterable[str | os.PathLike[str]], *, sniff_unknown: bool = True)
     its first bytes are an image format we read. Known non-image files (videos, raw, sidecars)
     are skipped silently and never opened. Order: roots as given; inside each, entries
     sorted by name, depth first; folders reached through symlinks come after all real
-    folders, and every folder is walked once however many routes lead to it.
+    folders. Every folder is walked once and every path listed once, however many routes
+    or overlapping roots lead to it.
     """
-    walker = _Walker(sniff_unknown)
-    for root in roots:
-        yield from walker.root(Path(os.path.abspath(os.fspath(root))))
+    paths = [Path(os.path.abspath(os.fspath(root))) for root in roots]
+    walker = _Walker(sniff_unknown, overlapping=len(paths) > 1)
+    for root in paths:
+        yield from walker.root(root)
     yield from walker.run_deferred()
 
 

@@ -471,6 +471,12 @@ def test_bomb_limit_holds_even_if_pillows_own_limit_is_switched_off(
     assert reason_of(path) == "decompression bomb: 3600000000 pixels exceeds the 178956970 limit"
 
 
+def test_a_lowered_pillow_limit_is_named_truthfully(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    path = save(tmp_path / "small.png", reference_image(64, 64), "PNG")
+    assert reason_of(path) == "decompression bomb: 4096 pixels exceeds Pillow's 2000 limit"
+
+
 def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests often run as root, where chmod cannot take read access away; simulate the
     # operating system's answer instead, so the path really runs.
@@ -574,6 +580,13 @@ def test_icc_flag(tmp_path: Path) -> None:
     with_icc = save(tmp_path / "icc.png", reference_image(), "PNG", icc_profile=profile)
     without = save(tmp_path / "plain.png", reference_image(), "PNG")
     assert probe(with_icc).icc is True and probe(without).icc is False
+
+
+def test_exif_flag_means_real_exif(tmp_path: Path) -> None:
+    # TIFF tags look like EXIF to Pillow; only an EXIF block or orientation tag counts.
+    assert probe(save(tmp_path / "plain.tif", reference_image(), "TIFF")).exif is False
+    assert probe(save(tmp_path / "plain.jpg", reference_image(), "JPEG")).exif is False
+    assert probe(save(tmp_path / "tagged.jpg", reference_image(), "JPEG", exif=exif_bytes(taken="2001:01:01 00:00:00"))).exif is True
 
 
 # --------------------------------------------------------------------------- resources

@@ -217,8 +217,13 @@ def test_roots_missing_file_and_overlapping(tmp_path: Path) -> None:
         tmp_path / "missing": "no such file or folder",
         text: "not an image (content is text)",
     }
-    # "sub" is walked once although two roots lead to it.
-    assert files(results) == [single, tmp_path / "sub" / "two.jpg", tmp_path / "one.jpg"]
+    # "sub" and "one.jpg" come once although two roots lead to each.
+    assert files(results) == [single, tmp_path / "sub" / "two.jpg"]
+
+
+def test_folder_root_then_a_file_inside_it(tmp_path: Path) -> None:
+    inside = photo(tmp_path / "a.jpg")
+    assert files(list(walk([tmp_path, inside]))) == [inside]
 
 
 def test_very_deep_tree(tmp_path: Path) -> None:
