@@ -9,7 +9,7 @@ scan (face detection, boxes in upright coordinates, restoration) needs one thing
 - The format is decided from the first bytes (``sniff``), never from the extension, and Pillow
   is only allowed to use the matching decoder (no surprise plugins such as EPS).
 - Image size is checked from the header before any pixel is decoded, so a decompression bomb
-  costs nothing but a ``ImageError``.
+  costs nothing but an ``ImageError``.
 - Truncated files are errors. We never set ``ImageFile.LOAD_TRUNCATED_IMAGES``: a silently
   grey-filled half photo would be indexed and "restored" as if it were real.
 - Files are opened in ``with`` blocks so that scanning 100,000 photos never leaks handles.

@@ -6,7 +6,6 @@ write it), so the cases run anywhere; the real photos in ../shared are checked a
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import sys
