@@ -180,10 +180,13 @@ class _Walker:
                 if self._new(root):
                     yield _entry(root, st)
                 return
-            head = _sniff_file(str(root))
-            if head is None:
-                yield ScanProblem(root, "permission denied")
-            elif sniff_bytes(head) is not None:
+            try:
+                with open(root, "rb") as f:
+                    head = f.read(_SNIFF_BYTES)
+            except OSError as exc:
+                yield ScanProblem(root, os_error_reason(exc))
+                return
+            if sniff_bytes(head) is not None:
                 if self._new(root):
                     yield _entry(root, st)
             else:
