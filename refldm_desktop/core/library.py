@@ -46,6 +46,10 @@ from refldm_desktop.db.models import (
 from refldm_desktop.faces.types import FaceBackend
 
 DEFAULT_BACKEND = "dlib"
+CROP_SIZE = 512  # FFHQ / ReF-LDM input size; other sizes are made but not recorded
+# Cached crops are references and previews, never outputs: JPEG at high quality keeps a
+# large library's cache small (about 60 kB a face instead of 400 kB as PNG).
+CROP_FORMAT = "JPEG"
 FACE_BACKENDS_GROUP = "refldm_desktop.face_backends"
 
 
@@ -254,6 +258,67 @@ class Library:
     def folders(self) -> list[Path]:
         with self._Session() as s:
             return [Path(p) for p in s.scalars(select(LibraryFolder.path).order_by(LibraryFolder.path))]
+
+    # -- aligned face crops ----------------------------------------------------------------
+
+    def face_crop(self, face_id: int, size: int = CROP_SIZE) -> Path:
+        """The FFHQ-aligned crop of a face, made on first use and cached under home/cache.
+
+        Crops are named by the photo's content and the landmarks, so copies and moved photos
+        share one file and a changed photo never gets a stale crop.
+        """
+        import hashlib
+
+        with self._Session() as s:
+            face = s.get(Face, face_id)
+            if face is None:
+                raise NotFound(f"no face with id {face_id}")
+            photo = face.photo
+            landmarks = face.landmarks_array()
+            cached = face.crop_path
+        if cached and size == CROP_SIZE and (self.home.cache / cached).is_file():
+            return self.home.cache / cached
+        key = hashlib.sha256(
+            f"{photo.content_hash}:{size}:".encode() + face.landmarks
+        ).hexdigest()[:32]
+        rel = Path("faces") / key[:2] / f"{key}.{CROP_FORMAT.lower()}"
+        target = self.home.cache / rel
+        if not target.is_file():
+            self._write_crop(photo, landmarks, size, target)
+        if size == CROP_SIZE and cached != str(rel):
+            with self._write, self._Session.begin() as s:
+                s.get(Face, face_id).crop_path = str(rel)
+        return target
+
+    def _write_crop(self, photo: Photo, landmarks, size: int, target: Path) -> None:
+        import tempfile
+
+        from PIL import Image
+
+        from refldm_desktop.faces.align import ffhq_transform, warp_to_crop
+        from refldm_desktop.library.imageio import ImageError, load_rgb
+
+        path = Path(photo.path)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise LibraryError(f"cannot read {path}: the photo is missing or unreadable ({exc.strerror})") from exc
+        if (st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns):
+            raise LibraryError(f"{path} changed since it was indexed; run index again first")
+        try:
+            image, _ = load_rgb(path)
+        except ImageError as exc:
+            raise LibraryError(f"cannot read {path}: {exc.reason}") from exc
+        crop = warp_to_crop(image, ffhq_transform(landmarks, size))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                Image.fromarray(crop).save(f, format=CROP_FORMAT, quality=95)
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
 
     # -- the user's decisions -----------------------------------------------------------
 
