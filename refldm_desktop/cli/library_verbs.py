@@ -113,7 +113,15 @@ def cmd_index(args: argparse.Namespace) -> int:
             print("scanning ...", file=sys.stderr)
         return lib.index(args.paths, progress=_progress_bar())
 
-    r = _run(args, verb)
+    try:
+        r = _run(args, verb)
+    except KeyboardInterrupt:
+        print(
+            "\nrefldm-desktop: interrupted; the photos finished so far are saved, "
+            "run the same command again to continue",
+            file=sys.stderr,
+        )
+        return 130
     if args.json:
         print(json.dumps(r.to_json(), indent=2))
         return 0

@@ -137,3 +137,16 @@ def test_a_real_process_lists_an_empty_library_as_an_empty_array(tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
     assert (tmp_path / "h" / "library.sqlite3").is_file()
+
+
+def test_ctrl_c_during_index_says_how_to_continue(tmp_path, monkeypatch, capsys, photos):
+    from fakes import FakeBackend
+
+    monkeypatch.setattr(
+        library_verbs,
+        "open_library",
+        lambda args: open_test_library(Path(args.home), FakeBackend(interrupt_on=2)),
+    )
+    code = main(["--home", str(tmp_path / "home"), "index", str(photos)])
+    assert code == 130
+    assert "run the same command again to continue" in capsys.readouterr().err
