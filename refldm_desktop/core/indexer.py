@@ -72,6 +72,15 @@ def _gone(path: str) -> bool:
     return False
 
 
+def _storable(path: str) -> bool:
+    """SQLite text must be UTF-8; POSIX names may be any bytes (seen as surrogates)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _os_reason(exc: OSError) -> str:
     if isinstance(exc, PermissionError):
         return "permission denied"
@@ -127,6 +136,11 @@ class Indexer:
             if path in self._seen:
                 continue  # reached twice (through a link): one photo
             self._seen.add(path)
+            if not _storable(path):
+                self._t.problems.append(
+                    Problem(Path(item.path), "the file name is not valid UTF-8; rename it to index it")
+                )
+                continue
             if isinstance(item, ScanProblem):
                 self._t.problems.append(Problem(Path(item.path), item.reason))
                 continue

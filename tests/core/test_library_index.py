@@ -278,3 +278,15 @@ def test_bad_paths_are_refused_clearly(lib, tmp_path, lib_dir):
 def test_folders_are_remembered(lib, lib_dir):
     lib.index([lib_dir, str(lib_dir / "2019" / ".." / "2019")])
     assert lib.folders() == sorted([lib_dir.resolve(), (lib_dir / "2019").resolve()])
+
+
+def test_a_file_name_that_is_not_utf8_is_reported_not_fatal(lib, lib_dir):
+    bad = os.path.join(os.fsencode(lib_dir), b"caf\xe9.png")
+    try:
+        with open(bad, "wb") as f:
+            f.write((lib_dir / "e.png").read_bytes())
+    except OSError:
+        pytest.skip("this file system refuses non-UTF-8 names")
+    r = lib.index([lib_dir])
+    assert r.new == 5 and r.errors == 1
+    assert "not valid UTF-8" in r.problems[0].reason
