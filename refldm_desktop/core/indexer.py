@@ -1,0 +1,392 @@
+"""Indexing: bring the photos table in line with the folders on disk.
+
+Cheap first: one walk (one stat per file), one bulk read of the known photos, and a dict
+lookup per file; a file whose size and mtime are unchanged costs nothing more. Only new or
+changed files are hashed, and only new content is decoded and sent to the face backend.
+Work is committed in small batches, so an interrupted run leaves every finished photo in
+place and the next run picks up the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, NamedTuple
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from refldm_desktop.core.changes import IndexResult, LibraryError, Problem
+from refldm_desktop.db.models import Face, LibraryFolder, Photo, PhotoState, pack_array, utcnow
+from refldm_desktop.faces.types import FaceBackend
+
+Progress = Callable[[int, int, "Path | None"], None]
+
+# Commit at least this often: an interrupt then loses at most this much work.
+BATCH_SECONDS = 0.25
+BATCH_FILES = 200
+CHUNK = 500  # ids per bulk UPDATE, under SQLite's bound-parameter limit
+
+
+class _Known(NamedTuple):
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    state: str
+    error: str | None
+
+
+@dataclass
+class _Tally:
+    new: int = 0
+    duplicates: int = 0
+    unchanged: int = 0
+    changed: int = 0
+    moved: int = 0
+    missing: int = 0
+    reappeared: int = 0
+    faces_found: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return path.startswith(prefixes)
+
+
+def _prefix(root: Path) -> str:
+    s = str(root)
+    return s if s.endswith(os.sep) else s + os.sep
+
+
+def _gone(path: str) -> bool:
+    """True only when the file is really not there (not merely unreadable)."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _storable(path: str) -> bool:
+    """SQLite text must be UTF-8; POSIX names may be any bytes (seen as surrogates)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
+class Indexer:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        backend: Callable[[], FaceBackend],
+        *,
+        exclude: Iterable[Path] = (),
+        progress: Progress | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> None:
+        self._Session = session_factory
+        self._get_backend = backend
+        self._exclude = tuple(_prefix(p) for p in exclude)
+        self._progress = progress
+        self._cancel = cancel
+        self._t = _Tally()
+        self._seen: set[str] = set()
+        self._gone_now: set[int] = set()
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def run(self, roots: list[Path]) -> IndexResult:
+        from refldm_desktop.library.scan import FileEntry, ScanProblem, walk
+
+        self._add_folders(roots)
+        prefixes = tuple(_prefix(r) for r in roots)
+        with self._Session() as s:
+            known = {
+                r.path: _Known(*r)
+                for r in s.execute(
+                    select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns, Photo.state, Photo.error)
+                )
+            }
+            self._folders = sorted(
+                ((f.path, f.id) for f in s.execute(select(LibraryFolder.path, LibraryFolder.id))),
+                key=lambda pf: -len(pf[0]),
+            )
+
+        work: list[tuple[object, _Known | None]] = []
+        back: list[_Known] = []
+        # A root inside another root given in the same run would be walked twice.
+        outer = [r for r in roots if not any(o != r and r.is_relative_to(o) for o in roots)]
+        for item in walk(outer):
+            path = str(item.path)
+            if self._exclude and _under(path, self._exclude):
+                continue  # the app's own home inside the library: never index our files
+            if path in self._seen:
+                continue  # reached twice (through a link): one photo
+            self._seen.add(path)
+            if not _storable(path):
+                self._t.problems.append(
+                    Problem(Path(item.path), "the file name is not valid UTF-8; rename it to index it")
+                )
+                continue
+            if isinstance(item, ScanProblem):
+                self._t.problems.append(Problem(Path(item.path), item.reason))
+                continue
+            assert isinstance(item, FileEntry)
+            row = known.get(path)
+            if row is None:
+                work.append((item, None))
+            elif row.size == item.size and row.mtime_ns == item.mtime_ns:
+                if row.state == PhotoState.MISSING:
+                    back.append(row)
+                else:
+                    self._t.unchanged += 1
+            else:
+                work.append((item, row))
+
+        gone = [
+            r.id
+            for r in known.values()
+            if r.state != PhotoState.MISSING
+            and r.path not in self._seen
+            and _under(r.path, prefixes)
+            and _gone(r.path)
+        ]
+        self._bulk_states(gone, back)
+
+        cancelled = self._process(work)
+        t = self._t
+        return IndexResult(
+            new=t.new,
+            duplicates=t.duplicates,
+            unchanged=t.unchanged,
+            changed=t.changed,
+            moved=t.moved,
+            missing=t.missing,
+            reappeared=t.reappeared,
+            errors=len(t.problems),
+            faces_found=t.faces_found,
+            cancelled=cancelled,
+            problems=tuple(t.problems),
+        )
+
+    def _add_folders(self, roots: list[Path]) -> None:
+        with self._Session.begin() as s:
+            have = set(s.scalars(select(LibraryFolder.path)))
+            for r in roots:
+                if str(r) not in have:
+                    s.add(LibraryFolder(path=str(r)))
+                    have.add(str(r))
+
+    def _folder_for(self, path: str) -> int | None:
+        for root, fid in self._folders:
+            if path == root or path.startswith(_prefix(Path(root))):
+                return fid
+        return None
+
+    def _bulk_states(self, gone: list[int], back: list[_Known]) -> None:
+        """Mark vanished files missing, and bring back unchanged files that reappeared."""
+        with self._Session.begin() as s:
+            for i in range(0, len(gone), CHUNK):
+                s.execute(
+                    update(Photo)
+                    .where(Photo.id.in_(gone[i : i + CHUNK]))
+                    .values(state=PhotoState.MISSING)
+                )
+            for r in back:
+                s.execute(
+                    update(Photo)
+                    .where(Photo.id == r.id)
+                    .values(state=PhotoState.ERROR if r.error else PhotoState.OK)
+                )
+        self._t.missing += len(gone)
+        self._t.reappeared += len(back)
+        self._gone_now = set(gone)
+
+    def _process(self, work: list) -> bool:
+        total = len(work)
+        if self._progress:
+            self._progress(0, total, None)
+        with self._Session() as s:
+            last = time.monotonic()
+            pending = 0
+            for done, (entry, row) in enumerate(work, 1):
+                if self._cancel is not None and self._cancel():
+                    s.commit()
+                    return True
+                self._one(s, entry, row)
+                pending += 1
+                if pending >= BATCH_FILES or time.monotonic() - last >= BATCH_SECONDS:
+                    s.commit()
+                    pending, last = 0, time.monotonic()
+                if self._progress:
+                    self._progress(done, total, entry.path)
+            s.commit()
+        return False
+
+    # -- one file -----------------------------------------------------------------------
+
+    def _one(self, s: Session, entry, row: _Known | None) -> None:
+        from refldm_desktop.library.scan import content_hash
+
+        try:
+            digest = content_hash(entry.path)
+        except OSError as exc:
+            self._unreadable(s, entry, row, _os_reason(exc))
+            return
+        if row is not None:
+            photo = s.get(Photo, row.id)
+            if photo.content_hash == digest:
+                # Touched, not changed: remember the new mtime, keep everything else.
+                photo.size, photo.mtime_ns = entry.size, entry.mtime_ns
+                if photo.state == PhotoState.MISSING:
+                    photo.state = PhotoState.ERROR if photo.error else PhotoState.OK
+                    self._t.reappeared += 1
+                else:
+                    self._t.unchanged += 1
+                return
+            s.execute(delete(Face).where(Face.photo_id == photo.id))
+            s.expire(photo, ["faces"])
+            self._analyse(s, photo, entry, digest)
+            self._t.changed += 1
+            return
+
+        path = str(entry.path)
+        twins = s.scalars(
+            select(Photo).where(Photo.content_hash == digest).order_by(Photo.id)
+        ).all()
+        for twin in twins:
+            if twin.state == PhotoState.MISSING or (twin.path not in self._seen and _gone(twin.path)):
+                # Moved or renamed: the same row, so its faces and people stay.
+                twin.path = path
+                twin.folder_id = self._folder_for(path)
+                twin.size, twin.mtime_ns = entry.size, entry.mtime_ns
+                twin.state = PhotoState.ERROR if twin.error else PhotoState.OK
+                self._t.moved += 1
+                if twin.id in self._gone_now:
+                    self._t.missing -= 1  # marked missing a moment ago: it moved instead
+                return
+        photo = Photo(path=path, folder_id=self._folder_for(path))
+        s.add(photo)
+        self._t.new += 1
+        if twins:
+            self._copy(s, photo, twins[0], entry, digest)
+            self._t.duplicates += 1
+        else:
+            self._analyse(s, photo, entry, digest)
+
+    def _stamp(self, photo: Photo, entry, digest: str | None) -> None:
+        photo.size, photo.mtime_ns = entry.size, entry.mtime_ns
+        photo.content_hash = digest
+        photo.indexed_at = utcnow()
+        photo.state, photo.error, photo.backend = PhotoState.OK, None, None
+        photo.width = photo.height = photo.format = photo.taken_at = photo.orientation = None
+
+    def _fail(self, photo: Photo, reason: str) -> None:
+        photo.state, photo.error = PhotoState.ERROR, reason
+        self._t.problems.append(Problem(Path(photo.path), reason))
+
+    def _unreadable(self, s: Session, entry, row: _Known | None, reason: str) -> None:
+        if row is None:
+            photo = Photo(path=str(entry.path), folder_id=self._folder_for(str(entry.path)))
+            s.add(photo)
+            self._t.new += 1
+        else:
+            photo = s.get(Photo, row.id)
+            s.execute(delete(Face).where(Face.photo_id == photo.id))
+            s.expire(photo, ["faces"])
+            self._t.changed += 1
+        self._stamp(photo, entry, None)
+        self._fail(photo, reason)
+
+    def _analyse(self, s: Session, photo: Photo, entry, digest: str) -> None:
+        from refldm_desktop.library.imageio import ImageError, load_rgb
+
+        self._stamp(photo, entry, digest)
+        try:
+            image, info = load_rgb(entry.path)
+        except ImageError as exc:
+            self._fail(photo, exc.reason)
+            return
+        except OSError as exc:
+            self._fail(photo, _os_reason(exc))
+            return
+        except MemoryError:
+            self._fail(photo, "not enough memory to decode this image")
+            return
+        photo.width, photo.height = info.width, info.height
+        photo.format, photo.orientation = info.format, info.orientation
+        taken = info.taken_at
+        photo.taken_at = taken.replace(tzinfo=None) if taken and taken.tzinfo else taken
+        backend = self._get_backend()
+        try:
+            found = backend.detect(image)
+        except Exception as exc:  # a backend bug on one photo must not stop the whole run
+            self._fail(photo, f"face detection failed: {type(exc).__name__}: {exc}")
+            return
+        photo.backend = backend.name
+        model_id = backend.space.model_id
+        for f in found:
+            x0, y0, x1, y1 = (float(v) for v in f.box)
+            s.add(
+                Face(
+                    photo=photo,
+                    x0=x0, y0=y0, x1=x1, y1=y1,
+                    score=float(f.score),
+                    landmarks=pack_array(f.landmarks),
+                    embedding=None if f.embedding is None else pack_array(f.embedding),
+                    backend=backend.name,
+                    model_id=model_id,
+                )
+            )
+        self._t.faces_found += len(found)
+
+    def _copy(self, s: Session, photo: Photo, twin: Photo, entry, digest: str) -> None:
+        """Same bytes as a photo already indexed: the faces would be the same, so copy them
+        instead of running detection again."""
+        self._stamp(photo, entry, digest)
+        for name in ("width", "height", "format", "taken_at", "orientation", "state", "error", "backend"):
+            setattr(photo, name, getattr(twin, name))
+        if photo.state == PhotoState.MISSING:
+            photo.state = PhotoState.ERROR if photo.error else PhotoState.OK
+        if photo.state == PhotoState.ERROR:
+            self._t.problems.append(Problem(Path(photo.path), photo.error or "unreadable"))
+        for f in s.scalars(select(Face).where(Face.photo_id == twin.id).order_by(Face.id)):
+            s.add(
+                Face(
+                    photo=photo,
+                    x0=f.x0, y0=f.y0, x1=f.x1, y1=f.y1,
+                    score=f.score,
+                    landmarks=f.landmarks,
+                    embedding=f.embedding,
+                    backend=f.backend,
+                    model_id=f.model_id,
+                )
+            )
+            self._t.faces_found += 1
+
+
+def check_roots(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    roots = []
+    for p in paths:
+        root = Path(p).expanduser()
+        if not root.exists():
+            raise LibraryError(f"no such folder: {root}")
+        if not root.is_dir():
+            raise LibraryError(f"not a folder: {root} (give the folder that holds your photos)")
+        roots.append(root.resolve())
+    if not roots:
+        raise LibraryError("give at least one folder to index")
+    return list(dict.fromkeys(roots))

@@ -1,0 +1,348 @@
+"""The Library: one object that owns the identity database and everything done to it.
+
+Like Anki's Collection, it is the only way the UI and the CLI touch the database. Queries
+return frozen *Info values; verbs that change something return a small frozen value that
+says what changed. Writes are serialised by one lock, so one thread writes at a time
+(SQLite allows one writer; WAL lets readers go on meanwhile).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from refldm_desktop.core import people as _people
+from refldm_desktop.core.changes import (
+    ClusterResult,
+    FaceConfirmed,
+    FaceInfo,
+    FaceRejected,
+    IndexResult,
+    LibraryError,
+    NotFound,
+    PeopleMerged,
+    PersonHidden,
+    PersonInfo,
+    PersonRenamed,
+    PersonSplit,
+    PhotoInfo,
+)
+from refldm_desktop.core.home import Home
+from refldm_desktop.core.indexer import Indexer, Progress, check_roots
+from refldm_desktop.db.engine import open_database
+from refldm_desktop.db.models import (
+    AssignmentState,
+    Face,
+    FaceAssignment,
+    LibraryFolder,
+    Person,
+    Photo,
+)
+from refldm_desktop.faces.types import FaceBackend
+
+DEFAULT_BACKEND = "dlib"
+CROP_SIZE = 512  # FFHQ / ReF-LDM input size; other sizes are made but not recorded
+# Cached crops are references and previews, never outputs: JPEG at high quality keeps a
+# large library's cache small (about 60 kB a face instead of 400 kB as PNG).
+CROP_FORMAT = "JPEG"
+FACE_BACKENDS_GROUP = "refldm_desktop.face_backends"
+
+
+def _default_cluster(*args, **kwargs):
+    from refldm_desktop.faces.cluster import cluster
+
+    return cluster(*args, **kwargs)
+
+
+class Library:
+    def __init__(
+        self,
+        home: Home,
+        engine,
+        session_factory: sessionmaker[Session],
+        backend: str | FaceBackend,
+        cluster: _people.ClusterFn,
+    ) -> None:
+        self.home = home
+        self._engine = engine
+        self._Session = session_factory
+        self._backend_choice = backend
+        self._backend: FaceBackend | None = None if isinstance(backend, str) else backend
+        self._cluster = cluster
+        self._write = threading.RLock()
+
+    @classmethod
+    def open(
+        cls,
+        home: Home,
+        *,
+        backend: str | FaceBackend | None = None,
+        cluster: _people.ClusterFn | None = None,
+    ) -> "Library":
+        """Open (creating or upgrading) the library in `home`.
+
+        `backend` is a face backend's entry-point name (default "dlib") or a ready object;
+        it is created only when some photo needs detection, so opening stays fast.
+        """
+        home.ensure()
+        engine, session_factory = open_database(home.database)
+        return cls(home, engine, session_factory, backend or DEFAULT_BACKEND, cluster or _default_cluster)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- face backend -------------------------------------------------------------------
+
+    @property
+    def backend_name(self) -> str:
+        if isinstance(self._backend_choice, str):
+            return self._backend_choice
+        return self._backend_choice.name
+
+    def backend(self) -> FaceBackend:
+        if self._backend is None:
+            from refldm_desktop.core.plugins import PluginError, Registry
+
+            try:
+                backend = Registry(FACE_BACKENDS_GROUP).create(self._backend_choice)
+            except PluginError as exc:
+                raise LibraryError(str(exc)) from exc
+            ok, why = backend.available()
+            if not ok:
+                raise LibraryError(f"face backend {self._backend_choice!r} cannot run: {why}")
+            self._backend = backend
+        return self._backend
+
+    # -- indexing -----------------------------------------------------------------------
+
+    def index(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        progress: Progress | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> IndexResult:
+        """Scan folders: add new photos and their faces, follow moves, mark missing files,
+        then group new faces into people. Safe to interrupt; the next run continues."""
+        roots = check_roots(paths)
+        with self._write:
+            indexer = Indexer(
+                self._Session, self.backend, exclude=[self.home.root], progress=progress, cancel=cancel
+            )
+            result = indexer.run(roots)
+            if not result.cancelled:
+                from dataclasses import replace
+
+                result = replace(result, clustering=self._recluster_if_needed())
+            return result
+
+    def _recluster_if_needed(self) -> ClusterResult:
+        with self._Session() as s:
+            pending = s.scalars(
+                select(Face.model_id).where(Face.needs_clustering.is_(True)).distinct()
+            ).all()
+        if not pending:
+            return ClusterResult()
+        space = self.backend().space
+        if space.model_id not in pending:
+            return ClusterResult()  # faces of another backend wait until it is chosen again
+        return self.recluster()
+
+    def recluster(self) -> ClusterResult:
+        """Give unassigned faces a person where one is close enough, or found new people.
+        Never moves a face that already has a person or was rejected from one."""
+        space = self.backend().space
+        with self._write, self._Session.begin() as s:
+            return _people.recluster(s, space, self._cluster)
+
+    # -- queries ------------------------------------------------------------------------
+
+    def _face_query(self):
+        live = and_(
+            FaceAssignment.face_id == Face.id,
+            FaceAssignment.state.in_(_people.LIVE),
+        )
+        return (
+            select(Face, Photo.path, Photo.state, FaceAssignment.person_id, FaceAssignment.state, Person.name)
+            .join(Photo, Photo.id == Face.photo_id)
+            .outerjoin(FaceAssignment, live)
+            .outerjoin(Person, Person.id == FaceAssignment.person_id)
+            .order_by(Face.id)
+        )
+
+    @staticmethod
+    def _face_info(row) -> FaceInfo:
+        face, path, photo_state, person_id, state, name = row
+        return FaceInfo(
+            id=face.id,
+            photo_id=face.photo_id,
+            photo=Path(path),
+            photo_state=photo_state,
+            box=face.box,
+            score=face.score,
+            backend=face.backend,
+            model_id=face.model_id,
+            person_id=person_id,
+            person_name=name,
+            assignment=state,
+        )
+
+    def faces(self, person_id: int | None = None, *, unassigned: bool = False) -> list[FaceInfo]:
+        q = self._face_query()
+        if person_id is not None:
+            q = q.where(FaceAssignment.person_id == person_id)
+        elif unassigned:
+            q = q.where(FaceAssignment.id.is_(None))
+        with self._Session() as s:
+            if person_id is not None and s.get(Person, person_id) is None:
+                raise NotFound(f"no person with id {person_id}")
+            return [self._face_info(r) for r in s.execute(q)]
+
+    def face(self, face_id: int) -> FaceInfo:
+        with self._Session() as s:
+            row = s.execute(self._face_query().where(Face.id == face_id)).first()
+        if row is None:
+            raise NotFound(f"no face with id {face_id}")
+        return self._face_info(row)
+
+    def people(self, *, include_hidden: bool = True) -> list[PersonInfo]:
+        with self._Session() as s:
+            counts = _people.face_counts(s)
+            q = select(Person).order_by(Person.id)
+            if not include_hidden:
+                q = q.where(Person.hidden.is_(False))
+            return [self._person_info(p, counts) for p in s.scalars(q)]
+
+    def person(self, person_id: int) -> PersonInfo:
+        with self._Session() as s:
+            p = s.get(Person, person_id)
+            if p is None:
+                raise NotFound(f"no person with id {person_id}")
+            return self._person_info(p, _people.face_counts(s))
+
+    @staticmethod
+    def _person_info(p: Person, counts: dict[int, tuple[int, int]]) -> PersonInfo:
+        n, c = counts.get(p.id, (0, 0))
+        return PersonInfo(p.id, p.name, p.hidden, n, c, p.created_at)
+
+    def photos(self, *, state: str | None = None) -> list[PhotoInfo]:
+        n_faces = (
+            select(Face.photo_id, func.count().label("n")).group_by(Face.photo_id).subquery()
+        )
+        q = (
+            select(Photo, func.coalesce(n_faces.c.n, 0))
+            .outerjoin(n_faces, n_faces.c.photo_id == Photo.id)
+            .order_by(Photo.path)
+        )
+        if state is not None:
+            q = q.where(Photo.state == state)
+        with self._Session() as s:
+            return [
+                PhotoInfo(
+                    p.id, Path(p.path), p.state, p.error, p.size, p.mtime_ns, p.content_hash,
+                    p.width, p.height, p.format, p.taken_at, p.orientation, p.backend, n,
+                )
+                for p, n in s.execute(q)
+            ]
+
+    def folders(self) -> list[Path]:
+        with self._Session() as s:
+            return [Path(p) for p in s.scalars(select(LibraryFolder.path).order_by(LibraryFolder.path))]
+
+    # -- aligned face crops ----------------------------------------------------------------
+
+    def face_crop(self, face_id: int, size: int = CROP_SIZE) -> Path:
+        """The FFHQ-aligned crop of a face, made on first use and cached under home/cache.
+
+        Crops are named by the photo's content and the landmarks, so copies and moved photos
+        share one file and a changed photo never gets a stale crop.
+        """
+        import hashlib
+
+        with self._Session() as s:
+            face = s.get(Face, face_id)
+            if face is None:
+                raise NotFound(f"no face with id {face_id}")
+            photo = face.photo
+            landmarks = face.landmarks_array()
+            cached = face.crop_path
+        if cached and size == CROP_SIZE and (self.home.cache / cached).is_file():
+            return self.home.cache / cached
+        key = hashlib.sha256(
+            f"{photo.content_hash}:{size}:".encode() + face.landmarks
+        ).hexdigest()[:32]
+        rel = Path("faces") / key[:2] / f"{key}.{CROP_FORMAT.lower()}"
+        target = self.home.cache / rel
+        if not target.is_file():
+            self._write_crop(photo, landmarks, size, target)
+        if size == CROP_SIZE and cached != str(rel):
+            with self._write, self._Session.begin() as s:
+                s.get(Face, face_id).crop_path = str(rel)
+        return target
+
+    def _write_crop(self, photo: Photo, landmarks, size: int, target: Path) -> None:
+        import tempfile
+
+        from PIL import Image
+
+        from refldm_desktop.faces.align import ffhq_transform, warp_to_crop
+        from refldm_desktop.library.imageio import ImageError, load_rgb
+
+        path = Path(photo.path)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise LibraryError(f"cannot read {path}: the photo is missing or unreadable ({exc.strerror})") from exc
+        if (st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns):
+            raise LibraryError(f"{path} changed since it was indexed; run index again first")
+        try:
+            image, _ = load_rgb(path)
+        except ImageError as exc:
+            raise LibraryError(f"cannot read {path}: {exc.reason}") from exc
+        crop = warp_to_crop(image, ffhq_transform(landmarks, size))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                Image.fromarray(crop).save(f, format=CROP_FORMAT, quality=95)
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    # -- the user's decisions -----------------------------------------------------------
+
+    def _decide(self, fn, *args):
+        with self._write, self._Session.begin() as s:
+            return fn(s, *args)
+
+    def rename_person(self, person_id: int, name: str) -> PersonRenamed:
+        return self._decide(_people.rename, person_id, name)
+
+    def hide_person(self, person_id: int, hidden: bool = True) -> PersonHidden:
+        return self._decide(_people.hide, person_id, hidden)
+
+    def merge_people(self, into: int, others: Sequence[int]) -> PeopleMerged:
+        return self._decide(_people.merge, into, others)
+
+    def split_person(self, person_id: int, face_ids: Sequence[int]) -> PersonSplit:
+        return self._decide(_people.split, person_id, face_ids)
+
+    def confirm_face(self, face_id: int, person_id: int | None = None) -> FaceConfirmed:
+        return self._decide(_people.confirm, face_id, person_id)
+
+    def reject_face(self, face_id: int) -> FaceRejected:
+        return self._decide(_people.reject, face_id)
+
+
+__all__ = ["Library", "LibraryError", "NotFound", "AssignmentState"]

@@ -1,0 +1,173 @@
+"""The identity database's tables, as SQLAlchemy 2.0 typed models.
+
+The schema itself is made only by the Alembic migrations in `migrations/`; these classes must
+match them (a test compares the two). To change the schema: edit a model, then add a
+migration (see migrations/README).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Named constraints let Alembic's batch mode rebuild SQLite tables in later migrations.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Naive UTC: SQLite has no time zones, so every stored time is UTC by convention."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class PhotoState(enum.StrEnum):
+    OK = "ok"
+    ERROR = "error"  # could not be read; `error` says why
+    MISSING = "missing"  # was indexed, the file is gone; kept so faces and people survive
+
+
+class AssignmentState(enum.StrEnum):
+    SUGGESTED = "suggested"  # clustering put the face here; later clustering keeps it
+    CONFIRMED = "confirmed"  # the user said yes
+    REJECTED = "rejected"  # the user said no: the face must never join this person again
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class LibraryFolder(Base):
+    """A folder the user asked to index (a root); photos below it belong to it."""
+
+    __tablename__ = "library_folders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Photo(Base):
+    __tablename__ = "photos"
+    __table_args__ = (
+        CheckConstraint("state IN ('ok', 'error', 'missing')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    folder_id: Mapped[int | None] = mapped_column(
+        ForeignKey("library_folders.id", ondelete="SET NULL"), index=True
+    )
+    path: Mapped[str] = mapped_column(Text, unique=True)  # absolute
+    size: Mapped[int] = mapped_column(Integer)
+    mtime_ns: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(64), index=True)  # hex sha256
+    width: Mapped[int | None] = mapped_column(Integer)  # upright (EXIF orientation applied)
+    height: Mapped[int | None] = mapped_column(Integer)
+    format: Mapped[str | None] = mapped_column(String(16))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime)  # EXIF DateTimeOriginal
+    orientation: Mapped[int | None] = mapped_column(Integer)  # EXIF 1..8
+    state: Mapped[str] = mapped_column(String(16), default=PhotoState.OK)
+    # Why the file could not be read. Kept while the photo is missing, so that a file that
+    # comes back unchanged returns to its earlier state.
+    error: Mapped[str | None] = mapped_column(Text)
+    indexed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    backend: Mapped[str | None] = mapped_column(String(64))  # face backend that processed it
+
+    faces: Mapped[list[Face]] = relationship(
+        back_populates="photo", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Face(Base):
+    __tablename__ = "faces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    # Box in the upright photo's pixels.
+    x0: Mapped[float] = mapped_column(Float)
+    y0: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)  # detector confidence, backend's own scale
+    landmarks: Mapped[bytes] = mapped_column(LargeBinary)  # float32 (n, 2), row-major
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 (dim,)
+    backend: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str] = mapped_column(String(128), index=True)  # the embedding space
+    crop_path: Mapped[str | None] = mapped_column(Text)  # aligned crop, under home/cache
+    # Set for new (or newly rejected) faces; the next clustering pass clears it.
+    needs_clustering: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    photo: Mapped[Photo] = relationship(back_populates="faces")
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.x1, self.y1)
+
+    def landmarks_array(self) -> np.ndarray:
+        return np.frombuffer(self.landmarks, dtype=np.float32).reshape(-1, 2)
+
+    def embedding_array(self) -> np.ndarray | None:
+        if self.embedding is None:
+            return None
+        return np.frombuffer(self.embedding, dtype=np.float32)
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)  # None until the user names them
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FaceAssignment(Base):
+    """A face's link to a person. A face has at most one live (suggested or confirmed)
+    assignment, and any number of rejected ones that remember whom it is not."""
+
+    __tablename__ = "face_assignments"
+    __table_args__ = (
+        UniqueConstraint("face_id", "person_id"),
+        CheckConstraint("state IN ('suggested', 'confirmed', 'rejected')", name="state"),
+        Index(
+            "uq_face_assignments_live_face",
+            "face_id",
+            unique=True,
+            sqlite_where=text("state != 'rejected'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+def pack_array(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a, dtype=np.float32).tobytes()
