@@ -133,8 +133,3 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
             out[os.path.relpath(os.path.join(dirpath, name), folder)] = (st.st_size, st.st_mtime_ns)
     return out
 
-
-# TEMPORARY until the scan branch is merged (see standins.py).
-from standins import install_if_missing  # noqa: E402
-
-install_if_missing()
