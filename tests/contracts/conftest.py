@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tiny_models  # noqa: E402
-from photos import FACES, load_rgb  # noqa: E402
+from face_photos import FACES, load_rgb  # noqa: E402
 
 TWO_PEOPLE = FACES / "groups" / "two_people.jpg"  # obama and biden, left to right
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from photos import load_rgb
+from face_photos import load_rgb
 from refldm_plugin_dlib import DLIB_SPACE, DlibBackend, default_models_dir
 
 
