@@ -6,6 +6,7 @@ of the entry-point groups below in its distribution's metadata.
 
 from __future__ import annotations
 
+from refldm_desktop.faces.imagecheck import as_rgb_image
 from refldm_desktop.faces.types import DetectedFace, EmbeddingSpace, FaceBackend
 
 API_VERSION = 1
@@ -20,4 +21,5 @@ __all__ = [
     "DetectedFace",
     "EmbeddingSpace",
     "FaceBackend",
+    "as_rgb_image",
 ]
