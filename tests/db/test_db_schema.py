@@ -7,11 +7,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[2]
 from refldm_desktop.db import DatabaseError, open_database
 from refldm_desktop.db.engine import alembic_config, current_revision, head_revision
 from refldm_desktop.db.models import Base
