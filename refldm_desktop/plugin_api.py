@@ -7,6 +7,16 @@ of the entry-point groups below in its distribution's metadata.
 from __future__ import annotations
 
 from refldm_desktop.faces.types import DetectedFace, EmbeddingSpace, FaceBackend
+from refldm_desktop.restore.protocol import (
+    CancelCheck,
+    ProgressCallback,
+    RestoreCancelled,
+    RestoreError,
+    RestoreOptions,
+    Restorer,
+    RestoreProgress,
+    check_crops,
+)
 
 API_VERSION = 1
 
@@ -20,4 +30,12 @@ __all__ = [
     "DetectedFace",
     "EmbeddingSpace",
     "FaceBackend",
+    "CancelCheck",
+    "ProgressCallback",
+    "RestoreCancelled",
+    "RestoreError",
+    "RestoreOptions",
+    "Restorer",
+    "RestoreProgress",
+    "check_crops",
 ]
