@@ -115,6 +115,21 @@ def _icc_colour_space(icc: bytes | None) -> str | None:
     return icc[16:20].decode("latin-1").strip().upper()
 
 
+def upright_size_of(img: Image.Image) -> tuple[int, int]:
+    """(width, height) of an opened image once its EXIF orientation is applied."""
+    w, h = img.size
+    if _orientation(img) in (5, 6, 7, 8):
+        # Pillow reports a TIFF's size already turned (it turns TIFFs while loading); other
+        # formats report the stored size. The stored width and height tell which is the case.
+        stored = None
+        if img.format == "TIFF":
+            ex = img.getexif()
+            stored = (ex.get(256), ex.get(257))
+        if stored is None or stored == (w, h):
+            w, h = h, w
+    return w, h
+
+
 def _orientation(img: Image.Image) -> int:
     try:
         value = int(img.getexif().get(ORIENTATION, 1))
@@ -331,7 +346,7 @@ def encode(original: Path, pixels: np.ndarray, upright_size: tuple[int, int]) ->
     if plan.mode in ("L", "LA", "I;16"):
         img = img.convert("L")
     if plan.mode == "I;16":
-        img = Image.fromarray(np.asarray(img, dtype=np.uint16) * np.uint16(257), "I;16")
+        img = Image.fromarray(np.asarray(img, dtype=np.uint16) * np.uint16(257))  # 2-D uint16: I;16
     if plan.alpha:
         img.putalpha(_upright_alpha(original, (w, h)))
     buf = io.BytesIO()
@@ -501,13 +516,12 @@ def write_restored(
     try:
         if upright_size is None:
             with Image.open(original) as img:
-                w, h = img.size
-                if _orientation(img) in (5, 6, 7, 8):
-                    w, h = h, w
-            upright_size = (w, h)
+                size = upright_size_of(img)
+        else:
+            size = upright_size
     except OSError as exc:
         raise OutputError(f"cannot read the original {original}: {_os_reason(exc)}") from exc
-    ow, oh = upright_size
+    ow, oh = size
     h, w = pixels.shape[:2]
     if w % ow or h % oh or w // ow != h // oh:
         raise OutputError(
@@ -515,7 +529,7 @@ def write_restored(
             "(expected the same size or an integer multiple)"
         )
     try:
-        data, plan = encode(original, pixels, upright_size)
+        data, plan = encode(original, pixels, size)
     except OSError as exc:
         raise OutputError(f"cannot encode the restored {original.name}: {exc}") from exc
     out = write_new_file(out_dir, candidate_names(original.stem, plan.extension, label), data)
