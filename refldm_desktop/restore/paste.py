@@ -214,25 +214,39 @@ def _resize_float(a: np.ndarray, size: tuple[int, int], resample: Image.Resampli
 
 
 @functools.lru_cache(maxsize=8)
-def _linear_upsampler(m: int, size: int) -> np.ndarray:
-    """(size, m) matrix of linear interpolation from m cells to size pixels, centres aligned."""
-    src = (np.arange(size) + 0.5) * m / size - 0.5
-    src = np.clip(src, 0, m - 1)
-    i0 = np.minimum(np.floor(src).astype(int), m - 2) if m > 1 else np.zeros(size, int)
-    frac = src - i0
-    u = np.zeros((size, m), np.float32)
-    u[np.arange(size), i0] = 1.0 - frac
-    if m > 1:
-        u[np.arange(size), i0 + 1] = frac
-    return u
+def _linear_taps(m: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of `size` pixels: the two of `m` cells to mix and the weight of the second,
+    with cell and pixel centres aligned (as Pillow's bilinear enlargement)."""
+    src = np.clip((np.arange(size) + 0.5) * m / size - 0.5, 0, m - 1)
+    i0 = np.minimum(np.floor(src).astype(np.intp), max(m - 2, 0))
+    i1 = np.minimum(i0 + 1, m - 1)
+    return i0, i1, (src - i0).astype(np.float32)
 
 
-def _upsample(small: np.ndarray, size: int) -> np.ndarray:
-    """Smoothly enlarge an (m, m, c) float32 grid to (size, size, c)."""
+def _add_upsampled(target: np.ndarray, small: np.ndarray) -> None:
+    """Add an (m, m, c) float32 grid, smoothly enlarged like Pillow's bilinear, to the
+    (size, size, c) float32 array `target` in place.
+
+    Plain gathers and broadcasts rather than matrix products: BLAS threads fight over the
+    cores when other work runs, and these products are too small to gain from them.
+    """
     m, _, c = small.shape
-    u = _linear_upsampler(m, size)
-    rows = (u @ small.reshape(m, m * c)).reshape(size, m, c)  # along y
-    return np.einsum("ykc,xk->yxc", rows, u, optimize=True).astype(np.float32, copy=False)
+    size = target.shape[0]
+    i0, i1, f = _linear_taps(m, size)
+    rows = small[i0] + (small[i1] - small[i0]) * f[:, None, None]  # (size, m, c)
+    step = size // m
+    if step * m != size or step % 2 or not target.flags.c_contiguous:
+        target += rows[:, i0] + (rows[:, i1] - rows[:, i0]) * f[None, :, None]
+        return
+    # Each cell spans `step` pixels; the first half of them blend with the cell before, the
+    # second half with the cell after (edges held), so the blend is a broadcast per half.
+    half = step // 2
+    padded = np.concatenate([rows[:, :1], rows, rows[:, -1:]], axis=1)  # (size, m + 2, c)
+    diff = padded[:, 1:] - padded[:, :-1]
+    t = (np.arange(step, dtype=np.float32) + 0.5) / step
+    out = target.reshape(size, m, step, c)  # a view: writes land in target
+    out[:, :, :half] += padded[:, :m, None] + diff[:, :m, None] * (t[:half] + 0.5)[None, None, :, None]
+    out[:, :, half:] += padded[:, 1 : m + 1, None] + diff[:, 1 : m + 1, None] * (t[half:] - 0.5)[None, None, :, None]
 
 
 def _lowpass_small(crop: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -281,14 +295,13 @@ def match_colour(
     if lowfreq_sigma > 0:
         sigma_px = lowfreq_sigma * size
         low = _lowpass_small(original, sigma_px) - _lowpass_small(restored, sigma_px)
-        r += _upsample(low, size)
+        _add_upsampled(r, low)
     if color_match:
         # Statistics on every other pixel: plenty for a mean and a spread, and 4x cheaper.
         w = np.asarray(weights, np.float32)[::2, ::2]
         if float(w.sum()) > 1.0:
-            to_ycc = _RGB_TO_YCC.astype(np.float32)
-            yr = r[::2, ::2] @ to_ycc.T
-            yc = original[::2, ::2].astype(np.float32) @ to_ycc.T
+            yr = _affine(r[::2, ::2], _RGB_TO_YCC, np.zeros(3))
+            yc = _affine(original[::2, ::2].astype(np.float32), _RGB_TO_YCC, np.zeros(3))
             gain = np.ones(3)
             shift = np.zeros(3)
             for ch in range(3):
@@ -300,14 +313,25 @@ def match_colour(
                 gain[ch] = k
                 shift[ch] = mc - k * mr
             # The per-channel YCbCr map folds into one 3x3 matrix plus offset in RGB.
-            a = (_YCC_TO_RGB @ np.diag(gain) @ _RGB_TO_YCC).astype(np.float32)
-            b = (_YCC_TO_RGB @ shift).astype(np.float32)
-            r = r.reshape(-1, 3) @ a.T
-            r += b
-            r = r.reshape(restored.shape)
-    np.rint(r, out=r)
-    np.clip(r, 0, 255, out=r)
+            a = _YCC_TO_RGB @ np.diag(gain) @ _RGB_TO_YCC
+            b = _YCC_TO_RGB @ shift
+            r = _affine(r, a, b)
+    np.clip(r, 0.0, 255.0, out=r)
+    r += 0.5  # round half up by truncation: one pass cheaper than rint
     return r.astype(np.uint8)
+
+
+def _affine(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x @ a.T + b for (..., 3) float32 pixels, channel by channel (no BLAS, see _upsample)."""
+    out = np.empty_like(x)
+    c0, c1, c2 = x[..., 0], x[..., 1], x[..., 2]
+    for i in range(3):
+        o = out[..., i]
+        np.multiply(c0, np.float32(a[i, 0]), out=o)
+        o += np.float32(a[i, 1]) * c1
+        o += np.float32(a[i, 2]) * c2
+        o += np.float32(b[i])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
