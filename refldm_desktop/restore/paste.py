@@ -119,15 +119,22 @@ class FaceMaskShape:
         return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
     def crop_alpha(self, size: int) -> np.ndarray:
-        """The mask sampled at the pixel centres of a (size, size) crop."""
-        c = np.arange(size, dtype=np.float32) + 0.5
-        return self.alpha(c[None, :], c[:, None], size)
+        """The mask sampled at the pixel centres of a (size, size) crop (read-only, cached)."""
+        return _crop_alpha(self, size)
 
     def outer_box(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Centre and outer half-axes in crop pixels."""
         c = np.array(self.centre) * size
         r = np.array(self.radii) * (1.0 + self.feather) * size
         return c, r
+
+
+@functools.lru_cache(maxsize=16)
+def _crop_alpha(shape: FaceMaskShape, size: int) -> np.ndarray:
+    c = np.arange(size, dtype=np.float32) + 0.5
+    a = shape.alpha(c[None, :], c[:, None], size)
+    a.flags.writeable = False
+    return a
 
 
 @dataclass(frozen=True)
@@ -202,15 +209,6 @@ def _blur_small(a: np.ndarray, sigma: float) -> np.ndarray:
             acc += w * p[tuple(sl)]
         a = acc
     return a
-
-
-def _resize_float(a: np.ndarray, size: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
-    """Resize an (h, w, c) float32 array channel by channel with Pillow's float mode."""
-    chans = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(a[..., c]), "F").resize(size, resample))
-        for c in range(a.shape[2])
-    ]
-    return np.stack(chans, axis=-1)
 
 
 @functools.lru_cache(maxsize=8)

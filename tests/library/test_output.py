@@ -369,3 +369,24 @@ def test_output_mirrors_the_library_and_stays_out_of_it(lib, tmp_path):
     with pytest.raises(OutputError, match="not inside the library"):
         mirrored_dir(tmp_path / "x.jpg", lib, root)
     assert _sha(src) == before
+
+
+def test_odd_originals_still_get_a_sensible_file(lib, out):
+    px = _photo()
+    Image.fromarray(px).convert("CMYK").save(lib / "print.jpg", quality=80)
+    Image.fromarray(px).convert("P").save(lib / "palette.png")
+    Image.fromarray(px).save(lib / "anim.gif")
+    Image.fromarray(px).save(lib / "badexif.jpg", quality=80, exif=b"Exif\x00\x00not a tiff header")
+    expected = {
+        "print.jpg": ("JPEG", "RGB", ".jpg"),  # Pillow writes no CMYK restoration; RGB, same tables
+        "palette.png": ("PNG", "RGB", ".png"),  # a palette would band the restored face
+        "anim.gif": ("PNG", "RGB", ".png"),  # formats we do not write become lossless PNG
+        "badexif.jpg": ("JPEG", "RGB", ".jpg"),  # unreadable EXIF is left out, not copied broken
+    }
+    for name, (fmt, mode, ext) in expected.items():
+        path = write_restored(lib / name, px, out)
+        assert path.suffix == ext
+        with Image.open(path) as img:
+            assert (img.format, img.mode) == (fmt, mode)
+            if name == "print.jpg":
+                assert estimate_jpeg_quality(img.quantization) == 80
