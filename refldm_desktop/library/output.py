@@ -444,7 +444,8 @@ def write_new_file(out_dir: Path, names: Iterable[str], data: bytes) -> Path:
     final: Path | None = None
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)
+            if hasattr(os, "fchmod"):  # mkstemp made it private (0600); a photo is not
+                os.fchmod(f.fileno(), 0o644)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
