@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from refldm_desktop.faces.imagecheck import as_rgb_image
 from refldm_desktop.faces.types import DetectedFace, EmbeddingSpace, FaceBackend
+from refldm_desktop.restore.protocol import (
+    CancelCheck,
+    ProgressCallback,
+    RestoreCancelled,
+    RestoreError,
+    RestoreOptions,
+    Restorer,
+    RestoreProgress,
+    check_crops,
+)
 
 API_VERSION = 1
 
@@ -22,4 +32,12 @@ __all__ = [
     "EmbeddingSpace",
     "FaceBackend",
     "as_rgb_image",
+    "CancelCheck",
+    "ProgressCallback",
+    "RestoreCancelled",
+    "RestoreError",
+    "RestoreOptions",
+    "Restorer",
+    "RestoreProgress",
+    "check_crops",
 ]

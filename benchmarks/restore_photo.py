@@ -1,0 +1,178 @@
+"""Per-face cost of the photo pipeline around the model: align, colour match, warp back +
+blend, save. The model itself is the passthrough restorer (free), so what is measured is
+everything the app adds to each face. Face detection is not counted: indexing did it.
+
+    python benchmarks/restore_photo.py [--repeat 3] [--size 512] [--upscale 1] [--json]
+
+Photos: ../shared/data/faces/{old_photos,groups}. Faces: dlib HOG + 68 landmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+REPO = Path(__file__).resolve().parents[1]
+FACES = REPO.parent / "shared" / "data" / "faces"
+sys.path.insert(0, str(REPO))
+
+from refldm_desktop.faces.align import ffhq_transform, warp_to_crop  # noqa: E402
+from refldm_desktop.library.output import write_restored  # noqa: E402
+from refldm_desktop.restore.paste import (  # noqa: E402
+    FacePaste,
+    PasteOptions,
+    paste_faces,
+    scale_landmarks,
+    upscale_image,
+)
+from refldm_plugin_passthrough import PassthroughRestorer  # noqa: E402
+
+
+def load_average() -> str:
+    try:
+        return "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "load average unknown"
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import PIL
+
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, numpy {np.__version__}, Pillow {PIL.__version__}"
+    )
+
+
+def detector():
+    import dlib
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    models = Path(list(spec.submodule_search_locations)[0]) / "models"
+    det = dlib.get_frontal_face_detector()
+    pred = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
+
+    def find(image: np.ndarray) -> list[np.ndarray]:
+        up = 1 if max(image.shape[:2]) <= 1400 else 0
+        return [
+            np.array([(p.x + 0.5, p.y + 0.5) for p in pred(image, r).parts()]) for r in det(image, up)
+        ]
+
+    return find
+
+
+def load(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(img).convert("RGB")))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3, help="runs per photo; the median counts")
+    ap.add_argument("--size", type=int, default=512, help="crop resolution (ReF-LDM: 512)")
+    ap.add_argument("--upscale", type=int, default=1, choices=(1, 2, 4))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if not FACES.is_dir():
+        print(f"photos not found: {FACES}", file=sys.stderr)
+        return 2
+
+    find = detector()
+    raw = PasteOptions(color_match=False, lowfreq_sigma=0.0)
+    restorer = PassthroughRestorer(resolution=args.size)
+    photos = sorted(p for d in ("old_photos", "groups") for p in (FACES / d).iterdir() if p.is_file())
+    rows = []
+    totals = {"decode": 0.0, "upscale": 0.0, "align": 0.0, "colour": 0.0, "paste": 0.0, "save": 0.0}
+    n_faces = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in photos:
+            image = load(path)
+            marks = find(image)
+            if not marks:
+                continue
+            runs = {k: [] for k in totals}
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                image = load(path)
+                t1 = time.perf_counter()
+                work = upscale_image(image, args.upscale)
+                t2 = time.perf_counter()
+                ts = [ffhq_transform(scale_landmarks(lm, args.upscale), args.size) for lm in marks]
+                crops = [warp_to_crop(work, t) for t in ts]
+                t3 = time.perf_counter()
+                restored = restorer.restore(crops, [])
+                t4 = time.perf_counter()
+                pasted = paste_faces(work, [FacePaste(t, r, c) for t, r, c in zip(ts, restored, crops)])
+                t5 = time.perf_counter()
+                out = write_restored(path, pasted.image, Path(tmp))
+                t6 = time.perf_counter()
+                out.unlink()
+                # The colour match runs inside paste_faces: its share is what pasting without
+                # it saves.
+                t7 = time.perf_counter()
+                paste_faces(work, [FacePaste(t, r, c) for t, r, c in zip(ts, restored, crops)], raw)
+                t8 = time.perf_counter()
+                runs["decode"].append(t1 - t0)
+                runs["upscale"].append(t2 - t1)
+                runs["align"].append(t3 - t2)
+                runs["paste"].append(t5 - t4)
+                runs["colour"].append(max((t5 - t4) - (t8 - t7), 0.0))
+                runs["save"].append(t6 - t5)
+            med = {k: statistics.median(v) for k, v in runs.items()}
+            for k in totals:
+                totals[k] += med[k]
+            n_faces += len(marks)
+            rows.append({"photo": f"{path.parent.name}/{path.name}", "faces": len(marks),
+                         **{f"{k}_ms_per_face": 1e3 * v / len(marks) for k, v in med.items()}})
+
+    per_face = {k: 1e3 * v / max(n_faces, 1) for k, v in totals.items()}
+    # What the app adds per face: align + paste (colour match, warp back, blend) + save.
+    added = per_face["align"] + per_face["paste"] + per_face["save"]
+    result = {
+        "machine": machine(),
+        "load": load_average(),
+        "crop_size": args.size,
+        "upscale": args.upscale,
+        "photos": len(rows),
+        "faces": n_faces,
+        "ms_per_face": per_face,
+        "added_ms_per_face": added,
+        "rows": rows,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"machine: {result['machine']} ({load_average()} at the end: other work shares the CPUs)")
+    print(f"{len(rows)} photos, {n_faces} faces, crop {args.size}, upscale {args.upscale}, median of {args.repeat}")
+    print(f"{'photo':34s} {'faces':>5s} {'align':>7s} {'paste':>7s} {'(colour)':>8s} {'save':>7s}  ms/face")
+    for r in rows:
+        print(f"{r['photo']:34s} {r['faces']:5d} {r['align_ms_per_face']:7.1f} {r['paste_ms_per_face']:7.1f} "
+              f"{r['colour_ms_per_face']:8.1f} {r['save_ms_per_face']:7.1f}")
+    print(f"{'all':34s} {n_faces:5d} {per_face['align']:7.1f} {per_face['paste']:7.1f} "
+          f"{per_face['colour']:8.1f} {per_face['save']:7.1f}")
+    print(f"added per face (align + paste + save): {added:.1f} ms; "
+          f"decode {per_face['decode']:.1f} ms and upscale {per_face['upscale']:.1f} ms per face on top")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

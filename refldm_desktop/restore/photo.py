@@ -1,0 +1,114 @@
+"""Restore the faces of one photo in memory: upscale, align, restore per person, paste back.
+
+No database and no files here: the caller says which faces to restore (their landmarks in
+the upright photo) and with which references, and gets the new pixels back. Writing them
+as a new file is library.output's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Hashable, Mapping, Sequence
+
+import numpy as np
+
+from refldm_desktop.faces.align import AlignTransform, ffhq_transform, warp_to_crop
+from refldm_desktop.restore.paste import (
+    FacePaste,
+    PasteOptions,
+    PasteResult,
+    Upscaler,
+    paste_faces,
+    scale_landmarks,
+    upscale_image,
+)
+from refldm_desktop.restore.protocol import (
+    CancelCheck,
+    ProgressCallback,
+    RestoreCancelled,
+    RestoreOptions,
+    Restorer,
+    RestoreProgress,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class FaceToRestore:
+    """A face of the photo: landmarks (68 or 5 points) in the upright, NOT upscaled photo,
+    and the group (normally the person id) whose references it is restored with."""
+
+    landmarks: np.ndarray
+    group: Hashable = None
+
+
+@dataclass(frozen=True, eq=False)
+class RestoredPhoto:
+    image: np.ndarray  # (H * upscale, W * upscale, 3) uint8
+    upscale: int
+    transforms: list[AlignTransform]  # per face, in the upscaled photo's coordinates
+    crops: list[np.ndarray]  # what each face's restorer was given
+    restored: list[np.ndarray]  # what it returned
+    paste: PasteResult = field(repr=False)
+
+
+def restore_photo(
+    image: np.ndarray,
+    faces: Sequence[FaceToRestore],
+    restorer: Restorer,
+    references: Mapping[Hashable, Sequence[np.ndarray]] | None = None,
+    *,
+    options: RestoreOptions = RestoreOptions(),
+    paste_options: PasteOptions = PasteOptions(),
+    upscale: int = 1,
+    upscaler: Upscaler | None = None,
+    progress: ProgressCallback | None = None,
+    cancelled: CancelCheck | None = None,
+) -> RestoredPhoto:
+    """Restore `faces` of an upright (H, W, 3) uint8 photo; see the module docstring.
+
+    Faces of one group go to the restorer in one call with that group's references (aligned
+    crops at the restorer's resolution), so a reference-based model caches them once.
+    """
+    references = references or {}
+    work = upscale_image(image, upscale, upscaler)
+    res = restorer.resolution
+    transforms = [ffhq_transform(scale_landmarks(f.landmarks, upscale), res) for f in faces]
+    crops = [warp_to_crop(work, t) for t in transforms]
+
+    groups: dict[Hashable, list[int]] = {}
+    for i, f in enumerate(faces):
+        groups.setdefault(f.group, []).append(i)
+    for key, idx in groups.items():
+        if restorer.needs_references and not references.get(key):
+            raise ValueError(f"restorer {restorer.name!r} needs references, but group {key!r} has none")
+
+    restored: list[np.ndarray | None] = [None] * len(faces)
+    done = 0
+    for key, idx in groups.items():
+        if cancelled is not None and cancelled():
+            raise RestoreCancelled("cancelled")
+        offset = done
+
+        def relay(p: RestoreProgress, offset: int = offset) -> None:
+            if progress is not None:
+                progress(RestoreProgress(offset + p.faces_done, len(faces), p.step, p.steps))
+
+        out = restorer.restore(
+            [crops[i] for i in idx],
+            list(references.get(key, ())),
+            options,
+            progress=relay,
+            cancelled=cancelled,
+        )
+        if len(out) != len(idx):
+            raise ValueError(f"restorer {restorer.name!r} returned {len(out)} crops for {len(idx)} faces")
+        for i, crop in zip(idx, out):
+            restored[i] = np.asarray(crop)
+        done += len(idx)
+
+    pasted = paste_faces(
+        work,
+        [FacePaste(t, r, c) for t, r, c in zip(transforms, restored, crops)],
+        paste_options,
+    )
+    return RestoredPhoto(pasted.image, upscale, transforms, crops, restored, pasted)  # type: ignore[arg-type]

@@ -1,0 +1,54 @@
+"""Face finding for the restore tests: dlib's HOG detector and 68 landmarks, used directly.
+
+The face backend plugin will take this job; until then the tests call dlib themselves.
+Results are cached per image file for the session, because detection is the slow part.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+_cache: dict[Path, tuple[np.ndarray, list[np.ndarray]]] = {}
+
+
+def load_upright_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(white, rgba)
+        return np.ascontiguousarray(np.asarray(img.convert("RGB")))
+
+
+@pytest.fixture(scope="session")
+def dlib_faces():
+    """A function path -> (upright RGB image, list of (68, 2) landmarks in continuous coords)."""
+    dlib = pytest.importorskip("dlib")
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("face_recognition_models is not installed")
+    models = Path(list(spec.submodule_search_locations)[0]) / "models"
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
+
+    def find(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
+        if path not in _cache:
+            image = load_upright_rgb(path)
+            # Upsampling finds small faces; large photos have large enough faces without it.
+            upsample = 1 if max(image.shape[:2]) <= 1400 else 0
+            rects = detector(image, upsample)
+            # dlib gives integer pixel indices; +0.5 puts them at pixel centres.
+            marks = [
+                np.array([(p.x + 0.5, p.y + 0.5) for p in predictor(image, r).parts()], np.float64)
+                for r in rects
+            ]
+            _cache[path] = (image, marks)
+        return _cache[path]
+
+    return find
