@@ -79,14 +79,15 @@ class QualityScores:
     """Raw, person-independent measures of one face. Store them; `rate` is cheap."""
 
     version: int
-    sharpness: float  # top-octave / reference-octave energy ratio; ~0.15+ sharp, < 0.03 blurry
+    sharpness: float  # top usable octave / three octaves below; > 0.01 sharp, < 0.002 blurry
+    native_sharpness: float  # the same at the photo's own pixel size (differs for faces larger than the model's)
     eye_distance: float  # source pixels between the eye centres
     pose: Pose
     brightness: float  # mean luma of the face interior, 0..1
     contrast: float  # luma standard deviation of the face interior, 0..1
     clipped: float  # fraction of interior pixels crushed to black or blown to white
     eye_openness: float | None  # eye aspect ratio (68 landmarks), None when unknown
-    blockiness: float  # 8x8 grid step excess at the source, as the model sees it; 0 none, > 0.5 heavy
+    blockiness: float  # 8x8 grid step excess at the source; 0 none, > 0.5 heavy
     noise: float  # noise sigma in 0..255 units at the crop's scale
     detector: float | None  # detector confidence in [0, 1] when known
     colour: ColourStats
@@ -151,19 +152,26 @@ def assess(
     scale = transform.eye_distance / ed_work
 
     source = _source_gray(image, lm)
-    # Source pixels per pixel of ReF-LDM's own crop: JPEG blocks and noise shrink by this
-    # much before the model sees them.
+    # Source pixels per pixel of ReF-LDM's own crop: noise shrinks by this much before the
+    # model sees it.
     model_scale = max(transform.eye_distance / MODEL_EYE_DISTANCE, 1.0)
+    sharpness = _sharpness(luma, scale, _source_axis_angle(transform))
+    # A face larger than the work crop is also looked at pixel for pixel: a copy blown up
+    # from a quarter of its size can still fill the model's crop, but has no fine detail.
+    native = _native_sharpness(source[0]) if scale > 1.05 else sharpness
     return QualityScores(
         version=QUALITY_VERSION,
-        sharpness=_sharpness(luma, scale, _source_axis_angle(transform)),
+        sharpness=sharpness,
+        native_sharpness=native,
         eye_distance=float(transform.eye_distance),
         pose=head_pose(lm),
         brightness=float(luma.mean()),
         contrast=float(luma.std()),
         clipped=float(np.mean((luma < 3 / 255) | (luma > 252 / 255))),
         eye_openness=eye_openness(lm),
-        blockiness=_blockiness(*source) / model_scale,
+        # Blocks are judged as they are: heavy JPEG also smears colour and rings, which
+        # shrinking does not hide.
+        blockiness=_blockiness(*source),
         noise=_noise_sigma(source[0]) / model_scale,
         detector=None if detector is None else float(np.clip(detector, 0.0, 1.0)),
         colour=_colour(mean_rgb),
@@ -286,7 +294,7 @@ _AXIS_WEDGE = 22.0
 
 
 def _sharpness(gray: np.ndarray, scale: float, axis_angle: float) -> float:
-    """Energy in the top usable octave over the energy two octaves below.
+    """Energy in the top usable octave over the energy in the three octaves below it.
 
     The top usable frequency is where the source's own detail ends: the work crop's
     Nyquist limit when the face was shrunk into it, the source's (mapped into the crop)
@@ -304,8 +312,24 @@ def _sharpness(gray: np.ndarray, scale: float, axis_angle: float) -> float:
     off_axis = np.minimum(rel, 90.0 - rel) >= _AXIS_WEDGE
     f_top = 0.5 * min(1.0, scale) * 0.8
     high = power[off_axis & (radius >= f_top / 2) & (radius < f_top)].sum()
-    low = power[off_axis & (radius >= f_top / 8) & (radius < f_top / 4)].sum()
-    return float(high / max(low, 1e-12))
+    # The three octaves below: they keep most of a blurred face's energy, so the ratio
+    # falls with any blur, where a single reference octave would blur away too. When a
+    # heavy blur empties even those, all the face's structure (down to 2 cycles across the
+    # window) stands in, so that a blur filter's ripples or rounding noise left in the top
+    # octave are not mistaken for detail.
+    low = power[off_axis & (radius >= f_top / 16) & (radius < f_top / 2)].sum()
+    structure = power[off_axis & (radius >= 2.0 / n) & (radius < f_top / 2)].sum()
+    return float(high / max(low, 0.25 * structure, 1e-12))
+
+
+def _native_sharpness(gray: np.ndarray, side: int = 128) -> float:
+    """_sharpness on the photo's own pixels at the centre of the face (eyes, nose, mouth)."""
+    h, w = gray.shape
+    if min(h, w) < side:
+        return 0.0
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    patch = gray[y0 : y0 + side, x0 : x0 + side] * np.float32(1 / 255)
+    return _sharpness(patch, 1.0, 0.0)
 
 
 def _source_gray(image: np.ndarray, lm: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -378,18 +402,51 @@ def _colour(mean_rgb: np.ndarray) -> ColourStats:
 
 
 def _fingerprint(luma: np.ndarray) -> tuple[int, ...]:
-    """A FINGERPRINT_SIDE^2 thumbnail of the face, zero mean and unit length, as int8.
+    """A FINGERPRINT_SIDE^2 thumbnail of the face interior, zero mean and unit length, as int8.
 
-    Blur, rescaling, recompression and letterboxing barely move it; another photo of the
-    same person does, because light, expression and hair differ."""
+    Blur, rescaling and recompression barely move it; another photo of the same person
+    does, because light, expression and pose differ."""
     h, w = luma.shape
     n = FINGERPRINT_SIDE
     small = luma[: h - h % n, : w - w % n].reshape(n, h // n, n, w // n).mean(axis=(1, 3))
-    small = small - small.mean()
-    norm = float(np.linalg.norm(small))
+    return _quantised_unit(small)
+
+
+def photo_fingerprint(image: np.ndarray) -> tuple[int, ...]:
+    """A FINGERPRINT_SIDE^2 thumbnail of a whole photo, letterbox bars trimmed, as int8.
+
+    Per photo, not per face: it finds copies of one photo (resized, recompressed, blurred,
+    letterboxed) even where a face's landmarks, and so its crop, came out differently."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError("photo_fingerprint expects an (H, W, 3) uint8 RGB image")
+    im = Image.fromarray(np.ascontiguousarray(image))
+    k = max(1, max(im.size) // 256)
+    if k > 1:
+        im = im.reduce(k)
+    g = np.asarray(im, dtype=np.float32) @ _LUMA
+
+    def bars(a: np.ndarray) -> np.ndarray:
+        # Letterbox bars are flat and near black or near white; a dark background is not.
+        mean = a.mean(1)
+        return (a.std(1) < 6) & ((mean < 20) | (mean > 235))
+
+    rows, cols = np.flatnonzero(~bars(g)), np.flatnonzero(~bars(g.T))
+    if rows.size >= FINGERPRINT_SIDE and cols.size >= FINGERPRINT_SIDE:
+        g = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    n = FINGERPRINT_SIDE
+    small = np.asarray(Image.fromarray(np.ascontiguousarray(g), mode="F").resize((n, n), Image.Resampling.BOX))
+    return _quantised_unit(small)
+
+
+def _quantised_unit(small: np.ndarray) -> tuple[int, ...]:
+    v = small.astype(np.float64).ravel()
+    v = v - v.mean()
+    norm = float(np.linalg.norm(v))
     if norm < 1e-6:
-        return tuple([0] * (n * n))
-    return tuple(int(v) for v in np.clip(np.rint(small / norm * 127 * 4), -127, 127).ravel())
+        return tuple([0] * v.size)
+    # Unit length times 4 * 127 keeps 256 values in int8 with room for peaks.
+    return tuple(int(x) for x in np.clip(np.rint(v / norm * 127 * 4), -127, 127))
 
 
 def fingerprint_similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -499,12 +556,19 @@ def rate(q: QualityScores, identity_distance: float | None = None, same_person: 
     elif q.blockiness >= 0.35:
         bad.append((f["compression"], "JPEG artefacts"))
 
-    # Sharpness on a log scale: sharp faces measure 0.04-0.5, blurred or blown-up ones under
-    # 0.01. The detail of a heavily compressed face is partly the blocks' own edges, so it
-    # earns no more sharpness credit than its compression allows.
-    f["sharpness"] = min(_ramp(math.log10(max(q.sharpness, 1e-6)), math.log10(0.004), math.log10(0.05)), f["compression"])
+    # Sharpness on a log scale. Photographs of faces measure 0.01-0.3 (natural 1/f texture
+    # would give about 1/3), blurred or blown-up copies of them under 0.002. The detail of a
+    # heavily compressed face is partly the blocks' own edges, so it earns no more
+    # sharpness credit than its compression allows.
+    sharp = _ramp(math.log10(max(q.sharpness, 1e-9)), math.log10(0.0008), math.log10(0.012))
+    # A face bigger than the model's crop with no detail at its own pixel size was blown up
+    # (or is soft): it loses a little, enough to rank below a true copy of it.
+    native = 0.85 + 0.15 * _ramp(math.log10(max(q.native_sharpness, 1e-9)), math.log10(0.0008), math.log10(0.008))
+    f["sharpness"] = min(sharp * native, f["compression"])
     if f["sharpness"] < 0.5 and f["compression"] >= 0.5:
         bad.append((f["sharpness"], "blurry"))
+    elif native < 0.95 and f["compression"] >= 0.5:
+        bad.append((native, "less detail than its size suggests"))
     elif f["sharpness"] >= 0.95:
         good.append("sharp")
 
