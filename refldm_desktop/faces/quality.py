@@ -538,13 +538,20 @@ def _ramp(x: float, lo: float, hi: float) -> float:
     return float(np.clip((x - lo) / (hi - lo), 0.0, 1.0))
 
 
-def rate(q: QualityScores, identity_distance: float | None = None, same_person: float | None = None) -> Rating:
+def rate(
+    q: QualityScores,
+    identity_distance: float | None = None,
+    same_person: float | None = None,
+    *,
+    judge_pose: bool = True,
+) -> Rating:
     """One score in [0, 1] and the reasons behind it.
 
     Each aspect gives a fitness in [0, 1] and removes up to its weight of the score, so one
     serious flaw (blurred, eyes shut, far from the person) pulls a face down whatever its
     other merits. `identity_distance` is the face's distance to its person's centre
-    and `same_person` the embedding space's threshold; both or neither."""
+    and `same_person` the embedding space's threshold; both or neither. judge_pose=False
+    leaves head pose out (for choosing references that should match a target's pose)."""
     f: dict[str, float] = {}
     bad: list[tuple[float, str]] = []
     good: list[str] = []
@@ -582,13 +589,14 @@ def rate(q: QualityScores, identity_distance: float | None = None, same_person: 
 
     # Pose: ReF-LDM copies the reference's texture best from a similar, mostly frontal view.
     yaw, pitch, roll = abs(q.pose.yaw), abs(q.pose.pitch), abs(q.pose.roll)
-    f["pose"] = _ramp(-yaw, -60, -20) * _ramp(-pitch, -45, -20)
-    if yaw >= 30:
-        bad.append((f["pose"], f"turned {yaw:.0f} degrees to the side"))
-    elif pitch >= 25:
-        bad.append((f["pose"], f"looking {'up' if q.pose.pitch > 0 else 'down'} ({pitch:.0f} degrees)"))
-    elif yaw < 12 and pitch < 15:
-        good.append("frontal")
+    if judge_pose:
+        f["pose"] = _ramp(-yaw, -60, -20) * _ramp(-pitch, -45, -20)
+        if yaw >= 30:
+            bad.append((f["pose"], f"turned {yaw:.0f} degrees to the side"))
+        elif pitch >= 25:
+            bad.append((f["pose"], f"looking {'up' if q.pose.pitch > 0 else 'down'} ({pitch:.0f} degrees)"))
+        elif yaw < 12 and pitch < 15:
+            good.append("frontal")
     # Roll is undone by the alignment; it only matters when extreme (likely a bad fit).
     f["roll"] = _ramp(-roll, -60, -35)
 

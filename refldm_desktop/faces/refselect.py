@@ -166,8 +166,10 @@ def references_for(
     copy is the better picture."""
     excluded = set(excluded) | {target.face_id}
     others = [c for c in candidates if c.face_id not in excluded]
-    # Rate and group the target with the others, so that its copies are recognised.
-    faces, links = _prepare([target] + others, space, settings, pinned)
+    # Rate and group the target with the others, so that its copies are recognised. A
+    # reference's pose is judged against the target's, not against frontal: a side view
+    # is what a side-view target needs.
+    faces, links = _prepare([target] + others, space, settings, pinned, judge_pose=False)
     near = {0} | links[0]
     near_groups = {faces[i].group for i in near}
     taboo = {
@@ -200,7 +202,7 @@ def near_duplicate_groups(
     """Face ids grouped by near-duplication, each group led by its best face."""
     faces, _ = _prepare(candidates, space, settings)
     groups: dict[int, list[int]] = {}
-    for i in sorted(range(len(faces)), key=lambda i: (-faces[i].score, faces[i].c.face_id)):
+    for i in sorted(range(len(faces)), key=lambda i: _preference(faces[i])):
         groups.setdefault(faces[i].group, []).append(faces[i].c.face_id)
     return sorted(groups.values())
 
@@ -210,9 +212,16 @@ def near_duplicate_groups(
 
 
 def _prepare(
-    cands: Sequence[Candidate], space: EmbeddingSpace, s: Settings, pinned: Sequence[int] = ()
+    cands: Sequence[Candidate],
+    space: EmbeddingSpace,
+    s: Settings,
+    pinned: Sequence[int] = (),
+    judge_pose: bool = True,
 ) -> tuple[list[_Face], list[set[int]]]:
-    """Rated faces with their near-duplicate groups, and the direct near-duplicate links."""
+    """Rated faces with their near-duplicate groups, and the direct near-duplicate links.
+
+    judge_pose=False leaves head pose out of the ratings, for a caller that judges pose
+    against a target instead."""
     if not cands:
         return [], []
     emb = np.stack([np.asarray(c.embedding, dtype=np.float64) for c in cands])
@@ -227,7 +236,10 @@ def _prepare(
     if near.any():
         centre = _centre(emb[near], weight[near], space)
     dist = space.distance(emb, centre[None, :])[:, 0]
-    faces = [_Face(c=c, rating=rate(c.quality, float(dist[i]), space.same_person)) for i, c in enumerate(cands)]
+    faces = [
+        _Face(c=c, rating=rate(c.quality, float(dist[i]), space.same_person, judge_pose=judge_pose))
+        for i, c in enumerate(cands)
+    ]
     _mark_person_outliers(faces, weight, s)
     _group(faces, links, pinned)
     return faces, links
@@ -349,23 +361,24 @@ def _group(faces: list[_Face], links: list[set[int]], pinned: Sequence[int]) -> 
     Unlike joining every linked pair, this never chains two different photos together
     through their blurred copies, which resemble each other more than the originals do."""
     pin_rank = {fid: r for r, fid in enumerate(pinned)}
-    order = sorted(
-        range(len(faces)),
-        key=lambda i: (pin_rank.get(faces[i].c.face_id, len(pin_rank)), -faces[i].score, faces[i].c.face_id),
-    )
+    order = sorted(range(len(faces)), key=lambda i: (pin_rank.get(faces[i].c.face_id, len(pin_rank)),) + _preference(faces[i]))
     rank = {i: r for r, i in enumerate(order)}
     for i in order:
         leaders = [j for j in links[i] if faces[j].group == j and rank[j] < rank[i]]
         faces[i].group = min(leaders, key=rank.__getitem__) if leaders else i
 
 
+def _preference(f: _Face) -> tuple:
+    """Sort key, best first: the score, then (for copies that all score full marks) the
+    finer detail and the larger face, then the face id so that ties never depend on order."""
+    q = f.c.quality
+    return (-round(f.score, 6), -q.native_sharpness, -q.sharpness, -q.eye_distance, f.c.face_id)
+
+
 def _group_representatives(faces: list[_Face], chosen: list[_Face]) -> list[_Face]:
     """The leader (best face) of each near-duplicate group that holds no chosen face."""
     taken = {f.group for f in chosen}
-    return sorted(
-        (f for i, f in enumerate(faces) if f.group == i and i not in taken),
-        key=lambda f: (-f.score, f.c.face_id),
-    )
+    return sorted((f for i, f in enumerate(faces) if f.group == i and i not in taken), key=_preference)
 
 
 def _floor(pool: list[_Face], s: Settings) -> float:
