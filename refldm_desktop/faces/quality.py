@@ -9,8 +9,9 @@ Every measure is taken where it means something:
 - head pose and eye opening from the landmarks.
 
 Sharpness is scale-normalised: it compares the energy in the top octave that the face's
-own resolution can carry with the energy two octaves lower. A natural image has about the
-same energy in every octave, a blurred one loses its top octaves. So a sharp 150x150 chip
+own resolution can carry (capped at what ReF-LDM's 512 crop can use) with the energy in the
+three octaves below. A natural image has about the same energy in every octave, a blurred
+one loses its top octaves. So a sharp 150x150 chip
 and a sharp 4000x3000 portrait both score as sharp, while the chip blown up from a quarter
 of its size (all its pixels, none of its detail) scores as blurry. How many pixels the face
 has is judged separately, by the eye distance.
@@ -140,21 +141,24 @@ def assess(
         if crop is not None:
             raise ValueError("a crop needs the transform it was cut with")
         transform = ffhq_transform(lm, 512)
-    side = interior_side(transform.eye_distance)
+    # The face's size as the crop sees it: the eye distance of a frontal face that fills the
+    # crop the same way (a turned face's eyes are closer than its size).
+    face_size = transform.source_pixels_per_crop_pixel * transform.size / 4.0
+    side = interior_side(face_size)
     if crop is not None:
         if crop.shape[:2] != (transform.size, transform.size):
             raise ValueError("crop does not match the transform's size")
         luma, mean_rgb = _interior_from_crop(crop, side)
     else:
         luma, mean_rgb = _resample_interior(image, transform, side)
-    # Source pixels per work pixel: below 1 the face was blown up to fill the work crop.
-    ed_work = side / 2.0  # the work crop is 2 * side wide, the eyes a quarter of that apart
-    scale = transform.eye_distance / ed_work
+    # Source pixels per work pixel (the work crop is 2 * side wide): below 1 the face was
+    # blown up to fill it.
+    scale = face_size * 4.0 / (2 * side)
 
     source = _source_gray(image, lm)
     # Source pixels per pixel of ReF-LDM's own crop: noise shrinks by this much before the
     # model sees it.
-    model_scale = max(transform.eye_distance / MODEL_EYE_DISTANCE, 1.0)
+    model_scale = max(face_size / MODEL_EYE_DISTANCE, 1.0)
     sharpness = _sharpness(luma, scale, _source_axis_angle(transform))
     # A face larger than the work crop is also looked at pixel for pixel: a copy blown up
     # from a quarter of its size can still fill the model's crop, but has no fine detail.
@@ -179,12 +183,13 @@ def assess(
     )
 
 
-def interior_side(eye_distance: float) -> int:
-    """Side (pixels) of the face interior we measure on for a face with this eye distance.
+def interior_side(face_size: float) -> int:
+    """Side (pixels) of the face interior we measure on, for a face of this size (its eye
+    distance when frontal).
 
-    Twice the eye distance, so the face is neither blown up nor shrunk, kept between 128
-    (tiny faces are blown up to a size the measures work at) and 256 (what ReF-LDM sees)."""
-    want = 2.0 * min(max(eye_distance, 64.0), MODEL_EYE_DISTANCE)
+    Twice the size, so the face is neither blown up nor shrunk, kept between 128 (tiny
+    faces are blown up to a size the measures work at) and 256 (what ReF-LDM sees)."""
+    want = 2.0 * min(max(face_size, 64.0), MODEL_EYE_DISTANCE)
     for s in _FAST_SIDES:
         if s >= want - 0.5:
             return s
@@ -634,8 +639,6 @@ def rate(
         f["identity"] = _ramp(-rel, -1.0, -0.6)
         if rel >= 0.85:
             bad.append((f["identity"], "far from this person's other photos"))
-        elif rel <= 0.5:
-            good.append("typical of this person")
 
     # Each flaw removes up to its weight of the score: a fully blurred face keeps at most
     # 20% of it, whatever its other merits; mild flaws cost little.

@@ -15,6 +15,13 @@ Two questions are answered here, on plain data (the database layer loads and sto
   date, and lit like the person usually is are preferred.
 
 The user has the last word in both: pinned faces come first, excluded faces never appear.
+
+Wiring for the database layer: per face store `quality.assess(...).to_dict()` with
+QUALITY_VERSION (recompute when it differs) and per photo `quality.photo_fingerprint`;
+build one Candidate per face of the person (box in upright photo pixels, the photo's EXIF
+date and content hash when known) and pass the person's pins and exclusions. The person's
+centre, near-duplicate groups and colour norms are recomputed on every call: they depend
+on the person's current faces, and cost milliseconds.
 """
 
 from __future__ import annotations
@@ -191,7 +198,8 @@ def references_for(
             spread = _spread(eligible, chosen, space)
             values = [v * (0.75 + 0.25 * min(d, 1.0)) for v, d in zip(values, spread)]
         f = eligible.pop(int(np.argmax(values)))
-        picks.append((f, relevance[f.c.face_id][1]))
+        why = relevance[f.c.face_id][1]
+        picks.append((f, why or (["best photo for this target"] if not picks else [])))
         chosen.append(f)
     return [_pinned_choice(f) for f in pins] + [_choice(f, why, faces) for f, why in picks]
 
