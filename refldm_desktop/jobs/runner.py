@@ -31,6 +31,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -80,6 +81,13 @@ def _free_accelerator_memory() -> None:
             torch.cuda.empty_cache()
     except Exception:  # noqa: BLE001 - freeing memory is best effort
         log.debug("could not empty the CUDA cache", exc_info=True)
+
+
+def _positive_int(value: Any, default: int) -> int:
+    try:
+        return max(1, int(value)) if value is not None else default
+    except (TypeError, ValueError):
+        return default
 
 
 def _is_cpu(device: str) -> bool:
@@ -431,9 +439,16 @@ class Runner:
         self._emit(job, JobState.RUNNING, message=f"attempt {job.attempts}" if job.attempts > 1 else None)
         if job.staged:
             self._clean_staged(job, job.staged)
-        handler = self.handlers.get(job.kind)
+        try:
+            handler = self.handlers.get(job.kind)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin fails its jobs, not the runner
+            log.info("job %s: no usable handler", job.id, exc_info=exc)
+            self.queue.fail(job.id, f"cannot load the handler for {job.kind!r} jobs: {describe_error(exc)}")
+            tally.failed.append(job.id)
+            self._emit(job, JobState.FAILED, error=self.queue.job(job.id).error)
+            return
         device = str(job.payload.get("device") or "auto")
-        first_batch = max(1, int(job.payload.get("batch_size") or self.default_batch_size))
+        first_batch = _positive_int(job.payload.get("batch_size"), self.default_batch_size)
         batch = min(first_batch, self._batch_limit.get((job.kind, device), first_batch))
         shared = self._shared.setdefault(job.kind, {})
         retry = 0
@@ -441,6 +456,7 @@ class Runner:
             if token.is_set():
                 return self._stopped(job, token, tally, None)
             ctx = JobContext(self, job, token, batch, device, shared, retry)
+            out_of_memory_on: str | None = None
             try:
                 result = handler(ctx)
             except BaseException as exc:  # noqa: BLE001 - every outcome is recorded below
@@ -457,28 +473,29 @@ class Runner:
                     # Kept for the app's log file; the user hears of it through the job's error.
                     log.info("job %s (%s) failed", job.id, job.kind, exc_info=exc)
                     return self._failed(job, ctx, describe_error(exc), tally)
-                where = ctx.device
-                del exc  # its traceback holds the tensors that filled the memory
-                _free_accelerator_memory()
-                self._discard_staged(job, ctx)
-                if batch > 1:
-                    smaller = batch // 2
-                    note = f"out of memory on {where} with batch size {batch}; retrying with batch size {smaller}"
-                    self._batch_limit[(job.kind, device)] = smaller
-                    batch = smaller
-                elif not _is_cpu(where):
-                    note = f"out of memory on {where} even with batch size 1; running on the CPU instead (slower)"
-                    device, batch = "cpu", first_batch
-                else:
-                    return self._failed(
-                        job, ctx, f"out of memory on {where} even with batch size 1", tally
-                    )
-                log.info("job %s: %s", job.id, note)
-                self.queue.add_note(job.id, note)
-                self._emit(job, JobState.RUNNING, note=note)
-                retry += 1
-                continue
-            break
+                # The handler's frames (and the tensors they hold) die with the traceback.
+                traceback.clear_frames(exc.__traceback__)
+                out_of_memory_on = ctx.device
+            if out_of_memory_on is None:
+                break
+            # Outside the except block, so the exception no longer pins the memory.
+            _free_accelerator_memory()
+            self._discard_staged(job, ctx)
+            where = out_of_memory_on
+            if batch > 1:
+                smaller = batch // 2
+                note = f"out of memory on {where} with batch size {batch}; retrying with batch size {smaller}"
+                self._batch_limit[(job.kind, device)] = smaller
+                batch = smaller
+            elif not _is_cpu(where):
+                note = f"out of memory on {where} even with batch size 1; running on the CPU instead (slower)"
+                device, batch = "cpu", first_batch
+            else:
+                return self._failed(job, ctx, f"out of memory on {where} even with batch size 1", tally)
+            log.info("job %s: %s", job.id, note)
+            self.queue.add_note(job.id, note)
+            self._emit(job, JobState.RUNNING, note=note)
+            retry += 1
         if result is not None and not isinstance(result, JobResult):
             return self._failed(
                 job, ctx, f"handler for {job.kind!r} returned {type(result).__name__}, not a JobResult", tally

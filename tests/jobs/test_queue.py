@@ -231,3 +231,12 @@ def test_jobs_of_kinds_without_a_handler_wait(library_with_photos):
     lib.jobs.queue.enqueue("future_kind", [(ids[0], {})])
     s = lib.jobs.run(HandlerRegistry({}))
     assert s.done == () and lib.jobs.list()[0].state == "queued"
+
+
+def test_a_handler_that_cannot_be_imported_fails_its_jobs_clearly(library_with_photos):
+    lib, ids = library_with_photos(1)
+    lib.jobs.enqueue_restore(ids)
+    s = lib.jobs.run(HandlerRegistry({"restore_photo": "refldm_desktop.no_such_module:handler"}))
+    assert len(s.failed) == 1
+    error = lib.jobs.get(s.failed[0]).error
+    assert "cannot load the handler for 'restore_photo' jobs" in error and "no_such_module" in error

@@ -253,3 +253,34 @@ def test_a_result_that_cannot_be_recorded_fails_the_job_and_keeps_no_file(librar
     assert s.done == r.queued[:1] and s.failed == r.queued[1:]
     assert "could not record the result" in lib.jobs.get(r.queued[1]).error
     assert list(out.iterdir()) == [first[0]]  # the recorded file stays, the other is gone
+
+
+def test_the_failed_attempts_memory_is_gone_when_the_cuda_cache_is_emptied(library_with_photos, monkeypatch):
+    """The traceback of an out-of-memory error pins the handler's tensors; emptying the CUDA
+    cache while they live frees nothing, and the retry runs out of memory again."""
+    import types
+    import weakref
+
+    class Tensor:
+        pass
+
+    held = []
+    emptied_while_alive = []
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True,
+        empty_cache=lambda: emptied_while_alive.append(held[-1]() is not None),
+    )
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+
+    lib, ids = library_with_photos(1)
+    lib.jobs.enqueue_restore(ids, device="cuda")
+
+    def handler(ctx):
+        activations = Tensor()
+        held.append(weakref.ref(activations))
+        if ctx.retry == 0:
+            raise OutOfMemoryError("CUDA out of memory")
+        return None
+
+    assert len(lib.jobs.run(HandlerRegistry({"restore_photo": handler})).done) == 1
+    assert emptied_while_alive == [False]
