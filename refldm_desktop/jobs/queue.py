@@ -29,7 +29,6 @@ from refldm_desktop.db.models import Job, JobState, Photo, Version, utcnow
 from refldm_desktop.jobs.lock import RunnerLock
 
 ACTIVE = (JobState.QUEUED, JobState.RUNNING, JobState.FAILED)  # what `jobs list` shows by default
-FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 class JobError(Exception):

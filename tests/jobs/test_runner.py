@@ -222,7 +222,7 @@ def test_ctrl_c_puts_the_job_back_and_removes_its_unrecorded_output(library_with
     r = lib.jobs.enqueue_restore(ids, output_dir=out)
 
     def interrupted(ctx):
-        result = write_output(ctx)  # the file is written ...
+        write_output(ctx)  # the file is written ...
         raise KeyboardInterrupt  # ... and Ctrl-C comes before the job is recorded done
 
     with pytest.raises(KeyboardInterrupt):
