@@ -17,6 +17,7 @@ from refldm_desktop import __version__
 VERB_MODULES = (
     "refldm_desktop.cli.library_verbs",
     "refldm_desktop.cli.model_verbs",
+    "refldm_desktop.cli.job_verbs",
 )
 
 

@@ -34,6 +34,7 @@ from refldm_desktop.core.changes import (
 )
 from refldm_desktop.core.home import Home
 from refldm_desktop.core.indexer import Indexer, Progress, check_roots
+from refldm_desktop.core.jobs import Jobs
 from refldm_desktop.db.engine import open_database
 from refldm_desktop.db.models import (
     AssignmentState,
@@ -75,6 +76,7 @@ class Library:
         self._backend: FaceBackend | None = None if isinstance(backend, str) else backend
         self._cluster = cluster
         self._write = threading.RLock()
+        self.jobs = Jobs(self)  # the job queue's verbs: library.jobs.enqueue_restore(...) etc.
 
     @classmethod
     def open(
@@ -91,7 +93,15 @@ class Library:
         """
         home.ensure()
         engine, session_factory = open_database(home.database)
-        return cls(home, engine, session_factory, backend or DEFAULT_BACKEND, cluster or _default_cluster)
+        lib = cls(home, engine, session_factory, backend or DEFAULT_BACKEND, cluster or _default_cluster)
+        try:
+            # Jobs a killed process left running go back to the queue (not while a live
+            # runner, in this or another process, is working on them).
+            lib.jobs.recover()
+        except BaseException:
+            lib.close()
+            raise
+        return lib
 
     def close(self) -> None:
         self._engine.dispose()

@@ -6,10 +6,13 @@ from refldm_desktop.db.models import (
     Base,
     Face,
     FaceAssignment,
+    Job,
+    JobState,
     LibraryFolder,
     Person,
     Photo,
     PhotoState,
+    Version,
 )
 
 __all__ = [
@@ -18,10 +21,13 @@ __all__ = [
     "DatabaseError",
     "Face",
     "FaceAssignment",
+    "Job",
+    "JobState",
     "LibraryFolder",
     "Person",
     "Photo",
     "PhotoState",
+    "Version",
     "open_database",
     "upgrade",
 ]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    JSON,
     LargeBinary,
     MetaData,
     String,
@@ -53,6 +54,14 @@ class AssignmentState(enum.StrEnum):
     SUGGESTED = "suggested"  # clustering put the face here; later clustering keeps it
     CONFIRMED = "confirmed"  # the user said yes
     REJECTED = "rejected"  # the user said no: the face must never join this person again
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"  # claimed by the one runner that holds the runner lock
+    DONE = "done"
+    FAILED = "failed"  # `error` says why; `jobs resume` queues it again
+    CANCELLED = "cancelled"
 
 
 class Base(DeclarativeBase):
@@ -167,6 +176,87 @@ class FaceAssignment(Base):
     )
     state: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Job(Base):
+    """One unit of background work (restore one photo), kept across restarts.
+
+    A job is finished exactly once: the Version it produced is written in the same
+    transaction that marks it done (see jobs.queue).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="state"
+        ),
+        # Running a batch again must not queue a photo twice. Jobs without a photo are
+        # never merged (SQLite treats NULLs as distinct).
+        UniqueConstraint("batch_id", "photo_id"),
+        Index("ix_jobs_state_priority_id", "state", "priority", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # handler name, e.g. "restore_photo"
+    batch_id: Mapped[str] = mapped_column(String(64))  # groups the jobs of one restore/batch run
+    photo_id: Mapped[int | None] = mapped_column(
+        ForeignKey("photos.id", ondelete="CASCADE"), index=True
+    )
+    # What to do: restorer, model, steps, cfg, seed, device, output dir, options.
+    payload: Mapped[dict] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher runs first
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED)
+    # Set by `cancel` on a running job (possibly from another process); the runner sees it
+    # at the handler's next cancel check.
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    faces_done: Mapped[int] = mapped_column(Integer, default=0)
+    faces_total: Mapped[int | None] = mapped_column(Integer)
+    step: Mapped[int | None] = mapped_column(Integer)
+    steps: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)  # the latest progress message
+    error: Mapped[str | None] = mapped_column(Text)  # why it failed
+    # Things the user should know although the job went on (out-of-memory fallbacks,
+    # interruptions), one per line.
+    note: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict | None] = mapped_column(JSON)  # the handler's summary (faces and reasons)
+    # An output the handler is about to write but has not recorded yet: {"dir", "sha256",
+    # "size"}. If the process dies in between, the next attempt removes that orphan file.
+    staged: Mapped[dict | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # times a runner started it
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Version(Base):
+    """A restored copy of a photo: a new file, never the original."""
+
+    __tablename__ = "versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Kept when the photo row goes, so the record of how the file was made survives.
+    photo_id: Mapped[int | None] = mapped_column(
+        ForeignKey("photos.id", ondelete="SET NULL"), index=True
+    )
+    # At most one version per job: the database itself refuses a job finished twice.
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), unique=True
+    )
+    original_path: Mapped[str] = mapped_column(Text)  # the original's path when restored
+    original_sha256: Mapped[str | None] = mapped_column(String(64))
+    output_path: Mapped[str] = mapped_column(Text, unique=True)  # absolute
+    output_sha256: Mapped[str] = mapped_column(String(64))
+    restorer: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(128))
+    parameters: Mapped[dict] = mapped_column(JSON)  # steps, cfg, device, upscale, ...
+    seed: Mapped[int | None] = mapped_column(Integer)
+    # Per restored face: [{"face_id": 3, "references": [11, 12, 19]}, ...]
+    references_used: Mapped[list] = mapped_column(JSON)
+    # Per face of the photo: [{"face_id", "box", "person_id", "status"}, ...]; status is
+    # "restored" or the reason it was skipped.
+    face_status: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 def pack_array(a: np.ndarray) -> bytes:

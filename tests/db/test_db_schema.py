@@ -17,7 +17,7 @@ from refldm_desktop.db import DatabaseError, open_database
 from refldm_desktop.db.engine import alembic_config, current_revision, head_revision
 from refldm_desktop.db.models import Base
 
-TABLES = {"library_folders", "photos", "faces", "people", "face_assignments"}
+TABLES = {"library_folders", "photos", "faces", "people", "face_assignments", "jobs", "versions"}
 
 
 def test_migrations_create_every_table_from_an_empty_file(tmp_path):

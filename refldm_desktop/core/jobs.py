@@ -1,0 +1,216 @@
+"""The job verbs of a Library (`library.jobs`): queue restorations, list, cancel and resume
+jobs, list versions, and make the runner that does the work.
+
+Errors come out as LibraryError / NotFound like every other Library verb.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import secrets
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from sqlalchemy import select
+
+from refldm_desktop.core.changes import LibraryError, NotFound
+from refldm_desktop.db.models import Photo
+from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
+from refldm_desktop.jobs.queue import (
+    ACTIVE,
+    JobError,
+    JobInfo,
+    JobNotFound,
+    JobQueue,
+    JobsCancelled,
+    JobsEnqueued,
+    JobsResumed,
+    VersionInfo,
+)
+from refldm_desktop.jobs.runner import EventCallback, HandlerRegistry, Runner, RunSummary, default_handlers
+
+if TYPE_CHECKING:
+    from refldm_desktop.core.library import Library
+
+RESTORE_KIND = "restore_photo"
+DEFAULT_RESTORER = "refldm"
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+PhotoRef = int | str | os.PathLike[str]
+
+
+def _translate(fn):
+    """Job-layer errors as the Library's own, so callers catch one family."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except JobNotFound as exc:
+            raise NotFound(str(exc)) from exc
+        except (JobError, RunnerBusy) as exc:
+            raise LibraryError(str(exc)) from exc
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+class Jobs:
+    def __init__(self, library: "Library") -> None:
+        self._lib = library
+        # Its own write lock, not the Library's: indexing holds that one for a whole run,
+        # and the GPU worker must not wait for it. Across connections SQLite's busy timeout
+        # orders the (short) write transactions.
+        self.queue = JobQueue(library._Session, threading.RLock())
+
+    @property
+    def lock_path(self) -> Path:
+        return self._lib.home.root / "runner.lock"
+
+    def recover(self) -> tuple[int, ...]:
+        """Queue again the jobs a dead process left running (done on opening)."""
+        return self.queue.recover_stale(RunnerLock(self.lock_path))
+
+    # -- queueing ------------------------------------------------------------------------
+
+    def photo_id(self, photo: PhotoRef) -> int:
+        """A photo's id from its id or its path (as indexed)."""
+        with self._lib._Session() as s:
+            if isinstance(photo, int) or (isinstance(photo, str) and photo.isdigit()):
+                pid = int(photo)
+                if s.get(Photo, pid) is None:
+                    raise NotFound(f"no photo with id {pid}")
+                return pid
+            path = Path(photo).expanduser()
+            candidates = [str(path.absolute()), os.path.realpath(path)]
+            for c in candidates:
+                pid = s.scalar(select(Photo.id).where(Photo.path == c))
+                if pid is not None:
+                    return pid
+        raise NotFound(f"{photo} is not in the library; index its folder first")
+
+    @_translate
+    def enqueue_restore(
+        self,
+        photos: Sequence[PhotoRef],
+        *,
+        restorer: str = DEFAULT_RESTORER,
+        model: str | None = None,
+        steps: int | None = None,
+        cfg: float | None = None,
+        seed: int | None = None,
+        device: str = "auto",
+        output_dir: str | os.PathLike[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+        batch_id: str | None = None,
+        priority: int = 0,
+    ) -> JobsEnqueued:
+        """Queue a "restore_photo" job per photo. With the `batch_id` of an earlier run,
+        photos that already have a job in that batch are not queued again.
+
+        The seed is fixed now (a random one when not given), so a job resumed after a
+        restart produces the same result it would have.
+        """
+        if steps is not None and steps < 1:
+            raise LibraryError(f"steps must be at least 1, got {steps}")
+        if cfg is not None and (not math.isfinite(cfg) or cfg < 0):
+            raise LibraryError(f"cfg must be a number >= 0, got {cfg}")
+        if not _DEVICE.match(device):
+            raise LibraryError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+        if seed is not None and not 0 <= seed < 2**63:
+            raise LibraryError(f"seed must be between 0 and 2**63-1, got {seed}")
+        out = Path(output_dir).expanduser().absolute() if output_dir else self._lib.home.restored
+        if out.exists() and not out.is_dir():
+            raise LibraryError(f"the output folder {out} is a file, not a folder")
+        ids = list(dict.fromkeys(self.photo_id(p) for p in photos))
+        if not ids:
+            raise LibraryError("no photo given")
+        seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        payload = {
+            "restorer": restorer,
+            "model": model,
+            "steps": steps,
+            "cfg": cfg,
+            "seed": seed,
+            "device": device,
+            "output_dir": str(out),
+            "options": dict(options or {}),
+        }
+        return self.queue.enqueue(
+            RESTORE_KIND,
+            [(pid, {"photo_id": pid, **payload}) for pid in ids],
+            batch_id=batch_id,
+            priority=priority,
+        )
+
+    # -- queries -------------------------------------------------------------------------
+
+    @_translate
+    def list(
+        self,
+        *,
+        all: bool = False,
+        states: Sequence[str] | None = None,
+        batch_id: str | None = None,
+        photo: PhotoRef | None = None,
+    ) -> list[JobInfo]:
+        """Jobs in queue order of creation: by default those queued, running or failed;
+        with `all`, done and cancelled ones too."""
+        if states is None and not all:
+            states = ACTIVE
+        photo_id = None if photo is None else self.photo_id(photo)
+        return self.queue.jobs(states, batch_id=batch_id, photo_id=photo_id)
+
+    @_translate
+    def get(self, job_id: int) -> JobInfo:
+        return self.queue.job(job_id)
+
+    @_translate
+    def versions(self, photo: PhotoRef | None = None) -> list[VersionInfo]:
+        return self.queue.versions(None if photo is None else self.photo_id(photo))
+
+    # -- the user's verbs ----------------------------------------------------------------
+
+    @_translate
+    def cancel(self, ids: Sequence[int]) -> JobsCancelled:
+        if not ids:
+            raise LibraryError("give the ids of the jobs to cancel")
+        return self.queue.cancel(ids)
+
+    @_translate
+    def resume(self, ids: Sequence[int] | None = None) -> JobsResumed:
+        """Queue failed and cancelled jobs again (the given ones, or all)."""
+        return self.queue.resume(list(ids) if ids else None)
+
+    # -- doing the work ------------------------------------------------------------------
+
+    def runner(
+        self,
+        handlers: HandlerRegistry | None = None,
+        *,
+        on_event: EventCallback | None = None,
+        **options: Any,
+    ) -> Runner:
+        """The one runner of this library (start() it for the GUI)."""
+        return Runner(
+            self.queue,
+            handlers if handlers is not None else default_handlers(),
+            RunnerLock(self.lock_path),
+            on_event=on_event,
+            **options,
+        )
+
+    @_translate
+    def run(
+        self,
+        handlers: HandlerRegistry | None = None,
+        *,
+        batch_id: str | None = None,
+        on_event: EventCallback | None = None,
+        **options: Any,
+    ) -> RunSummary:
+        """Work through the queue now, in this thread (the CLI)."""
+        return self.runner(handlers, on_event=on_event, **options).run_until_empty(batch_id=batch_id)
