@@ -18,6 +18,7 @@ VERB_MODULES = (
     "refldm_desktop.cli.library_verbs",
     "refldm_desktop.cli.model_verbs",
     "refldm_desktop.cli.job_verbs",
+    "refldm_desktop.cli.restore_verbs",
 )
 
 

@@ -200,6 +200,7 @@ class Jobs:
             handlers if handlers is not None else default_handlers(),
             RunnerLock(self.lock_path),
             on_event=on_event,
+            library=self._lib,
             **options,
         )
 

@@ -35,6 +35,7 @@ from refldm_desktop.core.changes import (
 from refldm_desktop.core.home import Home
 from refldm_desktop.core.indexer import Indexer, Progress, check_roots
 from refldm_desktop.core.jobs import Jobs
+from refldm_desktop.core.restoring import Restoring
 from refldm_desktop.db.engine import open_database
 from refldm_desktop.db.models import (
     AssignmentState,
@@ -77,6 +78,7 @@ class Library:
         self._cluster = cluster
         self._write = threading.RLock()
         self.jobs = Jobs(self)  # the job queue's verbs: library.jobs.enqueue_restore(...) etc.
+        self.restoring = Restoring(self)  # restore and batch: library.restoring.enqueue(...) etc.
 
     @classmethod
     def open(

@@ -161,7 +161,9 @@ class _CancelToken:
 class JobContext:
     """What a handler gets. `batch_size` and `device` are hints the runner lowers after an
     out-of-memory error; a handler that resolves "auto" should set `device` to what it used.
-    `shared` is a dict kept for the runner's lifetime per job kind (loaded models, caches)."""
+    `shared` is a dict kept for the runner's lifetime per job kind (loaded models, caches).
+    `library` is whatever the runner's owner handed it (the Library for the app's own
+    handlers; None in bare runners), so handlers reach the database through its verbs."""
 
     def __init__(
         self,
@@ -181,6 +183,10 @@ class JobContext:
         self.shared = shared
         self.retry = retry  # 0, then 1, 2 ... after out-of-memory errors in this attempt
         self.staged: tuple[Path, str] | None = None
+
+    @property
+    def library(self) -> Any:
+        return self._runner.library
 
     @property
     def id(self) -> int:
@@ -283,9 +289,10 @@ class HandlerRegistry:
         return h
 
 
-# Job kinds the app itself knows ("module:function"); the photo pipeline adds
-# "restore_photo" here.
-BUILTIN_HANDLERS: dict[str, str] = {}
+# Job kinds the app itself knows ("module:function"), imported when a job of the kind runs.
+BUILTIN_HANDLERS: dict[str, str] = {
+    "restore_photo": "refldm_desktop.core.restore_job:restore_photo_job",
+}
 
 
 def default_handlers() -> HandlerRegistry:
@@ -327,8 +334,10 @@ class Runner:
         default_batch_size: int = DEFAULT_BATCH_SIZE,
         poll_interval: float = 1.0,
         cancel_check_interval: float = 0.5,
+        library: Any = None,
     ) -> None:
         self.queue = queue
+        self.library = library
         self.handlers = handlers
         self.lock = lock
         self.on_event = on_event

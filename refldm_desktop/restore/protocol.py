@@ -38,10 +38,15 @@ class RestoreOptions:
     cfg: float = 1.5
     seed: int = 2024
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    # The most faces a batched model runs through at once; the job runner lowers it after an
+    # out-of-memory error. None: the restorer's own choice.
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if not np.isfinite(self.cfg) or self.cfg < 0:
             raise ValueError(f"cfg must be a finite number >= 0, got {self.cfg}")
 

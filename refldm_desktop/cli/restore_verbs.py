@@ -1,0 +1,215 @@
+"""Restore verbs: `restore PHOTO...` and `batch PATH|--all`.
+
+Both queue jobs in the library's persistent queue and then work through them in the
+foreground, progress on stderr. Ctrl-C puts the running job back in the queue: `jobs run`
+(or the same `batch` command) finishes the rest later, and nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from refldm_desktop.cli import library_verbs
+
+_DEVICES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("how to restore")
+    g.add_argument("--restorer", default="refldm", metavar="NAME",
+                   help="refldm (default) or passthrough (a diagnostic that changes nothing)")
+    g.add_argument("--model", metavar="NAME", help="installed model to use (default: refldm)")
+    g.add_argument("--steps", type=int, metavar="N", help="denoising steps (default 50)")
+    g.add_argument("--cfg", type=float, metavar="S", help="reference guidance scale (default 1.5)")
+    g.add_argument("--seed", type=int, metavar="N", help="fix the random noise (default: a new seed, recorded)")
+    g.add_argument("--device", default="auto", metavar="DEV", help=f"{_DEVICES} (default auto)")
+    g.add_argument("--upscale", type=int, choices=(1, 2, 4), default=1,
+                   help="enlarge the whole photo first so small faces keep their detail (default 1)")
+    g.add_argument("--references", type=int, default=5, metavar="K",
+                   help="reference photos per face (default 5, as ReF-LDM was trained)")
+    g.add_argument("--no-refs-ok", action="store_true",
+                   help="also restore faces without a person or without reference photos")
+    o = p.add_argument_group("where the new files go")
+    o.add_argument("--output-dir", metavar="DIR",
+                   help="folder for the restored files, mirroring the library's folders "
+                   "(default: Restored in the app's home)")
+    o.add_argument("--inside-library", action="store_true",
+                   help="allow an output folder inside a library folder")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "restore",
+        help="restore the faces in photos (as new files; originals are never changed)",
+        description="Restore every face of the given photos that belongs to a known person, using "
+        "that person's best other photos as references, and write each result as a new file. "
+        "Photos not yet indexed are indexed first (with their folder). Ctrl-C stops; "
+        "`refldm-desktop jobs run` finishes the rest.",
+    )
+    p.add_argument("photos", nargs="+", metavar="PHOTO", help="a photo file (or a photo id)")
+    _common(p)
+    p.set_defaults(func=cmd_restore)
+
+    b = sub.add_parser(
+        "batch",
+        help="restore the low-quality faces of a folder, or of the whole library",
+        description="Find the faces whose quality is low (blurry, tiny, noisy, faded) that belong "
+        "to a person with good reference photos, restore their photos as new files, and write an "
+        "HTML report of before/after faces and the references used. Running the same command "
+        "again finishes what remains; nothing is done twice.",
+    )
+    b.add_argument("path", nargs="?", metavar="PATH", help="a folder (indexed first) or a photo")
+    b.add_argument("--all", action="store_true", help="every photo of the library")
+    b.add_argument("--min-quality", type=float, default=None, metavar="X",
+                   help="restore faces scoring below X (0..1, default 0.5)")
+    _common(b)
+    b.set_defaults(func=cmd_batch)
+
+
+def _settings(args: argparse.Namespace):
+    from refldm_desktop.core.restoring import RestoreSettings
+
+    return RestoreSettings(
+        restorer=args.restorer,
+        model=args.model,
+        steps=args.steps,
+        cfg=args.cfg,
+        seed=args.seed,
+        device=args.device,
+        upscale=args.upscale,
+        output_dir=Path(args.output_dir) if args.output_dir else None,
+        no_refs_ok=args.no_refs_ok,
+        inside_library=args.inside_library,
+        references=args.references,
+    )
+
+
+class _Progress:
+    """Progress on stderr: a bar on a terminal, one line per finished photo always."""
+
+    def __init__(self, names: dict[int, str], quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.names = names
+        self.quiet = quiet
+        self.bar = tqdm(total=len(names), unit="photo", file=sys.stderr, disable=None, leave=False)
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            self.bar.write(text, file=sys.stderr)
+
+    def __call__(self, e) -> None:
+        name = self.names.get(e.job_id, f"job {e.job_id}")
+        if e.state == "running":
+            if e.note:
+                self._say(f"{name}: {e.note}")
+            if e.faces_total:
+                face = min(e.faces_done or 0, e.faces_total)
+                text = f"{name[-30:]}: {face}/{e.faces_total} faces"
+                if e.steps:
+                    text += f", step {e.step or 0}/{e.steps}"
+                self.bar.set_postfix_str(text, refresh=True)
+            return
+        if e.state in ("done", "failed", "cancelled"):
+            self.bar.update(1)
+        text = e.error or e.message or ""
+        self._say(f"{name}: {e.state}" + (f": {text}" if text else ""))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run(lib, batch_id: str, quiet: bool):
+    from refldm_desktop.cli import job_verbs
+
+    jobs = lib.jobs.list(all=True, batch_id=batch_id)
+    progress = _Progress({j.id: (j.photo.name if j.photo else f"job {j.id}") for j in jobs}, quiet)
+    try:
+        return lib.jobs.run(job_verbs.handler_registry(), batch_id=batch_id, on_event=progress)
+    finally:
+        progress.close()
+
+
+def _print_outcomes(outcomes: list[dict]) -> None:
+    for o in outcomes:
+        faces = o["faces"]
+        restored = sum(1 for f in faces if f["status"] == "restored")
+        if o["output"]:
+            print(f"{o['photo']} -> {o['output']} ({restored} of {len(faces)} faces restored)")
+        elif o["state"] == "done":
+            print(f"{o['photo']}: nothing restored")
+        else:
+            print(f"{o['photo']}: {o['state']}" + (f": {o['error']}" if o["error"] else ""))
+        for f in faces:
+            if f["status"] != "restored":
+                who = f"person {f['person_id']}" if f["person_id"] is not None else "no person"
+                print(f"  face {f.get('face_id', '?')} ({who}): {f['status']}")
+
+
+_INTERRUPTED = (
+    "\nrefldm-desktop: interrupted; finished photos are saved and the running one is queued "
+    "again; run `refldm-desktop jobs run` to finish"
+)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    def verb(lib):
+        settings = _settings(args)
+        ids = lib.restoring.photo_ids(args.photos)
+        lib.restoring.check_restorer(settings)
+        queued = lib.restoring.enqueue(ids, settings)
+        summary = _run(lib, queued.batch_id, args.json)
+        return summary, lib.restoring.outcomes(queued.batch_id)
+
+    try:
+        summary, outcomes = library_verbs._run(args, verb)
+    except KeyboardInterrupt:
+        print(_INTERRUPTED, file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(outcomes, indent=1))
+    else:
+        _print_outcomes(outcomes)
+    return 1 if summary.failed else 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from refldm_desktop.cli import CliError
+    from refldm_desktop.core.restoring import DEFAULT_MIN_QUALITY
+
+    if bool(args.path) == bool(args.all):
+        raise CliError("give a folder (or photo) to look at, or --all for the whole library")
+    min_quality = DEFAULT_MIN_QUALITY if args.min_quality is None else args.min_quality
+
+    def verb(lib):
+        settings = _settings(args)
+        lib.restoring.check_restorer(settings)
+        plan = lib.restoring.plan_batch(None if args.all else args.path, min_quality=min_quality, settings=settings)
+        print(
+            f"{len(plan.faces)} faces to restore in {len(plan.photos)} photos "
+            f"({plan.considered} looked at: {plan.good_enough} good enough, "
+            f"{plan.without_person} without a person, {plan.without_references} without references)",
+            file=sys.stderr,
+        )
+        summary = None
+        if plan.photos:
+            lib.restoring.enqueue_batch(plan, settings)
+            summary = _run(lib, plan.batch_id, args.json)
+        report = lib.restoring.write_report(plan.batch_id, lib.restoring.output_root(settings))
+        return plan, summary, lib.restoring.outcomes(plan.batch_id), report
+
+    try:
+        plan, summary, outcomes, report = library_verbs._run(args, verb)
+    except KeyboardInterrupt:
+        print(_INTERRUPTED.replace("`refldm-desktop jobs run`", "the same command again"), file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps({"batch": plan.batch_id, "report": str(report), "photos": outcomes}, indent=1))
+    else:
+        _print_outcomes(outcomes)
+        print(f"report: {report}")
+    return 1 if summary is not None and summary.failed else 0

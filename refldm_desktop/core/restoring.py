@@ -1,0 +1,502 @@
+"""Restoring photos: the Library verbs behind `restore` and `batch` (`library.restoring`).
+
+What a job needs from the database is read here (a photo, its faces and their people, the
+references for a face); the job itself (core/restore_job.py) restores and writes. Verbs:
+
+- `photo_ids(paths)`: the photos to restore; photos not yet indexed, or changed since, are
+  indexed first (their folders, so that their people and references are known).
+- `check_restorer(settings)`: fail early, with a reason, when the restorer cannot run.
+- `enqueue(photo_ids, settings)`: one "restore_photo" job per photo, in one batch.
+- `plan_batch(scope, min_quality, settings)`: the low-quality faces worth restoring
+  (a person with references) and their photos, under a batch id that is the same each
+  time the same batch is asked for, so running it again finishes what remains.
+- `outcomes(batch_id)`: per photo, the output and what happened to each face.
+- `write_report(batch_id)`: the HTML contact sheet of a batch (core/report.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+from sqlalchemy import and_, select
+
+from refldm_desktop.core.changes import LibraryError, NotFound
+from refldm_desktop.db.models import Face, FaceAssignment, LibraryFolder, Person, Photo, PhotoState
+from refldm_desktop.jobs.queue import JobsEnqueued
+
+if TYPE_CHECKING:
+    from refldm_desktop.core.library import Library
+
+RESTORERS_GROUP = "refldm_desktop.restorers"
+RESTORE_KIND = "restore_photo"
+DEFAULT_RESTORER = "refldm"
+DEFAULT_REFERENCES = 5  # what ReF-LDM was trained with
+DEFAULT_MIN_QUALITY = 0.5
+UPSCALE_CHOICES = (1, 2, 4)
+_LIVE = ("suggested", "confirmed")
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    """How to restore: the same for every photo of one `restore` or `batch` run."""
+
+    restorer: str = DEFAULT_RESTORER
+    model: str | None = None  # the restorer's default when None
+    steps: int | None = None
+    cfg: float | None = None
+    seed: int | None = None  # a random one is drawn (and recorded) when None
+    device: str = "auto"
+    upscale: int = 1
+    output_dir: Path | None = None  # home/Restored when None
+    no_refs_ok: bool = False  # restore faces without a person or references too
+    inside_library: bool = False  # allow an output folder inside a library folder
+    references: int = DEFAULT_REFERENCES
+
+    def __post_init__(self) -> None:
+        if self.upscale not in UPSCALE_CHOICES:
+            raise LibraryError(f"upscale must be one of {', '.join(map(str, UPSCALE_CHOICES))}, got {self.upscale}")
+        if not 0 <= self.references <= 16:
+            raise LibraryError(f"the number of references must be between 0 and 16, got {self.references}")
+
+    def job_options(self) -> dict[str, Any]:
+        return {
+            "upscale": self.upscale,
+            "no_refs_ok": self.no_refs_ok,
+            "inside_library": self.inside_library,
+            "references": self.references,
+        }
+
+
+# -- what jobs read from the database ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    id: int
+    path: Path
+    state: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    root: Path | None  # the library folder it was indexed under
+
+    def changed_on_disk(self) -> str | None:
+        """Why the file no longer is what was indexed, or None when it still is."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return f"{self.path} is missing; it was moved or deleted since it was indexed"
+        except OSError as exc:
+            return f"cannot read {self.path}: {exc.strerror or exc}"
+        if (st.st_size, st.st_mtime_ns) != (self.size, self.mtime_ns):
+            return f"{self.path} changed since it was indexed; run `index` on its folder again"
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class FaceRecord:
+    id: int
+    photo_id: int
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray
+    score: float
+    backend: str
+    person_id: int | None
+    person_hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference face chosen for a target face."""
+
+    face_id: int
+    photo_id: int
+    photo: Path
+
+
+def photo_record(lib: "Library", photo_id: int) -> PhotoRecord:
+    with lib._Session() as s:
+        row = s.execute(
+            select(Photo, LibraryFolder.path)
+            .outerjoin(LibraryFolder, LibraryFolder.id == Photo.folder_id)
+            .where(Photo.id == photo_id)
+        ).first()
+    if row is None:
+        raise NotFound(f"no photo with id {photo_id}")
+    p, root = row
+    return PhotoRecord(
+        p.id, Path(p.path), p.state, p.size, p.mtime_ns, p.content_hash, None if root is None else Path(root)
+    )
+
+
+def face_records(lib: "Library", *, photo_id: int | None = None, face_ids: Iterable[int] | None = None) -> list[FaceRecord]:
+    """Faces with their live person (if any), by photo or by id, in id order."""
+    live = and_(FaceAssignment.face_id == Face.id, FaceAssignment.state.in_(_LIVE))
+    q = (
+        select(Face, FaceAssignment.person_id, Person.hidden)
+        .outerjoin(FaceAssignment, live)
+        .outerjoin(Person, Person.id == FaceAssignment.person_id)
+        .order_by(Face.id)
+    )
+    if photo_id is not None:
+        q = q.where(Face.photo_id == photo_id)
+    if face_ids is not None:
+        q = q.where(Face.id.in_(list(face_ids)))
+    with lib._Session() as s:
+        return [
+            FaceRecord(
+                f.id, f.photo_id, f.box, f.landmarks_array().astype(np.float64), f.score, f.backend,
+                person_id, bool(hidden),
+            )
+            for f, person_id, hidden in s.execute(q)
+        ]
+
+
+def references_for(lib: "Library", face_id: int, k: int) -> list[Reference]:
+    """The references the library chooses for restoring a face (none when it cannot)."""
+    choose = getattr(lib, "references_for_face", None)
+    if choose is None or k <= 0:
+        return []
+    return [Reference(c.face_id, c.photo_id, Path(c.photo_path)) for c in choose(face_id, k)]
+
+
+# -- restorers -------------------------------------------------------------------------
+
+
+def restorer_names() -> list[str]:
+    from refldm_desktop.core.plugins import Registry
+
+    return Registry(RESTORERS_GROUP).names()
+
+
+def create_restorer(name: str, **options: Any):
+    """A restorer plugin, given the options its factory takes (others are left out: the
+    passthrough restorer knows nothing of models or devices)."""
+    from refldm_desktop.core.plugins import PluginError, Registry
+
+    try:
+        factory = Registry(RESTORERS_GROUP).factory(name)
+    except PluginError as exc:
+        raise LibraryError(str(exc)) from exc
+    except ImportError as exc:
+        raise LibraryError(f"the restorer {name!r} cannot be loaded: {exc}") from exc
+    options = {k: v for k, v in options.items() if v is not None}
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        params = ()
+    if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        names = {p.name for p in params}
+        options = {k: v for k, v in options.items() if k in names}
+    try:
+        return factory(**options)
+    except (ValueError, TypeError) as exc:
+        raise LibraryError(f"the restorer {name!r} cannot be set up: {exc}") from exc
+
+
+def restorer_options(lib: "Library", model: str | None, device: str) -> dict[str, Any]:
+    return {"model": model, "models_dir": str(lib.home.models), "device": device}
+
+
+# -- batches ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchFace:
+    face_id: int
+    photo_id: int
+    person_id: int | None
+    quality: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    batch_id: str
+    faces: tuple[BatchFace, ...]  # to restore, by photo
+    photos: tuple[int, ...]
+    considered: int  # faces looked at
+    good_enough: int  # at or above the quality threshold
+    without_person: int
+    without_references: int
+
+
+def batch_id_for(scope: str, min_quality: float, settings: RestoreSettings, out_root: Path) -> str:
+    """The same id whenever the same batch is asked for (scope, threshold and settings), so
+    a second run finds the jobs of the first and does only what remains. A random seed
+    (none given) is not part of it: the first run's seed stays with its jobs."""
+    spec = {
+        "scope": scope,
+        "min_quality": round(float(min_quality), 4),
+        "restorer": settings.restorer,
+        "model": settings.model,
+        "steps": settings.steps,
+        "cfg": settings.cfg,
+        "seed": settings.seed,
+        "upscale": settings.upscale,
+        "no_refs_ok": settings.no_refs_ok,
+        "references": settings.references,
+        "output": str(out_root),
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    return f"batch-{digest[:16]}"
+
+
+QualityFn = Callable[["Library", Sequence[FaceRecord]], Mapping[int, tuple[float, tuple[str, ...]]]]
+
+
+def measured_quality(lib: "Library", faces: Sequence[FaceRecord]) -> dict[int, tuple[float, tuple[str, ...]]]:
+    """Quality score (0..1) and reasons per face, measured on the photo (faces.quality)."""
+    from refldm_desktop.faces.quality import assess, detector_confidence, rate
+    from refldm_desktop.library.imageio import ImageError, load_rgb
+
+    by_photo: dict[int, list[FaceRecord]] = {}
+    for f in faces:
+        by_photo.setdefault(f.photo_id, []).append(f)
+    out: dict[int, tuple[float, tuple[str, ...]]] = {}
+    for photo_id, group in by_photo.items():
+        record = photo_record(lib, photo_id)
+        try:
+            image, _ = load_rgb(record.path)
+        except (ImageError, OSError):
+            continue  # unreadable now: not a candidate
+        for f in group:
+            try:
+                q = assess(image, f.landmarks, detector=detector_confidence(f.score, f.backend))
+            except ValueError:
+                continue
+            r = rate(q)
+            out[f.id] = (r.score, r.reasons)
+    return out
+
+
+class Restoring:
+    def __init__(self, library: "Library") -> None:
+        self._lib = library
+
+    # -- which photos -----------------------------------------------------------------
+
+    def photo_ids(self, photos: Sequence[str | os.PathLike[str] | int], *, index: bool = True) -> list[int]:
+        """Ids of the given photos (paths or ids). Photos not yet indexed, or changed since,
+        are indexed first, with the rest of their folder, when `index`."""
+        lib = self._lib
+        ids: list[int | None] = []
+        stale: list[Path] = []
+        for p in photos:
+            if isinstance(p, int) or (isinstance(p, str) and p.isdigit()):
+                ids.append(lib.jobs.photo_id(p))
+                continue
+            path = Path(p).expanduser()
+            if not path.exists():
+                raise LibraryError(f"no such photo: {path}")
+            if path.is_dir():
+                raise LibraryError(f"{path} is a folder; give photos (or use `batch` for a folder)")
+            try:
+                pid = lib.jobs.photo_id(path)
+            except NotFound:
+                pid = None
+            if pid is None or photo_record(lib, pid).changed_on_disk():
+                stale.append(path.absolute())
+            ids.append(pid)
+        if stale and index:
+            result = lib.index(sorted({p.parent for p in stale}))
+            if result.cancelled:
+                raise LibraryError("indexing was interrupted; nothing was queued")
+        out: list[int] = []
+        for p, pid in zip(photos, ids):
+            if pid is None:
+                try:
+                    pid = lib.jobs.photo_id(Path(p).expanduser().absolute())
+                except NotFound:
+                    raise LibraryError(f"{p} is not a photo this app can read") from None
+            rec = photo_record(lib, pid)
+            if rec.state != PhotoState.OK:
+                raise LibraryError(f"{rec.path} cannot be restored: it is {rec.state}")
+            out.append(pid)
+        return list(dict.fromkeys(out))
+
+    # -- the restorer -----------------------------------------------------------------
+
+    def check_restorer(self, settings: RestoreSettings) -> str:
+        """Raise LibraryError when the restorer cannot run now; returns its model name."""
+        r = create_restorer(settings.restorer, **restorer_options(self._lib, settings.model, settings.device))
+        ok, why = r.available()
+        if not ok:
+            raise LibraryError(f"the restorer {settings.restorer!r} cannot run: {why}")
+        return getattr(r, "model", "")
+
+    def output_root(self, settings: RestoreSettings) -> Path:
+        return Path(settings.output_dir).expanduser().absolute() if settings.output_dir else self._lib.home.restored
+
+    # -- queueing ---------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        photo_ids: Sequence[int],
+        settings: RestoreSettings,
+        *,
+        batch_id: str | None = None,
+        per_photo: Mapping[int, Mapping[str, Any]] | None = None,
+    ) -> JobsEnqueued:
+        """One job per photo. `per_photo` adds job options to a photo's job (a batch names
+        the faces to restore: {"face_ids": [...]})."""
+        out_root = self.output_root(settings)
+        if not settings.inside_library and out_root != self._lib.home.restored:
+            from refldm_desktop.library.output import OutputError, check_destination
+
+            try:
+                check_destination(out_root, self._lib.folders(), False)
+            except OutputError as exc:
+                raise LibraryError(exc.reason + " (--inside-library allows it)") from exc
+        base = settings.job_options()
+        # One seed for the whole run, recorded with every job.
+        seed = secrets.randbelow(2**31) if settings.seed is None else settings.seed
+        if per_photo is None:
+            return self._lib.jobs.enqueue_restore(
+                list(photo_ids), restorer=settings.restorer, model=settings.model, steps=settings.steps,
+                cfg=settings.cfg, seed=seed, device=settings.device, output_dir=out_root,
+                options=base, batch_id=batch_id,
+            )
+        queued: list[int] = []
+        existing: list[int] = []
+        bid = batch_id
+        for pid in photo_ids:
+            r = self._lib.jobs.enqueue_restore(
+                [pid], restorer=settings.restorer, model=settings.model, steps=settings.steps,
+                cfg=settings.cfg, seed=seed, device=settings.device, output_dir=out_root,
+                options={**base, **per_photo.get(pid, {})}, batch_id=bid,
+            )
+            bid = r.batch_id
+            queued += r.queued
+            existing += r.existing
+        return JobsEnqueued(bid or "", tuple(queued), tuple(existing))
+
+    # -- batches ----------------------------------------------------------------------
+
+    def plan_batch(
+        self,
+        scope: str | os.PathLike[str] | None,
+        *,
+        min_quality: float = DEFAULT_MIN_QUALITY,
+        settings: RestoreSettings = RestoreSettings(),
+        quality: QualityFn | None = None,
+        index: bool = True,
+    ) -> BatchPlan:
+        """Faces under `scope` (a folder or photo; None: the whole library) that score below
+        `min_quality` and belong to a person with references (any face with --no-refs-ok)."""
+        lib = self._lib
+        if not 0.0 <= min_quality <= 1.0:
+            raise LibraryError(f"--min-quality is a score between 0 and 1, got {min_quality}")
+        if scope is None:
+            scope_key = "--all"
+            prefix = None
+        else:
+            path = Path(scope).expanduser().absolute()
+            if not path.exists():
+                raise LibraryError(f"no such folder or photo: {path}")
+            if path.is_dir() and index:
+                result = lib.index([path])
+                if result.cancelled:
+                    raise LibraryError("indexing was interrupted; nothing was queued")
+            elif path.is_file():
+                self.photo_ids([path], index=index)
+            scope_key = str(path.resolve())
+            prefix = path.resolve()
+        photos = [p for p in lib.photos(state=PhotoState.OK) if p.face_count]
+        if prefix is not None:
+            photos = [p for p in photos if p.path == prefix or prefix in p.path.parents]
+        faces = [f for p in photos for f in face_records(lib, photo_id=p.id)]
+        measure = quality or measured_quality
+        scores = measure(lib, faces)
+        chosen: list[BatchFace] = []
+        good = no_person = no_refs = 0
+        for f in faces:
+            if f.id not in scores:
+                continue
+            score, reasons = scores[f.id]
+            if score >= min_quality:
+                good += 1
+                continue
+            if f.person_id is None or f.person_hidden:
+                if not settings.no_refs_ok:
+                    no_person += 1
+                    continue
+            elif not settings.no_refs_ok and not references_for(lib, f.id, settings.references):
+                no_refs += 1
+                continue
+            chosen.append(BatchFace(f.id, f.photo_id, f.person_id, float(score), tuple(reasons)))
+        out_root = self.output_root(settings)
+        bid = batch_id_for(scope_key, min_quality, settings, out_root)
+        return BatchPlan(
+            bid, tuple(chosen), tuple(dict.fromkeys(f.photo_id for f in chosen)), len(scores), good, no_person, no_refs
+        )
+
+    def enqueue_batch(self, plan: BatchPlan, settings: RestoreSettings) -> JobsEnqueued:
+        """Queue the plan's photos under its batch id; photos with a job in that batch keep
+        it (done ones are never redone), and failed ones are queued again."""
+        per_photo: dict[int, dict[str, Any]] = {}
+        for f in plan.faces:
+            o = per_photo.setdefault(f.photo_id, {"face_ids": [], "quality": {}})
+            o["face_ids"].append(f.face_id)
+            o["quality"][str(f.face_id)] = {"score": round(f.quality, 4), "reasons": list(f.reasons)}
+        r = self.enqueue(plan.photos, settings, batch_id=plan.batch_id, per_photo=per_photo)
+        failed = [j.id for j in self._lib.jobs.list(states=["failed"], batch_id=plan.batch_id)]
+        if failed:
+            self._lib.jobs.resume(failed)
+        return r
+
+    # -- results ----------------------------------------------------------------------
+
+    def outcomes(self, batch_id: str) -> list[dict[str, Any]]:
+        """Per photo of a batch: {"photo", "output", "job_id", "state", "error", "faces"}."""
+        out = []
+        for j in self._lib.jobs.list(all=True, batch_id=batch_id):
+            summary = dict(j.result or {})
+            faces = summary.get("faces")
+            if faces is None:
+                status = f"not restored: the job is {j.state}" + (f" ({j.error})" if j.error else "")
+                faces = [
+                    {"face_id": f.id, "box": list(f.box), "person_id": f.person_id, "status": status}
+                    for f in face_records(self._lib, photo_id=j.photo_id)
+                ] if j.photo_id is not None else []
+            out.append({
+                "photo": None if j.photo is None else str(j.photo),
+                "output": None if j.output is None else str(j.output),
+                "job_id": j.id,
+                "state": j.state,
+                "error": j.error,
+                "faces": faces,
+            })
+        return out
+
+    def write_report(self, batch_id: str, out_root: Path | None = None) -> Path:
+        from refldm_desktop.core.report import write_batch_report
+
+        return write_batch_report(self._lib, batch_id, out_root or self._lib.home.restored)
+
+
+__all__ = [
+    "BatchFace",
+    "BatchPlan",
+    "DEFAULT_MIN_QUALITY",
+    "DEFAULT_RESTORER",
+    "FaceRecord",
+    "PhotoRecord",
+    "Reference",
+    "RestoreSettings",
+    "Restoring",
+    "batch_id_for",
+    "create_restorer",
+    "face_records",
+    "measured_quality",
+    "photo_record",
+    "references_for",
+]
