@@ -1,0 +1,116 @@
+"""Helpers for the end-to-end restore tests (a module with a unique name, not a conftest).
+
+The libraries are copies of folders of ../shared/data/faces in a temporary folder, indexed
+with the real dlib backend; tests run the CLI in this process (`refldm_desktop.cli.main`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# As tests/conftest.py has them (importing it by name could find tests/restore/conftest.py).
+REPO = Path(__file__).resolve().parents[2]
+FACES = REPO.parent / "shared" / "data" / "faces"
+GOLDEN = REPO.parent / "shared" / "refldm-golden"
+
+
+def require_faces() -> Path:
+    if not (FACES / "MANIFEST.csv").is_file():
+        pytest.skip(f"real face photos not available: {FACES} is absent (outside this workplace)")
+    return FACES
+
+
+def require_dlib() -> None:
+    from refldm_desktop.core.plugins import PluginError, Registry
+
+    try:
+        backend = Registry("refldm_desktop.face_backends").create("dlib")
+    except (PluginError, ImportError) as exc:
+        pytest.skip(f"the dlib face backend is not installed here: {exc}")
+    ok, why = backend.available()
+    if not ok:
+        pytest.skip(f"the dlib face backend cannot run: {why}")
+
+
+def copy_photos(root: Path, parts: list[str]) -> Path:
+    """Copy folders or files of ../shared/data/faces (e.g. "groups", "edge_cases/r90.jpg")
+    under root, keeping their relative paths."""
+    for part in parts:
+        src = FACES / part
+        dst = root / part
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    return root
+
+
+@dataclass
+class CliRun:
+    rc: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+def cli(home: Path, *args: str | Path) -> CliRun:
+    from refldm_desktop.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["--home", str(home), *map(str, args)])
+    return CliRun(rc, out.getvalue(), err.getvalue())
+
+
+def sha256_tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+
+
+def load(path: Path) -> np.ndarray:
+    from refldm_desktop.library.imageio import load_rgb
+
+    return load_rgb(path)[0]
+
+
+def far_from_faces(shape: tuple[int, ...], boxes: list[list[float]], scale: float = 1.0) -> np.ndarray:
+    """True where a pixel is farther than one face width from every face box."""
+    h, w = shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    far = np.ones((h, w), bool)
+    for box in boxes:
+        x0, y0, x1, y1 = (v * scale for v in box)
+        width = max(x1 - x0, y1 - y0)
+        near = (xs >= x0 - width) & (xs < x1 + width) & (ys >= y0 - width) & (ys < y1 + width)
+        far &= ~near
+    return far
+
+
+def outputs_under(root: Path) -> list[Path]:
+    """Restored photos under an output folder (not the batch report and its thumbnails)."""
+    if not root.exists():
+        return []
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and "(restored" in p.name and " thumbnails" not in str(p.parent)
+    )

@@ -1,0 +1,178 @@
+"""`restore` and `batch` end to end on real photos, with the passthrough restorer.
+
+The passthrough restorer returns every aligned face unchanged, so what comes out shows the
+geometry of the pipeline (align, warp back, blend, colour match, encode) on its own: each
+output must be the original again, up to resampling.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import unquote
+
+import pytest
+from restore_testlib import (
+    cli,
+    copy_photos,
+    load,
+    outputs_under,
+    psnr,
+    require_dlib,
+    require_faces,
+    sha256_tree,
+)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """old_photos and groups copied and indexed once for this module."""
+    require_faces()
+    require_dlib()
+    root = tmp_path_factory.mktemp("restore-cli")
+    lib = copy_photos(root / "Pictures", ["old_photos", "groups"])
+    home = root / "home"
+    r = cli(home, "index", lib)
+    assert r.rc == 0, r.err
+    photos = sorted(p for p in lib.rglob("*") if p.is_file())
+    return SimpleNamespace(root=root, lib=lib, home=home, photos=photos, before=sha256_tree(lib))
+
+
+def test_passthrough_gives_every_photo_back_as_it_was(library, faces_dir):
+    out = library.root / "out-geometry"
+    r = cli(library.home, "restore", *library.photos, "--restorer", "passthrough", "--no-refs-ok",
+            "--output-dir", out, "--json")
+    assert r.rc == 0, r.err
+    results = r.json()
+    assert [Path(o["photo"]) for o in results] == [p.resolve() for p in library.photos]
+    written = []
+    for o in results:
+        photo = Path(o["photo"])
+        if not o["faces"]:
+            assert o["output"] is None  # nothing detected: nothing written
+            continue
+        assert {f["status"] for f in o["faces"]} == {"restored"}, o
+        output = Path(o["output"])
+        assert output.is_absolute() and output.is_file()
+        # The output folder mirrors the library's folders and lies outside it.
+        assert output.parent == out / photo.parent.relative_to(library.lib.resolve())
+        assert output.name.startswith(photo.stem + " (restored)")
+        before, after = load(photo), load(output)
+        assert after.shape == before.shape
+        assert psnr(before, after) >= 40.0, photo.name
+        written.append(output)
+    assert len(written) >= 14  # all but the photos where no face is found
+    assert sorted(written) == outputs_under(out)
+    assert sha256_tree(library.lib) == library.before  # originals only ever read
+
+
+def test_json_lists_every_face_with_its_status_and_skipped_faces_say_why(library, faces_dir):
+    photos = [library.lib / "groups" / "two_people.jpg", library.lib / "old_photos" / "gfpgan_10045.png"]
+    out = library.root / "out-json"
+    r = cli(library.home, "restore", *photos, "--restorer", "passthrough", "--output-dir", out, "--json")
+    assert r.rc == 0, r.err
+    results = r.json()
+    assert isinstance(results, list) and len(results) == 2
+    for o in results:
+        assert set(o) >= {"photo", "output", "faces"}
+        assert Path(o["photo"]).is_absolute()
+        assert o["faces"], "every one of these photos has faces"
+        for f in o["faces"]:
+            assert set(f) >= {"box", "person_id", "status"}
+            assert len(f["box"]) == 4 and all(isinstance(v, (int, float)) for v in f["box"])
+            assert f["person_id"] is None or isinstance(f["person_id"], int)
+            assert isinstance(f["status"], str) and f["status"]
+            if f["status"] == "restored":
+                # Without --no-refs-ok only faces of a person with references are restored.
+                assert f["person_id"] is not None and f["references"]
+            elif f["person_id"] is None:
+                assert "no person" in f["status"]
+            else:
+                assert "reference" in f["status"]
+        restored = [f for f in o["faces"] if f["status"] == "restored"]
+        if restored:
+            assert Path(o["output"]).is_file()
+        else:
+            assert o["output"] is None
+    assert sorted(Path(o["output"]) for o in results if o["output"]) == outputs_under(out)
+
+
+def test_a_second_run_writes_a_second_file_and_never_overwrites(library, faces_dir):
+    photo = library.lib / "old_photos" / "bopb_old_h.png"
+    out = library.root / "out-twice"
+    squatter = out / "old_photos" / "bopb_old_h (restored).png"
+    squatter.parent.mkdir(parents=True)
+    squatter.write_bytes(b"not ours")
+    args = ("restore", photo, "--restorer", "passthrough", "--no-refs-ok", "--output-dir", out, "--json")
+    first = Path(cli(library.home, *args).json()[0]["output"])
+    second = Path(cli(library.home, *args).json()[0]["output"])
+    assert squatter.read_bytes() == b"not ours"
+    assert first.name == "bopb_old_h (restored 2).png" and second.name == "bopb_old_h (restored 3).png"
+    assert load(first).shape == load(second).shape == load(photo).shape
+
+
+def test_an_output_folder_inside_the_library_is_refused_unless_asked(library, faces_dir):
+    photo = library.lib / "old_photos" / "bopb_old_h.png"
+    inside = library.lib / "restored here"
+    r = cli(library.home, "restore", photo, "--restorer", "passthrough", "--no-refs-ok", "--output-dir", inside)
+    assert r.rc == 2 and "inside the library" in r.err
+    assert not inside.exists()
+    try:
+        r = cli(library.home, "restore", photo, "--restorer", "passthrough", "--no-refs-ok",
+                "--output-dir", inside, "--inside-library", "--json")
+        assert r.rc == 0, r.err
+        assert Path(r.json()[0]["output"]).parent == inside / "old_photos"
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
+
+
+def test_a_photo_not_yet_indexed_is_indexed_first(library, faces_dir, tmp_path):
+    new = copy_photos(tmp_path / "Elsewhere", ["edge_cases/image_T1.jpeg"]) / "edge_cases" / "image_T1.jpeg"
+    out = tmp_path / "out"
+    r = cli(library.home, "restore", new, "--restorer", "passthrough", "--no-refs-ok", "--output-dir", out, "--json")
+    assert r.rc == 0, r.err
+    (o,) = r.json()
+    assert Path(o["photo"]) == new.resolve() and o["faces"]
+    assert psnr(load(new), load(Path(o["output"]))) >= 40.0
+
+
+def test_unknown_restorer_and_bad_options_are_clear_errors(library, faces_dir):
+    photo = library.lib / "old_photos" / "bopb_old_h.png"
+    r = cli(library.home, "restore", photo, "--restorer", "nosuch")
+    assert r.rc == 2 and "nosuch" in r.err and "passthrough" in r.err
+    r = cli(library.home, "restore", photo, "--restorer", "passthrough", "--steps", "0")
+    assert r.rc == 2 and "steps" in r.err
+    r = cli(library.home, "restore", library.root / "nothing.jpg", "--restorer", "passthrough")
+    assert r.rc == 2 and "no such photo" in r.err
+
+
+def test_batch_writes_a_report_and_a_second_run_does_nothing_twice(library, faces_dir):
+    out = library.root / "out-batch"
+    args = ("batch", library.lib / "old_photos", "--restorer", "passthrough", "--no-refs-ok",
+            "--min-quality", "0.99", "--output-dir", out, "--json")
+    r = cli(library.home, *args)
+    assert r.rc == 0, r.err
+    first = r.json()
+    assert first["batch"].startswith("batch-") and first["photos"]
+    written = outputs_under(out)
+    assert written and sorted(Path(o["output"]) for o in first["photos"] if o["output"]) == written
+    hashes = {p: p.read_bytes() for p in written}
+
+    report = Path(first["report"])
+    assert report.parent == out and report.suffix == ".html"
+    page = report.read_text("utf-8")
+    links = [unquote(m) for m in re.findall(r'(?:src|href)="([^"]+)"', page)]
+    assert links and all(not Path(link).is_absolute() for link in links)
+    assert all((out / link).is_file() for link in links)  # thumbnails and outputs, relative
+    faces = sum(1 for o in first["photos"] for f in o["faces"] if f["status"] == "restored")
+    assert page.count('alt="before"') == page.count('alt="after"') == faces
+
+    again = cli(library.home, *args)
+    assert again.rc == 0, again.err
+    second = again.json()
+    assert second["batch"] == first["batch"]
+    assert second["photos"] == first["photos"]  # the same jobs, nothing redone
+    assert outputs_under(out) == written and all(p.read_bytes() == b for p, b in hashes.items())
+    assert sha256_tree(library.lib) == library.before
