@@ -1,0 +1,224 @@
+"""The restore_photo job on fake photos: references per person, versions, skipped faces,
+out-of-memory fall-back, cancel, and batch planning. Fast: no real model, no dlib."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakes import FakeBackend, draw_photo, open_test_library
+
+from refldm_desktop.core import restore_job
+from refldm_desktop.core.restoring import RestoreSettings
+from refldm_desktop.plugin_api import RestoreCancelled, RestoreProgress
+
+
+class OutOfMemoryError(RuntimeError):
+    """Named like torch's, which is how the runner recognises it without torch."""
+
+
+class Painter:
+    """Paints each face grey; records its calls; can run out of memory off the CPU."""
+
+    name = "painter"
+    model = "painter-1"
+    needs_references = False
+    made: list["Painter"] = []
+
+    def __init__(self, *, device="auto", model=None, models_dir=None, oom_off_cpu=False, on_restore=None):
+        self.resolution = 32
+        self.device = "cpu" if device == "auto" else device
+        self.oom_off_cpu = oom_off_cpu
+        self.on_restore = on_restore
+        self.calls: list[tuple[int, list[np.ndarray], object]] = []
+        Painter.made.append(self)
+
+    def available(self):
+        return True, ""
+
+    def restore(self, crops, references, options, progress=None, cancelled=None):
+        if self.oom_off_cpu and self.device != "cpu":
+            raise OutOfMemoryError(f"CUDA out of memory (batch {options.batch_size})")
+        self.calls.append((len(crops), list(references), options))
+        if self.on_restore:
+            self.on_restore()
+        out = []
+        for i, c in enumerate(crops):
+            if cancelled is not None and cancelled():
+                raise RestoreCancelled("cancelled")
+            assert c.shape == (32, 32, 3)
+            out.append(np.full_like(c, 128))
+            if progress:
+                progress(RestoreProgress(i + 1, len(crops), 1, 1))
+        return out
+
+
+@dataclass(frozen=True)
+class Pick:
+    face_id: int
+    photo_id: int
+    photo_path: str
+
+
+def pick_others(lib):
+    """references_for_face as the library will offer it: other photos of the same person."""
+
+    def choose(face_id, k):
+        face = lib.face(face_id)
+        if face.person_id is None:
+            return []
+        others = [f for f in lib.faces(face.person_id) if f.photo_id != face.photo_id]
+        return [Pick(f.id, f.photo_id, str(f.photo)) for f in others[:k]]
+
+    return choose
+
+
+@pytest.fixture
+def painter(monkeypatch):
+    Painter.made = []
+    options: dict = {}
+
+    def create(name, **kw):
+        return Painter(device=kw.get("device", "auto"), **options)
+
+    monkeypatch.setattr(restore_job, "create_restorer", create)
+    return options
+
+
+@pytest.fixture
+def lib(tmp_path):
+    pics = tmp_path / "Pictures"
+    # Person 1 (red 20) in a, b, c; person 2 (red 40) in a and d; person 3 only in e.
+    draw_photo(pics / "a.png", [(1, 0, 20, 30), (2, 0, 100, 30)])
+    draw_photo(pics / "b.png", [(1, 1, 60, 40)])
+    draw_photo(pics / "c.png", [(1, 2, 40, 50)])
+    draw_photo(pics / "d.png", [(2, 1, 70, 20)])
+    draw_photo(pics / "e.png", [(3, 0, 70, 20)])
+    library = open_test_library(tmp_path / "home", FakeBackend())
+    library.index([pics])
+    library.references_for_face = pick_others(library)
+    yield library
+    library.close()
+
+
+def photo(lib, name):
+    return next(p for p in lib.photos() if p.path.name == name)
+
+
+def run(lib, ids, out, **settings):
+    queued = lib.restoring.enqueue(ids, RestoreSettings(restorer="painter", output_dir=out, **settings))
+    summary = lib.jobs.run(batch_id=queued.batch_id)
+    return summary, lib.restoring.outcomes(queued.batch_id)
+
+
+def test_faces_are_restored_with_their_persons_references_and_recorded(lib, painter, tmp_path):
+    a = photo(lib, "a.png")
+    out = tmp_path / "out"
+    summary, (o,) = run(lib, [a.id], out, seed=7, steps=3)
+    assert summary.done and not summary.failed
+    # One call per person, each with that person's references as aligned crops.
+    assert sorted((n, len(refs)) for n, refs, _ in Painter.made[0].calls) == [(1, 1), (1, 2)]
+    assert all(r.shape == (32, 32, 3) for _, refs, _ in Painter.made[0].calls for r in refs)
+    assert {f["status"] for f in o["faces"]} == {"restored"}
+    output = Path(o["output"])
+    assert output == out / "a (restored).png" and output.is_file()
+    (v,) = lib.jobs.versions(a.id)
+    assert v.output == output and v.restorer == "painter" and v.model == "painter-1" and v.seed == 7
+    assert v.parameters["steps"] == 3 and v.parameters["upscale"] == 1
+    by_face = {r["face_id"]: r["references"] for r in v.references_used}
+    for f in o["faces"]:
+        assert by_face[f["face_id"]] == f["references"] and f["references"]
+        others = {x.id for x in lib.faces(f["person_id"]) if x.photo_id != a.id}
+        assert set(f["references"]) <= others
+    # The faces were painted where they are; far from them nothing changed.
+    from PIL import Image
+
+    before = np.asarray(Image.open(a.path).convert("RGB"))
+    after = np.asarray(Image.open(output).convert("RGB"))
+    assert after[42, 32].tolist() != before[42, 32].tolist()
+    assert np.array_equal(after[100:, :], before[100:, :])
+
+
+def test_a_person_without_references_is_skipped_with_a_reason_unless_allowed(lib, painter, tmp_path):
+    e = photo(lib, "e.png")
+    _, (o,) = run(lib, [e.id], tmp_path / "out")
+    (f,) = o["faces"]
+    assert o["output"] is None and "no usable reference photos" in f["status"]
+    assert lib.jobs.versions(e.id) == []
+    _, (o,) = run(lib, [e.id], tmp_path / "out", no_refs_ok=True)
+    assert o["faces"][0]["status"] == "restored" and Path(o["output"]).is_file()
+
+
+def test_a_photo_changed_since_indexing_fails_with_a_clear_reason(lib, painter, tmp_path):
+    b = photo(lib, "b.png")
+    draw_photo(b.path, [(1, 3, 10, 10)])
+    summary, (o,) = run(lib, [b.id], tmp_path / "out")
+    assert summary.failed and o["state"] == "failed" and "changed since it was indexed" in o["error"]
+    assert o["output"] is None and not (tmp_path / "out").exists()
+
+
+def test_a_reference_whose_photo_changed_is_left_out_with_a_note(lib, painter, tmp_path):
+    b, c = photo(lib, "b.png"), photo(lib, "c.png")
+    draw_photo(c.path, [(1, 9, 10, 10)])  # c's landmarks no longer fit it
+    _, (o,) = run(lib, [b.id], tmp_path / "out")
+    (f,) = o["faces"]
+    assert f["status"] == "restored"
+    a_face = lib.faces(f["person_id"])[0].id
+    assert f["references"] == [a_face]  # c's face is gone from the references
+    assert "changed since it was indexed" in lib.jobs.get(o["job_id"]).note
+
+
+def test_out_of_memory_falls_back_to_the_cpu_and_says_so(lib, painter, tmp_path):
+    painter["oom_off_cpu"] = True
+    d = photo(lib, "d.png")
+    summary, (o,) = run(lib, [d.id], tmp_path / "out", device="cuda")
+    assert summary.done, o
+    note = lib.jobs.get(o["job_id"]).note
+    assert "batch size 4" in note and "running on the CPU" in note
+    assert [p.device for p in Painter.made][-1] == "cpu"
+    (v,) = lib.jobs.versions(d.id)
+    assert v.parameters["device"] == "cpu"
+
+
+def test_cancel_while_restoring_leaves_no_output(lib, painter, tmp_path):
+    b = photo(lib, "b.png")
+    out = tmp_path / "out"
+    queued = lib.restoring.enqueue([b.id], RestoreSettings(restorer="painter", output_dir=out))
+    painter["on_restore"] = lambda: lib.jobs.cancel(queued.queued)
+    summary = lib.jobs.run(batch_id=queued.batch_id, cancel_check_interval=0.0)
+    assert summary.cancelled == queued.queued
+    assert not out.exists() or not any(out.rglob("*"))
+    assert lib.jobs.versions(b.id) == []
+
+
+def test_one_restorer_serves_every_job_of_a_run(lib, painter, tmp_path):
+    ids = [p.id for p in lib.photos()]
+    summary, outcomes = run(lib, ids, tmp_path / "out", no_refs_ok=True)
+    assert len(summary.done) == len(ids) and len(Painter.made) == 1
+    assert all(o["output"] for o in outcomes)
+
+
+def test_batch_plan_picks_low_quality_faces_of_people_with_references(lib, painter, tmp_path):
+    faces = {f.id: f for f in lib.faces()}
+    scores = {fid: (0.2 if f.photo.name in ("a.png", "e.png") else 0.9, ("blurry",)) for fid, f in faces.items()}
+    settings = RestoreSettings(restorer="painter", output_dir=tmp_path / "out")
+    plan = lib.restoring.plan_batch(None, min_quality=0.5, settings=settings, quality=lambda lib, fs: scores)
+    a, e = photo(lib, "a.png"), photo(lib, "e.png")
+    assert plan.photos == (a.id,)  # e's person has no other photo, so no references
+    assert {f.face_id for f in plan.faces} == {f.id for f in faces.values() if f.photo_id == a.id}
+    assert plan.without_references == 1 and plan.good_enough == 3  # b, c and d
+    again = lib.restoring.plan_batch(None, min_quality=0.5, settings=settings, quality=lambda lib, fs: scores)
+    assert again.batch_id == plan.batch_id
+    other = lib.restoring.plan_batch(None, min_quality=0.4, settings=settings, quality=lambda lib, fs: scores)
+    assert other.batch_id != plan.batch_id
+
+    first = lib.restoring.enqueue_batch(plan, settings)
+    lib.jobs.run(batch_id=plan.batch_id)
+    second = lib.restoring.enqueue_batch(plan, settings)
+    assert first.queued and second.queued == () and second.existing == first.queued
+    assert len(lib.jobs.versions(a.id)) == 1
+    report = lib.restoring.write_report(plan.batch_id, tmp_path / "out")
+    page = report.read_text("utf-8")
+    assert page.count('alt="before"') == 2 and "quality 0.20: blurry" in page
