@@ -162,36 +162,37 @@ def splice_jpeg(original: Path, pixels: np.ndarray, changed: np.ndarray) -> byte
     if stored.shape[:2] != (stored_size[1], stored_size[0]):
         return None
 
-    new_img = Image.fromarray(np.ascontiguousarray(stored), "RGB")
-    params: dict = {"qtables": {k: list(v) for k, v in quantization.items()}}
-    if mode == "L":
-        new_img = new_img.convert("L")
-        params["qtables"] = {0: list(quantization[0])}
-    else:
-        params["subsampling"] = sampling
-    buf = io.BytesIO()
-    new_img.save(buf, "JPEG", **params)
-
     with tempfile.TemporaryDirectory(prefix="refldm-jpeg-") as tmp:
         new_path, out_path = Path(tmp) / "new.jpg", Path(tmp) / "out.jpg"
-        new_path.write_bytes(buf.getvalue())
         try:
             old = jpeglib.read_dct(str(original))
-            new = jpeglib.read_dct(str(new_path))
-            if not _compatible(old, new):
-                return None
             samp = np.asarray(old.samp_factor).reshape(-1, 2)  # per component: (vertical, horizontal)
             vmax, hmax = int(samp[:, 0].max()), int(samp[:, 1].max())
-            for i, name in enumerate(("Y", "Cb", "Cr")[: old.num_components]):
-                a, b = getattr(old, name), getattr(new, name)
-                v, h = int(samp[i, 0]), int(samp[i, 1])
-                # Chroma is smoothed across one sample when upsampled: widen the mask so a
-                # face's own chroma never comes from an old block next to it.
-                grown = _grow(mask, max(vmax // v, hmax // h)) if (v, h) != (vmax, hmax) else mask
-                pick = _block_mask(grown, a.shape[:2], (8 * vmax // v, 8 * hmax // h))
-                a = np.array(a, copy=True)
-                a[pick] = b[pick]
-                setattr(old, name, a)
+            mcu_y, mcu_x = 8 * vmax, 8 * hmax
+            # Chroma is smoothed across one sample when upsampled: widen the mask so that a
+            # face's own chroma never comes from an old block next to it.
+            grown = _grow(mask, max(vmax, hmax)) if (vmax, hmax) != (1, 1) else mask
+            rows, cols = np.nonzero(grown.any(axis=1))[0], np.nonzero(grown.any(axis=0))[0]
+            if len(rows):
+                # Only the changed region is encoded anew, cut on the MCU grid so that its
+                # blocks line up with the original's.
+                y0, x0 = rows[0] // mcu_y * mcu_y, cols[0] // mcu_x * mcu_x
+                y1 = min(-(-(rows[-1] + 1) // mcu_y) * mcu_y, stored.shape[0])
+                x1 = min(-(-(cols[-1] + 1) // mcu_x) * mcu_x, stored.shape[1])
+                _encode_like(stored[y0:y1, x0:x1], mode, quantization, sampling, new_path)
+                new = jpeglib.read_dct(str(new_path))
+                if not _compatible(old, new):
+                    return None
+                for i, name in enumerate(("Y", "Cb", "Cr")[: old.num_components]):
+                    v, h = int(samp[i, 0]), int(samp[i, 1])
+                    fy, fx = 8 * vmax // v, 8 * hmax // h  # image pixels per block of this component
+                    a, b = np.array(getattr(old, name), copy=True), getattr(new, name)
+                    by, bx = y0 // fy, x0 // fx
+                    ny, nx = min(b.shape[0], a.shape[0] - by), min(b.shape[1], a.shape[1] - bx)
+                    pick = _block_mask(grown[y0:y1, x0:x1], (ny, nx), (fy, fx))
+                    region = a[by : by + ny, bx : bx + nx]
+                    region[pick] = b[:ny, :nx][pick]
+                    setattr(old, name, a)
             old.write_dct(str(out_path), flags=["+OPTIMIZE_CODING"])
             spliced = out_path.read_bytes()
         except (OSError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
@@ -200,16 +201,26 @@ def splice_jpeg(original: Path, pixels: np.ndarray, changed: np.ndarray) -> byte
     return _with_metadata_of(spliced, raw)
 
 
+def _encode_like(pixels: np.ndarray, mode: str, quantization: dict, sampling: int, path: Path) -> None:
+    """Encode pixels with the original's quantisation tables and chroma sampling."""
+    img = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+    params: dict = {"qtables": {k: list(v) for k, v in quantization.items()}}
+    if mode == "L":
+        img = img.convert("L")
+        params["qtables"] = {0: list(quantization[0])}
+    else:
+        params["subsampling"] = sampling
+    img.save(path, "JPEG", **params)
+
+
 def _compatible(old, new) -> bool:
+    """Same components, colour space, sampling and tables: their blocks can be swapped."""
     if old.num_components != new.num_components or old.num_components not in (1, 3):
         return False
     if str(old.jpeg_color_space) != str(new.jpeg_color_space):
         return False
     if not np.array_equal(np.asarray(old.samp_factor), np.asarray(new.samp_factor)):
         return False
-    for i, name in enumerate(("Y", "Cb", "Cr")[: old.num_components]):
-        if getattr(old, name).shape != getattr(new, name).shape:
-            return False
-        if not np.array_equal(old.get_component_qt(i), new.get_component_qt(i)):
-            return False
-    return True
+    return all(
+        np.array_equal(old.get_component_qt(i), new.get_component_qt(i)) for i in range(old.num_components)
+    )

@@ -1,0 +1,219 @@
+"""ReF-LDM as a Restorer (entry point "refldm" in refldm_desktop.restorers).
+
+- The model is read from the home's model store (home/models/<name>) on the first restore,
+  once per instance; the photo job keeps one instance per runner, so a batch loads it once.
+- The references' keys and values (RefLDM.encode_references: one VQ pass and one UNet pass)
+  are kept for the last few reference sets, keyed by the crops' bytes: all faces of one
+  person in a photo share them, and so do the next photos restored with the same references.
+- Faces of one call run through the model together, `options.batch_size` at a time (the job
+  runner halves it after running out of memory).
+- Each face's initial noise is drawn from the seed on its own, so a face comes out the same
+  whether it is restored alone or with others.
+
+torch is imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from refldm_desktop.restore.protocol import (
+    CancelCheck,
+    ProgressCallback,
+    RestoreCancelled,
+    RestoreError,
+    RestoreOptions,
+    RestoreProgress,
+    check_crops,
+)
+
+DEFAULT_MODEL = "refldm"
+REFERENCE_SETS_KEPT = 4  # a few MB each at 512 px; one set per person being restored
+DEFAULT_BATCH = {"cuda": 8, "cpu": 2}
+
+
+class RefLDMRestorer:
+    name = "refldm"
+    # ReF-LDM can run without references (it then attends to zeroed ones); the photo job
+    # decides by its own rule whether a face without references is restored.
+    needs_references = False
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_MODEL,
+        models_dir: str | Path | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        cuda_graphs: bool = False,
+    ) -> None:
+        self.model_name = model or DEFAULT_MODEL
+        if models_dir is None:
+            # Where `models install` puts models when no home is given.
+            from refldm_desktop.core.home import resolve_home
+
+            models_dir = resolve_home().models
+        self.models_dir = Path(models_dir)
+        self.requested_device = device
+        self.precision = precision
+        self.cuda_graphs = cuda_graphs
+        self._stored: Any = None
+        self._model: Any = None
+        self._refs: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.reference_encodings = 0  # how often references went through the model (for tests)
+
+    # -- what the pipeline reads --------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        return self.models_dir / self.model_name
+
+    def _store_entry(self):
+        """The stored model's manifest and config (files not hashed: that happens on load)."""
+        if self._stored is None:
+            from refldm_desktop.restore.refldm.store import ModelStoreError, check_name, open_model
+
+            try:
+                check_name(self.model_name)
+                self._stored = open_model(self.path, verify=False)
+            except ModelStoreError as exc:
+                raise RestoreError(
+                    f"{exc} (install the ReF-LDM weights with `refldm-desktop models install`, "
+                    "or convert downloaded files with `refldm-desktop models import`)"
+                ) from None
+        return self._stored
+
+    @property
+    def resolution(self) -> int:
+        try:
+            return int(self._store_entry().config.image_size)
+        except RestoreError:
+            return 512  # what the released model uses; available() says why it cannot run
+
+    @property
+    def model(self) -> str:
+        """The model's name and the first digits of its UNet file's sha256 (its version)."""
+        try:
+            files = self._store_entry().manifest.get("files", {})
+        except RestoreError:
+            return self.model_name
+        sha = str(files.get("unet.safetensors", {}).get("sha256", ""))[:12]
+        return f"{self.model_name}@{sha}" if sha else self.model_name
+
+    @property
+    def device(self) -> str:
+        if self._model is not None:
+            return str(self._model.device)
+        return self.requested_device
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            self._store_entry()
+        except RestoreError as exc:
+            return False, str(exc)
+        try:
+            import torch
+        except ImportError as exc:
+            return False, f"PyTorch is not installed ({exc})"
+        if self.requested_device.startswith("cuda") and not torch.cuda.is_available():
+            return False, "--device cuda was asked for, but this PyTorch sees no CUDA GPU"
+        return True, ""
+
+    # -- the model --------------------------------------------------------------------
+
+    def _target(self, options: RestoreOptions) -> str:
+        return options.device if options.device and options.device != "auto" else self.requested_device
+
+    def _load(self, device: str):
+        from refldm_desktop.restore.refldm.model import RefLDM, resolve_device
+        from refldm_desktop.restore.refldm.store import ModelStoreError
+
+        try:
+            wanted = resolve_device(device)
+        except ValueError as exc:
+            raise RestoreError(str(exc)) from None
+        if self._model is not None and self._model.device != wanted:
+            self._model = None  # another device: let the old weights go first
+            self._refs.clear()
+        if self._model is None:
+            self._store_entry()
+            try:
+                self._model = RefLDM.load(self.path, device=str(wanted), precision=self.precision,
+                                          cuda_graphs=self.cuda_graphs)
+            except ModelStoreError as exc:
+                raise RestoreError(str(exc)) from None
+            self._refs.clear()
+        return self._model
+
+    def _references(self, model, references: Sequence[np.ndarray]):
+        """The keys/values of these references, encoded once per set of crops."""
+        h = hashlib.sha256(f"{len(references)}:{self.resolution}".encode())
+        for r in references:
+            h.update(np.ascontiguousarray(r).tobytes())
+        key = h.hexdigest()
+        cache = self._refs.get(key)
+        if cache is None:
+            cache = model.encode_references(list(references))
+            self.reference_encodings += 1
+            self._refs[key] = cache
+            while len(self._refs) > REFERENCE_SETS_KEPT:
+                self._refs.popitem(last=False)
+        else:
+            self._refs.move_to_end(key)
+        return cache
+
+    # -- the protocol -----------------------------------------------------------------
+
+    def restore(
+        self,
+        crops: Sequence[np.ndarray],
+        references: Sequence[np.ndarray],
+        options: RestoreOptions = RestoreOptions(),
+        progress: ProgressCallback | None = None,
+        cancelled: CancelCheck | None = None,
+    ) -> list[np.ndarray]:
+        res = self.resolution
+        check_crops(crops, res)
+        check_crops(references, res, "reference")
+        if not crops:
+            return []
+        from refldm_desktop.restore.refldm.model import RestoreCancelled as ModelCancelled
+
+        with self._lock:
+            if cancelled is not None and cancelled():
+                raise RestoreCancelled("cancelled")
+            model = self._load(self._target(options))
+            refs = self._references(model, references)
+            noise = model.initial_noise(1, int(options.seed))
+            batch = options.batch_size or DEFAULT_BATCH.get(model.device.type, 2)
+            total = len(crops)
+            out: list[np.ndarray] = []
+            for start in range(0, total, batch):
+                chunk = [np.ascontiguousarray(c) for c in crops[start : start + batch]]
+
+                def step(state, done: int = start) -> None:
+                    if progress is not None:
+                        progress(RestoreProgress(done, total, state.index + 1, state.total))
+
+                try:
+                    restored = model.restore(
+                        chunk, refs, steps=options.steps, cfg=options.cfg,
+                        noise=noise.expand(len(chunk), *noise.shape[1:]).clone(),
+                        callback=step, cancel=cancelled,
+                    )
+                except ModelCancelled:
+                    raise RestoreCancelled("cancelled") from None
+                out.extend(np.ascontiguousarray(r) for r in restored)
+                if progress is not None:
+                    progress(RestoreProgress(len(out), total, options.steps, options.steps))
+            return out
+
+
+__all__ = ["RefLDMRestorer"]
