@@ -24,3 +24,16 @@ def test_home_precedence(tmp_path, monkeypatch):
     assert resolve_home(None).root == (tmp_path / "from-env").resolve()
     monkeypatch.delenv(ENV_VAR)
     assert resolve_home(None).root.name == "refldm-desktop"
+
+
+def test_output_cut_short_by_the_reader_is_not_a_crash(tmp_path):
+    # `refldm-desktop faces list | head -1` must not print a traceback.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "refldm_desktop", "--home", str(tmp_path), "faces", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the program writes
+    err = proc.stderr.read().decode()
+    proc.wait()
+    assert "BrokenPipeError" not in err and "Traceback" not in err

@@ -46,15 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # surface a closed pipe here, not in the interpreter's exit
+        return status
     except CliError as exc:
         print(f"refldm-desktop: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("refldm-desktop: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error worth a traceback. Point stdout
+        # at devnull so the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
