@@ -6,13 +6,16 @@ with the real dlib backend; tests run the CLI in this process (`refldm_desktop.c
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import io
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -114,3 +117,25 @@ def outputs_under(root: Path) -> list[Path]:
         p for p in root.rglob("*")
         if p.is_file() and "(restored" in p.name and " thumbnails" not in str(p.parent)
     )
+
+
+_indexed: dict[tuple[str, ...], SimpleNamespace] = {}
+
+
+def indexed_library(parts: list[str]) -> SimpleNamespace:
+    """Copies of these parts of ../shared/data/faces, indexed with dlib once per test
+    process and shared by the test modules that ask for the same parts (each test writes
+    into its own output folder and batch). Fields: root, lib, home, photos, before."""
+    key = tuple(parts)
+    if key not in _indexed:
+        require_faces()
+        require_dlib()
+        root = Path(tempfile.mkdtemp(prefix="refldm-restore-tests-"))
+        atexit.register(shutil.rmtree, root, True)
+        lib = copy_photos(root / "Pictures", parts)
+        home = root / "home"
+        r = cli(home, "index", lib)
+        assert r.rc == 0, r.err
+        photos = sorted(p for p in lib.rglob("*") if p.is_file())
+        _indexed[key] = SimpleNamespace(root=root, lib=lib, home=home, photos=photos, before=sha256_tree(lib))
+    return _indexed[key]

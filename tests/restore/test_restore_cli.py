@@ -10,34 +10,24 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import unquote
 
 import pytest
 from restore_testlib import (
     cli,
     copy_photos,
+    indexed_library,
     load,
     outputs_under,
     psnr,
-    require_dlib,
-    require_faces,
     sha256_tree,
 )
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    """old_photos and groups copied and indexed once for this module."""
-    require_faces()
-    require_dlib()
-    root = tmp_path_factory.mktemp("restore-cli")
-    lib = copy_photos(root / "Pictures", ["old_photos", "groups"])
-    home = root / "home"
-    r = cli(home, "index", lib)
-    assert r.rc == 0, r.err
-    photos = sorted(p for p in lib.rglob("*") if p.is_file())
-    return SimpleNamespace(root=root, lib=lib, home=home, photos=photos, before=sha256_tree(lib))
+@pytest.fixture
+def library(faces_dir):
+    """old_photos and groups, copied and indexed once per test run."""
+    return indexed_library(["old_photos", "groups"])
 
 
 def test_passthrough_gives_every_photo_back_as_it_was(library, faces_dir):
