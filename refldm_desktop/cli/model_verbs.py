@@ -87,7 +87,8 @@ def _import(args) -> int:
         # The released model can also be checked against the official key listing.
         listing = load_listing() if config == DEFAULT_CONFIG else None
         stored = import_checkpoints(
-            _models_root(args), args.refldm, args.vqgan, config, name=args.name, force=args.force, listing=listing
+            _models_root(args), args.refldm, args.vqgan, config, name=args.name, force=args.force,
+            listing=listing, log=_log,
         )
     except _errors() as exc:
         raise CliError(str(exc)) from None
@@ -134,12 +135,16 @@ def _install(args) -> int:
         release = load_release(args.manifest)
         stored = install(
             release, home.models, home.cache / "downloads", args.name, force=args.force,
-            progress=not args.no_progress, keep_downloads=args.keep_downloads,
+            progress=not args.no_progress, keep_downloads=args.keep_downloads, log=_log,
         )
     except _errors() as exc:
         raise CliError(str(exc)) from None
     print(f"{stored.name}: {_mib(stored.size)} in {stored.path}")
     return 0
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _mib(n: int) -> str:
@@ -168,9 +173,7 @@ def read_face(path: Path, size: int) -> tuple["object", bool]:
 def write_png_atomic(array, path: Path) -> None:
     from PIL import Image
 
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CliError(f"{path}: the folder {folder} does not exist")
+    folder = path.resolve().parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -204,6 +207,8 @@ def _restore_face(args) -> int:
         raise CliError("--output must not overwrite one of the input images")
     if args.steps < 1:
         raise CliError("--steps must be at least 1")
+    if not out.parent.is_dir():
+        raise CliError(f"{args.output}: the folder {out.parent} does not exist")
     n = len(args.refs)
     if n == 0:
         print("no references: restoring without identity guidance (the model sees zeroed reference latents)",

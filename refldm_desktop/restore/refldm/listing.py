@@ -105,11 +105,10 @@ def check_structure(sd: dict[str, "torch.Tensor"], expected: Listing, label: str
     Keys under an `optional` prefix may be absent (but must match when present); keys under
     loss.* (a training checkpoint's discriminator) may be extra.
     """
-    got = {k: (s, _kind(d)) for k, (s, d) in listing_of(sd).items()}
-    expected = {k: (s, _kind(d)) for k, (s, d) in expected.items()}
+    got = listing_of(sd)
     missing = [k for k in expected if k not in got and not k.startswith(tuple(optional))]
     extra = [k for k in got if k not in expected and not k.startswith("loss.")]
-    wrong = [k for k in expected if k in got and got[k] != expected[k]]
+    wrong = [k for k in expected if k in got and (got[k][0], _kind(got[k][1])) != (expected[k][0], _kind(expected[k][1]))]
     problems = []
     if missing:
         problems.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
@@ -122,4 +121,7 @@ def check_structure(sd: dict[str, "torch.Tensor"], expected: Listing, label: str
             f"expected {list(expected[k][0])} {expected[k][1]})"
         )
     if problems:
-        raise CheckpointError(f"{label} does not match the official key listing: " + "; ".join(problems))
+        raise CheckpointError(
+            f"{label} does not match the official key listing: " + "; ".join(problems)
+            + ". Is it another model's file (then give its --config), or damaged?"
+        )
