@@ -164,8 +164,10 @@ def import_checkpoints(
     models_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".importing-{name}-", dir=models_root))
     try:
-        save_file(_contiguous(converted.unet), tmp / UNET_FILE, metadata={"format": "pt", "content": "refldm-unet-ema"})
-        save_file(_contiguous(converted.vq), tmp / VQ_FILE, metadata={"format": "pt", "content": "refldm-vq"})
+        # One metadata key only: safetensors writes several in random order, and equal weights
+        # should give byte-identical files (and so the same sha256) on every import.
+        save_file(_contiguous(converted.unet), tmp / UNET_FILE, metadata={"format": "pt"})
+        save_file(_contiguous(converted.vq), tmp / VQ_FILE, metadata={"format": "pt"})
         (tmp / CONFIG_FILE).write_text(config.to_json() + "\n", "utf-8")
         files = {f: {"sha256": sha256_of(tmp / f), "size": (tmp / f).stat().st_size} for f in (UNET_FILE, VQ_FILE, CONFIG_FILE)}
         manifest = {
