@@ -303,7 +303,8 @@ def convert(
             drop(key, "live UNet weights (inference uses the EMA copy)")
         else:
             used.add(key)
-            drop(ema_name(key), "EMA UNet weights (ignored on request)")
+            if ema_name(key) in refldm:
+                drop(ema_name(key), "EMA UNet weights (ignored on request)")
     for key in EMA_BOOKKEEPING:
         if key in refldm:
             if refldm[key].device.type != "meta":

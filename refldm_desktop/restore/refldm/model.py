@@ -66,7 +66,7 @@ class ReferenceCache:
     latents: "torch.Tensor"  # [n_refs, C, h, w] float32 reference latents (empty when n_refs == 0)
     layers: dict[str, tuple["torch.Tensor", "torch.Tensor"]]
     latent_hw: tuple[int, int]
-    owner: int
+    owner: object  # the identity token of the model that computed it
 
     @property
     def tiles(self) -> int:
@@ -114,6 +114,7 @@ class RefLDM:
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self._processors = cachekv_processors(self.unet)
         self._zero_kv: dict[tuple[int, int], dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._token = object()  # unlike id(self), never reused by a later model
 
     # --- construction ------------------------------------------------------------------
 
@@ -208,11 +209,14 @@ class RefLDM:
         x = ((image.float() + 1.0) / 2.0).clamp(0.0, 1.0)
         return x.mul(255).byte().permute(0, 2, 3, 1).cpu().numpy()
 
-    def initial_noise(self, batch: int = 1, seed: int = 2024) -> "torch.Tensor":
-        """torch.manual_seed(seed); torch.randn(batch, C, h, w) on the CPU, as the authors."""
+    def initial_noise(self, batch: int = 1, seed: int = 2024, generator: "torch.Generator | None" = None):
+        """torch.manual_seed(seed); torch.randn(batch, C, h, w) on the CPU, as the authors.
+
+        With a (CPU) generator, its state is used and advanced instead of the seed.
+        """
         import torch
 
-        g = torch.Generator().manual_seed(seed)
+        g = generator if generator is not None else torch.Generator().manual_seed(seed)
         n = self.config.latent_size
         return torch.randn((batch, self.config.latent_channels, n, n), generator=g)
 
@@ -238,10 +242,10 @@ class RefLDM:
         if latents is None or latents.shape[0] == 0:
             zero = self._zero_reference_kv((n, n))
             empty = torch.zeros((0, self.config.latent_channels, n, n))
-            return ReferenceCache(0, empty, dict(zero), (n, n), id(self))
+            return ReferenceCache(0, empty, dict(zero), (n, n), self._token)
         latents = latents.to(self.device, torch.float32)
         hw = tuple(latents.shape[-2:])
-        return ReferenceCache(latents.shape[0], latents.cpu(), self._reference_kv(latents), hw, id(self))
+        return ReferenceCache(latents.shape[0], latents.cpu(), self._reference_kv(latents), hw, self._token)
 
     def _reference_kv(self, latents: "torch.Tensor") -> dict[str, tuple["torch.Tensor", "torch.Tensor"]]:
         import torch
@@ -282,7 +286,7 @@ class RefLDM:
     @contextmanager
     def _bound(self, refs: ReferenceCache, batch: int, guided: bool) -> Iterator[None]:
         """Put the reference keys/values in place for `batch` faces ([uncond, cond] if guided)."""
-        if refs.owner != id(self):
+        if refs.owner is not self._token:
             raise ValueError("this ReferenceCache was made by another model instance")
         zero = self._zero_reference_kv(refs.latent_hw)
         try:
@@ -323,9 +327,12 @@ class RefLDM:
             raise ValueError(f"noise {tuple(x.shape)}, LQ latent {tuple(lq.shape)} and references "
                              f"{refs.latent_hw} do not fit together")
         b = x.shape[0]
+        order = schedule.in_execution_order()
+        # float32 alphas of every step moved to the device once: no host transfer inside the loop
+        alphas = torch.tensor([[a, p] for _, a, p in order], dtype=torch.float32, device=self.device)
         with torch.inference_mode(), self._bound(refs, b, guided):
             unet = self._unet_runner()
-            for i, (t, a_t, a_prev) in enumerate(schedule.in_execution_order()):
+            for i, ((t, _, _), (a_t, a_prev)) in enumerate(zip(order, alphas)):
                 if cancel is not None and cancel():
                     raise RestoreCancelled()
                 x_in = torch.cat([x, lq], dim=1)
@@ -335,8 +342,6 @@ class RefLDM:
                 out = unet(x_in.to(self.dtype), t_in).float()
                 eps_u, eps_c = out.chunk(2) if guided else (None, out)
                 eps = eps_c if eps_u is None else eps_u + cfg * (eps_c - eps_u)
-                a_t = torch.tensor(a_t, dtype=torch.float32, device=self.device)
-                a_prev = torch.tensor(a_prev, dtype=torch.float32, device=self.device)
                 pred_x0 = (x - (1.0 - a_t).sqrt() * eps) / a_t.sqrt()
                 x_next = a_prev.sqrt() * pred_x0 + (1.0 - a_prev).sqrt() * eps
                 if callback is not None:
@@ -362,15 +367,21 @@ class RefLDM:
         cfg: float = 1.5,
         noise: "torch.Tensor | np.ndarray | None" = None,
         seed: int = 2024,
+        generator: "torch.Generator | None" = None,
         callback: Callable[[StepState], None] | None = None,
         cancel: Callable[[], bool] | None = None,
     ) -> np.ndarray:
-        """Restore a batch of LQ faces of one person; returns uint8 [B, H, W, 3]."""
+        """Restore a batch of LQ faces of one person; returns uint8 [B, H, W, 3].
+
+        The initial noise is `noise` [B, C, h, w], else drawn from `generator`, else from `seed`.
+        `callback` sees every step (StepState: index, total, ...); `cancel` returning True stops
+        with RestoreCancelled before the next step.
+        """
         import torch
 
         lq = self.images_to_tensor(lq_images)
         if noise is None:
-            noise = self.initial_noise(lq.shape[0], seed)
+            noise = self.initial_noise(lq.shape[0], seed, generator)
         noise = torch.as_tensor(noise, dtype=torch.float32)
         if noise.dim() == 3:
             noise = noise[None]
@@ -415,8 +426,7 @@ class _CudaGraphRunner:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            for _ in range(2):  # warm-up: lazy initialisation must not happen during capture
-                self.fn(self.x, self.t)
+            self.fn(self.x, self.t)  # warm-up: lazy initialisation must not happen during capture
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
