@@ -263,8 +263,6 @@ def convert(
     use_ema: bool = True,
 ) -> Converted:
     """Map both files onto diffusers names; `use_ema=False` exists only to show it matters."""
-    import torch
-
     used: set[str] = set()
     dropped: Counter[str] = Counter()
     warnings: list[str] = []
@@ -276,16 +274,15 @@ def convert(
 
     # UNet: take the names from the live weights, the values from their EMA twins.
     live = [k for k in refldm if k.startswith(UNET_PREFIX)]
-    ema_keys = {ema_name(k): k for k in live}
     if use_ema:
-        missing = [e for e in ema_keys if e not in refldm]
+        missing = [ema_name(k) for k in live if ema_name(k) not in refldm]
         if missing:
             raise CheckpointError(
                 f"refldm checkpoint: {len(missing)} UNet weights have no EMA copy "
                 f"(e.g. {missing[0]}); the authors sample with the EMA weights only"
             )
     layers = {l.source: l for l in unet_layout(cfg)}
-    unet: dict[str, torch.Tensor] = {}
+    unet: dict[str, "torch.Tensor"] = {}
     for key in live:
         targets = _map_unet_key(key[len(UNET_PREFIX):], layers)
         if targets is None:
@@ -355,7 +352,7 @@ def convert(
         raise CheckpointError("no VQ weights: refldm.ckpt has no first_stage_model.* and no vqgan.ckpt was given")
 
     levels = len(cfg.vq.channel_mult)
-    vq: dict[str, torch.Tensor] = {}
+    vq: dict[str, "torch.Tensor"] = {}
     for key, value in vq_source.items():
         mapped = _map_vq_key(key, levels)
         if mapped is None:

@@ -120,9 +120,9 @@ class RefLDM:
 
     @classmethod
     def from_state_dicts(cls, config: RefLDMConfig, unet_sd, vq_sd, device="cpu", precision="auto", **kw) -> "RefLDM":
-        from refldm_desktop.restore.refldm.modules import build_modules
-
         import torch
+
+        from refldm_desktop.restore.refldm.modules import build_modules
 
         dev = resolve_device(device) if isinstance(device, str) else device
         dtype = resolve_dtype(precision, dev)
@@ -192,7 +192,7 @@ class RefLDM:
 
         # taming's VectorQuantizer2 in float32, one image at a time to bound the distance matrix.
         emb = self.vq.quantize.embedding.weight.float()
-        b, c, h, w = z.shape
+        _, c, h, w = z.shape
         out, indices = [], []
         for zi in z:
             flat = zi.permute(1, 2, 0).reshape(-1, c)
@@ -248,12 +248,7 @@ class RefLDM:
         return ReferenceCache(latents.shape[0], latents.cpu(), self._reference_kv(latents), hw, self._token)
 
     def _reference_kv(self, latents: "torch.Tensor") -> dict[str, tuple["torch.Tensor", "torch.Tensor"]]:
-        import torch
-
-        with torch.inference_mode():
-            return self._reference_pass(latents)
-
-    def _reference_pass(self, latents: "torch.Tensor") -> dict[str, tuple["torch.Tensor", "torch.Tensor"]]:
+        """The reference pass: every reference through the UNet at t = 0, in one batch."""
         import torch
         import torch.nn.functional as F
 
@@ -263,13 +258,13 @@ class RefLDM:
         try:
             for p in self._processors.values():
                 p.mode = "save"
-            self.unet(x.to(self.dtype), t)  # output discarded; the processors kept k/v
-            out = {}
-            for name, p in self._processors.items():
-                k, v = p.saved
+            with torch.inference_mode():
+                self.unet(x.to(self.dtype), t)  # output discarded; the processors kept k/v
                 # [n, heads, tokens, d] -> [1, heads, n * tokens, d]: references one after another
-                out[name] = tuple(a.transpose(0, 1).reshape(1, a.shape[1], -1, a.shape[3]) for a in (k, v))
-            return out
+                return {
+                    name: tuple(a.transpose(0, 1).reshape(1, a.shape[1], -1, a.shape[3]) for a in p.saved)
+                    for name, p in self._processors.items()
+                }
         finally:
             for p in self._processors.values():
                 p.release()
@@ -288,7 +283,7 @@ class RefLDM:
         """Put the reference keys/values in place for `batch` faces ([uncond, cond] if guided)."""
         if refs.owner is not self._token:
             raise ValueError("this ReferenceCache was made by another model instance")
-        zero = self._zero_reference_kv(refs.latent_hw)
+        zero = self._zero_reference_kv(refs.latent_hw) if guided else {}
         try:
             for name, p in self._processors.items():
                 k, v = refs.layers[name]
