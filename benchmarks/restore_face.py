@@ -1,0 +1,197 @@
+"""Seconds per face and peak memory of ReF-LDM restoration, full-size architecture, random weights.
+
+Each configuration runs in its own process, so that peak memory (CUDA max allocated, or the
+process's peak RSS on the CPU) belongs to that configuration alone.
+
+    python benchmarks/restore_face.py                      # reduced CPU grid (slow: minutes)
+    python benchmarks/restore_face.py --grid full --device cuda [--cuda-graphs]
+    python benchmarks/restore_face.py --refs 4 --steps 50 --batch 8 --precision bf16 --device cuda
+
+Reported per configuration: the reference pass (VQ encode of the references + the UNet
+reference pass, once per person), the restore call for the batch (LQ encode, DDIM with CFG 1.5,
+decode), seconds per face = (references + restore) / batch, faces per second when the
+references are already cached, and peak memory. With --psnr (on by default) the bf16 output is
+compared with the fp32 output of the same inputs, weights and noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CPU_GRID = [dict(refs=1, steps=20, batch=1, precision="fp32"), dict(refs=1, steps=50, batch=1, precision="fp32")]
+
+
+def full_grid() -> list[dict]:
+    return [
+        dict(refs=r, steps=s, batch=b, precision=p)
+        for p, r, s, b in itertools.product(("bf16", "fp32"), (1, 4, 8), (20, 50), (1, 8))
+    ]
+
+
+def smooth_images(n: int, size: int, seed: int) -> np.ndarray:
+    """Deterministic smooth colour fields, uint8 (n, size, size, 3)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        out.append(np.asarray(Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)))
+    return np.stack(out)
+
+
+def run_one(spec: dict) -> dict:
+    """Child process: build the model, time one configuration, print a JSON line."""
+    import torch
+    from diffusers import UNet2DModel, VQModel
+
+    from refldm_desktop.restore.refldm.config import DEFAULT_CONFIG as cfg
+    from refldm_desktop.restore.refldm.model import RefLDM, resolve_device
+
+    device = resolve_device(spec["device"])
+    torch.manual_seed(0)
+    with torch.device(device):  # random weights, built where they will run
+        unet, vq = UNet2DModel(**cfg.unet_kwargs()), VQModel(**cfg.vq_kwargs())
+    model = RefLDM.from_state_dicts(cfg, unet.state_dict(), vq.state_dict(), device, spec["precision"],
+                                    cuda_graphs=spec["cuda_graphs"])
+    del unet, vq
+    size = cfg.image_size
+    refs = smooth_images(spec["refs"], size, seed=1)
+    lqs = smooth_images(spec["batch"], size, seed=2)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    if device.type == "cuda":  # first calls pay for kernel selection and graph capture
+        model.restore(lqs, model.encode_references(refs), steps=2, seed=0)
+        sync()
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    cache = model.encode_references(refs)
+    sync()
+    t1 = time.perf_counter()
+    out = model.restore(lqs, cache, steps=spec["steps"], cfg=1.5, seed=2024)
+    sync()
+    t2 = time.perf_counter()
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    if spec.get("save"):
+        np.save(spec["save"], out)
+    b = spec["batch"]
+    return {
+        **{k: spec[k] for k in ("refs", "steps", "batch", "precision", "cuda_graphs")},
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "refs_s": t1 - t0,
+        "restore_s": t2 - t1,
+        "s_per_face": (t2 - t0) / b,
+        "faces_per_s_cached_refs": b / (t2 - t1),
+        "peak_gib": peak,
+        "peak_kind": "cuda max allocated" if device.type == "cuda" else "process peak RSS",
+    }
+
+
+def child(spec: dict) -> dict:
+    cmd = [sys.executable, __file__, "--one", json.dumps(spec)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if res.returncode != 0:
+        raise SystemExit(f"configuration {spec} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def compare_precisions(results: list[dict], device: str, cuda_graphs: bool, tmp: str) -> None:
+    """PSNR of bf16 against fp32 for every configuration run in both; else run one bf16 twin."""
+    same = ("refs", "steps", "batch")
+    pairs = [(r, q) for r in results for q in results if r["precision"] == "fp32" and q["precision"] == "bf16"
+             and all(r[k] == q[k] for k in same)]
+    if not pairs:
+        first = next((r for r in results if r["precision"] == "fp32"), None)
+        if first is None:
+            return
+        spec = {**{k: first[k] for k in same}, "precision": "bf16", "device": device, "cuda_graphs": cuda_graphs,
+                "save": f"{tmp}/bf16.npy"}
+        twin = {**child(spec), "output": spec["save"]}
+        results.append(twin)
+        print(f"(bf16 twin for the PSNR: {twin['s_per_face']:.3f} s per face, {twin['peak_gib']:.2f} GiB)")
+        pairs = [(first, twin)]
+    for r, q in pairs:
+        value = psnr(np.load(r["output"]), np.load(q["output"]))
+        r["psnr_bf16_vs_fp32_db"] = q["psnr_bf16_vs_fp32_db"] = value
+        print(f"PSNR bf16 vs fp32 (refs {r['refs']}, steps {r['steps']}, batch {r['batch']}): {value:.2f} dB", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--grid", choices=("cpu", "full"), help="default: full on CUDA, the reduced cpu grid otherwise")
+    ap.add_argument("--refs", type=int, nargs="+", help="instead of a grid: these reference counts (default 4) x")
+    ap.add_argument("--steps", type=int, nargs="+", help="these step counts (default 50) x")
+    ap.add_argument("--batch", type=int, nargs="+", help="these batch sizes (default 1) x")
+    ap.add_argument("--precision", nargs="+", choices=("fp32", "bf16", "fp16"), help="these precisions (default fp32)")
+    ap.add_argument("--cuda-graphs", action="store_true")
+    ap.add_argument("--no-psnr", action="store_true", help="skip the bf16-vs-fp32 comparison")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "restore_face.json")
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(json.loads(args.one))))
+        return
+
+    import torch
+
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = "cuda" if cuda else "cpu"
+    if args.refs or args.steps or args.batch or args.precision:
+        grid = [
+            dict(refs=r, steps=s, batch=b, precision=p)
+            for r in (args.refs or [4]) for s in (args.steps or [50]) for b in (args.batch or [1])
+            for p in (args.precision or ["fp32"])
+        ]
+    else:
+        grid = full_grid() if (args.grid or ("full" if cuda else "cpu")) == "full" else list(CPU_GRID)
+    print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"device {device}", flush=True)
+    results = []
+    header = f"{'refs':>4} {'steps':>5} {'batch':>5} {'prec':>5} {'refs s':>8} {'restore s':>9} {'s/face':>8} " \
+             f"{'faces/s':>8} {'peak GiB':>8}"
+    print(header, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, spec in enumerate(grid):
+            spec = {**spec, "device": device, "cuda_graphs": args.cuda_graphs, "save": f"{tmp}/{i}.npy"}
+            r = child(spec)
+            r["output"] = spec["save"]
+            results.append(r)
+            print(f"{r['refs']:>4} {r['steps']:>5} {r['batch']:>5} {r['precision']:>5} {r['refs_s']:>8.3f} "
+                  f"{r['restore_s']:>9.3f} {r['s_per_face']:>8.3f} {r['faces_per_s_cached_refs']:>8.2f} "
+                  f"{r['peak_gib']:>8.2f}", flush=True)
+        if not args.no_psnr:
+            compare_precisions(results, device, args.cuda_graphs, tmp)
+        for r in results:
+            r.pop("output", None)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": platform.node(), "results": results}, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

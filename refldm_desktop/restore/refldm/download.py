@@ -1,0 +1,102 @@
+"""Resumable HTTP(S) downloads with a progress bar, standard library only.
+
+Bytes arrive in `<file>.part`; an interrupted download keeps it, and the next attempt asks the
+server for the rest (HTTP Range). Only a complete file is renamed to its final name.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from refldm_desktop import __version__
+
+CHUNK = 1 << 20
+
+
+class DownloadError(Exception):
+    """A download that did not complete; the message says whether it can be resumed."""
+
+
+def part_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".part")
+
+
+def download(url: str, dest: Path, progress: bool = True, timeout: float = 60.0) -> Path:
+    """Fetch url into dest, resuming from dest.part when present. Returns dest."""
+    from tqdm import tqdm
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = part_path(dest)
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": f"refldm-desktop/{__version__}"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset and _range_total(exc.headers.get("Content-Range")) == offset:
+            os.replace(part, dest)  # the previous attempt got every byte but stopped before renaming
+            return dest
+        if exc.code == 416:
+            part.unlink(missing_ok=True)
+            raise DownloadError(f"{url}: the partial download did not fit the file on the server; "
+                                "it was removed, run the command again to start over") from None
+        raise DownloadError(f"{url}: the server answered {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise DownloadError(f"{url}: cannot connect ({getattr(exc, 'reason', exc)})") from None
+
+    with resp:
+        if offset and resp.status == 206:
+            start, total = _content_range(resp.headers.get("Content-Range"))
+            if start != offset:
+                raise DownloadError(f"{url}: the server resumed at byte {start}, not {offset}")
+        else:
+            offset = 0  # the server sent the whole file: start over
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+        done = offset
+        with open(part, "ab" if offset else "wb") as out, tqdm(
+            total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+            desc=dest.name, file=sys.stderr, disable=not progress, leave=True,
+        ) as bar:
+            try:
+                while block := resp.read(CHUNK):
+                    out.write(block)
+                    done += len(block)
+                    bar.update(len(block))
+            except (OSError, http.client.HTTPException) as exc:
+                raise DownloadError(
+                    f"{url}: interrupted after {done} bytes ({exc}); run the command again to resume"
+                ) from None
+            finally:
+                out.flush()
+                os.fsync(out.fileno())
+    if total is not None and done != total:
+        raise DownloadError(
+            f"{url}: the connection closed after {done} of {total} bytes; run the command again to resume"
+        )
+    os.replace(part, dest)
+    return dest
+
+
+def _content_range(value: str | None) -> tuple[int, int | None]:
+    """'bytes 100-199/200' -> (100, 200); total None when the server does not know it."""
+    try:
+        unit, rest = value.split(" ", 1)
+        span, total = rest.split("/")
+        return int(span.split("-")[0]), None if total == "*" else int(total)
+    except (AttributeError, ValueError):
+        raise DownloadError(f"malformed Content-Range header {value!r}") from None
+
+
+def _range_total(value: str | None) -> int | None:
+    """The total size in a 416 answer's 'bytes */N', if any."""
+    if value and value.startswith("bytes */") and value[8:].isdigit():
+        return int(value[8:])
+    return None
