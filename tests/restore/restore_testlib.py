@@ -121,6 +121,12 @@ def outputs_under(root: Path) -> list[Path]:
 
 _indexed: dict[tuple[str, ...], SimpleNamespace] = {}
 
+# The parts of ../shared/data/faces the end-to-end tests share: old and group photos, the
+# edge cases (EXIF rotation, PNG named .jpg, no face), and three people with several photos.
+LIBRARY_PARTS = [
+    "old_photos", "groups", "edge_cases", "identities/obama", "identities/biden", "identities/john_salley",
+]
+
 
 def indexed_library(parts: list[str]) -> SimpleNamespace:
     """Copies of these parts of ../shared/data/faces, indexed with dlib once per test
@@ -139,3 +145,49 @@ def indexed_library(parts: list[str]) -> SimpleNamespace:
         photos = sorted(p for p in lib.rglob("*") if p.is_file())
         _indexed[key] = SimpleNamespace(root=root, lib=lib, home=home, photos=photos, before=sha256_tree(lib))
     return _indexed[key]
+
+
+def require_golden() -> Path:
+    if not (GOLDEN / "refldm.ckpt").is_file():
+        pytest.skip(f"ReF-LDM golden vectors not available: {GOLDEN} is absent")
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")
+    return GOLDEN
+
+
+_golden_home: list[Path] = []
+
+
+def golden_models_dir() -> Path:
+    """A models folder holding the tiny golden ReF-LDM (64 px crops) as "refldm", imported
+    with `models import` once per test process."""
+    require_golden()
+    if not _golden_home:
+        home = Path(tempfile.mkdtemp(prefix="refldm-golden-home-"))
+        atexit.register(shutil.rmtree, home, True)
+        r = cli(home, "models", "import", "--refldm", GOLDEN / "refldm.ckpt", "--vqgan", GOLDEN / "vqgan.ckpt",
+                "--config", GOLDEN / "config.yaml", "--name", "refldm")
+        assert r.rc == 0, r.err
+        _golden_home.append(home)
+    return _golden_home[0] / "models"
+
+
+def install_golden_model(home: Path) -> None:
+    """The golden model as the default model of another home (a copy of the store entry)."""
+    target = home / "models" / "refldm"
+    if not (target / "manifest.json").is_file():
+        shutil.copytree(golden_models_dir() / "refldm", target)
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Tiny models on a shared CPU: one thread avoids OpenMP threads waiting on each other
+    (here a UNet call took 0.03 s on one thread, 0.4 s on two)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 import pytest
 from restore_testlib import (
     cli,
+    LIBRARY_PARTS,
     copy_photos,
     indexed_library,
     load,
@@ -26,17 +27,19 @@ from restore_testlib import (
 
 @pytest.fixture
 def library(faces_dir):
-    """old_photos and groups, copied and indexed once per test run."""
-    return indexed_library(["old_photos", "groups"])
+    """Copied and indexed once per test run (restore_testlib.LIBRARY_PARTS)."""
+    return indexed_library(LIBRARY_PARTS)
 
 
 def test_passthrough_gives_every_photo_back_as_it_was(library, faces_dir):
     out = library.root / "out-geometry"
-    r = cli(library.home, "restore", *library.photos, "--restorer", "passthrough", "--no-refs-ok",
+    photos = [p for p in library.photos if p.parent.name in ("old_photos", "groups")]
+    assert len(photos) == 17
+    r = cli(library.home, "restore", *photos, "--restorer", "passthrough", "--no-refs-ok",
             "--output-dir", out, "--json")
     assert r.rc == 0, r.err
     results = r.json()
-    assert [Path(o["photo"]) for o in results] == [p.resolve() for p in library.photos]
+    assert [Path(o["photo"]) for o in results] == [p.resolve() for p in photos]
     written = []
     for o in results:
         photo = Path(o["photo"])

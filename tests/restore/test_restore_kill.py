@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from restore_testlib import REPO, indexed_library, outputs_under, sha256_tree
+from restore_testlib import LIBRARY_PARTS, REPO, indexed_library, outputs_under, sha256_tree
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
@@ -32,7 +32,7 @@ def test_killed_batch_leaves_no_partial_file_and_the_rerun_finishes_once(faces_d
     from refldm_desktop.core.home import Home
     from refldm_desktop.core.library import Library
 
-    library = indexed_library(["old_photos", "groups"])
+    library = indexed_library(LIBRARY_PARTS)
     out = tmp_path / "out"
     proc = subprocess.Popen(batch_command(library, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -5,10 +5,12 @@
 - The references' keys and values (RefLDM.encode_references: one VQ pass and one UNet pass)
   are kept for the last few reference sets, keyed by the crops' bytes: all faces of one
   person in a photo share them, and so do the next photos restored with the same references.
-- Faces of one call run through the model together, `options.batch_size` at a time (the job
-  runner halves it after running out of memory).
-- Each face's initial noise is drawn from the seed on its own, so a face comes out the same
-  whether it is restored alone or with others.
+- Faces run through the model one at a time, each with its initial noise drawn from the seed
+  on its own: a face must come out the same whether it is restored alone or with others, and
+  a batched pass rounds differently (on the CPU the outputs of a batch of 3 and of 1 differed
+  by one level in places). Batching would rarely pay anyway: a job is one photo, and a person
+  shows up once in a photo. So `options.batch_size` changes nothing here; out of memory with
+  one face, the job runner moves to the CPU.
 
 torch is imported only when a model is loaded.
 """
@@ -35,7 +37,6 @@ from refldm_desktop.restore.protocol import (
 
 DEFAULT_MODEL = "refldm"
 REFERENCE_SETS_KEPT = 4  # a few MB each at 512 px; one set per person being restored
-DEFAULT_BATCH = {"cuda": 8, "cpu": 2}
 
 
 class RefLDMRestorer:
@@ -192,27 +193,24 @@ class RefLDMRestorer:
             model = self._load(self._target(options))
             refs = self._references(model, references)
             noise = model.initial_noise(1, int(options.seed))
-            batch = options.batch_size or DEFAULT_BATCH.get(model.device.type, 2)
             total = len(crops)
             out: list[np.ndarray] = []
-            for start in range(0, total, batch):
-                chunk = [np.ascontiguousarray(c) for c in crops[start : start + batch]]
+            for i, crop in enumerate(crops):
 
-                def step(state, done: int = start) -> None:
+                def step(state, done: int = i) -> None:
                     if progress is not None:
                         progress(RestoreProgress(done, total, state.index + 1, state.total))
 
                 try:
                     restored = model.restore(
-                        chunk, refs, steps=options.steps, cfg=options.cfg,
-                        noise=noise.expand(len(chunk), *noise.shape[1:]).clone(),
-                        callback=step, cancel=cancelled,
+                        [np.ascontiguousarray(crop)], refs, steps=options.steps, cfg=options.cfg,
+                        noise=noise.clone(), callback=step, cancel=cancelled,
                     )
                 except ModelCancelled:
                     raise RestoreCancelled("cancelled") from None
-                out.extend(np.ascontiguousarray(r) for r in restored)
+                out.append(np.ascontiguousarray(restored[0]))
                 if progress is not None:
-                    progress(RestoreProgress(len(out), total, options.steps, options.steps))
+                    progress(RestoreProgress(i + 1, total, 1, 1))
             return out
 
 

@@ -1,0 +1,99 @@
+"""The "refldm" restorer on the tiny golden model: the restorer contract, the reference
+key/value cache, the model loaded once, and clear reasons when it cannot run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from restore_testlib import golden_models_dir, one_torch_thread
+
+from refldm_desktop.core.plugins import Registry
+from refldm_desktop.plugin_api import RESTORERS_GROUP, RestoreCancelled, RestoreOptions, Restorer
+
+
+@pytest.fixture
+def models(golden_dir):
+    return golden_models_dir()  # imported once per test process
+
+
+@pytest.fixture
+def restorer(models):
+    r = Registry(RESTORERS_GROUP).create("refldm", models_dir=str(models), device="cpu")
+    with one_torch_thread():
+        yield r
+
+
+def crops(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(n)]
+
+
+OPTIONS = RestoreOptions(steps=2, cfg=1.5, seed=7, device="cpu")
+
+
+def test_it_is_a_restorer_of_the_models_resolution(restorer):
+    assert isinstance(restorer, Restorer)
+    assert restorer.available() == (True, "")
+    assert restorer.name == "refldm" and restorer.resolution == 64  # the golden model's size
+    assert restorer.model.startswith("refldm@") and len(restorer.model) == len("refldm@") + 12
+
+
+def test_faces_come_out_the_same_alone_or_together_and_depend_on_the_seed(restorer):
+    lq, refs = crops(3, 0), crops(2, 1)
+    seen = []
+    together = restorer.restore(lq, refs, OPTIONS, progress=seen.append)
+    alone = restorer.restore(lq[1:2], refs, OPTIONS)
+    assert np.array_equal(together[1], alone[0])
+    assert all(o.shape == (64, 64, 3) and o.dtype == np.uint8 for o in together)
+    assert seen[-1].faces_done == 3 and seen[-1].fraction == 1.0
+    assert any(p.steps and p.steps >= 2 and p.step for p in seen)  # progress per denoising step
+    other = restorer.restore(lq[1:2], refs, RestoreOptions(steps=2, cfg=1.5, seed=8, device="cpu"))
+    assert not np.array_equal(other[0], alone[0])
+    with_other_refs = restorer.restore(lq[1:2], crops(2, 5), OPTIONS)
+    assert not np.array_equal(with_other_refs[0], alone[0])
+
+
+def test_references_are_encoded_once_per_set_of_crops_and_the_model_loaded_once(restorer):
+    refs = crops(3, 2)
+    restorer.restore(crops(1, 3), refs, OPTIONS)
+    model = restorer._model
+    restorer.restore(crops(2, 4), [r.copy() for r in refs], OPTIONS)  # same pixels, new arrays
+    assert restorer.reference_encodings == 1 and restorer._model is model
+    restorer.restore(crops(1, 3), refs[:2], OPTIONS)
+    assert restorer.reference_encodings == 2
+    restorer.restore(crops(1, 3), [], OPTIONS)  # no references: the zeroed ones
+    assert restorer.reference_encodings == 3
+
+
+def test_cancel_stops_between_steps(restorer):
+    calls = []
+
+    def cancelled():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(RestoreCancelled):
+        restorer.restore(crops(2, 6), crops(1, 7), RestoreOptions(steps=8, seed=1, device="cpu"), cancelled=cancelled)
+
+
+def test_crops_of_another_size_are_refused(restorer):
+    with pytest.raises(ValueError, match=r"\(64, 64, 3\) uint8"):
+        restorer.restore([np.zeros((512, 512, 3), np.uint8)], [], OPTIONS)
+
+
+def test_a_missing_model_says_how_to_install_it(tmp_path, models):
+    r = Registry(RESTORERS_GROUP).create("refldm", models_dir=str(tmp_path), model="nosuch")
+    ok, why = r.available()
+    assert not ok and "models install" in why and "nosuch" in why
+    r = Registry(RESTORERS_GROUP).create("refldm", models_dir=str(models), model="../escape")
+    assert not r.available()[0]
+
+
+def test_cuda_without_a_gpu_is_refused_with_a_reason(models):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    r = Registry(RESTORERS_GROUP).create("refldm", models_dir=str(models), device="cuda")
+    ok, why = r.available()
+    assert not ok and "CUDA" in why
