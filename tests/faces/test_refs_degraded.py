@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
+
+from refldm_desktop.library import imageio
 
 from refldm_desktop.faces.quality import QualityScores, assess, detector_confidence, photo_fingerprint, rate
 from refldm_desktop.faces.refselect import Candidate, Settings, best_shots, references_for
@@ -79,13 +81,7 @@ def _models() -> Path:
 
 
 def _load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            rgba = im.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            im = Image.alpha_composite(white, rgba)
-        return np.ascontiguousarray(np.asarray(im.convert("RGB")))
+    return imageio.load_rgb(path)[0]
 
 
 def _degraded(rgb: np.ndarray) -> dict[str, np.ndarray]:

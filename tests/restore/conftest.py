@@ -11,19 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+
+from refldm_desktop.library import imageio
 
 _cache: dict[Path, tuple[np.ndarray, list[np.ndarray]]] = {}
 
 
 def load_upright_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img)
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(white, rgba)
-        return np.ascontiguousarray(np.asarray(img.convert("RGB")))
+    return imageio.load_rgb(path)[0]
 
 
 @pytest.fixture(scope="session")
