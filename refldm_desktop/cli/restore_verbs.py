@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="restore the faces in photos (as new files; originals are never changed)",
         description="Restore every face of the given photos that belongs to a known person, using "
         "that person's best other photos as references, and write each result as a new file. "
-        "Photos not yet indexed are indexed first (with their folder). Ctrl-C stops; "
+        "Photos not yet indexed are indexed first (those files alone). Ctrl-C stops; "
         "`refldm-desktop jobs run` finishes the rest.",
     )
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="a photo file (or a photo id)")

@@ -108,10 +108,12 @@ class Indexer:
 
     # -- the run ----------------------------------------------------------------------------
 
-    def run(self, roots: list[Path]) -> IndexResult:
+    def run(self, roots: list[Path], folders: list[Path] | None = None) -> IndexResult:
+        """Index `roots` (folders, or single photo files); `folders` are the library folders
+        they belong to (default: the roots themselves)."""
         from refldm_desktop.library.scan import FileEntry, ScanProblem, walk
 
-        self._add_folders(roots)
+        self._add_folders(roots if folders is None else folders)
         prefixes = tuple(_prefix(r) for r in roots)
         with self._Session() as s:
             known = {

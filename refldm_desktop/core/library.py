@@ -158,6 +158,39 @@ class Library:
                 result = replace(result, clustering=self._recluster_if_needed())
             return result
 
+    def index_photos(
+        self,
+        files: Iterable[str | os.PathLike[str]],
+        progress: Progress | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> IndexResult:
+        """Index single photos, not the rest of their folders (`restore` of a photo not yet
+        indexed). A photo belongs to the library folder it lies in; outside every library
+        folder, its own folder becomes one. Then new faces are grouped into people."""
+        photos = []
+        for f in files:
+            path = Path(f).expanduser()
+            if not path.is_file():
+                raise LibraryError(f"no such photo: {path}")
+            photos.append(path.resolve())
+        if not photos:
+            raise LibraryError("give at least one photo to index")
+        known = [Path(p) for p in self.folders()]
+        folders = []
+        for p in photos:
+            inside = [k for k in known if k in p.parents]
+            folders.append(max(inside, key=lambda k: len(k.parts)) if inside else p.parent)
+        with self._write:
+            indexer = Indexer(
+                self._Session, self.backend, exclude=[self.home.root], progress=progress, cancel=cancel
+            )
+            result = indexer.run(list(dict.fromkeys(photos)), folders=list(dict.fromkeys(folders)))
+            if not result.cancelled:
+                from dataclasses import replace
+
+                result = replace(result, clustering=self._recluster_if_needed())
+            return result
+
     def _recluster_if_needed(self) -> ClusterResult:
         with self._Session() as s:
             pending = s.scalars(

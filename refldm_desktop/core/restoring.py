@@ -4,7 +4,7 @@ What a job needs from the database is read here (a photo, its faces and their pe
 references for a face); the job itself (core/restore_job.py) restores and writes. Verbs:
 
 - `photo_ids(paths)`: the photos to restore; photos not yet indexed, or changed since, are
-  indexed first (their folders, so that their people and references are known).
+  indexed first (those files alone; their faces join the people already known).
 - `check_restorer(settings)`: fail early, with a reason, when the restorer cannot run.
 - `enqueue(photo_ids, settings)`: one "restore_photo" job per photo, in one batch.
 - `plan_batch(scope, min_quality, settings)`: the low-quality faces worth restoring
@@ -286,7 +286,7 @@ class Restoring:
 
     def photo_ids(self, photos: Sequence[str | os.PathLike[str] | int], *, index: bool = True) -> list[int]:
         """Ids of the given photos (paths or ids). Photos not yet indexed, or changed since,
-        are indexed first, with the rest of their folder, when `index`."""
+        are indexed first (only those files) when `index`."""
         lib = self._lib
         ids: list[int | None] = []
         stale: list[Path] = []
@@ -307,7 +307,7 @@ class Restoring:
                 stale.append(path.absolute())
             ids.append(pid)
         if stale and index:
-            result = lib.index(sorted({p.parent for p in stale}))
+            result = lib.index_photos(stale)
             if result.cancelled:
                 raise LibraryError("indexing was interrupted; nothing was queued")
         out: list[int] = []

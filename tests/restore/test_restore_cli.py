@@ -121,14 +121,18 @@ def test_an_output_folder_inside_the_library_is_refused_unless_asked(library, fa
         shutil.rmtree(inside, ignore_errors=True)
 
 
-def test_a_photo_not_yet_indexed_is_indexed_first(library, faces_dir, tmp_path):
-    new = copy_photos(tmp_path / "Elsewhere", ["edge_cases/image_T1.jpeg"]) / "edge_cases" / "image_T1.jpeg"
+def test_a_photo_not_yet_indexed_is_indexed_first_alone(library, faces_dir, tmp_path):
+    folder = copy_photos(tmp_path / "Elsewhere", ["edge_cases/image_T1.jpeg", "edge_cases/r90.jpg"]) / "edge_cases"
+    new = folder / "image_T1.jpeg"
     out = tmp_path / "out"
     r = cli(library.home, "restore", new, "--restorer", "passthrough", "--no-refs-ok", "--output-dir", out, "--json")
     assert r.rc == 0, r.err
     (o,) = r.json()
     assert Path(o["photo"]) == new.resolve() and o["faces"]
+    assert Path(o["output"]) == out / "image_T1 (restored).jpeg"
     assert psnr(load(new), load(Path(o["output"]))) >= 40.0
+    indexed = {f["photo"] for f in cli(library.home, "faces", "list", "--json").json()}
+    assert str(new.resolve()) in indexed and str((folder / "r90.jpg").resolve()) not in indexed
 
 
 def test_unknown_restorer_and_bad_options_are_clear_errors(library, faces_dir):
