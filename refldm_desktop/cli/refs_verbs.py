@@ -64,7 +64,8 @@ def cmd_refs_show(args: argparse.Namespace) -> int:
 
     label, choices = _run(args, verb)
     if args.json:
-        print(json.dumps([c.to_json() for c in choices], indent=1))
+        # One reference per line: the 68 landmarks would fill a screen per face indented.
+        print("[" + ",".join("\n " + json.dumps(c.to_json()) for c in choices) + ("\n]" if choices else "]"))
         return 0
     what = f"for restoring face {args.for_face}" if args.for_face is not None else "best shots"
     if not choices:

@@ -365,9 +365,13 @@ class Library:
         progress: Progress | None = None,
     ) -> RescoreResult:
         """Score again the faces (all, or those among `face_ids`) whose stored quality is
-        missing or from another QUALITY_VERSION. Up-to-date faces cost nothing."""
+        missing or from another QUALITY_VERSION. Up-to-date faces cost one query, and do
+        not wait for the write lock (which a running index holds)."""
+        todo = _scoring.stale_faces(self._Session, face_ids)
+        if not todo:
+            return RescoreResult()
         with self._write:
-            return _scoring.rescore(self._Session, face_ids, cancel=cancel, progress=progress)
+            return _scoring.rescore(self._Session, todo=todo, cancel=cancel, progress=progress)
 
     def _person_faces(self, person_id: int) -> _refs.PersonFaces:
         with self._Session() as s:

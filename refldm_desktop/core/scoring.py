@@ -99,22 +99,18 @@ def stale():
     return or_(Face.quality_version.is_(None), Face.quality_version != quality.QUALITY_VERSION)
 
 
-def rescore(
-    session_factory: sessionmaker[Session],
-    face_ids: Sequence[int] | None = None,
-    *,
-    cancel: Callable[[], bool] | None = None,
-    progress: Callable[[int, int, "Path | None"], None] | None = None,
-) -> RescoreResult:
-    """Score stale faces again (all of them, or the stale ones among `face_ids`).
-
-    Each photo is decoded once for all its stale faces, and its fingerprint is made again
-    with them. A photo that is gone, unreadable or changed since it was indexed is skipped:
-    its faces keep their old scores until the next index run finds them again."""
-    from refldm_desktop.library.imageio import ImageError, load_rgb
-
+def stale_faces(
+    session_factory: sessionmaker[Session], face_ids: Sequence[int] | None = None
+) -> dict[int, list[int]]:
+    """photo id -> its stale faces (all of them, or those among `face_ids`), on photos
+    that are there to be read (missing ones wait until they come back). One query: cheap
+    enough to ask before every reference choice."""
     with session_factory() as s:
-        q = select(Face.id, Face.photo_id).where(stale())
+        q = (
+            select(Face.id, Face.photo_id)
+            .join(Photo, Photo.id == Face.photo_id)
+            .where(stale(), Photo.state == PhotoState.OK)
+        )
         if face_ids is None:
             rows = s.execute(q).all()
         else:
@@ -125,6 +121,26 @@ def rescore(
     by_photo: dict[int, list[int]] = defaultdict(list)
     for fid, pid in rows:
         by_photo[pid].append(fid)
+    return dict(by_photo)
+
+
+def rescore(
+    session_factory: sessionmaker[Session],
+    face_ids: Sequence[int] | None = None,
+    *,
+    todo: dict[int, list[int]] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    progress: Callable[[int, int, "Path | None"], None] | None = None,
+) -> RescoreResult:
+    """Score stale faces again (all of them, or the stale ones among `face_ids`, or `todo`
+    as stale_faces found them).
+
+    Each photo is decoded once for all its stale faces, and its fingerprint is made again
+    with them. A photo that is gone, unreadable or changed since it was indexed is skipped:
+    its faces keep their old scores until the next index run finds them again."""
+    from refldm_desktop.library.imageio import ImageError, load_rgb
+
+    by_photo = stale_faces(session_factory, face_ids) if todo is None else todo
     if not by_photo:
         return RescoreResult()
 
@@ -146,6 +162,8 @@ def rescore(
             photo.fingerprint = photo_fingerprint(image)
             for fid in sorted(fids):
                 face = s.get(Face, fid)
+                if face is None:
+                    continue  # deleted since it was found stale
                 score_face(image, face.landmarks_array(), face.score, face.backend).apply(face)
                 rescored += 1
             if time.monotonic() - last >= BATCH_SECONDS:

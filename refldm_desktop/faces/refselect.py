@@ -77,7 +77,7 @@ class Choice:
             "score": round(self.score, 4),
             "reasons": list(self.reasons),
             "pinned": self.pinned,
-            "landmarks": None if self.landmarks is None else [list(p) for p in self.landmarks],
+            "landmarks": None if self.landmarks is None else [[round(x, 2), round(y, 2)] for x, y in self.landmarks],
         }
 
 

@@ -362,3 +362,13 @@ def test_pin_exclude_reset_report_what_changed(fake_cli):
     code, out, _ = run("refs", "reset", "--face", str(a))
     assert code == 0 and "1 pins and 0 exclusions removed" in out
     assert "no pins or exclusions" in run("refs", "reset", "--face", str(a))[1]
+
+
+def test_a_person_without_a_usable_face_gets_an_empty_list(fake_cli):
+    # Real quality measures on flat coloured squares: far too small and featureless.
+    run, faces = fake_cli
+    p1 = faces[0]["person_id"]
+    code, out, _ = run("refs", "show", str(p1), "--json")
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = run("refs", "show", str(p1))
+    assert code == 0 and "no face is good enough" in out
