@@ -416,8 +416,7 @@ class Library:
                 f"face {face_id} belongs to nobody yet; references come from its person's other "
                 f"photos, so put it into a person first (faces confirm {face_id} --person ID)"
             )
-        self.rescore([face_id])
-        pf = self._person_faces(owner)
+        pf = self._person_faces(owner)  # rescores the target too, when stale
         space = self.space()
         with self._Session() as s:
             target = _refs.target_candidate(s, face_id, space.model_id)

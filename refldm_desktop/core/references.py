@@ -134,6 +134,12 @@ def person_faces(session: Session, person_id: int, model_id: str) -> PersonFaces
     pins: list[tuple] = []
     excluded: set[int] = set()
     skipped = 0
+    other_models = {face.model_id for face, *_ in rows if face.model_id != model_id}
+    if rows and all(face.model_id != model_id for face, *_ in rows):
+        raise LibraryError(
+            f"person {person_id}'s faces were found by another face backend "
+            f"({', '.join(sorted(other_models))}); choose that backend to see their references"
+        )
     for face, photo, decision, decided_at in rows:
         if decision == RefDecision.PINNED:
             pins.append((decided_at, face.id))

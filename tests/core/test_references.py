@@ -288,3 +288,13 @@ def test_unknown_and_unassigned_faces_get_clear_errors(lib, photos, assess):
     for verb in (lib.references_for_face, lib.pin_reference, lib.exclude_reference):
         with pytest.raises(LibraryError, match="belongs to nobody"):
             verb(face)
+
+
+def test_faces_of_another_backend_are_explained_not_silently_dropped(tmp_path, photos, assess):
+    with open_test_library(tmp_path / "home", SpreadBackend()) as lib:
+        lib.index([photos])
+        alice = _person(lib, "alice1.png")
+    # The same library opened with another backend (another embedding space).
+    with open_test_library(tmp_path / "home") as other:
+        with pytest.raises(LibraryError, match="another face backend \\(fake-spread-v1\\)"):
+            other.best_shots(alice)
