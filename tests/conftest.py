@@ -15,7 +15,7 @@ FACES = SHARED / "data" / "faces"
 GOLDEN = SHARED / "refldm-golden"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def faces_dir() -> Path:
     if not (FACES / "MANIFEST.csv").is_file():
         pytest.skip(f"real face photos not available: {FACES} is absent (outside this workplace)")

@@ -133,3 +133,78 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
             out[os.path.relpath(os.path.join(dirpath, name), folder)] = (st.st_size, st.st_mtime_ns)
     return out
 
+
+
+# ---------------------------------------------------------------------------------------
+# Reference choice on fake photos
+
+
+class SpreadBackend(FakeBackend):
+    """The fake backend with embeddings that tell a person's photos apart.
+
+    FakeBackend's embeddings put all of one person's variations within a near-duplicate
+    distance of each other. Here each variation (mod 7) gets its own axis, 0.18 from the
+    others and 0.12 from the person's centre, persons stay 1.0 apart: different photos of
+    one person are neither near-duplicates nor strangers. Copies of a photo are identical."""
+
+    name = "fake-spread"
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        return EmbeddingSpace(model_id="fake-spread-v1", dim=8, metric="euclidean", same_person=0.5)
+
+    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        from dataclasses import replace
+
+        out = []
+        for f in super().detect(image):
+            person, variation = float(f.embedding[0]), round(float(f.embedding[1]) * 200)
+            e = np.zeros(8, np.float32)
+            e[0] = person
+            e[1 + variation % 7] = 0.13
+            out.append(replace(f, embedding=e))
+        return out
+
+
+def fake_photo(path: Path, faces: Sequence[tuple[int, int]], size: tuple[int, int] = (200, 120)) -> Path:
+    """draw_photo with each (person, variation) face placed by its variation and person, so
+    that photos holding different faces never look like copies of each other."""
+    return draw_photo(path, [(p, v, 4 + (v % 7) * 27, 4 + (p % 4) * 28) for p, v in faces], size)
+
+
+class FakeQuality:
+    """Stands in for faces.quality.assess on fake photos. Counts its calls; a face's
+    sharpness grows with its variation (green channel), from blurry at 0 to sharp at 6,
+    so tests know which face is best. Variations in `fail` raise, as assess does for a
+    face it cannot measure."""
+
+    def __init__(self, fail: Sequence[int] = ()) -> None:
+        self.calls = 0
+        self.fail = set(fail)
+
+    def __call__(self, image, landmarks, *, detector=None, transform=None, crop=None):
+        from refldm_desktop.faces import quality as q
+
+        self.calls += 1
+        lm = np.asarray(landmarks, dtype=np.float64)
+        cx, cy = lm.mean(0)
+        red, green, _ = (int(v) for v in image[int(cy), int(cx)])
+        if green in self.fail:
+            raise ValueError("the face lies outside the image")
+        rng = np.random.default_rng(red * 256 + green)
+        return q.QualityScores(
+            version=q.QUALITY_VERSION,
+            sharpness=0.0008 * 15.0 ** (min(green, 6) / 6),
+            native_sharpness=0.01,
+            eye_distance=120.0,
+            pose=q.Pose(0.0, 0.0, 0.0),
+            brightness=0.5,
+            contrast=0.2,
+            clipped=0.0,
+            eye_openness=0.3,
+            blockiness=0.0,
+            noise=1.0,
+            detector=detector,
+            colour=q.ColourStats(0.1, 0.1),
+            fingerprint=tuple(int(v) for v in rng.integers(-100, 100, q.FINGERPRINT_SIDE**2)),
+        )

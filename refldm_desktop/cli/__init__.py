@@ -16,6 +16,7 @@ from refldm_desktop import __version__
 # Modules that add verbs; each has register(subparsers).
 VERB_MODULES = (
     "refldm_desktop.cli.library_verbs",
+    "refldm_desktop.cli.refs_verbs",
     "refldm_desktop.cli.model_verbs",
     "refldm_desktop.cli.job_verbs",
     "refldm_desktop.cli.restore_verbs",

@@ -94,7 +94,11 @@ def _progress_bar():
 
     def progress(done, total, path):
         nonlocal bar
-        if bar is None:
+        if bar is None or done == 0:
+            # A new phase (finding faces, then rescoring faces of an older version) starts
+            # at 0 with its own total.
+            if bar is not None:
+                bar.close()
             # Only draws on a terminal; scripts and logs get the summary alone.
             bar = tqdm(total=total, unit="photo", file=sys.stderr, disable=None, leave=False)
         bar.n = done
@@ -133,6 +137,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"{r.moved} moved, {r.missing} missing, {r.reappeared} back, {r.errors} errors; "
         f"{r.faces_found} faces found; {c.faces_assigned} faces grouped, {c.people_created} new people"
     )
+    if r.rescoring.faces_rescored:
+        print(f"{r.rescoring.faces_rescored} faces scored again by the current quality measures")
     return 0
 
 

@@ -32,6 +32,8 @@ class FaceInfo:
     person_id: int | None
     person_name: str | None
     assignment: str | None  # suggested / confirmed, None when unassigned
+    quality_score: float | None = None  # person-independent quality as a reference, 0..1
+    reference: str | None = None  # the user's say: "pinned", "excluded" or None
 
     def to_json(self) -> dict:
         return {
@@ -46,6 +48,8 @@ class FaceInfo:
             "person_id": self.person_id,
             "person_name": self.person_name,
             "assignment": self.assignment,
+            "quality_score": self.quality_score,
+            "reference": self.reference,
         }
 
 
@@ -107,6 +111,13 @@ class ClusterResult:
 
 
 @dataclass(frozen=True)
+class RescoreResult:
+    faces_rescored: int = 0  # faces scored again (older QUALITY_VERSION, or never scored)
+    photos_read: int = 0
+    faces_skipped: int = 0  # their photo is gone, unreadable or changed: scored at the next index
+
+
+@dataclass(frozen=True)
 class IndexResult:
     new: int = 0  # files seen for the first time (duplicates included)
     duplicates: int = 0  # new files with the same bytes as an indexed one: faces copied
@@ -120,6 +131,7 @@ class IndexResult:
     cancelled: bool = False
     problems: tuple[Problem, ...] = ()
     clustering: ClusterResult = field(default_factory=ClusterResult)
+    rescoring: RescoreResult = field(default_factory=RescoreResult)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -166,3 +178,24 @@ class FaceConfirmed:
 class FaceRejected:
     face_id: int
     person_id: int
+
+
+@dataclass(frozen=True)
+class ReferencePinned:
+    face_id: int
+    person_id: int
+    changed: bool  # False when it was pinned already
+
+
+@dataclass(frozen=True)
+class ReferenceExcluded:
+    face_id: int
+    person_id: int
+    changed: bool  # False when it was excluded already
+
+
+@dataclass(frozen=True)
+class ReferencesReset:
+    person_id: int | None  # None when one face was reset
+    pins_removed: tuple[int, ...]  # face ids that are no longer pinned
+    exclusions_removed: tuple[int, ...]  # face ids that may be chosen again

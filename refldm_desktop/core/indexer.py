@@ -18,6 +18,7 @@ from typing import Callable, Iterable, NamedTuple
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from refldm_desktop.core import scoring
 from refldm_desktop.core.changes import IndexResult, LibraryError, Problem
 from refldm_desktop.db.models import Face, LibraryFolder, Photo, PhotoState, pack_array, utcnow
 from refldm_desktop.faces.types import FaceBackend
@@ -28,6 +29,9 @@ Progress = Callable[[int, int, "Path | None"], None]
 BATCH_SECONDS = 0.25
 BATCH_FILES = 200
 CHUNK = 500  # ids per bulk UPDATE, under SQLite's bound-parameter limit
+_QUALITY_COLUMNS = (
+    "quality", "quality_version", "quality_score", "quality_reasons", "yaw", "pitch", "roll",
+)
 
 
 class _Known(NamedTuple):
@@ -340,26 +344,31 @@ class Indexer:
             return
         photo.backend = backend.name
         model_id = backend.space.model_id
+        if found:
+            # Scored now, while the photo is decoded: rescoring later would decode it again.
+            photo.fingerprint = scoring.photo_fingerprint(image)
         for f in found:
             x0, y0, x1, y1 = (float(v) for v in f.box)
-            s.add(
-                Face(
-                    photo=photo,
-                    x0=x0, y0=y0, x1=x1, y1=y1,
-                    score=float(f.score),
-                    landmarks=pack_array(f.landmarks),
-                    embedding=None if f.embedding is None else pack_array(f.embedding),
-                    backend=backend.name,
-                    model_id=model_id,
-                )
+            face = Face(
+                photo=photo,
+                x0=x0, y0=y0, x1=x1, y1=y1,
+                score=float(f.score),
+                landmarks=pack_array(f.landmarks),
+                embedding=None if f.embedding is None else pack_array(f.embedding),
+                backend=backend.name,
+                model_id=model_id,
             )
+            scoring.score_face(image, f.landmarks, f.score, backend.name).apply(face)
+            s.add(face)
         self._t.faces_found += len(found)
 
     def _copy(self, s: Session, photo: Photo, twin: Photo, entry, digest: str) -> None:
         """Same bytes as a photo already indexed: the faces would be the same, so copy them
         instead of running detection again."""
         self._stamp(photo, entry, digest)
-        for name in ("width", "height", "format", "taken_at", "orientation", "state", "error", "backend"):
+        for name in (
+            "width", "height", "format", "taken_at", "orientation", "state", "error", "backend", "fingerprint",
+        ):
             setattr(photo, name, getattr(twin, name))
         if photo.state == PhotoState.MISSING:
             photo.state = PhotoState.ERROR if photo.error else PhotoState.OK
@@ -375,6 +384,8 @@ class Indexer:
                     embedding=f.embedding,
                     backend=f.backend,
                     model_id=f.model_id,
+                    # Same pixels, same scores (stale ones are rescored with the twin's).
+                    **{c: getattr(f, c) for c in _QUALITY_COLUMNS},
                 )
             )
             self._t.faces_found += 1

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from refldm_desktop.core import people as _people
+from refldm_desktop.core import references as _refs
+from refldm_desktop.core import scoring as _scoring
 from refldm_desktop.core.changes import (
     ClusterResult,
     FaceConfirmed,
@@ -31,6 +33,10 @@ from refldm_desktop.core.changes import (
     PersonRenamed,
     PersonSplit,
     PhotoInfo,
+    ReferenceExcluded,
+    ReferencePinned,
+    ReferencesReset,
+    RescoreResult,
 )
 from refldm_desktop.core.home import Home
 from refldm_desktop.core.indexer import Indexer, Progress, check_roots
@@ -41,17 +47,22 @@ from refldm_desktop.db.models import (
     AssignmentState,
     Face,
     FaceAssignment,
+    FaceRefDecision,
     LibraryFolder,
     Person,
     Photo,
 )
-from refldm_desktop.faces.types import FaceBackend
+from refldm_desktop.faces.types import EmbeddingSpace, FaceBackend
+
+if TYPE_CHECKING:
+    from refldm_desktop.faces.refselect import Choice
 
 DEFAULT_BACKEND = "dlib"
 CROP_SIZE = 512  # FFHQ / ReF-LDM input size; other sizes are made but not recorded
 # Cached crops are references and previews, never outputs: JPEG at high quality keeps a
 # large library's cache small (about 60 kB a face instead of 400 kB as PNG).
 CROP_FORMAT = "JPEG"
+DEFAULT_REFERENCES = 5  # what ReF-LDM was trained with (refselect.DEFAULT_K)
 FACE_BACKENDS_GROUP = "refldm_desktop.face_backends"
 
 
@@ -75,6 +86,7 @@ class Library:
         self._Session = session_factory
         self._backend_choice = backend
         self._backend: FaceBackend | None = None if isinstance(backend, str) else backend
+        self._space: EmbeddingSpace | None = None
         self._cluster = cluster
         self._write = threading.RLock()
         self.jobs = Jobs(self)  # the job queue's verbs: library.jobs.enqueue_restore(...) etc.
@@ -136,6 +148,20 @@ class Library:
             self._backend = backend
         return self._backend
 
+    def space(self) -> EmbeddingSpace:
+        """The chosen backend's embedding space. Unlike backend(), this does not need the
+        backend's models: choosing references from stored faces works without them."""
+        if self._backend is not None:
+            return self._backend.space
+        if self._space is None:
+            from refldm_desktop.core.plugins import PluginError, Registry
+
+            try:
+                self._space = Registry(FACE_BACKENDS_GROUP).create(self._backend_choice).space
+            except PluginError as exc:
+                raise LibraryError(str(exc)) from exc
+        return self._space
+
     # -- indexing -----------------------------------------------------------------------
 
     def index(
@@ -155,7 +181,10 @@ class Library:
             if not result.cancelled:
                 from dataclasses import replace
 
-                result = replace(result, clustering=self._recluster_if_needed())
+                # New faces were scored on detection; this catches faces scored by an older
+                # QUALITY_VERSION (or before scoring existed), and costs one query otherwise.
+                rescored = _scoring.rescore(self._Session, cancel=cancel, progress=progress)
+                result = replace(result, rescoring=rescored, clustering=self._recluster_if_needed())
             return result
 
     def index_photos(
@@ -218,16 +247,20 @@ class Library:
             FaceAssignment.state.in_(_people.LIVE),
         )
         return (
-            select(Face, Photo.path, Photo.state, FaceAssignment.person_id, FaceAssignment.state, Person.name)
+            select(
+                Face, Photo.path, Photo.state, FaceAssignment.person_id, FaceAssignment.state, Person.name,
+                FaceRefDecision.decision,
+            )
             .join(Photo, Photo.id == Face.photo_id)
             .outerjoin(FaceAssignment, live)
             .outerjoin(Person, Person.id == FaceAssignment.person_id)
+            .outerjoin(FaceRefDecision, FaceRefDecision.face_id == Face.id)
             .order_by(Face.id)
         )
 
     @staticmethod
     def _face_info(row) -> FaceInfo:
-        face, path, photo_state, person_id, state, name = row
+        face, path, photo_state, person_id, state, name, decision = row
         return FaceInfo(
             id=face.id,
             photo_id=face.photo_id,
@@ -240,6 +273,8 @@ class Library:
             person_id=person_id,
             person_name=name,
             assignment=state,
+            quality_score=face.quality_score,
+            reference=decision,
         )
 
     def faces(self, person_id: int | None = None, *, unassigned: bool = False) -> list[FaceInfo]:
@@ -365,6 +400,85 @@ class Library:
             os.unlink(tmp)
             raise
 
+    # -- reference faces --------------------------------------------------------------------
+
+    def rescore(
+        self,
+        face_ids: Sequence[int] | None = None,
+        *,
+        cancel: Callable[[], bool] | None = None,
+        progress: Progress | None = None,
+    ) -> RescoreResult:
+        """Score again the faces (all, or those among `face_ids`) whose stored quality is
+        missing or from another QUALITY_VERSION. Up-to-date faces cost one query, and do
+        not wait for the write lock (which a running index holds)."""
+        todo = _scoring.stale_faces(self._Session, face_ids)
+        if not todo:
+            return RescoreResult()
+        with self._write:
+            return _scoring.rescore(self._Session, todo=todo, cancel=cancel, progress=progress)
+
+    def _person_faces(self, person_id: int) -> _refs.PersonFaces:
+        with self._Session() as s:
+            _refs.check_person(s, person_id)
+            ids = _refs.person_face_ids(s, person_id)
+        self.rescore(ids)  # lazily, when QUALITY_VERSION changed since they were scored
+        with self._Session() as s:
+            return _refs.person_faces(s, person_id, self.space().model_id)
+
+    def best_shots(self, person_id: int, k: int = DEFAULT_REFERENCES) -> list["Choice"]:
+        """Up to k of a person's faces that are good and different from each other,
+        pinned faces first (all of them, even beyond k), then best first. Each Choice has
+        the face id, its photo, box and landmarks, a score and the reasons."""
+        from refldm_desktop.faces.refselect import Settings, best_shots
+
+        k = _check_k(k)
+        pf = self._person_faces(person_id)
+        return best_shots(
+            pf.candidates, self.space(), pinned=pf.pinned, excluded=pf.excluded, settings=Settings(k=k)
+        )
+
+    def references_for_face(
+        self, face_id: int, k: int = DEFAULT_REFERENCES, *, person_id: int | None = None
+    ) -> list["Choice"]:
+        """Up to k references for restoring one face, from the other photos of its person:
+        never its own photo or a near-duplicate of it (unless pinned); similar pose and
+        date preferred, colour outliers avoided; pinned faces first.
+
+        With person_id, the face must be one of that person's faces."""
+        from refldm_desktop.faces.refselect import Settings, references_for
+
+        k = _check_k(k)
+        with self._Session() as s:
+            _refs.check_face(s, face_id)
+            if person_id is not None:
+                _refs.check_person(s, person_id)
+            owner = _refs.person_of(s, face_id)
+        if person_id is not None and owner != person_id:
+            raise LibraryError(f"face {face_id} is not one of person {person_id}'s faces")
+        if owner is None:
+            raise LibraryError(
+                f"face {face_id} belongs to nobody yet; references come from its person's other "
+                f"photos, so put it into a person first (faces confirm {face_id} --person ID)"
+            )
+        pf = self._person_faces(owner)  # rescores the target too, when stale
+        space = self.space()
+        with self._Session() as s:
+            target = _refs.target_candidate(s, face_id, space.model_id)
+        return references_for(
+            target, pf.candidates, space, pinned=pf.pinned, excluded=pf.excluded, settings=Settings(k=k)
+        )
+
+    def pin_reference(self, face_id: int) -> ReferencePinned:
+        return self._decide(_refs.pin, face_id)
+
+    def exclude_reference(self, face_id: int) -> ReferenceExcluded:
+        return self._decide(_refs.exclude, face_id)
+
+    def reset_references(self, person_id: int | None = None, *, face_id: int | None = None) -> ReferencesReset:
+        """Forget the pins and exclusions of a person's faces, or of one face."""
+        return self._decide(_refs.reset, person_id, face_id)
+
     # -- the user's decisions -----------------------------------------------------------
 
     def _decide(self, fn, *args):
@@ -388,6 +502,12 @@ class Library:
 
     def reject_face(self, face_id: int) -> FaceRejected:
         return self._decide(_people.reject, face_id)
+
+
+def _check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise LibraryError(f"the number of references must be a whole number of at least 1, got {k!r}")
+    return k
 
 
 __all__ = ["Library", "LibraryError", "NotFound", "AssignmentState"]

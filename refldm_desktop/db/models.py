@@ -103,6 +103,10 @@ class Photo(Base):
     error: Mapped[str | None] = mapped_column(Text)
     indexed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     backend: Mapped[str | None] = mapped_column(String(64))  # face backend that processed it
+    # quality.photo_fingerprint of the whole photo (int8 bytes): finds copies of one picture
+    # (resized, recompressed, letterboxed) among a person's faces. Made with the faces'
+    # quality scores and recomputed with them; None for photos without faces.
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     faces: Mapped[list[Face]] = relationship(
         back_populates="photo", cascade="all, delete-orphan", passive_deletes=True
@@ -128,6 +132,21 @@ class Face(Base):
     # Set for new (or newly rejected) faces; the next clustering pass clears it.
     needs_clustering: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Quality as a reference (faces.quality), measured right after detection. Only the
+    # person-independent part is stored: identity consistency depends on who else is in
+    # the person, so reference choice computes it on every call.
+    # quality: QualityScores.to_dict(); None when the face could not be measured (then
+    # quality_reasons says why and the face is never chosen as a reference).
+    quality: Mapped[dict | None] = mapped_column(JSON)
+    # The QUALITY_VERSION that measured it: a face whose version differs is rescored.
+    # None: never scored (faces indexed before scoring existed).
+    quality_version: Mapped[int | None] = mapped_column(Integer, index=True)
+    quality_score: Mapped[float | None] = mapped_column(Float)  # quality.rate(...).score, 0..1
+    quality_reasons: Mapped[list | None] = mapped_column(JSON)  # rate(...).reasons, worst first
+    # Head pose in degrees (also inside `quality`), as columns so that queries can use them.
+    yaw: Mapped[float | None] = mapped_column(Float)
+    pitch: Mapped[float | None] = mapped_column(Float)
+    roll: Mapped[float | None] = mapped_column(Float)
 
     photo: Mapped[Photo] = relationship(back_populates="faces")
 
@@ -257,6 +276,30 @@ class Version(Base):
     # "restored" or the reason it was skipped.
     face_status: Mapped[list] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RefDecision(enum.StrEnum):
+    PINNED = "pinned"  # always among the person's references, first
+    EXCLUDED = "excluded"  # never a reference
+
+
+class FaceRefDecision(Base):
+    """The user's say on a face as a reference: pinned or excluded.
+
+    Keyed by the face, not by (face, person): a face belongs to one person at a time, and
+    when it moves (merge, confirm into another person) the decision moves with it. One row
+    per face, so a face cannot be pinned and excluded at once. Deleted with the face (its
+    photo's content changed, so the face was found again)."""
+
+    __tablename__ = "face_ref_decisions"
+    __table_args__ = (CheckConstraint("decision IN ('pinned', 'excluded')", name="decision"),)
+
+    face_id: Mapped[int] = mapped_column(
+        ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    decision: Mapped[str] = mapped_column(String(16))
+    # Pins are listed in the order the user made them.
+    decided_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 def pack_array(a: np.ndarray) -> bytes:

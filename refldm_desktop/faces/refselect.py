@@ -53,6 +53,8 @@ class Candidate:
     content_hash: str | None = None  # of the photo file: equal hashes are the same file
     photo_fingerprint: tuple[int, ...] = ()  # quality.photo_fingerprint of the whole photo
     box: tuple[float, float, float, float] | None = None  # shown to the user, not used here
+    # Passed through to the Choice, so that a caller can cut the reference crop; not used here.
+    landmarks: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Choice:
     score: float  # the face's quality for this choice, 0..1 (pinned faces keep theirs)
     reasons: tuple[str, ...]
     pinned: bool = False
+    landmarks: tuple[tuple[float, float], ...] | None = None  # upright photo pixels, as detected
 
     def to_json(self) -> dict:
         return {
@@ -74,6 +77,7 @@ class Choice:
             "score": round(self.score, 4),
             "reasons": list(self.reasons),
             "pinned": self.pinned,
+            "landmarks": None if self.landmarks is None else [[round(x, 2), round(y, 2)] for x, y in self.landmarks],
         }
 
 
@@ -479,6 +483,7 @@ def _choice(f: _Face, why: list[str], faces: list[_Face]) -> Choice:
         box=f.c.box,
         score=float(f.score),
         reasons=tuple(reasons),
+        landmarks=_landmarks(f.c),
     )
 
 
@@ -491,4 +496,11 @@ def _pinned_choice(f: _Face) -> Choice:
         score=float(f.score),
         reasons=("pinned by you",) + tuple(f.rating.reasons) + tuple(f.notes),
         pinned=True,
+        landmarks=_landmarks(f.c),
     )
+
+
+def _landmarks(c: Candidate) -> tuple[tuple[float, float], ...] | None:
+    if c.landmarks is None:
+        return None
+    return tuple((float(x), float(y)) for x, y in np.asarray(c.landmarks, dtype=np.float64).reshape(-1, 2))

@@ -1,0 +1,193 @@
+"""Quality scores as the database keeps them: measured once per face, stored with it, and
+measured again only when the face changes (its photo's content changed, so the indexer
+found it anew) or when QUALITY_VERSION changes.
+
+New faces are scored by the indexer right after detection, while the photo is decoded
+anyway. Faces scored by an older version (or never, in a library made before scoring
+existed) are "stale": `rescore` decodes each of their photos once and scores them again.
+The index run rescores every stale face; `refs show` rescores the stale faces of the person
+it shows, so a new version never waits for a full re-index.
+
+The stored score and reasons are person-independent. Identity consistency (distance to
+the person's centre) is not stored: it changes whenever the person gains or loses a face
+(clustering, merge, split, confirm), so reference choice works it out on every call, which
+costs milliseconds.
+
+`quality` is reached through its module (never `from ... import assess`), so that tests can
+count or replace the calls and bump the version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from refldm_desktop.core.changes import RescoreResult
+from refldm_desktop.db.models import Face, Photo, PhotoState
+from refldm_desktop.faces import quality
+
+BATCH_SECONDS = 0.25  # commit at least this often, as the indexer does
+CHUNK = 500  # ids per IN (...), under SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One face's quality in the shape of its database columns."""
+
+    quality: dict | None  # QualityScores.to_dict(); None when it could not be measured
+    version: int
+    score: float | None
+    reasons: list[str]
+    pose: tuple[float, float, float] | None
+
+    def apply(self, face: Face) -> None:
+        face.quality = self.quality
+        face.quality_version = self.version
+        face.quality_score = self.score
+        face.quality_reasons = self.reasons
+        face.yaw, face.pitch, face.roll = self.pose or (None, None, None)
+
+
+def score_face(image: np.ndarray, landmarks: np.ndarray, detector_score: float, backend: str) -> Scored:
+    """Measure one face of a decoded (upright RGB) photo."""
+    try:
+        q = quality.assess(
+            image, landmarks, detector=quality.detector_confidence(float(detector_score), backend)
+        )
+    except Exception as exc:  # one odd face (cut by the border, bad landmarks) must not stop a run
+        return Scored(None, quality.QUALITY_VERSION, None, [f"could not be measured: {exc}"], None)
+    r = quality.rate(q)
+    return Scored(
+        quality=q.to_dict(),
+        version=q.version,
+        score=r.score,
+        reasons=list(r.reasons),
+        pose=(q.pose.yaw, q.pose.pitch, q.pose.roll),
+    )
+
+
+def photo_fingerprint(image: np.ndarray) -> bytes:
+    return np.asarray(quality.photo_fingerprint(image), dtype=np.int8).tobytes()
+
+
+def unpack_fingerprint(data: bytes | None) -> tuple[int, ...]:
+    if not data:
+        return ()
+    return tuple(int(v) for v in np.frombuffer(data, dtype=np.int8))
+
+
+def load_quality(face: Face) -> quality.QualityScores | None:
+    """The stored measures, or None when missing or unreadable (a format from another
+    version): such a face is left out of reference choice rather than guessed at."""
+    if not face.quality:
+        return None
+    try:
+        return quality.QualityScores.from_dict(face.quality)
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def stale():
+    """Faces whose stored scores are missing or come from another QUALITY_VERSION."""
+    return or_(Face.quality_version.is_(None), Face.quality_version != quality.QUALITY_VERSION)
+
+
+def stale_faces(
+    session_factory: sessionmaker[Session], face_ids: Sequence[int] | None = None
+) -> dict[int, list[int]]:
+    """photo id -> its stale faces (all of them, or those among `face_ids`), on photos
+    that are there to be read (missing ones wait until they come back). One query: cheap
+    enough to ask before every reference choice."""
+    with session_factory() as s:
+        q = (
+            select(Face.id, Face.photo_id)
+            .join(Photo, Photo.id == Face.photo_id)
+            .where(stale(), Photo.state == PhotoState.OK)
+        )
+        if face_ids is None:
+            rows = s.execute(q).all()
+        else:
+            ids = list(dict.fromkeys(face_ids))
+            rows = []
+            for i in range(0, len(ids), CHUNK):
+                rows += s.execute(q.where(Face.id.in_(ids[i : i + CHUNK]))).all()
+    by_photo: dict[int, list[int]] = defaultdict(list)
+    for fid, pid in rows:
+        by_photo[pid].append(fid)
+    return dict(by_photo)
+
+
+def rescore(
+    session_factory: sessionmaker[Session],
+    face_ids: Sequence[int] | None = None,
+    *,
+    todo: dict[int, list[int]] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    progress: Callable[[int, int, "Path | None"], None] | None = None,
+) -> RescoreResult:
+    """Score stale faces again (all of them, or the stale ones among `face_ids`, or `todo`
+    as stale_faces found them).
+
+    Each photo is decoded once for all its stale faces, and its fingerprint is made again
+    with them. A photo that is gone, unreadable or changed since it was indexed is skipped:
+    its faces keep their old scores until the next index run finds them again."""
+    from refldm_desktop.library.imageio import ImageError, load_rgb
+
+    by_photo = stale_faces(session_factory, face_ids) if todo is None else todo
+    if not by_photo:
+        return RescoreResult()
+
+    rescored = skipped = photos = 0
+    total = len(by_photo)
+    if progress:
+        progress(0, total, None)
+    with session_factory() as s:
+        last = time.monotonic()
+        for done, (photo_id, fids) in enumerate(sorted(by_photo.items()), 1):
+            if cancel is not None and cancel():
+                break
+            photo = s.get(Photo, photo_id)
+            image = _read(photo, load_rgb, ImageError)
+            if image is None:
+                skipped += len(fids)
+                continue
+            photos += 1
+            photo.fingerprint = photo_fingerprint(image)
+            for fid in sorted(fids):
+                face = s.get(Face, fid)
+                if face is None:
+                    continue  # deleted since it was found stale
+                score_face(image, face.landmarks_array(), face.score, face.backend).apply(face)
+                rescored += 1
+            if time.monotonic() - last >= BATCH_SECONDS:
+                s.commit()
+                last = time.monotonic()
+            if progress:
+                progress(done, total, Path(photo.path))
+        s.commit()
+    return RescoreResult(faces_rescored=rescored, photos_read=photos, faces_skipped=skipped)
+
+
+def _read(photo: Photo | None, load_rgb, image_error) -> np.ndarray | None:
+    """The photo's pixels, when the file is still the one that was indexed."""
+    if photo is None or photo.state != PhotoState.OK:
+        return None
+    path = Path(photo.path)
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if (st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns):
+        return None  # changed since indexing: the next index run finds its faces again
+    try:
+        image, _ = load_rgb(path)
+    except (image_error, OSError, MemoryError):
+        return None
+    return image
