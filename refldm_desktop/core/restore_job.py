@@ -96,11 +96,11 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
                 ctx.note(f"face {f.id}: {p}")
         if not face.references and not no_refs_ok:
             if f.person_id is None:
-                face.status = "skipped: no person (name or confirm this face, or allow reference-free restoration)"
+                face.status = "skipped: no person (put this face into a person, or allow reference-free restoration: --no-refs-ok)"
             else:
                 face.status = (
                     f"skipped: no usable reference photos of person {f.person_id} "
-                    "(add sharp photos of them, or allow reference-free restoration)"
+                    "(add sharp photos of them, or allow reference-free restoration: --no-refs-ok)"
                 )
     todo = [f for f in faces if f.status == RESTORED]
     summary: dict[str, Any] = {"faces": [f.to_json() for f in faces], "output": None}

@@ -161,11 +161,17 @@ def face_records(lib: "Library", *, photo_id: int | None = None, face_ids: Itera
 
 
 def references_for(lib: "Library", face_id: int, k: int) -> list[Reference]:
-    """The references the library chooses for restoring a face (none when it cannot)."""
-    choose = getattr(lib, "references_for_face", None)
-    if choose is None or k <= 0:
+    """The references the library chooses for restoring a face of a person (Library.
+    references_for_face: pins first, never the face's own photo or a copy of it). None when
+    k is 0, or when the library cannot choose (the face lost its person meanwhile, or its
+    person's faces come from another face backend)."""
+    if k <= 0:
         return []
-    return [Reference(c.face_id, c.photo_id, Path(c.photo_path)) for c in choose(face_id, k)]
+    try:
+        choices = lib.references_for_face(face_id, k)
+    except LibraryError:
+        return []
+    return [Reference(c.face_id, c.photo_id, Path(c.photo_path)) for c in choices]
 
 
 # -- restorers -------------------------------------------------------------------------
@@ -253,28 +259,23 @@ def batch_id_for(scope: str, min_quality: float, settings: RestoreSettings, out_
 QualityFn = Callable[["Library", Sequence[FaceRecord]], Mapping[int, tuple[float, tuple[str, ...]]]]
 
 
-def measured_quality(lib: "Library", faces: Sequence[FaceRecord]) -> dict[int, tuple[float, tuple[str, ...]]]:
-    """Quality score (0..1) and reasons per face, measured on the photo (faces.quality)."""
-    from refldm_desktop.faces.quality import assess, detector_confidence, rate
-    from refldm_desktop.library.imageio import ImageError, load_rgb
-
-    by_photo: dict[int, list[FaceRecord]] = {}
-    for f in faces:
-        by_photo.setdefault(f.photo_id, []).append(f)
+def stored_quality(lib: "Library", faces: Sequence[FaceRecord]) -> dict[int, tuple[float, tuple[str, ...]]]:
+    """Quality score (0..1) and reasons per face, as the library stores them (measured when
+    the face was found; faces scored by another QUALITY_VERSION are scored again first).
+    Faces that could not be measured are left out."""
+    ids = [f.id for f in faces]
+    if not ids:
+        return {}
+    lib.rescore(ids)
     out: dict[int, tuple[float, tuple[str, ...]]] = {}
-    for photo_id, group in by_photo.items():
-        record = photo_record(lib, photo_id)
-        try:
-            image, _ = load_rgb(record.path)
-        except (ImageError, OSError):
-            continue  # unreadable now: not a candidate
-        for f in group:
-            try:
-                q = assess(image, f.landmarks, detector=detector_confidence(f.score, f.backend))
-            except ValueError:
-                continue
-            r = rate(q)
-            out[f.id] = (r.score, r.reasons)
+    with lib._Session() as s:
+        for i in range(0, len(ids), 500):
+            rows = s.execute(
+                select(Face.id, Face.quality_score, Face.quality_reasons).where(Face.id.in_(ids[i : i + 500]))
+            )
+            for fid, score, reasons in rows:
+                if score is not None:
+                    out[fid] = (float(score), tuple(reasons or ()))
     return out
 
 
@@ -414,7 +415,7 @@ class Restoring:
         if prefix is not None:
             photos = [p for p in photos if p.path == prefix or prefix in p.path.parents]
         faces = [f for p in photos for f in face_records(lib, photo_id=p.id)]
-        measure = quality or measured_quality
+        measure = quality or stored_quality
         scores = measure(lib, faces)
         chosen: list[BatchFace] = []
         good = no_person = no_refs = 0
@@ -496,7 +497,7 @@ __all__ = [
     "batch_id_for",
     "create_restorer",
     "face_records",
-    "measured_quality",
+    "stored_quality",
     "photo_record",
     "references_for",
 ]

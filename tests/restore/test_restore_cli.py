@@ -90,6 +90,15 @@ def test_json_lists_every_face_with_its_status_and_skipped_faces_say_why(library
         else:
             assert o["output"] is None
     assert sorted(Path(o["output"]) for o in results if o["output"]) == outputs_under(out)
+    # Obama and Biden have other photos in the library: their faces were restored with
+    # references from those photos, never from the photo itself.
+    people = {f["id"]: f for f in cli(library.home, "faces", "list", "--json").json()}
+    restored = [f for f in results[0]["faces"] if f["status"] == "restored"]
+    assert len(restored) == 2
+    for f in restored:
+        refs = [people[r] for r in f["references"]]
+        assert refs and all(r["person_id"] == f["person_id"] for r in refs)
+        assert all(r["photo"] != results[0]["photo"] for r in refs)
 
 
 def test_a_second_run_writes_a_second_file_and_never_overwrites(library, faces_dir):

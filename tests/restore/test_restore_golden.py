@@ -62,21 +62,36 @@ def check_outputs(library, results) -> int:
 
 
 def test_restore_with_the_golden_model(library):
-    photos = [
+    people = [
         library.lib / "groups" / "two_people.jpg",
+        *sorted((library.lib / "identities" / "obama").iterdir()),
+        *sorted((library.lib / "identities" / "john_salley").iterdir())[:3],
+    ]
+    others = [
         library.lib / "groups" / "2007_007763.jpg",
         *sorted((library.lib / "edge_cases").iterdir()),
-        *sorted((library.lib / "identities" / "obama").iterdir()),
         library.lib / "old_photos" / "gfpgan_10045.png",
         library.lib / "old_photos" / "codeformer_01.jpg",
     ]
     out = library.root / "out-golden"
-    r = cli(library.home, "restore", *photos, *FAST, "--no-refs-ok", "--output-dir", out, "--json")
+    # Faces of people with other photos: restored with references from those photos.
+    r = cli(library.home, "restore", *people, *FAST, "--output-dir", out, "--json")
+    assert r.rc == 0, r.err
+    with_refs = r.json()
+    assert check_outputs(library, with_refs) >= 6
+    faces = {f["id"]: f for f in cli(library.home, "faces", "list", "--json").json()}
+    for o in with_refs:
+        for f in o["faces"]:
+            if f["status"] == "restored":
+                refs = [faces[i] for i in f["references"]]
+                assert refs and all(x["person_id"] == f["person_id"] and x["photo"] != o["photo"] for x in refs)
+    # Faces of strangers too, when asked for (reference-free).
+    r = cli(library.home, "restore", *others, *FAST, "--no-refs-ok", "--output-dir", out, "--json")
     assert r.rc == 0, r.err
     results = r.json()
-    assert len(results) == len(photos)
-    assert check_outputs(library, results) >= 15
-    written = sorted(Path(o["output"]) for o in results if o["output"])
+    assert len(results) == len(others)
+    assert check_outputs(library, results) >= 10
+    written = sorted(Path(o["output"]) for o in with_refs + results if o["output"])
     assert written == outputs_under(out)
     assert sha256_tree(library.lib) == library.before
 
@@ -96,6 +111,8 @@ def test_restore_with_the_golden_model(library):
     for v in mine:
         assert v["restorer"] == "refldm" and v["model"].startswith("refldm@") and v["seed"] == 3
         assert v["parameters"]["steps"] == 2 and v["parameters"]["resolution"] == 64
+        restored = {f["face_id"] for f in v["faces"] if f["status"] == "restored"}
+        assert {r["face_id"] for r in v["references"]} == restored
 
 
 def test_upscaled_restoration_is_bigger_and_keeps_the_rest_of_the_photo(library):
@@ -114,15 +131,17 @@ def test_upscaled_restoration_is_bigger_and_keeps_the_rest_of_the_photo(library)
 
 def test_batch_with_the_golden_model_and_its_rerun(library):
     out = library.root / "out-golden-batch"
-    args = ("batch", library.lib / "groups", *FAST, "--no-refs-ok", "--min-quality", "0.6", "--output-dir", out, "--json")
+    args = ("batch", library.lib, *FAST, "--min-quality", "0.6", "--output-dir", out, "--json")
     r = cli(library.home, *args)
     assert r.rc == 0, r.err
     first = r.json()
-    assert check_outputs(library, first["photos"]) >= 3
-    assert Path(first["report"]).is_file()
+    assert check_outputs(library, first["photos"]) >= 2
     chosen = [f for o in first["photos"] for f in o["faces"] if f["status"] == "restored"]
     left = [f for o in first["photos"] for f in o["faces"] if f["status"] != "restored"]
-    assert chosen and all(f["status"] for f in left)
+    assert chosen and all(f["references"] and f["person_id"] is not None for f in chosen)
+    assert all(f["status"].startswith("skipped: ") for f in left)
+    report = Path(first["report"]).read_text("utf-8")
+    assert report.count('alt="before"') == len(chosen) and 'alt="reference"' in report
     files = {p: p.read_bytes() for p in outputs_under(out)}
 
     again = cli(library.home, *args).json()

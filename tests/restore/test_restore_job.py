@@ -63,7 +63,7 @@ class Pick:
 
 
 def pick_others(lib):
-    """references_for_face as the library will offer it: other photos of the same person."""
+    """A predictable stand-in for Library.references_for_face: the other photos of the person."""
 
     def choose(face_id, k):
         face = lib.face(face_id)
