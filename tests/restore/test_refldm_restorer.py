@@ -97,3 +97,37 @@ def test_cuda_without_a_gpu_is_refused_with_a_reason(models):
     r = Registry(RESTORERS_GROUP).create("refldm", models_dir=str(models), device="cuda")
     ok, why = r.available()
     assert not ok and "CUDA" in why
+
+
+def test_jobs_of_one_person_share_the_encoded_references(models, tmp_path, monkeypatch):
+    """Through the real job path: two photos restored with the same references encode them
+    once, and the model is loaded once for the whole run."""
+    from fakes import FakeBackend, draw_photo, open_test_library
+
+    from refldm_desktop.core import restore_job
+    from refldm_desktop.core.restoring import RestoreSettings, create_restorer
+
+    pics = tmp_path / "Pictures"
+    for i, name in enumerate(("a", "b", "c")):
+        draw_photo(pics / f"{name}.png", [(1, i, 40 + 10 * i, 30)], size=(160, 120))
+    made = []
+
+    def create(name, **options):
+        made.append(create_restorer(name, **{**options, "models_dir": str(models)}))
+        return made[-1]
+
+    monkeypatch.setattr(restore_job, "create_restorer", create)
+    with open_test_library(tmp_path / "home", FakeBackend()) as lib, one_torch_thread():
+        lib.index([pics])
+        a, b, c = sorted(lib.photos(), key=lambda p: p.path.name)
+        ref = next(f for f in lib.faces() if f.photo_id == a.id)
+        lib.references_for_face = lambda face_id, k: [
+            type("Pick", (), {"face_id": ref.id, "photo_id": a.id, "photo_path": str(a.path)})()
+        ]
+        settings = RestoreSettings(restorer="refldm", steps=2, device="cpu", output_dir=tmp_path / "out")
+        queued = lib.restoring.enqueue([b.id, c.id], settings)
+        summary = lib.jobs.run(batch_id=queued.batch_id)
+        assert len(summary.done) == 2
+        assert len(made) == 1 and made[0].reference_encodings == 1
+        for v in lib.jobs.versions():
+            assert v.references_used[0]["references"] == [ref.id] and v.model == made[0].model

@@ -66,6 +66,7 @@ def test_json_lists_every_face_with_its_status_and_skipped_faces_say_why(library
     out = library.root / "out-json"
     r = cli(library.home, "restore", *photos, "--restorer", "passthrough", "--output-dir", out, "--json")
     assert r.rc == 0, r.err
+    assert "two_people.jpg: done" in r.err  # progress goes to stderr, JSON alone to stdout
     results = r.json()
     assert isinstance(results, list) and len(results) == 2
     for o in results:

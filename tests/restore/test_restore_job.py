@@ -222,3 +222,37 @@ def test_batch_plan_picks_low_quality_faces_of_people_with_references(lib, paint
     report = lib.restoring.write_report(plan.batch_id, tmp_path / "out")
     page = report.read_text("utf-8")
     assert page.count('alt="before"') == 2 and "quality 0.20: blurry" in page
+
+
+def test_ctrl_c_during_restore_leaves_the_rest_for_jobs_run(lib, tmp_path, monkeypatch, capsys):
+    from refldm_desktop.cli import job_verbs, library_verbs, main
+    from refldm_desktop.jobs.runner import HandlerRegistry
+
+    home = lib.home.root
+    lib.close()
+    monkeypatch.setattr(library_verbs, "open_library", lambda args: open_test_library(home, FakeBackend()))
+    calls = []
+
+    def stop_at_the_second(ctx):
+        calls.append(ctx.id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return restore_job.restore_photo_job(ctx)
+
+    monkeypatch.setattr(job_verbs, "handler_registry", lambda: HandlerRegistry({"restore_photo": stop_at_the_second}))
+    pics = sorted((tmp_path / "Pictures").glob("*.png"))
+    out = tmp_path / "out"
+    args = ["--home", str(home), "restore", *map(str, pics), "--restorer", "passthrough", "--no-refs-ok",
+            "--output-dir", str(out)]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "jobs run" in err and "Traceback" not in err
+    assert len(list(out.rglob("*.png"))) == 1  # the first photo is done, nothing half-written
+
+    monkeypatch.undo()
+    monkeypatch.setattr(library_verbs, "open_library", lambda args: open_test_library(home, FakeBackend()))
+    assert main(["--home", str(home), "jobs", "run"]) == 0
+    with open_test_library(home, FakeBackend()) as again:
+        assert {j.state for j in again.jobs.list(all=True)} == {"done"}
+        assert sorted(v.photo_id for v in again.jobs.versions()) == sorted(p.id for p in again.photos())
+    assert len(list(out.rglob("*.png"))) == len(pics)  # one each, none twice
