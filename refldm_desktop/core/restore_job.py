@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 RESTORED = "restored"
 _REFERENCE_CROPS_KEPT = 64  # about 50 MB at 512 px
+# An upscaled photo is held several times over in memory while it is pasted and encoded.
+MAX_OUTPUT_PIXELS = 150_000_000
 
 
 @dataclass
@@ -116,6 +118,15 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         image, _ = load_rgb(photo.path)
     except ImageError as exc:
         raise LibraryError(f"cannot read {photo.path}: {exc.reason}") from exc
+    upscale = int(opts.get("upscale", 1))
+    pixels = image.shape[0] * image.shape[1] * upscale * upscale
+    if pixels > MAX_OUTPUT_PIXELS:
+        raise LibraryError(
+            f"upscaling this {image.shape[1]}x{image.shape[0]} photo {upscale} times would make "
+            f"{pixels / 1e6:.0f} megapixels (at most {MAX_OUTPUT_PIXELS / 1e6:.0f}); use a smaller --upscale"
+        )
+    # Where the model runs, for the runner's out-of-memory notes and fall-back.
+    ctx.device = str(getattr(restorer, "device", "") or ctx.device)
     options = RestoreOptions(
         steps=int(payload.get("steps") or RestoreOptions.steps),
         cfg=float(RestoreOptions.cfg if payload.get("cfg") is None else payload["cfg"]),
@@ -123,7 +134,6 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         device=ctx.device,
         batch_size=ctx.batch_size,
     )
-    upscale = int(opts.get("upscale", 1))
     groups = [(f.record.person_id, tuple(f.references)) for f in todo]
     references = {g: f.crops for g, f in zip(groups, todo)}
     ctx.progress(faces_done=0, faces_total=len(todo), message=f"restoring {len(todo)} faces")

@@ -256,3 +256,15 @@ def test_ctrl_c_during_restore_leaves_the_rest_for_jobs_run(lib, tmp_path, monke
         assert {j.state for j in again.jobs.list(all=True)} == {"done"}
         assert sorted(v.photo_id for v in again.jobs.versions()) == sorted(p.id for p in again.photos())
     assert len(list(out.rglob("*.png"))) == len(pics)  # one each, none twice
+
+
+def test_an_upscale_too_big_for_memory_fails_with_a_reason(lib, painter, tmp_path, monkeypatch):
+    monkeypatch.setattr(restore_job, "MAX_OUTPUT_PIXELS", 160 * 120 * 4)  # allows 2x, not 4x
+    d = photo(lib, "d.png")
+    summary, (o,) = run(lib, [d.id], tmp_path / "out", upscale=4)
+    assert summary.failed and "use a smaller --upscale" in o["error"]
+    summary, (o,) = run(lib, [d.id], tmp_path / "out", upscale=2)
+    assert summary.done and Path(o["output"]).is_file()
+    from PIL import Image
+
+    assert Image.open(o["output"]).size == (320, 240)

@@ -110,8 +110,16 @@ class RefLDMRestorer:
 
     @property
     def device(self) -> str:
+        """Where it runs (or will run): "auto" resolved to "cuda" or "cpu"."""
         if self._model is not None:
             return str(self._model.device)
+        if self.requested_device == "auto":
+            try:
+                from refldm_desktop.restore.refldm.model import resolve_device
+
+                return str(resolve_device("auto"))
+            except ImportError:
+                return "cpu"
         return self.requested_device
 
     def available(self) -> tuple[bool, str]:
