@@ -77,6 +77,7 @@ def _link(target: Path, base: Path) -> str:
 
 def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
     from refldm_desktop.core.changes import LibraryError
+    from refldm_desktop.core.restore_job import NOT_CHOSEN
     from refldm_desktop.library.imageio import ImageError, load_rgb
 
     out_root = Path(out_root)
@@ -128,7 +129,7 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
         for f in faces:
             fid = f.get("face_id")
             if f["status"] != "restored":
-                if not str(f["status"]).startswith("skipped: not chosen"):
+                if not str(f["status"]).startswith(NOT_CHOSEN):
                     left_out.append(f"<li>{label}, face {fid}: {esc(str(f['status']))}</li>")
                 continue
             restored_faces += 1

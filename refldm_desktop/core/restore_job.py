@@ -42,6 +42,7 @@ from refldm_desktop.jobs.runner import JobCancelled, JobContext
 log = logging.getLogger(__name__)
 
 RESTORED = "restored"
+NOT_CHOSEN = "skipped: not chosen for this batch"
 _REFERENCE_CROPS_KEPT = 64  # about 50 MB at 512 px
 # An upscaled photo is held several times over in memory while it is pasted and encoded.
 MAX_OUTPUT_PIXELS = 150_000_000
@@ -83,9 +84,10 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     wanted = opts.get("face_ids")
     wanted = None if wanted is None else {int(i) for i in wanted}
 
+    not_chosen = dict(opts.get("not_chosen") or {})
     faces = [_Face(f) for f in face_records(lib, photo_id=photo.id)]
     for face in faces:
-        face.status = _why_not(face.record, wanted)
+        face.status = _why_not(face.record, wanted, not_chosen)
     ctx.check_cancelled()
     for face in faces:
         if face.status != RESTORED:
@@ -191,12 +193,13 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     return JobResult(version=version, summary=summary, message=f"restored {len(todo)} of {len(faces)} faces")
 
 
-def _why_not(f: FaceRecord, wanted: set[int] | None) -> str:
+def _why_not(f: FaceRecord, wanted: set[int] | None, not_chosen: dict[str, str]) -> str:
     """RESTORED when the face is to be restored, else why not."""
     from refldm_desktop.faces.align import ffhq_transform
 
     if wanted is not None and f.id not in wanted:
-        return "skipped: not chosen for this batch (its quality is good enough)"
+        why = not_chosen.get(str(f.id), "it was found after the batch was planned")
+        return f"{NOT_CHOSEN}: {why}"
     if f.person_hidden:
         return f"skipped: person {f.person_id} is hidden"
     try:

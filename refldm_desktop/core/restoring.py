@@ -229,6 +229,7 @@ class BatchPlan:
     batch_id: str
     faces: tuple[BatchFace, ...]  # to restore, by photo
     photos: tuple[int, ...]
+    left_out: tuple[tuple[int, int, str], ...]  # (photo id, face id, why) of the faces not chosen
     considered: int  # faces looked at
     good_enough: int  # at or above the quality threshold
     without_person: int
@@ -418,36 +419,43 @@ class Restoring:
         measure = quality or stored_quality
         scores = measure(lib, faces)
         chosen: list[BatchFace] = []
+        left: list[tuple[int, int, str]] = []
         good = no_person = no_refs = 0
         for f in faces:
             if f.id not in scores:
+                left.append((f.photo_id, f.id, "its quality could not be measured"))
                 continue
             score, reasons = scores[f.id]
             if score >= min_quality:
                 good += 1
+                left.append((f.photo_id, f.id, f"its quality {score:.2f} is at least {min_quality:g}"))
                 continue
             if f.person_id is None or f.person_hidden:
                 if not settings.no_refs_ok:
                     no_person += 1
+                    left.append((f.photo_id, f.id, "it belongs to no person (or a hidden one)"))
                     continue
             elif not settings.no_refs_ok and not references_for(lib, f.id, settings.references):
                 no_refs += 1
+                left.append((f.photo_id, f.id, f"person {f.person_id} has no usable reference photos"))
                 continue
             chosen.append(BatchFace(f.id, f.photo_id, f.person_id, float(score), tuple(reasons)))
         out_root = self.output_root(settings)
         bid = batch_id_for(scope_key, min_quality, settings, out_root)
-        return BatchPlan(
-            bid, tuple(chosen), tuple(dict.fromkeys(f.photo_id for f in chosen)), len(scores), good, no_person, no_refs
-        )
+        photos = tuple(dict.fromkeys(f.photo_id for f in chosen))
+        left = [x for x in left if x[0] in photos]  # only the photos the batch touches matter
+        return BatchPlan(bid, tuple(chosen), photos, tuple(left), len(scores), good, no_person, no_refs)
 
     def enqueue_batch(self, plan: BatchPlan, settings: RestoreSettings) -> JobsEnqueued:
         """Queue the plan's photos under its batch id; photos with a job in that batch keep
         it (done ones are never redone), and failed ones are queued again."""
         per_photo: dict[int, dict[str, Any]] = {}
         for f in plan.faces:
-            o = per_photo.setdefault(f.photo_id, {"face_ids": [], "quality": {}})
+            o = per_photo.setdefault(f.photo_id, {"face_ids": [], "quality": {}, "not_chosen": {}})
             o["face_ids"].append(f.face_id)
             o["quality"][str(f.face_id)] = {"score": round(f.quality, 4), "reasons": list(f.reasons)}
+        for photo_id, face_id, why in plan.left_out:
+            per_photo[photo_id]["not_chosen"][str(face_id)] = why
         r = self.enqueue(plan.photos, settings, batch_id=plan.batch_id, per_photo=per_photo)
         failed = [j.id for j in self._lib.jobs.list(states=["failed"], batch_id=plan.batch_id)]
         if failed:

@@ -201,14 +201,16 @@ def test_one_restorer_serves_every_job_of_a_run(lib, painter, tmp_path):
 
 
 def test_batch_plan_picks_low_quality_faces_of_people_with_references(lib, painter, tmp_path):
+    a, e = photo(lib, "a.png"), photo(lib, "e.png")
     faces = {f.id: f for f in lib.faces()}
-    scores = {fid: (0.2 if f.photo.name in ("a.png", "e.png") else 0.9, ("blurry",)) for fid, f in faces.items()}
+    a1, a2 = sorted(fid for fid, f in faces.items() if f.photo_id == a.id)
+    scores = {fid: (0.2 if f.photo_id in (a.id, e.id) else 0.9, ("blurry",)) for fid, f in faces.items()}
+    scores[a2] = (0.9, ())
     settings = RestoreSettings(restorer="painter", output_dir=tmp_path / "out")
     plan = lib.restoring.plan_batch(None, min_quality=0.5, settings=settings, quality=lambda lib, fs: scores)
-    a, e = photo(lib, "a.png"), photo(lib, "e.png")
     assert plan.photos == (a.id,)  # e's person has no other photo, so no references
-    assert {f.face_id for f in plan.faces} == {f.id for f in faces.values() if f.photo_id == a.id}
-    assert plan.without_references == 1 and plan.good_enough == 3  # b, c and d
+    assert [f.face_id for f in plan.faces] == [a1]
+    assert plan.without_references == 1 and plan.good_enough == 4  # a2, b, c and d
     again = lib.restoring.plan_batch(None, min_quality=0.5, settings=settings, quality=lambda lib, fs: scores)
     assert again.batch_id == plan.batch_id
     other = lib.restoring.plan_batch(None, min_quality=0.4, settings=settings, quality=lambda lib, fs: scores)
@@ -216,12 +218,15 @@ def test_batch_plan_picks_low_quality_faces_of_people_with_references(lib, paint
 
     first = lib.restoring.enqueue_batch(plan, settings)
     lib.jobs.run(batch_id=plan.batch_id)
+    (o,) = lib.restoring.outcomes(plan.batch_id)
+    status = {f["face_id"]: f["status"] for f in o["faces"]}
+    assert status == {a1: "restored", a2: "skipped: not chosen for this batch: its quality 0.90 is at least 0.5"}
     second = lib.restoring.enqueue_batch(plan, settings)
     assert first.queued and second.queued == () and second.existing == first.queued
     assert len(lib.jobs.versions(a.id)) == 1
     report = lib.restoring.write_report(plan.batch_id, tmp_path / "out")
     page = report.read_text("utf-8")
-    assert page.count('alt="before"') == 2 and "quality 0.20: blurry" in page
+    assert page.count('alt="before"') == 1 and "quality 0.20: blurry" in page
 
 
 def test_ctrl_c_during_restore_leaves_the_rest_for_jobs_run(lib, tmp_path, monkeypatch, capsys):
