@@ -91,16 +91,14 @@ def _settings(args: argparse.Namespace):
 class _Progress:
     """Progress on stderr: a bar on a terminal, one line per finished photo always."""
 
-    def __init__(self, names: dict[int, str], quiet: bool) -> None:
+    def __init__(self, names: dict[int, str]) -> None:
         from tqdm import tqdm
 
         self.names = names
-        self.quiet = quiet
         self.bar = tqdm(total=len(names), unit="photo", file=sys.stderr, disable=None, leave=False)
 
     def _say(self, text: str) -> None:
-        if not self.quiet:
-            self.bar.write(text, file=sys.stderr)
+        self.bar.write(text, file=sys.stderr)
 
     def __call__(self, e) -> None:
         name = self.names.get(e.job_id, f"job {e.job_id}")
@@ -123,11 +121,11 @@ class _Progress:
         self.bar.close()
 
 
-def _run(lib, batch_id: str, quiet: bool):
+def _run(lib, batch_id: str):
     from refldm_desktop.cli import job_verbs
 
     jobs = lib.jobs.list(all=True, batch_id=batch_id)
-    progress = _Progress({j.id: (j.photo.name if j.photo else f"job {j.id}") for j in jobs}, quiet)
+    progress = _Progress({j.id: (j.photo.name if j.photo else f"job {j.id}") for j in jobs})
     try:
         return lib.jobs.run(job_verbs.handler_registry(), batch_id=batch_id, on_event=progress)
     finally:
@@ -162,7 +160,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         ids = lib.restoring.photo_ids(args.photos)
         lib.restoring.check_restorer(settings)
         queued = lib.restoring.enqueue(ids, settings)
-        summary = _run(lib, queued.batch_id, args.json)
+        summary = _run(lib, queued.batch_id)
         return summary, lib.restoring.outcomes(queued.batch_id)
 
     try:
@@ -198,7 +196,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         summary = None
         if plan.photos:
             lib.restoring.enqueue_batch(plan, settings)
-            summary = _run(lib, plan.batch_id, args.json)
+            summary = _run(lib, plan.batch_id)
         report = lib.restoring.write_report(plan.batch_id, lib.restoring.output_root(settings))
         return plan, summary, lib.restoring.outcomes(plan.batch_id), report
 
