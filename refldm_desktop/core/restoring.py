@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
 
 RESTORERS_GROUP = "refldm_desktop.restorers"
-RESTORE_KIND = "restore_photo"
 DEFAULT_RESTORER = "refldm"
 DEFAULT_REFERENCES = 5  # what ReF-LDM was trained with
 DEFAULT_MIN_QUALITY = 0.5
@@ -175,12 +174,6 @@ def references_for(lib: "Library", face_id: int, k: int) -> list[Reference]:
 
 
 # -- restorers -------------------------------------------------------------------------
-
-
-def restorer_names() -> list[str]:
-    from refldm_desktop.core.plugins import Registry
-
-    return Registry(RESTORERS_GROUP).names()
 
 
 def create_restorer(name: str, **options: Any):
