@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "files are marked missing. Safe to interrupt with Ctrl-C: the next run continues.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="a folder of photos")
-    p.add_argument("--backend", help="face backend to use (default: dlib)")
+    p.add_argument("--backend", help="face backend to use (default: the one this library already uses; for a new library insightface when its models are installed, else dlib)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_index)
 

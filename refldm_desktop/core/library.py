@@ -41,6 +41,7 @@ from refldm_desktop.core.changes import (
 from refldm_desktop.core.home import Home
 from refldm_desktop.core.indexer import Indexer, Progress, check_roots
 from refldm_desktop.core.jobs import Jobs
+from refldm_desktop.core.plugins import Registry
 from refldm_desktop.core.restoring import Restoring
 from refldm_desktop.db.engine import open_database
 from refldm_desktop.db.models import (
@@ -64,6 +65,37 @@ CROP_SIZE = 512  # FFHQ / ReF-LDM input size; other sizes are made but not recor
 CROP_FORMAT = "JPEG"
 DEFAULT_REFERENCES = 5  # what ReF-LDM was trained with (refselect.DEFAULT_K)
 FACE_BACKENDS_GROUP = "refldm_desktop.face_backends"
+
+
+# Best first. insightface's ArcFace separates people better than dlib's ResNet, but its
+# models are not on PyPI: it is chosen only when the user has put them in place.
+PREFERRED_BACKENDS = ("insightface", DEFAULT_BACKEND)
+
+
+def _library_backend(session_factory: sessionmaker[Session]) -> str:
+    """The backend a library without an explicit choice uses.
+
+    Embeddings of different models cannot be compared, so a library stays with the backend
+    most of its faces came from; switching is an explicit `--backend`.
+    """
+    with session_factory() as session:
+        used = session.execute(
+            select(Face.backend).group_by(Face.backend).order_by(func.count().desc(), Face.backend).limit(1)
+        ).scalar()
+    if used:
+        return used
+    registry = Registry(FACE_BACKENDS_GROUP)
+    installed = set(registry.names())
+    for name in PREFERRED_BACKENDS:
+        if name not in installed:
+            continue
+        try:
+            ok, _why = registry.create(name).available()
+        except Exception:  # a broken plugin must not stop the library from opening
+            ok = False
+        if ok:
+            return name
+    return DEFAULT_BACKEND
 
 
 def _default_cluster(*args, **kwargs):
@@ -102,12 +134,16 @@ class Library:
     ) -> "Library":
         """Open (creating or upgrading) the library in `home`.
 
-        `backend` is a face backend's entry-point name (default "dlib") or a ready object;
-        it is created only when some photo needs detection, so opening stays fast.
+        `backend` is a face backend's entry-point name or a ready object; without one the
+        library keeps the backend its faces came from, and a new library takes the best one
+        installed (insightface when its models are in place, else dlib). It is created only
+        when some photo needs detection, so opening stays fast.
         """
         home.ensure()
         engine, session_factory = open_database(home.database)
-        lib = cls(home, engine, session_factory, backend or DEFAULT_BACKEND, cluster or _default_cluster)
+        if backend is None:
+            backend = _library_backend(session_factory)
+        lib = cls(home, engine, session_factory, backend, cluster or _default_cluster)
         try:
             # Jobs a killed process left running go back to the queue (not while a live
             # runner, in this or another process, is working on them).
