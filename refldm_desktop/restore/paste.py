@@ -308,7 +308,12 @@ class _ColourFit:
 
 
 def _fit_colour(
-    restored: np.ndarray, original: np.ndarray, weights: np.ndarray, *, lowfreq_sigma: float, color_match: bool
+    restored: np.ndarray,
+    original: np.ndarray,
+    weights: np.ndarray,
+    *,
+    lowfreq_sigma: float,
+    color_match: bool,
 ) -> _ColourFit:
     """The correction match_colour applies, measured without touching every crop pixel, so
     that paste-back can apply it after warping, on the photo's (usually far fewer) pixels."""
@@ -389,7 +394,9 @@ def _sample_grid(grid: np.ndarray, size: int, t: AlignTransform, box) -> np.ndar
     out = np.empty((y1 - y0, x1 - x0, grid.shape[2]), np.float32)
     for c in range(grid.shape[2]):
         band = Image.fromarray(np.ascontiguousarray(padded[..., c]), "F")
-        warped = band.transform((x1 - x0, y1 - y0), Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR)
+        warped = band.transform(
+            (x1 - x0, y1 - y0), Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR
+        )
         out[..., c] = np.asarray(warped)
     return out
 
