@@ -165,34 +165,32 @@ def _decision_target(session: Session, face_id: int, verb: str) -> int:
     return person_id
 
 
+def _decide(session: Session, face_id: int, decision: RefDecision) -> tuple[int, bool]:
+    """Record a pin or an exclusion; (person id, whether anything changed)."""
+    verb = "pin" if decision == RefDecision.PINNED else "exclude"
+    person_id = _decision_target(session, face_id, verb)
+    row = session.get(FaceRefDecision, face_id)
+    if row is None:
+        session.add(FaceRefDecision(face_id=face_id, decision=decision, decided_at=utcnow()))
+        return person_id, True
+    if row.decision != decision:
+        held = "pinned as a reference" if row.decision == RefDecision.PINNED else "excluded from references"
+        undo = "pin" if row.decision == RefDecision.PINNED else "exclusion"
+        raise LibraryError(
+            f"face {face_id} is {held}; a face cannot be pinned and excluded "
+            f"at once (undo the {undo} first: refs reset --face {face_id})"
+        )
+    return person_id, False
+
+
 def pin(session: Session, face_id: int) -> ReferencePinned:
     """Always use this face among its person's references (first, in pin order)."""
-    person_id = _decision_target(session, face_id, "pin")
-    row = session.get(FaceRefDecision, face_id)
-    if row is not None and row.decision == RefDecision.EXCLUDED:
-        raise LibraryError(
-            f"face {face_id} is excluded from references; a face cannot be pinned and excluded "
-            f"at once (undo the exclusion first: refs reset --face {face_id})"
-        )
-    if row is not None:
-        return ReferencePinned(face_id, person_id, changed=False)
-    session.add(FaceRefDecision(face_id=face_id, decision=RefDecision.PINNED, decided_at=utcnow()))
-    return ReferencePinned(face_id, person_id, changed=True)
+    return ReferencePinned(face_id, *_decide(session, face_id, RefDecision.PINNED))
 
 
 def exclude(session: Session, face_id: int) -> ReferenceExcluded:
     """Never use this face as a reference."""
-    person_id = _decision_target(session, face_id, "exclude")
-    row = session.get(FaceRefDecision, face_id)
-    if row is not None and row.decision == RefDecision.PINNED:
-        raise LibraryError(
-            f"face {face_id} is pinned as a reference; a face cannot be pinned and excluded "
-            f"at once (undo the pin first: refs reset --face {face_id})"
-        )
-    if row is not None:
-        return ReferenceExcluded(face_id, person_id, changed=False)
-    session.add(FaceRefDecision(face_id=face_id, decision=RefDecision.EXCLUDED, decided_at=utcnow()))
-    return ReferenceExcluded(face_id, person_id, changed=True)
+    return ReferenceExcluded(face_id, *_decide(session, face_id, RefDecision.EXCLUDED))
 
 
 def reset(session: Session, person_id: int | None = None, face_id: int | None = None) -> ReferencesReset:
