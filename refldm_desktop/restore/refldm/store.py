@@ -13,7 +13,6 @@ refuses one that changed since it was stored.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refldm_desktop import __version__
+from refldm_desktop.library.scan import content_hash
 from refldm_desktop.restore.refldm.config import ConfigError, RefLDMConfig
 
 MANIFEST = "manifest.json"
@@ -58,14 +58,6 @@ class StoredModel:
         return sum(f["size"] for f in self.manifest["files"].values())
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise ModelStoreError(
@@ -94,7 +86,7 @@ def open_model(path: Path, verify: bool = True) -> StoredModel:
             f = path / fname
             if not f.is_file():
                 raise ModelStoreError(f"{f} is missing; import the model again")
-            if f.stat().st_size != meta["size"] or sha256_of(f) != meta["sha256"]:
+            if f.stat().st_size != meta["size"] or content_hash(f) != meta["sha256"]:
                 raise ModelStoreError(
                     f"{f} has changed since it was stored (sha256 differs from the manifest); "
                     "refusing to load it. Import or install the model again."
@@ -169,7 +161,7 @@ def import_checkpoints(
         save_file(_contiguous(converted.unet), tmp / UNET_FILE, metadata={"format": "pt"})
         save_file(_contiguous(converted.vq), tmp / VQ_FILE, metadata={"format": "pt"})
         (tmp / CONFIG_FILE).write_text(config.to_json() + "\n", "utf-8")
-        files = {f: {"sha256": sha256_of(tmp / f), "size": (tmp / f).stat().st_size} for f in (UNET_FILE, VQ_FILE, CONFIG_FILE)}
+        files = {f: {"sha256": content_hash(tmp / f), "size": (tmp / f).stat().st_size} for f in (UNET_FILE, VQ_FILE, CONFIG_FILE)}
         manifest = {
             "format": MANIFEST_FORMAT,
             "version": 1,
@@ -203,7 +195,7 @@ def _contiguous(sd: dict) -> dict:
 
 
 def _describe(path: Path) -> dict[str, Any]:
-    return {"file": path.name, "size": path.stat().st_size, "sha256": sha256_of(path)}
+    return {"file": path.name, "size": path.stat().st_size, "sha256": content_hash(path)}
 
 
 def _write_json(path: Path, data: Any) -> None:
