@@ -9,11 +9,9 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from refldm_desktop.errors import DatabaseError  # noqa: F401 (also exported here)
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-class DatabaseError(RuntimeError):
-    """The database cannot be used (made by a newer version, damaged, ...)."""
 
 
 def _on_connect(dbapi_connection, _record) -> None:

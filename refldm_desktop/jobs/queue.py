@@ -26,17 +26,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from refldm_desktop.db.models import Job, JobState, Photo, Version, utcnow
+from refldm_desktop.errors import JobError, JobNotFound  # noqa: F401 (also exported here)
 from refldm_desktop.jobs.lock import RunnerLock
 
 ACTIVE = (JobState.QUEUED, JobState.RUNNING, JobState.FAILED)  # what `jobs list` shows by default
-
-
-class JobError(Exception):
-    """A job verb cannot be done; the message says why."""
-
-
-class JobNotFound(JobError):
-    pass
 
 
 # -- values handed out -------------------------------------------------------------------

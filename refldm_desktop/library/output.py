@@ -24,6 +24,8 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
+from refldm_desktop.errors import OutputError  # noqa: F401 (also exported here)
+
 ORIENTATION = 0x0112
 EXIF_IFD = 0x8769
 PIXEL_X_DIMENSION = 0xA002
@@ -42,14 +44,6 @@ _EXTENSIONS = {
     "BMP": (".bmp", ".dib"),
     "HEIF": (".heic", ".heif"),
 }
-
-
-class OutputError(Exception):
-    """The restored photo could not be written; `reason` says why in plain words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

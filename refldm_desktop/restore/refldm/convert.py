@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from refldm_desktop.errors import CheckpointError  # noqa: F401 (also exported here)
 from refldm_desktop.restore.refldm.config import RefLDMConfig
 
 if TYPE_CHECKING:
@@ -42,10 +43,6 @@ SCHEDULE_BUFFERS = (
     "posterior_mean_coef2",
 )
 EMA_BOOKKEEPING = ("model_ema.decay", "model_ema.num_updates")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that is not what it should be; the message says what is wrong."""
 
 
 # --- reading files ----------------------------------------------------------------------
