@@ -109,7 +109,7 @@ def write_crash_log(exc: BaseException, home: str | None = None):
     try:
         from refldm_desktop.core.home import resolve_home
 
-        candidates.append(resolve_home(home).root / "logs")
+        candidates.append(resolve_home(home).logs)
     except Exception:  # noqa: BLE001 (a broken home must not hide the original error)
         pass
     candidates.append(Path(tempfile.gettempdir()) / "refldm-desktop-logs")

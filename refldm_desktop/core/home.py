@@ -33,9 +33,27 @@ class Home:
     def restored(self) -> Path:
         return self.root / "Restored"
 
+    @property
+    def backups(self) -> Path:
+        """Copies of the database taken before each schema upgrade (and by `db backup`)."""
+        return self.root / "backups"
+
+    @property
+    def logs(self) -> Path:
+        """Tracebacks of unexpected errors, for bug reports."""
+        return self.root / "logs"
+
     def ensure(self) -> "Home":
+        from refldm_desktop.errors import LibraryError, os_error_message
+
+        if self.root.exists() and not self.root.is_dir():
+            raise LibraryError(f"the home folder {self.root} is a file, not a folder: choose another with --home")
         for p in (self.root, self.models, self.cache):
-            p.mkdir(parents=True, exist_ok=True)
+            try:
+                p.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                why = os_error_message(exc, str(p)) or f"{p}: cannot create the folder ({exc.strerror})"
+                raise LibraryError(f"the home folder cannot be used: {why}") from exc
         return self
 
 

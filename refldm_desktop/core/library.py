@@ -140,7 +140,7 @@ class Library:
         when some photo needs detection, so opening stays fast.
         """
         home.ensure()
-        engine, session_factory = open_database(home.database)
+        engine, session_factory = open_database(home.database, backups=home.backups)
         if backend is None:
             backend = _library_backend(session_factory)
         lib = cls(home, engine, session_factory, backend, cluster or _default_cluster)
