@@ -36,12 +36,12 @@ class NotFound(LibraryError):
     """A photo, face, person or job id that does not exist."""
 
 
+class LibraryBusy(LibraryError):
+    """Another process is doing the same work on this library (indexing) right now."""
+
+
 class DatabaseError(RefldmError, RuntimeError):
     """The database cannot be used: made by a newer version, damaged, busy, on a full disk."""
-
-
-class LibraryBusy(DatabaseError):
-    """Another command holds the library for a write that cannot wait."""
 
 
 class ImageFileError(RefldmError):

@@ -12,7 +12,7 @@ import sys
 from typing import Sequence
 
 from refldm_desktop import __version__
-from refldm_desktop.errors import CliError, RefldmError, translate
+from refldm_desktop.errors import CliError, translate
 
 __all__ = ["CliError", "main", "build_parser"]
 
@@ -26,6 +26,7 @@ VERB_MODULES = (
     "refldm_desktop.cli.model_verbs",
     "refldm_desktop.cli.job_verbs",
     "refldm_desktop.cli.restore_verbs",
+    "refldm_desktop.cli.db_verbs",
 )
 
 

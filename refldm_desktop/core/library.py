@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
@@ -53,6 +54,7 @@ from refldm_desktop.db.models import (
     Person,
     Photo,
 )
+from refldm_desktop.errors import LibraryBusy
 from refldm_desktop.faces.types import EmbeddingSpace, FaceBackend
 
 if TYPE_CHECKING:
@@ -209,7 +211,7 @@ class Library:
         """Scan folders: add new photos and their faces, follow moves, mark missing files,
         then group new faces into people. Safe to interrupt; the next run continues."""
         roots = check_roots(paths)
-        with self._write:
+        with self._indexing(), self._write:
             indexer = Indexer(
                 self._Session, self.backend, exclude=[self.home.root], progress=progress, cancel=cancel
             )
@@ -245,7 +247,7 @@ class Library:
         for p in photos:
             inside = [k for k in known if k in p.parents]
             folders.append(max(inside, key=lambda k: len(k.parts)) if inside else p.parent)
-        with self._write:
+        with self._indexing(), self._write:
             indexer = Indexer(
                 self._Session, self.backend, exclude=[self.home.root], progress=progress, cancel=cancel
             )
@@ -255,6 +257,22 @@ class Library:
 
                 result = replace(result, clustering=self._recluster_if_needed())
             return result
+
+    @contextmanager
+    def _indexing(self):
+        """One index run per library at a time, across processes: two would both add the
+        same new files. The OS lock goes with the process, however it ends."""
+        from refldm_desktop.jobs.lock import RunnerLock
+
+        lock = RunnerLock(self.home.root / "index.lock")
+        if not lock.acquire():
+            raise LibraryBusy(
+                f"{lock.holder()} is already indexing this library: wait for it to finish, then run this again"
+            )
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _recluster_if_needed(self) -> ClusterResult:
         with self._Session() as s:

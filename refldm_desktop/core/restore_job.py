@@ -165,7 +165,11 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     from refldm_desktop.library.output import candidate_names, write_new_file
 
     sha = ctx.stage_output(out_dir, data)
-    out = write_new_file(out_dir, candidate_names(photo.path.stem, extension), data)
+    # A name an earlier version recorded stays that version's, even after its file was
+    # deleted: the new file takes the next free name, and the old version shows its output lost.
+    recorded = lib.jobs.queue.output_paths()
+    names = (n for n in candidate_names(photo.path.stem, extension) if str((out_dir / n).absolute()) not in recorded)
+    out = write_new_file(out_dir, names, data)
     summary["output"] = str(out)
     parameters = {
         "steps": options.steps,

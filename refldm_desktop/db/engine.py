@@ -215,3 +215,48 @@ def open_database(
         engine.dispose()
         raise
     return engine, sessionmaker(engine, expire_on_commit=False)
+
+
+def check_database(path: str | os.PathLike[str]) -> list[str]:
+    """What is wrong with the database file at `path` (empty when it is whole), read-only."""
+    import sqlite3
+
+    path = Path(path)
+    if not path.is_file():
+        return [f"{path} does not exist"]
+    try:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            problems = [r[0] for r in db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            problems += [f"a row of {r[0]} points at a missing row of {r[2]}" for r in db.execute("PRAGMA foreign_key_check")]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return [f"SQLite cannot read it ({exc})"]
+    return problems
+
+
+def restore_backup(path: str | os.PathLike[str], backup: str | os.PathLike[str]) -> Path:
+    """Put `backup` in place of the database at `path`. The current file (with its WAL) is
+    kept beside it, renamed, never deleted; returns its new name. The caller makes sure no
+    other process has the library open."""
+    import datetime
+    import shutil
+
+    path, backup = Path(path), Path(backup)
+    problems = check_database(backup)
+    if problems:
+        raise DatabaseError(f"the backup {backup} is damaged too ({problems[0]}): choose another one")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    tmp = path.with_name(f".{path.name}.restoring")
+    shutil.copyfile(backup, tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    with _migration_lock(path):
+        for suffix in ("", "-wal", "-shm"):
+            current = Path(f"{path}{suffix}")
+            if current.exists():
+                os.replace(current, Path(f"{aside}{suffix}"))
+        os.replace(tmp, path)
+    return aside

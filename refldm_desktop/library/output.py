@@ -414,8 +414,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_new_file(out_dir: Path, names: Iterable[str], data: bytes) -> Path:
-    """Write `data` under the first of `names` that does not exist in `out_dir`, atomically.
+def write_new_file(out_dir: Path, names: Iterable[str], data: bytes, *, replace: bool = False) -> Path:
+    """Write `data` under the first of `names` that does not exist in `out_dir`, atomically
+    (or, with `replace`, under the first name whatever is there: the user asked for it).
 
     The bytes go to a hidden temporary file in `out_dir`, are flushed to disk, and are then
     hard-linked under the new name; a link fails rather than replace an existing file, so
@@ -445,6 +446,10 @@ def write_new_file(out_dir: Path, names: Iterable[str], data: bytes) -> Path:
             os.fsync(f.fileno())
         for name in names:
             target = out_dir / name
+            if replace:
+                os.replace(tmp, target)
+                final = target
+                break
             try:
                 os.link(tmp, target)
                 final = target
