@@ -55,7 +55,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from refldm_desktop.db.engine import backup_database, check_database, make_engine
+    from refldm_desktop.db.engine import backup_database, check_database, make_engine, upgrade_lock
 
     home = resolve_home(args.home)
     problems = check_database(home.database)
@@ -64,7 +64,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
                        "see `refldm-desktop db check`")
     engine = make_engine(home.database)
     try:
-        path = backup_database(engine, home.backups, "manual")
+        with upgrade_lock(home.database):
+            path = backup_database(engine, home.backups, "manual")
     finally:
         engine.dispose()
     print(f"backed up to {path}")

@@ -83,7 +83,7 @@ def upgrade(engine: Engine, *, backups: Path | None = None) -> Path | None:
     if not check(_revision_or_error(engine)):
         return None  # the common case: no lock, no write
     path = Path(engine.url.database or "")
-    with _migration_lock(path):
+    with upgrade_lock(path):
         current = _revision_or_error(engine)  # another process may have done it meanwhile
         if not check(current):
             return None
@@ -137,7 +137,7 @@ def _transactional_engine(path: Path) -> Engine:
 
 
 @contextmanager
-def _migration_lock(db_path: Path):
+def upgrade_lock(db_path: Path):
     """Hold an OS lock beside the database while it is created or upgraded; a second
     process waits here, then finds the work done. The OS drops it when a process dies."""
     lock = db_path.with_name(db_path.name + ".upgrade-lock")
@@ -162,11 +162,13 @@ BACKUPS_KEPT = 5
 def backup_database(engine: Engine, folder: Path, label: str) -> Path:
     """A consistent copy of the database in `folder` (SQLite's online backup, so writers in
     other processes are not disturbed), written under a temporary name and then renamed;
-    the newest BACKUPS_KEPT copies are kept."""
+    the newest BACKUPS_KEPT copies are kept. The caller holds `upgrade_lock`."""
     import datetime
     import sqlite3
 
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".library-*.part"):  # left by a process killed while copying
+        stale.unlink(missing_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     final = folder / f"library-{stamp}-{label}.sqlite3"
     tmp = folder / f".{final.name}.part"
@@ -253,7 +255,7 @@ def restore_backup(path: str | os.PathLike[str], backup: str | os.PathLike[str])
     shutil.copyfile(backup, tmp)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
-    with _migration_lock(path):
+    with upgrade_lock(path):
         for suffix in ("", "-wal", "-shm"):
             current = Path(f"{path}{suffix}")
             if current.exists():
