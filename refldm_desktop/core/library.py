@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from refldm_desktop.core import people as _people
 from refldm_desktop.core import references as _refs
 from refldm_desktop.core import scoring as _scoring
+from refldm_desktop.core import undo as _undo
 from refldm_desktop.core.changes import (
     ClusterResult,
     FaceConfirmed,
@@ -506,38 +507,108 @@ class Library:
         )
 
     def pin_reference(self, face_id: int) -> ReferencePinned:
-        return self._decide(_refs.pin, face_id)
+        return self._edit(
+            "pin", _refs.pin, face_id, faces=lambda s: [face_id],
+            label=lambda s, r: f"Pin face {face_id} as a reference",
+        )
 
     def exclude_reference(self, face_id: int) -> ReferenceExcluded:
-        return self._decide(_refs.exclude, face_id)
+        return self._edit(
+            "exclude", _refs.exclude, face_id, faces=lambda s: [face_id],
+            label=lambda s, r: f"Exclude face {face_id} from references",
+        )
 
     def reset_references(self, person_id: int | None = None, *, face_id: int | None = None) -> ReferencesReset:
         """Forget the pins and exclusions of a person's faces, or of one face."""
-        return self._decide(_refs.reset, person_id, face_id)
+
+        def faces(s):
+            if face_id is not None or person_id is None:
+                return [face_id] if face_id is not None else []
+            _refs.check_person(s, person_id)
+            return _refs.person_face_ids(s, person_id)
+
+        def label(s, r):
+            whose = f"face {face_id}" if face_id is not None else _label(s, person_id)
+            return f"Reset the references of {whose}"
+
+        return self._edit("reset", _refs.reset, person_id, face_id, faces=faces, label=label)
 
     # -- the user's decisions -----------------------------------------------------------
 
-    def _decide(self, fn, *args):
+    def _edit(self, verb, fn, *args, people=(), faces=lambda s: (), label):
+        """Make a people edit and record it for undo, in one transaction.
+
+        `faces(session)` lists the faces the edit may change, `people` the people (besides
+        the ones those faces belong to); `label(session, result)` names the edit for menus."""
         with self._write, self._Session.begin() as s:
-            return fn(s, *args)
+            return _undo.recorded(
+                s, verb, people, faces(s), lambda: fn(s, *args), lambda r: label(s, r)
+            )
 
     def rename_person(self, person_id: int, name: str) -> PersonRenamed:
-        return self._decide(_people.rename, person_id, name)
+        return self._edit(
+            "rename", _people.rename, person_id, name, people=[person_id],
+            label=lambda s, r: f"Rename {r.old_name or f'Person {person_id}'} to {r.new_name}",
+        )
 
     def hide_person(self, person_id: int, hidden: bool = True) -> PersonHidden:
-        return self._decide(_people.hide, person_id, hidden)
+        return self._edit(
+            "hide", _people.hide, person_id, hidden, people=[person_id],
+            label=lambda s, r: f"{'Hide' if hidden else 'Show'} {_label(s, person_id)}",
+        )
 
     def merge_people(self, into: int, others: Sequence[int]) -> PeopleMerged:
-        return self._decide(_people.merge, into, others)
+        ids = [into, *others]
+        return self._edit(
+            "merge", _people.merge, into, others, people=ids,
+            faces=lambda s: _people.faces_of_people(s, ids),
+            label=lambda s, r: f"Merge {len(r.merged) + 1} people into {_label(s, into)}",
+        )
 
     def split_person(self, person_id: int, face_ids: Sequence[int]) -> PersonSplit:
-        return self._decide(_people.split, person_id, face_ids)
+        n = len(set(face_ids))
+        return self._edit(
+            "split", _people.split, person_id, face_ids, people=[person_id], faces=lambda s: face_ids,
+            label=lambda s, r: f"Split {n} face{'s' if n != 1 else ''} off {_label(s, person_id)}",
+        )
 
     def confirm_face(self, face_id: int, person_id: int | None = None) -> FaceConfirmed:
-        return self._decide(_people.confirm, face_id, person_id)
+        def label(s, r):
+            verb = "Confirm" if r.previous_person_id == r.person_id else "Move"
+            return f"{verb} face {face_id} {'as' if verb == 'Confirm' else 'to'} {_label(s, r.person_id)}"
+
+        return self._edit(
+            "confirm", _people.confirm, face_id, person_id,
+            people=[person_id] if person_id is not None else [], faces=lambda s: [face_id], label=label,
+        )
 
     def reject_face(self, face_id: int) -> FaceRejected:
-        return self._decide(_people.reject, face_id)
+        return self._edit(
+            "reject", _people.reject, face_id, faces=lambda s: [face_id],
+            label=lambda s, r: f"Reject face {face_id} from {_label(s, r.person_id)}",
+        )
+
+    # -- undo -----------------------------------------------------------------------------
+
+    def undo_state(self) -> _undo.UndoState:
+        """The people edits Undo and Redo would take back or make again (labels)."""
+        with self._Session() as s:
+            return _undo.state(s)
+
+    def undo(self) -> _undo.EditUndone:
+        """Take back the latest people edit not yet undone."""
+        with self._write, self._Session.begin() as s:
+            return _undo.undo(s)
+
+    def redo(self) -> _undo.EditUndone:
+        """Make again the edit undone last (until a new edit is made)."""
+        with self._write, self._Session.begin() as s:
+            return _undo.redo(s)
+
+
+def _label(session: Session, person_id: int) -> str:
+    p = session.get(Person, person_id)
+    return (p.name if p is not None and p.name else None) or f"Person {person_id}"
 
 
 def _check_k(k: int) -> int:

@@ -289,6 +289,15 @@ def split(session: Session, person_id: int, face_ids: Sequence[int]) -> PersonSp
     return PersonSplit(person_id, new.id, tuple(face_ids))
 
 
+def faces_of_people(session: Session, person_ids: Sequence[int]) -> list[int]:
+    """Every face with any assignment (live or rejected) to one of these people."""
+    return sorted(
+        session.scalars(
+            select(FaceAssignment.face_id).where(FaceAssignment.person_id.in_(list(person_ids))).distinct()
+        )
+    )
+
+
 def face_counts(session: Session) -> dict[int, tuple[int, int]]:
     """person id -> (live faces, confirmed faces)."""
     confirmed = func.sum(case((FaceAssignment.state == AssignmentState.CONFIRMED, 1), else_=0))
