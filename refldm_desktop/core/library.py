@@ -25,6 +25,7 @@ from refldm_desktop.core.changes import (
     FaceConfirmed,
     FaceInfo,
     FaceRejected,
+    FacesNamed,
     IndexResult,
     LibraryError,
     NotFound,
@@ -57,6 +58,7 @@ from refldm_desktop.db.models import (
 from refldm_desktop.faces.types import EmbeddingSpace, FaceBackend
 
 if TYPE_CHECKING:
+    from refldm_desktop.core.unknown import FaceGroup
     from refldm_desktop.faces.refselect import Choice
 
 DEFAULT_BACKEND = "dlib"
@@ -352,6 +354,15 @@ class Library:
         n, c = counts.get(p.id, (0, 0))
         return PersonInfo(p.id, p.name, p.hidden, n, c, p.created_at)
 
+    def unknown_faces(self) -> list["FaceGroup"]:
+        """Faces nobody named, grouped by likely person, biggest group first, each with a
+        guess at a named person when one is close (see core.unknown)."""
+        from refldm_desktop.core.unknown import unknown_groups
+
+        space = self.space()
+        with self._Session() as s:
+            return unknown_groups(s, space)
+
     def photos(self, *, state: str | None = None) -> list[PhotoInfo]:
         n_faces = (
             select(Face.photo_id, func.count().label("n")).group_by(Face.photo_id).subquery()
@@ -588,6 +599,70 @@ class Library:
             label=lambda s, r: f"Reject face {face_id} from {_label(s, r.person_id)}",
         )
 
+    # Several faces or people at once: one undo step for the lot.
+
+    def confirm_faces(self, face_ids: Sequence[int], person_id: int | None = None) -> list[FaceConfirmed]:
+        """Confirm each face's person, or (with person_id) move them all there, confirmed."""
+        ids = _ids(face_ids, "face")
+
+        def label(s, rs):
+            moved = any(r.previous_person_id != r.person_id for r in rs)
+            where = _label(s, person_id) if person_id is not None else None
+            n = _n(len(rs), "face")
+            if moved and where:
+                return f"Move {n} to {where}"
+            return f"Confirm {n}" + (f" as {where}" if where else "")
+
+        return self._edit(
+            "confirm", lambda s: [_people.confirm(s, f, person_id) for f in ids],
+            people=[person_id] if person_id is not None else [], faces=lambda s: ids, label=label,
+        )
+
+    def reject_faces(self, face_ids: Sequence[int]) -> list[FaceRejected]:
+        ids = _ids(face_ids, "face")
+        return self._edit(
+            "reject", lambda s: [_people.reject(s, f) for f in ids], faces=lambda s: ids,
+            label=lambda s, rs: f"Reject {_n(len(rs), 'face')}",
+        )
+
+    def name_faces(self, face_ids: Sequence[int], name: str) -> FacesNamed:
+        """These faces are `name`: into the person of that name (made when there is none),
+        confirmed. Names an "unknown faces" group in one step."""
+        ids = _ids(face_ids, "face")
+        return self._edit(
+            "name", _people.name_faces, ids, name, faces=lambda s: ids,
+            label=lambda s, r: f"Name {_n(len(r.face_ids), 'face')} {r.name}",
+        )
+
+    def pin_references(self, face_ids: Sequence[int]) -> list[ReferencePinned]:
+        ids = _ids(face_ids, "face")
+        return self._edit(
+            "pin", lambda s: [_refs.pin(s, f) for f in ids], faces=lambda s: ids,
+            label=lambda s, rs: f"Pin {_n(len(rs), 'face')} as references",
+        )
+
+    def exclude_references(self, face_ids: Sequence[int]) -> list[ReferenceExcluded]:
+        ids = _ids(face_ids, "face")
+        return self._edit(
+            "exclude", lambda s: [_refs.exclude(s, f) for f in ids], faces=lambda s: ids,
+            label=lambda s, rs: f"Exclude {_n(len(rs), 'face')} from references",
+        )
+
+    def reset_face_references(self, face_ids: Sequence[int]) -> list[ReferencesReset]:
+        ids = _ids(face_ids, "face")
+        return self._edit(
+            "reset", lambda s: [_refs.reset(s, None, f) for f in ids], faces=lambda s: ids,
+            label=lambda s, rs: f"Reset the references of {_n(len(rs), 'face')}",
+        )
+
+    def hide_people(self, person_ids: Sequence[int], hidden: bool = True) -> list[PersonHidden]:
+        ids = _ids(person_ids, "person")
+        return self._edit(
+            "hide", lambda s: [_people.hide(s, p, hidden) for p in ids], people=ids,
+            label=lambda s, rs: f"{'Hide' if hidden else 'Show'} "
+            + (_label(s, ids[0]) if len(ids) == 1 else _n(len(ids), "person")),
+        )
+
     # -- undo -----------------------------------------------------------------------------
 
     def undo_state(self) -> _undo.UndoState:
@@ -604,6 +679,18 @@ class Library:
         """Make again the edit undone last (until a new edit is made)."""
         with self._write, self._Session.begin() as s:
             return _undo.redo(s)
+
+
+def _ids(ids: Sequence[int], what: str) -> list[int]:
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        raise LibraryError(f"no {what} given")
+    return ids
+
+
+def _n(n: int, noun: str) -> str:
+    plural = "people" if noun == "person" else f"{noun}s"
+    return f"{n} {noun if n == 1 else plural}"
 
 
 def _label(session: Session, person_id: int) -> str:

@@ -18,6 +18,7 @@ from refldm_desktop.core.changes import (
     ClusterResult,
     FaceConfirmed,
     FaceRejected,
+    FacesNamed,
     LibraryError,
     NotFound,
     PeopleMerged,
@@ -199,6 +200,30 @@ def confirm(session: Session, face_id: int, person_id: int | None = None) -> Fac
     live.state = AssignmentState.CONFIRMED
     live.updated_at = utcnow()
     return FaceConfirmed(face_id, person_id, previous)
+
+
+def name_faces(session: Session, face_ids: Sequence[int], name: str) -> FacesNamed:
+    """These faces are `name`: the person of that name (case aside) gets them, confirmed;
+    with no such person, a new one is made. A hidden namesake is not reused."""
+    name = name.strip()
+    if not name:
+        raise LibraryError("a person's name cannot be empty")
+    for fid in face_ids:
+        _face(session, fid)
+    person = session.scalar(
+        select(Person)
+        .where(func.lower(Person.name) == name.lower(), Person.hidden.is_(False))
+        .order_by(Person.id)
+        .limit(1)
+    )
+    created = person is None
+    if created:
+        person = Person(name=name)
+        session.add(person)
+        session.flush()
+    for fid in face_ids:
+        confirm(session, fid, person.id)
+    return FacesNamed(person.id, person.name, tuple(face_ids), created)
 
 
 def reject(session: Session, face_id: int) -> FaceRejected:

@@ -203,3 +203,58 @@ def test_the_undo_log_outlives_the_library_object(lib, tmp_path):
         assert again.person(alice).name is None
     finally:
         again.close()
+
+
+def test_several_faces_at_once_are_one_undo_step(lib):
+    alice, carol = person_of(lib, "a2.png"), person_of(lib, "c1.png")
+    ids = [f.id for f in lib.faces(alice)][:2]
+    before = everything(lib)
+    lib.confirm_faces(ids, carol)
+    assert all(lib.face(f).person_id == carol for f in ids)
+    assert lib.undo_state().undo == f"Move 2 faces to Person {carol}"
+    lib.pin_references(ids)
+    lib.hide_people([alice, carol])
+    lib.undo()
+    lib.undo()
+    lib.undo()
+    assert everything(lib) == before
+
+
+def test_naming_a_group_of_faces(lib):
+    """Unknown faces named at once: into the person of that name, or a new one."""
+    alice, carol = person_of(lib, "a2.png"), person_of(lib, "c1.png")
+    lib.rename_person(alice, "Alice")
+    before = everything(lib)
+    r = lib.name_faces([f.id for f in lib.faces(carol)], "  alice ")
+    assert r.person_id == alice and not r.created and lib.person(alice).face_count == 5
+    lib.undo()
+    assert everything(lib) == before
+    r = lib.name_faces([f.id for f in lib.faces(carol)], "Carol")
+    assert r.created and r.name == "Carol" and lib.person(r.person_id).confirmed_count == 2
+    lib.undo()
+    assert everything(lib) == before and r.person_id not in {p.id for p in lib.people()}
+
+
+def test_unknown_faces_are_grouped_with_a_guess(lib):
+    alice, bob, carol = person_of(lib, "a2.png"), person_of(lib, "b1.png"), person_of(lib, "c1.png")
+    lib.rename_person(alice, "Alice")
+    groups = lib.unknown_faces()
+    assert {g.person_id for g in groups} == {bob, carol}  # named people are known
+    assert sorted(len(g.face_ids) for g in groups) == [2, 2]
+    # Carol's two faces leave her person: they are grouped together as nobody's faces.
+    lib.reject_faces([f.id for f in lib.faces(carol)])
+    lib.hide_person(bob)
+    groups = lib.unknown_faces()
+    free = [g for g in groups if g.person_id is None]
+    assert len(free) == 1 and len(free[0].face_ids) == 2
+    assert all(g.person_id != bob for g in groups)  # hidden people are not asked about
+
+
+def test_a_face_close_to_a_named_person_is_guessed_to_be_them(lib):
+    alice = person_of(lib, "a2.png")
+    lib.rename_person(alice, "Alice")
+    a3 = face_of(lib, "a3.png").id
+    lib.reject_face(a3)
+    (group,) = [g for g in lib.unknown_faces() if a3 in g.face_ids]
+    assert group.person_id is None and (group.guess_id, group.guess_name) == (alice, "Alice")
+    assert all(g.guess_id is None for g in lib.unknown_faces() if a3 not in g.face_ids)
