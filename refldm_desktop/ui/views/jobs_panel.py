@@ -242,7 +242,11 @@ class JobsPanel(QWidget):
             return jobs.resume(ids) if ids else None
 
         def done(_result) -> None:
-            self.ctx.jobs.queued()  # start the runner, or wake it
+            # The user asked for it: run them even where jobs do not start by themselves.
+            if self.ctx.jobs.running:
+                self.ctx.jobs.queued()
+            else:
+                self.ctx.jobs.start()
             self.refresh()
 
         self.ctx.tasks.run(resume, done, label="Resume jobs")
