@@ -1,1 +1,1 @@
-"""Qt item models: thin adapters over the core's plain values (see ARCHITECTURE.md)."""
+"""Qt item models over the core's queries: thin adapters that fetch rows by id."""
