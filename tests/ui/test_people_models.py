@@ -24,7 +24,8 @@ from refldm_desktop.ui.models.people import (  # noqa: E402
     PeopleSortFilter,
     PersonIdRole,
 )
-from refldm_desktop.ui.models.pixmaps import PixmapCache  # noqa: E402
+from refldm_desktop.ui.thumbnails import ThumbnailCache  # noqa: E402
+from refldm_desktop.ui.views.people_common import thumb_source  # noqa: E402
 from refldm_desktop.ui.models.references import ReasonsRole, ReferencesModel  # noqa: E402
 
 FAIL = QAbstractItemModelTester.FailureReportingMode.Fatal
@@ -42,13 +43,17 @@ def lib(tmp_path):
     library.close()
 
 
+def no_pictures():
+    return ThumbnailCache(None, source=lambda key: Path("/nonexistent.png"), workers=1)
+
+
 def person(pid, name=None, n=1, hidden=False):
     return PersonInfo(pid, name, hidden, n, 0, datetime(2024, 1, 1))
 
 
 def test_people_model_follows_edits_without_a_reset(qtbot, lib):
-    pixmaps = PixmapCache(64)
-    model = PeopleModel(pixmaps, lambda pid: lib.face_crop(lib.faces(pid)[0].id))
+    pixmaps = ThumbnailCache(lib, source=thumb_source(lib))
+    model = PeopleModel(pixmaps, 64)
     QAbstractItemModelTester(model, FAIL)
     model.set_people(lib.people())
     ids = [model.index(r).data(PersonIdRole) for r in range(model.rowCount())]
@@ -71,7 +76,7 @@ def test_people_model_follows_edits_without_a_reset(qtbot, lib):
 
 
 def test_people_model_asks_to_rename_and_merge(qtbot):
-    model = PeopleModel(PixmapCache(32), lambda pid: Path("/nonexistent.png"))
+    model = PeopleModel(no_pictures(), 32)
     QAbstractItemModelTester(model, FAIL)
     model.set_people([person(1, "Ann"), person(2), person(3)])
     with qtbot.waitSignal(model.renameRequested) as sig:
@@ -87,7 +92,7 @@ def test_people_model_asks_to_rename_and_merge(qtbot):
 
 
 def test_people_are_sorted_named_first_and_hidden_ones_filtered():
-    model = PeopleModel(PixmapCache(32), lambda pid: Path("/nonexistent.png"))
+    model = PeopleModel(no_pictures(), 32)
     proxy = PeopleSortFilter()
     proxy.setSourceModel(model)
     QAbstractItemModelTester(proxy, FAIL)
@@ -101,9 +106,9 @@ def test_people_are_sorted_named_first_and_hidden_ones_filtered():
 
 
 def test_faces_and_references_models(qtbot, lib):
-    pixmaps = PixmapCache(64)
-    faces = FacesModel(pixmaps, lib.face_crop)
-    refs = ReferencesModel(pixmaps, lib.face_crop)
+    pixmaps = ThumbnailCache(lib, source=thumb_source(lib))
+    faces = FacesModel(pixmaps, 64)
+    refs = ReferencesModel(pixmaps, 64)
     QAbstractItemModelTester(faces, FAIL)
     QAbstractItemModelTester(refs, FAIL)
     pid = max(lib.people(), key=lambda p: p.face_count).id
