@@ -126,7 +126,7 @@ def test_faces_and_references_models(qtbot, lib):
         Choice(b.id, b.photo_id, str(b.photo), b.box, 0.7, ("sharp", "frontal")),
     ]
     refs.set_references(choices)
-    assert refs.rowCount() == 2 and refs.index(0).data() == "Pinned · 0.90"
+    assert refs.rowCount() == 2 and refs.index(0).data() == "pinned · quality 0.90"
     assert refs.index(1).data(ReasonsRole) == ["sharp", "frontal"]
     assert "frontal" in refs.index(1).data(Qt.ToolTipRole)
     refs.set_references(choices[1:])

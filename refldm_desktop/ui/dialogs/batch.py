@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -88,6 +89,10 @@ class BatchDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin)
+        self.no_refs = QCheckBox("Also restore faces without a person or reference photos (less faithful)")
+        self.no_refs.setObjectName("batchNoRefs")
+        self.no_refs.setAccessibleName("Also restore faces that have no reference photos")
+        self.no_refs.toggled.connect(self._no_refs_toggled)
         self.count = QLabel("Measuring the faces…")
         self.count.setObjectName("batchCount")
         self.count.setAccessibleName("How many faces this restores")
@@ -100,13 +105,19 @@ class BatchDialog(QDialog):
         self.faces.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.faces.setMovement(QListWidget.Movement.Static)
         self.faces.setUniformItemSizes(True)
+        self.faces.setGridSize(QSize(THUMB + 16, THUMB + 24))
         self.progress = QProgressBar()
         self.progress.setObjectName("batchProgress")
         self.progress.setAccessibleName("Batch progress")
         self.progress.hide()
         form = QFormLayout()
-        form.addRow("&Photos:", self.scope)
-        form.addRow("Restore faces with &quality below:", row)
+        scope_label = QLabel("&Photos:")
+        scope_label.setBuddy(self.scope)
+        threshold_label = QLabel("Restore faces with &quality below:")
+        threshold_label.setBuddy(self.slider)
+        form.addRow(scope_label, self.scope)
+        form.addRow(threshold_label, row)
+        form.addRow("", self.no_refs)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.start_button = self.buttons.addButton("&Start", QDialogButtonBox.ButtonRole.AcceptRole)
         self.start_button.setObjectName("startBatchButton")
@@ -150,6 +161,12 @@ class BatchDialog(QDialog):
         else:
             self.measure()
 
+    def _no_refs_toggled(self, on: bool) -> None:
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, no_refs_ok=on)
+        self.measure()
+
     def scope_path(self) -> str | None:
         data = self.scope.currentData()
         return None if data in (None, "choose") else data
@@ -190,10 +207,13 @@ class BatchDialog(QDialog):
         chosen = selected_at(self.plan.faces, value)
         photos = len({f.photo_id for f in chosen})
         skipped = self.plan.without_person + self.plan.without_references
-        extra = f" ({skipped} poor faces have no person or no reference photos and are left alone)" if skipped else ""
+        extra = (
+            f" {skipped} other faces are never restored here: they belong to nobody yet, or their person has "
+            "no good photos to learn from." if skipped else ""
+        )
         self.count.setText(
             f"{len(chosen)} face{'s' if len(chosen) != 1 else ''} in {photos} photo{'s' if photos != 1 else ''} "
-            f"score below {value:.2f} and will be restored{extra}."
+            f"score below {value:.2f} and will be restored.{extra}"
         )
         self.start_button.setEnabled(bool(chosen) and self.batch_id is None)
         self.faces.clear()
@@ -230,6 +250,7 @@ class BatchDialog(QDialog):
         threshold = self.spin.value()
         self.start_button.setEnabled(False)
         self.scope.setEnabled(False)
+        self.no_refs.setEnabled(False)
         self.slider.setEnabled(False)
         self.spin.setEnabled(False)
 

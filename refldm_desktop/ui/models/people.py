@@ -13,10 +13,11 @@ from refldm_desktop.ui.models.rows import sync_rows
 
 PERSON_MIME = "application/x-refldm-person-ids"
 
-PersonIdRole = Qt.UserRole + 1
-FaceCountRole = Qt.UserRole + 2
-HiddenRole = Qt.UserRole + 3
-NamedRole = Qt.UserRole + 4
+# Apart from the face roles: people and faces share the tile delegate.
+PersonIdRole = Qt.UserRole + 21
+FaceCountRole = Qt.UserRole + 22
+HiddenRole = Qt.UserRole + 23
+NamedRole = Qt.UserRole + 24
 
 
 def encode_ids(mime: str, ids: Sequence[int]) -> QMimeData:

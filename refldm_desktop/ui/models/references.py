@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
 
-from refldm_desktop.ui.models.faces import FaceIdRole
+from refldm_desktop.ui.models.faces import FaceIdRole, ReferenceRole
 from refldm_desktop.ui.models.rows import sync_rows
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class ReferencesModel(QAbstractListModel):
             return None
         c = self._refs[index.row()]
         if role == Qt.DisplayRole:
-            return f"{'Pinned · ' if c.pinned else ''}{c.score:.2f}"
+            return f"{'pinned · ' if c.pinned else ''}quality {c.score:.2f}"
         if role == Qt.DecorationRole:
             return self._thumbs.get(("face", c.face_id, self._size))
         if role in (Qt.ToolTipRole, Qt.AccessibleDescriptionRole):
@@ -50,6 +50,8 @@ class ReferencesModel(QAbstractListModel):
             return c.face_id
         if role == PinnedRole:
             return c.pinned
+        if role == ReferenceRole:
+            return "pinned" if c.pinned else None
         if role == ReasonsRole:
             return list(c.reasons)
         if role == ScoreRole:

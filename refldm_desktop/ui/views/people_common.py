@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from refldm_desktop.ui.models.faces import ConfirmedRole, ReferenceRole
+from refldm_desktop.ui.models.people import HiddenRole
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -99,6 +100,14 @@ class FaceDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         return QSize(self._tile + 20, self._tile + 36)
 
+    def _text_rect(self, option: QStyleOptionViewItem) -> QRect:
+        r = option.rect.adjusted(2, 2, -2, -2)
+        return QRect(r.x() + 2, r.y() + self._tile + 8, r.width() - 4, option.fontMetrics.height() + 6)
+
+    def updateEditorGeometry(self, editor, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        """A name is edited in place, under the picture."""
+        editor.setGeometry(self._text_rect(option))
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         painter.save()
         r = option.rect.adjusted(2, 2, -2, -2)
@@ -114,7 +123,7 @@ class FaceDelegate(QStyledItemDelegate):
         else:
             painter.fillRect(box, pal.color(QPalette.ColorRole.Midlight))
         reference = index.data(ReferenceRole)
-        if reference == "excluded":
+        if reference == "excluded" or index.data(HiddenRole):
             painter.fillRect(box, QColor(0, 0, 0, 110))
         badges = []
         if index.data(ConfirmedRole):
@@ -133,6 +142,9 @@ class FaceDelegate(QStyledItemDelegate):
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
             x -= 24
         text_rect = QRect(r.x() + 2, box.bottom() + 4, r.width() - 4, r.bottom() - box.bottom() - 4)
+        if option.state & QStyle.StateFlag.State_Editing:
+            painter.restore()
+            return
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(pal.color(role))
         text = option.fontMetrics.elidedText(str(index.data() or ""), Qt.TextElideMode.ElideMiddle, text_rect.width())

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.models.people import HiddenRole, NamedRole, PeopleModel, PeopleSortFilter, PersonIdRole
-from refldm_desktop.ui.views.people_common import EDIT_AREAS, TILE, people_thumbs, run_edit, tile_view
+from refldm_desktop.ui.views.people_common import EDIT_AREAS, TILE, FaceDelegate, people_thumbs, run_edit, tile_view
 from refldm_desktop.ui.views.person_page import PersonPage
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class PeoplePage(QWidget):
 
         self.view = tile_view("peopleView", "People", self)
         self.view.setModel(self.proxy)
+        self.view.setItemDelegate(FaceDelegate(TILE, self.view))
         self.view.setEditTriggers(
             QAbstractItemView.EditTrigger.EditKeyPressed | QAbstractItemView.EditTrigger.SelectedClicked
         )

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from refldm_desktop.core.unknown import FaceGroup
     from refldm_desktop.ui.context import AppContext
 
-FACE = 72
-SHOWN_FACES = 10  # per group; the rest are counted
+FACE = 64
+SHOWN_FACES = 8  # per group; the rest are counted
 SHOWN_GROUPS = 60  # the biggest groups; naming them brings up the next ones
 
 
@@ -66,18 +66,23 @@ class GroupRow(QFrame):
         ok.setAccessibleName("Give this name to every face of the group")
         ok.clicked.connect(self._name)
         form = QHBoxLayout()
-        form.addWidget(QLabel(f"{n} face{'s' if n != 1 else ''}"))
+        form.addWidget(QLabel(f"{n} face{'s' if n != 1 else ''}:"))
         form.addWidget(self.name, 1)
         form.addWidget(ok)
+        self.name.setMinimumWidth(180)
         if group.guess_name:
             guess = QPushButton(f"It's {group.guess_name}")
             guess.setObjectName("guessButton")
             guess.setAccessibleName(f"These faces are {group.guess_name}")
             guess.clicked.connect(lambda: self.page.name_group(self.group, group.guess_name))
             form.addWidget(guess)
-        lay = QVBoxLayout(self)
-        lay.addLayout(strip)
-        lay.addLayout(form)
+        side = QVBoxLayout()
+        side.addStretch(1)
+        side.addLayout(form)
+        side.addStretch(1)
+        lay = QHBoxLayout(self)
+        lay.addLayout(strip, 3)
+        lay.addLayout(side, 2)
         self.update_pixmaps()
 
     def update_pixmaps(self) -> None:
