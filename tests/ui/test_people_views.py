@@ -15,7 +15,6 @@ from PySide6.QtWidgets import QApplication, QLineEdit  # noqa: E402
 from refldm_desktop.core.home import Home  # noqa: E402
 from refldm_desktop.core.library import Library  # noqa: E402
 from refldm_desktop.ui.models.faces import FaceIdRole  # noqa: E402
-from refldm_desktop.ui.models.people import PersonIdRole  # noqa: E402
 
 WAIT = 60_000
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
 
 if TYPE_CHECKING:
@@ -114,25 +115,12 @@ class JobsPanel(QWidget):
         self.details.setReadOnly(True)
         self.details.setPlaceholderText("Select a job to read its details and errors here.")
 
-        self.buttons: dict[str, QPushButton] = {}
         bar = QHBoxLayout()
-        for key, text, keys, tip, slot in (
+        self.buttons = verb_buttons(self, (
             ("cancel", "&Cancel", "Delete", "Cancel the selected jobs", self.cancel_selected),
             ("retry", "Re&try", "Ctrl+R", "Queue the selected failed or cancelled jobs again", self.retry_selected),
             ("copy", "Cop&y details", "Ctrl+Shift+C", "Copy the selected jobs' details and errors", self.copy_details),
-        ):
-            b = QPushButton(text)
-            b.setObjectName(f"{key}JobsButton")
-            b.setAccessibleName(tip)
-            b.setToolTip(f"{tip} ({keys})")
-            b.clicked.connect(lambda _=False, s=slot: s())
-            a = QAction(text, self)
-            a.setShortcut(QKeySequence(keys))
-            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            a.triggered.connect(slot)
-            self.addAction(a)
-            bar.addWidget(b)
-            self.buttons[key] = b
+        ), "JobsButton", bar)
         bar.addStretch(1)
         self.show_finished = QCheckBox("Show &finished")
         self.show_finished.setAccessibleName("Show finished and cancelled jobs too")

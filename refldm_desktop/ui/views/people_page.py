@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.models.people import HiddenRole, NamedRole, PeopleModel, PeopleSortFilter, PersonIdRole
+from refldm_desktop.ui.views.buttons import shortcut
 from refldm_desktop.ui.views.people_common import EDIT_AREAS, TILE, FaceDelegate, people_thumbs, run_edit, tile_view
 from refldm_desktop.ui.views.person_page import PersonPage
 
@@ -90,15 +90,8 @@ class PeoplePage(QWidget):
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._menu)
-        for text, keys, slot in (
-            ("Merge", "Ctrl+M", self.merge_selected),
-            ("Rename", "F2", self._edit_current),
-        ):
-            a = QAction(text, self.view)
-            a.setShortcut(QKeySequence(keys))
-            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            a.triggered.connect(slot)
-            self.view.addAction(a)
+        shortcut(self.view, "Merge", "Ctrl+M", self.merge_selected)
+        shortcut(self.view, "Rename", "F2", self._edit_current)
 
         grid = QWidget()
         lay = QVBoxLayout(grid)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMenu,
-    QPushButton,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from refldm_desktop.ui.models.faces import FaceIdRole, FacesModel
 from refldm_desktop.ui.models.references import ReasonsRole, ReferencesModel
+from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.views.people_common import EDIT_AREAS, TILE, FaceDelegate, people_thumbs, run_edit, tile_view
 
 if TYPE_CHECKING:
@@ -74,28 +74,15 @@ class PersonPage(QWidget):
         self.faces.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.faces.customContextMenuRequested.connect(self._faces_menu)
 
-        self.buttons: dict[str, QPushButton] = {}
         face_bar = QHBoxLayout()
-        for key, text, keys, tip, slot in (
+        self.buttons = verb_buttons(self, (
             ("confirm", "&Confirm", "Ctrl+Return", "Yes, these faces are this person", self.confirm_selected),
             ("reject", "&Not this person", "Delete", "These faces are someone else", self.reject_selected),
             ("move", "Mo&ve to…", "Ctrl+Shift+M", "These faces are another person", self._move_menu),
             ("split", "&Split off", "Ctrl+Shift+S", "These faces are one new person", self.split_selected),
             ("pin", "&Pin as reference", "Ctrl+P", "Always restore with these faces", self.pin_selected),
             ("exclude", "E&xclude as reference", "Ctrl+E", "Never restore with these faces", self.exclude_selected),
-        ):
-            b = QPushButton(text)
-            b.setObjectName(f"{key}FacesButton")
-            b.setAccessibleName(tip)
-            b.setToolTip(f"{tip} ({keys})")
-            b.clicked.connect(lambda _=False, s=slot: s())
-            a = QAction(text, self)
-            a.setShortcut(QKeySequence(keys))
-            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            a.triggered.connect(slot)
-            self.addAction(a)
-            face_bar.addWidget(b)
-            self.buttons[key] = b
+        ), "FacesButton", face_bar)
         face_bar.addStretch(1)
 
         self.refs_model = ReferencesModel(thumbs, REF_TILE, self)
@@ -114,18 +101,11 @@ class PersonPage(QWidget):
         self.reasons.setWordWrap(True)
         self.reasons.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         ref_bar = QHBoxLayout()
-        for key, text, tip, slot in (
-            ("refPin", "Pin", "Keep this reference first, always", self.pin_refs),
-            ("refExclude", "Exclude", "Never use this face as a reference", self.exclude_refs),
-            ("refReset", "Reset choices", "Forget this person's pins and exclusions", self.reset_refs),
-        ):
-            b = QPushButton(text)
-            b.setObjectName(f"{key}Button")
-            b.setAccessibleName(tip)
-            b.setToolTip(tip)
-            b.clicked.connect(lambda _=False, s=slot: s())
-            ref_bar.addWidget(b)
-            self.buttons[key] = b
+        self.buttons.update(verb_buttons(self, (
+            ("refPin", "Pin", "", "Keep this reference first, always", self.pin_refs),
+            ("refExclude", "Exclude", "", "Never use this face as a reference", self.exclude_refs),
+            ("refReset", "Reset choices", "", "Forget this person's pins and exclusions", self.reset_refs),
+        ), "Button", ref_bar))
         ref_bar.addStretch(1)
         self.refs_note = QLabel()
         self.refs_note.setAccessibleName("About the references")
