@@ -274,7 +274,12 @@ def test_batch_dialog_count_follows_the_threshold(qtbot, ctx):
         counts[t] = dialog.selected_count()
         assert dialog.count.text().startswith(f"{counts[t]} face")
         assert dialog.faces.count() == min(counts[t], 60)
-    assert counts[0.0] == 0 and not dialog.start_button.isEnabled()
+        assert dialog.start_button.isEnabled() == (counts[t] > 0)
+    assert counts[0.0] == 0
     assert counts[0.3] <= counts[0.6] <= counts[1.0] and counts[1.0] > counts[0.3]
     dialog.slider.setValue(60)
     assert dialog.spin.value() == pytest.approx(0.6) and dialog.selected_count() == counts[0.6]
+    # Faces of nobody (or of people without good photos) join at one click.
+    dialog.no_refs.setChecked(True)
+    qtbot.waitUntil(lambda: dialog.plan is not None and dialog.plan.without_person == 0, timeout=WAIT * 2)
+    assert dialog.selected_count() >= counts[0.6]
