@@ -67,8 +67,8 @@ def preload() -> None:
 
     import refldm_desktop.cli
     import refldm_desktop.core.library  # noqa: F401
-    import refldm_desktop.core.restore_job  # noqa: F401
     import refldm_desktop.core.report  # noqa: F401
+    import refldm_desktop.core.restore_job  # noqa: F401
     import refldm_desktop.library.output  # noqa: F401
     import refldm_desktop.restore.photo  # noqa: F401
     from refldm_desktop.core.plugins import Registry

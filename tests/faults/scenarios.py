@@ -28,6 +28,17 @@ PHOTOS = [
 ]
 RESTORE_PHOTOS = ("p01.png", "p04.png", "p07.png")
 
+# What the whole suite found; printed at the end of the run (conftest.py).
+TOTALS = {
+    "kills tried": 0,
+    "disks filled": 0,
+    "concurrent pairs": 0,
+    "unopenable libraries": 0,
+    "changed originals": 0,
+    "orphan files": 0,
+    "duplicate versions": 0,
+}
+
 
 def make_pictures(root: Path) -> Path:
     for name, faces in PHOTOS:
@@ -157,3 +168,36 @@ def fill_disk(mount: Path, leave: int) -> Path:
     with open(filler, "wb") as f:
         f.write(b"\0" * max(0, free - leave))
     return filler
+
+
+def stderr_problems(err: str) -> list[str]:
+    """What is wrong with what a command told the user (empty when all is well)."""
+    problems = []
+    if "Traceback" in err:
+        problems.append("a traceback reached the user")
+    if len([line for line in err.splitlines() if line.startswith("refldm-desktop: error:")]) > 1:
+        problems.append("more than one error line")
+    if "(sqlite3." in err or "INSERT " in err or "UPDATE " in err:
+        problems.append("SQL reached the user")
+    return problems
+
+
+def judge(state: dict | None, pictures: Path, originals: dict, outs: list[Path], label: str) -> list[str]:
+    """The promises, after a fault: the library opens and is whole, the originals are
+    unchanged, every output file is recorded, no job made two versions. Counts into TOTALS."""
+    if not state or not state.get("opens") or state.get("integrity") != "ok":
+        TOTALS["unopenable libraries"] += 1
+        return [f"{label}: the library does not open: {state}"]
+    problems = []
+    if tree_hashes(pictures) != originals:
+        TOTALS["changed originals"] += 1
+        problems.append(f"{label}: an original changed")
+    orphans = [f for out in outs for f in orphan_files(state, out)]
+    TOTALS["orphan files"] += len(orphans)
+    if orphans:
+        problems.append(f"{label}: files no version records: {orphans}")
+    dups = duplicate_versions(state)
+    TOTALS["duplicate versions"] += dups
+    if dups:
+        problems.append(f"{label}: {dups} versions made twice")
+    return problems

@@ -20,17 +20,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import TOTALS
 from forking import preload, run_forked
 from scenarios import (
     RESTORE_PHOTOS,
+    TOTALS,
     cli,
     copy_home,
-    duplicate_versions,
     fill_disk,
     inspect,
+    judge,
     make_pictures,
-    orphan_files,
+    stderr_problems,
     tree_hashes,
 )
 
@@ -116,37 +116,6 @@ def start(tmp_path_factory):
     return pics, tree_hashes(pics), schema, indexed, reference
 
 
-def _one_line_or_none(err: str) -> list[str]:
-    """What is wrong with a failed command's stderr (empty when it is the one clear line)."""
-    problems = []
-    if "Traceback" in err:
-        problems.append("a traceback reached the user")
-    errors = [line for line in err.splitlines() if line.startswith("refldm-desktop: error:")]
-    if len(errors) > 1:
-        problems.append("more than one error line")
-    if "(sqlite3." in err or "INSERT " in err or "UPDATE " in err:
-        problems.append("SQL reached the user")
-    return problems
-
-
-def _judge(state, pics, originals, out, problems, where):
-    if not state or not state.get("opens") or state.get("integrity") != "ok":
-        TOTALS["unopenable libraries"] += 1
-        problems.append(f"{where}: the library does not open: {state}")
-        return
-    if tree_hashes(pics) != originals:
-        TOTALS["changed originals"] += 1
-        problems.append(f"{where}: an original changed")
-    orphans = orphan_files(state, out) if out is not None else []
-    TOTALS["orphan files"] += len(orphans)
-    if orphans:
-        problems.append(f"{where}: files no version records: {orphans}")
-    dups = duplicate_versions(state)
-    TOTALS["duplicate versions"] += dups
-    if dups:
-        problems.append(f"{where}: {dups} versions made twice")
-
-
 @pytest.mark.parametrize("leave", LEAVE)
 def test_a_full_disk_under_the_home_stops_index_cleanly(start, disk, tmp_path, leave):
     pics, originals, schema, _, reference = start
@@ -154,16 +123,16 @@ def test_a_full_disk_under_the_home_stops_index_cleanly(start, disk, tmp_path, l
     disk.fill(leave)
     TOTALS["disks filled"] += 1
     first = run_forked(lambda: cli(home, "index", pics), stderr_to=tmp_path / "first.err", before=disk.inject)
-    problems = [f"index on a full disk: {p}" for p in _one_line_or_none(first.stderr)]
+    problems = [f"index on a full disk: {p}" for p in stderr_problems(first.stderr)]
     if first.status not in (0, 2):
         problems.append(f"index on a full disk ended with status {first.status}: {first.stderr[-600:]}")
     if leave == 0 and (first.status != 2 or "full" not in first.stderr):
         problems.append(f"index on a disk with no space left did not say so: {first.stderr[-600:]}")
     disk.free()
-    _judge(run_forked(lambda: inspect(home)).value, pics, originals, None, problems, "after the full disk")
+    problems += judge(run_forked(lambda: inspect(home)).value, pics, originals, [], "after the full disk")
     again = run_forked(lambda: cli(home, "index", pics), stderr_to=tmp_path / "again.err")
     final = run_forked(lambda: inspect(home)).value
-    _judge(final, pics, originals, None, problems, "after the next run")
+    problems += judge(final, pics, originals, [], "after the next run")
     if again.status != 0:
         problems.append(f"the next index failed: {again.stderr[-600:]}")
     for key in ("photos", "photo_states", "faces", "people"):
@@ -187,7 +156,7 @@ def test_a_full_output_disk_fails_the_jobs_cleanly_and_they_finish_later(start, 
     disk.fill(leave)
     TOTALS["disks filled"] += 1
     first = run_forked(lambda: cli(home, *args), stderr_to=tmp_path / "first.err", before=disk.inject)
-    problems = [f"{verb} on a full disk: {p}" for p in _one_line_or_none(first.stderr)]
+    problems = [f"{verb} on a full disk: {p}" for p in stderr_problems(first.stderr)]
     if first.status not in (0, 1, 2):
         problems.append(f"{verb} on a full disk ended with status {first.status}: {first.stderr[-600:]}")
     if leave == 0 and first.status == 0:
@@ -195,7 +164,7 @@ def test_a_full_output_disk_fails_the_jobs_cleanly_and_they_finish_later(start, 
     if first.status == 1 and "disk is full" not in first.stderr and "disk quota" not in first.stderr:
         problems.append(f"{verb}: a failed photo does not say the disk is full: {first.stderr[-600:]}")
     disk.free()
-    _judge(run_forked(lambda: inspect(home)).value, pics, originals, out, problems, "after the full disk")
+    problems += judge(run_forked(lambda: inspect(home)).value, pics, originals, [out], "after the full disk")
 
     def finish():
         # What the README says: run the same batch again; `jobs resume` + `jobs run` otherwise.
@@ -205,7 +174,7 @@ def test_a_full_output_disk_fails_the_jobs_cleanly_and_they_finish_later(start, 
 
     again = run_forked(finish, stderr_to=tmp_path / "again.err")
     final = run_forked(lambda: inspect(home)).value
-    _judge(final, pics, originals, out, problems, "after the next run")
+    problems += judge(final, pics, originals, [out], "after the next run")
     if again.status != 0:
         problems.append(f"the next run failed: {again.stderr[-600:]}")
     if final and verb == "restore":
