@@ -165,9 +165,9 @@ def database_error_message(exc: BaseException, where: str | None = None) -> str 
         return _DB_DAMAGED.format(where=prefix, what="the file is not a whole SQLite database")
     if "disk i/o error" in text or code == 10:
         return (
-            "the disk reported an error while using the library database: check the disk and "
-            "free space, then run again; `refldm-desktop db check` tells whether the library "
-            "is intact"
+            "the disk could not write the library database (most often because it is full): "
+            "free some space (or check the disk), then run again; `refldm-desktop db check` "
+            "tells whether the library is intact"
         )
     return None
 
