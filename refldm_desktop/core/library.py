@@ -266,14 +266,17 @@ class Library:
         space = self.backend().space
         if space.model_id not in pending:
             return ClusterResult()  # faces of another backend wait until it is chosen again
-        return self.recluster()
+        return self.recluster(full=False)
 
-    def recluster(self) -> ClusterResult:
+    def recluster(self, full: bool = True) -> ClusterResult:
         """Give unassigned faces a person where one is close enough, or found new people.
-        Never moves a face that already has a person or was rejected from one."""
+        Never moves a face that already has a person or was rejected from one.
+
+        After indexing (`full=False`) only new and newly unassigned faces look for their
+        nearest faces; `full` lets every unassigned face look again."""
         space = self.backend().space
         with self._write, self._Session.begin() as s:
-            return _people.recluster(s, space, self._cluster)
+            return _people.recluster(s, space, self._cluster, full=full)
 
     # -- queries ------------------------------------------------------------------------
 
