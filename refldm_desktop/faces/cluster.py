@@ -132,7 +132,7 @@ def cluster(
             break
         found = [np.concatenate([f, new]) for f, new in zip(found, (a, b, d))]
         before = groups.group_of()
-        groups = _Groups(photos, fix, forb)
+        groups.restart()
         groups.link(*found)
         groups.merge_closest_first()
         if np.array_equal(_partition_key(groups.group_of()), _partition_key(before)):
@@ -208,7 +208,7 @@ class _Search:
             parts = [(self.rows, np.arange(self.n))]
         else:
             if self._cells is None:
-                self._cells = list(_cells(self.x, self.sq, self.rows))
+                self._cells = list(_cells(self.x, self.rows))
             parts = self._cells
         for q, cols in parts:
             step = max(1, _BLOCK // max(cols.size, 1))
@@ -275,7 +275,7 @@ def _select(d2: np.ndarray, loose: np.float32, person_of_col: np.ndarray | None)
     return np.concatenate(outs_r).astype(np.int64), np.concatenate(outs_c).astype(np.int64)
 
 
-def _cells(x: np.ndarray, sq: np.ndarray, rows: np.ndarray):
+def _cells(x: np.ndarray, rows: np.ndarray):
     """(searching faces of a cell, faces of the cells nearest to it) for every cell.
 
     Cells are k-means cells of about _CELL faces, trained on a fixed sample of the canonical
@@ -286,13 +286,13 @@ def _cells(x: np.ndarray, sq: np.ndarray, rows: np.ndarray):
     sample = np.sort(rng.choice(n, size=min(n, 40 * k), replace=False))
     centres = x[sample[rng.choice(sample.size, size=k, replace=False)]].copy()
     for _ in range(8):
-        cell = _nearest_centre(x[sample], sq[sample], centres)
+        cell = _nearest_centre(x[sample], centres)
         sums = np.zeros_like(centres)
         np.add.at(sums, cell, x[sample])
         count = np.bincount(cell, minlength=k)
         used = count > 0
         centres[used] = sums[used] / count[used, None]
-    cell = _nearest_centre(x, sq, centres)
+    cell = _nearest_centre(x, centres)
     members = np.argsort(cell, kind="stable")
     bounds = np.searchsorted(cell[members], np.arange(k + 1))
     csq = np.einsum("ij,ij->i", centres, centres)
@@ -309,7 +309,7 @@ def _cells(x: np.ndarray, sq: np.ndarray, rows: np.ndarray):
         yield q, cols
 
 
-def _nearest_centre(x: np.ndarray, sq: np.ndarray, centres: np.ndarray) -> np.ndarray:
+def _nearest_centre(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
     csq = np.einsum("ij,ij->i", centres, centres)
     out = np.empty(x.shape[0], dtype=np.int64)
     step = max(1, _BLOCK // max(centres.shape[0], 1))
@@ -397,13 +397,20 @@ class _Groups:
         # Group id of each face at the start: existing people first, then one per face.
         self.person_group = np.array([-1 if p is None else index[p] for p in fixed], dtype=np.int64)
         self.start = np.where(self.person_group >= 0, self.person_group, len(people) + np.arange(n))
+        by_person = np.argsort(self.person_group, kind="stable")
+        bounds = np.searchsorted(self.person_group[by_person], np.arange(len(people) + 1))
+        self.faces_of = [by_person[bounds[k] : bounds[k + 1]].tolist() for k in range(len(people))]
         self.groups: dict[int, _Group] = {}
+
+    def restart(self) -> None:
+        """Back to the starting groups (each made again when first needed)."""
+        self.groups = {}
 
     def _group(self, gid: int) -> _Group:
         g = self.groups.get(gid)
         if g is None:
             if gid < len(self.people):
-                faces = np.flatnonzero(self.person_group == gid).tolist()
+                faces = list(self.faces_of[gid])
                 person = self.people[gid]
             else:
                 faces = [gid - len(self.people)]
