@@ -222,12 +222,21 @@ class _Search:
         each existing person."""
         found_a, found_b = [], []
         x, sq = self.x, self.sq
+        in_group = np.bincount(group_of)[group_of] > 1
         for r, cols in self.blocks():
             d2 = x[r] @ x[cols].T
             d2 *= -2.0
             d2 += sq[cols]
             d2 += sq[r][:, None]
-            d2[group_of[r][:, None] == group_of[cols][None, :]] = np.inf  # itself, its group
+            # Not itself (columns are sorted), nor anyone of its group.
+            pos = np.searchsorted(cols, r)
+            hit = np.flatnonzero((pos < cols.size) & (cols[np.minimum(pos, cols.size - 1)] == r))
+            d2[hit, pos[hit]] = np.inf
+            grouped = np.flatnonzero(in_group[r])
+            if grouped.size:
+                sub = d2[grouped]
+                sub[group_of[r[grouped]][:, None] == group_of[cols][None, :]] = np.inf
+                d2[grouped] = sub
             ri, ci = _select(d2, self.loose, None if person_of is None else person_of[cols])
             found_a.append(r[ri])
             found_b.append(cols[ci])
