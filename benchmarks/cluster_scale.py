@@ -4,11 +4,14 @@
     python benchmarks/cluster_scale.py                    # every case
     python benchmarks/cluster_scale.py --case family --case 5x4000
     python benchmarks/cluster_scale.py --quick            # the small cases only
+    python benchmarks/cluster_scale.py --quick --old      # the same with the old clustering
 
 Synthetic 128-d embeddings shaped like dlib's (tests/faces/synthetic_people.py: faces of
 one person about 0.35 apart, well inside dlib's 0.55; people about 0.9 apart). Each case
 runs in a fresh subprocess, so that its peak memory is its own: "added memory" is the
-process's peak resident size minus its size once the embeddings are loaded.
+process's peak resident size minus its size once the embeddings are loaded. "cpu s" is
+the process's CPU time (all threads) during the clustering: on a busy shared machine it
+says more than the wall time.
 
 "scratch" clusters every face as on a first index. "+500" is a later index run: the
 library's faces already carry their people (as a perfect earlier run left them; people seen
@@ -77,10 +80,23 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def one(case: str, mode: str, data: Path) -> dict:
+def cpu_seconds() -> float:
+    """User and system time of this process, all threads: on a busy shared machine the wall
+    time says more about the neighbours than about the code."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def one(case: str, mode: str, data: Path, old: bool = False) -> dict:
     """Runs in the subprocess: load the faces, cluster them, report."""
     from refldm_desktop.faces.cluster import cluster
     from refldm_plugin_dlib import DLIB_SPACE
+
+    if old:
+        from cluster_reference import cluster as reference
+
+        def cluster(*args, search=None):  # the old one has no search hint: all free faces
+            return reference(*args)
 
     z = np.load(data)
     emb, person, photo, extra = z["embeddings"], z["person"], z["photo"], int(z["extra"])
@@ -92,12 +108,12 @@ def one(case: str, mode: str, data: Path) -> dict:
     search = None if mode == "scratch" else [i >= n for i in range(m)]
     if mode == "db":
         return one_db(emb, photo, fixed, n, person)
-    base = rss_mib()
+    base, cpu = rss_mib(), cpu_seconds()
     t = time.perf_counter()
     labels = cluster(DLIB_SPACE, emb, photo.tolist(), fixed, [frozenset()] * m, search=search)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, cpu_seconds() - cpu
     precision, recall = pairwise_scores(labels, person)
-    return dict(faces=m, seconds=seconds, added_mib=peak_mib() - base, precision=precision, recall=recall)
+    return dict(faces=m, seconds=seconds, cpu=cpu, added_mib=peak_mib() - base, precision=precision, recall=recall)
 
 
 def one_db(emb, photo, fixed, n, person) -> dict:
@@ -128,24 +144,24 @@ def one_db(emb, photo, fixed, n, person) -> dict:
                 dict(face_id=i + 1, person_id=p, state=AssignmentState.SUGGESTED)
                 for i, p in enumerate(fixed) if p is not None
             ])
-        base = rss_mib()
+        base, cpu = rss_mib(), cpu_seconds()
         t = time.perf_counter()
         with Session.begin() as s:
             result = people.recluster(s, DLIB_SPACE, cluster)
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, cpu_seconds() - cpu
         engine.dispose()
-    return dict(faces=len(photo), seconds=seconds, added_mib=peak_mib() - base,
+    return dict(faces=len(photo), seconds=seconds, cpu=cpu, added_mib=peak_mib() - base,
                 assigned=result.faces_assigned, new_people=result.people_created)
 
 
-def run(case: str, mode: str, tmp: Path) -> dict:
+def run(case: str, mode: str, tmp: Path, old: bool = False) -> dict:
     data = tmp / f"{case}.npz"
     if not data.exists():
         f = library(case)
         fixed = np.array([-1 if p is None else p for p in f.known_people()] + [-1] * f.extra)
         np.savez(data, embeddings=f.embeddings, person=f.person, photo=f.photo, extra=f.extra, fixed=fixed)
     out = subprocess.run(
-        [sys.executable, __file__, "--one", case, mode, str(data)],
+        [sys.executable, __file__, "--one", case, mode, str(data)] + (["--old"] if old else []),
         capture_output=True, text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins"), os.environ.get("PYTHONPATH", "")])},
     )
@@ -159,27 +175,30 @@ def main() -> None:
     ap.add_argument("--case", action="append", choices=sorted(CASES), help="repeatable; default: all")
     ap.add_argument("--mode", action="append", choices=["scratch", "+500", "db"], help="default: all")
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    ap.add_argument("--old", action="store_true",
+                    help="time the clustering before issue 13 (tests/faces/cluster_reference.py) instead")
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         case, mode, data = args.one
-        print(json.dumps(one(case, mode, Path(data))))
+        print(json.dumps(one(case, mode, Path(data), args.old)))
         return
     cases = args.case or (QUICK if args.quick else list(CASES))
-    modes = args.mode or ["scratch", "+500", "db"]
+    modes = args.mode or (["scratch", "+500"] if args.old else ["scratch", "+500", "db"])
     print(f"machine: {machine()}")
-    print(f"{'case':<9} {'mode':<8} {'faces':>7} {'seconds':>8} {'added MiB':>10}  result")
+    print("clustering before issue 13" if args.old else "clustering of issue 13")
+    print(f"{'case':<9} {'mode':<8} {'faces':>7} {'seconds':>8} {'cpu s':>8} {'added MiB':>10}  result")
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
             for mode in modes:
                 if mode == "db" and case != "family":
                     continue
-                r = run(case, mode, Path(tmp))
+                r = run(case, mode, Path(tmp), args.old)
                 if "precision" in r:
                     extra = f"pairwise precision {r['precision']:.4f}, recall {r['recall']:.4f}"
                 else:
                     extra = f"{r['assigned']} faces assigned, {r['new_people']} new people"
-                print(f"{case:<9} {mode:<8} {r['faces']:>7} {r['seconds']:>8.2f} {r['added_mib']:>10.0f}  {extra}",
+                print(f"{case:<9} {mode:<8} {r['faces']:>7} {r['seconds']:>8.2f} {r['cpu']:>8.2f} {r['added_mib']:>10.0f}  {extra}",
                       flush=True)
 
 

@@ -61,13 +61,15 @@ MAX_SUPPORT = 3
 MIN_NEW_PERSON = 2
 # Nearest other faces (within the same-person distance) each searching face remembers.
 NEIGHBOURS = 5
+# Up to this many close columns a row sorts them; above, it partitions the whole row.
+_SORT_UPTO = 64
 # Entries of one block of the distance matrix (float32): bounds memory for big libraries.
 _BLOCK = 1 << 22
 # Up to this many (searching face, face) pairs, every pair is measured; above it, cells.
 _EXACT_PAIRS = 4e7
 # Faces per cell, and how many nearest cells a cell's faces look into.
 _CELL = 256
-_PROBES = 12
+_PROBES = 8
 # At most this many searches for neighbours outside one's group (few are ever needed).
 _ROUNDS = 4
 
@@ -257,10 +259,14 @@ def _select(d2: np.ndarray, loose: np.float32, person_of_col: np.ndarray | None)
     of its MAX_SUPPORT nearest columns of each existing person."""
     close = d2 <= loose
     counts = close.sum(axis=1)
-    few = counts <= NEIGHBOURS
-    r1, c1 = np.nonzero(close[few])
-    r1 = np.flatnonzero(few)[r1]
-    many = np.flatnonzero(~few)
+    # Rows with a few close columns sort just those; rows with many partition the row.
+    many = np.flatnonzero(counts > _SORT_UPTO)
+    r1, c1 = np.nonzero(close[counts <= _SORT_UPTO])
+    r1 = np.flatnonzero(counts <= _SORT_UPTO)[r1]
+    by = np.lexsort((d2[r1, c1], r1))
+    r1, c1 = r1[by], c1[by]
+    keep = np.arange(r1.size) - np.searchsorted(r1, r1) < NEIGHBOURS  # rank within its row
+    r1, c1 = r1[keep], c1[keep]
     if many.size:
         nearest = np.argpartition(d2[many], NEIGHBOURS - 1, axis=1)[:, :NEIGHBOURS]
         r2, c2 = np.repeat(many, NEIGHBOURS), nearest.ravel()
