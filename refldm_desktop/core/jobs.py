@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from sqlalchemy import select
 
 from refldm_desktop.core.changes import LibraryError, NotFound
+from refldm_desktop.core.events import Change
 from refldm_desktop.db.models import Photo
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
 from refldm_desktop.jobs.queue import (
@@ -30,7 +31,14 @@ from refldm_desktop.jobs.queue import (
     JobsResumed,
     VersionInfo,
 )
-from refldm_desktop.jobs.runner import EventCallback, HandlerRegistry, Runner, RunSummary, default_handlers
+from refldm_desktop.jobs.runner import (
+    EventCallback,
+    HandlerRegistry,
+    JobEvent,
+    Runner,
+    RunSummary,
+    default_handlers,
+)
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -139,12 +147,15 @@ class Jobs:
             "output_dir": str(out),
             "options": dict(options or {}),
         }
-        return self.queue.enqueue(
+        r = self.queue.enqueue(
             RESTORE_KIND,
             [(pid, {"photo_id": pid, **payload}) for pid in ids],
             batch_id=batch_id,
             priority=priority,
         )
+        if r.queued:
+            self._lib._emit(Change.of(jobs=r.queued))
+        return r
 
     # -- queries -------------------------------------------------------------------------
 
@@ -178,12 +189,18 @@ class Jobs:
     def cancel(self, ids: Sequence[int]) -> JobsCancelled:
         if not ids:
             raise LibraryError("give the ids of the jobs to cancel")
-        return self.queue.cancel(ids)
+        r = self.queue.cancel(ids)
+        if r.cancelled or r.stopping:
+            self._lib._emit(Change.of(jobs=r.cancelled + r.stopping))
+        return r
 
     @_translate
     def resume(self, ids: Sequence[int] | None = None) -> JobsResumed:
         """Queue failed and cancelled jobs again (the given ones, or all)."""
-        return self.queue.resume(list(ids) if ids else None)
+        r = self.queue.resume(list(ids) if ids else None)
+        if r.requeued:
+            self._lib._emit(Change.of(jobs=r.requeued))
+        return r
 
     # -- doing the work ------------------------------------------------------------------
 
@@ -194,12 +211,23 @@ class Jobs:
         on_event: EventCallback | None = None,
         **options: Any,
     ) -> Runner:
-        """The one runner of this library (start() it for the GUI)."""
+        """The one runner of this library (start() it for the GUI). Besides `on_event`,
+        every turn of a job is told to the library's subscribers as a Change."""
+        lib = self._lib
+
+        def told(event: JobEvent) -> None:
+            ids = {"jobs": [event.job_id]}
+            if event.version_id is not None:
+                ids.update(versions=[event.version_id], photos=[event.photo_id])
+            lib._emit(Change.of(**ids))
+            if on_event is not None:
+                on_event(event)
+
         return Runner(
             self.queue,
             handlers if handlers is not None else default_handlers(),
             RunnerLock(self.lock_path),
-            on_event=on_event,
+            on_event=told,
             library=self._lib,
             **options,
         )

@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from refldm_desktop.core import people as _people
+from refldm_desktop.core import queries as _q
 from refldm_desktop.core import references as _refs
 from refldm_desktop.core import scoring as _scoring
 from refldm_desktop.core.changes import (
@@ -38,10 +39,12 @@ from refldm_desktop.core.changes import (
     ReferencesReset,
     RescoreResult,
 )
+from refldm_desktop.core.events import Area, Change, ChangeHub
 from refldm_desktop.core.home import Home
 from refldm_desktop.core.indexer import Indexer, Progress, check_roots
 from refldm_desktop.core.jobs import Jobs
 from refldm_desktop.core.plugins import Registry
+from refldm_desktop.core.queries import PersonOrder, PhotoOrder, PhotoQuery
 from refldm_desktop.core.restoring import Restoring
 from refldm_desktop.db.engine import open_database
 from refldm_desktop.db.models import (
@@ -120,7 +123,12 @@ class Library:
         self._backend: FaceBackend | None = None if isinstance(backend, str) else backend
         self._space: EmbeddingSpace | None = None
         self._cluster = cluster
+        # Serialises this process's writes of people and references. Indexing does not take
+        # it for its run (only its short commits wait on SQLite), so a rename goes through
+        # while an index runs; two index runs wait for each other on `_indexing`.
         self._write = threading.RLock()
+        self._indexing = threading.Lock()
+        self.events = ChangeHub(engine, home.database)
         self.jobs = Jobs(self)  # the job queue's verbs: library.jobs.enqueue_restore(...) etc.
         self.restoring = Restoring(self)  # restore and batch: library.restoring.enqueue(...) etc.
 
@@ -154,7 +162,19 @@ class Library:
         return lib
 
     def close(self) -> None:
+        self.events.close()
         self._engine.dispose()
+
+    # -- change events --------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
+        """Call `callback(change)` after every change to the library, made here or by
+        another process (noticed within a second or two); it may run on any thread.
+        Returns the function that unsubscribes."""
+        return self.events.subscribe(callback)
+
+    def _emit(self, change: Change) -> None:
+        self.events.emit(change)
 
     def __enter__(self) -> "Library":
         return self
@@ -209,11 +229,8 @@ class Library:
         """Scan folders: add new photos and their faces, follow moves, mark missing files,
         then group new faces into people. Safe to interrupt; the next run continues."""
         roots = check_roots(paths)
-        with self._write:
-            indexer = Indexer(
-                self._Session, self.backend, exclude=[self.home.root], progress=progress, cancel=cancel
-            )
-            result = indexer.run(roots)
+        with self._indexing:
+            result = self._indexer(progress, cancel).run(roots)
             if not result.cancelled:
                 from dataclasses import replace
 
@@ -221,7 +238,27 @@ class Library:
                 # QUALITY_VERSION (or before scoring existed), and costs one query otherwise.
                 rescored = _scoring.rescore(self._Session, cancel=cancel, progress=progress)
                 result = replace(result, rescoring=rescored, clustering=self._recluster_if_needed())
-            return result
+        self._emit_indexed(result)
+        return result
+
+    def _indexer(self, progress, cancel) -> Indexer:
+        def committed(photo_ids: set[int]) -> None:
+            # Photos appear in the grid as they are indexed, not only at the end.
+            self._emit(Change.of(Area.FACES, photos=photo_ids))
+
+        return Indexer(
+            self._Session, self.backend, exclude=[self.home.root], progress=progress, cancel=cancel,
+            on_commit=committed,
+        )
+
+    def _emit_indexed(self, r: IndexResult) -> None:
+        c = r.clustering
+        if r.faces_found or r.missing or r.moved or r.changed or r.rescoring.faces_rescored:
+            self._emit(Change.of(Area.PHOTOS, Area.FACES, Area.PEOPLE, Area.REFERENCES))
+        elif r.new or r.reappeared or r.errors:
+            self._emit(Change.of(Area.PHOTOS))
+        if c.faces_assigned or c.people_created or c.people_removed:
+            self._emit(Change.of(Area.PEOPLE, Area.FACES))
 
     def index_photos(
         self,
@@ -245,16 +282,15 @@ class Library:
         for p in photos:
             inside = [k for k in known if k in p.parents]
             folders.append(max(inside, key=lambda k: len(k.parts)) if inside else p.parent)
-        with self._write:
-            indexer = Indexer(
-                self._Session, self.backend, exclude=[self.home.root], progress=progress, cancel=cancel
-            )
+        with self._indexing:
+            indexer = self._indexer(progress, cancel)
             result = indexer.run(list(dict.fromkeys(photos)), folders=list(dict.fromkeys(folders)))
             if not result.cancelled:
                 from dataclasses import replace
 
                 result = replace(result, clustering=self._recluster_if_needed())
-            return result
+        self._emit_indexed(result)
+        return result
 
     def _recluster_if_needed(self) -> ClusterResult:
         with self._Session() as s:
@@ -273,7 +309,10 @@ class Library:
         Never moves a face that already has a person or was rejected from one."""
         space = self.backend().space
         with self._write, self._Session.begin() as s:
-            return _people.recluster(s, space, self._cluster)
+            result = _people.recluster(s, space, self._cluster)
+        if result.faces_assigned or result.people_created or result.people_removed:
+            self._emit(Change.of(Area.PEOPLE, Area.FACES))
+        return result
 
     # -- queries ------------------------------------------------------------------------
 
@@ -332,44 +371,70 @@ class Library:
         return self._face_info(row)
 
     def people(self, *, include_hidden: bool = True) -> list[PersonInfo]:
+        """Every person, by id (the CLI's list; a view pages with person_ids)."""
         with self._Session() as s:
-            counts = _people.face_counts(s)
-            q = select(Person).order_by(Person.id)
-            if not include_hidden:
-                q = q.where(Person.hidden.is_(False))
-            return [self._person_info(p, counts) for p in s.scalars(q)]
+            return _q.all_people(s, include_hidden)
 
     def person(self, person_id: int) -> PersonInfo:
         with self._Session() as s:
-            p = s.get(Person, person_id)
-            if p is None:
-                raise NotFound(f"no person with id {person_id}")
-            return self._person_info(p, _people.face_counts(s))
+            found = _q.people_by_id(s, [person_id])
+        if not found:
+            raise NotFound(f"no person with id {person_id}")
+        return found[0]
 
-    @staticmethod
-    def _person_info(p: Person, counts: dict[int, tuple[int, int]]) -> PersonInfo:
-        n, c = counts.get(p.id, (0, 0))
-        return PersonInfo(p.id, p.name, p.hidden, n, c, p.created_at)
+    def person_count(self, *, include_hidden: bool = True) -> int:
+        with self._Session() as s:
+            return _q.person_count(s, include_hidden)
+
+    def person_ids(
+        self,
+        *,
+        include_hidden: bool = True,
+        order: PersonOrder | str = PersonOrder.FACES,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[int]:
+        """Ids of people at positions offset..offset+limit in `order` (most faces first)."""
+        with self._Session() as s:
+            return _q.person_ids(s, include_hidden, order, offset, limit)
+
+    def people_by_id(self, ids: Sequence[int]) -> list[PersonInfo]:
+        """These people, in the order given; ids that no longer exist are left out."""
+        with self._Session() as s:
+            return _q.people_by_id(s, ids)
+
+    def cover_face(self, person_id: int) -> int | None:
+        """The face that shows a person: their best-scored face (None without faces)."""
+        with self._Session() as s:
+            if s.get(Person, person_id) is None:
+                raise NotFound(f"no person with id {person_id}")
+            return _q.cover_face(s, person_id)
 
     def photos(self, *, state: str | None = None) -> list[PhotoInfo]:
-        n_faces = (
-            select(Face.photo_id, func.count().label("n")).group_by(Face.photo_id).subquery()
-        )
-        q = (
-            select(Photo, func.coalesce(n_faces.c.n, 0))
-            .outerjoin(n_faces, n_faces.c.photo_id == Photo.id)
-            .order_by(Photo.path)
-        )
-        if state is not None:
-            q = q.where(Photo.state == state)
+        """Every photo, by path (the CLI; a view pages with photo_ids and photos_by_id)."""
         with self._Session() as s:
-            return [
-                PhotoInfo(
-                    p.id, Path(p.path), p.state, p.error, p.size, p.mtime_ns, p.content_hash,
-                    p.width, p.height, p.format, p.taken_at, p.orientation, p.backend, n,
-                )
-                for p, n in s.execute(q)
-            ]
+            ids = _q.photo_ids(s, PhotoQuery(state=state, order=PhotoOrder.PATH))
+            return _q.photos_by_id(s, ids)
+
+    def photo_count(self, query: PhotoQuery = PhotoQuery()) -> int:
+        with self._Session() as s:
+            return _q.photo_count(s, query)
+
+    def photo_ids(self, query: PhotoQuery = PhotoQuery(), offset: int = 0, limit: int | None = None) -> list[int]:
+        """Ids of the photos matching `query`, at positions offset..offset+limit of its order."""
+        with self._Session() as s:
+            return _q.photo_ids(s, query, offset, limit)
+
+    def photos_by_id(self, ids: Sequence[int]) -> list[PhotoInfo]:
+        """These photos, in the order given; ids that no longer exist are left out."""
+        with self._Session() as s:
+            return _q.photos_by_id(s, ids)
+
+    def photo(self, photo_id: int) -> PhotoInfo:
+        found = self.photos_by_id([photo_id])
+        if not found:
+            raise NotFound(f"no photo with id {photo_id}")
+        return found[0]
 
     def folders(self) -> list[Path]:
         with self._Session() as s:
@@ -452,7 +517,10 @@ class Library:
         if not todo:
             return RescoreResult()
         with self._write:
-            return _scoring.rescore(self._Session, todo=todo, cancel=cancel, progress=progress)
+            result = _scoring.rescore(self._Session, todo=todo, cancel=cancel, progress=progress)
+        if result.faces_rescored:
+            self._emit(Change.of(Area.PHOTOS, Area.REFERENCES, faces=[f for fs in todo.values() for f in fs]))
+        return result
 
     def _person_faces(self, person_id: int) -> _refs.PersonFaces:
         with self._Session() as s:
@@ -506,14 +574,18 @@ class Library:
         )
 
     def pin_reference(self, face_id: int) -> ReferencePinned:
-        return self._decide(_refs.pin, face_id)
+        r = self._decide(_refs.pin, face_id)
+        return self._emitted(r, r.changed and Change.of(references=[face_id], people=[r.person_id]))
 
     def exclude_reference(self, face_id: int) -> ReferenceExcluded:
-        return self._decide(_refs.exclude, face_id)
+        r = self._decide(_refs.exclude, face_id)
+        return self._emitted(r, r.changed and Change.of(references=[face_id], people=[r.person_id]))
 
     def reset_references(self, person_id: int | None = None, *, face_id: int | None = None) -> ReferencesReset:
         """Forget the pins and exclusions of a person's faces, or of one face."""
-        return self._decide(_refs.reset, person_id, face_id)
+        r = self._decide(_refs.reset, person_id, face_id)
+        faces = r.pins_removed + r.exclusions_removed
+        return self._emitted(r, bool(faces) and Change.of(references=faces, people=[r.person_id]))
 
     # -- the user's decisions -----------------------------------------------------------
 
@@ -521,23 +593,35 @@ class Library:
         with self._write, self._Session.begin() as s:
             return fn(s, *args)
 
+    def _emitted(self, result, change: Change | bool):
+        """Tell subscribers (after the commit), and hand the verb's result back."""
+        if change:
+            self._emit(change)
+        return result
+
     def rename_person(self, person_id: int, name: str) -> PersonRenamed:
-        return self._decide(_people.rename, person_id, name)
+        return self._emitted(self._decide(_people.rename, person_id, name), Change.of(people=[person_id]))
 
     def hide_person(self, person_id: int, hidden: bool = True) -> PersonHidden:
-        return self._decide(_people.hide, person_id, hidden)
+        return self._emitted(self._decide(_people.hide, person_id, hidden), Change.of(people=[person_id]))
 
     def merge_people(self, into: int, others: Sequence[int]) -> PeopleMerged:
-        return self._decide(_people.merge, into, others)
+        r = self._decide(_people.merge, into, others)
+        return self._emitted(r, Change.of(Area.FACES, Area.REFERENCES, people=[into, *r.merged]))
 
     def split_person(self, person_id: int, face_ids: Sequence[int]) -> PersonSplit:
-        return self._decide(_people.split, person_id, face_ids)
+        r = self._decide(_people.split, person_id, face_ids)
+        return self._emitted(r, Change.of(Area.REFERENCES, people=[person_id, r.new_person], faces=r.face_ids))
 
     def confirm_face(self, face_id: int, person_id: int | None = None) -> FaceConfirmed:
-        return self._decide(_people.confirm, face_id, person_id)
+        r = self._decide(_people.confirm, face_id, person_id)
+        return self._emitted(r, Change.of(
+            Area.REFERENCES, faces=[face_id], people=[r.person_id, r.previous_person_id]
+        ))
 
     def reject_face(self, face_id: int) -> FaceRejected:
-        return self._decide(_people.reject, face_id)
+        r = self._decide(_people.reject, face_id)
+        return self._emitted(r, Change.of(Area.REFERENCES, faces=[face_id], people=[r.person_id]))
 
 
 def _check_k(k: int) -> int:
@@ -546,4 +630,7 @@ def _check_k(k: int) -> int:
     return k
 
 
-__all__ = ["Library", "LibraryError", "NotFound", "AssignmentState"]
+__all__ = [
+    "AssignmentState", "Area", "Change", "Library", "LibraryError", "NotFound", "PersonOrder",
+    "PhotoOrder", "PhotoQuery",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-from sqlalchemy import case, delete, exists, func, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from refldm_desktop.core.changes import (
@@ -287,16 +287,3 @@ def split(session: Session, person_id: int, face_ids: Sequence[int]) -> PersonSp
         )
     session.flush()
     return PersonSplit(person_id, new.id, tuple(face_ids))
-
-
-def face_counts(session: Session) -> dict[int, tuple[int, int]]:
-    """person id -> (live faces, confirmed faces)."""
-    confirmed = func.sum(case((FaceAssignment.state == AssignmentState.CONFIRMED, 1), else_=0))
-    return {
-        pid: (n, int(c or 0))
-        for pid, n, c in session.execute(
-            select(FaceAssignment.person_id, func.count(), confirmed)
-            .where(FaceAssignment.state.in_(LIVE))
-            .group_by(FaceAssignment.person_id)
-        )
-    }

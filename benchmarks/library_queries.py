@@ -1,0 +1,135 @@
+"""What a photo grid and a person's page cost on a large library: the count plus the first
+page of ids plus those rows, on synthetic photos with faces and people written straight
+into the database (indexing is not what is timed here).
+
+    python benchmarks/library_queries.py [--photos 100000] [--page 200] [--repeat 20]
+
+Goal: count + first page of the grid and of a person under 50 ms each.
+Thumbnails: see --thumbnails (piece of the same benchmark, added with the thumbnail cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+
+def _fill(db: Path, photos: int, people: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    start = datetime(1950, 1, 1)
+    with sqlite3.connect(db) as raw:
+        raw.execute("INSERT INTO library_folders (id, path, added_at) VALUES (1, '/photos', '2024-01-01')")
+        raw.executemany(
+            "INSERT INTO people (id, name, hidden, created_at) VALUES (?, ?, 0, '2024-01-01')",
+            [(i, f"Person {i}" if i % 3 else None) for i in range(1, people + 1)],
+        )
+        photo_rows, face_rows, assign_rows = [], [], []
+        face_id = 0
+        for pid in range(1, photos + 1):
+            taken = None if pid % 10 == 0 else (start + timedelta(days=rng.randrange(27000))).isoformat(" ")
+            photo_rows.append(
+                (pid, 1, f"/photos/{pid % 97:02d}/{pid:06d}.jpg", 1_000_000, pid, f"{pid:064x}", 4000, 3000,
+                 "JPEG", taken, 1, "ok", "2024-01-01", "fake")
+            )
+            for _ in range(rng.choice((0, 1, 1, 2, 3))):
+                face_id += 1
+                person = rng.randint(1, people) if rng.random() < 0.8 else None
+                face_rows.append(
+                    (face_id, pid, 10.0, 10.0, 90.0, 90.0, 0.9, b"\0" * 40, b"\0" * 512, "fake", "fake-v1",
+                     0, "2024-01-01", rng.random())
+                )
+                if person is not None:
+                    assign_rows.append((face_id, person, "suggested" if rng.random() < 0.9 else "confirmed"))
+        raw.executemany(
+            "INSERT INTO photos (id, folder_id, path, size, mtime_ns, content_hash, width, height, format, "
+            "taken_at, orientation, state, indexed_at, backend) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            photo_rows,
+        )
+        raw.executemany(
+            "INSERT INTO faces (id, photo_id, x0, y0, x1, y1, score, landmarks, embedding, backend, model_id, "
+            "needs_clustering, created_at, quality_score) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            face_rows,
+        )
+        raw.executemany(
+            "INSERT INTO face_assignments (face_id, person_id, state, updated_at) VALUES (?, ?, ?, '2024-01-01')",
+            assign_rows,
+        )
+        raw.execute("ANALYZE")
+    print(f"library: {photos} photos, {face_id} faces, {len(assign_rows)} assigned to {people} people")
+
+
+def _time(fn, repeat: int) -> tuple[float, float]:
+    fn()  # warm: the first call also pays for the page cache
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000, max(times) * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--photos", type=int, default=100_000)
+    ap.add_argument("--people", type=int, default=400)
+    ap.add_argument("--page", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=20)
+    args = ap.parse_args()
+
+    from refldm_desktop.core.home import Home
+    from refldm_desktop.core.library import Library
+    from refldm_desktop.core.queries import PersonOrder, PhotoOrder, PhotoQuery
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Home(Path(tmp) / "home")
+        Library.open(home, backend="none").close()  # the schema
+        t0 = time.perf_counter()
+        _fill(home.database, args.photos, args.people)
+        print(f"filled in {time.perf_counter() - t0:.1f} s")
+        with Library.open(home, backend="none") as lib:
+            biggest = lib.person_ids(order=PersonOrder.FACES, limit=1)[0]
+
+            def grid(q: PhotoQuery):
+                def run():
+                    n = lib.photo_count(q)
+                    rows = lib.photos_by_id(lib.photo_ids(q, 0, args.page))
+                    assert n and rows
+                return run
+
+            def people_page():
+                n = lib.person_count()
+                rows = lib.people_by_id(lib.person_ids(order=PersonOrder.FACES, limit=args.page))
+                assert n and rows
+
+            cases = {
+                "grid, newest first": grid(PhotoQuery()),
+                "grid, oldest first": grid(PhotoQuery(order=PhotoOrder.TAKEN_OLDEST)),
+                "grid, worst face first": grid(PhotoQuery(order=PhotoOrder.QUALITY, has_faces=True)),
+                "grid, by path": grid(PhotoQuery(order=PhotoOrder.PATH)),
+                "grid, one folder": grid(PhotoQuery(folder="/photos/42")),
+                "grid, not restored": grid(PhotoQuery(restored=False)),
+                "a person's photos (most faces)": grid(PhotoQuery(person_id=biggest)),
+                "people, most faces first": people_page,
+            }
+            print(f"count + first {args.page} ids + their rows, median and worst of {args.repeat}:")
+            for name, fn in cases.items():
+                med, worst = _time(fn, args.repeat)
+                verdict = "ok" if med < 50 else "OVER 50 ms"
+                print(f"  {name:34s} {med:7.1f} ms  (worst {worst:6.1f})  {verdict}")
+            mid = args.photos // 2
+            med, _ = _time(lambda: lib.photo_ids(PhotoQuery(), mid, args.page), args.repeat)
+            print(f"  {'a page in the middle (offset ' + str(mid) + ')':34s} {med:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
