@@ -129,6 +129,7 @@ class Library:
         self._write = threading.RLock()
         self._indexing = threading.Lock()
         self.events = ChangeHub(engine, home.database)
+        self._thumbnails = None
         self.jobs = Jobs(self)  # the job queue's verbs: library.jobs.enqueue_restore(...) etc.
         self.restoring = Restoring(self)  # restore and batch: library.restoring.enqueue(...) etc.
 
@@ -439,6 +440,70 @@ class Library:
     def folders(self) -> list[Path]:
         with self._Session() as s:
             return [Path(p) for p in s.scalars(select(LibraryFolder.path).order_by(LibraryFolder.path))]
+
+    # -- thumbnails -------------------------------------------------------------------------
+
+    def thumbnail(self, kind: str, id: int, size: int = 256) -> Path:
+        """A JPEG of at most size x size, upright, cached under home/cache/thumbnails:
+        kind "photo" (a photo), "face" (a face with some context), "version" (a restored
+        version's file) or "person" (the person's cover: their best-scored face)."""
+        from refldm_desktop.core.thumbnails import check_size
+
+        size = check_size(size)
+        if kind == "photo":
+            with self._Session() as s:
+                p = s.get(Photo, id)
+                if p is None:
+                    raise NotFound(f"no photo with id {id}")
+                record = (Path(p.path), p.content_hash, p.size, p.mtime_ns)
+            return self._photo_thumbnail(record, size)
+        if kind == "person":
+            face_id = self.cover_face(id)
+            if face_id is None:
+                raise NotFound(f"person {id} has no faces to show")
+            return self.thumbnail("face", face_id, size)
+        if kind == "face":
+            with self._Session() as s:
+                f = s.get(Face, id)
+                if f is None:
+                    raise NotFound(f"no face with id {id}")
+                p = f.photo
+                record = (Path(p.path), p.content_hash, p.size, p.mtime_ns)
+                box = f.box
+            return self._photo_thumbnail(record, size, box)
+        if kind == "version":
+            from refldm_desktop.db.models import Version
+
+            with self._Session() as s:
+                v = s.get(Version, id)
+                if v is None:
+                    raise NotFound(f"no restored version with id {id}")
+                output, sha = Path(v.output_path), v.output_sha256
+            return self.thumbnails.image(output, f"sha256:{sha}", size)
+        raise LibraryError(f"unknown kind of thumbnail {kind!r}: use photo, face, version or person")
+
+    @property
+    def thumbnails(self):
+        from refldm_desktop.core.thumbnails import ThumbnailCache
+
+        if self._thumbnails is None:
+            self._thumbnails = ThumbnailCache(self.home.cache / "thumbnails")
+        return self._thumbnails
+
+    def _photo_thumbnail(self, record, size: int, box=None) -> Path:
+        path, content_hash, st_size, mtime_ns = record
+        if content_hash is None:
+            raise LibraryError(f"{path} could not be read when it was indexed; there is no thumbnail")
+
+        def unchanged() -> None:
+            try:
+                st = path.stat()
+            except OSError as exc:
+                raise LibraryError(f"cannot read {path}: the photo is missing or unreadable ({exc.strerror})") from exc
+            if (st.st_size, st.st_mtime_ns) != (st_size, mtime_ns):
+                raise LibraryError(f"{path} changed since it was indexed; run index again first")
+
+        return self.thumbnails.image(path, f"sha256:{content_hash}", size, box=box, check=unchanged)
 
     # -- aligned face crops ----------------------------------------------------------------
 
