@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from refldm_desktop.core import scoring
 from refldm_desktop.core.changes import IndexResult, LibraryError, Problem
+from refldm_desktop.core.progress import Cancel, ProgressFn, is_cancelled, report
 from refldm_desktop.db.models import Face, LibraryFolder, Photo, PhotoState, pack_array, utcnow
 from refldm_desktop.faces.types import FaceBackend
 
-Progress = Callable[[int, int, "Path | None"], None]
 
 CHUNK = 500  # ids per bulk UPDATE, under SQLite's bound-parameter limit
 _QUALITY_COLUMNS = (
@@ -108,8 +108,8 @@ class Indexer:
         backend: Callable[[], FaceBackend],
         *,
         exclude: Iterable[Path] = (),
-        progress: Progress | None = None,
-        cancel: Callable[[], bool] | None = None,
+        progress: ProgressFn | None = None,
+        cancel: Cancel | None = None,
         on_commit: Callable[[set[int]], None] | None = None,
     ) -> None:
         self._Session = session_factory
@@ -238,16 +238,14 @@ class Indexer:
 
     def _process(self, work: list) -> bool:
         total = len(work)
-        if self._progress:
-            self._progress(0, total, None)
+        report(self._progress, "index", 0, total)
         with self._Session() as s:
             for done, (entry, row) in enumerate(work, 1):
-                if self._cancel is not None and self._cancel():
+                if is_cancelled(self._cancel):
                     return True
                 self._one(s, entry, row)
                 self._commit(s)
-                if self._progress:
-                    self._progress(done, total, entry.path)
+                report(self._progress, "index", done, total, str(entry.path))
         return False
 
     def _commit(self, s: Session) -> None:

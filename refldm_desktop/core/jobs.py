@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from refldm_desktop.core.changes import LibraryError, NotFound
 from refldm_desktop.core.events import Change
+from refldm_desktop.core.progress import Progress, ProgressFn
 from refldm_desktop.db.models import Photo
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
 from refldm_desktop.jobs.queue import (
@@ -209,13 +210,17 @@ class Jobs:
         handlers: HandlerRegistry | None = None,
         *,
         on_event: EventCallback | None = None,
+        progress: ProgressFn | None = None,
         **options: Any,
     ) -> Runner:
         """The one runner of this library (start() it for the GUI). Besides `on_event`,
-        every turn of a job is told to the library's subscribers as a Change."""
+        every turn of a job is told to the library's subscribers as a Change, and to
+        `progress` as a Progress of stage "restore" (faces done of the job's faces)."""
         lib = self._lib
 
         def told(event: JobEvent) -> None:
+            if progress is not None:
+                progress(job_progress(event))
             ids = {"jobs": [event.job_id]}
             if event.version_id is not None:
                 ids.update(versions=[event.version_id], photos=[event.photo_id])
@@ -239,7 +244,20 @@ class Jobs:
         *,
         batch_id: str | None = None,
         on_event: EventCallback | None = None,
+        progress: ProgressFn | None = None,
         **options: Any,
     ) -> RunSummary:
         """Work through the queue now, in this thread (the CLI)."""
-        return self.runner(handlers, on_event=on_event, **options).run_until_empty(batch_id=batch_id)
+        runner = self.runner(handlers, on_event=on_event, progress=progress, **options)
+        return runner.run_until_empty(batch_id=batch_id)
+
+
+def job_progress(event: JobEvent) -> Progress:
+    """A job's turn as the one Progress shape: faces done of its faces, and the step."""
+    parts = [f"job {event.job_id}: {event.state}"]
+    if event.steps:
+        parts.append(f"step {event.step or 0}/{event.steps}")
+    text = event.error or event.note or event.message
+    if text:
+        parts.append(text)
+    return Progress("restore", event.faces_done or 0, event.faces_total, ", ".join(parts))

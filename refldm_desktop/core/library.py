@@ -41,7 +41,8 @@ from refldm_desktop.core.changes import (
 )
 from refldm_desktop.core.events import Area, Change, ChangeHub
 from refldm_desktop.core.home import Home
-from refldm_desktop.core.indexer import Indexer, Progress, check_roots
+from refldm_desktop.core.indexer import Indexer, check_roots
+from refldm_desktop.core.progress import Cancel, ProgressFn, report
 from refldm_desktop.core.jobs import Jobs
 from refldm_desktop.core.plugins import Registry
 from refldm_desktop.core.queries import PersonOrder, PhotoOrder, PhotoQuery
@@ -166,6 +167,13 @@ class Library:
         self.events.close()
         self._engine.dispose()
 
+    @property
+    def settings(self):
+        """The user's defaults (core.settings.Settings), read from the home folder."""
+        from refldm_desktop.core.settings import load_settings
+
+        return load_settings(self.home)
+
     # -- change events --------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
@@ -224,8 +232,8 @@ class Library:
     def index(
         self,
         paths: Iterable[str | os.PathLike[str]],
-        progress: Progress | None = None,
-        cancel: Callable[[], bool] | None = None,
+        progress: ProgressFn | None = None,
+        cancel: Cancel | None = None,
     ) -> IndexResult:
         """Scan folders: add new photos and their faces, follow moves, mark missing files,
         then group new faces into people. Safe to interrupt; the next run continues."""
@@ -238,7 +246,7 @@ class Library:
                 # New faces were scored on detection; this catches faces scored by an older
                 # QUALITY_VERSION (or before scoring existed), and costs one query otherwise.
                 rescored = _scoring.rescore(self._Session, cancel=cancel, progress=progress)
-                result = replace(result, rescoring=rescored, clustering=self._recluster_if_needed())
+                result = replace(result, rescoring=rescored, clustering=self._recluster_if_needed(progress))
         self._emit_indexed(result)
         return result
 
@@ -264,8 +272,8 @@ class Library:
     def index_photos(
         self,
         files: Iterable[str | os.PathLike[str]],
-        progress: Progress | None = None,
-        cancel: Callable[[], bool] | None = None,
+        progress: ProgressFn | None = None,
+        cancel: Cancel | None = None,
     ) -> IndexResult:
         """Index single photos, not the rest of their folders (`restore` of a photo not yet
         indexed). A photo belongs to the library folder it lies in; outside every library
@@ -289,11 +297,11 @@ class Library:
             if not result.cancelled:
                 from dataclasses import replace
 
-                result = replace(result, clustering=self._recluster_if_needed())
+                result = replace(result, clustering=self._recluster_if_needed(progress))
         self._emit_indexed(result)
         return result
 
-    def _recluster_if_needed(self) -> ClusterResult:
+    def _recluster_if_needed(self, progress: ProgressFn | None = None) -> ClusterResult:
         with self._Session() as s:
             pending = s.scalars(
                 select(Face.model_id).where(Face.needs_clustering.is_(True)).distinct()
@@ -303,14 +311,16 @@ class Library:
         space = self.backend().space
         if space.model_id not in pending:
             return ClusterResult()  # faces of another backend wait until it is chosen again
-        return self.recluster()
+        return self.recluster(progress)
 
-    def recluster(self) -> ClusterResult:
+    def recluster(self, progress: ProgressFn | None = None) -> ClusterResult:
         """Give unassigned faces a person where one is close enough, or found new people.
         Never moves a face that already has a person or was rejected from one."""
         space = self.backend().space
+        report(progress, "cluster", 0, 1, "grouping faces into people")
         with self._write, self._Session.begin() as s:
             result = _people.recluster(s, space, self._cluster)
+        report(progress, "cluster", 1, 1)
         if result.faces_assigned or result.people_created or result.people_removed:
             self._emit(Change.of(Area.PEOPLE, Area.FACES))
         return result
@@ -572,8 +582,8 @@ class Library:
         self,
         face_ids: Sequence[int] | None = None,
         *,
-        cancel: Callable[[], bool] | None = None,
-        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+        progress: ProgressFn | None = None,
     ) -> RescoreResult:
         """Score again the faces (all, or those among `face_ids`) whose stored quality is
         missing or from another QUALITY_VERSION. Up-to-date faces cost one query, and do

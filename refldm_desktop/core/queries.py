@@ -131,14 +131,22 @@ _PHOTO_COLUMNS = (
 _PHOTOS_BY_ID = select(*_PHOTO_COLUMNS).where(Photo.id.in_(bindparam("ids", expanding=True)))
 
 
-def photos_by_id(s: Session, ids: Sequence[int]) -> list[PhotoInfo]:
-    """The photos with these ids, in the order given; unknown ids are left out."""
+def _rows_by_id(s: Session, stmt: Select, ids: Sequence[int], make) -> list:
+    """make(row) for the rows with these ids (the first column), in the order given;
+    unknown ids are left out."""
     ids = [int(i) for i in ids]
-    found: dict[int, PhotoInfo] = {}
+    found = {}
     for part in _chunks(ids):
-        for r in s.execute(_PHOTOS_BY_ID, {"ids": part}):
-            found[r[0]] = PhotoInfo(r[0], Path(r[1]), *r[2:14], min_face_quality=r[14], versions=r[15])
+        for r in s.execute(stmt, {"ids": part}):
+            found[r[0]] = make(r)
     return [found[i] for i in ids if i in found]
+
+
+def photos_by_id(s: Session, ids: Sequence[int]) -> list[PhotoInfo]:
+    return _rows_by_id(
+        s, _PHOTOS_BY_ID, ids,
+        lambda r: PhotoInfo(r[0], Path(r[1]), *r[2:14], min_face_quality=r[14], versions=r[15]),
+    )
 
 
 # -- people --------------------------------------------------------------------------------
@@ -183,13 +191,7 @@ _PEOPLE_BY_ID = select(*_PERSON_COLUMNS).where(Person.id.in_(bindparam("ids", ex
 
 
 def people_by_id(s: Session, ids: Sequence[int]) -> list[PersonInfo]:
-    """These people, in the order given; unknown ids are left out."""
-    ids = [int(i) for i in ids]
-    found: dict[int, PersonInfo] = {}
-    for part in _chunks(ids):
-        for r in s.execute(_PEOPLE_BY_ID, {"ids": part}):
-            found[r[0]] = PersonInfo(*r)
-    return [found[i] for i in ids if i in found]
+    return _rows_by_id(s, _PEOPLE_BY_ID, ids, lambda r: PersonInfo(*r))
 
 
 def all_people(s: Session, include_hidden: bool = True) -> list[PersonInfo]:

@@ -11,35 +11,17 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+from refldm_desktop.library.atomic import write_atomic
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
 
 THUMB = 160  # side of a before/after thumbnail
 REF_THUMB = 80
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".refldm-", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), 0o644)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _link(target: Path, base: Path) -> str:
@@ -65,7 +47,7 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
 
     def copy(cached: Path, name: Path) -> str:
         # The report's folder holds its own copies, so it can be moved or shared whole.
-        _write_atomic(name, cached.read_bytes())
+        write_atomic(name, cached.read_bytes())
         return _link(name, out_root)
 
     def ref_thumb(face_id: int) -> str | None:
@@ -158,5 +140,5 @@ The originals were not changed; each restored photo is a new file (follow its na
 {"<h2>Left out</h2><ul>" + chr(10).join(left_out) + "</ul>" if left_out else ""}
 </body></html>
 """
-    _write_atomic(report, page.encode("utf-8"))
+    write_atomic(report, page.encode("utf-8"))
     return report

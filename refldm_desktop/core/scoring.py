@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from refldm_desktop.core.changes import RescoreResult
+from refldm_desktop.core.progress import Cancel, ProgressFn, is_cancelled, report
 from refldm_desktop.db.models import Face, Photo, PhotoState
 from refldm_desktop.faces import quality
 
@@ -127,8 +128,8 @@ def rescore(
     face_ids: Sequence[int] | None = None,
     *,
     todo: dict[int, list[int]] | None = None,
-    cancel: Callable[[], bool] | None = None,
-    progress: Callable[[int, int, "Path | None"], None] | None = None,
+    cancel: Cancel | None = None,
+    progress: ProgressFn | None = None,
 ) -> RescoreResult:
     """Score stale faces again (all of them, or the stale ones among `face_ids`, or `todo`
     as stale_faces found them).
@@ -144,11 +145,10 @@ def rescore(
 
     rescored = skipped = photos = 0
     total = len(by_photo)
-    if progress:
-        progress(0, total, None)
+    report(progress, "rescore", 0, total)
     with session_factory() as s:
         for done, (photo_id, fids) in enumerate(sorted(by_photo.items()), 1):
-            if cancel is not None and cancel():
+            if is_cancelled(cancel):
                 break
             photo = s.get(Photo, photo_id)
             image = _read(photo, load_rgb, ImageError)
@@ -166,8 +166,7 @@ def rescore(
                 sc.apply(face)
             rescored += len(faces)
             s.commit()
-            if progress:
-                progress(done, total, Path(photo.path))
+            report(progress, "rescore", done, total, photo.path)
     return RescoreResult(faces_rescored=rescored, photos_read=photos, faces_skipped=skipped)
 
 

@@ -14,14 +14,15 @@ draft mode), which makes a 12-megapixel photo's thumbnail several times faster.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 from refldm_desktop.core.changes import LibraryError
+from refldm_desktop.library.atomic import write_atomic
 
 MIN_SIZE, MAX_SIZE = 16, 2048
 FACE_MARGIN = 0.35  # context around a face box, as a share of its side
@@ -147,12 +148,6 @@ class ThumbnailCache:
             image = image.crop((a, b, max(c, a + 1), max(d, b + 1)))
             f = size / max(image.size)
             image = image.resize((max(1, round(image.width * f)), max(1, round(image.height * f))), Image.Resampling.LANCZOS)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jpg")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                image.save(f, format="JPEG", quality=QUALITY)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buf = io.BytesIO()
+        image.save(buf, format="JPEG", quality=QUALITY)
+        write_atomic(target, buf.getvalue())

@@ -228,8 +228,9 @@ def test_ctrl_c_leaves_a_consistent_database_and_the_next_run_finishes(tmp_path,
 def test_cancel_stops_between_photos_and_the_next_run_continues(tmp_path, lib_dir):
     seen = []
 
-    def progress(done, total, path):
-        seen.append((done, total))
+    def progress(p):
+        if p.stage == "index":
+            seen.append((p.done, p.total))
 
     with open_test_library(tmp_path / "home") as lib:
         r = lib.index([lib_dir], progress=progress, cancel=lambda: len(seen) >= 3)

@@ -107,7 +107,7 @@ def test_cached_thumbnails_are_reused_and_damaged_ones_made_again(lib, monkeypat
     first.write_bytes(b"")
     lib.thumbnail("photo", p.id, 32)
     assert len(made) == 3 and first.stat().st_size > 100
-    assert not [x for x in first.parent.iterdir() if x.name.startswith(".tmp")]
+    assert not [x for x in first.parent.iterdir() if x.name.startswith(".refldm-")]
 
 
 def test_two_threads_asking_at_once_make_it_once(lib, monkeypatch):
