@@ -217,10 +217,17 @@ class Jobs:
         every turn of a job is told to the library's subscribers as a Change, and to
         `progress` as a Progress of stage "restore" (faces done of the job's faces)."""
         lib = self._lib
+        latest: dict[int, dict[str, Any]] = {}  # a job's counts so far: events carry what changed
 
         def told(event: JobEvent) -> None:
             if progress is not None:
-                progress(job_progress(event))
+                counts = latest.setdefault(event.job_id, {})
+                for k in ("faces_done", "faces_total", "step", "steps"):
+                    if getattr(event, k) is not None:
+                        counts[k] = getattr(event, k)
+                if event.state != "running":
+                    latest.pop(event.job_id, None)
+                progress(job_progress(event, counts))
             ids = {"jobs": [event.job_id]}
             if event.version_id is not None:
                 ids.update(versions=[event.version_id], photos=[event.photo_id])
@@ -252,12 +259,15 @@ class Jobs:
         return runner.run_until_empty(batch_id=batch_id)
 
 
-def job_progress(event: JobEvent) -> Progress:
-    """A job's turn as the one Progress shape: faces done of its faces, and the step."""
+def job_progress(event: JobEvent, counts: dict[str, Any] | None = None) -> Progress:
+    """A job's turn as the one Progress shape: faces done of its faces, and the step.
+    `counts` are the job's latest counts (an event carries only those that changed)."""
+    c = {k: getattr(event, k) for k in ("faces_done", "faces_total", "step", "steps")}
+    c.update({k: v for k, v in (counts or {}).items() if v is not None})
     parts = [f"job {event.job_id}: {event.state}"]
-    if event.steps:
-        parts.append(f"step {event.step or 0}/{event.steps}")
+    if c["steps"]:
+        parts.append(f"step {c['step'] or 0}/{c['steps']}")
     text = event.error or event.note or event.message
     if text:
         parts.append(text)
-    return Progress("restore", event.faces_done or 0, event.faces_total, ", ".join(parts))
+    return Progress("restore", c["faces_done"] or 0, c["faces_total"], ", ".join(parts))
