@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -43,6 +44,14 @@ from refldm_desktop.jobs.runner import (
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
+
+@dataclass(frozen=True)
+class VersionDiscarded:
+    version_id: int
+    photo_id: int | None
+    output: Path
+    file_removed: bool  # False when the file was gone already or replaced by another
+
 
 RESTORE_KIND = "restore_photo"
 DEFAULT_RESTORER = "refldm"
@@ -181,8 +190,18 @@ class Jobs:
         return self.queue.job(job_id)
 
     @_translate
-    def versions(self, photo: PhotoRef | None = None) -> list[VersionInfo]:
-        return self.queue.versions(None if photo is None else self.photo_id(photo))
+    def versions(self, photo: PhotoRef | None = None, *, include_discarded: bool = False) -> list[VersionInfo]:
+        """Restored versions (of one photo, or all), oldest first; discarded ones only
+        when asked."""
+        return self.queue.versions(None if photo is None else self.photo_id(photo), include_discarded=include_discarded)
+
+    @_translate
+    def discard_version(self, version_id: int) -> VersionDiscarded:
+        """Remove a restored version's file (only if it is still the file that was made)
+        and mark the version discarded; the original is never touched."""
+        info, removed = self.queue.discard_version(version_id)
+        self._lib._emit(Change.of(versions=[version_id], photos=[info.photo_id]))
+        return VersionDiscarded(version_id, info.photo_id, info.output, removed)
 
     # -- the user's verbs ----------------------------------------------------------------
 

@@ -427,10 +427,16 @@ class Restoring:
                 self.photo_ids([path], index=index)
             scope_key = str(path.resolve())
             prefix = path.resolve()
-        photos = [p for p in lib.photos(state=PhotoState.OK) if p.face_count]
-        if prefix is not None:
-            photos = [p for p in photos if p.path == prefix or prefix in p.path.parents]
-        faces = [f for p in photos for f in face_records(lib, photo_id=p.id)]
+        from refldm_desktop.core.queries import PhotoOrder, PhotoQuery
+
+        if prefix is not None and prefix.is_file():
+            photo_ids = [p for p in [lib.jobs.photo_id(prefix)] if lib.photo(p).state == PhotoState.OK]
+        else:
+            # Ids only: a library of 100,000 photos is never loaded whole.
+            photo_ids = lib.photo_ids(
+                PhotoQuery(folder=prefix, has_faces=True, state=PhotoState.OK, order=PhotoOrder.PATH)
+            )
+        faces = [f for pid in photo_ids for f in face_records(lib, photo_id=pid)]
         measure = quality or stored_quality
         scores = measure(lib, faces)
         chosen: list[BatchFace] = []

@@ -292,6 +292,9 @@ class Version(Base):
     # "restored" or the reason it was skipped.
     face_status: Mapped[list] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Set when the user discarded it: its file was removed; the record stays, so how it was
+    # made is still known, and its file name is never given to another version.
+    discarded_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class RefDecision(enum.StrEnum):

@@ -155,3 +155,38 @@ def test_people_pages_counts_and_cover(lib):
     assert lib.cover_face(top) == best
     with pytest.raises(NotFound):
         lib.cover_face(4242)
+
+
+def test_a_discarded_version_loses_its_file_not_its_record(lib, tmp_path):
+    import hashlib
+
+    from refldm_desktop.core.events import Area
+    from refldm_desktop.jobs.queue import JobResult, VersionRecord
+    from refldm_desktop.jobs.runner import HandlerRegistry
+
+    target = lib.photo_ids(PhotoQuery(order=PhotoOrder.PATH))[0]
+    out = tmp_path / "out.png"
+    out.write_bytes(b"restored bytes")
+    sha = hashlib.sha256(b"restored bytes").hexdigest()
+    lib.jobs.enqueue_restore([target], restorer="passthrough")
+    lib.jobs.run(HandlerRegistry({"restore_photo": lambda ctx: JobResult(VersionRecord(out, sha, "fake"))}))
+    (v,) = lib.jobs.versions()
+    seen = []
+    lib.subscribe(seen.append)
+    r = lib.jobs.discard_version(v.id)
+    assert r.file_removed and not out.exists()
+    assert any(c.ids_of(Area.VERSIONS) == {v.id} and c.ids_of(Area.PHOTOS) == {target} for c in seen)
+    assert lib.jobs.versions() == [] and [x.id for x in lib.jobs.versions(include_discarded=True)] == [v.id]
+    assert lib.photo(target).versions == 0 and lib.photo_count(PhotoQuery(restored=True)) == 0
+    with pytest.raises(NotFound, match="discarded"):
+        lib.jobs.discard_version(v.id)
+    # A file that replaced ours is never removed.
+    lib.jobs.enqueue_restore([target], restorer="passthrough")
+    out2 = tmp_path / "out2.png"
+    out2.write_bytes(b"second")
+    lib.jobs.run(HandlerRegistry({
+        "restore_photo": lambda ctx: JobResult(VersionRecord(out2, hashlib.sha256(b"second").hexdigest(), "fake"))
+    }))
+    (v2,) = lib.jobs.versions()
+    out2.write_bytes(b"the user's own file now")
+    assert not lib.jobs.discard_version(v2.id).file_removed and out2.exists()

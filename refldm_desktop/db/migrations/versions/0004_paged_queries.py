@@ -4,7 +4,8 @@ Revision ID: 0004
 Revises: 0003
 
 photos.face_count and photos.min_face_quality summarise a photo's faces and
-photos.version_count its restored versions, so that filtering on "has faces" or "restored"
+photos.version_count its restored versions (not those the user discarded: versions.
+discarded_at, new here too), so that filtering on "has faces" or "restored"
 and ordering by quality read one indexed column instead of joining other tables;
 people.face_count and people.confirmed_count do the same for the people list. Triggers keep
 them right whoever writes (the indexer, rescoring, the job queue, another version of the
@@ -31,7 +32,8 @@ _SUMMARY = """
     WHERE id = {photo}
 """
 
-_VERSIONS = "UPDATE photos SET version_count = version_count {sign} 1 WHERE id = {photo}"
+# Discarded versions (their file removed by the user) do not count as restored.
+_VERSIONS = "UPDATE photos SET version_count = version_count {sign} ({row}.discarded_at IS NULL) WHERE id = {row}.photo_id"
 # Counted up and down (not recounted): clustering adds thousands of assignments to one
 # person in a transaction, and a recount per row would make that quadratic.
 _PEOPLE = (
@@ -46,15 +48,11 @@ _TRIGGERS = {
         "AFTER UPDATE OF quality_score, photo_id ON faces BEGIN "
         f"{_SUMMARY.format(photo='OLD.photo_id')}; {_SUMMARY.format(photo='NEW.photo_id')}; END"
     ),
-    "trg_versions_count_insert": (
-        f"AFTER INSERT ON versions BEGIN {_VERSIONS.format(sign='+', photo='NEW.photo_id')}; END"
-    ),
-    "trg_versions_count_delete": (
-        f"AFTER DELETE ON versions BEGIN {_VERSIONS.format(sign='-', photo='OLD.photo_id')}; END"
-    ),
+    "trg_versions_count_insert": f"AFTER INSERT ON versions BEGIN {_VERSIONS.format(sign='+', row='NEW')}; END",
+    "trg_versions_count_delete": f"AFTER DELETE ON versions BEGIN {_VERSIONS.format(sign='-', row='OLD')}; END",
     "trg_versions_count_update": (
-        "AFTER UPDATE OF photo_id ON versions BEGIN "
-        f"{_VERSIONS.format(sign='-', photo='OLD.photo_id')}; {_VERSIONS.format(sign='+', photo='NEW.photo_id')}; END"
+        "AFTER UPDATE OF photo_id, discarded_at ON versions BEGIN "
+        f"{_VERSIONS.format(sign='-', row='OLD')}; {_VERSIONS.format(sign='+', row='NEW')}; END"
     ),
     "trg_assignments_count_insert": (
         f"AFTER INSERT ON face_assignments BEGIN {_PEOPLE.format(sign='+', row='NEW')}; END"
@@ -84,6 +82,7 @@ def upgrade() -> None:
     op.add_column("photos", sa.Column("face_count", sa.Integer(), nullable=False, server_default="0"))
     op.add_column("photos", sa.Column("min_face_quality", sa.Float(), nullable=True))
     op.add_column("photos", sa.Column("version_count", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("versions", sa.Column("discarded_at", sa.DateTime(), nullable=True))
     op.add_column("people", sa.Column("face_count", sa.Integer(), nullable=False, server_default="0"))
     op.add_column("people", sa.Column("confirmed_count", sa.Integer(), nullable=False, server_default="0"))
     op.execute(
@@ -113,5 +112,6 @@ def downgrade() -> None:
     op.drop_column("people", "confirmed_count")
     op.drop_column("people", "face_count")
     op.drop_column("photos", "version_count")
+    op.drop_column("versions", "discarded_at")
     op.drop_column("photos", "min_face_quality")
     op.drop_column("photos", "face_count")
