@@ -42,9 +42,9 @@ from refldm_desktop.core.changes import (
 from refldm_desktop.core.events import Area, Change, ChangeHub
 from refldm_desktop.core.home import Home
 from refldm_desktop.core.indexer import Indexer, check_roots
-from refldm_desktop.core.progress import Cancel, ProgressFn, report
 from refldm_desktop.core.jobs import Jobs
 from refldm_desktop.core.plugins import Registry
+from refldm_desktop.core.progress import Cancel, ProgressFn, report
 from refldm_desktop.core.queries import PersonOrder, PhotoOrder, PhotoQuery
 from refldm_desktop.core.restoring import Restoring
 from refldm_desktop.db.engine import open_database
@@ -706,6 +706,13 @@ def _check_k(k: int) -> int:
 
 
 __all__ = [
-    "AssignmentState", "Area", "Change", "Library", "LibraryError", "NotFound", "PersonOrder",
-    "PhotoOrder", "PhotoQuery",
+    "Area",
+    "AssignmentState",
+    "Change",
+    "Library",
+    "LibraryError",
+    "NotFound",
+    "PersonOrder",
+    "PhotoOrder",
+    "PhotoQuery",
 ]

@@ -16,7 +16,13 @@ from typing import Any, Callable
 
 from refldm_desktop.core.changes import LibraryError
 from refldm_desktop.core.home import Home
-from refldm_desktop.core.progress import Cancel, Cancelled, Progress, ProgressFn, is_cancelled
+from refldm_desktop.core.progress import (
+    Cancel,
+    Cancelled,
+    Progress,
+    ProgressFn,
+    is_cancelled,
+)
 
 
 class ModelError(LibraryError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable
 
 from refldm_desktop.core.changes import LibraryError
 
@@ -66,7 +66,7 @@ class CancelToken:
         return self.cancelled
 
 
-Cancel = Union[CancelToken, Callable[[], bool]]
+Cancel = CancelToken | Callable[[], bool]
 
 
 def is_cancelled(cancel: Cancel | None) -> bool:

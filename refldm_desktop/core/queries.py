@@ -17,7 +17,13 @@ from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from refldm_desktop.core.changes import LibraryError, PersonInfo, PhotoInfo
-from refldm_desktop.db.models import AssignmentState, Face, FaceAssignment, Person, Photo
+from refldm_desktop.db.models import (
+    AssignmentState,
+    Face,
+    FaceAssignment,
+    Person,
+    Photo,
+)
 
 CHUNK = 500  # ids per IN (...), under SQLite's bound-parameter limit
 _LIVE = (AssignmentState.SUGGESTED, AssignmentState.CONFIRMED)
