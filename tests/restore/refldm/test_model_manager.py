@@ -3,8 +3,11 @@ progress from a local server, cancel and resume, import, list, default, remove."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from refldm_desktop.cli import main
 from refldm_desktop.core.home import Home
 from refldm_desktop.core.models import ModelError, ModelManager
 from refldm_desktop.core.progress import Cancelled, CancelToken
@@ -46,7 +49,7 @@ def test_install_reports_progress_cancels_and_resumes(tmp_path, golden_dir, serv
         manager.install(name="tiny", manifest=manifest)
 
 
-def test_import_default_and_remove(tmp_path, golden_dir):
+def test_import_default_and_remove(tmp_path, golden_dir, capsys):
     manager = ModelManager(Home(tmp_path / "home"))
     token = CancelToken()
     token.cancel()
@@ -54,7 +57,7 @@ def test_import_default_and_remove(tmp_path, golden_dir):
         manager.import_files(golden_dir / "refldm.ckpt", golden_dir / "vqgan.ckpt",
                              config=golden_dir / "config.yaml", name="tiny", cancel=token)
     assert not (manager.root / "tiny").exists()
-    assert [p.name for p in manager.root.iterdir()] == [] if manager.root.exists() else True
+    assert not manager.root.exists() or list(manager.root.iterdir()) == []
 
     seen = []
     info = manager.import_files(golden_dir / "refldm.ckpt", golden_dir / "vqgan.ckpt",
@@ -68,6 +71,20 @@ def test_import_default_and_remove(tmp_path, golden_dir):
         manager.set_default("other")
     with pytest.raises(ModelError, match="does not exist"):
         manager.import_files(tmp_path / "nope.ckpt", golden_dir / "vqgan.ckpt", name="x")
+
+    # The CLI's verbs are the same facade.
+    home = str(manager.home.root)
+    assert main(["--home", home, "models", "default", "refldm"]) == 2  # not installed
+    assert "no model named 'refldm'" in capsys.readouterr().err
+    assert main(["--home", home, "models", "default", "tiny"]) == 0
+    assert capsys.readouterr().out.strip() == "tiny"
+    assert main(["--home", home, "models", "list", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert set(row) == {"name", "path", "size", "created", "image_size", "source"} and row["name"] == "tiny"
+    assert main(["--home", home, "models", "remove", "tiny"]) == 0
+    assert manager.list() == []
+    manager.import_files(golden_dir / "refldm.ckpt", golden_dir / "vqgan.ckpt",
+                         config=golden_dir / "config.yaml", name="tiny")
 
     removed = manager.remove("tiny")
     assert removed.name == "tiny" and manager.list() == []
