@@ -10,7 +10,8 @@ watcher thread that polls SQLite's `PRAGMA data_version` on its own connection. 
 moves whenever any *other* connection commits, including this process's own pooled ones,
 so the library's own commits are "absorbed": the engine hooks below read the value right
 before and right after each local write commits. What the watcher still sees moving is
-someone else's work, reported as one Change of every area with `external=True`.
+someone else's work, reported as one Change with `external=True` naming the areas whose
+cheap summaries moved (no ids: another process's rows are not known one by one).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5  # another process's change shows within this (the goal is 2 s)
 
-
 class Area(enum.StrEnum):
     PHOTOS = "photos"
     FACES = "faces"
@@ -38,6 +38,22 @@ class Area(enum.StrEnum):
     REFERENCES = "references"
     JOBS = "jobs"
     VERSIONS = "versions"
+
+
+# One cheap summary per area, compared before and after another process's commit, so that
+# (say) a job's progress written by the command line refreshes the jobs view, not the grid.
+# Each reads an index or a small table; the photos one scans a covering index.
+_STAMPS = {
+    Area.PHOTOS: "SELECT count(*), max(id), max(indexed_at), total(version_count), total(face_count), "
+                 "total(state = 'missing') FROM photos",
+    Area.FACES: "SELECT (SELECT count(*) || ':' || ifnull(max(id), 0) FROM faces), "
+                "(SELECT count(*) || ':' || ifnull(max(updated_at), '') FROM face_assignments)",
+    Area.PEOPLE: "SELECT count(*), max(id), total(face_count), total(confirmed_count), total(hidden), "
+                 "group_concat(ifnull(name, ''), char(31)) FROM people",
+    Area.REFERENCES: "SELECT count(*), max(decided_at), total(decision = 'pinned') FROM face_ref_decisions",
+    Area.JOBS: "SELECT count(*), max(id), max(updated_at) FROM jobs",
+    Area.VERSIONS: "SELECT count(*), max(id), count(discarded_at) FROM versions",
+}
 
 
 @dataclass(frozen=True, eq=True)
@@ -90,6 +106,7 @@ class ChangeHub:
         self._conn: sqlite3.Connection | None = None
         self._conn_lock = threading.Lock()
         self._seen: int | None = None  # data_version last read on the watcher's connection
+        self._stamps: dict[Area, tuple] | None = None
         self._external = False  # another process committed; the watcher reports it
         self._closed = False
         self._hook(engine)
@@ -139,6 +156,7 @@ class ChangeHub:
         with self._conn_lock:
             self._conn = conn
             self._seen = self._read()
+            self._stamps = self._read_stamps()
             self._external = False
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -171,14 +189,36 @@ class ChangeHub:
             log.debug("cannot read data_version", exc_info=True)
             return self._seen
 
+    def _read_stamps(self) -> dict[Area, tuple] | None:
+        """Each area's summary (see _STAMPS), read in one snapshot; None if unreadable."""
+        if self._conn is None:
+            return None
+        try:
+            self._conn.execute("BEGIN")
+            try:
+                return {area: tuple(self._conn.execute(sql).fetchone()) for area, sql in _STAMPS.items()}
+            finally:
+                self._conn.execute("COMMIT")
+        except sqlite3.Error:
+            log.debug("cannot read the change stamps", exc_info=True)
+            return None
+
     def _watch(self, stop: threading.Event) -> None:
         while not stop.wait(self._poll_seconds):
             with self._conn_lock:
                 now = self._read()
                 changed = self._external or (now is not None and now != self._seen)
                 self._seen, self._external = now, False
-            if changed:
+                if not changed:
+                    continue
+                before, after = self._stamps, self._read_stamps()
+                self._stamps = after
+            if before is None or after is None:
                 self.emit(Change.everything(external=True))
+                continue
+            areas = frozenset(a for a in Area if before.get(a) != after.get(a))
+            if areas:
+                self.emit(Change(areas, MappingProxyType({}), external=True))
 
     # -- telling our own commits from other processes' ---------------------------------
 

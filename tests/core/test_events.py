@@ -204,6 +204,8 @@ def test_a_change_made_by_another_process_is_noticed_within_two_seconds(lib, tmp
     assert change is not None, f"no external change within 2 s of the other process's commit"
     assert time.monotonic() - done <= 2.0
     assert Area.PEOPLE in change.areas
+    # Only what moved is named: a rename elsewhere does not refresh the photo grid or jobs.
+    assert not change.areas & {Area.PHOTOS, Area.JOBS, Area.VERSIONS}
     assert lib.person(pid).name == "Renamed elsewhere"
 
 
