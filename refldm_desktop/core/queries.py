@@ -1,7 +1,7 @@
 """Paged queries: a view asks how many rows match and which ids come at positions
 offset..offset+limit, then fetches only the rows it shows, by id.
 
-Every count and id page is answered from indexes (migration 0004), so a library of 100,000
+Every count and id page is answered from indexes (migration 0005), so a library of 100,000
 photos costs milliseconds per page; no query here loads every row.
 """
 
@@ -94,7 +94,7 @@ _ORDERS = {
 
 
 def _ordered(q: PhotoQuery, stmt: Select) -> Select:
-    # Each order matches one index exactly (migration 0004), so on the whole library a page
+    # Each order matches one index exactly (migration 0005), so on the whole library a page
     # reads no more rows than offset + limit. A folder or a person selects few photos:
     # then it is faster to find those first and sort them, and a leading "+" tells SQLite
     # not to walk the order's index instead.

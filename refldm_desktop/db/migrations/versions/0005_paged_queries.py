@@ -1,7 +1,7 @@
 """What a photo grid of 100,000 photos needs to count and page without loading rows.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 
 photos.face_count and photos.min_face_quality summarise a photo's faces and
 photos.version_count its restored versions (not those the user discarded: versions.
@@ -20,8 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
