@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+from musthave import require_module  # noqa: E402
+
+require_module("PySide6")
+require_module("pytestqt")
 from PySide6.QtWidgets import (  # noqa: E402
     QAbstractButton,
     QAbstractItemView,
@@ -19,26 +21,8 @@ from PySide6.QtWidgets import (  # noqa: E402
     QScrollBar,
 )
 
-from fakes import draw_photo, open_test_library  # noqa: E402
 
 CONTROLS = (QAbstractButton, QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit)
-
-
-@pytest.fixture
-def ctx(qtbot, tmp_path):
-    from refldm_desktop.ui.app import make_qapp
-    from refldm_desktop.ui.context import AppContext
-
-    make_qapp()
-    root = tmp_path / "Pictures"
-    for i in range(3):
-        draw_photo(root / f"p{i}.png", [(1, i, 10, 10), (2, i, 100, 10)])
-    draw_photo(root / "alone.png", [(5, 1, 40, 40)])
-    lib = open_test_library(tmp_path / "home")
-    lib.index([root])
-    c = AppContext(lib, start_jobs=False)
-    yield c
-    c.close()
 
 
 def inside_compound(w) -> bool:
@@ -65,15 +49,18 @@ def unnamed(widget) -> list[str]:
     return out
 
 
-def test_people_pages_jobs_panel_and_batch_dialog_name_every_control(qtbot, ctx):
+def test_people_pages_jobs_panel_and_dialogs_name_every_control(qtbot, fake_ctx):
+    ctx = fake_ctx
     from refldm_desktop.ui.dialogs.batch import BatchDialog
+    from refldm_desktop.ui.dialogs.models import ModelsDialog
+    from refldm_desktop.ui.dialogs.settings import SettingsDialog
     from refldm_desktop.ui.views.jobs_panel import JobsPanel
     from refldm_desktop.ui.views.people_page import PeoplePage
     from refldm_desktop.ui.views.unknown_faces import UnknownFacesPage
 
     people = PeoplePage(ctx)
     unknown = UnknownFacesPage(ctx)
-    widgets = [people, unknown, JobsPanel(ctx), BatchDialog(ctx)]
+    widgets = [people, unknown, JobsPanel(ctx), BatchDialog(ctx), ModelsDialog(ctx), SettingsDialog(ctx)]
     for w in widgets:
         qtbot.addWidget(w)
     qtbot.waitUntil(lambda: people.model.rowCount() > 0 and bool(unknown.rows), timeout=30_000)
