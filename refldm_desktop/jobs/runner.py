@@ -125,6 +125,7 @@ class JobEvent:
     note: str | None = None  # something the user should know (also kept on the job)
     error: str | None = None
     version_id: int | None = None
+    preview: str | None = None  # a quick low-step result to show while the full one runs
 
 
 EventCallback = Callable[[JobEvent], None]
@@ -238,6 +239,10 @@ class JobContext:
             if v is not None
         }
         self._runner._progress(self.job, fields)
+
+    def preview(self, path: "str | os.PathLike[str]") -> None:
+        """Tell listeners a preview image of the job's result is at `path` (not kept on the job)."""
+        self._runner._emit(self.job, JobState.RUNNING, preview=str(path))
 
     def is_cancelled(self) -> bool:
         return self._token.is_set()
