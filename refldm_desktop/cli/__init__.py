@@ -27,6 +27,7 @@ VERB_MODULES = (
     "refldm_desktop.cli.job_verbs",
     "refldm_desktop.cli.restore_verbs",
     "refldm_desktop.cli.db_verbs",
+    "refldm_desktop.cli.config_verbs",
     "refldm_desktop.cli.gui_verbs",
 )
 

@@ -131,6 +131,7 @@ class JobEvent:
     note: str | None = None  # something the user should know (also kept on the job)
     error: str | None = None
     version_id: int | None = None
+    preview: str | None = None  # a quick low-step result to show while the full one runs
 
 
 EventCallback = Callable[[JobEvent], None]
@@ -138,7 +139,8 @@ EventCallback = Callable[[JobEvent], None]
 
 class _CancelToken:
     """Set here when the GUI cancels or stops; the database flag covers a cancel from
-    another process (`jobs cancel` while the GUI runs), read at most every `interval` s."""
+    another process (`jobs cancel` while the GUI runs), read at most every `interval` s.
+    It answers like core.progress.CancelToken (cancel, cancelled, raise_if_cancelled)."""
 
     def __init__(self, queue: JobQueue, job_id: int, interval: float) -> None:
         self._queue = queue
@@ -152,6 +154,17 @@ class _CancelToken:
         if self.reason is None:
             self.reason = reason
         self._event.set()
+
+    def cancel(self) -> None:
+        self.request("cancel")
+
+    @property
+    def cancelled(self) -> bool:
+        return self.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self.is_set():
+            raise JobCancelled("cancelled")
 
     def is_set(self) -> bool:
         if self._event.is_set():
@@ -233,8 +246,17 @@ class JobContext:
         }
         self._runner._progress(self.job, fields)
 
+    def preview(self, path: "str | os.PathLike[str]") -> None:
+        """Tell listeners a preview image of the job's result is at `path` (not kept on the job)."""
+        self._runner._emit(self.job, JobState.RUNNING, preview=str(path))
+
     def is_cancelled(self) -> bool:
         return self._token.is_set()
+
+    @property
+    def cancel_token(self) -> _CancelToken:
+        """The job's token, for code that takes one (cancelled, raise_if_cancelled)."""
+        return self._token
 
     def check_cancelled(self) -> None:
         if self._token.is_set():
@@ -368,10 +390,13 @@ class Runner:
 
     def cancel(self, job_id: int) -> None:
         """Cancel a job: a queued one never runs, the running one stops at its next check."""
-        self.queue.cancel([job_id])
+        r = self.queue.cancel([job_id])
         token, job = self._token, self._current
         if token is not None and job is not None and job.id == job_id:
             token.request("cancel")
+        if job_id in r.cancelled:
+            # It was only queued: no turn of the runner will tell the listeners, so say it here.
+            self._emit(self.queue.job(job_id), JobState.CANCELLED, message="cancelled")
 
     def wake(self) -> None:
         """New jobs were queued: look now instead of at the next poll."""

@@ -7,8 +7,10 @@ import shutil
 
 import pytest
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+from musthave import require_module  # noqa: E402
+
+require_module("PySide6")
+require_module("pytestqt")
 from PySide6.QtCore import QItemSelectionModel, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLineEdit  # noqa: E402
 
