@@ -113,13 +113,12 @@ class ByNeed(ByQuality):
         from refldm_desktop.core.restoring import LeftOut
 
         photos = len({f.photo_id for f in chosen})
-        counts = dict(plan.counts)
-        counts[LeftOut.SHARP] = counts.get(LeftOut.SHARP, 0) + len(plan.faces) - len(chosen)
-        alone = ", ".join(f"{n} {why}" for why, n in counts.items() if n)
+        less = plan.count(LeftOut.SHARP) + len(plan.faces) - len(chosen)
+        never = ", ".join(f"{n} {why}" for why, n in plan.counts.items() if n and why != LeftOut.SHARP)
         return (
             f"{len(chosen)} face{'s' if len(chosen) != 1 else ''} in {photos} photo{'s' if photos != 1 else ''} "
-            f"need restoring at least {threshold:.2f} and will be restored."
-            + (f" Left alone: {alone}." if alone else "")
+            f"need restoring at least {threshold:.2f} and will be restored. Left alone: {less} need it less."
+            + (f" Never restored here, whatever the threshold: {never}." if never else "")
         )
 
 
@@ -271,6 +270,11 @@ class BatchDialog(QDialog):
         def done(plan) -> None:
             if token == self._scope_token:
                 self.plan = plan
+                n = getattr(plan, "without_refs", None)
+                if n is None:
+                    n = plan.without_person + plan.without_references
+                if not self.no_refs.isChecked():
+                    self.no_refs.setText(f"Also restore the {n} faces without a person or reference photos (less faithful)")
                 self._threshold_changed(self.spin.value())
 
         def failed(exc, details) -> None:
@@ -295,6 +299,7 @@ class BatchDialog(QDialog):
             score, reasons = self.by.score(f)
             item = QListWidgetItem(f"{score:.2f}")
             item.setData(Qt.ItemDataRole.UserRole, f.face_id)
+            item.setSizeHint(QSize(THUMB + 12, THUMB + 22))  # the picture may arrive later
             item.setToolTip("; ".join(reasons) or f"{score:.2f}")
             pm = self.thumbs.get(("face", f.face_id, THUMB * 2))
             if pm is not None:
