@@ -143,6 +143,13 @@ class VersionInfo:
     face_status: Sequence[Mapping[str, Any]]
     created_at: datetime
 
+    @property
+    def identity(self) -> dict[int, Mapping[str, Any]]:
+        """Per restored face id, the identity guard's check (restore.identity): distances
+        before and after, threshold and verdict. Faces restored before the guard existed,
+        or whose check could not run, are absent."""
+        return {int(f["face_id"]): f["identity"] for f in self.face_status if f.get("identity")}
+
     def to_json(self) -> dict:
         return {
             "id": self.id,

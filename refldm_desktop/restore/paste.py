@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from refldm_desktop.faces.align import AlignTransform, warp_to_crop
+from refldm_desktop.restore.tone import PhotoTone
 
 # ---------------------------------------------------------------------------------------------
 # Hooks for optional models
@@ -148,6 +149,9 @@ class PasteOptions:
     parser: FaceParser | None = None
     # Softening of a parsing mask, as a Gaussian sigma in crop fractions.
     parser_feather: float = 0.025
+    # The photo's tone (restore.tone): a black-and-white or toned photo keeps it where faces
+    # are pasted. None: colour as the restorer and colour matching leave it.
+    tone: PhotoTone | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -555,6 +559,8 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
     if fit is not None and (fit.low is not None or fit.a is not None):
         # Colour matching after the warp: a small face has far fewer photo pixels than crop pixels.
         rgb = _apply_colour_in_box(rgb, fit, fit_t, box)
+    if options.tone is not None and options.tone.monochrome:
+        rgb = options.tone.apply(rgb)
     if crop_mask is None:
         alpha = _box_alpha(t, options.mask, box)
     else:
