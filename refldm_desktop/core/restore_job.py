@@ -147,6 +147,9 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     def progress(p) -> None:
         ctx.progress(faces_done=p.faces_done, faces_total=p.faces, step=p.step, steps=p.steps)
 
+    from refldm_desktop.restore.paste import PasteOptions
+
+    parser = _face_parser(ctx, lib)
     try:
         result = restore_photo(
             image,
@@ -155,6 +158,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
             references,
             options=options,
             upscale=upscale,
+            paste_options=PasteOptions(parser=parser),
             progress=progress,
             cancelled=ctx.is_cancelled,
         )
@@ -193,6 +197,8 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         "no_refs_ok": no_refs_ok,
         "jpeg_blocks_kept": blocks_kept,
         "identity_policy": policy,
+        "paste_mask": "ellipse" if parser is None else "face parsing (bisenet)",
+        "tone": result.paste_options.tone.to_json() if result.paste_options.tone else None,
     }
     version = VersionRecord(
         output_path=out,
@@ -211,6 +217,29 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     if flagged:
         message += f" ({flagged} flagged: may not look like the person)"
     return JobResult(version=version, summary=summary, message=message)
+
+
+def _face_parser(ctx: JobContext, lib):
+    """The face-parsing model for paste masks when one is installed (restore.parsing), made
+    once per runner; None (the feathered ellipse) when none is installed or it cannot load."""
+    from refldm_desktop.restore import parsing
+
+    path = parsing.installed(lib.home.models)
+    if path is None:
+        return None
+    device = "cuda" if str(ctx.device).startswith("cuda") else "cpu"
+    key = (str(path), path.stat().st_mtime_ns, device)
+    cached = ctx.shared.get("face_parser")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    parser = parsing.BiSeNetParser(path, device=device)
+    try:
+        parser.face_mask(np.zeros((64, 64, 3), np.uint8))  # loads it now, so a bad file is noted once
+    except parsing.FaceParsingError as exc:
+        ctx.note(f"the face-parsing model is not used: {exc}")
+        parser = None
+    ctx.shared["face_parser"] = (key, parser)
+    return parser
 
 
 def _guard_identity(ctx: JobContext, lib, todo: list[_Face], result, policy: str):

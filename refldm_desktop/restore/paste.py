@@ -521,14 +521,19 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
     box = _footprint(t, options.mask, image.shape[:2])
     if box is None:
         return None
-    crop_mask = None
-    if options.parser is not None:
-        crop_mask = _parser_alpha(options.parser, restored, options.mask, options.parser_feather)
     original = None
-    if options.color_match or options.lowfreq_sigma > 0:
+    if options.color_match or options.lowfreq_sigma > 0 or options.parser is not None:
         original = face.original if face.original is not None else warp_to_crop(image, t)
         if original.shape != restored.shape:
             raise ValueError("the original crop and the restored crop differ in size")
+    crop_mask = None
+    if options.parser is not None:
+        # The face as both crops show it: what covers the face in the photo (a hand, hair,
+        # a glasses frame) stays, and so does whatever the restorer did not draw as face.
+        crop_mask = np.minimum(
+            _parser_alpha(options.parser, restored, options.mask, options.parser_feather),
+            _parser_alpha(options.parser, original, options.mask, options.parser_feather),
+        )
     # The colour fit reads the crops at full size: it only looks at a coarse grid and every
     # other pixel, which is cheaper than shrinking the original crop for it below.
     fit = None

@@ -17,13 +17,19 @@ def library(faces_dir):
     return indexed_library(LIBRARY_PARTS)
 
 
-def test_restore_json_and_versions_list_carry_the_identity_check(library):
-    photos = sorted((library.lib / "identities" / "obama").iterdir())
-    out = library.root / "out-identity"
-    r = cli(library.home, "restore", *photos, "--restorer", "passthrough", "--output-dir", out, "--json")
+def restore_person(library, who: str, out: str, *args) -> tuple[list[Path], list[dict]]:
+    """`restore --json` of every photo of identities/<who>: (the photos, the results)."""
+    photos = sorted((library.lib / "identities" / who).iterdir())
+    r = cli(library.home, "restore", *photos, *args, "--output-dir", library.root / out, "--json")
     assert r.rc == 0, r.err
+    return photos, r.json()
+
+
+def test_restore_json_and_versions_list_carry_the_identity_check(library):
+    out = library.root / "out-identity"
+    _, results = restore_person(library, "obama", out.name, "--restorer", "passthrough")
     checked = 0
-    for o in r.json():
+    for o in results:
         for f in o["faces"]:
             if f["status"] != "restored":
                 continue
@@ -80,12 +86,9 @@ def test_keep_original_leaves_a_face_that_became_someone_else_as_it_was(library,
     for module in (restore_job, restoring):
         monkeypatch.setattr(module, "create_restorer", lambda name, **kw: _Swapper(donor))
 
-    photos = sorted((library.lib / "identities" / "biden").iterdir())
-    out = library.root / "out-keep-original"
-    r = cli(library.home, "restore", *photos, "--identity-policy", "keep-original", "--output-dir", out, "--json")
-    assert r.rc == 0, r.err
+    photos, results = restore_person(library, "biden", "out-keep-original", "--identity-policy", "keep-original")
     seen = 0
-    for o in r.json():
+    for o in results:
         for f in o["faces"]:
             if f["identity"] is None:
                 continue
@@ -101,9 +104,8 @@ def test_keep_original_leaves_a_face_that_became_someone_else_as_it_was(library,
     assert seen >= 2
 
     # With the default policy the same faces are restored, and flagged.
-    r = cli(library.home, "restore", *photos, "--output-dir", library.root / "out-flag", "--json")
-    assert r.rc == 0, r.err
-    flagged = [f for o in r.json() for f in o["faces"] if f["identity"]]
+    _, results = restore_person(library, "biden", "out-flag")
+    flagged = [f for o in results for f in o["faces"] if f["identity"]]
     assert flagged and all(f["status"] == "restored" and f["identity"]["verdict"] == "drifted" for f in flagged)
     text = cli(library.home, "restore", photos[0], "--output-dir", library.root / "out-flag2")
     assert "drifted" in text.out

@@ -185,3 +185,16 @@ def test_the_golden_models_noise_never_passes_as_the_person(guard, photos):
         results = checks_of(guard, photos, restorer, stored_only=True)
     verdicts = [(p.path.name, c.verdict) for p, _, checks in results for c in checks]
     assert verdicts and all(v in (DRIFTED, NO_FACE) for _, v in verdicts), [x for x in verdicts if x[1] not in (DRIFTED, NO_FACE)]
+
+
+def test_the_verdict_follows_the_distances():
+    from refldm_desktop.restore.identity import IMPROVED, judge
+
+    t = 0.55
+    assert judge(0.40, 0.40, 0.0, t) == KEPT  # the same
+    assert judge(0.50, 0.30, 0.25, t) == IMPROVED  # clearly closer to the person
+    assert judge(0.70, 0.45, 0.40, t) == IMPROVED  # now recognised
+    assert judge(0.40, 0.75, 0.70, t) == DRIFTED  # now someone else
+    assert judge(0.70, 0.72, 0.10, t) == KEPT  # never recognised, and still itself
+    assert judge(0.70, 0.72, 0.65, t) == DRIFTED  # never recognised, and no longer itself
+    assert judge(0.40, None, None, t) == NO_FACE
