@@ -81,7 +81,7 @@ def test_restored_faces_keep_a_grey_photo_grey_and_a_sepia_print_sepia(faces_dir
         assert np.abs(after.astype(int) - before).max() > 8, path.name  # the model's pixels are there, in grey
         # Strangers without references still get the identity check, against themselves;
         # the golden model's noise never passes as them.
-        assert all(f["identity"]["against"] == "original" for f in faces)
+        assert all(f["identity"]["against"] == "original" for f in faces if f["person_id"] is None)
         assert all(f["identity"]["verdict"] in ("drifted", "no_face") for f in faces)
         restored += len(faces)
     assert restored >= 10
