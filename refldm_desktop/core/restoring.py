@@ -63,6 +63,9 @@ class RestoreSettings:
     # What the identity guard does with a face that no longer looks like its person:
     # "flag" keeps the result and marks it, "keep-original" leaves the original pixels there.
     identity_policy: str = "flag"
+    # A quick result of this many steps is made first and shown while the full one runs
+    # (0: none). Not part of a batch's identity: it changes what a user sees, not the output.
+    preview_steps: int = 0
 
     def __post_init__(self) -> None:
         from refldm_desktop.restore.identity import POLICIES
@@ -71,6 +74,8 @@ class RestoreSettings:
             raise LibraryError(
                 f"the identity policy must be one of {', '.join(POLICIES)}, got {self.identity_policy!r}"
             )
+        if self.preview_steps < 0:
+            raise LibraryError(f"preview steps must be 0 (none) or more, got {self.preview_steps}")
         if self.upscale not in UPSCALE_CHOICES:
             raise LibraryError(f"upscale must be one of {', '.join(map(str, UPSCALE_CHOICES))}, got {self.upscale}")
         if not 0 <= self.references <= 16:
@@ -101,6 +106,7 @@ class RestoreSettings:
             "inside_library": self.inside_library,
             "references": self.references,
             "identity_policy": self.identity_policy,
+            **({"preview_steps": self.preview_steps} if self.preview_steps else {}),
         }
 
 
