@@ -41,6 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("photo", nargs="?", metavar="PHOTO", help="a photo's id or path")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.set_defaults(func=cmd_versions_list)
+    p = vsub.add_parser("keep", help="mark a restored version as kept")
+    p.add_argument("version_id", type=int, metavar="VERSION_ID")
+    p.set_defaults(func=cmd_versions_keep)
+    p = vsub.add_parser(
+        "discard",
+        help="delete a restored version's file and mark it discarded (the original is never touched)",
+    )
+    p.add_argument("version_id", type=int, metavar="VERSION_ID")
+    p.set_defaults(func=cmd_versions_discard)
 
 
 def _table(rows: list[list[str]]) -> None:
@@ -155,4 +164,16 @@ def cmd_versions_list(args: argparse.Namespace) -> int:
             str(v.original), str(v.output),
         ])
     _table(rows)
+    return 0
+
+
+def cmd_versions_keep(args: argparse.Namespace) -> int:
+    v = library_verbs._run(args, lambda lib: lib.jobs.keep_version(args.version_id))
+    print(f"kept version {v.id}: {v.output}")
+    return 0
+
+
+def cmd_versions_discard(args: argparse.Namespace) -> int:
+    v = library_verbs._run(args, lambda lib: lib.jobs.discard_version(args.version_id))
+    print(f"discarded version {v.id}; deleted {v.output} (the original {v.original} is untouched)")
     return 0

@@ -172,7 +172,59 @@ class Jobs:
     def versions(self, photo: PhotoRef | None = None) -> list[VersionInfo]:
         return self.queue.versions(None if photo is None else self.photo_id(photo))
 
+    @_translate
+    def version(self, version_id: int) -> VersionInfo:
+        found = self.queue.versions(version_id=version_id)
+        if not found:
+            raise NotFound(f"no restored version with id {version_id}")
+        return found[0]
+
     # -- the user's verbs ----------------------------------------------------------------
+
+    @_translate
+    def keep_version(self, version_id: int) -> VersionInfo:
+        """The user looked at a restored photo and keeps it."""
+
+        def check(v) -> None:
+            if v.state == "discarded":
+                raise LibraryError(f"version {version_id} was discarded; its file is gone")
+
+        return self.queue.set_version_state(version_id, "kept", check)
+
+    @_translate
+    def discard_version(self, version_id: int) -> VersionInfo:
+        """Delete a restored photo's file and mark its version discarded. Only the file the
+        version made is removed, and only while it is still what was written (its sha256);
+        the original is never touched. Discarding twice is harmless."""
+        from refldm_desktop.library.scan import content_hash
+
+        moved: list[tuple[Path, Path]] = []
+
+        def remove(v) -> None:
+            if v.state == "discarded":
+                return
+            out = Path(v.output_path)
+            if os.path.realpath(out) == os.path.realpath(v.original_path):
+                raise LibraryError(f"{out} is the original photo; it is never deleted")
+            if not out.exists():
+                return  # already gone: just record it
+            if content_hash(out) != v.output_sha256:
+                raise LibraryError(f"{out} changed since it was made, so it was not deleted; delete it yourself if you want it gone")
+            # Moved aside first, so that a failed commit can put it back.
+            aside = out.with_name(f".discarded-{secrets.token_hex(4)}-{out.name}")
+            os.replace(out, aside)
+            moved.append((aside, out))
+
+        try:
+            info = self.queue.set_version_state(version_id, "discarded", remove)
+        except BaseException:
+            for aside, out in moved:
+                os.replace(aside, out)
+            raise
+        for aside, _out in moved:
+            aside.unlink(missing_ok=True)
+        return info
+
 
     @_translate
     def cancel(self, ids: Sequence[int]) -> JobsCancelled:

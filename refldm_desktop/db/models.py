@@ -276,6 +276,9 @@ class Version(Base):
     # "restored" or the reason it was skipped.
     face_status: Mapped[list] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The user's verdict in the compare view: new (not yet looked at), kept, or discarded
+    # (the file was deleted; the row stays as the record of what was tried).
+    state: Mapped[str] = mapped_column(String(16), default="new", server_default="new")
 
 
 class RefDecision(enum.StrEnum):

@@ -142,6 +142,7 @@ class VersionInfo:
     references_used: Sequence[Mapping[str, Any]]
     face_status: Sequence[Mapping[str, Any]]
     created_at: datetime
+    state: str = "new"  # new / kept / discarded
 
     def to_json(self) -> dict:
         return {
@@ -159,6 +160,7 @@ class VersionInfo:
             "references": [dict(r) for r in self.references_used],
             "faces": [dict(f) for f in self.face_status],
             "created_at": _iso(self.created_at),
+            "state": self.state,
         }
 
 
@@ -545,10 +547,12 @@ class JobQueue:
         with self._Session() as s:
             return [self._info(r) for r in s.execute(q)]
 
-    def versions(self, photo_id: int | None = None) -> list[VersionInfo]:
+    def versions(self, photo_id: int | None = None, version_id: int | None = None) -> list[VersionInfo]:
         q = select(Version).order_by(Version.id)
         if photo_id is not None:
             q = q.where(Version.photo_id == photo_id)
+        if version_id is not None:
+            q = q.where(Version.id == version_id)
         with self._Session() as s:
             return [
                 VersionInfo(
@@ -558,9 +562,22 @@ class JobQueue:
                     parameters=dict(v.parameters or {}), seed=v.seed,
                     references_used=list(v.references_used or []),
                     face_status=list(v.face_status or []), created_at=v.created_at,
+                    state=v.state or "new",
                 )
                 for v in s.scalars(q)
             ]
+
+    def set_version_state(self, version_id: int, state: str, before=None) -> VersionInfo:
+        """Record the user's verdict; `before(info)` runs inside the transaction first (and
+        may raise to leave everything as it was)."""
+        with self._write, self._Session.begin() as s:
+            v = s.get(Version, version_id)
+            if v is None:
+                raise JobNotFound(f"no restored version with id {version_id}")
+            if before is not None:
+                before(v)
+            v.state = state
+        return self.versions(version_id=version_id)[0]
 
     def output_paths(self) -> set[str]:
         """Every output file a version records (the runner never deletes those)."""

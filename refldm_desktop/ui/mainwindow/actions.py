@@ -54,7 +54,31 @@ def _view(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
         )
 
 
-CONTRIBUTORS: list[Contributor] = [_file, _view]
+def _photo(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
+    """The right-click menu's actions, for the selected photos of the page on screen."""
+    from refldm_desktop.ui.views import photo_menu as pm
+
+    def on_selection(fn, single: bool = False):
+        def run() -> None:
+            page = window.current_page()
+            ids = page.selected_ids() if hasattr(page, "selected_ids") else []
+            if not ids:
+                ctx.status.emit("Select a photo first")
+            else:
+                fn(page, ids[0] if single else ids)
+
+        return run
+
+    m = menus["photo"]
+    m.addAction(action(window, "&Restore Faces", on_selection(pm.restore), pm.RESTORE_SHORTCUT, "restoreSelected"))
+    m.addAction(action(window, "Restore with &Options…", on_selection(pm.restore_with_options), pm.OPTIONS_SHORTCUT, "restoreSelectedOptions"))
+    m.addSeparator()
+    m.addAction(action(window, "Show &Faces", on_selection(pm.show_faces, True), "Ctrl+F", "showFacesSelected"))
+    m.addAction(action(window, "&Compare with Restored", on_selection(pm.compare_latest, True), "Ctrl+D", "compareSelected"))
+    m.addAction(action(window, "Open in the File &Manager", on_selection(pm.open_in_file_manager, True), "Ctrl+Shift+O", "openFolderSelected"))
+
+
+CONTRIBUTORS: list[Contributor] = [_file, _view, _photo]
 
 
 def install(window: "MainWindow", ctx: "AppContext") -> Menus:

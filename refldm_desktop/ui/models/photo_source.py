@@ -7,6 +7,7 @@ Runs on a worker thread, never on the GUI thread.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -51,12 +52,17 @@ def _core_query(lib: "Library", f: PhotoFilter):
     return PhotoQuery(folder=f.folder, person_id=f.person_id, restored=f.restored or None)
 
 
+# Without the core's paged queries, the rows read for the ids serve the pages after them.
+_last_rows: "weakref.WeakKeyDictionary[Library, dict[int, PhotoRow]]" = weakref.WeakKeyDictionary()
+
+
 def photo_ids(lib: "Library", f: PhotoFilter) -> list[int]:
     """All ids matching the filter, in the grid's order (by path)."""
     q = _core_query(lib, f)
     if q is not None:
         return list(lib.photo_ids(q))
     rows = lib.photos()
+    _last_rows[lib] = {r.id: _row(r) for r in rows}
     if f.folder is not None:
         root = Path(f.folder)
         rows = [r for r in rows if root in Path(r.path).parents]
@@ -72,5 +78,8 @@ def photo_ids(lib: "Library", f: PhotoFilter) -> list[int]:
 def photos_by_id(lib: "Library", ids: Sequence[int]) -> dict[int, PhotoRow]:
     if _core_query(lib, PhotoFilter()) is not None:
         return {p.id: _row(p) for p in lib.photos_by_id(list(ids))}
+    known = _last_rows.get(lib, {})
+    if all(i in known for i in ids):
+        return {i: known[i] for i in ids}
     wanted = set(ids)
     return {r.id: _row(r) for r in lib.photos() if r.id in wanted}

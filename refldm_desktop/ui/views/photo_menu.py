@@ -86,8 +86,10 @@ def compare_latest(page: "PhotosPage", photo_id: int) -> None:
 
 
 def open_in_file_manager(page: "PhotosPage", photo_id: int) -> None:
-    row = page.model.photo_row(page.model.row_of(photo_id) or 0)
+    at = page.model.row_of(photo_id)
+    row = page.model.photo_row(at) if at is not None else None
     if row is None:
+        page.ctx.status.emit("That photo is not in this view any more")
         return
     folder = Path(row.path).parent
     if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
