@@ -155,11 +155,11 @@ def cmd_versions_list(args: argparse.Namespace) -> int:
     if not versions:
         print("no restored versions")
         return 0
-    rows = [["ID", "CREATED", "RESTORER", "MODEL", "SEED", "FACES", "ORIGINAL", "OUTPUT"]]
+    rows = [["ID", "CREATED", "STATE", "RESTORER", "MODEL", "SEED", "FACES", "ORIGINAL", "OUTPUT"]]
     for v in versions:
         restored = sum(1 for f in v.face_status if f.get("status") == "restored")
         rows.append([
-            str(v.id), v.created_at.strftime("%Y-%m-%d %H:%M"), v.restorer, v.model or "-",
+            str(v.id), v.created_at.strftime("%Y-%m-%d %H:%M"), v.state, v.restorer, v.model or "-",
             "-" if v.seed is None else str(v.seed), f"{restored}/{len(v.face_status)}",
             str(v.original), str(v.output),
         ])
