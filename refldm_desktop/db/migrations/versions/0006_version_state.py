@@ -1,7 +1,7 @@
 """The user's verdict on a restored version: new, kept or discarded.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 
 A plain ADD COLUMN with a default: SQLite does it in place, and every existing version
 starts as "new" (not yet looked at).
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
