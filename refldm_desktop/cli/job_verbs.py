@@ -41,14 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("photo", nargs="?", metavar="PHOTO", help="a photo's id or path")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.set_defaults(func=cmd_versions_list)
-    p = vsub.add_parser("keep", help="mark a restored version as kept")
-    p.add_argument("version_id", type=int, metavar="VERSION_ID")
-    p.set_defaults(func=cmd_versions_keep)
-    p = vsub.add_parser(
-        "discard",
-        help="delete a restored version's file and mark it discarded (the original is never touched)",
-    )
-    p.add_argument("version_id", type=int, metavar="VERSION_ID")
+    p = vsub.add_parser("discard", help="remove a restored version's file (the original is never touched)")
+    p.add_argument("version_id", type=int, metavar="ID")
     p.set_defaults(func=cmd_versions_discard)
 
 
@@ -155,11 +149,11 @@ def cmd_versions_list(args: argparse.Namespace) -> int:
     if not versions:
         print("no restored versions")
         return 0
-    rows = [["ID", "CREATED", "STATE", "RESTORER", "MODEL", "SEED", "FACES", "ORIGINAL", "OUTPUT"]]
+    rows = [["ID", "CREATED", "RESTORER", "MODEL", "SEED", "FACES", "ORIGINAL", "OUTPUT"]]
     for v in versions:
         restored = sum(1 for f in v.face_status if f.get("status") == "restored")
         rows.append([
-            str(v.id), v.created_at.strftime("%Y-%m-%d %H:%M"), v.state, v.restorer, v.model or "-",
+            str(v.id), v.created_at.strftime("%Y-%m-%d %H:%M"), v.restorer, v.model or "-",
             "-" if v.seed is None else str(v.seed), f"{restored}/{len(v.face_status)}",
             str(v.original), str(v.output),
         ])
@@ -167,13 +161,10 @@ def cmd_versions_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_versions_keep(args: argparse.Namespace) -> int:
-    v = library_verbs._run(args, lambda lib: lib.jobs.keep_version(args.version_id))
-    print(f"kept version {v.id}: {v.output}")
-    return 0
-
-
 def cmd_versions_discard(args: argparse.Namespace) -> int:
-    v = library_verbs._run(args, lambda lib: lib.jobs.discard_version(args.version_id))
-    print(f"discarded version {v.id}; deleted {v.output} (the original {v.original} is untouched)")
+    r = library_verbs._run(args, lambda lib: lib.jobs.discard_version(args.version_id))
+    if r.file_removed:
+        print(f"version {r.version_id} discarded: removed {r.output}")
+    else:
+        print(f"version {r.version_id} discarded; {r.output} was not removed (it is gone or was replaced)")
     return 0

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-from sqlalchemy import case, delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from refldm_desktop.core.changes import (
     ClusterResult,
     FaceConfirmed,
     FaceRejected,
+    FacesNamed,
     LibraryError,
     NotFound,
     PeopleMerged,
@@ -28,10 +29,10 @@ from refldm_desktop.core.changes import (
 from refldm_desktop.db.models import AssignmentState, Face, FaceAssignment, Person, utcnow
 from refldm_desktop.faces.types import EmbeddingSpace
 
-ClusterFn = Callable[
-    [EmbeddingSpace, np.ndarray, Sequence[int], Sequence["int | None"], Sequence[frozenset[int]]],
-    list["int | None"],
-]
+# cluster(space, embeddings, photo_ids, fixed, forbidden, search=None) -> labels, as
+# faces.cluster.cluster. `search` is a hint: the faces whose neighbours are worth looking
+# for (None: every unassigned face); a clusterer may look at more.
+ClusterFn = Callable[..., list["int | None"]]
 
 LIVE = (AssignmentState.SUGGESTED, AssignmentState.CONFIRMED)
 
@@ -42,14 +43,19 @@ def needs_clustering(session: Session, model_id: str) -> bool:
     )
 
 
-def recluster(session: Session, space: EmbeddingSpace, cluster: ClusterFn) -> ClusterResult:
+def recluster(
+    session: Session, space: EmbeddingSpace, cluster: ClusterFn, *, full: bool = False
+) -> ClusterResult:
     """Give unassigned faces of `space` a person where the clusterer finds one.
 
     Every face of the space takes part, so that faces left alone earlier can found a person
-    once enough similar faces have arrived. The caller commits.
+    once enough similar faces have arrived. Only the faces marked `needs_clustering` (new,
+    rejected, or left without a person by a merge) look for their nearest faces, unless
+    `full`: the others already looked and found no one, so only a new face can change
+    that, and adding a few photos to a large library stays cheap. The caller commits.
     """
     rows = session.execute(
-        select(Face.id, Face.photo_id, Face.embedding)
+        select(Face.id, Face.photo_id, Face.embedding, Face.needs_clustering)
         .where(Face.model_id == space.model_id, Face.embedding.is_not(None))
         .order_by(Face.id)
     ).all()
@@ -71,9 +77,14 @@ def recluster(session: Session, space: EmbeddingSpace, cluster: ClusterFn) -> Cl
             forbidden_sets[i].add(person_id)
         else:
             fixed[i] = person_id
-    embeddings = np.stack([np.frombuffer(r.embedding, dtype=np.float32) for r in rows])
+    blobs = [r.embedding for r in rows]
+    if len({len(b) for b in blobs}) == 1:  # one copy for the lot, not one per face
+        embeddings = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+    else:
+        embeddings = np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs])
     forbidden = [frozenset(s) for s in forbidden_sets]
-    labels = cluster(space, embeddings, [r.photo_id for r in rows], fixed, forbidden)
+    search = None if full else [bool(r.needs_clustering) for r in rows]
+    labels = cluster(space, embeddings, [r.photo_id for r in rows], fixed, forbidden, search=search)
     if len(labels) != len(ids):
         raise RuntimeError(f"clustering returned {len(labels)} labels for {len(ids)} faces")
 
@@ -201,6 +212,30 @@ def confirm(session: Session, face_id: int, person_id: int | None = None) -> Fac
     return FaceConfirmed(face_id, person_id, previous)
 
 
+def name_faces(session: Session, face_ids: Sequence[int], name: str) -> FacesNamed:
+    """These faces are `name`: the person of that name (case aside) gets them, confirmed;
+    with no such person, a new one is made. A hidden namesake is not reused."""
+    name = name.strip()
+    if not name:
+        raise LibraryError("a person's name cannot be empty")
+    for fid in face_ids:
+        _face(session, fid)
+    person = session.scalar(
+        select(Person)
+        .where(func.lower(Person.name) == name.lower(), Person.hidden.is_(False))
+        .order_by(Person.id)
+        .limit(1)
+    )
+    created = person is None
+    if created:
+        person = Person(name=name)
+        session.add(person)
+        session.flush()
+    for fid in face_ids:
+        confirm(session, fid, person.id)
+    return FacesNamed(person.id, person.name, tuple(face_ids), created)
+
+
 def reject(session: Session, face_id: int) -> FaceRejected:
     """The face is not its current person. It stays unassigned until clustering finds it
     another person (never this one)."""
@@ -289,14 +324,10 @@ def split(session: Session, person_id: int, face_ids: Sequence[int]) -> PersonSp
     return PersonSplit(person_id, new.id, tuple(face_ids))
 
 
-def face_counts(session: Session) -> dict[int, tuple[int, int]]:
-    """person id -> (live faces, confirmed faces)."""
-    confirmed = func.sum(case((FaceAssignment.state == AssignmentState.CONFIRMED, 1), else_=0))
-    return {
-        pid: (n, int(c or 0))
-        for pid, n, c in session.execute(
-            select(FaceAssignment.person_id, func.count(), confirmed)
-            .where(FaceAssignment.state.in_(LIVE))
-            .group_by(FaceAssignment.person_id)
+def faces_of_people(session: Session, person_ids: Sequence[int]) -> list[int]:
+    """Every face with any assignment (live or rejected) to one of these people."""
+    return sorted(
+        session.scalars(
+            select(FaceAssignment.face_id).where(FaceAssignment.person_id.in_(list(person_ids))).distinct()
         )
-    }
+    )

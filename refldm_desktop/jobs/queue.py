@@ -142,7 +142,6 @@ class VersionInfo:
     references_used: Sequence[Mapping[str, Any]]
     face_status: Sequence[Mapping[str, Any]]
     created_at: datetime
-    state: str = "new"  # new / kept / discarded
 
     def to_json(self) -> dict:
         return {
@@ -160,7 +159,6 @@ class VersionInfo:
             "references": [dict(r) for r in self.references_used],
             "faces": [dict(f) for f in self.face_status],
             "created_at": _iso(self.created_at),
-            "state": self.state,
         }
 
 
@@ -547,12 +545,12 @@ class JobQueue:
         with self._Session() as s:
             return [self._info(r) for r in s.execute(q)]
 
-    def versions(self, photo_id: int | None = None, version_id: int | None = None) -> list[VersionInfo]:
+    def versions(self, photo_id: int | None = None, *, include_discarded: bool = False) -> list[VersionInfo]:
         q = select(Version).order_by(Version.id)
+        if not include_discarded:
+            q = q.where(Version.discarded_at.is_(None))
         if photo_id is not None:
             q = q.where(Version.photo_id == photo_id)
-        if version_id is not None:
-            q = q.where(Version.id == version_id)
         with self._Session() as s:
             return [
                 VersionInfo(
@@ -562,22 +560,31 @@ class JobQueue:
                     parameters=dict(v.parameters or {}), seed=v.seed,
                     references_used=list(v.references_used or []),
                     face_status=list(v.face_status or []), created_at=v.created_at,
-                    state=v.state or "new",
                 )
                 for v in s.scalars(q)
             ]
 
-    def set_version_state(self, version_id: int, state: str, before=None) -> VersionInfo:
-        """Record the user's verdict; `before(info)` runs inside the transaction first (and
-        may raise to leave everything as it was)."""
+    def discard_version(self, version_id: int) -> tuple[VersionInfo, bool]:
+        """The user does not want this result: mark it discarded, then remove its file if
+        it is still the file that was made (same sha256). The record stays. Returns the
+        version and whether the file was removed."""
+        import hashlib
+
         with self._write, self._Session.begin() as s:
             v = s.get(Version, version_id)
-            if v is None:
-                raise JobNotFound(f"no restored version with id {version_id}")
-            if before is not None:
-                before(v)
-            v.state = state
-        return self.versions(version_id=version_id)[0]
+            if v is None or v.discarded_at is not None:
+                raise JobNotFound(f"no restored version with id {version_id}" + (" (it was discarded)" if v else ""))
+            v.discarded_at = utcnow()
+            output, sha = Path(v.output_path), v.output_sha256
+        info = next(i for i in self.versions(include_discarded=True) if i.id == version_id)
+        try:
+            with open(output, "rb") as f:
+                same = hashlib.file_digest(f, "sha256").hexdigest() == sha
+        except FileNotFoundError:
+            return info, False
+        if same:  # never remove a file that replaced ours since
+            output.unlink(missing_ok=True)
+        return info, same
 
     def output_paths(self) -> set[str]:
         """Every output file a version records (the runner never deletes those)."""

@@ -19,7 +19,7 @@ JOB_KEYS = {
 }
 VERSION_KEYS = {
     "id", "photo_id", "job_id", "original", "original_sha256", "output", "output_sha256", "restorer",
-    "model", "parameters", "seed", "references", "faces", "created_at", "state",
+    "model", "parameters", "seed", "references", "faces", "created_at",
 }
 
 

@@ -107,10 +107,10 @@ def test_add_index_restore_compare_keep_and_discard(qtbot, open_app, photos_copy
     assert compare.references.count() >= 1  # Obama's other portraits, with reasons
     assert all(compare.references.item(i).toolTip() for i in range(compare.references.count()))
 
-    # Keep it.
+    # Keep it: back to the photos, the new file stays.
     compare.keep.click()
-    qtbot.waitUntil(lambda: lib.jobs.version(version.id).state == "kept", timeout=30_000)
     qtbot.waitUntil(lambda: not compare.isVisible(), timeout=10_000)
+    assert version.output.is_file() and [v.id for v in lib.jobs.versions(portrait)] == [version.id]
 
     # Restore another photo, and discard that result: only the new file goes.
     other = next(pid for pid, p in obama.items() if p.path.name == "obama2.jpg")
@@ -119,6 +119,8 @@ def test_add_index_restore_compare_keep_and_discard(qtbot, open_app, photos_copy
     qtbot.waitUntil(lambda: compare.isVisible() and compare.loaded is not None and compare.loaded.version.photo_id == other, timeout=120_000)
     discarded = compare.loaded.version
     compare.discard.click()
-    qtbot.waitUntil(lambda: lib.jobs.version(discarded.id).state == "discarded", timeout=30_000)
+    qtbot.waitUntil(lambda: not lib.jobs.versions(other), timeout=30_000)
+    (record,) = lib.jobs.versions(other, include_discarded=True)
+    assert record.id == discarded.id  # the record of what was tried stays
     assert not discarded.output.exists() and version.output.is_file()
     assert snapshot(photos_copy) == before  # originals only ever read

@@ -118,6 +118,18 @@ class PhotoListModel(QAbstractListModel):
     def photo_row(self, row: int) -> PhotoRow | None:
         return self._rows.get(self._ids[row])
 
+    def paint_data(self, row: int) -> tuple[PhotoRow | None, Any]:
+        """What a cell shows: the row (None while it is fetched) and its pixmap (or None)."""
+        pid = self._ids[row]
+        if row // PAGE not in self._fresh_pages:
+            self._fetch_page(row // PAGE)
+        r = self._rows.get(pid)
+        if r is None:
+            return None, None
+        key = ("photo", pid, THUMB)
+        self.thumbs.hint_path(key, r.path)
+        return r, self.thumbs.get(key)
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._ids):
             return None

@@ -62,9 +62,11 @@ def load_version(lib, version_id: int) -> Loaded:
     """Everything the view shows, read on a worker thread."""
     from refldm_desktop.ui.thumbnails import load_qimage
 
-    version = lib.jobs.version(version_id) if hasattr(lib.jobs, "version") else next(
-        v for v in lib.jobs.versions() if v.id == version_id
-    )
+    version = next((v for v in lib.jobs.versions() if v.id == version_id), None)
+    if version is None:
+        from refldm_desktop.core.changes import NotFound
+
+        raise NotFound(f"no restored version with id {version_id} (it was discarded)")
     before, original_size = _image(Path(version.original), SHOWN)
     after, output_size = _image(Path(version.output), SHOWN)
     used = {int(u["face_id"]): [int(r) for r in u.get("references", [])] for u in version.references_used}
@@ -214,16 +216,11 @@ class CompareView(QWidget):
         self.face_choice.setCurrentIndex(1 if len(loaded.faces) == 1 else 0)
         self._face_chosen()
         p = v.parameters or {}
-        state = getattr(v, "state", "") or ""
         self.details.setText(
             f"{v.restorer}{' ' + v.model if v.model and v.model != v.restorer else ''} · steps {p.get('steps', '?')} · "
             f"guidance {p.get('cfg', '?')} · seed {v.seed} · {p.get('device', '')}"
             + (f" · upscale {p['upscale']}×" if p.get("upscale", 1) != 1 else "")
-            + (f"\n{state}" if state and state != "new" else "")
         )
-        decided = state in ("kept", "discarded")
-        self.keep.setEnabled(not decided)
-        self.discard.setEnabled(state != "discarded")
 
     def _face_chosen(self) -> None:
         loaded = self.loaded
@@ -263,16 +260,23 @@ class CompareView(QWidget):
     # -- the decision --------------------------------------------------------------------
 
     def _decide(self, what: str) -> None:
-        vid = self.version_id
-        if vid is None:
+        """Keep leaves the new file where it is; Discard removes it (the core's verb) and
+        marks the version discarded. Either way back to the photos."""
+        vid, loaded = self.version_id, self.loaded
+        if vid is None or loaded is None:
+            return
+        if what == "kept":
+            self.ctx.status.emit(f"Kept {loaded.version.output}")
+            self.decided.emit(vid, what)
+            self.back.emit()
             return
         lib = self.ctx.library
-        verb = lib.jobs.keep_version if what == "kept" else lib.jobs.discard_version
 
-        def done(_result) -> None:
+        def done(result) -> None:
             self.ctx.notify("versions", "photos")
-            self.ctx.status.emit("Kept the restored photo" if what == "kept" else "Discarded the restored photo; the original is untouched")
+            gone = "removed" if result.file_removed else "was already gone or replaced, so it was left"
+            self.ctx.status.emit(f"Discarded: {result.output} {gone}; the original is untouched")
             self.decided.emit(vid, what)
             self.back.emit()
 
-        self.ctx.tasks.run(lambda: verb(vid), done, label="Keeping" if what == "kept" else "Discarding")
+        self.ctx.tasks.run(lambda: lib.jobs.discard_version(vid), done, label="Discarding")

@@ -7,7 +7,6 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt,
 from PySide6.QtGui import QColor, QKeySequence, QPainter, QPalette, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from refldm_desktop.ui.models.photos import PIXMAP_ROLE, ROW_ROLE
 
 CELL = 184
 THUMB_BOX = 160
@@ -30,7 +29,8 @@ class PhotoDelegate(QStyledItemDelegate):
         elif option.state & QStyle.StateFlag.State_MouseOver:
             painter.fillRect(r, pal.color(QPalette.ColorRole.AlternateBase))
         box = QRect(r.x() + (r.width() - THUMB_BOX) // 2, r.y() + 4, THUMB_BOX, THUMB_BOX - 12)
-        pm = index.data(PIXMAP_ROLE)
+        # One plain Python call for what the cell shows (no round trips through Qt).
+        row, pm = index.model().paint_data(index.row())
         if pm is not None and not pm.isNull():
             # Thumbnails are made at this size: drawn 1:1 unless the box is smaller.
             logical = pm.deviceIndependentSize().toSize()
@@ -41,7 +41,6 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.drawPixmap(target, pm)
         else:
             painter.fillRect(box.adjusted(12, 12, -12, -12), pal.color(QPalette.ColorRole.Midlight))
-        row = index.data(ROW_ROLE)
         text_rect = QRect(r.x() + 4, box.bottom() + 4, r.width() - 8, r.bottom() - box.bottom() - 4)
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(pal.color(role))

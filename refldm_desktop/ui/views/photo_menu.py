@@ -72,9 +72,8 @@ def compare_latest(page: "PhotosPage", photo_id: int) -> None:
     lib = page.ctx.library
 
     def latest():
-        versions = lib.jobs.versions(photo_id)
-        live = [v for v in versions if not getattr(v, "discarded", False)]
-        return live[-1].id if live else None
+        versions = lib.jobs.versions(photo_id)  # discarded ones are left out
+        return versions[-1].id if versions else None
 
     def show(version_id: int | None) -> None:
         if version_id is None:

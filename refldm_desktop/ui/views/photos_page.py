@@ -114,7 +114,7 @@ class PhotosPage(QWidget):
 
         self.model.loaded.connect(select)
 
-    def selected_ids(self) -> list[int]:
+    def selected_photo_ids(self) -> list[int]:
         """The photos the Photo menu acts on: the open photo, else the grid's selection."""
         current = self.stack.currentWidget()
         if current is self.photo_view and self.photo_view.photo_id is not None:
