@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             window.show_page(key)
         except KeyError:
             continue  # that page is not in this version of the app
+        _settle(app, 6.0)  # their tiles' pictures come from the thumbnail cache
         shot(window, name)
     window.show_page("restored")
     shot(window, "restored")
