@@ -384,10 +384,13 @@ class Runner:
 
     def cancel(self, job_id: int) -> None:
         """Cancel a job: a queued one never runs, the running one stops at its next check."""
-        self.queue.cancel([job_id])
+        r = self.queue.cancel([job_id])
         token, job = self._token, self._current
         if token is not None and job is not None and job.id == job_id:
             token.request("cancel")
+        if job_id in r.cancelled:
+            # It was only queued: no turn of the runner will tell the listeners, so say it here.
+            self._emit(self.queue.job(job_id), JobState.CANCELLED, message="cancelled")
 
     def wake(self) -> None:
         """New jobs were queued: look now instead of at the next poll."""
