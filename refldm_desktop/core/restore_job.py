@@ -89,6 +89,9 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     wanted = None if wanted is None else {int(i) for i in wanted}
 
     not_chosen = dict(opts.get("not_chosen") or {})
+    # The user's own choice for some faces (the app's "Restore with options"): these
+    # reference faces, or none at all (reference-free, on purpose).
+    chosen_refs = {int(k): [int(r) for r in v] for k, v in dict(opts.get("face_references") or {}).items()}
     faces = [_Face(f) for f in face_records(lib, photo_id=photo.id)]
     for face in faces:
         face.status = _why_not(face.record, wanted, not_chosen)
@@ -97,6 +100,14 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         if face.status != RESTORED:
             continue
         f = face.record
+        if f.id in chosen_refs:
+            if chosen_refs[f.id]:
+                refs = [Reference(r, 0, Path()) for r in chosen_refs[f.id] if r != f.id]
+                face.crops, face.references, problems = _reference_crops(ctx, lib, refs, res)
+                for p in problems:
+                    ctx.note(f"face {f.id}: {p}")
+            if not chosen_refs[f.id] or face.references:
+                continue  # reference-free when the user asked for it; else as chosen
         if f.person_id is not None and k > 0:
             refs = references_for(lib, f.id, k)
             face.crops, face.references, problems = _reference_crops(ctx, lib, refs, res)
