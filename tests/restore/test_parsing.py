@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from musthave import require_module  # noqa: E402
+
+torch = require_module("torch")
 
 from refldm_desktop.cli import main  # noqa: E402
 from refldm_desktop.restore import parsing  # noqa: E402

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from fakes import real_backend_or_skip, snapshot
 
-pytest.importorskip("PySide6")
+from musthave import require_module  # noqa: E402
+
+require_module("PySide6")
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
