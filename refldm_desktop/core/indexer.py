@@ -31,6 +31,7 @@ BATCH_FILES = 200
 CHUNK = 500  # ids per bulk UPDATE, under SQLite's bound-parameter limit
 _QUALITY_COLUMNS = (
     "quality", "quality_version", "quality_score", "quality_reasons", "yaw", "pitch", "roll",
+    "need_version", "need_score", "need_reasons",
 )
 
 
