@@ -398,21 +398,8 @@ def _blockiness(gray: np.ndarray, x0: int, y0: int) -> float:
 
 
 def _noise_sigma(gray: np.ndarray) -> float:
-    """Immerkaer's fast noise estimate: a 3x3 mask that cancels smooth image structure."""
-    if gray.shape[0] < 8 or gray.shape[1] < 8:
-        return 0.0
-    g = gray
-    r = (
-        g[:-2, :-2] - 2 * g[:-2, 1:-1] + g[:-2, 2:]
-        - 2 * g[1:-1, :-2] + 4 * g[1:-1, 1:-1] - 2 * g[1:-1, 2:]
-        + g[2:, :-2] - 2 * g[2:, 1:-1] + g[2:, 2:]
-    )
-    # Edges of the face are structure, not noise: use the calmer half of the pixels.
-    a = np.abs(r).ravel()
-    calm = np.partition(a, a.size // 2)[: a.size // 2]
-    # For pure Gaussian noise, mean |r| = sqrt(2/pi) * 6 * sigma over all pixels; the
-    # calmer half's mean is about 0.41 of that, hence the extra factor.
-    return float(math.sqrt(math.pi / 2) * calm.mean() / 6.0 / 0.41)
+    """Immerkaer's fast noise estimate on the calmer half of the pixels (oldprint.calm_sigma)."""
+    return oldprint.calm_sigma(gray)
 
 
 def _colour(mean_rgb: np.ndarray) -> ColourStats:

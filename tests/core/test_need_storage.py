@@ -6,16 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from fakes import FakeQuality, SpreadBackend, fake_photo, open_test_library
+from fakes import SpreadBackend, fake_photo, open_test_library
 from refldm_desktop.db.models import Face
 from refldm_desktop.faces import need, quality
-
-
-@pytest.fixture
-def assess(monkeypatch) -> FakeQuality:
-    fake = FakeQuality()
-    monkeypatch.setattr(quality, "assess", fake)
-    return fake
+from test_references import assess  # noqa: F401  (the fixture: FakeQuality for quality.assess)
 
 
 @pytest.fixture

@@ -8,11 +8,7 @@ import sqlite3
 from alembic import command
 
 from refldm_desktop.db.engine import alembic_config, make_engine, open_database
-
-
-def _rows(path, sql):
-    with sqlite3.connect(path) as raw:
-        return raw.execute(sql).fetchall()
+from test_migration_quality import _rows
 
 
 def _library_at_0003(path):
