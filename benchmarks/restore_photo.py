@@ -105,7 +105,7 @@ def main() -> int:
         return 2
 
     find = detector()
-    raw = PasteOptions(color_match=False, lowfreq_sigma=0.0)
+    raw = PasteOptions(color_match=False, lowfreq_sigma=0.0, keep_detail=False)
     restorer = PassthroughRestorer(resolution=args.size)
     photos = sorted(p for d in ("old_photos", "groups") for p in (FACES / d).iterdir() if p.is_file())
     rows = []

@@ -7,23 +7,16 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from musthave import FACES, GOLDEN, REPO, SHARED, require_faces, require_golden  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FACES = SHARED / "data" / "faces"
-GOLDEN = SHARED / "refldm-golden"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
-    if not (FACES / "MANIFEST.csv").is_file():
-        pytest.skip(f"real face photos not available: {FACES} is absent (outside this workplace)")
-    return FACES
+    return require_faces()
 
 
 @pytest.fixture
 def golden_dir() -> Path:
-    if not (GOLDEN / "refldm.ckpt").is_file():
-        pytest.skip(f"ReF-LDM golden vectors not available: {GOLDEN} is absent")
-    return GOLDEN
+    return require_golden()

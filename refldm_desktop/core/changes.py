@@ -98,6 +98,8 @@ class PhotoInfo:
     orientation: int | None
     backend: str | None
     face_count: int
+    min_face_quality: float | None = None  # quality score of its worst face
+    versions: int = 0  # restored versions made of it
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,14 @@ class FaceConfirmed:
     face_id: int
     person_id: int
     previous_person_id: int | None
+
+
+@dataclass(frozen=True)
+class FacesNamed:
+    person_id: int
+    name: str
+    face_ids: tuple[int, ...]
+    created: bool  # True when no one had that name: a new person was made
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,13 @@ import numpy as np
 from sqlalchemy import and_, select
 
 from refldm_desktop.core.changes import LibraryError, NotFound
+from refldm_desktop.core.progress import Cancel, Cancelled, ProgressFn, is_cancelled, report
 from refldm_desktop.db.models import Face, FaceAssignment, LibraryFolder, Person, Photo, PhotoState
 from refldm_desktop.jobs.queue import JobsEnqueued
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
+    from refldm_desktop.core.settings import Settings
 
 RESTORERS_GROUP = "refldm_desktop.restorers"
 DEFAULT_RESTORER = "refldm"
@@ -67,6 +69,23 @@ class RestoreSettings:
             raise LibraryError(f"upscale must be one of {', '.join(map(str, UPSCALE_CHOICES))}, got {self.upscale}")
         if not 0 <= self.references <= 16:
             raise LibraryError(f"the number of references must be between 0 and 16, got {self.references}")
+
+    @classmethod
+    def from_settings(cls, settings: "Settings", **flags: Any) -> "RestoreSettings":
+        """The user's settings with the flags that were given (not None) over them."""
+        base = {
+            "restorer": settings.restorer,
+            "model": settings.model,
+            "steps": settings.steps,
+            "cfg": settings.guidance,
+            "device": settings.device,
+            "upscale": settings.upscale,
+            "output_dir": settings.output_folder,
+            "no_refs_ok": settings.reference_free,
+            "references": settings.references,
+        }
+        base.update({k: v for k, v in flags.items() if v is not None})
+        return cls(**base)
 
     def job_options(self) -> dict[str, Any]:
         return {
@@ -457,6 +476,8 @@ class Restoring:
         quality: ScoreFn | None = None,
         need: ScoreFn | None = None,
         index: bool = True,
+        progress: ProgressFn | None = None,
+        cancel: Cancel | None = None,
     ) -> BatchPlan:
         """Faces under `scope` (a folder or photo; None: the whole library) whose need is at
         least `min_need` (default DEFAULT_MIN_NEED) and that belong to a person with
@@ -464,7 +485,8 @@ class Restoring:
         counted by why it was left out.
 
         `min_quality` (deprecated) chooses the old way instead: faces whose reference score
-        is below it. `quality` and `need` replace the stored scores (for tests)."""
+        is below it. `quality` and `need` replace the stored scores (for tests). Reports
+        Progress ("index", then "plan" per face); raises Cancelled when cancelled."""
         from refldm_desktop.faces.need import DEFAULT_MIN_NEED
 
         lib = self._lib
@@ -484,17 +506,23 @@ class Restoring:
             if not path.exists():
                 raise LibraryError(f"no such folder or photo: {path}")
             if path.is_dir() and index:
-                result = lib.index([path])
+                result = lib.index([path], progress=progress, cancel=cancel)
                 if result.cancelled:
                     raise LibraryError("indexing was interrupted; nothing was queued")
             elif path.is_file():
                 self.photo_ids([path], index=index)
             scope_key = str(path.resolve())
             prefix = path.resolve()
-        photos = [p for p in lib.photos(state=PhotoState.OK) if p.face_count]
-        if prefix is not None:
-            photos = [p for p in photos if p.path == prefix or prefix in p.path.parents]
-        faces = [f for p in photos for f in face_records(lib, photo_id=p.id)]
+        from refldm_desktop.core.queries import PhotoOrder, PhotoQuery
+
+        if prefix is not None and prefix.is_file():
+            photo_ids = [p for p in [lib.jobs.photo_id(prefix)] if lib.photo(p).state == PhotoState.OK]
+        else:
+            # Ids only: a library of 100,000 photos is never loaded whole.
+            photo_ids = lib.photo_ids(
+                PhotoQuery(folder=prefix, has_faces=True, state=PhotoState.OK, order=PhotoOrder.PATH)
+            )
+        faces = [f for pid in photo_ids for f in face_records(lib, photo_id=pid)]
         qualities = (quality or stored_quality)(lib, faces)
         needs = (need or stored_need)(lib, faces) if min_quality is None else {}
         chosen: list[BatchFace] = []
@@ -503,7 +531,10 @@ class Restoring:
         def skip(f: FaceRecord, why: LeftOut, detail: str) -> None:
             skipped.append(Skipped(f.id, f.photo_id, why, detail))
 
-        for f in faces:
+        for i, f in enumerate(faces):
+            if is_cancelled(cancel):
+                raise Cancelled("planning the batch was cancelled; nothing was queued")
+            report(progress, "plan", i, len(faces))
             if f.id not in qualities or (min_quality is None and f.id not in needs):
                 skip(f, LeftOut.UNMEASURED, "its quality could not be measured")
                 continue
@@ -529,6 +560,7 @@ class Restoring:
                 continue
             chosen.append(BatchFace(f.id, f.photo_id, f.person_id, float(score), tuple(reasons),
                                     None if n is None else float(n), tuple(n_reasons)))
+        report(progress, "plan", len(faces), len(faces))
         out_root = self.output_root(settings)
         bid = batch_id_for(scope_key, min_quality, settings, out_root, min_need=min_need if min_quality is None else None)
         touched = tuple(dict.fromkeys(f.photo_id for f in chosen))

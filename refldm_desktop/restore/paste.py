@@ -5,6 +5,12 @@ blended in with a soft face mask, after its colour and lowest frequencies were m
 crop the restorer was given (ReF-LDM can carry a colour cast over from references taken in
 other light). Pixels that no face mask touches are copied unchanged, byte for byte.
 
+What is pasted is the restorer's change, not its pixels: the photo plus (restored crop minus
+the crop it was given), both warped back the same way. Warping a crop there and back loses
+the photo's finest detail (a face larger than the crop, film grain, a sharp scan), and
+pasting plain warped pixels would replace that detail by a blur even where the restorer
+changed nothing; a restorer that returns its crops unchanged now gives the photo back exactly.
+
 Coordinates are continuous as in faces.align: pixel (i, j) covers [i, i+1) x [j, j+1), the
 convention of Pillow's affine transform, so crop -> photo -> crop lands on the same spots.
 """
@@ -148,6 +154,9 @@ class PasteOptions:
     parser: FaceParser | None = None
     # Softening of a parsing mask, as a Gaussian sigma in crop fractions.
     parser_feather: float = 0.025
+    # Paste the restorer's change (photo + warped restored - warped original crop), so the
+    # photo's detail that the crop cannot hold survives. False: paste the warped crop itself.
+    keep_detail: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -521,10 +530,13 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
     if options.parser is not None:
         crop_mask = _parser_alpha(options.parser, restored, options.mask, options.parser_feather)
     original = None
-    if options.color_match or options.lowfreq_sigma > 0:
+    if options.color_match or options.lowfreq_sigma > 0 or options.keep_detail:
         original = face.original if face.original is not None else warp_to_crop(image, t)
         if original.shape != restored.shape:
             raise ValueError("the original crop and the restored crop differ in size")
+    if options.keep_detail and crop_mask is None and np.array_equal(restored, original):
+        # Nothing changed (the passthrough restorer): the photo stays as it is.
+        return _Warped(box, image[box[1] : box[3], box[0] : box[2]].astype(np.float32), _box_alpha(t, options.mask, box))
     # The colour fit reads the crops at full size: it only looks at a coarse grid and every
     # other pixel, which is cheaper than shrinking the original crop for it below.
     fit = None
@@ -547,6 +559,8 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
     if crop_per_photo > keep:
         n = max(16, int(np.floor(keep * size / crop_per_photo)))
         restored = _shrink(restored, n)
+        if options.keep_detail:
+            original = _shrink(original, n)
         if crop_mask is not None:
             crop_mask = np.asarray(Image.fromarray(crop_mask, "F").resize((n, n), Image.Resampling.BOX))
         t = AlignTransform(t.matrix * (n / size), n, t.eye_distance)
@@ -555,6 +569,11 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
     if fit is not None and (fit.low is not None or fit.a is not None):
         # Colour matching after the warp: a small face has far fewer photo pixels than crop pixels.
         rgb = _apply_colour_in_box(rgb, fit, fit_t, box)
+    if options.keep_detail:
+        x0, y0, x1, y1 = box
+        before = np.asarray(_warp_crop_to_box(Image.fromarray(original), t, box, rgb=True), dtype=np.float32)
+        rgb += image[y0:y1, x0:x1].astype(np.float32) - before
+        np.clip(rgb, 0.0, 255.0, out=rgb)
     if crop_mask is None:
         alpha = _box_alpha(t, options.mask, box)
     else:

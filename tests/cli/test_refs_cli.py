@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from fakes import SpreadBackend, fake_photo, open_test_library, snapshot
+from musthave import require_dlib_backend
 from refldm_desktop.cli import library_verbs, main
 
 KINDS = ("blur", "down4", "jpeg15")
@@ -90,16 +91,9 @@ def run_cli(home: Path, capsys, *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def built(faces_dir, tmp_path_factory) -> Built:
-    from refldm_desktop.core.plugins import PluginError, Registry
     from refldm_desktop.library.imageio import load_rgb
 
-    try:
-        backend = Registry("refldm_desktop.face_backends").create("dlib")
-    except (PluginError, ImportError) as exc:
-        pytest.skip(f"the dlib face backend is not installed here: {exc}")
-    ok, why = backend.available()
-    if not ok:
-        pytest.skip(f"the dlib face backend cannot run: {why}")
+    require_dlib_backend()
 
     tmp = tmp_path_factory.mktemp("refs-real")
     photos, home = tmp / "photos", tmp / "home"

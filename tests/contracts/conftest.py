@@ -20,6 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import tiny_models  # noqa: E402
 from face_photos import FACES, load_rgb  # noqa: E402
+from musthave import missing, require_module  # noqa: E402
 
 TWO_PEOPLE = FACES / "groups" / "two_people.jpg"  # obama and biden, left to right
 
@@ -29,20 +30,20 @@ class Case:
     name: str
     make: Callable[[], Any]
     # Returns (image, number of faces in it, whether they are different people),
-    # or calls pytest.skip.
+    # or skips (or fails in CI) through musthave.missing.
     sample: Callable[[], tuple[np.ndarray, int, bool]]
 
 
 @pytest.fixture(scope="session")
 def tiny_buffalo_dir(tmp_path_factory) -> Path:
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
+    require_module("onnx")
+    require_module("onnxruntime")
     return tiny_models.build_buffalo_l(tmp_path_factory.mktemp("buffalo_l"))
 
 
 def _real_sample() -> tuple[np.ndarray, int, bool]:
     if not TWO_PEOPLE.is_file():
-        pytest.skip(f"real face photos not available: {TWO_PEOPLE} is absent (outside this workplace)")
+        missing(f"real face photos not available: {TWO_PEOPLE} is absent (outside this workplace)")
     return load_rgb(TWO_PEOPLE), 2, True
 
 
@@ -79,7 +80,8 @@ def case(request) -> Case:
     probe = make()
     ok, reason = probe.available()
     if not ok:
-        pytest.skip(f"{name} backend not available here: {reason}")
+        # dlib is the default backend and a must-have; the real buffalo_l is the user's choice.
+        (missing if name == "dlib" else pytest.skip)(f"{name} backend not available here: {reason}")
     if name not in _instances:
         _instances[name] = probe
     return Case(name, make, sample)

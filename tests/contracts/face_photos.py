@@ -8,8 +8,7 @@ import numpy as np
 
 from refldm_desktop.library import imageio
 
-REPO = Path(__file__).resolve().parents[2]
-FACES = REPO.parent / "shared" / "data" / "faces"
+from musthave import FACES  # noqa: F401
 
 
 def load_rgb(path: Path) -> np.ndarray:

@@ -10,7 +10,6 @@ import pytest
 from fakes import draw_photo, open_test_library, snapshot
 from refldm_desktop.core.changes import LibraryError
 
-pytest.importorskip("refldm_desktop.faces.align", reason="faces.align is not merged into this branch yet")
 
 
 def test_crop_is_made_once_cached_in_home_and_shared_by_copies(tmp_path):

@@ -9,25 +9,16 @@ from itertools import combinations
 import pytest
 
 from fakes import snapshot
+from musthave import require_dlib_backend
 from refldm_desktop.core.home import Home
-from refldm_desktop.core.plugins import PluginError, Registry
 
 
 @pytest.fixture
 def dlib_backend():
-    try:
-        factory = Registry("refldm_desktop.face_backends").factory("dlib")
-    except (PluginError, ImportError) as exc:
-        pytest.skip(f"the dlib face backend is not installed here: {exc}")
-    backend = factory()
-    ok, why = backend.available()
-    if not ok:
-        pytest.skip(f"the dlib face backend cannot run: {why}")
-    return backend
+    return require_dlib_backend()
 
 
 def test_identity_photos_each_get_a_face_and_group_into_their_people(faces_dir, tmp_path, dlib_backend):
-    pytest.importorskip("refldm_desktop.faces.cluster", reason="faces.cluster is not merged yet")
     from refldm_desktop.core.library import Library
 
     with open(faces_dir / "MANIFEST.csv", newline="") as f:

@@ -1,24 +1,36 @@
-"""The user's decisions about people, and that later clustering never undoes them."""
+"""The user's decisions about people, and that later clustering never undoes them.
+
+Each test runs twice: with the app's real clusterer (faces.cluster.cluster, through its
+public function only) and with the small stand-in of tests/fakes.py, so a decision that
+only survived the stand-in's simpler rules would show."""
 
 from __future__ import annotations
 
 import pytest
 
-from fakes import draw_photo, open_test_library
+from fakes import draw_photo, nearest_cluster, open_test_library
 from refldm_desktop.core.changes import LibraryError, NotFound
+from refldm_desktop.faces import cluster as faces_cluster
 
 ALICE, BOB, CAROL = 1, 2, 3
 
 
-@pytest.fixture
-def lib(tmp_path):
+def real_cluster(*args, **kwargs):
+    # Looked up at call time: the module may be rewritten, its public function stays.
+    return faces_cluster.cluster(*args, **kwargs)
+
+
+@pytest.fixture(params=[real_cluster, nearest_cluster], ids=["faces.cluster", "stand-in"])
+def lib(tmp_path, request):
     root = tmp_path / "Pictures"
     draw_photo(root / "a1.png", [(ALICE, 0, 10, 10), (BOB, 0, 100, 10)])
     draw_photo(root / "a2.png", [(ALICE, 4, 10, 10)])
     draw_photo(root / "a3.png", [(ALICE, 8, 50, 50)])
     draw_photo(root / "b1.png", [(BOB, 6, 30, 30)])
     draw_photo(root / "c1.png", [(CAROL, 2, 30, 30)])
-    library = open_test_library(tmp_path / "home")
+    # Two of Carol: the real clusterer founds a person from two faces, never from one.
+    draw_photo(root / "c2.png", [(CAROL, 7, 40, 40)])
+    library = open_test_library(tmp_path / "home", cluster=request.param)
     library.index([root])
     library.root = root
     yield library

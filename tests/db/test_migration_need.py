@@ -1,4 +1,4 @@
-"""Migration 0004 (restoration need beside the quality): a library with scored faces and
+"""Migration 0006 (restoration need beside the quality): a library with scored faces and
 people keeps them, and its faces are left to be rated (need_version NULL)."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from refldm_desktop.db.engine import alembic_config, make_engine, open_database
 from test_migration_quality import _rows
 
 
-def _library_at_0003(path):
+def _library_before_need(path):
     engine = make_engine(path)
     with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0003")
+        command.upgrade(alembic_config(conn), "0005")
     engine.dispose()
     with sqlite3.connect(path) as raw:
         raw.execute(
@@ -35,19 +35,19 @@ def _library_at_0003(path):
 
 def test_upgrading_keeps_faces_and_scores_and_leaves_the_need_to_be_rated(tmp_path):
     path = tmp_path / "db.sqlite3"
-    _library_at_0003(path)
+    _library_before_need(path)
     open_database(path)[0].dispose()  # upgrades to head
     assert _rows(path, "SELECT face_id, person_id, state FROM face_assignments") == [(1, 1, "confirmed")]
     assert _rows(path, "SELECT quality_score, need_version, need_score FROM faces") == [(0.7, None, None)]
 
 
-def test_downgrading_below_0004_keeps_faces_and_people(tmp_path):
+def test_downgrading_below_0006_keeps_faces_and_people(tmp_path):
     path = tmp_path / "db.sqlite3"
-    _library_at_0003(path)
+    _library_before_need(path)
     engine, _ = open_database(path)
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE faces SET need_version = 1, need_score = 0.9, need_reasons = '[\"blurry\"]'")
-        command.downgrade(alembic_config(conn), "0003")
+        command.downgrade(alembic_config(conn), "0005")
     engine.dispose()
     cols = {r[1] for r in _rows(path, "PRAGMA table_info(faces)")}
     assert "need_score" not in cols and "quality_score" in cols

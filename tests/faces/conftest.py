@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contracts"))
 from face_photos import load_rgb  # noqa: E402
+from musthave import require_backend_available  # noqa: E402
 
 
 class DlibCache:
@@ -37,9 +38,7 @@ class DlibCache:
 @pytest.fixture(scope="session")
 def _dlib_cache() -> DlibCache:
     cache = DlibCache()
-    ok, reason = cache.backend.available()
-    if not ok:
-        pytest.skip(f"dlib backend not available: {reason}")
+    require_backend_available(cache.backend)
     return cache
 
 

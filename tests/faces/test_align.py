@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
+from musthave import require_dlib_models, require_module
 from refldm_desktop.faces.align import apply_affine, ffhq_transform, warp_to_crop
 
 
@@ -74,11 +72,8 @@ def test_face_at_the_border_is_padded_not_black():
 
 
 def _dlib_landmarks(image: np.ndarray) -> np.ndarray:
-    dlib = pytest.importorskip("dlib")
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None:
-        pytest.skip("face_recognition_models is not installed")
-    models = Path(list(spec.submodule_search_locations)[0]) / "models"
+    models = require_dlib_models()
+    dlib = require_module("dlib")
     rects = dlib.get_frontal_face_detector()(image, 0)
     assert len(rects) == 1
     shape = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))(image, rects[0])

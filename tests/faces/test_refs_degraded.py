@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import csv
 import functools
-import importlib.util
 import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image, ImageFilter
 
+from musthave import require_dlib_models
 from refldm_desktop.library import imageio
 
 from refldm_desktop.faces.quality import QualityScores, assess, detector_confidence, photo_fingerprint, rate
@@ -70,14 +69,7 @@ class Experiment:
 
 
 def _models() -> Path:
-    pytest.importorskip("dlib", reason="dlib (dlib-bin) is not installed")
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("face_recognition_models is not installed")
-    models = Path(list(spec.submodule_search_locations)[0]) / "models"
-    if not (models / "dlib_face_recognition_resnet_model_v1.dat").is_file():
-        pytest.skip(f"dlib models missing in {models}")
-    return models
+    return require_dlib_models()
 
 
 def _load_rgb(path: Path) -> np.ndarray:

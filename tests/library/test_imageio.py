@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps, features
 
+from musthave import require_module
 from refldm_desktop.library import imageio
 from refldm_desktop.library.imageio import ImageError, load_rgb, parse_exif_datetime, probe, sniff
 
@@ -346,7 +347,7 @@ def test_avif(tmp_path: Path) -> None:
 
 
 def test_heif_decodes_upright_when_pillow_heif_is_installed(tmp_path: Path) -> None:
-    pillow_heif = pytest.importorskip("pillow_heif", reason="pillow-heif (optional extra 'heic') not installed")
+    pillow_heif = require_module("pillow_heif")  # optional for users, in the test extra
     pillow_heif.register_heif_opener()
     upright = reference_image(32, 48)
     stored = np.ascontiguousarray(stored_for_orientation(upright, 6))

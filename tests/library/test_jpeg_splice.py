@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-pytest.importorskip("jpeglib", reason="jpeglib is not installed")
+from musthave import require_module  # noqa: E402
+
+require_module("jpeglib")
 
 from refldm_desktop.library.jpeg_splice import _segments, splice_jpeg  # noqa: E402
 

@@ -9,16 +9,13 @@ import numpy as np
 import pytest
 
 from face_photos import load_rgb
+from musthave import require_backend_available
 from refldm_plugin_dlib import DLIB_SPACE, DlibBackend, default_models_dir
 
 
 @pytest.fixture(scope="module")
 def backend():
-    b = DlibBackend()
-    ok, reason = b.available()
-    if not ok:
-        pytest.skip(f"dlib backend not available: {reason}")
-    return b
+    return require_backend_available(DlibBackend())
 
 
 def test_working_copy_enlarges_small_photos_and_bounds_big_ones():
@@ -52,9 +49,7 @@ def test_big_photos_are_shrunk_for_detection_and_mapped_back(backend, faces_dir)
 
 
 def test_cnn_detector_finds_a_face_chip(faces_dir):
-    cnn = DlibBackend(detector="cnn")
-    if not cnn.available()[0]:
-        pytest.skip(cnn.available()[1])
+    cnn = require_backend_available(DlibBackend(detector="cnn"), "dlib's CNN detector")
     chip = load_rgb(faces_dir / "identities" / "john_salley" / "000179_02159509.jpg")
     faces = cnn.detect(chip)
     assert len(faces) == 1

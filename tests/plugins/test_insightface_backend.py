@@ -12,8 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
+from musthave import require_module  # noqa: E402
+
+require_module("onnx")
+require_module("onnxruntime")
 
 import tiny_models  # noqa: E402
 from refldm_plugin_insightface import (  # noqa: E402

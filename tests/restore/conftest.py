@@ -6,12 +6,12 @@ Results are cached per image file for the session, because detection is the slow
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from musthave import require_dlib_models, require_module
 from refldm_desktop.library import imageio
 
 _cache: dict[Path, tuple[np.ndarray, list[np.ndarray]]] = {}
@@ -24,11 +24,8 @@ def load_upright_rgb(path: Path) -> np.ndarray:
 @pytest.fixture(scope="session")
 def dlib_faces():
     """A function path -> (upright RGB image, list of (68, 2) landmarks in continuous coords)."""
-    dlib = pytest.importorskip("dlib")
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("face_recognition_models is not installed")
-    models = Path(list(spec.submodule_search_locations)[0]) / "models"
+    models = require_dlib_models()
+    dlib = require_module("dlib")
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
 

@@ -18,30 +18,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
-# As tests/conftest.py has them (importing it by name could find tests/restore/conftest.py).
-REPO = Path(__file__).resolve().parents[2]
-FACES = REPO.parent / "shared" / "data" / "faces"
-GOLDEN = REPO.parent / "shared" / "refldm-golden"
-
-
-def require_faces() -> Path:
-    if not (FACES / "MANIFEST.csv").is_file():
-        pytest.skip(f"real face photos not available: {FACES} is absent (outside this workplace)")
-    return FACES
+from musthave import FACES, GOLDEN, REPO, require_dlib_backend, require_faces, require_golden  # noqa: F401
 
 
 def require_dlib() -> None:
-    from refldm_desktop.core.plugins import PluginError, Registry
-
-    try:
-        backend = Registry("refldm_desktop.face_backends").create("dlib")
-    except (PluginError, ImportError) as exc:
-        pytest.skip(f"the dlib face backend is not installed here: {exc}")
-    ok, why = backend.available()
-    if not ok:
-        pytest.skip(f"the dlib face backend cannot run: {why}")
+    require_dlib_backend()
 
 
 def copy_photos(root: Path, parts: list[str]) -> Path:
@@ -145,14 +127,6 @@ def indexed_library(parts: list[str]) -> SimpleNamespace:
         photos = sorted(p for p in lib.rglob("*") if p.is_file())
         _indexed[key] = SimpleNamespace(root=root, lib=lib, home=home, photos=photos, before=sha256_tree(lib))
     return _indexed[key]
-
-
-def require_golden() -> Path:
-    if not (GOLDEN / "refldm.ckpt").is_file():
-        pytest.skip(f"ReF-LDM golden vectors not available: {GOLDEN} is absent")
-    pytest.importorskip("torch")
-    pytest.importorskip("diffusers")
-    return GOLDEN
 
 
 _golden_home: list[Path] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -21,8 +21,9 @@ from refldm_desktop.restore.paste import (
 )
 from refldm_desktop.restore.photo import FaceToRestore, restore_photo
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
-RAW = PasteOptions(color_match=False, lowfreq_sigma=0.0)
+from musthave import FACES
+# Paste the warped crops themselves: what the geometry tests look at.
+RAW = PasteOptions(color_match=False, lowfreq_sigma=0.0, keep_detail=False)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,16 +63,117 @@ def test_passthrough_gives_the_original_photo_back(faces_dir, dlib_faces, name):
         pytest.skip(f"dlib finds no face in {name}: nothing to paste")
     restorer = Registry(RESTORERS_GROUP).create("passthrough", resolution=512)
     assert isinstance(restorer, Restorer) and not restorer.needs_references
-    result = restore_photo(image, [FaceToRestore(lm, group=0) for lm in marks], restorer)
+    faces = [FaceToRestore(lm, group=0) for lm in marks]
+    result = restore_photo(image, faces, restorer)
     assert result.image.shape == image.shape
     assert psnr(result.image, image) >= 40.0
-    # The faces themselves come back close too: a half-pixel error in the geometry costs
-    # about 10 dB here while hardly moving the whole-image figure for small faces.
-    cov = result.paste.coverage()
-    assert psnr(result.image[cov > 0.5], image[cov > 0.5]) >= 36.0
+    # The geometry on its own: the warped crops themselves pasted back. The faces come back
+    # close: a half-pixel error in the geometry costs about 10 dB here while hardly moving
+    # the whole-image figure for small faces.
+    pixels = restore_photo(image, faces, restorer, paste_options=replace(PasteOptions(), keep_detail=False))
+    cov = pixels.paste.coverage()
+    assert psnr(pixels.image[cov > 0.5], image[cov > 0.5]) >= 36.0
     # Everything the masks do not touch is the original, byte for byte.
-    assert np.array_equal(result.image[cov == 0], image[cov == 0])
+    assert np.array_equal(pixels.image[cov == 0], image[cov == 0])
     assert (cov > 0).sum() > 0
+
+
+@dataclass(frozen=True)
+class Collage:
+    """Photos of ../shared resized into tiles (x, y, w, h) of a canvas; a tile may reach past
+    the canvas, cutting its face at the photo's edge."""
+
+    size: tuple[int, int]  # (W, H)
+    tiles: tuple[tuple[str, tuple[int, int, int, int]], ...]
+    grain: float = 0.0  # film grain: detail at the finest scale, which resampling blurs
+    crop_per_photo: tuple[float, float] = (0.0, 1e9)  # the faces' scale range it must cover
+
+
+DEMO = "refldm_demo"
+COLLAGES = {
+    # The held-out photo's shape: two faces side by side, 700x464.
+    "700x464 side by side": Collage((700, 464), ((f"{DEMO}/gt.png", (0, 0, 350, 464)),
+                                                 (f"{DEMO}/ref0.png", (350, 0, 350, 464)))),
+    "700x464 side by side, grain": Collage((700, 464), ((f"{DEMO}/gt.png", (0, 0, 350, 464)),
+                                                        (f"{DEMO}/ref0.png", (350, 0, 350, 464))), grain=6.0),
+    "faces cut by the edges": Collage((700, 464), ((f"{DEMO}/ref1.png", (-170, -90, 512, 512)),
+                                                   (f"{DEMO}/ref2.png", (360, 60, 512, 512))), grain=3.0),
+    "small faces": Collage((330, 220), tuple((f"{DEMO}/{n}", (110 * (i % 3), 110 * (i // 3), 110, 110))
+                                             for i, n in enumerate(["gt.png", "ref0.png", "ref1.png",
+                                                                    "ref2.png", "ref3.png", "lq.png"])),
+                           grain=4.0, crop_per_photo=(2.5, 1e9)),
+    "faces larger than the crop": Collage((2000, 1300), ((f"{DEMO}/gt.png", (0, 0, 1000, 1300)),
+                                                         ("old_photos/gfpgan_Adele_crop.png", (1000, 0, 1000, 1300))),
+                                          crop_per_photo=(0.0, 0.7)),
+    "faces larger than the crop, grain": Collage((2000, 1300), ((f"{DEMO}/ref3.png", (0, 0, 1000, 1300)),
+                                                                (f"{DEMO}/ref1.png", (1000, 0, 1000, 1300))),
+                                                 grain=6.0, crop_per_photo=(0.0, 0.7)),
+}
+
+
+def _build(collage: Collage, dlib_faces, faces_dir) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The collage and the landmarks of its faces: each source photo's faces (found once by
+    dlib) moved and scaled with its tile, so a face is where its pixels went."""
+    from PIL import Image
+
+    w, h = collage.size
+    canvas = np.zeros((h, w, 3), np.uint8)
+    marks = []
+    for name, (x, y, tw, th) in collage.tiles:
+        source, found = dlib_faces(faces_dir / name)
+        tile = np.asarray(Image.fromarray(source).resize((tw, th), Image.Resampling.LANCZOS))
+        cx0, cy0, cx1, cy1 = max(x, 0), max(y, 0), min(x + tw, w), min(y + th, h)
+        canvas[cy0:cy1, cx0:cx1] = tile[cy0 - y : cy1 - y, cx0 - x : cx1 - x]
+        scale = np.array([tw / source.shape[1], th / source.shape[0]])
+        for lm in found:
+            moved = lm * scale + [x, y]
+            if 0 <= moved[:, 0].mean() < w and 0 <= moved[:, 1].mean() < h:
+                marks.append(moved)
+    if collage.grain:
+        noise = np.random.default_rng(7).normal(0.0, collage.grain, (h, w, 1))
+        canvas = np.clip(np.rint(canvas + noise), 0, 255).astype(np.uint8)
+    return canvas, marks
+
+
+@pytest.mark.parametrize("name", list(COLLAGES))
+def test_passthrough_gives_every_collage_back(faces_dir, dlib_faces, name):
+    """Goal: >= 40 dB whole-image PSNR on every photo, whatever its faces' sizes and place."""
+    collage = COLLAGES[name]
+    image, marks = _build(collage, dlib_faces, faces_dir)
+    assert len(marks) >= 2
+    restorer = Registry(RESTORERS_GROUP).create("passthrough", resolution=512)
+    result = restore_photo(image, [FaceToRestore(lm) for lm in marks], restorer)
+    lo, hi = collage.crop_per_photo
+    assert all(lo <= 1.0 / t.source_pixels_per_crop_pixel <= hi for t in result.transforms)
+    assert psnr(result.image, image) >= 40.0
+    cov = result.paste.coverage()
+    assert psnr(result.image[cov > 0], image[cov > 0]) >= 40.0
+
+
+def test_a_restorer_that_changes_a_face_larger_than_the_crop_keeps_its_fine_detail(faces_dir, dlib_faces):
+    """Where the restorer changes a face, the change lands; the photo's detail finer than the
+    crop (grain here) stays around and under it instead of being blurred away."""
+    image, marks = _build(COLLAGES["faces larger than the crop, grain"], dlib_faces, faces_dir)
+
+    class Brighten:
+        name, model, resolution, needs_references = "brighten", "brighten", 512, False
+
+        def available(self):
+            return True, ""
+
+        def restore(self, crops, references, options=None, progress=None, cancelled=None):
+            return [np.clip(c.astype(int) + 20, 0, 255).astype(np.uint8) for c in crops]
+
+    raw = replace(PasteOptions(), color_match=False, lowfreq_sigma=0.0)
+    kept = restore_photo(image, [FaceToRestore(lm) for lm in marks], Brighten(), paste_options=raw)
+    blurred = restore_photo(image, [FaceToRestore(lm) for lm in marks], Brighten(),
+                            paste_options=replace(raw, keep_detail=False))
+    inside = kept.paste.coverage() > 0.99
+    lift = kept.image[inside].astype(float) - image[inside]
+    assert 18 < np.median(lift) < 22  # the change is there
+    # ... on top of the photo's own grain, which the warped crop alone had lost.
+    fine = kept.image[inside].astype(float) - blurred.image[inside]
+    assert np.std(lift) < 0.5 * np.std(fine)
 
 
 def test_paste_without_the_original_crop_cuts_it_again(faces_dir, dlib_faces):

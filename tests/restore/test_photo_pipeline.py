@@ -65,7 +65,7 @@ def test_faces_of_one_person_go_in_one_call_with_that_persons_references():
     r = RecordingRestorer()
     seen: list[RestoreProgress] = []
     opts = RestoreOptions(steps=10, cfg=2.0, seed=5)
-    raw = PasteOptions(color_match=False, lowfreq_sigma=0.0)  # keep the flat grey visible
+    raw = PasteOptions(color_match=False, lowfreq_sigma=0.0, keep_detail=False)  # keep the flat grey visible
     res = restore_photo(image, faces, r, refs, options=opts, paste_options=raw, progress=seen.append)
     assert sorted((n, k) for n, k, _ in r.calls) == [(1, 1), (2, 3)]
     assert all(o == opts for _, _, o in r.calls)

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+from musthave import require_module
+
+require_module("PySide6")
+require_module("pytestqt")
 
 
 @pytest.fixture

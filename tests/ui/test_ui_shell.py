@@ -10,7 +10,9 @@ from fakes import draw_photo, open_test_library
 
 from pathlib import Path
 
-pytest.importorskip("PySide6")
+from musthave import require_module
+
+require_module("PySide6")
 
 
 def _library(tmp_path):

@@ -54,7 +54,13 @@ def _view(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
         )
 
 
-CONTRIBUTORS: list[Contributor] = [_file, _view]
+def _people(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
+    from refldm_desktop.ui.people_actions import contribute
+
+    contribute(window, ctx, menus)
+
+
+CONTRIBUTORS: list[Contributor] = [_file, _view, _people]
 
 
 def install(window: "MainWindow", ctx: "AppContext") -> Menus:

@@ -38,9 +38,30 @@ def _restored(ctx: "AppContext") -> "QWidget":
     return PhotosPage(ctx, restored=True)
 
 
+def _people(ctx: "AppContext") -> "QWidget":
+    from refldm_desktop.ui.views.people_page import PeoplePage
+
+    return PeoplePage(ctx)
+
+
+def _unknown(ctx: "AppContext") -> "QWidget":
+    from refldm_desktop.ui.views.unknown_faces import UnknownFacesPage
+
+    return UnknownFacesPage(ctx)
+
+
+def _jobs(ctx: "AppContext") -> "QWidget":
+    from refldm_desktop.ui.views.jobs_panel import JobsPanel
+
+    return JobsPanel(ctx)
+
+
 PAGES: list[PageSpec] = [
     PageSpec("photos", "Library", _photos, icon="photos.svg", shortcut="Ctrl+1", folders=True),
+    PageSpec("people", "People", _people, icon="people.svg", shortcut="Ctrl+2"),
+    PageSpec("unknown", "Unknown Faces", _unknown, icon="unknown.svg", shortcut="Ctrl+3"),
     PageSpec("restored", "Restored", _restored, icon="restored.svg", shortcut="Ctrl+4"),
+    PageSpec("jobs", "Jobs", _jobs, icon="jobs.svg", shortcut="Ctrl+5"),
 ]
 
 

@@ -1,7 +1,7 @@
 """Restoration need per face, beside the reference quality.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 
 Plain ADD/DROP COLUMN only (see 0003 for why `faces` is never rebuilt). Existing faces get
 NULL need_version: the next rescoring works their need out, from the stored measures when
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
