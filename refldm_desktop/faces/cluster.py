@@ -65,11 +65,12 @@ NEIGHBOURS = 5
 _SORT_UPTO = 64
 # Entries of one block of the distance matrix (float32): bounds memory for big libraries.
 _BLOCK = 1 << 22
-# Up to this many (searching face, face) pairs, every pair is measured; above it, cells.
+# Up to this many (searching face, face) pairs, every pair is measured; above it, cells
+# (unless only a few faces search, as when photos are added to a large library).
 _EXACT_PAIRS = 4e7
 # Faces per cell, and how many nearest cells a cell's faces look into.
 _CELL = 256
-_PROBES = 8
+_PROBES = 12
 # At most this many searches for neighbours outside one's group (few are ever needed).
 _ROUNDS = 4
 
@@ -206,7 +207,8 @@ class _Search:
 
     def blocks(self):
         """(searching faces, sorted faces to compare them with), a bounded block at a time."""
-        if self.rows.size * self.n <= _EXACT_PAIRS:
+        # Cells cost about n * n / _CELL to make: worth it only when many faces search.
+        if self.rows.size * self.n <= _EXACT_PAIRS or self.rows.size * _CELL <= self.n * 4:
             parts = [(self.rows, np.arange(self.n))]
         else:
             if self._cells is None:
