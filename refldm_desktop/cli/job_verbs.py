@@ -155,7 +155,7 @@ def cmd_versions_list(args: argparse.Namespace) -> int:
         rows.append([
             str(v.id), v.created_at.strftime("%Y-%m-%d %H:%M"), v.restorer, v.model or "-",
             "-" if v.seed is None else str(v.seed), f"{restored}/{len(v.face_status)}",
-            str(v.original), str(v.output),
+            str(v.original), str(v.output) + (" (file deleted)" if v.output_lost else ""),
         ])
     _table(rows)
     return 0

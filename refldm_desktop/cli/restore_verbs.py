@@ -166,12 +166,21 @@ _INTERRUPTED = (
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from refldm_desktop.errors import LibraryError, RunnerBusy
+
     def verb(lib):
         settings = _settings(args, lib)
         ids = lib.restoring.photo_ids(args.photos)
         lib.restoring.check_restorer(settings)
         queued = lib.restoring.enqueue(ids, settings)
-        summary = _run(lib, queued.batch_id)
+        try:
+            summary = _run(lib, queued.batch_id)
+        except LibraryError as exc:
+            if not isinstance(exc.__cause__, RunnerBusy):
+                raise
+            # Left queued, a later `jobs run` would make a version nobody asked for any more.
+            lib.jobs.queue.withdraw(queued.queued)
+            raise LibraryError(f"{exc}; nothing was queued: wait for it to finish, then run this command again") from exc
         return summary, lib.restoring.outcomes(queued.batch_id)
 
     try:

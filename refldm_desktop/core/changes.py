@@ -10,13 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-
-class LibraryError(Exception):
-    """Something the user asked for cannot be done; the message says why."""
-
-
-class NotFound(LibraryError):
-    pass
+from refldm_desktop.errors import LibraryError, NotFound  # noqa: F401 (also exported here)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
@@ -59,6 +60,7 @@ from refldm_desktop.db.models import (
     Person,
     Photo,
 )
+from refldm_desktop.errors import LibraryBusy
 from refldm_desktop.faces.types import EmbeddingSpace, FaceBackend
 
 if TYPE_CHECKING:
@@ -153,7 +155,7 @@ class Library:
         when some photo needs detection, so opening stays fast.
         """
         home.ensure()
-        engine, session_factory = open_database(home.database)
+        engine, session_factory = open_database(home.database, backups=home.backups)
         if backend is None:
             backend = _library_backend(session_factory)
         lib = cls(home, engine, session_factory, backend, cluster or _default_cluster)
@@ -241,7 +243,7 @@ class Library:
         """Scan folders: add new photos and their faces, follow moves, mark missing files,
         then group new faces into people. Safe to interrupt; the next run continues."""
         roots = check_roots(paths)
-        with self._indexing:
+        with self._indexing, self._no_other_process_indexing():
             result = self._indexer(progress, cancel).run(roots)
             if not result.cancelled:
                 from dataclasses import replace
@@ -296,7 +298,7 @@ class Library:
         for p in photos:
             inside = [k for k in known if k in p.parents]
             folders.append(max(inside, key=lambda k: len(k.parts)) if inside else p.parent)
-        with self._indexing:
+        with self._indexing, self._no_other_process_indexing():
             indexer = self._indexer(progress, cancel)
             result = indexer.run(list(dict.fromkeys(photos)), folders=list(dict.fromkeys(folders)))
             if not result.cancelled:
@@ -305,6 +307,23 @@ class Library:
                 result = replace(result, clustering=self._recluster_if_needed(progress))
         self._emit_indexed(result)
         return result
+
+    @contextmanager
+    def _no_other_process_indexing(self):
+        """One index run per library at a time across processes too (threads of this one
+        wait on `_indexing`): two would both add the same new files. The OS lock goes with
+        the process, however it ends."""
+        from refldm_desktop.jobs.lock import RunnerLock
+
+        lock = RunnerLock(self.home.root / "index.lock")
+        if not lock.acquire():
+            raise LibraryBusy(
+                f"{lock.holder()} is already indexing this library: wait for it to finish, then run this again"
+            )
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _recluster_if_needed(self, progress: ProgressFn | None = None) -> ClusterResult:
         with self._Session() as s:

@@ -114,6 +114,7 @@ class PhotoRecord:
     mtime_ns: int
     content_hash: str | None
     root: Path | None  # the library folder it was indexed under
+    error: str | None = None  # why it could not be read, when its state is error
 
     def changed_on_disk(self) -> str | None:
         """Why the file no longer is what was indexed, or None when it still is."""
@@ -160,7 +161,8 @@ def photo_record(lib: "Library", photo_id: int) -> PhotoRecord:
         raise NotFound(f"no photo with id {photo_id}")
     p, root = row
     return PhotoRecord(
-        p.id, Path(p.path), p.state, p.size, p.mtime_ns, p.content_hash, None if root is None else Path(root)
+        p.id, Path(p.path), p.state, p.size, p.mtime_ns, p.content_hash, None if root is None else Path(root),
+        p.error,
     )
 
 
@@ -409,8 +411,11 @@ class Restoring:
                 except NotFound:
                     raise LibraryError(f"{p} is not a photo this app can read") from None
             rec = photo_record(lib, pid)
+            if rec.state == PhotoState.MISSING:
+                raise LibraryError(f"{rec.path} cannot be restored: the file is missing (moved or deleted)")
             if rec.state != PhotoState.OK:
-                raise LibraryError(f"{rec.path} cannot be restored: it is {rec.state}")
+                why = rec.error or "it could not be read when it was indexed"
+                raise LibraryError(f"{rec.path} cannot be restored: {why}")
             out.append(pid)
         return list(dict.fromkeys(out))
 

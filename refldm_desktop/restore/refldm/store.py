@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refldm_desktop import __version__
+from refldm_desktop.errors import ModelStoreError  # noqa: F401 (also exported here)
 from refldm_desktop.library.scan import content_hash
 from refldm_desktop.restore.refldm.config import ConfigError, RefLDMConfig
 
@@ -32,10 +33,6 @@ MANIFEST_FORMAT = "refldm-desktop/model"
 UNET_FILE, VQ_FILE, CONFIG_FILE = "unet.safetensors", "vq.safetensors", "config.json"
 DEFAULT_NAME = "refldm"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ModelStoreError(Exception):
-    """A model that cannot be stored or used; the message says why."""
 
 
 @dataclass(frozen=True)
