@@ -208,3 +208,19 @@ class FakeQuality:
             colour=q.ColourStats(0.1, 0.1),
             fingerprint=tuple(int(v) for v in rng.integers(-100, 100, q.FINGERPRINT_SIDE**2)),
         )
+
+
+def real_backend_or_skip(name: str = "dlib"):
+    """The installed face backend `name`, ready to run; skips the test when it cannot."""
+    import pytest
+
+    from refldm_desktop.core.plugins import PluginError, Registry
+
+    try:
+        backend = Registry("refldm_desktop.face_backends").create(name)
+    except (PluginError, ImportError) as exc:
+        pytest.skip(f"the {name} face backend is not installed here: {exc}")
+    ok, why = backend.available()
+    if not ok:
+        pytest.skip(f"the {name} face backend cannot run: {why}")
+    return backend

@@ -44,6 +44,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     ins.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins.set_defaults(func=_install)
 
+    pi = msub.add_parser(
+        "install-parsing",
+        help="download facexlib's face-parsing model (BiSeNet, 51 MiB, resumable): pasted faces then "
+        "keep hair, hands and glasses in front of them from the photo",
+    )
+    pi.add_argument("--url", help="where to download parsing_bisenet.pth from (default: facexlib's release)")
+    pi.add_argument("--force", action="store_true", help="replace the installed face-parsing model")
+    pi.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pi.set_defaults(func=_install_parsing)
+
+    pm = msub.add_parser("import-parsing", help="install the face-parsing model from a file you have "
+                         "(facexlib's parsing_bisenet.pth or a .safetensors of it)")
+    pm.add_argument("file", type=Path, metavar="FILE")
+    pm.add_argument("--force", action="store_true", help="replace the installed face-parsing model")
+    pm.set_defaults(func=_import_parsing)
+
     rm = msub.add_parser("remove", help="delete an installed model")
     rm.add_argument("name", metavar="NAME")
     rm.set_defaults(func=_remove)
@@ -112,9 +128,19 @@ def _import(args) -> int:
 
 def _list(args) -> int:
     models = _manager(args).list()
+    from refldm_desktop.restore import parsing
+
+    parser = parsing.installed(_models_root(args))
+    extra = []
+    if parser is not None:
+        info = parsing.manifest(_models_root(args)) or {}
+        extra.append({"name": "face-parsing", "kind": "face parsing (paste masks)", "path": str(parser),
+                      "size": parser.stat().st_size, "source": info.get("source")})
     if args.json:
-        print(json.dumps([m.to_json() for m in models], indent=1))
+        print(json.dumps([m.to_json() for m in models] + extra, indent=1))
         return 0
+    for e in extra:
+        print(f"{e['name']}\t{_mib(e['size'])}\t{e['kind']}\t{e['path']}")
     if not models:
         print(f"no models installed in {_models_root(args)}; run `refldm-desktop models install`")
         return 0
@@ -139,6 +165,48 @@ def _install(args) -> int:
         bar.close()
     print(f"{stored.name}: {_mib(stored.size)} in {stored.path}")
     return 0
+
+
+def _parsing_errors():
+    from refldm_desktop.restore.parsing import FaceParsingError
+    from refldm_desktop.restore.refldm.download import DownloadError
+
+    return (FaceParsingError, DownloadError)
+
+
+def _install_parsing(args) -> int:
+    from refldm_desktop.restore import parsing
+
+    home = resolve_home(args.home).ensure()
+    try:
+        path = parsing.install(
+            home.models, home.cache / "downloads", url=args.url or parsing.RELEASE_URL, force=args.force,
+            progress=not args.no_progress, log=_log,
+        )
+    except _parsing_errors() as exc:
+        raise CliError(str(exc)) from None
+    _say_parsing(home.models, path)
+    return 0
+
+
+def _import_parsing(args) -> int:
+    from refldm_desktop.restore import parsing
+
+    home = resolve_home(args.home).ensure()
+    try:
+        path = parsing.import_weights(home.models, args.file, force=args.force)
+    except _parsing_errors() as exc:
+        raise CliError(str(exc)) from None
+    _say_parsing(home.models, path)
+    return 0
+
+
+def _say_parsing(models: Path, path: Path) -> None:
+    from refldm_desktop.restore import parsing
+
+    info = parsing.manifest(models) or {}
+    src = info.get("source", {})
+    print(f"face-parsing: {_mib(path.stat().st_size)} in {path} (from {src.get('file')}, sha256 {src.get('sha256')})")
 
 
 def _remove(args) -> int:

@@ -35,6 +35,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="reference photos per face (default 5, as ReF-LDM was trained)")
     g.add_argument("--no-refs-ok", action="store_true", default=None,
                    help="also restore faces without a person or without reference photos")
+    g.add_argument("--identity-policy", choices=("flag", "keep-original"),
+                   help="a restored face that no longer looks like its person: flag keeps it and "
+                   "marks it (default), keep-original leaves the original face there")
     o = p.add_argument_group("where the new files go")
     o.add_argument("--output-dir", metavar="DIR",
                    help="folder for the restored files, mirroring the library's folders "
@@ -93,6 +96,7 @@ def _settings(args: argparse.Namespace, lib):
         no_refs_ok=args.no_refs_ok,
         inside_library=args.inside_library,
         references=args.references,
+        identity_policy=args.identity_policy,
         preview_steps=args.preview_steps,
     )
 
@@ -154,9 +158,17 @@ def _print_outcomes(outcomes: list[dict]) -> None:
         else:
             print(f"{o['photo']}: {o['state']}" + (f": {o['error']}" if o["error"] else ""))
         for f in faces:
+            who = f"person {f['person_id']}" if f["person_id"] is not None else "no person"
             if f["status"] != "restored":
-                who = f"person {f['person_id']}" if f["person_id"] is not None else "no person"
                 print(f"  face {f.get('face_id', '?')} ({who}): {f['status']}")
+            elif f.get("identity") and f["identity"]["verdict"] in ("drifted", "no_face"):
+                print(f"  face {f.get('face_id', '?')} ({who}): restored, but {_identity_text(f['identity'])}")
+
+
+def _identity_text(identity: dict) -> str:
+    from refldm_desktop.restore.identity import IdentityCheck
+
+    return IdentityCheck.from_json(identity).describe()
 
 
 _INTERRUPTED = (

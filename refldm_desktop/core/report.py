@@ -33,6 +33,7 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
     from refldm_desktop.core.restore_job import NOT_CHOSEN
     from refldm_desktop.library.imageio import ImageError, probe
     from refldm_desktop.library.scan import content_hash
+    from refldm_desktop.restore.identity import DRIFTED, NO_FACE, IdentityCheck
 
     out_root = Path(out_root)
     report = out_root / f"{batch_id}.html"
@@ -118,12 +119,19 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
                         f": {esc(', '.join(q['reasons'][:3]))}" if q["reasons"] else ""
                     )
             who = f"person {f['person_id']}" if f.get("person_id") is not None else "no person"
+            ident = "<em>not checked</em>"
+            if f.get("identity"):
+                check = IdentityCheck.from_json(f["identity"])
+                flagged = check.verdict in (DRIFTED, NO_FACE)
+                ident = (f'<span class="{"flag" if flagged else "ok"}">{esc(check.verdict.replace("_", " "))}</span>'
+                         f"<br>{esc(check.describe())}")
             rows.append(
                 "<tr>"
                 f'<td><a href="{_link(v.output, out_root)}">{label}</a><br>face {fid}, {esc(who)}{why}</td>'
                 f'<td><img src="{b_link}" alt="before"></td>'
                 f'<td><img src="{a_link}" alt="after"></td>'
                 f"<td>{ref_html}</td>"
+                f"<td>{ident}</td>"
                 "</tr>"
             )
     done = sum(1 for j in jobs if j.state == "done")
@@ -135,12 +143,14 @@ body {{ font-family: sans-serif; margin: 1.5em; }}
 table {{ border-collapse: collapse; }}
 td, th {{ border: 1px solid #ccc; padding: 6px; vertical-align: top; }}
 td img {{ margin: 2px; }}
+.flag {{ color: #b00; font-weight: bold; }}
+.ok {{ color: #070; }}
 </style></head><body>
 <h1>Restored faces</h1>
 <p>Batch {esc(batch_id)}: {done} of {len(jobs)} photos done, {restored_faces} faces restored.
 The originals were not changed; each restored photo is a new file (follow its name).</p>
 <table>
-<tr><th>photo and face</th><th>before</th><th>after</th><th>references used</th></tr>
+<tr><th>photo and face</th><th>before</th><th>after</th><th>references used</th><th>same person?</th></tr>
 {chr(10).join(rows)}
 </table>
 {"<h2>Left out</h2><ul>" + chr(10).join(left_out) + "</ul>" if left_out else ""}

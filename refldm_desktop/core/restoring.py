@@ -63,11 +63,20 @@ class RestoreSettings:
     no_refs_ok: bool = False  # restore faces without a person or references too
     inside_library: bool = False  # allow an output folder inside a library folder
     references: int = DEFAULT_REFERENCES
+    # What the identity guard does with a face that no longer looks like its person:
+    # "flag" keeps the result and marks it, "keep-original" leaves the original pixels there.
+    identity_policy: str = "flag"
     # A quick result of this many steps is made first and shown while the full one runs
     # (0: none). Not part of a batch's identity: it changes what a user sees, not the output.
     preview_steps: int = 0
 
     def __post_init__(self) -> None:
+        from refldm_desktop.restore.identity import POLICIES
+
+        if self.identity_policy not in POLICIES:
+            raise LibraryError(
+                f"the identity policy must be one of {', '.join(POLICIES)}, got {self.identity_policy!r}"
+            )
         if self.preview_steps < 0:
             raise LibraryError(f"preview steps must be 0 (none) or more, got {self.preview_steps}")
         if self.upscale not in UPSCALE_CHOICES:
@@ -88,6 +97,7 @@ class RestoreSettings:
             "output_dir": settings.output_folder,
             "no_refs_ok": settings.reference_free,
             "references": settings.references,
+            "identity_policy": settings.identity_policy,
         }
         base.update({k: v for k, v in flags.items() if v is not None})
         return cls(**base)
@@ -98,6 +108,7 @@ class RestoreSettings:
             "no_refs_ok": self.no_refs_ok,
             "inside_library": self.inside_library,
             "references": self.references,
+            "identity_policy": self.identity_policy,
             **({"preview_steps": self.preview_steps} if self.preview_steps else {}),
         }
 
@@ -201,6 +212,45 @@ def references_for(lib: "Library", face_id: int, k: int) -> list[Reference]:
     except LibraryError:
         return []
     return [Reference(c.face_id, c.photo_id, Path(c.photo_path)) for c in choices]
+
+
+def known_embeddings(
+    lib: "Library", face: FaceRecord, references: Sequence[int], model_id: str, limit: int = 20
+) -> tuple[np.ndarray | None, str, np.ndarray | None]:
+    """What the identity guard compares a restored face with: (embeddings, what they are,
+    the face's own stored embedding). The references used when there are any, else up to
+    `limit` of the person's faces from other photos, else none ("original": the guard then
+    compares the face with itself before restoration). Embeddings of another face backend
+    are left out (their distances mean nothing here)."""
+    with lib._Session() as s:
+        own = s.execute(select(Face.embedding, Face.model_id).where(Face.id == face.id)).first()
+        stored = None if own is None or own[0] is None or own[1] != model_id else np.frombuffer(own[0], np.float32)
+        rows: list = []
+        what = "original"
+        if references:
+            rows = list(s.execute(
+                select(Face.embedding).where(Face.id.in_(list(references)), Face.model_id == model_id)
+            ))
+            what = "references"
+        elif face.person_id is not None:
+            live = and_(FaceAssignment.face_id == Face.id, FaceAssignment.state.in_(_LIVE))
+            rows = list(s.execute(
+                select(Face.embedding)
+                .join(FaceAssignment, live)
+                .where(
+                    FaceAssignment.person_id == face.person_id,
+                    Face.photo_id != face.photo_id,
+                    Face.model_id == model_id,
+                    Face.embedding.is_not(None),
+                )
+                .order_by(Face.quality_score.desc().nulls_last(), Face.id)
+                .limit(limit)
+            ))
+            what = "person"
+    known = [np.frombuffer(r[0], np.float32) for r in rows if r[0] is not None]
+    if not known:
+        return None, "original", stored
+    return np.stack(known), what, stored
 
 
 # -- restorers -------------------------------------------------------------------------
@@ -336,6 +386,8 @@ def batch_id_for(
         spec["min_need"] = round(float(min_need), 4)
     else:
         spec["min_quality"] = round(float(min_quality if min_quality is not None else DEFAULT_MIN_QUALITY), 4)
+    if settings.identity_policy != "flag":
+        spec["identity_policy"] = settings.identity_policy
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     return f"batch-{digest[:16]}"
 

@@ -137,6 +137,13 @@ class VersionInfo:
     created_at: datetime
 
     @property
+    def identity(self) -> dict[int, Mapping[str, Any]]:
+        """Per restored face id, the identity guard's check (restore.identity): distances
+        before and after, threshold and verdict. Faces restored before the guard existed,
+        or whose check could not run, are absent."""
+        return {int(f["face_id"]): f["identity"] for f in self.face_status if f.get("identity")}
+
+    @property
     def output_lost(self) -> bool:
         """The file this version wrote is gone (deleted or moved by the user)."""
         return not self.output.is_file()

@@ -69,10 +69,10 @@ def world(tmp_path_factory) -> World:
     preload()
     root = tmp_path_factory.mktemp("faults")
     pics = make_pictures(root / "Pictures")
-    t = {name: root / f"template-{name}" for name in ("empty", "schema", "0001", "0002", "0003", "indexed", "unclustered")}
+    t = {name: root / f"template-{name}" for name in ("empty", "schema", "0001", "0002", "0003", "0004", "indexed", "unclustered")}
     t["empty"].mkdir()
     assert run_forked(lambda: cli(t["schema"], "people", "list")).status == 0
-    for rev in ("0001", "0002", "0003"):
+    for rev in ("0001", "0002", "0003", "0004"):
         assert run_forked(lambda rev=rev: _library_at(t[rev], rev)).status == 0
     copy_home(t["schema"], t["indexed"])
     assert run_forked(lambda: cli(t["indexed"], "index", pics)).status == 0
@@ -132,6 +132,7 @@ OPERATIONS = {
     "upgrade from 0001": Operation("0001", _open, _open),
     "upgrade from 0002": Operation("0002", _open, _open),
     "upgrade from 0003": Operation("0003", _open, _open),
+    "upgrade from 0004": Operation("0004", _open, _open),
     "index": Operation("schema", _index, _index),
     "recluster": Operation("unclustered", _recluster, _recluster),
     "restore": Operation("indexed", _restore, _restore_again),

@@ -251,8 +251,8 @@ def test_jobs_panel_shows_progress_and_a_readable_failure(qtbot, ctx):
     assert any(text.startswith("face 1 of") for text in seen), seen
     panel.show_finished.setChecked(True)
     qtbot.waitUntil(lambda: panel.model.row_of(bad) >= 0 and panel.model.row_of(ok) >= 0, timeout=WAIT)
+    qtbot.waitUntil(lambda: panel.model.index(panel.model.row_of(bad), 1).data() == "failed", timeout=WAIT)
     row = panel.model.row_of(bad)
-    assert panel.model.index(row, 1).data() == "failed"
     error = lib.jobs.get(bad).error
     assert "no-such-restorer" in error and "Traceback" not in error
     assert panel.model.index(row, 3).data() == error

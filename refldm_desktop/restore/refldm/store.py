@@ -100,7 +100,9 @@ def list_models(models_root: Path) -> list[StoredModel | tuple[Path, str]]:
     out: list[StoredModel | tuple[Path, str]] = []
     if not models_root.is_dir():
         return out
-    for path in sorted(p for p in models_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    # Other kinds of models share the folder (restore.parsing's "face-parsing").
+    others = {"face-parsing"}
+    for path in sorted(p for p in models_root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in others):
         try:
             out.append(open_model(path, verify=False))
         except ModelStoreError as exc:

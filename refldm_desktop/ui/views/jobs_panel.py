@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
+from refldm_desktop.ui.views.buttons import verb_buttons
+from refldm_desktop.ui.views.people_common import coalesced
 
 if TYPE_CHECKING:
     from refldm_desktop.jobs.queue import JobInfo
@@ -137,6 +138,7 @@ class JobsPanel(QWidget):
         lay.addLayout(bar)
         lay.addWidget(split, 1)
 
+        self._refresh_soon = coalesced(self, self.refresh)
         ctx.jobs.event.connect(self._event)
         ctx.changed.connect(self._changed)
         self._update_buttons()
@@ -179,13 +181,13 @@ class JobsPanel(QWidget):
 
     def _event(self, event) -> None:
         if not self.model.apply_event(event) or event.state in TERMINAL or event.state == "queued":
-            self.refresh()
+            self._refresh_soon()
         elif self.table.selectionModel().isRowSelected(self.model.row_of(event.job_id), QModelIndex()):
             self._selection_changed()
 
     def _changed(self, change) -> None:
         if "jobs" in change.areas:
-            self.refresh()
+            self._refresh_soon()
 
     # -- selection -----------------------------------------------------------------------
 

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPalette
-from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtWidgets import (
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from refldm_desktop.ui.models.faces import ConfirmedRole, ReferenceRole
 from refldm_desktop.ui.models.people import HiddenRole
@@ -53,6 +59,18 @@ def people_thumbs(ctx: "AppContext"):
         ctx._people_thumbs = cache
         ctx.on_close(cache.close)
     return cache
+
+
+def coalesced(owner: QWidget, fn: Callable[[], None], ms: int = 300) -> Callable[[], None]:
+    """A call of `fn` that waits `ms` for more: indexing announces every photo it commits,
+    and a page needs one refresh for a burst of them, not one each."""
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer(owner)
+    timer.setSingleShot(True)
+    timer.setInterval(ms)
+    timer.timeout.connect(fn)
+    return timer.start
 
 
 def run_edit(

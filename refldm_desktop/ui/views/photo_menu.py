@@ -72,9 +72,8 @@ def compare_latest(page: "PhotosPage", photo_id: int) -> None:
     lib = page.ctx.library
 
     def latest():
-        versions = lib.jobs.versions(photo_id)
-        live = [v for v in versions if not getattr(v, "discarded", False)]
-        return live[-1].id if live else None
+        versions = lib.jobs.versions(photo_id)  # discarded ones are left out
+        return versions[-1].id if versions else None
 
     def show(version_id: int | None) -> None:
         if version_id is None:
@@ -86,8 +85,10 @@ def compare_latest(page: "PhotosPage", photo_id: int) -> None:
 
 
 def open_in_file_manager(page: "PhotosPage", photo_id: int) -> None:
-    row = page.model.photo_row(page.model.row_of(photo_id) or 0)
+    at = page.model.row_of(photo_id)
+    row = page.model.photo_row(at) if at is not None else None
     if row is None:
+        page.ctx.status.emit("That photo is not in this view any more")
         return
     folder = Path(row.path).parent
     if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
