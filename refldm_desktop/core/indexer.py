@@ -29,6 +29,7 @@ from refldm_desktop.faces.types import FaceBackend
 CHUNK = 500  # ids per bulk UPDATE, under SQLite's bound-parameter limit
 _QUALITY_COLUMNS = (
     "quality", "quality_version", "quality_score", "quality_reasons", "yaw", "pitch", "roll",
+    "need_version", "need_score", "need_reasons",
 )
 
 

@@ -251,6 +251,8 @@ class Library:
                 # New faces were scored on detection; this catches faces scored by an older
                 # QUALITY_VERSION (or before scoring existed), and costs one query otherwise.
                 rescored = _scoring.rescore(self._Session, cancel=cancel, progress=progress)
+                # A new NEED_VERSION alone is applied from the stored measures.
+                _scoring.rerate_needs(self._Session)
                 result = replace(result, rescoring=rescored, clustering=self._recluster_if_needed(progress))
         self._emit_indexed(result)
         return result
@@ -386,6 +388,8 @@ class Library:
             assignment=state,
             quality_score=face.quality_score,
             reference=decision,
+            need_score=face.need_score,
+            need_reasons=tuple(face.need_reasons or ()),
         )
 
     def faces(self, person_id: int | None = None, *, unassigned: bool = False) -> list[FaceInfo]:
@@ -623,12 +627,17 @@ class Library:
         missing or from another QUALITY_VERSION. Up-to-date faces cost one query, and do
         not wait for the write lock (which a running index holds)."""
         todo = _scoring.stale_faces(self._Session, face_ids)
-        if not todo:
-            return RescoreResult()
-        with self._write:
-            result = _scoring.rescore(self._Session, todo=todo, cancel=cancel, progress=progress)
-        if result.faces_rescored:
-            self._emit(Change.of(Area.PHOTOS, Area.REFERENCES, faces=[f for fs in todo.values() for f in fs]))
+        result = RescoreResult()
+        if todo:
+            with self._write:
+                result = _scoring.rescore(self._Session, todo=todo, cancel=cancel, progress=progress)
+            if result.faces_rescored:
+                self._emit(Change.of(Area.PHOTOS, Area.REFERENCES, faces=[f for fs in todo.values() for f in fs]))
+        # A new need rating alone is worked out from the stored measures (no decoding).
+        if _scoring.needs_stale(self._Session, face_ids):
+            with self._write:
+                if _scoring.rerate_needs(self._Session, face_ids):
+                    self._emit(Change.of(Area.FACES))
         return result
 
     def _person_faces(self, person_id: int) -> _refs.PersonFaces:

@@ -64,7 +64,9 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
         label = esc(photo.name if photo else f"job {job.id}")
         v = versions.get(job.id)
         summary = dict(job.result or {})
-        quality = dict((job.payload.get("options") or {}).get("quality") or {})
+        options = job.payload.get("options") or {}
+        quality = dict(options.get("quality") or {})
+        need = dict(options.get("need") or {})
         if job.state != "done":
             why = job.error or job.state
             left_out.append(f"<li>{label}: {esc(job.state)}{': ' + esc(why) if job.error else ''}</li>")
@@ -108,10 +110,14 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
             ref_html = "".join(
                 f'<img src="{r}" width="{REF_THUMB}" alt="reference">' for r in refs if r
             ) or "<em>none</em>"
-            q = quality.get(str(fid))
             why = ""
-            if q:
-                why = f"<br>quality {q['score']:.2f}" + (f": {esc(', '.join(q['reasons'][:3]))}" if q["reasons"] else "")
+            # Both scores: why it was restored (need) and how good a reference it is.
+            for label_, scores in (("restoration need", need), ("reference quality", quality)):
+                q = scores.get(str(fid))
+                if q:
+                    why += f"<br>{label_} {q['score']:.2f}" + (
+                        f": {esc(', '.join(q['reasons'][:3]))}" if q["reasons"] else ""
+                    )
             who = f"person {f['person_id']}" if f.get("person_id") is not None else "no person"
             ident = "<em>not checked</em>"
             if f.get("identity"):

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from refldm_desktop.faces.need import rate_need
 from refldm_desktop.faces.quality import QualityScores, Rating, rate
 from refldm_desktop.faces.types import EmbeddingSpace
 
@@ -67,6 +68,9 @@ class Choice:
     reasons: tuple[str, ...]
     pinned: bool = False
     landmarks: tuple[tuple[float, float], ...] | None = None  # upright photo pixels, as detected
+    # How much the face itself needs restoring (faces.need), beside how good a reference it is.
+    need: float | None = None
+    need_reasons: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -77,6 +81,8 @@ class Choice:
             "score": round(self.score, 4),
             "reasons": list(self.reasons),
             "pinned": self.pinned,
+            "need": None if self.need is None else round(self.need, 4),
+            "need_reasons": list(self.need_reasons),
             "landmarks": None if self.landmarks is None else [[round(x, 2), round(y, 2)] for x, y in self.landmarks],
         }
 
@@ -484,6 +490,7 @@ def _choice(f: _Face, why: list[str], faces: list[_Face]) -> Choice:
         score=float(f.score),
         reasons=tuple(reasons),
         landmarks=_landmarks(f.c),
+        **_need(f.c),
     )
 
 
@@ -497,7 +504,13 @@ def _pinned_choice(f: _Face) -> Choice:
         reasons=("pinned by you",) + tuple(f.rating.reasons) + tuple(f.notes),
         pinned=True,
         landmarks=_landmarks(f.c),
+        **_need(f.c),
     )
+
+
+def _need(c: Candidate) -> dict:
+    n = rate_need(c.quality)
+    return {"need": n.score, "need_reasons": n.reasons}
 
 
 def _landmarks(c: Candidate) -> tuple[tuple[float, float], ...] | None:
