@@ -53,16 +53,9 @@ class Built:
 
 
 def _dlib_backend():
-    from refldm_desktop.core.plugins import PluginError, Registry
+    from musthave import require_dlib_backend
 
-    try:
-        backend = Registry("refldm_desktop.face_backends").factory("dlib")()
-    except (PluginError, ImportError) as exc:
-        pytest.skip(f"the dlib face backend is not installed here: {exc}")
-    ok, why = backend.available()
-    if not ok:
-        pytest.skip(f"the dlib face backend cannot run: {why}")
-    return backend
+    return require_dlib_backend()
 
 
 def _largest(faces):
