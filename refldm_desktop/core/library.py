@@ -735,6 +735,10 @@ class Library:
         `change(result)` is the Change to emit (default: people, faces and references, no
         ids), or a false value when nothing changed."""
         with self._write, self._Session.begin() as s:
+            # The write lock before the first read: an edit reads what it changes (is this
+            # face pinned already?), and another process doing the same edit at the same time
+            # must wait for this one's commit rather than both inserting the same decision.
+            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
             result = _undo.recorded(
                 s, verb, people, faces(s), lambda: fn(s, *args), lambda r: label(s, r)
             )
