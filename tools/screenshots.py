@@ -115,12 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     shot(window, "compare-side-by-side")
     page.show_grid()
 
+    from PySide6.QtCore import Qt
+
     for key, name in (("people", "people"), ("unknown", "unknown-faces"), ("jobs", "jobs")):
         try:
-            window.show_page(key)
+            widget = window.show_page(key)
         except KeyError:
             continue  # that page is not in this version of the app
-        _settle(app, 6.0)  # their tiles' pictures come from the thumbnail cache
+        # Tiles' pictures come from the thumbnail cache off the GUI thread: on a busy machine
+        # a fixed pause showed grey tiles, so wait until every tile has its picture.
+        model = getattr(widget, "model", None)
+        if model is not None and hasattr(model, "rowCount"):
+            _wait(app, lambda: all(model.index(r, 0).data(Qt.DecorationRole) is not None
+                                   for r in range(model.rowCount())), 300)
+        _settle(app, 1.0)
         shot(window, name)
     window.show_page("restored")
     shot(window, "restored")
