@@ -7,6 +7,12 @@
   bright lines. A grey opening (erode, then dilate, with a square wider than the line)
   removes anything bright and thinner than the square; what it removed and lies along one
   long straight line is a scratch.
+- Cracks: an old print's emulsion cracks in a jagged network across the whole print, the
+  paper showing through. Each crack bends too often for the straight-line search above, so
+  they are found over the whole photo as connected thin lines that stand out by a good part
+  of the print's tonal range, and their lengths add up. A few of them count only on a print
+  that shows its age otherwise too (faded, toned or cast, grainy): thin bright lines in a
+  fresh photo are hair, wires and railings.
 - Halftone: a printed picture is a grid of dots, one sharp peak (and its harmonics) far out
   in the spectrum, far above everything at the same frequency.
 - Fading: dyes and silver lose density, so the darkest tone of the whole print lifts and
@@ -33,6 +39,9 @@ _OPEN = 5
 _TONE_SIDE = 160
 # Side of the middle of the face that grain is measured on.
 _GRAIN_SIDE = 128
+# Longest side of the photo's copy that cracks are looked for on: a crack a few pixels wide
+# in a large scan is a line one or two pixels wide there.
+_CRACK_SIDE = 400
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,9 @@ class PrintSigns:
     colourful: float  # mean chroma of the whole photo (0 for black and white)
     tint: float  # chroma of the photo's mean colour
     tint_spread: float  # how far pixels' chroma strays from the mean tint: small for a toned monochrome print
+    # Summed length (in photo sides) of the photo's long connected thin bright lines; 0 in
+    # answers stored before it was measured.
+    cracks: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -268,7 +280,70 @@ def _photo_tone(image: np.ndarray) -> dict[str, float]:
         "colourful": float(np.hypot(rg, by).mean()),
         "tint": float(np.hypot(rg.mean(), by.mean())),
         "tint_spread": float(np.sqrt(rg.var() + by.var())),
+        "cracks": _cracks(image),
     }
+
+
+def _cracks(image: np.ndarray) -> float:
+    """Summed length, in the photo's longest sides, of the long connected thin bright lines
+    of the whole photo (see the module docstring)."""
+    k = max(1, round(max(image.shape[:2]) / _CRACK_SIDE))
+    g = _box_reduce(np.asarray(image, np.float32) @ _LUMA, k)
+    n = max(g.shape)
+    if min(g.shape) < 24:
+        return 0.0
+    lo, hi = np.percentile(g, (2, 98))
+    # A crack shows the paper: it stands out by a good part of the print's range, far more
+    # than its noise or the skin's texture.
+    t = max(24.0, 4.0 * calm_sigma(g), 0.3 * float(hi - lo))
+    bright = (g - _opening(g, _OPEN)) > t
+    thin = bright & (_opening(bright.astype(np.float32), 3) < 0.5)
+    spans = _component_spans(thin)
+    return float(spans[spans >= 0.05 * n].sum() / n)
+
+
+def _component_spans(mask: np.ndarray, min_pixels: int = 5) -> np.ndarray:
+    """The longer side of the bounding box of each 8-connected group of `mask`'s pixels
+    (groups of at least `min_pixels`). Union-find over neighbouring pairs: lines are
+    sparse, so this is a few thousand pairs at most."""
+    ys, xs = np.nonzero(mask)
+    if ys.size < min_pixels:
+        return np.zeros(0)
+    h, w = mask.shape
+    index = np.full(mask.shape, -1, np.int64)
+    index[ys, xs] = np.arange(ys.size)
+    parent = np.arange(ys.size)
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    # Each pixel's neighbours right, below-left, below and below-right.
+    pairs = (
+        (index[:, :-1], index[:, 1:]),
+        (index[:-1, 1:], index[1:, :-1]),
+        (index[:-1, :], index[1:, :]),
+        (index[:-1, :-1], index[1:, 1:]),
+    )
+    for a, b in pairs:
+        both = (a >= 0) & (b >= 0)
+        for u, v in zip(a[both].tolist(), b[both].tolist()):
+            ru, rv = root(u), root(v)
+            if ru != rv:
+                parent[ru] = rv
+    roots = np.array([root(i) for i in range(ys.size)])
+    _, group, sizes = np.unique(roots, return_inverse=True, return_counts=True)
+    g = sizes.size
+    y0, x0 = np.full(g, h), np.full(g, w)
+    y1, x1 = np.full(g, -1), np.full(g, -1)
+    np.minimum.at(y0, group, ys)
+    np.minimum.at(x0, group, xs)
+    np.maximum.at(y1, group, ys)
+    np.maximum.at(x1, group, xs)
+    spans = np.maximum(y1 - y0, x1 - x0).astype(np.float64)
+    return spans[sizes >= min_pixels]
 
 
 # ---------------------------------------------------------------------------------------
@@ -294,10 +369,15 @@ def severities(s: PrintSigns) -> dict[str, float]:
     # Fading is judged where the photo shows more than the face: a tight crop of a face
     # may simply hold no shadow.
     faded = _ramp(s.black, 0.10, 0.14) if s.context >= 2.5 else 0.0
+    grain = max(luma_grain, colour_grain)
+    cast = max(_ramp(s.shadow_cast, 0.14, 0.22), toned)
+    # A crack network counts on a print that shows its age otherwise too; a dense one (over
+    # twice what fresh photos' hair, wires and railings add up to) counts alone.
+    cracked = _ramp(s.cracks, 0.3, 0.5) * max(faded, cast, grain, _ramp(s.cracks, 0.6, 1.0))
     return {
-        "scratched print": _ramp(s.scratches, 0.35, 0.45),
-        "film grain": max(luma_grain, colour_grain),
+        "scratched print": max(_ramp(s.scratches, 0.35, 0.45), cracked),
+        "film grain": grain,
         "halftone": _ramp(s.halftone, 2.3, 2.8),
         "faded": faded,
-        "colour cast": max(_ramp(s.shadow_cast, 0.14, 0.22), toned),
+        "colour cast": cast,
     }

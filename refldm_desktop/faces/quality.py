@@ -33,7 +33,7 @@ from refldm_desktop.faces import oldprint
 from refldm_desktop.faces.align import AlignTransform, apply_affine, ffhq_transform, invert_affine
 
 # Bump whenever a measure or the rating changes, so stored scores get recomputed.
-QUALITY_VERSION = 2
+QUALITY_VERSION = 3
 
 # The measures look at the face interior of an FFHQ crop (brows to below the mouth, cheek to
 # cheek), in crop fractions. In a crop of size N the eyes sit about N/4 apart.

@@ -98,6 +98,40 @@ def scratches(rgb: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, 
     return _u8(rgb * (1 - alpha) + value * alpha)
 
 
+def aged(rgb: np.ndarray) -> np.ndarray:
+    """A print that has aged: sepia-toned, its blacks lifted and its range shrunk."""
+    luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    tone = np.array([1.0, 0.86, 0.66], np.float32)  # sepia
+    return _u8((60.0 + 0.7 * luma)[..., None] * tone)
+
+
+def cracks(rgb: np.ndarray, rng: np.random.Generator, n: int = 7) -> np.ndarray:
+    """Cracked emulsion: jagged lines that wander across the whole print, some branching,
+    the paper showing through (a few pixels wide on a large scan, one or two on a small one)."""
+    from PIL import ImageDraw
+
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    mask = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(mask)
+    width = max(1, round(1.5 * side / 400))
+    step = side / 40
+    starts = [(rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, 2 * np.pi)) for _ in range(n)]
+    while starts:
+        x, y, a = starts.pop()
+        pts = [(x, y)]
+        for _ in range(int(rng.integers(12, 30))):
+            a += rng.normal(0, 0.6)  # a crack turns at every step
+            x, y = x + step * np.cos(a), y + step * np.sin(a)
+            pts.append((x, y))
+            if rng.random() < 0.04 and len(starts) < 2 * n:
+                starts.append((x, y, a + rng.choice([-1.0, 1.0]) * rng.uniform(0.6, 1.4)))
+        draw.line(pts, fill=255, width=width, joint="curve")
+    alpha = np.asarray(mask, np.float32)[..., None] / 255.0
+    paper = np.array([238, 232, 215], np.float32)
+    return _u8(rgb * (1 - alpha) + paper * alpha)
+
+
 def degrade(kind: str, rgb: np.ndarray, landmarks: np.ndarray, seed: int = 0) -> np.ndarray:
     """One degraded copy of `rgb`, whose face has these 68 landmarks."""
     rng = np.random.default_rng(seed)
