@@ -11,8 +11,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from refldm_desktop.cli import library_verbs
+
+if TYPE_CHECKING:
+    from refldm_desktop.core.outcomes import PhotoOutcome
 
 _DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -101,8 +105,10 @@ class _Progress:
         self.bar.write(text, file=sys.stderr)
 
     def __call__(self, e) -> None:
+        from refldm_desktop.db.models import JobState
+
         name = self.names.get(e.job_id, f"job {e.job_id}")
-        if e.state == "running":
+        if e.state == JobState.RUNNING:
             if e.note:
                 self._say(f"{name}: {e.note}")
             if e.faces_total:
@@ -112,7 +118,7 @@ class _Progress:
                     text += f", step {e.step or 0}/{e.steps}"
                 self.bar.set_postfix_str(text, refresh=True)
             return
-        if e.state in ("done", "failed", "cancelled"):
+        if e.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
             self.bar.update(1)
         text = e.error or e.message or ""
         self._say(f"{name}: {e.state}" + (f": {text}" if text else ""))
@@ -132,20 +138,20 @@ def _run(lib, batch_id: str):
         progress.close()
 
 
-def _print_outcomes(outcomes: list[dict]) -> None:
+def _print_outcomes(outcomes: list[PhotoOutcome]) -> None:
+    from refldm_desktop.db.models import JobState
+
     for o in outcomes:
-        faces = o["faces"]
-        restored = sum(1 for f in faces if f["status"] == "restored")
-        if o["output"]:
-            print(f"{o['photo']} -> {o['output']} ({restored} of {len(faces)} faces restored)")
-        elif o["state"] == "done":
-            print(f"{o['photo']}: nothing restored")
+        if o.output:
+            print(f"{o.photo} -> {o.output} ({o.restored_count} of {len(o.faces)} faces restored)")
+        elif o.state == JobState.DONE:
+            print(f"{o.photo}: nothing restored")
         else:
-            print(f"{o['photo']}: {o['state']}" + (f": {o['error']}" if o["error"] else ""))
-        for f in faces:
-            if f["status"] != "restored":
-                who = f"person {f['person_id']}" if f["person_id"] is not None else "no person"
-                print(f"  face {f.get('face_id', '?')} ({who}): {f['status']}")
+            print(f"{o.photo}: {o.state}" + (f": {o.error}" if o.error else ""))
+        for f in o.faces:
+            if not f.restored:
+                who = f"person {f.person_id}" if f.person_id is not None else "no person"
+                print(f"  face {'?' if f.face_id is None else f.face_id} ({who}): {f.status_text}")
 
 
 _INTERRUPTED = (
@@ -169,7 +175,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(_INTERRUPTED, file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps(outcomes, indent=1))
+        print(json.dumps([o.to_json() for o in outcomes], indent=1))
     else:
         _print_outcomes(outcomes)
     return 1 if summary.failed else 0
@@ -206,7 +212,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(_INTERRUPTED.replace("`refldm-desktop jobs run`", "the same command again"), file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps({"batch": plan.batch_id, "report": str(report), "photos": outcomes}, indent=1))
+        print(json.dumps({"batch": plan.batch_id, "report": str(report), "photos": [o.to_json() for o in outcomes]},
+                         indent=1))
     else:
         _print_outcomes(outcomes)
         print(f"report: {report}")

@@ -77,7 +77,8 @@ def _link(target: Path, base: Path) -> str:
 
 def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
     from refldm_desktop.core.changes import LibraryError
-    from refldm_desktop.core.restore_job import NOT_CHOSEN
+    from refldm_desktop.core.outcomes import FaceStatus
+    from refldm_desktop.db.models import JobState
     from refldm_desktop.library.imageio import ImageError, load_rgb
 
     out_root = Path(out_root)
@@ -109,7 +110,7 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
         v = versions.get(job.id)
         summary = dict(job.result or {})
         quality = dict((job.payload.get("options") or {}).get("quality") or {})
-        if job.state != "done":
+        if job.state != JobState.DONE:
             why = job.error or job.state
             left_out.append(f"<li>{label}: {esc(job.state)}{': ' + esc(why) if job.error else ''}</li>")
             continue
@@ -128,8 +129,9 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
         refs_of = {r["face_id"]: r.get("references", []) for r in v.references_used}
         for f in faces:
             fid = f.get("face_id")
-            if f["status"] != "restored":
-                if not str(f["status"]).startswith(NOT_CHOSEN):
+            status, _ = FaceStatus.parse(f["status"])
+            if status is not FaceStatus.RESTORED:
+                if status is not FaceStatus.NOT_CHOSEN:
                     left_out.append(f"<li>{label}, face {fid}: {esc(str(f['status']))}</li>")
                 continue
             restored_faces += 1
@@ -154,7 +156,7 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
                 f"<td>{ref_html}</td>"
                 "</tr>"
             )
-    done = sum(1 for j in jobs if j.state == "done")
+    done = sum(1 for j in jobs if j.state == JobState.DONE)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Restored faces: {esc(batch_id)}</title>

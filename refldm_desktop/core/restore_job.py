@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from refldm_desktop.core.changes import LibraryError
+from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus
 from refldm_desktop.core.restoring import (
     DEFAULT_REFERENCES,
     FaceRecord,
@@ -41,8 +42,6 @@ from refldm_desktop.jobs.runner import JobCancelled, JobContext
 
 log = logging.getLogger(__name__)
 
-RESTORED = "restored"
-NOT_CHOSEN = "skipped: not chosen for this batch"
 _REFERENCE_CROPS_KEPT = 64  # about 50 MB at 512 px
 # An upscaled photo is held several times over in memory while it is pasted and encoded.
 MAX_OUTPUT_PIXELS = 150_000_000
@@ -51,19 +50,24 @@ MAX_OUTPUT_PIXELS = 150_000_000
 @dataclass
 class _Face:
     record: FaceRecord
-    status: str = RESTORED
+    status: FaceStatus = FaceStatus.RESTORED
+    reason: str = ""
     references: list[int] = field(default_factory=list)
     crops: list[np.ndarray] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def skip(self, status: FaceStatus, reason: str) -> None:
+        self.status, self.reason = status, reason
+
+    def outcome(self) -> FaceOutcome:
         f = self.record
-        return {
-            "face_id": f.id,
-            "box": [round(float(v), 2) for v in f.box],
-            "person_id": f.person_id,
-            "status": self.status,
-            "references": list(self.references),
-        }
+        return FaceOutcome(
+            face_id=f.id,
+            box=tuple(round(float(v), 2) for v in f.box),
+            person_id=f.person_id,
+            status=self.status,
+            reason=self.reason,
+            references=tuple(self.references),
+        )
 
 
 def restore_photo_job(ctx: JobContext) -> JobResult:
@@ -87,10 +91,10 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     not_chosen = dict(opts.get("not_chosen") or {})
     faces = [_Face(f) for f in face_records(lib, photo_id=photo.id)]
     for face in faces:
-        face.status = _why_not(face.record, wanted, not_chosen)
+        face.status, face.reason = _why_not(face.record, wanted, not_chosen)
     ctx.check_cancelled()
     for face in faces:
-        if face.status != RESTORED:
+        if face.status is not FaceStatus.RESTORED:
             continue
         f = face.record
         if f.person_id is not None and k > 0:
@@ -100,14 +104,13 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
                 ctx.note(f"face {f.id}: {p}")
         if not face.references and not no_refs_ok:
             if f.person_id is None:
-                face.status = "skipped: no person (put this face into a person, or allow reference-free restoration: --no-refs-ok)"
+                face.skip(FaceStatus.SKIPPED, "no person (put this face into a person, or allow reference-free "
+                          "restoration: --no-refs-ok)")
             else:
-                face.status = (
-                    f"skipped: no usable reference photos of person {f.person_id} "
-                    "(add sharp photos of them, or allow reference-free restoration: --no-refs-ok)"
-                )
-    todo = [f for f in faces if f.status == RESTORED]
-    summary: dict[str, Any] = {"faces": [f.to_json() for f in faces], "output": None}
+                face.skip(FaceStatus.SKIPPED, f"no usable reference photos of person {f.person_id} "
+                          "(add sharp photos of them, or allow reference-free restoration: --no-refs-ok)")
+    todo = [f for f in faces if f.status is FaceStatus.RESTORED]
+    summary: dict[str, Any] = {"faces": [f.outcome().to_json() for f in faces], "output": None}
     if not todo:
         reason = "no face to restore" if not faces else "no face could be restored"
         return JobResult(version=None, summary=summary, message=reason)
@@ -193,20 +196,19 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     return JobResult(version=version, summary=summary, message=f"restored {len(todo)} of {len(faces)} faces")
 
 
-def _why_not(f: FaceRecord, wanted: set[int] | None, not_chosen: dict[str, str]) -> str:
-    """RESTORED when the face is to be restored, else why not."""
+def _why_not(f: FaceRecord, wanted: set[int] | None, not_chosen: dict[str, str]) -> tuple[FaceStatus, str]:
+    """(RESTORED, "") when the face is to be restored, else its status and why not."""
     from refldm_desktop.faces.align import ffhq_transform
 
     if wanted is not None and f.id not in wanted:
-        why = not_chosen.get(str(f.id), "it was found after the batch was planned")
-        return f"{NOT_CHOSEN}: {why}"
+        return FaceStatus.NOT_CHOSEN, not_chosen.get(str(f.id), "it was found after the batch was planned")
     if f.person_hidden:
-        return f"skipped: person {f.person_id} is hidden"
+        return FaceStatus.SKIPPED, f"person {f.person_id} is hidden"
     try:
         ffhq_transform(f.landmarks, 64)
     except ValueError:
-        return "skipped: its landmarks cannot be aligned"
-    return RESTORED
+        return FaceStatus.SKIPPED, "its landmarks cannot be aligned"
+    return FaceStatus.RESTORED, ""
 
 
 def _restorer(ctx: JobContext, lib, payload) -> Any:

@@ -29,7 +29,9 @@ import numpy as np
 from sqlalchemy import and_, select
 
 from refldm_desktop.core.changes import LibraryError, NotFound
-from refldm_desktop.db.models import Face, FaceAssignment, LibraryFolder, Person, Photo, PhotoState
+from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus, PhotoOutcome
+from refldm_desktop.core.people import LIVE
+from refldm_desktop.db.models import Face, FaceAssignment, JobState, LibraryFolder, Person, Photo, PhotoState
 from refldm_desktop.jobs.queue import JobsEnqueued
 
 if TYPE_CHECKING:
@@ -40,7 +42,6 @@ DEFAULT_RESTORER = "refldm"
 DEFAULT_REFERENCES = 5  # what ReF-LDM was trained with
 DEFAULT_MIN_QUALITY = 0.5
 UPSCALE_CHOICES = (1, 2, 4)
-_LIVE = ("suggested", "confirmed")
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def photo_record(lib: "Library", photo_id: int) -> PhotoRecord:
 
 def face_records(lib: "Library", *, photo_id: int | None = None, face_ids: Iterable[int] | None = None) -> list[FaceRecord]:
     """Faces with their live person (if any), by photo or by id, in id order."""
-    live = and_(FaceAssignment.face_id == Face.id, FaceAssignment.state.in_(_LIVE))
+    live = and_(FaceAssignment.face_id == Face.id, FaceAssignment.state.in_(LIVE))
     q = (
         select(Face, FaceAssignment.person_id, Person.hidden)
         .outerjoin(FaceAssignment, live)
@@ -450,33 +451,30 @@ class Restoring:
         for photo_id, face_id, why in plan.left_out:
             per_photo[photo_id]["not_chosen"][str(face_id)] = why
         r = self.enqueue(plan.photos, settings, batch_id=plan.batch_id, per_photo=per_photo)
-        failed = [j.id for j in self._lib.jobs.list(states=["failed"], batch_id=plan.batch_id)]
+        failed = [j.id for j in self._lib.jobs.list(states=[JobState.FAILED], batch_id=plan.batch_id)]
         if failed:
             self._lib.jobs.resume(failed)
         return r
 
     # -- results ----------------------------------------------------------------------
 
-    def outcomes(self, batch_id: str) -> list[dict[str, Any]]:
-        """Per photo of a batch: {"photo", "output", "job_id", "state", "error", "faces"}."""
+    def outcomes(self, batch_id: str) -> list[PhotoOutcome]:
+        """Per photo of a batch: its job, its new file and what happened to each face."""
         out = []
         for j in self._lib.jobs.list(all=True, batch_id=batch_id):
             summary = dict(j.result or {})
-            faces = summary.get("faces")
-            if faces is None:
-                status = f"not restored: the job is {j.state}" + (f" ({j.error})" if j.error else "")
-                faces = [
-                    {"face_id": f.id, "box": list(f.box), "person_id": f.person_id, "status": status}
+            stored = summary.get("faces")
+            if stored is not None:
+                faces = tuple(FaceOutcome.from_json(f) for f in stored)
+            elif j.photo_id is None:
+                faces = ()
+            else:
+                why = f"the job is {j.state}" + (f" ({j.error})" if j.error else "")
+                faces = tuple(
+                    FaceOutcome(f.id, tuple(f.box), f.person_id, FaceStatus.NOT_RESTORED, why)
                     for f in face_records(self._lib, photo_id=j.photo_id)
-                ] if j.photo_id is not None else []
-            out.append({
-                "photo": None if j.photo is None else str(j.photo),
-                "output": None if j.output is None else str(j.output),
-                "job_id": j.id,
-                "state": j.state,
-                "error": j.error,
-                "faces": faces,
-            })
+                )
+            out.append(PhotoOutcome(j.photo, j.output, j.id, JobState(j.state), j.error, faces))
         return out
 
     def write_report(self, batch_id: str, out_root: Path | None = None) -> Path:
