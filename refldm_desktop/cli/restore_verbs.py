@@ -183,7 +183,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from refldm_desktop.cli import CliError
-    from refldm_desktop.core.restoring import DEFAULT_MIN_QUALITY
+    from refldm_desktop.defaults import DEFAULT_MIN_QUALITY
 
     if bool(args.path) == bool(args.all):
         raise CliError("give a folder (or photo) to look at, or --all for the whole library")

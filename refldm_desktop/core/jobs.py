@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from refldm_desktop.core.changes import LibraryError, NotFound
 from refldm_desktop.db.models import Photo
+from refldm_desktop.defaults import DEFAULT_RESTORER
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
 from refldm_desktop.jobs.queue import (
     ACTIVE,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
 
 RESTORE_KIND = "restore_photo"
-DEFAULT_RESTORER = "refldm"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 PhotoRef = int | str | os.PathLike[str]

@@ -26,8 +26,8 @@ import numpy as np
 
 from refldm_desktop.core.changes import LibraryError
 from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus
+from refldm_desktop.defaults import DEFAULT_REFERENCES, DEFAULT_RESTORER
 from refldm_desktop.core.restoring import (
-    DEFAULT_REFERENCES,
     FaceRecord,
     PhotoRecord,
     Reference,
@@ -213,7 +213,7 @@ def _why_not(f: FaceRecord, wanted: set[int] | None, not_chosen: dict[str, str])
 
 def _restorer(ctx: JobContext, lib, payload) -> Any:
     """The job's restorer, made once per runner (loading a model is slow)."""
-    name = str(payload.get("restorer") or "refldm")
+    name = str(payload.get("restorer") or DEFAULT_RESTORER)
     model = payload.get("model")
     key = (name, model, ctx.device)
     cache = ctx.shared.setdefault("restorers", {})

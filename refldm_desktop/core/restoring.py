@@ -32,16 +32,18 @@ from refldm_desktop.core.changes import LibraryError, NotFound
 from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus, PhotoOutcome
 from refldm_desktop.core.people import LIVE
 from refldm_desktop.db.models import Face, FaceAssignment, JobState, LibraryFolder, Person, Photo, PhotoState
+from refldm_desktop.defaults import (
+    DEFAULT_MIN_QUALITY,
+    DEFAULT_REFERENCES,
+    DEFAULT_RESTORER,
+    RESTORERS_GROUP,
+    UPSCALE_CHOICES,
+)
 from refldm_desktop.jobs.queue import JobsEnqueued
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
 
-RESTORERS_GROUP = "refldm_desktop.restorers"
-DEFAULT_RESTORER = "refldm"
-DEFAULT_REFERENCES = 5  # what ReF-LDM was trained with
-DEFAULT_MIN_QUALITY = 0.5
-UPSCALE_CHOICES = (1, 2, 4)
 
 
 @dataclass(frozen=True)

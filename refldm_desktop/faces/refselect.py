@@ -34,10 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
+from refldm_desktop.defaults import DEFAULT_REFERENCES
 from refldm_desktop.faces.quality import QualityScores, Rating, rate
 from refldm_desktop.faces.types import EmbeddingSpace
 
-DEFAULT_K = 5  # what ReF-LDM was trained with
+DEFAULT_K = DEFAULT_REFERENCES
 
 
 @dataclass(frozen=True, eq=False)

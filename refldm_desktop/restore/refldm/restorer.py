@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from refldm_desktop.defaults import DEFAULT_MODEL
 from refldm_desktop.restore.protocol import (
     CancelCheck,
     ProgressCallback,
@@ -35,7 +36,6 @@ from refldm_desktop.restore.protocol import (
     check_crops,
 )
 
-DEFAULT_MODEL = "refldm"
 REFERENCE_SETS_KEPT = 4  # a few MB each at 512 px; one set per person being restored
 
 
