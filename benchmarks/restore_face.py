@@ -6,6 +6,12 @@ process's peak RSS on the CPU) belongs to that configuration alone.
     python benchmarks/restore_face.py                      # reduced CPU grid (slow: minutes)
     python benchmarks/restore_face.py --grid full --device cuda [--cuda-graphs]
     python benchmarks/restore_face.py --refs 4 --steps 50 --batch 8 --precision bf16 --device cuda
+    python benchmarks/restore_face.py --refs 4 --steps 20 --stored-latents --preview-steps 8
+
+--stored-latents runs each configuration twice, in two processes sharing a reference-latent
+store: the first encodes and stores the references (a person's first face), the second, a NEW
+process, reads them back (a later photo of that person in a later run). --preview-steps N
+times a low-step preview before the full restore (`preview_s`).
 
 Reported per configuration: the reference pass (VQ encode of the references + the UNet
 reference pass, once per person), the restore call for the batch (LQ encode, DDIM with CFG 1.5,
@@ -79,9 +85,28 @@ def run_one(spec: dict) -> dict:
         sync()
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    cache = model.encode_references(refs)
+    from_disk = False
+    if spec.get("latent_dir"):
+        from refldm_desktop.restore.refldm.latent_store import ReferenceLatentStore, latent_key
+
+        store = ReferenceLatentStore(spec["latent_dir"])
+        key = latent_key("benchmark", size, list(refs))
+        latents = store.get(key)
+        from_disk = latents is not None
+        if latents is None:
+            latents = model.encode_reference_latents(list(refs))
+            store.put(key, latents)
+        cache = model.reference_cache_from_latents(latents)
+    else:
+        cache = model.encode_references(refs)
     sync()
     t1 = time.perf_counter()
+    preview_s = None
+    if spec.get("preview_steps"):
+        model.restore(lqs, cache, steps=spec["preview_steps"], cfg=1.5, seed=2024)
+        sync()
+        preview_s = time.perf_counter() - t1
+        t1 = time.perf_counter()
     out = model.restore(lqs, cache, steps=spec["steps"], cfg=1.5, seed=2024)
     sync()
     t2 = time.perf_counter()
@@ -103,6 +128,9 @@ def run_one(spec: dict) -> dict:
         "faces_per_s_cached_refs": b / (t2 - t1),
         "peak_gib": peak,
         "peak_kind": "cuda max allocated" if device.type == "cuda" else "process peak RSS",
+        "latents_from_disk": from_disk,
+        "preview_steps": spec.get("preview_steps") or 0,
+        "preview_s": preview_s,
     }
 
 
@@ -123,7 +151,7 @@ def compare_precisions(results: list[dict], device: str, cuda_graphs: bool, tmp:
     """PSNR of bf16 against fp32 for every configuration run in both; else run one bf16 twin."""
     same = ("refs", "steps", "batch")
     pairs = [(r, q) for r in results for q in results if r["precision"] == "fp32" and q["precision"] == "bf16"
-             and all(r[k] == q[k] for k in same)]
+             and all(r[k] == q[k] for k in same) and r["latents_from_disk"] == q["latents_from_disk"]]
     if not pairs:
         first = next((r for r in results if r["precision"] == "fp32"), None)
         if first is None:
@@ -151,6 +179,9 @@ def main() -> None:
     ap.add_argument("--precision", nargs="+", choices=("fp32", "bf16", "fp16"), help="these precisions (default fp32)")
     ap.add_argument("--cuda-graphs", action="store_true")
     ap.add_argument("--no-psnr", action="store_true", help="skip the bf16-vs-fp32 comparison")
+    ap.add_argument("--stored-latents", action="store_true",
+                    help="run each configuration again in a new process with the references' latents from disk")
+    ap.add_argument("--preview-steps", type=int, default=0, help="time a preview of N steps first")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "restore_face.json")
     args = ap.parse_args()
     if args.one:
@@ -176,14 +207,20 @@ def main() -> None:
              f"{'faces/s':>8} {'peak GiB':>8}"
     print(header, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for i, spec in enumerate(grid):
-            spec = {**spec, "device": device, "cuda_graphs": args.cuda_graphs, "save": f"{tmp}/{i}.npy"}
+        runs = [(i, spec, None) for i, spec in enumerate(grid)]
+        if args.stored_latents:  # first face (stores latents), then a later face in a new process
+            runs = [(f"{i}{tag}", spec, f"{tmp}/latents{i}") for i, spec in enumerate(grid) for tag in "ab"]
+        for i, spec, latent_dir in runs:
+            spec = {**spec, "device": device, "cuda_graphs": args.cuda_graphs, "save": f"{tmp}/{i}.npy",
+                    "latent_dir": latent_dir, "preview_steps": args.preview_steps}
             r = child(spec)
             r["output"] = spec["save"]
             results.append(r)
             print(f"{r['refs']:>4} {r['steps']:>5} {r['batch']:>5} {r['precision']:>5} {r['refs_s']:>8.3f} "
                   f"{r['restore_s']:>9.3f} {r['s_per_face']:>8.3f} {r['faces_per_s_cached_refs']:>8.2f} "
-                  f"{r['peak_gib']:>8.2f}", flush=True)
+                  f"{r['peak_gib']:>8.2f}"
+                  + (" latents from disk" if r["latents_from_disk"] else "")
+                  + (f" preview {r['preview_s']:.3f} s" if r["preview_s"] else ""), flush=True)
         if not args.no_psnr:
             compare_precisions(results, device, args.cuda_graphs, tmp)
         for r in results:

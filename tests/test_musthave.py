@@ -58,7 +58,7 @@ def test_present_must_haves_are_returned(monkeypatch, tmp_path):
 
 # A test that skipped on its own when a must-have is missing would stay green in CI.
 _OWN_SKIPS = re.compile(
-    r"importorskip\(\s*['\"](dlib|torch|diffusers|jpeglib|onnx|onnxruntime|pillow_heif)['\"]"
+    r"importorskip\(\s*['\"](dlib|torch|diffusers|jpeglib|onnx|onnxruntime|pillow_heif|PySide6|pytestqt)['\"]"
     r"|find_spec\(\s*['\"]face_recognition_models['\"]"
     r"|pytest\.skip\([^)]*(absent|not installed|not available|missing)",
     re.IGNORECASE,

@@ -60,6 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("person_id", type=int, metavar="ID")
     p.add_argument("--undo", action="store_true", help="show the person again")
     p.set_defaults(func=cmd_people_hide)
+    p = psub.add_parser(
+        "undo", help="take back the latest people edit (rename, merge, split, hide, confirm, reject, "
+        "pin, exclude, reset)"
+    )
+    p.set_defaults(func=cmd_people_undo)
+    p = psub.add_parser("redo", help="make again the people edit undone last")
+    p.set_defaults(func=cmd_people_redo)
 
 
 def open_library(args: argparse.Namespace) -> "Library":
@@ -203,6 +210,18 @@ def cmd_people_split(args: argparse.Namespace) -> int:
 def cmd_people_hide(args: argparse.Namespace) -> int:
     r = _run(args, lambda lib: lib.hide_person(args.person_id, not args.undo))
     print(f"person {r.person_id} is {'hidden' if r.hidden else 'shown'}")
+    return 0
+
+
+def cmd_people_undo(args: argparse.Namespace) -> int:
+    r = _run(args, lambda lib: lib.undo())
+    print(f"undone: {r.label}")
+    return 0
+
+
+def cmd_people_redo(args: argparse.Namespace) -> int:
+    r = _run(args, lambda lib: lib.redo())
+    print(f"done again: {r.label}")
     return 0
 
 

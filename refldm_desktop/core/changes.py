@@ -175,6 +175,14 @@ class FaceConfirmed:
 
 
 @dataclass(frozen=True)
+class FacesNamed:
+    person_id: int
+    name: str
+    face_ids: tuple[int, ...]
+    created: bool  # True when no one had that name: a new person was made
+
+
+@dataclass(frozen=True)
 class FaceRejected:
     face_id: int
     person_id: int

@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from refldm_desktop.core import people as _people
 from refldm_desktop.core import references as _refs
 from refldm_desktop.core import scoring as _scoring
+from refldm_desktop.core import undo as _undo
 from refldm_desktop.core.changes import (
     ClusterResult,
     FaceConfirmed,
     FaceInfo,
     FaceRejected,
+    FacesNamed,
     IndexResult,
     LibraryError,
     NotFound,
@@ -57,6 +59,7 @@ from refldm_desktop.defaults import DEFAULT_FACE_BACKEND, DEFAULT_REFERENCES, FA
 from refldm_desktop.faces.types import EmbeddingSpace, FaceBackend
 
 if TYPE_CHECKING:
+    from refldm_desktop.core.unknown import FaceGroup
     from refldm_desktop.faces.refselect import Choice
 
 CROP_SIZE = 512  # FFHQ / ReF-LDM input size; other sizes are made but not recorded
@@ -349,6 +352,15 @@ class Library:
         n, c = counts.get(p.id, (0, 0))
         return PersonInfo(p.id, p.name, p.hidden, n, c, p.created_at)
 
+    def unknown_faces(self) -> list["FaceGroup"]:
+        """Faces nobody named, grouped by likely person, biggest group first, each with a
+        guess at a named person when one is close (see core.unknown)."""
+        from refldm_desktop.core.unknown import unknown_groups
+
+        space = self.space()
+        with self._Session() as s:
+            return unknown_groups(s, space)
+
     def photos(self, *, state: str | None = None) -> list[PhotoInfo]:
         n_faces = (
             select(Face.photo_id, func.count().label("n")).group_by(Face.photo_id).subquery()
@@ -504,38 +516,184 @@ class Library:
         )
 
     def pin_reference(self, face_id: int) -> ReferencePinned:
-        return self._decide(_refs.pin, face_id)
+        return self._edit(
+            "pin", _refs.pin, face_id, faces=lambda s: [face_id],
+            label=lambda s, r: f"Pin face {face_id} as a reference",
+        )
 
     def exclude_reference(self, face_id: int) -> ReferenceExcluded:
-        return self._decide(_refs.exclude, face_id)
+        return self._edit(
+            "exclude", _refs.exclude, face_id, faces=lambda s: [face_id],
+            label=lambda s, r: f"Exclude face {face_id} from references",
+        )
 
     def reset_references(self, person_id: int | None = None, *, face_id: int | None = None) -> ReferencesReset:
         """Forget the pins and exclusions of a person's faces, or of one face."""
-        return self._decide(_refs.reset, person_id, face_id)
+
+        def faces(s):
+            if face_id is not None or person_id is None:
+                return [face_id] if face_id is not None else []
+            _refs.check_person(s, person_id)
+            return _refs.person_face_ids(s, person_id)
+
+        def label(s, r):
+            whose = f"face {face_id}" if face_id is not None else _label(s, person_id)
+            return f"Reset the references of {whose}"
+
+        return self._edit("reset", _refs.reset, person_id, face_id, faces=faces, label=label)
 
     # -- the user's decisions -----------------------------------------------------------
 
-    def _decide(self, fn, *args):
+    def _edit(self, verb, fn, *args, people=(), faces=lambda s: (), label):
+        """Make a people edit and record it for undo, in one transaction.
+
+        `faces(session)` lists the faces the edit may change, `people` the people (besides
+        the ones those faces belong to); `label(session, result)` names the edit for menus."""
         with self._write, self._Session.begin() as s:
-            return fn(s, *args)
+            return _undo.recorded(
+                s, verb, people, faces(s), lambda: fn(s, *args), lambda r: label(s, r)
+            )
 
     def rename_person(self, person_id: int, name: str) -> PersonRenamed:
-        return self._decide(_people.rename, person_id, name)
+        return self._edit(
+            "rename", _people.rename, person_id, name, people=[person_id],
+            label=lambda s, r: f"Rename {r.old_name or f'Person {person_id}'} to {r.new_name}",
+        )
 
     def hide_person(self, person_id: int, hidden: bool = True) -> PersonHidden:
-        return self._decide(_people.hide, person_id, hidden)
+        return self._edit(
+            "hide", _people.hide, person_id, hidden, people=[person_id],
+            label=lambda s, r: f"{'Hide' if hidden else 'Show'} {_label(s, person_id)}",
+        )
 
     def merge_people(self, into: int, others: Sequence[int]) -> PeopleMerged:
-        return self._decide(_people.merge, into, others)
+        ids = [into, *others]
+        return self._edit(
+            "merge", _people.merge, into, others, people=ids,
+            faces=lambda s: _people.faces_of_people(s, ids),
+            label=lambda s, r: f"Merge {len(r.merged) + 1} people into {_label(s, into)}",
+        )
 
     def split_person(self, person_id: int, face_ids: Sequence[int]) -> PersonSplit:
-        return self._decide(_people.split, person_id, face_ids)
+        n = len(set(face_ids))
+        return self._edit(
+            "split", _people.split, person_id, face_ids, people=[person_id], faces=lambda s: face_ids,
+            label=lambda s, r: f"Split {n} face{'s' if n != 1 else ''} off {_label(s, person_id)}",
+        )
 
     def confirm_face(self, face_id: int, person_id: int | None = None) -> FaceConfirmed:
-        return self._decide(_people.confirm, face_id, person_id)
+        def label(s, r):
+            verb = "Confirm" if r.previous_person_id == r.person_id else "Move"
+            return f"{verb} face {face_id} {'as' if verb == 'Confirm' else 'to'} {_label(s, r.person_id)}"
+
+        return self._edit(
+            "confirm", _people.confirm, face_id, person_id,
+            people=[person_id] if person_id is not None else [], faces=lambda s: [face_id], label=label,
+        )
 
     def reject_face(self, face_id: int) -> FaceRejected:
-        return self._decide(_people.reject, face_id)
+        return self._edit(
+            "reject", _people.reject, face_id, faces=lambda s: [face_id],
+            label=lambda s, r: f"Reject face {face_id} from {_label(s, r.person_id)}",
+        )
+
+    # Several faces or people at once: one undo step for the lot.
+
+    def confirm_faces(self, face_ids: Sequence[int], person_id: int | None = None) -> list[FaceConfirmed]:
+        """Confirm each face's person, or (with person_id) move them all there, confirmed."""
+        ids = _ids(face_ids, "face")
+
+        def label(s, rs):
+            moved = any(r.previous_person_id != r.person_id for r in rs)
+            where = _label(s, person_id) if person_id is not None else None
+            n = _n(len(rs), "face")
+            if moved and where:
+                return f"Move {n} to {where}"
+            return f"Confirm {n}" + (f" as {where}" if where else "")
+
+        return self._edit(
+            "confirm", lambda s: [_people.confirm(s, f, person_id) for f in ids],
+            people=[person_id] if person_id is not None else [], faces=lambda s: ids, label=label,
+        )
+
+    def reject_faces(self, face_ids: Sequence[int]) -> list[FaceRejected]:
+        ids = _ids(face_ids, "face")
+        return self._edit(
+            "reject", lambda s: [_people.reject(s, f) for f in ids], faces=lambda s: ids,
+            label=lambda s, rs: f"Reject {_n(len(rs), 'face')}",
+        )
+
+    def name_faces(self, face_ids: Sequence[int], name: str) -> FacesNamed:
+        """These faces are `name`: into the person of that name (made when there is none),
+        confirmed. Names an "unknown faces" group in one step."""
+        ids = _ids(face_ids, "face")
+        return self._edit(
+            "name", _people.name_faces, ids, name, faces=lambda s: ids,
+            label=lambda s, r: f"Name {_n(len(r.face_ids), 'face')} {r.name}",
+        )
+
+    def pin_references(self, face_ids: Sequence[int]) -> list[ReferencePinned]:
+        ids = _ids(face_ids, "face")
+        return self._edit(
+            "pin", lambda s: [_refs.pin(s, f) for f in ids], faces=lambda s: ids,
+            label=lambda s, rs: f"Pin {_n(len(rs), 'face')} as references",
+        )
+
+    def exclude_references(self, face_ids: Sequence[int]) -> list[ReferenceExcluded]:
+        ids = _ids(face_ids, "face")
+        return self._edit(
+            "exclude", lambda s: [_refs.exclude(s, f) for f in ids], faces=lambda s: ids,
+            label=lambda s, rs: f"Exclude {_n(len(rs), 'face')} from references",
+        )
+
+    def reset_face_references(self, face_ids: Sequence[int]) -> list[ReferencesReset]:
+        ids = _ids(face_ids, "face")
+        return self._edit(
+            "reset", lambda s: [_refs.reset(s, None, f) for f in ids], faces=lambda s: ids,
+            label=lambda s, rs: f"Reset the references of {_n(len(rs), 'face')}",
+        )
+
+    def hide_people(self, person_ids: Sequence[int], hidden: bool = True) -> list[PersonHidden]:
+        ids = _ids(person_ids, "person")
+        return self._edit(
+            "hide", lambda s: [_people.hide(s, p, hidden) for p in ids], people=ids,
+            label=lambda s, rs: f"{'Hide' if hidden else 'Show'} "
+            + (_label(s, ids[0]) if len(ids) == 1 else _n(len(ids), "person")),
+        )
+
+    # -- undo -----------------------------------------------------------------------------
+
+    def undo_state(self) -> _undo.UndoState:
+        """The people edits Undo and Redo would take back or make again (labels)."""
+        with self._Session() as s:
+            return _undo.state(s)
+
+    def undo(self) -> _undo.EditUndone:
+        """Take back the latest people edit not yet undone."""
+        with self._write, self._Session.begin() as s:
+            return _undo.undo(s)
+
+    def redo(self) -> _undo.EditUndone:
+        """Make again the edit undone last (until a new edit is made)."""
+        with self._write, self._Session.begin() as s:
+            return _undo.redo(s)
+
+
+def _ids(ids: Sequence[int], what: str) -> list[int]:
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        raise LibraryError(f"no {what} given")
+    return ids
+
+
+def _n(n: int, noun: str) -> str:
+    plural = "people" if noun == "person" else f"{noun}s"
+    return f"{n} {noun if n == 1 else plural}"
+
+
+def _label(session: Session, person_id: int) -> str:
+    p = session.get(Person, person_id)
+    return (p.name if p is not None and p.name else None) or f"Person {person_id}"
 
 
 def _check_k(k: int) -> int:

@@ -18,6 +18,7 @@ from refldm_desktop.core.changes import (
     ClusterResult,
     FaceConfirmed,
     FaceRejected,
+    FacesNamed,
     LibraryError,
     NotFound,
     PeopleMerged,
@@ -201,6 +202,30 @@ def confirm(session: Session, face_id: int, person_id: int | None = None) -> Fac
     return FaceConfirmed(face_id, person_id, previous)
 
 
+def name_faces(session: Session, face_ids: Sequence[int], name: str) -> FacesNamed:
+    """These faces are `name`: the person of that name (case aside) gets them, confirmed;
+    with no such person, a new one is made. A hidden namesake is not reused."""
+    name = name.strip()
+    if not name:
+        raise LibraryError("a person's name cannot be empty")
+    for fid in face_ids:
+        _face(session, fid)
+    person = session.scalar(
+        select(Person)
+        .where(func.lower(Person.name) == name.lower(), Person.hidden.is_(False))
+        .order_by(Person.id)
+        .limit(1)
+    )
+    created = person is None
+    if created:
+        person = Person(name=name)
+        session.add(person)
+        session.flush()
+    for fid in face_ids:
+        confirm(session, fid, person.id)
+    return FacesNamed(person.id, person.name, tuple(face_ids), created)
+
+
 def reject(session: Session, face_id: int) -> FaceRejected:
     """The face is not its current person. It stays unassigned until clustering finds it
     another person (never this one)."""
@@ -287,6 +312,15 @@ def split(session: Session, person_id: int, face_ids: Sequence[int]) -> PersonSp
         )
     session.flush()
     return PersonSplit(person_id, new.id, tuple(face_ids))
+
+
+def faces_of_people(session: Session, person_ids: Sequence[int]) -> list[int]:
+    """Every face with any assignment (live or rejected) to one of these people."""
+    return sorted(
+        session.scalars(
+            select(FaceAssignment.face_id).where(FaceAssignment.person_id.in_(list(person_ids))).distinct()
+        )
+    )
 
 
 def face_counts(session: Session) -> dict[int, tuple[int, int]]:

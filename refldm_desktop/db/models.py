@@ -302,5 +302,24 @@ class FaceRefDecision(Base):
     decided_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class PeopleEdit(Base):
+    """One undoable people edit (rename, merge, split, hide, confirm, reject, pin, exclude,
+    reset): the state of the people and faces it touched, before and after.
+
+    Written in the edit's own transaction, so the log never disagrees with the library, and
+    kept in the database so that an edit made in the CLI can be undone in the app and the
+    other way round. Undone edits stay until the next new edit (they are the redo list)."""
+
+    __tablename__ = "people_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    verb: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(Text)  # "Merge 2 people into Ann", for menus
+    before: Mapped[dict] = mapped_column(JSON)  # core.undo snapshot
+    after: Mapped[dict] = mapped_column(JSON)
+    undone: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 def pack_array(a: np.ndarray) -> bytes:
     return np.ascontiguousarray(a, dtype=np.float32).tobytes()

@@ -150,3 +150,21 @@ def test_ctrl_c_during_index_says_how_to_continue(tmp_path, monkeypatch, capsys,
     code = main(["--home", str(tmp_path / "home"), "index", str(photos)])
     assert code == 130
     assert "run the same command again to continue" in capsys.readouterr().err
+
+
+def test_people_undo_and_redo_take_back_a_merge(cli, photos):
+    cli("index", str(photos))
+    people = {f["person_id"] for f in faces_json(cli)}
+    a, b = sorted(people)
+    cli("people", "rename", str(b), "Bob")
+    assert cli("people", "merge", str(a), str(b))[0] == 0
+    code, out, _ = cli("people", "undo")
+    assert code == 0 and out.strip() == "undone: Merge 2 people into Bob"
+    assert {f["person_id"] for f in faces_json(cli)} == people
+    code, out, _ = cli("people", "redo")
+    assert code == 0 and out.strip() == "done again: Merge 2 people into Bob"
+    assert {f["person_id"] for f in faces_json(cli)} == {a}
+    cli("people", "undo")
+    cli("people", "undo")  # the rename
+    code, out, err = cli("people", "undo")
+    assert code != 0 and "no people edit to undo" in err and "Traceback" not in err

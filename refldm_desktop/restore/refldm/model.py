@@ -224,15 +224,23 @@ class RefLDM:
 
     def encode_references(self, images) -> ReferenceCache:
         """One VQ pass over the references side by side, then the UNet reference pass."""
+        return self.reference_cache_from_latents(self.encode_reference_latents(images))
+
+    def encode_reference_latents(self, images) -> "torch.Tensor | None":
+        """The references side by side in one VQ pass, split into [n, C, h, w] float32 latents.
+
+        These depend on the VQ weights and the crops only, so they can be stored and reused
+        across runs (restore/refldm/latent_store.py); None when there are no references.
+        """
         import torch
 
-        x = self.images_to_tensor(images) if len(images) else None
-        if x is None:
-            return self.reference_cache_from_latents(None)
+        if not len(images):
+            return None
+        x = self.images_to_tensor(images)
         n = x.shape[0]
         strip = torch.cat(list(x), dim=-1)[None]  # [1, 3, H, n*W]
         wide = self.encode(strip)
-        return self.reference_cache_from_latents(torch.cat(wide.chunk(n, dim=-1)))
+        return torch.cat(wide.chunk(n, dim=-1))
 
     def reference_cache_from_latents(self, latents: "torch.Tensor | None") -> ReferenceCache:
         """Reference pass over latents [n, C, h, w]; None or n == 0 gives the no-reference cache."""

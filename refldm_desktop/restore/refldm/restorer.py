@@ -5,6 +5,9 @@
 - The references' keys and values (RefLDM.encode_references: one VQ pass and one UNet pass)
   are kept for the last few reference sets, keyed by the crops' bytes: all faces of one
   person in a photo share them, and so do the next photos restored with the same references.
+- The VQ pass's latents also go to a store on disk (`cache_dir`, the home's cache by default),
+  so a later process restoring the same person skips the VQ encoder and runs only the UNet's
+  reference pass. Changed references are other crops, hence another key.
 - Faces run through the model one at a time, each with its initial noise drawn from the seed
   on its own: a face must come out the same whether it is restored alone or with others, and
   a batched pass rounds differently (on the CPU the outputs of a batch of 3 and of 1 differed
@@ -17,7 +20,6 @@ torch is imported only when a model is loaded.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -35,6 +37,7 @@ from refldm_desktop.restore.protocol import (
     RestoreProgress,
     check_crops,
 )
+from refldm_desktop.restore.refldm.latent_store import ReferenceLatentStore, latent_key
 
 REFERENCE_SETS_KEPT = 4  # a few MB each at 512 px; one set per person being restored
 
@@ -53,6 +56,7 @@ class RefLDMRestorer:
         device: str = "auto",
         precision: str = "auto",
         cuda_graphs: bool = False,
+        cache_dir: str | Path | None = None,
     ) -> None:
         self.model_name = model or DEFAULT_MODEL
         if models_dir is None:
@@ -61,6 +65,10 @@ class RefLDMRestorer:
 
             models_dir = resolve_home().models
         self.models_dir = Path(models_dir)
+        if cache_dir is None:
+            # models_dir is <home>/models unless a caller chose otherwise: keep the cache beside it.
+            cache_dir = self.models_dir.parent / "cache" / "ref_latents"
+        self.latent_store: ReferenceLatentStore | None = ReferenceLatentStore(cache_dir) if cache_dir else None
         self.requested_device = device
         self.precision = precision
         self.cuda_graphs = cuda_graphs
@@ -69,6 +77,7 @@ class RefLDMRestorer:
         self._refs: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.reference_encodings = 0  # how often references went through the model (for tests)
+        self.vq_reference_encodings = 0  # how often the VQ encoder ran on references (for tests)
 
     # -- what the pipeline reads --------------------------------------------------------
 
@@ -161,15 +170,30 @@ class RefLDMRestorer:
             self._refs.clear()
         return self._model
 
+    def _vq_version(self) -> str:
+        files = self._store_entry().manifest.get("files", {})
+        return f"{self.model_name}:{files.get('vq.safetensors', {}).get('sha256', '')}"
+
+    def _reference_latents(self, model, references: Sequence[np.ndarray]):
+        """The VQ latents of the references: from the disk store when a run made them before."""
+        if not references:
+            return None
+        store = self.latent_store
+        key = latent_key(self._vq_version(), self.resolution, references) if store else ""
+        latents = store.get(key) if store else None
+        if latents is None or latents.shape[0] != len(references):
+            latents = model.encode_reference_latents(list(references))
+            self.vq_reference_encodings += 1
+            if store:
+                store.put(key, latents)
+        return latents
+
     def _references(self, model, references: Sequence[np.ndarray]):
         """The keys/values of these references, encoded once per set of crops."""
-        h = hashlib.sha256(f"{len(references)}:{self.resolution}".encode())
-        for r in references:
-            h.update(np.ascontiguousarray(r).tobytes())
-        key = h.hexdigest()
+        key = latent_key("memory", self.resolution, references)
         cache = self._refs.get(key)
         if cache is None:
-            cache = model.encode_references(list(references))
+            cache = model.reference_cache_from_latents(self._reference_latents(model, references))
             self.reference_encodings += 1
             self._refs[key] = cache
             while len(self._refs) > REFERENCE_SETS_KEPT:

@@ -1,0 +1,88 @@
+"""What every part of the window shares, handed to each page and dialog (no globals).
+
+`ctx.library` is the core; `ctx.tasks` runs its calls off the GUI thread; `ctx.jobs` is the
+job runner's bridge; `ctx.changed` tells views what changed, so they refresh themselves
+instead of polling the database. The core announces its changes through
+`Library.subscribe` when it has it; a view that changes something through a verb without
+events calls `ctx.notify(...)` after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from refldm_desktop.ui.jobs_bridge import JobsBridge
+from refldm_desktop.ui.tasks import TaskRunner
+
+if TYPE_CHECKING:
+    from refldm_desktop.core.library import Library
+
+
+@dataclass(frozen=True)
+class UiChange:
+    """The shape of the core's Change (areas, ids per area, external), for changes the
+    app announces itself."""
+
+    areas: frozenset[str]
+    ids: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    external: bool = False
+
+
+class AppContext(QObject):
+    changed = Signal(object)  # a core Change or a UiChange; `"people" in change.areas`
+    status = Signal(str)  # a short message for the status bar
+    navigate = Signal(str, object)  # page key, argument (a folder path, a person id...)
+
+    _from_core = Signal(object)
+
+    def __init__(self, library: "Library", parent: QObject | None = None, *, start_jobs: bool = True) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.tasks = TaskRunner(self)
+        self.jobs = JobsBridge(library, self, autostart=start_jobs)
+        self._from_core.connect(self.changed, Qt.ConnectionType.QueuedConnection)
+        subscribe = getattr(library, "subscribe", None)
+        self._unsubscribe = subscribe(self._from_core.emit) if callable(subscribe) else None
+        self._closers: list = []
+
+    def on_close(self, fn) -> None:
+        """Call `fn()` when the app closes, before the library does (stop a worker)."""
+        self._closers.append(fn)
+
+    @property
+    def core_events(self) -> bool:
+        """Whether the core announces its own changes (else views rely on notify())."""
+        return self._unsubscribe is not None
+
+    def notify(self, *areas: str, ids: Mapping[str, Iterable[int]] | None = None) -> None:
+        """Announce a change the app made, when the core does not announce it itself."""
+        if self.core_events:
+            return
+        self.changed.emit(UiChange(frozenset(areas), {k: tuple(v) for k, v in (ids or {}).items()}))
+
+    def call(self, fn, on_success=None, *areas: str, label: str = "") -> Any:
+        """Run a core verb on the worker; afterwards announce `areas` and call on_success."""
+
+        def done(result: Any) -> None:
+            if areas:
+                self.notify(*areas)
+            if on_success is not None:
+                on_success(result)
+
+        return self.tasks.run(fn, done, label=label)
+
+    def close(self) -> None:
+        """Stop background work, then the library; in this order, so nothing writes to a
+        closed database."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.jobs.stop()
+        self.tasks.close()
+        for fn in reversed(self._closers):
+            fn()
+        self._closers.clear()
+        self.library.close()

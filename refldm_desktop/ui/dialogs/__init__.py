@@ -1,0 +1,1 @@
+"""Dialogs: restore options, first run, errors (and the People engineer's dialogs)."""

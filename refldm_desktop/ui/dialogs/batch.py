@@ -1,0 +1,304 @@
+"""Batch album cleanup: pick a folder (or everything), set how poor a face must be to be
+restored while watching how many faces that selects, start, and read the HTML report at
+the end.
+
+The faces are measured once when the dialog opens (a plan with every face below the top
+score); moving the threshold then only filters that list, so the count follows the slider
+at once. Start plans again at the chosen threshold (the core decides) and queues it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from refldm_desktop.ui.views.people_common import people_thumbs
+
+if TYPE_CHECKING:
+    from refldm_desktop.core.restoring import BatchFace, BatchPlan, RestoreSettings
+    from refldm_desktop.ui.context import AppContext
+
+THUMB = 64
+SHOWN = 60  # thumbnails of the poorest faces selected; the count covers all
+EVERYTHING = "Everything in the library"
+
+
+def selected_at(faces: "tuple[BatchFace, ...]", threshold: float) -> "list[BatchFace]":
+    """The faces a batch at `threshold` restores: those scoring below it, poorest first."""
+    return sorted((f for f in faces if f.quality < threshold), key=lambda f: (f.quality, f.face_id))
+
+
+class BatchDialog(QDialog):
+    started = Signal(str)  # batch id
+    finished_report = Signal(str)  # the report's path
+
+    def __init__(self, ctx: "AppContext", parent: QWidget | None = None, settings: "RestoreSettings | None" = None) -> None:
+        super().__init__(parent)
+        from refldm_desktop.core.restoring import DEFAULT_MIN_QUALITY, RestoreSettings
+
+        self.ctx = ctx
+        self.settings = settings or RestoreSettings()
+        self.setObjectName("batchDialog")
+        self.setWindowTitle("Clean up an album")
+        self.setAccessibleName("Batch album cleanup")
+        self.resize(720, 560)
+        self.plan: "BatchPlan | None" = None
+        self.batch_id: str | None = None
+        self._scope_token = 0
+        self.thumbs = people_thumbs(ctx)
+        self.thumbs.ready.connect(self._thumb_ready)
+
+        self.scope = QComboBox()
+        self.scope.setObjectName("batchScope")
+        self.scope.setAccessibleName("Which photos to clean up")
+        self.scope.addItem(EVERYTHING, None)
+        self.scope.addItem("Choose a folder…", "choose")
+        self.scope.activated.connect(self._scope_chosen)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("batchThreshold")
+        self.slider.setAccessibleName("Restore faces whose quality is below")
+        self.slider.setRange(0, 100)
+        self.spin = QDoubleSpinBox()
+        self.spin.setAccessibleName("Quality threshold")
+        self.spin.setRange(0.0, 1.0)
+        self.spin.setSingleStep(0.05)
+        self.spin.setDecimals(2)
+        self.slider.valueChanged.connect(lambda v: self.spin.setValue(v / 100))
+        self.spin.valueChanged.connect(self._threshold_changed)
+        self.spin.setValue(DEFAULT_MIN_QUALITY)
+        row = QHBoxLayout()
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.spin)
+        self.no_refs = QCheckBox("Also restore faces without a person or reference photos (less faithful)")
+        self.no_refs.setObjectName("batchNoRefs")
+        self.no_refs.setAccessibleName("Also restore faces that have no reference photos")
+        self.no_refs.toggled.connect(self._no_refs_toggled)
+        self.count = QLabel("Measuring the faces…")
+        self.count.setObjectName("batchCount")
+        self.count.setAccessibleName("How many faces this restores")
+        self.count.setWordWrap(True)
+        self.faces = QListWidget()
+        self.faces.setObjectName("batchFaces")
+        self.faces.setAccessibleName("The faces this restores, poorest first")
+        self.faces.setViewMode(QListWidget.ViewMode.IconMode)
+        self.faces.setIconSize(QSize(THUMB, THUMB))
+        self.faces.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.faces.setMovement(QListWidget.Movement.Static)
+        self.faces.setUniformItemSizes(True)
+        self.faces.setGridSize(QSize(THUMB + 16, THUMB + 24))
+        self.progress = QProgressBar()
+        self.progress.setObjectName("batchProgress")
+        self.progress.setAccessibleName("Batch progress")
+        self.progress.hide()
+        form = QFormLayout()
+        scope_label = QLabel("&Photos:")
+        scope_label.setBuddy(self.scope)
+        threshold_label = QLabel("Restore faces with &quality below:")
+        threshold_label.setBuddy(self.slider)
+        form.addRow(scope_label, self.scope)
+        form.addRow(threshold_label, row)
+        form.addRow("", self.no_refs)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.start_button = self.buttons.addButton("&Start", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.start_button.setObjectName("startBatchButton")
+        self.start_button.setAccessibleName("Start restoring these faces")
+        self.start_button.setShortcut(QKeySequence("Ctrl+Return"))
+        self.start_button.setEnabled(False)
+        self.buttons.accepted.connect(self.start)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.count)
+        lay.addWidget(self.faces, 1)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.buttons)
+
+        ctx.jobs.event.connect(self._job_event)
+        ctx.tasks.run(ctx.library.folders, self._folders, label="Listing folders")
+        self.measure()
+
+    # -- scope ---------------------------------------------------------------------------
+
+    def _folders(self, folders) -> None:
+        for f in folders:
+            self.scope.insertItem(self.scope.count() - 1, str(f), str(f))
+
+    def set_scope(self, folder: Path | None) -> None:
+        if folder is None:
+            self.scope.setCurrentIndex(0)
+        else:
+            i = self.scope.findData(str(folder))
+            if i < 0:
+                i = self.scope.count() - 1
+                self.scope.insertItem(i, str(folder), str(folder))
+            self.scope.setCurrentIndex(i)
+        self.measure()
+
+    def _scope_chosen(self, index: int) -> None:
+        if self.scope.itemData(index) == "choose":
+            folder = QFileDialog.getExistingDirectory(self, "Which folder to clean up")
+            self.set_scope(Path(folder) if folder else None)
+        else:
+            self.measure()
+
+    def _no_refs_toggled(self, on: bool) -> None:
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, no_refs_ok=on)
+        self.measure()
+
+    def scope_path(self) -> str | None:
+        data = self.scope.currentData()
+        return None if data in (None, "choose") else data
+
+    # -- the live count ------------------------------------------------------------------
+
+    def measure(self) -> None:
+        """Every face of the scope that any threshold could select, measured once."""
+        self._scope_token += 1
+        token = self._scope_token
+        self.plan = None
+        self.start_button.setEnabled(False)
+        self.count.setText("Measuring the faces…")
+        restoring, scope, settings = self.ctx.library.restoring, self.scope_path(), self.settings
+
+        def plan():
+            return restoring.plan_batch(scope, min_quality=1.0, settings=settings, index=False)
+
+        def done(plan) -> None:
+            if token == self._scope_token:
+                self.plan = plan
+                self._threshold_changed(self.spin.value())
+
+        def failed(exc, details) -> None:
+            from refldm_desktop.ui.tasks import describe
+
+            if token == self._scope_token:
+                self.count.setText(describe(exc))
+
+        self.ctx.tasks.run(plan, done, failed, label="Measuring faces")
+
+    def _threshold_changed(self, value: float) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(value * 100))
+        self.slider.blockSignals(False)
+        if self.plan is None:
+            return
+        chosen = selected_at(self.plan.faces, value)
+        photos = len({f.photo_id for f in chosen})
+        skipped = self.plan.without_person + self.plan.without_references
+        extra = (
+            f" {skipped} other faces are never restored here: they belong to nobody yet, or their person has "
+            "no good photos to learn from." if skipped else ""
+        )
+        self.count.setText(
+            f"{len(chosen)} face{'s' if len(chosen) != 1 else ''} in {photos} photo{'s' if photos != 1 else ''} "
+            f"score below {value:.2f} and will be restored.{extra}"
+        )
+        self.start_button.setEnabled(bool(chosen) and self.batch_id is None)
+        self.faces.clear()
+        for f in chosen[:SHOWN]:
+            item = QListWidgetItem(f"{f.quality:.2f}")
+            item.setData(Qt.ItemDataRole.UserRole, f.face_id)
+            item.setToolTip("; ".join(f.reasons) or f"quality {f.quality:.2f}")
+            pm = self.thumbs.get(("face", f.face_id, THUMB * 2))
+            if pm is not None:
+                item.setIcon(pm)
+            self.faces.addItem(item)
+
+    def selected_count(self) -> int:
+        return 0 if self.plan is None else len(selected_at(self.plan.faces, self.spin.value()))
+
+    def _thumb_ready(self, key) -> None:
+        if key[0] != "face" or key[2] != THUMB * 2:
+            return
+        for i in range(self.faces.count()):
+            item = self.faces.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == key[1]:
+                pm = self.thumbs.get(key)
+                if pm is not None:
+                    item.setIcon(QPixmap(pm))
+
+    # -- running -------------------------------------------------------------------------
+
+    def open_report(self, path: Path) -> None:
+        """Show the report in the browser (tests replace this)."""
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    def start(self) -> None:
+        restoring, scope, settings = self.ctx.library.restoring, self.scope_path(), self.settings
+        threshold = self.spin.value()
+        self.start_button.setEnabled(False)
+        self.scope.setEnabled(False)
+        self.no_refs.setEnabled(False)
+        self.slider.setEnabled(False)
+        self.spin.setEnabled(False)
+
+        def queue():
+            plan = restoring.plan_batch(scope, min_quality=threshold, settings=settings, index=False)
+            return plan, restoring.enqueue_batch(plan, settings)
+
+        def queued(result) -> None:
+            plan, _ = result
+            self.batch_id = plan.batch_id
+            self.progress.setRange(0, len(plan.photos))
+            self.progress.setValue(0)
+            self.progress.show()
+            self.count.setText(f"Restoring {len(plan.faces)} faces in {len(plan.photos)} photos…")
+            self.started.emit(plan.batch_id)
+            self.ctx.notify("jobs")
+            self.ctx.jobs.queued()
+            self._check_finished()
+
+        self.ctx.tasks.run(queue, queued, label="Queueing the batch")
+
+    def _job_event(self, event) -> None:
+        if self.batch_id is not None and event.batch_id == self.batch_id and event.state in ("done", "failed", "cancelled"):
+            self._check_finished()
+
+    def _check_finished(self) -> None:
+        jobs, bid = self.ctx.library.jobs, self.batch_id
+
+        def states():
+            return [j.state for j in jobs.list(all=True, batch_id=bid)]
+
+        self.ctx.tasks.run(states, self._progressed, label="Batch progress")
+
+    def _progressed(self, states) -> None:
+        finished = sum(s in ("done", "failed", "cancelled") for s in states)
+        self.progress.setValue(finished)
+        if states and finished == len(states):
+            self._report()
+
+    def _report(self) -> None:
+        if self.batch_id is None:
+            return
+        restoring, bid = self.ctx.library.restoring, self.batch_id
+        self.batch_id = None  # once
+
+        def opened(path) -> None:
+            self.count.setText(f"Done. The report is at {path}")
+            self.finished_report.emit(str(path))
+            self.open_report(Path(path))
+
+        self.ctx.tasks.run(lambda: restoring.write_report(bid), opened, label="Writing the report")

@@ -1,0 +1,79 @@
+"""The window's menus and shortcuts, kept out of the window class.
+
+Each contributor in CONTRIBUTORS gets the window, the context and the menus by name
+("file", "edit", "view", "photo", "tools", "help") and adds its actions there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMenu
+
+from refldm_desktop.ui.mainwindow.pages import PAGES
+
+if TYPE_CHECKING:
+    from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.mainwindow.window import MainWindow
+
+Menus = dict[str, QMenu]
+Contributor = Callable[["MainWindow", "AppContext", Menus], None]
+
+MENUS = (("file", "&File"), ("edit", "&Edit"), ("view", "&View"), ("photo", "&Photo"), ("tools", "&Tools"), ("help", "&Help"))
+
+
+def action(parent, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None, name: str = "") -> QAction:
+    """An action with its shortcut shown in the menu and a name for tests and scripts."""
+    a = QAction(text, parent)
+    if shortcut:
+        a.setShortcut(QKeySequence(shortcut) if isinstance(shortcut, str) else QKeySequence(shortcut))
+    if name:
+        a.setObjectName(name)
+    a.triggered.connect(lambda _checked=False: slot())
+    return a
+
+
+def _file(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
+    def add_folder() -> None:
+        folder = QFileDialog.getExistingDirectory(window, "Add a folder of photos")
+        if folder:
+            from pathlib import Path
+
+            window.open_paths([Path(folder)])
+
+    menus["file"].addAction(action(window, "&Add Folder…", add_folder, QKeySequence.StandardKey.Open, "addFolderAction"))
+    menus["file"].addSeparator()
+    menus["file"].addAction(action(window, "&Quit", window.close, QKeySequence.StandardKey.Quit, "quitAction"))
+
+
+def _view(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
+    for spec in PAGES:
+        menus["view"].addAction(
+            action(window, spec.title, lambda key=spec.key: window.show_page(key), spec.shortcut or None, f"show_{spec.key}")
+        )
+
+
+def _people(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
+    from refldm_desktop.ui.people_actions import contribute
+
+    contribute(window, ctx, menus)
+
+
+CONTRIBUTORS: list[Contributor] = [_file, _view, _people]
+
+
+def install(window: "MainWindow", ctx: "AppContext") -> Menus:
+    bar = window.menuBar()
+    menus: Menus = {}
+    for key, title in MENUS:
+        menu = bar.addMenu(title)
+        menu.setObjectName(f"{key}Menu")
+        menus[key] = menu
+    for contribute in CONTRIBUTORS:
+        contribute(window, ctx, menus)
+    for menu in menus.values():
+        if menu.isEmpty():
+            menu.menuAction().setVisible(False)
+    window.menus = menus
+    return menus

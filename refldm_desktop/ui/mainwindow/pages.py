@@ -1,0 +1,72 @@
+"""The pages of the sidebar, in order. Each page is a factory taking the AppContext and
+returning a QWidget; add a page by adding a PageSpec here.
+
+A page widget may have `show_arg(arg)` to open at something (a folder, a person id) when
+the window navigates to it, and `page_shown()` to refresh when it becomes visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
+    from refldm_desktop.ui.context import AppContext
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    key: str  # stable name: ctx.navigate.emit(key, arg) opens it
+    title: str
+    factory: Callable[["AppContext"], "QWidget"]
+    icon: str = ""  # a file name under resources/icons
+    shortcut: str = ""  # e.g. "Ctrl+1"
+    folders: bool = False  # the library's folders are listed under it in the sidebar
+
+
+def _photos(ctx: "AppContext") -> "QWidget":
+    from refldm_desktop.ui.views.photos_page import PhotosPage
+
+    return PhotosPage(ctx)
+
+
+def _restored(ctx: "AppContext") -> "QWidget":
+    from refldm_desktop.ui.views.photos_page import PhotosPage
+
+    return PhotosPage(ctx, restored=True)
+
+
+def _people(ctx: "AppContext") -> "QWidget":
+    from refldm_desktop.ui.views.people_page import PeoplePage
+
+    return PeoplePage(ctx)
+
+
+def _unknown(ctx: "AppContext") -> "QWidget":
+    from refldm_desktop.ui.views.unknown_faces import UnknownFacesPage
+
+    return UnknownFacesPage(ctx)
+
+
+def _jobs(ctx: "AppContext") -> "QWidget":
+    from refldm_desktop.ui.views.jobs_panel import JobsPanel
+
+    return JobsPanel(ctx)
+
+
+PAGES: list[PageSpec] = [
+    PageSpec("photos", "Library", _photos, icon="photos.svg", shortcut="Ctrl+1", folders=True),
+    PageSpec("people", "People", _people, icon="people.svg", shortcut="Ctrl+2"),
+    PageSpec("unknown", "Unknown Faces", _unknown, icon="unknown.svg", shortcut="Ctrl+3"),
+    PageSpec("restored", "Restored", _restored, icon="restored.svg", shortcut="Ctrl+4"),
+    PageSpec("jobs", "Jobs", _jobs, icon="jobs.svg", shortcut="Ctrl+5"),
+]
+
+
+def page(key: str) -> PageSpec:
+    for spec in PAGES:
+        if spec.key == key:
+            return spec
+    raise KeyError(key)

@@ -1,0 +1,90 @@
+"""The sidebar: one entry per page, the library's folders under the Library page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
+
+from refldm_desktop.ui.mainwindow.pages import PAGES
+from refldm_desktop.ui.resources import icon
+
+if TYPE_CHECKING:
+    from refldm_desktop.ui.context import AppContext
+
+KEY = Qt.ItemDataRole.UserRole
+ARG = Qt.ItemDataRole.UserRole + 1
+
+
+class Sidebar(QTreeWidget):
+    chosen = Signal(str, object)  # page key, argument (a folder for the Library page)
+
+    def __init__(self, ctx: "AppContext") -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.setObjectName("sidebar")
+        self.setAccessibleName("Sidebar")
+        self.setAccessibleDescription("Pages of the app and the library's folders")
+        self.setHeaderHidden(True)
+        self.setRootIsDecorated(False)
+        self.setIndentation(14)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self._items: dict[str, QTreeWidgetItem] = {}
+        for spec in PAGES:
+            item = QTreeWidgetItem([spec.title])
+            item.setData(0, KEY, spec.key)
+            item.setIcon(0, icon(spec.icon))
+            item.setToolTip(0, f"{spec.title} ({spec.shortcut})" if spec.shortcut else spec.title)
+            self.addTopLevelItem(item)
+            self._items[spec.key] = item
+        self.itemSelectionChanged.connect(self._selected)
+        ctx.changed.connect(self._on_change)
+        self.refresh_folders()
+
+    def select(self, key: str, arg: object = None) -> None:
+        item = self._items.get(key)
+        if item is None:
+            return
+        if arg is not None:
+            for i in range(item.childCount()):
+                if item.child(i).data(0, ARG) == str(arg):
+                    item = item.child(i)
+                    break
+        self.blockSignals(True)
+        self.setCurrentItem(item)
+        self.blockSignals(False)
+
+    def refresh_folders(self) -> None:
+        self.ctx.tasks.run(self.ctx.library.folders, self._set_folders, label="Listing folders")
+
+    def _set_folders(self, folders: list[Path]) -> None:
+        for spec in PAGES:
+            if not spec.folders:
+                continue
+            parent = self._items[spec.key]
+            current = self.currentItem()
+            current_arg = current.data(0, ARG) if current is not None else None
+            self.blockSignals(True)
+            parent.takeChildren()
+            for folder in folders:
+                child = QTreeWidgetItem([folder.name or str(folder)])
+                child.setData(0, KEY, spec.key)
+                child.setData(0, ARG, str(folder))
+                child.setToolTip(0, str(folder))
+                child.setIcon(0, icon("folder.svg"))
+                parent.addChild(child)
+                if current_arg == str(folder):
+                    self.setCurrentItem(child)
+            parent.setExpanded(True)
+            self.blockSignals(False)
+
+    def _on_change(self, change) -> None:
+        if "photos" in change.areas or "folders" in change.areas:
+            self.refresh_folders()
+
+    def _selected(self) -> None:
+        item = self.currentItem()
+        if item is not None:
+            self.chosen.emit(item.data(0, KEY), item.data(0, ARG))

@@ -1,0 +1,73 @@
+"""The status bar: what runs in the background (with progress) and the device in use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+
+if TYPE_CHECKING:
+    from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.tasks import Task
+
+
+class StatusBar(QStatusBar):
+    def __init__(self, ctx: "AppContext") -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.setObjectName("statusBar")
+        self.setAccessibleName("Status bar")
+        self.task_label = QLabel()
+        self.task_label.setObjectName("taskLabel")
+        self.task_label.setAccessibleName("Background work")
+        self.progress = QProgressBar()
+        self.progress.setObjectName("taskProgress")
+        self.progress.setAccessibleName("Background progress")
+        self.progress.setMaximumWidth(180)
+        self.progress.setTextVisible(False)
+        self.cancel = QToolButton()
+        self.cancel.setText("Cancel")
+        self.cancel.setObjectName("cancelTask")
+        self.cancel.setAccessibleName("Cancel background work")
+        self.cancel.clicked.connect(self._cancel)
+        self.device = QLabel("")
+        self.device.setObjectName("deviceLabel")
+        self.device.setAccessibleName("Device used for restoring")
+        for w in (self.task_label, self.progress, self.cancel):
+            self.addPermanentWidget(w)
+            w.hide()
+        self.addPermanentWidget(self.device)
+        ctx.tasks.started.connect(self._update)
+        ctx.tasks.progressed.connect(self._update)
+        ctx.tasks.finished.connect(self._update)
+        ctx.status.connect(lambda text: self.showMessage(text, 8000))
+
+    def _long_tasks(self) -> list["Task"]:
+        return [t for t in self.ctx.tasks.active() if t.long]
+
+    def _update(self, _task: "Task | None" = None) -> None:
+        tasks = self._long_tasks()
+        if not tasks:
+            for w in (self.task_label, self.progress, self.cancel):
+                w.hide()
+            return
+        task = tasks[0]
+        more = f" (+{len(tasks) - 1} more)" if len(tasks) > 1 else ""
+        detail = f": {task.done} of {task.total}" if task.total else ""
+        self.task_label.setText(f"{task.label}{detail}{more}")
+        self.task_label.setToolTip(task.message)
+        if task.total:
+            self.progress.setRange(0, task.total)
+            self.progress.setValue(min(task.done, task.total))
+        else:
+            self.progress.setRange(0, 0)  # busy
+        for w in (self.task_label, self.progress, self.cancel):
+            w.show()
+
+    def _cancel(self) -> None:
+        for task in self._long_tasks():
+            task.cancel()
+
+    def set_device(self, text: str) -> None:
+        self.device.setText(text)
+        self.device.setAccessibleDescription(text)

@@ -1,0 +1,129 @@
+"""The main window: sidebar, pages, status bar. Menus and shortcuts live in actions.py;
+the pages come from pages.py and create themselves when first shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QMainWindow, QSplitter, QStackedWidget, QWidget
+
+from refldm_desktop.ui.mainwindow import actions
+from refldm_desktop.ui.mainwindow.pages import PAGES, page
+from refldm_desktop.ui.mainwindow.sidebar import Sidebar
+from refldm_desktop.ui.mainwindow.statusbar import StatusBar
+
+if TYPE_CHECKING:
+    from refldm_desktop.ui.context import AppContext
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: "AppContext") -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("ReF-LDM Desktop")
+        self.setAccessibleName("ReF-LDM Desktop")
+        self.setAcceptDrops(True)
+        self.resize(1200, 780)
+
+        self.sidebar = Sidebar(ctx)
+        self.stack = QStackedWidget()
+        self.stack.setObjectName("pages")
+        self.stack.setAccessibleName("Page")
+        self._pages: dict[str, QWidget] = {}
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("mainSplitter")
+        split.addWidget(self.sidebar)
+        split.addWidget(self.stack)
+        split.setStretchFactor(1, 1)
+        split.setSizes([220, 980])
+        split.setChildrenCollapsible(False)
+        self.setCentralWidget(split)
+        self.setStatusBar(StatusBar(ctx))
+
+        self.sidebar.chosen.connect(self.show_page)
+        ctx.navigate.connect(self.show_page)
+        ctx.tasks.failed.connect(self._task_failed)
+        actions.install(self, ctx)
+        self.show_page(PAGES[0].key)
+
+    # -- pages ---------------------------------------------------------------------------
+
+    def page_widget(self, key: str) -> QWidget:
+        """The page's widget, made on first use."""
+        widget = self._pages.get(key)
+        if widget is None:
+            widget = page(key).factory(self.ctx)
+            self._pages[key] = widget
+            self.stack.addWidget(widget)
+        return widget
+
+    def show_page(self, key: str, arg: object = None) -> QWidget:
+        widget = self.page_widget(key)
+        if arg is not None and hasattr(widget, "show_arg"):
+            widget.show_arg(arg)
+        self.stack.setCurrentWidget(widget)
+        if hasattr(widget, "page_shown"):
+            widget.page_shown()
+        self.sidebar.select(key, arg)
+        return widget
+
+    def current_page(self) -> QWidget | None:
+        return self.stack.currentWidget()
+
+    # -- opening and adding ----------------------------------------------------------------
+
+    def open_paths(self, paths: list[Path]) -> None:
+        """What `gui PATH...` and a drop do: add what is not in the library yet, then show
+        the folder (or the photo)."""
+        from refldm_desktop.ui.library_ops import add_paths
+
+        add_paths(self.ctx, paths, on_done=lambda: self._show_opened(paths))
+
+    def _show_opened(self, paths: list[Path]) -> None:
+        if not paths:
+            return
+        first = paths[0]
+        if first.is_dir():
+            self.show_page("photos", first)
+        else:
+            grid = self.show_page("photos", first.parent)
+            if hasattr(grid, "open_photo_path"):
+                grid.open_photo_path(first)
+
+    def first_run_if_needed(self) -> None:
+        """An empty library: offer the short assistant that adds folders."""
+
+        def maybe(folders) -> None:
+            if not folders:
+                from refldm_desktop.ui.dialogs.first_run import FirstRunDialog
+
+                dialog = FirstRunDialog(self.ctx, self)
+                dialog.folders_chosen.connect(self.open_paths)
+                dialog.open()
+
+        self.ctx.tasks.run(self.ctx.library.folders, maybe, label="Opening the library")
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    # -- errors and closing --------------------------------------------------------------
+
+    def _task_failed(self, task, line: str, details: str) -> None:
+        from refldm_desktop.ui.dialogs.errors import show_error
+
+        show_error(self, line, details)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.statusBar().showMessage("Closing…")
+        super().closeEvent(event)

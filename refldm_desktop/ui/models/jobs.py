@@ -1,0 +1,145 @@
+"""Jobs as a table: what each job restores, its state, its progress with the time left,
+and its error or note. Runner events update a row in place between full refreshes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Sequence
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+
+from refldm_desktop.jobs.queue import JobInfo
+from refldm_desktop.jobs.runner import JobEvent
+from refldm_desktop.ui.models.rows import sync_rows
+
+COLUMNS = ("Photo", "State", "Progress", "Details")
+JobIdRole = Qt.UserRole + 1
+FractionRole = Qt.UserRole + 2  # 0..1 while running with a known total, else None
+StateRole = Qt.UserRole + 3
+
+
+def fraction(job: JobInfo) -> float | None:
+    """How much of the job is done: faces done, plus the current face's share of steps."""
+    if not job.faces_total:
+        return None
+    part = (job.step or 0) / job.steps if job.steps else 0.0
+    return min(1.0, (job.faces_done + part) / job.faces_total)
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def progress_text(job: JobInfo, left: float | None = None) -> str:
+    if job.state != "running":
+        return {"queued": "waiting", "done": "done", "failed": "failed", "cancelled": "cancelled"}.get(
+            job.state, job.state
+        )
+    parts = []
+    if job.faces_total:
+        parts.append(f"face {min(job.faces_done + 1, job.faces_total)} of {job.faces_total}")
+    if job.steps:
+        parts.append(f"step {job.step or 0} of {job.steps}")
+    if left is not None:
+        parts.append(f"about {duration(left)} left")
+    return " · ".join(parts) or "starting"
+
+
+class Eta:
+    """Time left per job from its progress so far (wall clock since the first progress)."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._start: dict[int, tuple[float, float]] = {}
+
+    def update(self, job: JobInfo) -> float | None:
+        f = fraction(job)
+        if job.state != "running" or f is None:
+            self._start.pop(job.id, None)
+            return None
+        now = self._clock()
+        t0, f0 = self._start.setdefault(job.id, (now, f))
+        if f <= f0 or now <= t0:
+            return None
+        return (now - t0) / (f - f0) * (1.0 - f)
+
+
+class JobsModel(QAbstractTableModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._jobs: list[JobInfo] = []
+        self._left: dict[int, float | None] = {}
+        self._eta = Eta()
+
+    def set_jobs(self, jobs: Sequence[JobInfo]) -> None:
+        for j in jobs:
+            self._left[j.id] = self._eta.update(j)
+        sync_rows(self, self._jobs, list(jobs), key=lambda j: j.id, columns=len(COLUMNS))
+
+    def apply_event(self, event: JobEvent) -> bool:
+        """Update a listed job from a runner event; False when the job is not listed (the
+        caller then fetches the list again)."""
+        for row, job in enumerate(self._jobs):
+            if job.id != event.job_id:
+                continue
+            fields = {"state": event.state}
+            for name in ("faces_done", "faces_total", "step", "steps", "message", "error", "version_id"):
+                value = getattr(event, name)
+                if value is not None:
+                    fields[name] = value
+            if event.note:
+                fields["note"] = f"{job.note}\n{event.note}" if job.note else event.note
+            new = replace(job, **fields)
+            self._jobs[row] = new
+            self._left[new.id] = self._eta.update(new)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            return True
+        return False
+
+    def job(self, row: int) -> JobInfo:
+        return self._jobs[row]
+
+    def row_of(self, job_id: int) -> int:
+        return next((r for r, j in enumerate(self._jobs) if j.id == job_id), -1)
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._jobs)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
+        if role == Qt.DisplayRole and orientation == Qt.Horizontal and 0 <= section < len(COLUMNS):
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._jobs):
+            return None
+        job = self._jobs[index.row()]
+        col = index.column()
+        if role in (Qt.DisplayRole, Qt.AccessibleTextRole):
+            if col == 0:
+                return job.photo.name if job.photo else f"{job.kind} {job.id}"
+            if col == 1:
+                return job.state + (" (cancelling)" if job.cancel_requested and job.state == "running" else "")
+            if col == 2:
+                return progress_text(job, self._left.get(job.id))
+            if col == 3:
+                return job.error or job.message or (job.note.splitlines()[-1] if job.note else "")
+        if role == Qt.ToolTipRole:
+            lines = [str(job.photo) if job.photo else job.kind, f"job {job.id}, batch {job.batch_id}"]
+            lines += [x for x in (job.error, job.note) if x]
+            return "\n".join(lines)
+        if role == JobIdRole:
+            return job.id
+        if role == FractionRole:
+            return fraction(job) if job.state == "running" else None
+        if role == StateRole:
+            return job.state
+        return None

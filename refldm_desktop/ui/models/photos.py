@@ -1,0 +1,136 @@
+"""The photo grid's model: a list of photo ids, with rows fetched in pages by id.
+
+Only ids are held for the whole filter (100,000 ints is under a megabyte); the rows the
+view asks for are fetched a page at a time on the worker, and painted from the thumbnail
+cache. Nothing here touches the database on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+
+from refldm_desktop.ui.models.photo_source import PhotoFilter, PhotoRow, photo_ids, photos_by_id
+
+if TYPE_CHECKING:
+    from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.thumbnails import ThumbnailCache
+
+PAGE = 256
+THUMB = 256
+ID_ROLE = Qt.ItemDataRole.UserRole + 1
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # PhotoRow, or None while it is being fetched
+PIXMAP_ROLE = Qt.ItemDataRole.UserRole + 3
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class PhotoListModel(QAbstractListModel):
+    loaded = Signal()  # the ids of a new filter are in
+
+    def __init__(self, ctx: "AppContext", thumbs: "ThumbnailCache", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.thumbs = thumbs
+        self.filter = PhotoFilter()
+        self._ids: list[int] = []
+        self._row_of: dict[int, int] = {}
+        self._rows: dict[int, PhotoRow] = {}
+        self._asked_pages: set[int] = set()
+        self._generation = 0
+        self.thumbs.ready.connect(self._thumb_ready)
+
+    # -- loading -------------------------------------------------------------------------
+
+    def set_filter(self, f: PhotoFilter) -> None:
+        self.filter = f
+        self.reload()
+
+    def reload(self) -> None:
+        """Fetch the ids again (after a change); rows already known stay until refetched."""
+        self._generation += 1
+        gen, f, lib = self._generation, self.filter, self.ctx.library
+        self.ctx.tasks.run(lambda: photo_ids(lib, f), lambda ids: self._set_ids(gen, ids), label="Listing photos")
+
+    def _set_ids(self, gen: int, ids: list[int]) -> None:
+        if gen != self._generation:
+            return  # a newer filter was asked for meanwhile
+        self.beginResetModel()
+        self._ids = list(ids)
+        self._row_of = {pid: r for r, pid in enumerate(self._ids)}
+        self._rows.clear()
+        self._asked_pages.clear()
+        self.endResetModel()
+        self.loaded.emit()
+
+    def _fetch_page(self, page: int) -> None:
+        if page in self._asked_pages:
+            return
+        self._asked_pages.add(page)
+        gen, lib = self._generation, self.ctx.library
+        ids = self._ids[page * PAGE : (page + 1) * PAGE]
+        self.ctx.tasks.run(lambda: photos_by_id(lib, ids), lambda rows: self._got_rows(gen, rows), label="Reading photos")
+
+    def _got_rows(self, gen: int, rows: dict[int, PhotoRow]) -> None:
+        if gen != self._generation:
+            return
+        self._rows.update(rows)
+        changed = sorted(self._row_of[i] for i in rows if i in self._row_of)
+        if changed:
+            self.dataChanged.emit(self.index(changed[0]), self.index(changed[-1]))
+
+    def _thumb_ready(self, key) -> None:
+        kind, pid, _size = key
+        if kind == "photo" and pid in self._row_of:
+            idx = self.index(self._row_of[pid])
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE])
+
+    # -- the model API -------------------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._ids)
+
+    def photo_id(self, row: int) -> int:
+        return self._ids[row]
+
+    def row_of(self, photo_id: int) -> int | None:
+        return self._row_of.get(photo_id)
+
+    def photo_row(self, row: int) -> PhotoRow | None:
+        return self._rows.get(self._ids[row])
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._ids):
+            return None
+        pid = self._ids[index.row()]
+        if role == ID_ROLE:
+            return pid
+        row = self._rows.get(pid)
+        if row is None:
+            self._fetch_page(index.row() // PAGE)
+        if role == ROW_ROLE:
+            return row
+        if row is None:
+            return None
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            return row.path.name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            faces = f"{row.face_count} face{'s' if row.face_count != 1 else ''}"
+            note = "" if row.state == "ok" else f" ({row.state})"
+            return f"{row.path}\n{faces}{note}"
+        if role in (Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE):
+            key = ("photo", pid, THUMB)
+            self.thumbs.hint_path(key, row.path)
+            return self.thumbs.get(key)
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+
+    def roleNames(self) -> dict[int, bytes]:
+        names = super().roleNames()
+        names.update({ID_ROLE: b"photoId", ROW_ROLE: b"photoRow"})
+        return names

@@ -1,0 +1,111 @@
+"""Restoring from the window: queue restore jobs for photos and follow them to the end.
+
+The restorer and its settings come from the user's saved defaults (the core's settings
+when it has them); `ctx.restore_defaults` can replace them (tests use `passthrough`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from refldm_desktop.core.restoring import RestoreSettings
+    from refldm_desktop.ui.context import AppContext
+
+END_STATES = ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class JobEnd:
+    job_id: int
+    photo_id: int | None
+    state: str  # done / failed / cancelled
+    version_id: int | None
+    error: str | None
+
+
+Finished = Callable[[JobEnd], None]
+
+
+def saved_defaults(ctx: "AppContext") -> "RestoreSettings":
+    from refldm_desktop.core.restoring import RestoreSettings
+
+    override = getattr(ctx, "restore_defaults", None)
+    if override is not None:
+        return override
+    settings = getattr(ctx.library, "settings", None)
+    if settings is None:
+        return RestoreSettings()
+    fields = {}
+    for ours, theirs in (("steps", "steps"), ("cfg", "guidance"), ("device", "device"), ("references", "references"), ("output_dir", "output_folder")):
+        value = getattr(settings, theirs, None)
+        if value is not None:
+            fields[ours] = value
+    try:
+        return replace(RestoreSettings(), **fields)
+    except Exception:  # noqa: BLE001 - odd saved settings must not stop a restore
+        return RestoreSettings()
+
+
+class RestoreWatch:
+    """Calls `on_finished(JobEnd)` for each of the jobs when it ends (once each)."""
+
+    def __init__(self, ctx: "AppContext", job_ids: Sequence[int], on_finished: Finished) -> None:
+        self.ctx = ctx
+        self.waiting = set(job_ids)
+        self.on_finished = on_finished
+        ctx.jobs.event.connect(self._event)
+        # A job may have ended before we listened: ask once.
+        lib = ctx.library
+        ctx.tasks.run(lambda: [lib.jobs.get(j) for j in job_ids], self._check, label="Following the restore")
+
+    def _check(self, jobs) -> None:
+        for j in jobs:
+            if j.state in END_STATES:
+                self._end(JobEnd(j.id, j.photo_id, j.state, j.version_id, j.error))
+
+    def _event(self, event) -> None:
+        if event.state in END_STATES:
+            self._end(JobEnd(event.job_id, event.photo_id, event.state, event.version_id, event.error))
+
+    def _end(self, end: JobEnd) -> None:
+        if end.job_id not in self.waiting:
+            return
+        self.waiting.discard(end.job_id)
+        if not self.waiting:
+            self.ctx.jobs.event.disconnect(self._event)
+        self.ctx.notify("versions", "jobs", "photos")
+        self.on_finished(end)
+
+
+def restore_photos(
+    ctx: "AppContext",
+    photo_ids: Sequence[int],
+    settings: "RestoreSettings | None" = None,
+    *,
+    per_photo: Mapping[int, Mapping[str, Any]] | None = None,
+    on_finished: Finished | None = None,
+) -> None:
+    """Check the restorer can run, queue one job per photo, start the runner."""
+    settings = settings or saved_defaults(ctx)
+    lib = ctx.library
+    ids = list(photo_ids)
+
+    def queue():
+        lib.restoring.check_restorer(settings)
+        result = lib.restoring.enqueue(ids, settings, per_photo=per_photo)
+        return result
+
+    def queued(result) -> None:
+        ctx.notify("jobs")
+        n = len(result.queued)
+        if n:
+            ctx.status.emit(f"Restoring {n} photo{'s' if n != 1 else ''}…")
+            if on_finished is not None:
+                RestoreWatch(ctx, list(result.queued), on_finished)
+            ctx.jobs.queued()
+        else:
+            ctx.status.emit("Already queued: see Jobs")
+
+    ctx.tasks.run(queue, queued, label="Queueing the restore")

@@ -1,0 +1,246 @@
+"""The Jobs panel: every queued or running job with its progress (face i of n, step j of m,
+time left), cancel and retry, errors to read and copy, and the jobs an earlier session
+left behind offered for resuming."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from refldm_desktop.ui.views.buttons import verb_buttons
+from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
+
+if TYPE_CHECKING:
+    from refldm_desktop.jobs.queue import JobInfo
+    from refldm_desktop.ui.context import AppContext
+
+TERMINAL = {"done", "failed", "cancelled"}
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """The progress column as a bar with the text on it, while a job runs."""
+
+    def paint(self, painter, option, index: QModelIndex) -> None:
+        fraction = index.data(FractionRole)
+        if fraction is None:
+            return super().paint(painter, option, index)
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = int(fraction * 1000)
+        bar.text = str(index.data() or "")
+        bar.textVisible = True
+        bar.state = option.state
+        bar.palette = option.palette
+        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+def job_details(job: "JobInfo") -> str:
+    """Everything a user may want to read or paste into a bug report, as plain text."""
+    lines = [f"Job {job.id} ({job.kind}), batch {job.batch_id}: {job.state}"]
+    if job.photo:
+        lines.append(f"Photo: {job.photo}")
+    if job.output:
+        lines.append(f"Result: {job.output}")
+    if job.error:
+        lines.append(f"Error: {job.error}")
+    if job.note:
+        lines.append("Notes:\n" + "\n".join(f"  {n}" for n in job.note.splitlines()))
+    if job.message:
+        lines.append(f"Last message: {job.message}")
+    lines.append(f"Attempts: {job.attempts}")
+    return "\n".join(lines)
+
+
+class JobsPanel(QWidget):
+    def __init__(self, ctx: "AppContext", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setObjectName("jobsPanel")
+        self.setAccessibleName("Jobs")
+        self.model = JobsModel(self)
+        self._resume_offered = False
+
+        self.banner = QLabel()
+        self.banner.setObjectName("jobsLeftOver")
+        self.banner.setAccessibleName("Jobs left from an earlier session")
+        self.banner.setWordWrap(True)
+        self.resume_button = QPushButton("&Resume them")
+        self.resume_button.setObjectName("resumeJobsButton")
+        self.resume_button.setAccessibleName("Resume the jobs left from an earlier session")
+        self.resume_button.clicked.connect(self.resume_left_over)
+        banner = QHBoxLayout()
+        banner.addWidget(self.banner, 1)
+        banner.addWidget(self.resume_button)
+        self.banner.hide()
+        self.resume_button.hide()
+
+        self.table = QTableView()
+        self.table.setObjectName("jobsTable")
+        self.table.setAccessibleName("Jobs in the queue")
+        self.table.setModel(self.model)
+        self.table.setItemDelegateForColumn(2, ProgressDelegate(self.table))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.resizeSection(2, 320)
+        header.setStretchLastSection(True)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+
+        self.details = QPlainTextEdit()
+        self.details.setObjectName("jobDetails")
+        self.details.setAccessibleName("Details of the selected job; select and copy the text")
+        self.details.setReadOnly(True)
+        self.details.setPlaceholderText("Select a job to read its details and errors here.")
+
+        bar = QHBoxLayout()
+        self.buttons = verb_buttons(self, (
+            ("cancel", "&Cancel", "Delete", "Cancel the selected jobs", self.cancel_selected),
+            ("retry", "Re&try", "Ctrl+R", "Queue the selected failed or cancelled jobs again", self.retry_selected),
+            ("copy", "Cop&y details", "Ctrl+Shift+C", "Copy the selected jobs' details and errors", self.copy_details),
+        ), "JobsButton", bar)
+        bar.addStretch(1)
+        self.show_finished = QCheckBox("Show &finished")
+        self.show_finished.setAccessibleName("Show finished and cancelled jobs too")
+        self.show_finished.toggled.connect(lambda _: self.refresh())
+        bar.addWidget(self.show_finished)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.details)
+        split.setStretchFactor(0, 3)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.addLayout(banner)
+        lay.addLayout(bar)
+        lay.addWidget(split, 1)
+
+        ctx.jobs.event.connect(self._event)
+        ctx.changed.connect(self._changed)
+        self._update_buttons()
+        self.refresh()
+
+    def page_shown(self) -> None:
+        self.refresh()
+
+    # -- data ----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        jobs = self.ctx.library.jobs
+        show_all = self.show_finished.isChecked()
+        self.ctx.tasks.run(lambda: jobs.list(all=show_all), self._show, label="Listing jobs")
+
+    def _show(self, jobs) -> None:
+        self.model.set_jobs(jobs)
+        self._offer_resume(jobs)
+        self._update_buttons()
+        self._selection_changed()
+
+    def _offer_resume(self, jobs) -> None:
+        """Jobs waiting while no runner works in this window came from an earlier session
+        (or were stopped): say so once and offer to go on."""
+        waiting = [j for j in jobs if j.state == "queued"]
+        failed = [j for j in jobs if j.state == "failed"]
+        if self.ctx.jobs.running or not (waiting or failed) or self._resume_offered:
+            if self.ctx.jobs.running:
+                self.banner.hide()
+                self.resume_button.hide()
+            return
+        parts = []
+        if waiting:
+            parts.append(f"{len(waiting)} job{'s' if len(waiting) != 1 else ''} waiting")
+        if failed:
+            parts.append(f"{len(failed)} failed")
+        self.banner.setText(f"Left from an earlier session: {' and '.join(parts)}.")
+        self.banner.show()
+        self.resume_button.show()
+
+    def _event(self, event) -> None:
+        if not self.model.apply_event(event) or event.state in TERMINAL or event.state == "queued":
+            self.refresh()
+        elif self.table.selectionModel().isRowSelected(self.model.row_of(event.job_id), QModelIndex()):
+            self._selection_changed()
+
+    def _changed(self, change) -> None:
+        if "jobs" in change.areas:
+            self.refresh()
+
+    # -- selection -----------------------------------------------------------------------
+
+    def selected_jobs(self) -> list["JobInfo"]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.job(r) for r in rows]
+
+    def _selection_changed(self, *_) -> None:
+        jobs = self.selected_jobs()
+        self.details.setPlainText("\n\n".join(job_details(j) for j in jobs))
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        states = {self.model.index(i.row(), 0).data(StateRole) for i in self.table.selectionModel().selectedRows()}
+        self.buttons["cancel"].setEnabled(bool(states & {"queued", "running"}))
+        self.buttons["retry"].setEnabled(bool(states & {"failed", "cancelled"}))
+        self.buttons["copy"].setEnabled(bool(states))
+
+    # -- the user's verbs ----------------------------------------------------------------
+
+    def cancel_selected(self) -> None:
+        ids = [j.id for j in self.selected_jobs() if j.state in ("queued", "running")]
+        if ids:
+            self.ctx.tasks.run(lambda: self.ctx.jobs.cancel(ids), lambda _: self.refresh(), label="Cancel jobs")
+
+    def retry_selected(self) -> None:
+        ids = [j.id for j in self.selected_jobs() if j.state in ("failed", "cancelled")]
+        if ids:
+            self._resume(ids)
+
+    def resume_left_over(self) -> None:
+        self._resume_offered = True
+        self.banner.hide()
+        self.resume_button.hide()
+        failed = [self.model.job(r).id for r in range(self.model.rowCount()) if self.model.job(r).state == "failed"]
+        self._resume(failed)
+
+    def _resume(self, ids: list[int]) -> None:
+        jobs = self.ctx.library.jobs
+
+        def resume():
+            return jobs.resume(ids) if ids else None
+
+        def done(_result) -> None:
+            # The user asked for it: run them even where jobs do not start by themselves.
+            if self.ctx.jobs.running:
+                self.ctx.jobs.queued()
+            else:
+                self.ctx.jobs.start()
+            self.refresh()
+
+        self.ctx.tasks.run(resume, done, label="Resume jobs")
+
+    def copy_details(self) -> None:
+        text = "\n\n".join(job_details(j) for j in self.selected_jobs())
+        if text:
+            QGuiApplication.clipboard().setText(text)
+            self.ctx.status.emit("Job details copied")

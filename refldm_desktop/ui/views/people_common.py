@@ -1,0 +1,152 @@
+"""What the people pages share: their thumbnail cache, running an edit in the background,
+and the face tile delegate with its confirmed / pinned / excluded badges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from refldm_desktop.ui.models.faces import ConfirmedRole, ReferenceRole
+from refldm_desktop.ui.models.people import HiddenRole
+
+if TYPE_CHECKING:
+    from refldm_desktop.core.library import Library
+    from refldm_desktop.ui.context import AppContext
+
+TILE = 128
+EDIT_AREAS = ("people", "faces", "references")
+
+
+def thumb_source(library: "Library") -> Callable[[tuple[str, int, int]], Path]:
+    """Pictures for ("person" | "face", id, size) keys: the core's thumbnails when it makes
+    them, else the aligned face crop (a person's best-scored face as their cover)."""
+
+    def source(key: tuple[str, int, int]) -> Path:
+        kind, ident, size = key
+        thumbnail = getattr(library, "thumbnail", None)
+        if callable(thumbnail):
+            return Path(thumbnail(kind, ident, size))
+        if kind == "person":
+            faces = library.faces(ident)
+            if not faces:
+                raise LookupError(f"person {ident} has no faces")
+            best = max(faces, key=lambda f: (f.photo_state == "ok", f.quality_score or 0.0, -f.id))
+            return library.face_crop(best.id)
+        if kind == "face":
+            return library.face_crop(ident)
+        raise LookupError(f"no picture for {kind} {ident}")
+
+    return source
+
+
+def people_thumbs(ctx: "AppContext"):
+    """One cache of face pictures for all people pages (made once per window)."""
+    cache = getattr(ctx, "_people_thumbs", None)
+    if cache is None:
+        from refldm_desktop.ui.thumbnails import ThumbnailCache
+
+        cache = ThumbnailCache(ctx.library, ctx, source=thumb_source(ctx.library))
+        ctx._people_thumbs = cache
+        ctx.on_close(cache.close)
+    return cache
+
+
+def run_edit(
+    ctx: "AppContext",
+    fn: Callable[[], Any],
+    label: str,
+    on_done: Callable[[Any], None] | None = None,
+) -> None:
+    """A people edit on the worker; then the pages refresh (from the core's change event,
+    or from notify() where the core has none yet) and the Undo action learns about it."""
+
+    def ok(result: Any) -> None:
+        ctx.notify(*EDIT_AREAS)
+        if on_done is not None:
+            on_done(result)
+
+    ctx.tasks.run(fn, ok, label=label)
+
+
+def tile_view(name: str, accessible: str, parent: QWidget | None = None, tile: int = TILE) -> QListView:
+    """A list view of picture tiles that flow and wrap like a file manager's icons."""
+    view = QListView(parent)
+    view.setObjectName(name)
+    view.setAccessibleName(accessible)
+    view.setViewMode(QListView.ViewMode.IconMode)
+    view.setResizeMode(QListView.ResizeMode.Adjust)
+    view.setMovement(QListView.Movement.Static)
+    view.setUniformItemSizes(True)
+    view.setIconSize(QSize(tile, tile))
+    view.setGridSize(QSize(tile + 28, tile + 44))
+    view.setSpacing(4)
+    view.setWordWrap(True)
+    view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+    return view
+
+
+class FaceDelegate(QStyledItemDelegate):
+    """A face tile with small badges: a tick when the user confirmed it, a pin or a cross
+    for its reference decision."""
+
+    def __init__(self, tile: int = TILE, parent=None) -> None:
+        super().__init__(parent)
+        self._tile = tile
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        return QSize(self._tile + 20, self._tile + 36)
+
+    def _text_rect(self, option: QStyleOptionViewItem) -> QRect:
+        r = option.rect.adjusted(2, 2, -2, -2)
+        return QRect(r.x() + 2, r.y() + self._tile + 8, r.width() - 4, option.fontMetrics.height() + 6)
+
+    def updateEditorGeometry(self, editor, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        """A name is edited in place, under the picture."""
+        editor.setGeometry(self._text_rect(option))
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        painter.save()
+        r = option.rect.adjusted(2, 2, -2, -2)
+        pal = option.palette
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
+            painter.fillRect(r, pal.color(QPalette.ColorRole.Highlight))
+        box = QRect(r.x() + (r.width() - self._tile) // 2, r.y() + 4, self._tile, self._tile)
+        pm = index.data(Qt.ItemDataRole.DecorationRole)
+        if pm is not None and not pm.isNull():
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawPixmap(box, pm)
+        else:
+            painter.fillRect(box, pal.color(QPalette.ColorRole.Midlight))
+        reference = index.data(ReferenceRole)
+        if reference == "excluded" or index.data(HiddenRole):
+            painter.fillRect(box, QColor(0, 0, 0, 110))
+        badges = []
+        if index.data(ConfirmedRole):
+            badges.append(("✓", QColor(40, 140, 60)))
+        if reference == "pinned":
+            badges.append(("📌", QColor(200, 140, 20)))
+        elif reference == "excluded":
+            badges.append(("✕", QColor(170, 40, 40)))
+        x = box.right() - 22
+        for text, colour in badges:
+            badge = QRect(x, box.y() + 4, 20, 20)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(colour)
+            painter.drawEllipse(badge)
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+            x -= 24
+        text_rect = QRect(r.x() + 2, box.bottom() + 4, r.width() - 4, r.bottom() - box.bottom() - 4)
+        if option.state & QStyle.StateFlag.State_Editing:
+            painter.restore()
+            return
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.setPen(pal.color(role))
+        text = option.fontMetrics.elidedText(str(index.data() or ""), Qt.TextElideMode.ElideMiddle, text_rect.width())
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, text)
+        painter.restore()

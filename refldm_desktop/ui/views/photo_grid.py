@@ -1,0 +1,116 @@
+"""The photo grid: a list view in icon mode over PhotoListModel, painted by a delegate from
+cached pixmaps. Uniform cells keep layout cost flat with 100,000 photos."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QKeySequence, QPainter, QPalette, QShortcut
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from refldm_desktop.ui.models.photos import PIXMAP_ROLE, ROW_ROLE
+
+CELL = 184
+THUMB_BOX = 160
+
+
+class PhotoDelegate(QStyledItemDelegate):
+    """Paints a cell: the thumbnail (or a placeholder), the file name, a face count."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return QSize(CELL, CELL + 8)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        painter.save()
+        r = option.rect.adjusted(4, 4, -4, -4)
+        pal = option.palette
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
+            painter.fillRect(r, pal.color(QPalette.ColorRole.Highlight))
+        elif option.state & QStyle.StateFlag.State_MouseOver:
+            painter.fillRect(r, pal.color(QPalette.ColorRole.AlternateBase))
+        box = QRect(r.x() + (r.width() - THUMB_BOX) // 2, r.y() + 4, THUMB_BOX, THUMB_BOX - 12)
+        pm = index.data(PIXMAP_ROLE)
+        if pm is not None and not pm.isNull():
+            size = pm.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(box.center())
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawPixmap(target, pm)
+        else:
+            painter.fillRect(box.adjusted(12, 12, -12, -12), pal.color(QPalette.ColorRole.Midlight))
+        row = index.data(ROW_ROLE)
+        text_rect = QRect(r.x() + 4, box.bottom() + 4, r.width() - 8, r.bottom() - box.bottom() - 4)
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.setPen(pal.color(role))
+        if row is not None:
+            name = option.fontMetrics.elidedText(row.path.name, Qt.TextElideMode.ElideMiddle, text_rect.width())
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+            if row.face_count:
+                badge = QRect(box.right() - 26, box.y() + 2, 24, 18)
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(QColor(0, 0, 0, 150))
+                painter.drawRoundedRect(badge, 8, 8)
+                painter.setPen(QColor("white"))
+                painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, str(row.face_count))
+            if row.state != "ok":
+                painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, row.state)
+        painter.restore()
+
+
+class PhotoGrid(QListView):
+    """Signals carry photo ids; the page decides what opening a photo means."""
+
+    opened = Signal(int)  # double click / Enter on a photo
+    menu_requested = Signal(list, object)  # selected photo ids, global position
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("photoGrid")
+        self.setAccessibleName("Photos")
+        self.setAccessibleDescription("Photos of the library; right-click to restore faces")
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(2000)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setMouseTracking(True)
+        self.setSpacing(2)
+        self.setGridSize(QSize(CELL + 4, CELL + 12))
+        self.setItemDelegate(PhotoDelegate(self))
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._menu)
+        self.doubleClicked.connect(lambda idx: self.opened.emit(self.model().photo_id(idx.row())))
+        menu_key = QShortcut(QKeySequence("Shift+F10"), self, context=Qt.ShortcutContext.WidgetShortcut)
+        menu_key.activated.connect(lambda: self._menu(self.visualRect(self.currentIndex()).center()))
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self.opened.emit(self.model().photo_id(self.currentIndex().row()))
+            return
+        super().keyPressEvent(event)
+
+    def selected_ids(self) -> list[int]:
+        m = self.model()
+        rows = sorted(i.row() for i in self.selectionModel().selectedIndexes())
+        return [m.photo_id(r) for r in rows]
+
+    def select_photo(self, photo_id: int) -> bool:
+        row = self.model().row_of(photo_id)
+        if row is None:
+            return False
+        idx = self.model().index(row)
+        self.setCurrentIndex(idx)
+        self.scrollTo(idx)
+        return True
+
+    def _menu(self, pos) -> None:
+        idx = self.indexAt(pos)
+        if idx.isValid() and not self.selectionModel().isSelected(idx):
+            self.setCurrentIndex(idx)
+        ids = self.selected_ids()
+        if ids:
+            self.menu_requested.emit(ids, self.viewport().mapToGlobal(pos))

@@ -1,0 +1,94 @@
+"""The right-click menu of the photo grid, and what its entries do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+if TYPE_CHECKING:
+    from refldm_desktop.ui.restore_ops import JobEnd
+    from refldm_desktop.ui.views.photos_page import PhotosPage
+
+RESTORE_SHORTCUT = "Ctrl+R"
+OPTIONS_SHORTCUT = "Ctrl+Shift+R"
+
+
+def photo_menu(page: "PhotosPage", ids: list[int]) -> QMenu:
+    n = len(ids)
+    what = "this photo" if n == 1 else f"{n} photos"
+    menu = QMenu(page)
+    menu.setObjectName("photoMenu")
+    menu.setAccessibleName(f"Actions for {what}")
+    a = menu.addAction(f"Restore Faces of {what.capitalize()}" if n > 1 else "Restore Faces", lambda: restore(page, ids))
+    a.setObjectName("restoreAction")
+    a.setShortcut(QKeySequence(RESTORE_SHORTCUT))
+    a.setToolTip("Restore with your saved settings")
+    a = menu.addAction("Restore with Options…", lambda: restore_with_options(page, ids))
+    a.setObjectName("restoreOptionsAction")
+    a.setShortcut(QKeySequence(OPTIONS_SHORTCUT))
+    menu.addSeparator()
+    a = menu.addAction("Show Faces", lambda: show_faces(page, ids[0]))
+    a.setObjectName("showFacesAction")
+    a.setEnabled(n == 1)
+    a = menu.addAction("Compare with Restored", lambda: compare_latest(page, ids[0]))
+    a.setObjectName("compareAction")
+    a.setEnabled(n == 1)
+    a = menu.addAction("Open in the File Manager", lambda: open_in_file_manager(page, ids[0]))
+    a.setObjectName("openFolderAction")
+    return menu
+
+
+def restore(page: "PhotosPage", ids: list[int], settings=None, per_photo=None) -> None:
+    from refldm_desktop.ui.restore_ops import restore_photos
+
+    one = len(ids) == 1
+
+    def finished(end: "JobEnd") -> None:
+        if end.state == "done" and end.version_id is not None and one:
+            page.open_compare(end.version_id)
+        elif end.state == "failed":
+            page.ctx.status.emit(f"Restoring failed: {end.error}")
+
+    restore_photos(page.ctx, ids, settings, per_photo=per_photo, on_finished=finished)
+
+
+def restore_with_options(page: "PhotosPage", ids: list[int]) -> None:
+    from refldm_desktop.ui.dialogs.restore_options import RestoreOptionsDialog
+
+    dialog = RestoreOptionsDialog(page.ctx, ids, page)
+    dialog.chosen.connect(lambda settings, per_photo: restore(page, ids, settings, per_photo))
+    dialog.open()
+
+
+def show_faces(page: "PhotosPage", photo_id: int) -> None:
+    page.open_photo_view(photo_id)
+
+
+def compare_latest(page: "PhotosPage", photo_id: int) -> None:
+    lib = page.ctx.library
+
+    def latest():
+        versions = lib.jobs.versions(photo_id)
+        live = [v for v in versions if not getattr(v, "discarded", False)]
+        return live[-1].id if live else None
+
+    def show(version_id: int | None) -> None:
+        if version_id is None:
+            page.ctx.status.emit("This photo has no restored version yet: right-click, Restore Faces")
+        else:
+            page.open_compare(version_id)
+
+    page.ctx.tasks.run(latest, show, label="Finding the restored version")
+
+
+def open_in_file_manager(page: "PhotosPage", photo_id: int) -> None:
+    row = page.model.photo_row(page.model.row_of(photo_id) or 0)
+    if row is None:
+        return
+    folder = Path(row.path).parent
+    if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+        page.ctx.status.emit(f"Could not open a file manager at {folder}")

@@ -1,0 +1,188 @@
+"""One photo with its faces: a box per face with the person's name; click a box to say who
+it is (or that it is nobody known)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from refldm_desktop.ui.thumbnails import load_qimage
+
+if TYPE_CHECKING:
+    from refldm_desktop.core.changes import FaceInfo, PersonInfo
+    from refldm_desktop.ui.context import AppContext
+
+VIEW_SIZE = 2048  # photos are shown at most this large; enough for a full-screen view
+
+
+class FaceBox(QGraphicsRectItem):
+    def __init__(self, face: "FaceInfo", on_click) -> None:
+        x0, y0, x1, y1 = face.box
+        super().__init__(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self.face = face
+        self._on_click = on_click
+        confirmed = face.assignment == "confirmed"
+        colour = QColor("#2e9e5b") if confirmed else QColor("#e0a030") if face.person_id else QColor("#d04040")
+        pen = QPen(colour, 3)
+        pen.setCosmetic(True)
+        self.setPen(pen)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setAcceptHoverEvents(True)
+        name = face.person_name or (f"Person {face.person_id}" if face.person_id else "Unknown")
+        self.setToolTip(f"{name} (face {face.id}); click to change")
+        self.label = QGraphicsSimpleTextItem(name, self)
+        self.label.setBrush(colour)
+        font = QFont()
+        font.setBold(True)
+        self.label.setFont(font)
+        self.label.setFlag(QGraphicsSimpleTextItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.label.setPos(x0, y1 + 2)
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._on_click(self.face, event.screenPos())
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+
+class PhotoView(QWidget):
+    back = Signal()
+
+    def __init__(self, ctx: "AppContext") -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.setObjectName("photoView")
+        self.setAccessibleName("Photo with its faces")
+        self.photo_id: int | None = None
+        self.faces: list["FaceInfo"] = []
+        self.scene = QGraphicsScene(self)
+        self.view = QGraphicsView(self.scene)
+        self.view.setObjectName("photoCanvas")
+        self.view.setAccessibleName("Photo")
+        self.view.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.view.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        back = QPushButton("Back")
+        back.setObjectName("backButton")
+        back.setAccessibleName("Back to the photos")
+        back.setShortcut("Esc")
+        back.clicked.connect(self.back)
+        self.caption = QLabel()
+        self.caption.setObjectName("photoCaption")
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bar = QHBoxLayout()
+        bar.addWidget(back)
+        bar.addWidget(self.caption, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.view, 1)
+        self._pixmap_item = None
+        self._size: tuple[int, int] | None = None
+        ctx.changed.connect(self._on_change)
+
+    def show_photo(self, photo_id: int) -> None:
+        self.photo_id = photo_id
+        lib = self.ctx.library
+
+        def load():
+            info = next((p for p in lib.photos() if p.id == photo_id), None) if not hasattr(lib, "photo") else lib.photo(photo_id)
+            faces = [f for f in lib.faces() if f.photo_id == photo_id] if not hasattr(lib, "faces_of_photo") else lib.faces_of_photo(photo_id)
+            image = load_qimage(Path(info.path), VIEW_SIZE)
+            return info, faces, image
+
+        self.ctx.tasks.run(load, lambda r: self._show(photo_id, *r), label="Opening the photo")
+
+    def _show(self, photo_id: int, info, faces, image) -> None:
+        if photo_id != self.photo_id:
+            return
+        self.scene.clear()
+        self.faces = list(faces)
+        w, h = info.width or image.width(), info.height or image.height()
+        pm = QPixmap.fromImage(image)
+        self._pixmap_item = self.scene.addPixmap(pm)
+        # The picture may be shown smaller than the photo; boxes are in photo pixels.
+        self._pixmap_item.setScale(w / max(1, image.width()))
+        self._pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        for face in self.faces:
+            self.scene.addItem(FaceBox(face, self._face_clicked))
+        self.scene.setSceneRect(QRectF(0, 0, w, h))
+        self._size = (w, h)
+        self.fit()
+        n = len(self.faces)
+        self.caption.setText(f"{Path(info.path).name} — {n} face{'s' if n != 1 else ''}")
+        self.caption.setToolTip(str(info.path))
+
+    def fit(self) -> None:
+        if self._size:
+            self.view.fitInView(self.scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit()
+
+    def face_boxes(self) -> list[FaceBox]:
+        return [i for i in self.scene.items() if isinstance(i, FaceBox)]
+
+    def _on_change(self, change) -> None:
+        if self.photo_id is not None and self.isVisible() and ({"faces", "people"} & set(change.areas)):
+            self.show_photo(self.photo_id)
+
+    # -- saying who a face is ------------------------------------------------------------------
+
+    def _face_clicked(self, face: "FaceInfo", screen_pos) -> None:
+        lib = self.ctx.library
+        self.ctx.tasks.run(lambda: lib.people(include_hidden=False), lambda people: self.person_menu(face, people).popup(screen_pos), label="Listing people")
+
+    def person_menu(self, face: "FaceInfo", people: list["PersonInfo"]) -> QMenu:
+        """Confirm, move to another person, a new person, or not this person."""
+        menu = QMenu(self)
+        menu.setObjectName("faceMenu")
+        menu.setAccessibleName("Who is this")
+        lib = self.ctx.library
+        if face.person_id is not None and face.assignment != "confirmed":
+            menu.addAction(f"Yes, this is {face.person_name or f'Person {face.person_id}'}", lambda: self._edit(lambda: lib.confirm_face(face.id)))
+        others = [p for p in people if p.id != face.person_id]
+        if others:
+            move = menu.addMenu("This is…")
+            move.setObjectName("assignMenu")
+            for p in sorted(others, key=lambda p: (p.name is None, p.label.lower())):
+                move.addAction(p.label, lambda pid=p.id: self._edit(lambda: lib.confirm_face(face.id, pid)))
+        if face.person_id is not None:
+            # The core makes a new person by splitting a face off its person.
+            menu.addAction("Someone new…", lambda: self._new_person(face))
+            menu.addAction("Not this person", lambda: self._edit(lambda: lib.reject_face(face.id)))
+        return menu
+
+    def _new_person(self, face: "FaceInfo") -> None:
+        name, ok = QInputDialog.getText(self, "Someone new", "Name:")
+        if not ok:
+            return
+        lib = self.ctx.library
+
+        def work():
+            pid = lib.split_person(face.person_id, [face.id]).new_person
+            if name.strip():
+                lib.rename_person(pid, name.strip())
+            return pid
+
+        self._edit(work)
+
+    def _edit(self, fn) -> None:
+        self.ctx.call(fn, None, "faces", "people", label="Changing the face's person")

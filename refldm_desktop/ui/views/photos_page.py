@@ -1,0 +1,129 @@
+"""The Library and Restored pages: the photo grid, and a photo's view over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
+
+from refldm_desktop.ui.models.photo_source import PhotoFilter
+from refldm_desktop.ui.models.photos import PhotoListModel
+from refldm_desktop.ui.thumbnails import ThumbnailCache
+from refldm_desktop.ui.views.photo_grid import PhotoGrid
+
+if TYPE_CHECKING:
+    from refldm_desktop.ui.context import AppContext
+
+
+class PhotosPage(QWidget):
+    def __init__(self, ctx: "AppContext", *, restored: bool = False) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.restored = restored
+        self.setObjectName("restoredPage" if restored else "photosPage")
+        self.setAccessibleName("Restored photos" if restored else "Library")
+        self.title = QLabel()
+        self.title.setObjectName("pageTitle")
+        self.count = QLabel()
+        self.count.setObjectName("photoCount")
+        self.count.setAccessibleName("Number of photos")
+        self.thumbs = ThumbnailCache(ctx.library, self)
+        self.model = PhotoListModel(ctx, self.thumbs, self)
+        self.grid = PhotoGrid()
+        if restored:
+            self.grid.setObjectName("restoredGrid")
+            self.grid.setAccessibleName("Restored photos")
+        self.grid.setModel(self.model)
+        self.grid.opened.connect(self.open_photo)
+        self.grid.menu_requested.connect(self._menu)
+        self.photo_view = None
+        self.compare_view = None
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.grid)
+
+        head = QHBoxLayout()
+        head.addWidget(self.title)
+        head.addStretch(1)
+        head.addWidget(self.count)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.stack, 1)
+
+        self.model.loaded.connect(self._update_title)
+        ctx.changed.connect(self._on_change)
+        ctx.on_close(self.thumbs.close)
+        self.set_folder(None)
+
+    # -- navigation ----------------------------------------------------------------------
+
+    def show_arg(self, arg: object) -> None:
+        self.set_folder(Path(str(arg)) if arg else None)
+
+    def set_folder(self, folder: Path | None) -> None:
+        self.model.set_filter(PhotoFilter(folder=folder, restored=self.restored))
+        self.show_grid()
+
+    def show_grid(self) -> None:
+        self.stack.setCurrentWidget(self.grid)
+        self.grid.setFocus()
+
+    def open_photo(self, photo_id: int) -> None:
+        if self.restored:
+            from refldm_desktop.ui.views.photo_menu import compare_latest
+
+            compare_latest(self, photo_id)
+        else:
+            self.open_photo_view(photo_id)
+
+    def open_photo_view(self, photo_id: int) -> None:
+        if self.photo_view is None:
+            from refldm_desktop.ui.views.photo_view import PhotoView
+
+            self.photo_view = PhotoView(self.ctx)
+            self.photo_view.back.connect(self.show_grid)
+            self.stack.addWidget(self.photo_view)
+        self.photo_view.show_photo(photo_id)
+        self.stack.setCurrentWidget(self.photo_view)
+
+    def open_compare(self, version_id: int) -> None:
+        if self.compare_view is None:
+            from refldm_desktop.ui.views.compare import CompareView
+
+            self.compare_view = CompareView(self.ctx)
+            self.compare_view.back.connect(self.show_grid)
+            self.stack.addWidget(self.compare_view)
+        self.compare_view.show_version(version_id)
+        self.stack.setCurrentWidget(self.compare_view)
+
+    def open_photo_path(self, path: Path) -> None:
+        """Select (and open) a photo once the grid has it."""
+
+        def select() -> None:
+            self.model.loaded.disconnect(select)
+            for row in range(self.model.rowCount()):
+                r = self.model.photo_row(row)
+                if r is not None and r.path == path:
+                    self.open_photo(r.id)
+                    return
+            lib = self.ctx.library
+            self.ctx.tasks.run(lambda: lib.jobs.photo_id(path), self.open_photo, label="Finding the photo")
+
+        self.model.loaded.connect(select)
+
+    def _update_title(self) -> None:
+        f = self.model.filter
+        name = "Restored" if self.restored else (f.folder.name if f.folder else "All photos")
+        self.title.setText(name)
+        n = self.model.rowCount()
+        self.count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
+
+    def _on_change(self, change) -> None:
+        if "photos" in change.areas or "faces" in change.areas or (self.restored and "versions" in change.areas):
+            self.model.reload()
+
+    def _menu(self, ids: list[int], pos) -> None:
+        from refldm_desktop.ui.views.photo_menu import photo_menu
+
+        photo_menu(self, ids).popup(pos)

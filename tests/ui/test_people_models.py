@@ -1,0 +1,172 @@
+"""The people, faces, references and jobs item models: valid for Qt's model tester, kept
+in step with the core without a reset, and asking for edits instead of making them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from musthave import require_module  # noqa: E402
+
+require_module("PySide6")
+from PySide6.QtCore import QModelIndex, Qt  # noqa: E402
+from PySide6.QtTest import QAbstractItemModelTester  # noqa: E402
+
+from fakes import draw_photo, open_test_library  # noqa: E402
+from refldm_desktop.core.changes import PersonInfo  # noqa: E402
+from refldm_desktop.jobs.queue import JobInfo  # noqa: E402
+from refldm_desktop.jobs.runner import JobEvent  # noqa: E402
+from refldm_desktop.ui.models.faces import FaceIdRole, FacesModel  # noqa: E402
+from refldm_desktop.ui.models.jobs import Eta, JobsModel, progress_text  # noqa: E402
+from refldm_desktop.ui.models.people import (  # noqa: E402
+    PERSON_MIME,
+    PeopleModel,
+    PeopleSortFilter,
+    PersonIdRole,
+)
+from refldm_desktop.ui.thumbnails import ThumbnailCache  # noqa: E402
+from refldm_desktop.ui.views.people_common import thumb_source  # noqa: E402
+from refldm_desktop.ui.models.references import ReasonsRole, ReferencesModel  # noqa: E402
+
+FAIL = QAbstractItemModelTester.FailureReportingMode.Fatal
+
+
+@pytest.fixture
+def lib(tmp_path):
+    root = tmp_path / "Pictures"
+    for i in range(4):
+        draw_photo(root / f"a{i}.png", [(1, i * 2, 10, 10), (2, i * 3, 100, 10)])
+    draw_photo(root / "c.png", [(3, 1, 40, 40)])
+    library = open_test_library(tmp_path / "home")
+    library.index([root])
+    yield library
+    library.close()
+
+
+def no_pictures():
+    return ThumbnailCache(None, source=lambda key: Path("/nonexistent.png"), workers=1)
+
+
+def person(pid, name=None, n=1, hidden=False):
+    return PersonInfo(pid, name, hidden, n, 0, datetime(2024, 1, 1))
+
+
+def test_people_model_follows_edits_without_a_reset(qtbot, lib):
+    pixmaps = ThumbnailCache(lib, source=thumb_source(lib))
+    model = PeopleModel(pixmaps, 64)
+    QAbstractItemModelTester(model, FAIL)
+    model.set_people(lib.people())
+    ids = [model.index(r).data(PersonIdRole) for r in range(model.rowCount())]
+    assert ids == [p.id for p in lib.people()] and len(ids) == 3
+    resets = []
+    model.modelReset.connect(lambda: resets.append(1))
+    lib.rename_person(ids[0], "Ann")
+    lib.merge_people(ids[0], [ids[2]])
+    model.set_people(lib.people())
+    assert model.rowCount() == 2 and model.index(0).data() == "Ann"
+    lib.undo()
+    model.set_people(lib.people())
+    assert [model.index(r).data(PersonIdRole) for r in range(3)] == ids and not resets
+    # The cover arrives from a worker thread, then the tile repaints.
+    assert model.index(0).data(Qt.DecorationRole) is None
+    with qtbot.waitSignal(pixmaps.ready, timeout=10000):
+        pass
+    qtbot.waitUntil(lambda: model.index(0).data(Qt.DecorationRole) is not None)
+    assert not model.index(0).data(Qt.DecorationRole).isNull()
+
+
+def test_people_model_asks_to_rename_and_merge(qtbot):
+    model = PeopleModel(no_pictures(), 32)
+    QAbstractItemModelTester(model, FAIL)
+    model.set_people([person(1, "Ann"), person(2), person(3)])
+    with qtbot.waitSignal(model.renameRequested) as sig:
+        assert model.setData(model.index(1), "  Bob ")
+    assert sig.args == [2, "Bob"]
+    assert not model.setData(model.index(0), "   ")  # an empty name is no rename
+    mime = model.mimeData([model.index(1), model.index(2)])
+    assert mime.hasFormat(PERSON_MIME)
+    with qtbot.waitSignal(model.mergeRequested) as sig:
+        model.dropMimeData(mime, Qt.MoveAction, -1, -1, model.index(0))
+    assert sig.args == [1, [2, 3]]
+    assert not model.canDropMimeData(mime, Qt.MoveAction, -1, -1, QModelIndex())
+
+
+def test_people_are_sorted_named_first_and_hidden_ones_filtered():
+    model = PeopleModel(no_pictures(), 32)
+    proxy = PeopleSortFilter()
+    proxy.setSourceModel(model)
+    QAbstractItemModelTester(proxy, FAIL)
+    model.set_people([person(1, n=2), person(2, "Zoe"), person(3, n=9), person(4, "al"), person(5, "X", hidden=True)])
+    labels = [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+    assert labels == ["al", "Zoe", "Person 3", "Person 1"]
+    proxy.set_show_hidden(True)
+    assert proxy.rowCount() == 5
+    proxy.set_named_only(False)
+    assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["Person 3", "Person 1"]
+
+
+def test_faces_and_references_models(qtbot, lib):
+    pixmaps = ThumbnailCache(lib, source=thumb_source(lib))
+    faces = FacesModel(pixmaps, 64)
+    refs = ReferencesModel(pixmaps, 64)
+    QAbstractItemModelTester(faces, FAIL)
+    QAbstractItemModelTester(refs, FAIL)
+    pid = max(lib.people(), key=lambda p: p.face_count).id
+    faces.set_faces(lib.faces(pid))
+    assert faces.rowCount() == 4
+    first = faces.index(0).data(FaceIdRole)
+    lib.reject_face(first)
+    faces.set_faces(lib.faces(pid))
+    assert faces.rowCount() == 3 and faces.index(0).data(FaceIdRole) != first
+    from refldm_desktop.faces.refselect import Choice
+
+    a, b = (faces.face(r) for r in range(2))
+    choices = [
+        Choice(a.id, a.photo_id, str(a.photo), a.box, 0.9, ("pinned by you",), pinned=True),
+        Choice(b.id, b.photo_id, str(b.photo), b.box, 0.7, ("sharp", "frontal")),
+    ]
+    refs.set_references(choices)
+    assert refs.rowCount() == 2 and refs.index(0).data() == "pinned · quality 0.90"
+    assert refs.index(1).data(ReasonsRole) == ["sharp", "frontal"]
+    assert "frontal" in refs.index(1).data(Qt.ToolTipRole)
+    refs.set_references(choices[1:])
+    assert refs.rowCount() == 1
+
+
+def job(jid, state="queued", **kw):
+    base = dict(
+        id=jid, kind="restore_photo", batch_id="b", photo_id=jid, photo=Path(f"/p/{jid}.jpg"), state=state,
+        payload={}, priority=0, cancel_requested=False, faces_done=0, faces_total=None, step=None, steps=None,
+        message=None, error=None, note=None, result=None, staged=None, attempts=0,
+        created_at=datetime(2024, 1, 1), started_at=None, finished_at=None,
+    )
+    base.update(kw)
+    return JobInfo(**base)
+
+
+def test_jobs_model_shows_progress_time_left_and_errors():
+    model = JobsModel()
+    QAbstractItemModelTester(model, FAIL)
+    model.set_jobs([job(1), job(2)])
+    assert model.index(0, 2).data() == "waiting"
+    ev = JobEvent(1, "restore_photo", "running", "b", 1, faces_done=1, faces_total=3, step=10, steps=50)
+    assert model.apply_event(ev)
+    assert model.index(0, 2).data() == "face 2 of 3 · step 10 of 50"
+    assert model.apply_event(JobEvent(2, "restore_photo", "failed", "b", 2, error="the photo is gone"))
+    assert model.index(1, 1).data() == "failed" and model.index(1, 3).data() == "the photo is gone"
+    assert not model.apply_event(JobEvent(9, "restore_photo", "queued", "b", 9))
+    model.set_jobs([job(2, "failed", error="the photo is gone")])
+    assert model.rowCount() == 1
+
+
+def test_time_left_comes_from_the_progress_so_far():
+    now = [100.0]
+    eta = Eta(clock=lambda: now[0])
+    running = dict(state="running", faces_total=2, steps=10)
+    assert eta.update(job(1, faces_done=0, step=0, **running)) is None
+    now[0] += 10
+    left = eta.update(job(1, faces_done=0, step=5, **running))  # a quarter in 10 s
+    assert left == pytest.approx(30.0, abs=1e-6)
+    assert progress_text(job(1, faces_done=0, step=5, **running), left) == "face 1 of 2 · step 5 of 10 · about 30 s left"

@@ -1,0 +1,92 @@
+"""The window's foundation: pages, adding photos in the background, errors in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from fakes import draw_photo, open_test_library
+
+from pathlib import Path
+
+from musthave import require_module
+
+require_module("PySide6")
+
+
+def _library(tmp_path):
+    photos = tmp_path / "photos"
+    draw_photo(photos / "a.png", [(1, 0, 10, 10)])
+    draw_photo(photos / "b.png", [(1, 4, 40, 40), (2, 0, 100, 10)])
+    draw_photo(photos / "sub" / "c.png", [(2, 3, 20, 60)])
+    return photos, open_test_library(tmp_path / "home")
+
+
+def test_adding_a_folder_fills_the_grid_and_sidebar(qtbot, tmp_path, open_app):
+    from PySide6.QtTest import QAbstractItemModelTester
+    from PySide6.QtWidgets import QListView, QTreeWidget
+
+    photos, lib = _library(tmp_path)
+    ctx, window = open_app(lib)
+    grid = window.findChild(QListView, "photoGrid")
+    assert grid is not None and grid.model().rowCount() == 0
+    QAbstractItemModelTester(grid.model(), QAbstractItemModelTester.FailureReportingMode.Fatal)
+    window.open_paths([photos])
+    qtbot.waitUntil(lambda: grid.model().rowCount() == 3, timeout=30_000)
+    # Rows and thumbnails arrive in the background, then the cells have names and pictures.
+    model = grid.model()
+    qtbot.waitUntil(lambda: all(model.photo_row(r) is not None for r in range(3)), timeout=10_000)
+    names = sorted(model.index(r).data() for r in range(3))
+    assert names == ["a.png", "b.png", "c.png"]
+    from refldm_desktop.ui.models.photos import PIXMAP_ROLE
+
+    qtbot.waitUntil(lambda: all(model.index(r).data(PIXMAP_ROLE) is not None for r in range(3)), timeout=10_000)
+    sidebar = window.findChild(QTreeWidget, "sidebar")
+    library_item = sidebar.topLevelItem(0)
+    qtbot.waitUntil(lambda: library_item.childCount() == 1, timeout=10_000)
+    assert library_item.child(0).text(0) == "photos"
+    # Choosing the folder's sub-folder filter narrows the grid.
+    window.show_page("photos", photos / "sub")
+    qtbot.waitUntil(lambda: grid.model().rowCount() == 1, timeout=10_000)
+
+
+def test_a_failing_call_comes_back_as_one_line_with_details(qtbot, tmp_path, open_app):
+    from refldm_desktop.core.changes import LibraryError
+
+    _photos, lib = _library(tmp_path)
+    ctx, window = open_app(lib)
+
+    def boom():
+        raise LibraryError("the photo is gone: index its folder again")
+
+    with qtbot.waitSignal(ctx.tasks.failed, timeout=10_000) as sig:
+        ctx.tasks.run(boom, label="Opening")
+    _task, line, details = sig.args
+    assert line == "Opening: the photo is gone: index its folder again"
+    assert "Traceback" in details and "boom" in details
+
+
+def test_first_run_offers_to_add_folders(qtbot, tmp_path, open_app):
+    from PySide6.QtWidgets import QDialog, QLabel
+
+    _photos, lib = _library(tmp_path)
+    ctx, window = open_app(lib)
+    qtbot.waitUntil(lambda: window.findChild(QDialog, "firstRunDialog") is not None, timeout=10_000)
+    dialog = window.findChild(QDialog, "firstRunDialog")
+    note = dialog.findChild(QLabel, "firstRunNote").text()
+    assert "models install" in note and "Works right away" in note
+
+
+def test_gui_without_a_display_says_so_in_one_line(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    repo = Path(__file__).resolve().parents[2]
+    env["PYTHONPATH"] = f"{repo}:{repo / 'plugins'}"
+    if sys.platform != "linux":
+        pytest.skip("only Linux needs DISPLAY")
+    r = subprocess.run(
+        [sys.executable, "-m", "refldm_desktop", "--home", str(tmp_path / "home"), "gui"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "no display" in r.stderr
