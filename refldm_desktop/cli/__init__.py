@@ -20,6 +20,7 @@ VERB_MODULES = (
     "refldm_desktop.cli.model_verbs",
     "refldm_desktop.cli.job_verbs",
     "refldm_desktop.cli.restore_verbs",
+    "refldm_desktop.cli.config_verbs",
     "refldm_desktop.cli.gui_verbs",
 )
 

@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("photo", nargs="?", metavar="PHOTO", help="a photo's id or path")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.set_defaults(func=cmd_versions_list)
+    p = vsub.add_parser("discard", help="remove a restored version's file (the original is never touched)")
+    p.add_argument("version_id", type=int, metavar="ID")
+    p.set_defaults(func=cmd_versions_discard)
 
 
 def _table(rows: list[list[str]]) -> None:
@@ -159,4 +162,13 @@ def cmd_versions_list(args: argparse.Namespace) -> int:
             str(v.original), str(v.output),
         ])
     _table(rows)
+    return 0
+
+
+def cmd_versions_discard(args: argparse.Namespace) -> int:
+    r = library_verbs._run(args, lambda lib: lib.jobs.discard_version(args.version_id))
+    if r.file_removed:
+        print(f"version {r.version_id} discarded: removed {r.output}")
+    else:
+        print(f"version {r.version_id} discarded; {r.output} was not removed (it is gone or was replaced)")
     return 0

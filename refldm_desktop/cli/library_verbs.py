@@ -73,8 +73,11 @@ def open_library(args: argparse.Namespace) -> "Library":
     """The library of the chosen home (a seam tests replace to inject a fake backend)."""
     from refldm_desktop.core.home import resolve_home
     from refldm_desktop.core.library import Library
+    from refldm_desktop.core.settings import load_settings
 
-    return Library.open(resolve_home(args.home), backend=getattr(args, "backend", None))
+    home = resolve_home(args.home)
+    backend = getattr(args, "backend", None) or load_settings(home).face_backend
+    return Library.open(home, backend=backend)
 
 
 def _run(args: argparse.Namespace, verb):
@@ -84,7 +87,7 @@ def _run(args: argparse.Namespace, verb):
 
     try:
         lib = open_library(args)
-    except DatabaseError as exc:
+    except (DatabaseError, LibraryError) as exc:  # LibraryError: a damaged settings file
         raise CliError(str(exc)) from exc
     try:
         return verb(lib)
@@ -94,35 +97,17 @@ def _run(args: argparse.Namespace, verb):
         lib.close()
 
 
-def _progress_bar():
-    from tqdm import tqdm
-
-    bar = None
-
-    def progress(done, total, path):
-        nonlocal bar
-        if bar is None or done == 0:
-            # A new phase (finding faces, then rescoring faces of an older version) starts
-            # at 0 with its own total.
-            if bar is not None:
-                bar.close()
-            # Only draws on a terminal; scripts and logs get the summary alone.
-            bar = tqdm(total=total, unit="photo", file=sys.stderr, disable=None, leave=False)
-        bar.n = done
-        if path is not None:
-            bar.set_postfix_str(path.name[-30:], refresh=False)
-        bar.refresh()
-        if done == total:
-            bar.close()
-
-    return progress
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     def verb(lib):
         if sys.stderr.isatty():
             print("scanning ...", file=sys.stderr)
-        return lib.index(args.paths, progress=_progress_bar())
+        from refldm_desktop.cli.progressbar import ProgressBar
+
+        bar = ProgressBar()
+        try:
+            return lib.index(args.paths, progress=bar)
+        finally:
+            bar.close()
 
     try:
         r = _run(args, verb)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from refldm_desktop.cli import CliError
 from refldm_desktop.core.home import resolve_home
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_MODEL, DEFAULT_STEPS
 
 MANY_REFS = 8
 
@@ -21,13 +22,14 @@ MANY_REFS = 8
 def register(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser("models", help="install, import and list ReF-LDM models")
     msub = models.add_subparsers(dest="models_verb", metavar="ACTION", required=True)
+    # Every verb goes through core.models.ModelManager, as the app's Models dialog does.
 
     imp = msub.add_parser("import", help="convert the authors' refldm.ckpt + vqgan.ckpt into the model store")
     imp.add_argument("--refldm", required=True, type=Path, metavar="FILE", help="the authors' refldm.ckpt")
     imp.add_argument("--vqgan", required=True, type=Path, metavar="FILE", help="the authors' vqgan.ckpt")
     imp.add_argument("--config", type=Path, metavar="FILE",
                      help="the authors' yaml (or our JSON) config; default: the released full-size model")
-    imp.add_argument("--name", default="refldm", help="name in the store (default: refldm)")
+    imp.add_argument("--name", default=DEFAULT_MODEL, help=f"name in the store (default: {DEFAULT_MODEL})")
     imp.add_argument("--force", action="store_true", help="replace a model of the same name")
     imp.set_defaults(func=_import)
 
@@ -36,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=_list)
 
     ins = msub.add_parser("install", help="download the authors' release files and import them (resumable)")
-    ins.add_argument("--name", default="refldm", help="name in the store (default: refldm)")
+    ins.add_argument("--name", default=DEFAULT_MODEL, help=f"name in the store (default: {DEFAULT_MODEL})")
     ins.add_argument("--manifest", type=Path, metavar="FILE",
                      help="release manifest to use instead of the built-in one (also $REFLDM_DESKTOP_RELEASE_MANIFEST)")
     ins.add_argument("--force", action="store_true", help="replace a model of the same name")
@@ -44,14 +46,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     ins.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins.set_defaults(func=_install)
 
+    rm = msub.add_parser("remove", help="delete an installed model")
+    rm.add_argument("name", metavar="NAME")
+    rm.set_defaults(func=_remove)
+
+    df = msub.add_parser("default", help="show (or, given a name, choose) the model restorations use")
+    df.add_argument("name", nargs="?", metavar="NAME")
+    df.set_defaults(func=_default)
+
     rf = sub.add_parser("restore-face", help="restore one aligned face crop with ReF-LDM, using reference photos")
     rf.add_argument("lq", type=Path, metavar="LQ.png", help="the low-quality aligned face")
     rf.add_argument("--refs", nargs="*", type=Path, default=[], metavar="REF",
                     help="aligned good photos of the same person (none: restore without references)")
     rf.add_argument("--output", "-o", required=True, type=Path, metavar="OUT.png")
-    rf.add_argument("--model", default="refldm", help="model name in the store (default: refldm)")
-    rf.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50)")
-    rf.add_argument("--cfg", type=float, default=1.5, help="guidance scale; 1 turns guidance off (default 1.5)")
+    rf.add_argument("--model", default=DEFAULT_MODEL, help=f"model name in the store (default: {DEFAULT_MODEL})")
+    rf.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"DDIM steps (default {DEFAULT_STEPS})")
+    rf.add_argument("--cfg", type=float, default=DEFAULT_CFG,
+                    help=f"guidance scale; 1 turns guidance off (default {DEFAULT_CFG})")
     noise = rf.add_mutually_exclusive_group()
     noise.add_argument("--seed", type=int, default=2024, help="seed of the initial noise (default 2024)")
     noise.add_argument("--noise", type=Path, metavar="FILE.npy", help="initial noise (1, C, h, w) from a .npy file")
@@ -68,78 +79,78 @@ def _models_root(args) -> Path:
 
 
 def _errors():
-    from refldm_desktop.restore.refldm.config import ConfigError
-    from refldm_desktop.restore.refldm.convert import CheckpointError
-    from refldm_desktop.restore.refldm.download import DownloadError
-    from refldm_desktop.restore.refldm.release import ReleaseError
-    from refldm_desktop.restore.refldm.store import ModelStoreError
+    from refldm_desktop.core.models import model_errors
 
-    return (ConfigError, CheckpointError, DownloadError, ReleaseError, ModelStoreError)
+    return model_errors()
+
+
+def _manager(args):
+    from refldm_desktop.core.models import ModelManager
+
+    return ModelManager(resolve_home(args.home))
+
+
+def _call(fn, *a, **kw):
+    """A facade call with its errors (and a cancel by Ctrl-C) as one line for the user."""
+    from refldm_desktop.core.changes import LibraryError
+
+    try:
+        return fn(*a, **kw)
+    except LibraryError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _import(args) -> int:
-    from refldm_desktop.restore.refldm.config import DEFAULT_CONFIG, load_config
-    from refldm_desktop.restore.refldm.listing import load_listing
-    from refldm_desktop.restore.refldm.store import import_checkpoints
-
-    try:
-        config = load_config(args.config) if args.config else DEFAULT_CONFIG
-        # The released model can also be checked against the official key listing.
-        listing = load_listing() if config == DEFAULT_CONFIG else None
-        stored = import_checkpoints(
-            _models_root(args), args.refldm, args.vqgan, config, name=args.name, force=args.force,
-            listing=listing, log=_log,
-        )
-    except _errors() as exc:
-        raise CliError(str(exc)) from None
+    stored = _call(
+        _manager(args).import_files, args.refldm, args.vqgan, config=args.config, name=args.name,
+        force=args.force, log=_log,
+    )
     print(f"{stored.name}: {_mib(stored.size)} in {stored.path}")
     return 0
 
 
 def _list(args) -> int:
-    from refldm_desktop.restore.refldm.store import list_models
-
-    entries = list_models(_models_root(args))
-    rows = []
-    for e in entries:
-        if isinstance(e, tuple):
-            rows.append({"name": e[0].name, "path": str(e[0]), "problem": e[1]})
-            continue
-        rows.append({
-            "name": e.name,
-            "path": str(e.path),
-            "size": e.size,
-            "created": e.manifest.get("created"),
-            "image_size": e.config.image_size,
-            "source": {r: e.manifest["source"].get(r, {}).get("file") for r in ("refldm", "vqgan")},
-        })
+    models = _manager(args).list()
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps([m.to_json() for m in models], indent=1))
         return 0
-    if not rows:
+    if not models:
         print(f"no models installed in {_models_root(args)}; run `refldm-desktop models install`")
         return 0
-    for r in rows:
-        if "problem" in r:
-            print(f"{r['name']}\tDAMAGED\t{r['path']}\t{r['problem']}")
+    for m in models:
+        if m.problem is not None:
+            print(f"{m.name}\tDAMAGED\t{m.path}\t{m.problem}")
         else:
-            print(f"{r['name']}\t{_mib(r['size'])}\t{r['image_size']}px\t{r['path']}\t(created {r['created']})")
+            print(f"{m.name}\t{_mib(m.size)}\t{m.image_size}px\t{m.path}\t(created {m.created})")
     return 0
 
 
 def _install(args) -> int:
-    from refldm_desktop.restore.refldm.release import install, load_release
+    from refldm_desktop.cli.progressbar import ProgressBar
 
-    home = resolve_home(args.home).ensure()
+    bar = ProgressBar(disable=True if args.no_progress else None)
     try:
-        release = load_release(args.manifest)
-        stored = install(
-            release, home.models, home.cache / "downloads", args.name, force=args.force,
-            progress=not args.no_progress, keep_downloads=args.keep_downloads, log=_log,
+        stored = _call(
+            _manager(args).install, bar, name=args.name, manifest=args.manifest, force=args.force,
+            keep_downloads=args.keep_downloads, log=_log,
         )
-    except _errors() as exc:
-        raise CliError(str(exc)) from None
+    finally:
+        bar.close()
     print(f"{stored.name}: {_mib(stored.size)} in {stored.path}")
+    return 0
+
+
+def _remove(args) -> int:
+    removed = _call(_manager(args).remove, args.name)
+    print(f"removed {removed.name} ({removed.path})")
+    return 0
+
+
+def _default(args) -> int:
+    manager = _manager(args)
+    if args.name:
+        _call(manager.set_default, args.name)
+    print(_call(lambda: manager.default))
     return 0
 
 

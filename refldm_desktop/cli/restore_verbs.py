@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from refldm_desktop.cli import library_verbs
+from refldm_desktop.defaults import (
+    DEFAULT_CFG,
+    DEFAULT_MODEL,
+    DEFAULT_REFERENCES,
+    DEFAULT_RESTORER,
+    DEFAULT_STEPS,
+    UPSCALE_CHOICES,
+)
 
 if TYPE_CHECKING:
     from refldm_desktop.core.outcomes import PhotoOutcome
@@ -23,18 +31,19 @@ _DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("how to restore")
-    g.add_argument("--restorer", default="refldm", metavar="NAME",
-                   help="refldm (default) or passthrough (a diagnostic that changes nothing)")
-    g.add_argument("--model", metavar="NAME", help="installed model to use (default: refldm)")
-    g.add_argument("--steps", type=int, metavar="N", help="denoising steps (default 50)")
-    g.add_argument("--cfg", type=float, metavar="S", help="reference guidance scale (default 1.5)")
+    # Defaults come from the settings (`refldm-desktop config`); a flag wins for one run.
+    g.add_argument("--restorer", metavar="NAME",
+                   help=f"{DEFAULT_RESTORER} (default) or passthrough (a diagnostic that changes nothing)")
+    g.add_argument("--model", metavar="NAME", help=f"installed model to use (default: {DEFAULT_MODEL})")
+    g.add_argument("--steps", type=int, metavar="N", help=f"denoising steps (default {DEFAULT_STEPS})")
+    g.add_argument("--cfg", type=float, metavar="S", help=f"reference guidance scale (default {DEFAULT_CFG})")
     g.add_argument("--seed", type=int, metavar="N", help="fix the random noise (default: a new seed, recorded)")
-    g.add_argument("--device", default="auto", metavar="DEV", help=f"{_DEVICES} (default auto)")
-    g.add_argument("--upscale", type=int, choices=(1, 2, 4), default=1,
+    g.add_argument("--device", metavar="DEV", help=f"{_DEVICES} (default auto)")
+    g.add_argument("--upscale", type=int, choices=UPSCALE_CHOICES,
                    help="enlarge the whole photo first so small faces keep their detail (default 1)")
-    g.add_argument("--references", type=int, default=5, metavar="K",
-                   help="reference photos per face (default 5, as ReF-LDM was trained)")
-    g.add_argument("--no-refs-ok", action="store_true",
+    g.add_argument("--references", type=int, metavar="K",
+                   help=f"reference photos per face (default {DEFAULT_REFERENCES}, as ReF-LDM was trained)")
+    g.add_argument("--no-refs-ok", action="store_true", default=None,
                    help="also restore faces without a person or without reference photos")
     o = p.add_argument_group("where the new files go")
     o.add_argument("--output-dir", metavar="DIR",
@@ -74,10 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=cmd_batch)
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace, lib):
     from refldm_desktop.core.restoring import RestoreSettings
 
-    return RestoreSettings(
+    return RestoreSettings.from_settings(
+        lib.settings,
         restorer=args.restorer,
         model=args.model,
         steps=args.steps,
@@ -162,7 +172,7 @@ _INTERRUPTED = (
 
 def cmd_restore(args: argparse.Namespace) -> int:
     def verb(lib):
-        settings = _settings(args)
+        settings = _settings(args, lib)
         ids = lib.restoring.photo_ids(args.photos)
         lib.restoring.check_restorer(settings)
         queued = lib.restoring.enqueue(ids, settings)
@@ -190,7 +200,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     min_quality = DEFAULT_MIN_QUALITY if args.min_quality is None else args.min_quality
 
     def verb(lib):
-        settings = _settings(args)
+        settings = _settings(args, lib)
         lib.restoring.check_restorer(settings)
         plan = lib.restoring.plan_batch(None if args.all else args.path, min_quality=min_quality, settings=settings)
         print(

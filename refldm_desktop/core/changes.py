@@ -94,6 +94,8 @@ class PhotoInfo:
     orientation: int | None
     backend: str | None
     face_count: int
+    min_face_quality: float | None = None  # quality score of its worst face
+    versions: int = 0  # restored versions made of it
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,15 @@
 Cheap first: one walk (one stat per file), one bulk read of the known photos, and a dict
 lookup per file; a file whose size and mtime are unchanged costs nothing more. Only new or
 changed files are hashed, and only new content is decoded and sent to the face backend.
-Work is committed in small batches, so an interrupted run leaves every finished photo in
-place and the next run picks up the rest.
+Each photo is committed on its own, and its decoding and face detection happen before its
+write transaction starts: SQLite's write lock is held for milliseconds at a time, so the
+user's renames and pins (and the job runner) go through while a long index runs. An
+interrupted run leaves every finished photo in place and the next run picks up the rest.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
@@ -20,18 +21,27 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from refldm_desktop.core import scoring
 from refldm_desktop.core.changes import IndexResult, LibraryError, Problem
+from refldm_desktop.core.progress import Cancel, ProgressFn, is_cancelled, report
 from refldm_desktop.db.models import Face, LibraryFolder, Photo, PhotoState, pack_array, utcnow
 from refldm_desktop.faces.types import FaceBackend
 
-Progress = Callable[[int, int, "Path | None"], None]
 
-# Commit at least this often: an interrupt then loses at most this much work.
-BATCH_SECONDS = 0.25
-BATCH_FILES = 200
 CHUNK = 500  # ids per bulk UPDATE, under SQLite's bound-parameter limit
 _QUALITY_COLUMNS = (
     "quality", "quality_version", "quality_score", "quality_reasons", "yaw", "pitch", "roll",
 )
+
+
+@dataclass(frozen=True)
+class _Detected:
+    """What detection found in one photo, ready to be written."""
+
+    info: object  # imageio's ImageInfo
+    taken_at: object
+    backend: str
+    model_id: str
+    fingerprint: bytes | None
+    faces: list  # (DetectedFace, scoring.Scored)
 
 
 class _Known(NamedTuple):
@@ -98,10 +108,13 @@ class Indexer:
         backend: Callable[[], FaceBackend],
         *,
         exclude: Iterable[Path] = (),
-        progress: Progress | None = None,
-        cancel: Callable[[], bool] | None = None,
+        progress: ProgressFn | None = None,
+        cancel: Cancel | None = None,
+        on_commit: Callable[[set[int]], None] | None = None,
     ) -> None:
         self._Session = session_factory
+        self._on_commit = on_commit
+        self._touched: list[Photo] = []
         self._get_backend = backend
         self._exclude = tuple(_prefix(p) for p in exclude)
         self._progress = progress
@@ -220,27 +233,26 @@ class Indexer:
         self._t.missing += len(gone)
         self._t.reappeared += len(back)
         self._gone_now = set(gone)
+        if self._on_commit and (gone or back):
+            self._on_commit(set(gone) | {r.id for r in back})
 
     def _process(self, work: list) -> bool:
         total = len(work)
-        if self._progress:
-            self._progress(0, total, None)
+        report(self._progress, "index", 0, total)
         with self._Session() as s:
-            last = time.monotonic()
-            pending = 0
             for done, (entry, row) in enumerate(work, 1):
-                if self._cancel is not None and self._cancel():
-                    s.commit()
+                if is_cancelled(self._cancel):
                     return True
                 self._one(s, entry, row)
-                pending += 1
-                if pending >= BATCH_FILES or time.monotonic() - last >= BATCH_SECONDS:
-                    s.commit()
-                    pending, last = 0, time.monotonic()
-                if self._progress:
-                    self._progress(done, total, entry.path)
-            s.commit()
+                self._commit(s)
+                report(self._progress, "index", done, total, str(entry.path))
         return False
+
+    def _commit(self, s: Session) -> None:
+        s.commit()
+        touched, self._touched = self._touched, []
+        if self._on_commit and touched:
+            self._on_commit({p.id for p in touched})
 
     # -- one file -----------------------------------------------------------------------
 
@@ -254,6 +266,7 @@ class Indexer:
             return
         if row is not None:
             photo = s.get(Photo, row.id)
+            self._touched.append(photo)
             if photo.content_hash == digest:
                 # Touched, not changed: remember the new mtime, keep everything else.
                 photo.size, photo.mtime_ns = entry.size, entry.mtime_ns
@@ -263,9 +276,10 @@ class Indexer:
                 else:
                     self._t.unchanged += 1
                 return
+            found = self._detect(entry)  # before any write: the write lock is not held meanwhile
             s.execute(delete(Face).where(Face.photo_id == photo.id))
             s.expire(photo, ["faces"])
-            self._analyse(s, photo, entry, digest)
+            self._analyse(s, photo, entry, digest, found)
             self._t.changed += 1
             return
 
@@ -280,18 +294,21 @@ class Indexer:
                 twin.folder_id = self._folder_for(path)
                 twin.size, twin.mtime_ns = entry.size, entry.mtime_ns
                 twin.state = PhotoState.ERROR if twin.error else PhotoState.OK
+                self._touched.append(twin)
                 self._t.moved += 1
                 if twin.id in self._gone_now:
                     self._t.missing -= 1  # marked missing a moment ago: it moved instead
                 return
+        found = None if twins else self._detect(entry)
         photo = Photo(path=path, folder_id=self._folder_for(path))
         s.add(photo)
+        self._touched.append(photo)
         self._t.new += 1
         if twins:
             self._copy(s, photo, twins[0], entry, digest)
             self._t.duplicates += 1
         else:
-            self._analyse(s, photo, entry, digest)
+            self._analyse(s, photo, entry, digest, found)
 
     def _stamp(self, photo: Photo, entry, digest: str | None) -> None:
         photo.size, photo.mtime_ns = entry.size, entry.mtime_ns
@@ -314,40 +331,51 @@ class Indexer:
             s.execute(delete(Face).where(Face.photo_id == photo.id))
             s.expire(photo, ["faces"])
             self._t.changed += 1
+        self._touched.append(photo)
         self._stamp(photo, entry, None)
         self._fail(photo, reason)
 
-    def _analyse(self, s: Session, photo: Photo, entry, digest: str) -> None:
+    def _detect(self, entry) -> "_Detected | str":
+        """Decode a photo, find and score its faces; or why it cannot be read. Touches no
+        database, so no write lock is held while the (slow) backend runs."""
         from refldm_desktop.library.imageio import ImageError, load_rgb
 
-        self._stamp(photo, entry, digest)
         try:
             image, info = load_rgb(entry.path)
         except ImageError as exc:
-            self._fail(photo, exc.reason)
-            return
+            return exc.reason
         except OSError as exc:
-            self._fail(photo, _os_reason(exc))
-            return
+            return _os_reason(exc)
         except MemoryError:
-            self._fail(photo, "not enough memory to decode this image")
-            return
-        photo.width, photo.height = info.width, info.height
-        photo.format, photo.orientation = info.format, info.orientation
-        taken = info.taken_at
-        photo.taken_at = taken.replace(tzinfo=None) if taken and taken.tzinfo else taken
+            return "not enough memory to decode this image"
         backend = self._get_backend()
         try:
             found = backend.detect(image)
         except Exception as exc:  # a backend bug on one photo must not stop the whole run
-            self._fail(photo, f"face detection failed: {type(exc).__name__}: {exc}")
-            return
-        photo.backend = backend.name
-        model_id = backend.space.model_id
-        if found:
+            return f"face detection failed: {type(exc).__name__}: {exc}"
+        taken = info.taken_at
+        return _Detected(
+            info=info,
+            taken_at=taken.replace(tzinfo=None) if taken and taken.tzinfo else taken,
+            backend=backend.name,
+            model_id=backend.space.model_id,
             # Scored now, while the photo is decoded: rescoring later would decode it again.
-            photo.fingerprint = scoring.photo_fingerprint(image)
-        for f in found:
+            fingerprint=scoring.photo_fingerprint(image) if found else None,
+            faces=[(f, scoring.score_face(image, f.landmarks, f.score, backend.name)) for f in found],
+        )
+
+    def _analyse(self, s: Session, photo: Photo, entry, digest: str, found: "_Detected | str") -> None:
+        self._stamp(photo, entry, digest)
+        if isinstance(found, str):
+            self._fail(photo, found)
+            return
+        info = found.info
+        photo.width, photo.height = info.width, info.height
+        photo.format, photo.orientation = info.format, info.orientation
+        photo.taken_at = found.taken_at
+        photo.backend = found.backend
+        photo.fingerprint = found.fingerprint
+        for f, scored in found.faces:
             x0, y0, x1, y1 = (float(v) for v in f.box)
             face = Face(
                 photo=photo,
@@ -355,12 +383,12 @@ class Indexer:
                 score=float(f.score),
                 landmarks=pack_array(f.landmarks),
                 embedding=None if f.embedding is None else pack_array(f.embedding),
-                backend=backend.name,
-                model_id=model_id,
+                backend=found.backend,
+                model_id=found.model_id,
             )
-            scoring.score_face(image, f.landmarks, f.score, backend.name).apply(face)
+            scored.apply(face)
             s.add(face)
-        self._t.faces_found += len(found)
+        self._t.faces_found += len(found.faces)
 
     def _copy(self, s: Session, photo: Photo, twin: Photo, entry, digest: str) -> None:
         """Same bytes as a photo already indexed: the faces would be the same, so copy them

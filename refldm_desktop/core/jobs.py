@@ -11,12 +11,15 @@ import os
 import re
 import secrets
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from sqlalchemy import select
 
 from refldm_desktop.core.changes import LibraryError, NotFound
+from refldm_desktop.core.events import Change
+from refldm_desktop.core.progress import Progress, ProgressFn
 from refldm_desktop.db.models import Photo
 from refldm_desktop.defaults import DEFAULT_RESTORER
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
@@ -31,10 +34,25 @@ from refldm_desktop.jobs.queue import (
     JobsResumed,
     VersionInfo,
 )
-from refldm_desktop.jobs.runner import EventCallback, HandlerRegistry, Runner, RunSummary, default_handlers
+from refldm_desktop.jobs.runner import (
+    EventCallback,
+    HandlerRegistry,
+    JobEvent,
+    Runner,
+    RunSummary,
+    default_handlers,
+)
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
+
+@dataclass(frozen=True)
+class VersionDiscarded:
+    version_id: int
+    photo_id: int | None
+    output: Path
+    file_removed: bool  # False when the file was gone already or replaced by another
+
 
 RESTORE_KIND = "restore_photo"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -139,12 +157,15 @@ class Jobs:
             "output_dir": str(out),
             "options": dict(options or {}),
         }
-        return self.queue.enqueue(
+        r = self.queue.enqueue(
             RESTORE_KIND,
             [(pid, {"photo_id": pid, **payload}) for pid in ids],
             batch_id=batch_id,
             priority=priority,
         )
+        if r.queued:
+            self._lib._emit(Change.of(jobs=r.queued))
+        return r
 
     # -- queries -------------------------------------------------------------------------
 
@@ -169,8 +190,18 @@ class Jobs:
         return self.queue.job(job_id)
 
     @_translate
-    def versions(self, photo: PhotoRef | None = None) -> list[VersionInfo]:
-        return self.queue.versions(None if photo is None else self.photo_id(photo))
+    def versions(self, photo: PhotoRef | None = None, *, include_discarded: bool = False) -> list[VersionInfo]:
+        """Restored versions (of one photo, or all), oldest first; discarded ones only
+        when asked."""
+        return self.queue.versions(None if photo is None else self.photo_id(photo), include_discarded=include_discarded)
+
+    @_translate
+    def discard_version(self, version_id: int) -> VersionDiscarded:
+        """Remove a restored version's file (only if it is still the file that was made)
+        and mark the version discarded; the original is never touched."""
+        info, removed = self.queue.discard_version(version_id)
+        self._lib._emit(Change.of(versions=[version_id], photos=[info.photo_id]))
+        return VersionDiscarded(version_id, info.photo_id, info.output, removed)
 
     # -- the user's verbs ----------------------------------------------------------------
 
@@ -178,12 +209,18 @@ class Jobs:
     def cancel(self, ids: Sequence[int]) -> JobsCancelled:
         if not ids:
             raise LibraryError("give the ids of the jobs to cancel")
-        return self.queue.cancel(ids)
+        r = self.queue.cancel(ids)
+        if r.cancelled or r.stopping:
+            self._lib._emit(Change.of(jobs=r.cancelled + r.stopping))
+        return r
 
     @_translate
     def resume(self, ids: Sequence[int] | None = None) -> JobsResumed:
         """Queue failed and cancelled jobs again (the given ones, or all)."""
-        return self.queue.resume(list(ids) if ids else None)
+        r = self.queue.resume(list(ids) if ids else None)
+        if r.requeued:
+            self._lib._emit(Change.of(jobs=r.requeued))
+        return r
 
     # -- doing the work ------------------------------------------------------------------
 
@@ -192,14 +229,36 @@ class Jobs:
         handlers: HandlerRegistry | None = None,
         *,
         on_event: EventCallback | None = None,
+        progress: ProgressFn | None = None,
         **options: Any,
     ) -> Runner:
-        """The one runner of this library (start() it for the GUI)."""
+        """The one runner of this library (start() it for the GUI). Besides `on_event`,
+        every turn of a job is told to the library's subscribers as a Change, and to
+        `progress` as a Progress of stage "restore" (faces done of the job's faces)."""
+        lib = self._lib
+        latest: dict[int, dict[str, Any]] = {}  # a job's counts so far: events carry what changed
+
+        def told(event: JobEvent) -> None:
+            if progress is not None:
+                counts = latest.setdefault(event.job_id, {})
+                for k in ("faces_done", "faces_total", "step", "steps"):
+                    if getattr(event, k) is not None:
+                        counts[k] = getattr(event, k)
+                if event.state != "running":
+                    latest.pop(event.job_id, None)
+                progress(job_progress(event, counts))
+            ids = {"jobs": [event.job_id]}
+            if event.version_id is not None:
+                ids.update(versions=[event.version_id], photos=[event.photo_id])
+            lib._emit(Change.of(**ids))
+            if on_event is not None:
+                on_event(event)
+
         return Runner(
             self.queue,
             handlers if handlers is not None else default_handlers(),
             RunnerLock(self.lock_path),
-            on_event=on_event,
+            on_event=told,
             library=self._lib,
             **options,
         )
@@ -211,7 +270,23 @@ class Jobs:
         *,
         batch_id: str | None = None,
         on_event: EventCallback | None = None,
+        progress: ProgressFn | None = None,
         **options: Any,
     ) -> RunSummary:
         """Work through the queue now, in this thread (the CLI)."""
-        return self.runner(handlers, on_event=on_event, **options).run_until_empty(batch_id=batch_id)
+        runner = self.runner(handlers, on_event=on_event, progress=progress, **options)
+        return runner.run_until_empty(batch_id=batch_id)
+
+
+def job_progress(event: JobEvent, counts: dict[str, Any] | None = None) -> Progress:
+    """A job's turn as the one Progress shape: faces done of its faces, and the step.
+    `counts` are the job's latest counts (an event carries only those that changed)."""
+    c = {k: getattr(event, k) for k in ("faces_done", "faces_total", "step", "steps")}
+    c.update({k: v for k, v in (counts or {}).items() if v is not None})
+    parts = [f"job {event.job_id}: {event.state}"]
+    if c["steps"]:
+        parts.append(f"step {c['step'] or 0}/{c['steps']}")
+    text = event.error or event.note or event.message
+    if text:
+        parts.append(text)
+    return Progress("restore", c["faces_done"] or 0, c["faces_total"], ", ".join(parts))

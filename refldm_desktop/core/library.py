@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from refldm_desktop.core import people as _people
+from refldm_desktop.core import queries as _q
 from refldm_desktop.core import references as _refs
 from refldm_desktop.core import scoring as _scoring
 from refldm_desktop.core import undo as _undo
@@ -40,10 +41,13 @@ from refldm_desktop.core.changes import (
     ReferencesReset,
     RescoreResult,
 )
+from refldm_desktop.core.events import Area, Change, ChangeHub
 from refldm_desktop.core.home import Home
-from refldm_desktop.core.indexer import Indexer, Progress, check_roots
+from refldm_desktop.core.indexer import Indexer, check_roots
 from refldm_desktop.core.jobs import Jobs
 from refldm_desktop.core.plugins import Registry
+from refldm_desktop.core.progress import Cancel, ProgressFn, report
+from refldm_desktop.core.queries import PersonOrder, PhotoOrder, PhotoQuery
 from refldm_desktop.core.restoring import Restoring
 from refldm_desktop.db.engine import open_database
 from refldm_desktop.db.models import (
@@ -121,7 +125,13 @@ class Library:
         self._backend: FaceBackend | None = None if isinstance(backend, str) else backend
         self._space: EmbeddingSpace | None = None
         self._cluster = cluster
+        # Serialises this process's writes of people and references. Indexing does not take
+        # it for its run (only its short commits wait on SQLite), so a rename goes through
+        # while an index runs; two index runs wait for each other on `_indexing`.
         self._write = threading.RLock()
+        self._indexing = threading.Lock()
+        self.events = ChangeHub(engine, home.database)
+        self._thumbnails = None
         self.jobs = Jobs(self)  # the job queue's verbs: library.jobs.enqueue_restore(...) etc.
         self.restoring = Restoring(self)  # restore and batch: library.restoring.enqueue(...) etc.
 
@@ -155,7 +165,26 @@ class Library:
         return lib
 
     def close(self) -> None:
+        self.events.close()
         self._engine.dispose()
+
+    @property
+    def settings(self):
+        """The user's defaults (core.settings.Settings), read from the home folder."""
+        from refldm_desktop.core.settings import load_settings
+
+        return load_settings(self.home)
+
+    # -- change events --------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
+        """Call `callback(change)` after every change to the library, made here or by
+        another process (noticed within a second or two); it may run on any thread.
+        Returns the function that unsubscribes."""
+        return self.events.subscribe(callback)
+
+    def _emit(self, change: Change) -> None:
+        self.events.emit(change)
 
     def __enter__(self) -> "Library":
         return self
@@ -204,31 +233,48 @@ class Library:
     def index(
         self,
         paths: Iterable[str | os.PathLike[str]],
-        progress: Progress | None = None,
-        cancel: Callable[[], bool] | None = None,
+        progress: ProgressFn | None = None,
+        cancel: Cancel | None = None,
     ) -> IndexResult:
         """Scan folders: add new photos and their faces, follow moves, mark missing files,
         then group new faces into people. Safe to interrupt; the next run continues."""
         roots = check_roots(paths)
-        with self._write:
-            indexer = Indexer(
-                self._Session, self.backend, exclude=[self.home.root], progress=progress, cancel=cancel
-            )
-            result = indexer.run(roots)
+        with self._indexing:
+            result = self._indexer(progress, cancel).run(roots)
             if not result.cancelled:
                 from dataclasses import replace
 
                 # New faces were scored on detection; this catches faces scored by an older
                 # QUALITY_VERSION (or before scoring existed), and costs one query otherwise.
                 rescored = _scoring.rescore(self._Session, cancel=cancel, progress=progress)
-                result = replace(result, rescoring=rescored, clustering=self._recluster_if_needed())
-            return result
+                result = replace(result, rescoring=rescored, clustering=self._recluster_if_needed(progress))
+        self._emit_indexed(result)
+        return result
+
+    def _indexer(self, progress, cancel) -> Indexer:
+        def committed(photo_ids: set[int]) -> None:
+            # Photos appear in the grid as they are indexed, not only at the end.
+            self._emit(Change.of(Area.FACES, photos=photo_ids))
+
+        return Indexer(
+            self._Session, self.backend, exclude=[self.home.root], progress=progress, cancel=cancel,
+            on_commit=committed,
+        )
+
+    def _emit_indexed(self, r: IndexResult) -> None:
+        c = r.clustering
+        if r.faces_found or r.missing or r.moved or r.changed or r.rescoring.faces_rescored:
+            self._emit(Change.of(Area.PHOTOS, Area.FACES, Area.PEOPLE, Area.REFERENCES))
+        elif r.new or r.reappeared or r.errors:
+            self._emit(Change.of(Area.PHOTOS))
+        if c.faces_assigned or c.people_created or c.people_removed:
+            self._emit(Change.of(Area.PEOPLE, Area.FACES))
 
     def index_photos(
         self,
         files: Iterable[str | os.PathLike[str]],
-        progress: Progress | None = None,
-        cancel: Callable[[], bool] | None = None,
+        progress: ProgressFn | None = None,
+        cancel: Cancel | None = None,
     ) -> IndexResult:
         """Index single photos, not the rest of their folders (`restore` of a photo not yet
         indexed). A photo belongs to the library folder it lies in; outside every library
@@ -246,18 +292,17 @@ class Library:
         for p in photos:
             inside = [k for k in known if k in p.parents]
             folders.append(max(inside, key=lambda k: len(k.parts)) if inside else p.parent)
-        with self._write:
-            indexer = Indexer(
-                self._Session, self.backend, exclude=[self.home.root], progress=progress, cancel=cancel
-            )
+        with self._indexing:
+            indexer = self._indexer(progress, cancel)
             result = indexer.run(list(dict.fromkeys(photos)), folders=list(dict.fromkeys(folders)))
             if not result.cancelled:
                 from dataclasses import replace
 
-                result = replace(result, clustering=self._recluster_if_needed())
-            return result
+                result = replace(result, clustering=self._recluster_if_needed(progress))
+        self._emit_indexed(result)
+        return result
 
-    def _recluster_if_needed(self) -> ClusterResult:
+    def _recluster_if_needed(self, progress: ProgressFn | None = None) -> ClusterResult:
         with self._Session() as s:
             pending = s.scalars(
                 select(Face.model_id).where(Face.needs_clustering.is_(True)).distinct()
@@ -267,14 +312,19 @@ class Library:
         space = self.backend().space
         if space.model_id not in pending:
             return ClusterResult()  # faces of another backend wait until it is chosen again
-        return self.recluster()
+        return self.recluster(progress)
 
-    def recluster(self) -> ClusterResult:
+    def recluster(self, progress: ProgressFn | None = None) -> ClusterResult:
         """Give unassigned faces a person where one is close enough, or found new people.
         Never moves a face that already has a person or was rejected from one."""
         space = self.backend().space
+        report(progress, "cluster", 0, 1, "grouping faces into people")
         with self._write, self._Session.begin() as s:
-            return _people.recluster(s, space, self._cluster)
+            result = _people.recluster(s, space, self._cluster)
+        report(progress, "cluster", 1, 1)
+        if result.faces_assigned or result.people_created or result.people_removed:
+            self._emit(Change.of(Area.PEOPLE, Area.FACES))
+        return result
 
     # -- queries ------------------------------------------------------------------------
 
@@ -333,24 +383,44 @@ class Library:
         return self._face_info(row)
 
     def people(self, *, include_hidden: bool = True) -> list[PersonInfo]:
+        """Every person, by id (the CLI's list; a view pages with person_ids)."""
         with self._Session() as s:
-            counts = _people.face_counts(s)
-            q = select(Person).order_by(Person.id)
-            if not include_hidden:
-                q = q.where(Person.hidden.is_(False))
-            return [self._person_info(p, counts) for p in s.scalars(q)]
+            return _q.all_people(s, include_hidden)
 
     def person(self, person_id: int) -> PersonInfo:
         with self._Session() as s:
-            p = s.get(Person, person_id)
-            if p is None:
-                raise NotFound(f"no person with id {person_id}")
-            return self._person_info(p, _people.face_counts(s))
+            found = _q.people_by_id(s, [person_id])
+        if not found:
+            raise NotFound(f"no person with id {person_id}")
+        return found[0]
 
-    @staticmethod
-    def _person_info(p: Person, counts: dict[int, tuple[int, int]]) -> PersonInfo:
-        n, c = counts.get(p.id, (0, 0))
-        return PersonInfo(p.id, p.name, p.hidden, n, c, p.created_at)
+    def person_count(self, *, include_hidden: bool = True) -> int:
+        with self._Session() as s:
+            return _q.person_count(s, include_hidden)
+
+    def person_ids(
+        self,
+        *,
+        include_hidden: bool = True,
+        order: PersonOrder | str = PersonOrder.FACES,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[int]:
+        """Ids of people at positions offset..offset+limit in `order` (most faces first)."""
+        with self._Session() as s:
+            return _q.person_ids(s, include_hidden, order, offset, limit)
+
+    def people_by_id(self, ids: Sequence[int]) -> list[PersonInfo]:
+        """These people, in the order given; ids that no longer exist are left out."""
+        with self._Session() as s:
+            return _q.people_by_id(s, ids)
+
+    def cover_face(self, person_id: int) -> int | None:
+        """The face that shows a person: their best-scored face (None without faces)."""
+        with self._Session() as s:
+            if s.get(Person, person_id) is None:
+                raise NotFound(f"no person with id {person_id}")
+            return _q.cover_face(s, person_id)
 
     def unknown_faces(self) -> list["FaceGroup"]:
         """Faces nobody named, grouped by likely person, biggest group first, each with a
@@ -362,28 +432,98 @@ class Library:
             return unknown_groups(s, space)
 
     def photos(self, *, state: str | None = None) -> list[PhotoInfo]:
-        n_faces = (
-            select(Face.photo_id, func.count().label("n")).group_by(Face.photo_id).subquery()
-        )
-        q = (
-            select(Photo, func.coalesce(n_faces.c.n, 0))
-            .outerjoin(n_faces, n_faces.c.photo_id == Photo.id)
-            .order_by(Photo.path)
-        )
-        if state is not None:
-            q = q.where(Photo.state == state)
+        """Every photo, by path (the CLI; a view pages with photo_ids and photos_by_id)."""
         with self._Session() as s:
-            return [
-                PhotoInfo(
-                    p.id, Path(p.path), p.state, p.error, p.size, p.mtime_ns, p.content_hash,
-                    p.width, p.height, p.format, p.taken_at, p.orientation, p.backend, n,
-                )
-                for p, n in s.execute(q)
-            ]
+            ids = _q.photo_ids(s, PhotoQuery(state=state, order=PhotoOrder.PATH))
+            return _q.photos_by_id(s, ids)
+
+    def photo_count(self, query: PhotoQuery = PhotoQuery()) -> int:
+        with self._Session() as s:
+            return _q.photo_count(s, query)
+
+    def photo_ids(self, query: PhotoQuery = PhotoQuery(), offset: int = 0, limit: int | None = None) -> list[int]:
+        """Ids of the photos matching `query`, at positions offset..offset+limit of its order."""
+        with self._Session() as s:
+            return _q.photo_ids(s, query, offset, limit)
+
+    def photos_by_id(self, ids: Sequence[int]) -> list[PhotoInfo]:
+        """These photos, in the order given; ids that no longer exist are left out."""
+        with self._Session() as s:
+            return _q.photos_by_id(s, ids)
+
+    def photo(self, photo_id: int) -> PhotoInfo:
+        found = self.photos_by_id([photo_id])
+        if not found:
+            raise NotFound(f"no photo with id {photo_id}")
+        return found[0]
 
     def folders(self) -> list[Path]:
         with self._Session() as s:
             return [Path(p) for p in s.scalars(select(LibraryFolder.path).order_by(LibraryFolder.path))]
+
+    # -- thumbnails -------------------------------------------------------------------------
+
+    def thumbnail(self, kind: str, id: int, size: int = 256) -> Path:
+        """A JPEG of at most size x size, upright, cached under home/cache/thumbnails:
+        kind "photo" (a photo), "face" (a face with some context), "version" (a restored
+        version's file) or "person" (the person's cover: their best-scored face)."""
+        from refldm_desktop.core.thumbnails import check_size
+
+        size = check_size(size)
+        if kind == "photo":
+            with self._Session() as s:
+                p = s.get(Photo, id)
+                if p is None:
+                    raise NotFound(f"no photo with id {id}")
+                record = (Path(p.path), p.content_hash, p.size, p.mtime_ns)
+            return self._photo_thumbnail(record, size)
+        if kind == "person":
+            face_id = self.cover_face(id)
+            if face_id is None:
+                raise NotFound(f"person {id} has no faces to show")
+            return self.thumbnail("face", face_id, size)
+        if kind == "face":
+            with self._Session() as s:
+                f = s.get(Face, id)
+                if f is None:
+                    raise NotFound(f"no face with id {id}")
+                p = f.photo
+                record = (Path(p.path), p.content_hash, p.size, p.mtime_ns)
+                box = f.box
+            return self._photo_thumbnail(record, size, box)
+        if kind == "version":
+            from refldm_desktop.db.models import Version
+
+            with self._Session() as s:
+                v = s.get(Version, id)
+                if v is None:
+                    raise NotFound(f"no restored version with id {id}")
+                output, sha = Path(v.output_path), v.output_sha256
+            return self.thumbnails.image(output, f"sha256:{sha}", size)
+        raise LibraryError(f"unknown kind of thumbnail {kind!r}: use photo, face, version or person")
+
+    @property
+    def thumbnails(self):
+        from refldm_desktop.core.thumbnails import ThumbnailCache
+
+        if self._thumbnails is None:
+            self._thumbnails = ThumbnailCache(self.home.cache / "thumbnails")
+        return self._thumbnails
+
+    def _photo_thumbnail(self, record, size: int, box=None) -> Path:
+        path, content_hash, st_size, mtime_ns = record
+        if content_hash is None:
+            raise LibraryError(f"{path} could not be read when it was indexed; there is no thumbnail")
+
+        def unchanged() -> None:
+            try:
+                st = path.stat()
+            except OSError as exc:
+                raise LibraryError(f"cannot read {path}: the photo is missing or unreadable ({exc.strerror})") from exc
+            if (st.st_size, st.st_mtime_ns) != (st_size, mtime_ns):
+                raise LibraryError(f"{path} changed since it was indexed; run index again first")
+
+        return self.thumbnails.image(path, f"sha256:{content_hash}", size, box=box, check=unchanged)
 
     # -- aligned face crops ----------------------------------------------------------------
 
@@ -452,8 +592,8 @@ class Library:
         self,
         face_ids: Sequence[int] | None = None,
         *,
-        cancel: Callable[[], bool] | None = None,
-        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+        progress: ProgressFn | None = None,
     ) -> RescoreResult:
         """Score again the faces (all, or those among `face_ids`) whose stored quality is
         missing or from another QUALITY_VERSION. Up-to-date faces cost one query, and do
@@ -462,7 +602,10 @@ class Library:
         if not todo:
             return RescoreResult()
         with self._write:
-            return _scoring.rescore(self._Session, todo=todo, cancel=cancel, progress=progress)
+            result = _scoring.rescore(self._Session, todo=todo, cancel=cancel, progress=progress)
+        if result.faces_rescored:
+            self._emit(Change.of(Area.PHOTOS, Area.REFERENCES, faces=[f for fs in todo.values() for f in fs]))
+        return result
 
     def _person_faces(self, person_id: int) -> _refs.PersonFaces:
         with self._Session() as s:
@@ -519,12 +662,14 @@ class Library:
         return self._edit(
             "pin", _refs.pin, face_id, faces=lambda s: [face_id],
             label=lambda s, r: f"Pin face {face_id} as a reference",
+            change=lambda r: r.changed and Change.of(references=[face_id], people=[r.person_id]),
         )
 
     def exclude_reference(self, face_id: int) -> ReferenceExcluded:
         return self._edit(
             "exclude", _refs.exclude, face_id, faces=lambda s: [face_id],
             label=lambda s, r: f"Exclude face {face_id} from references",
+            change=lambda r: r.changed and Change.of(references=[face_id], people=[r.person_id]),
         )
 
     def reset_references(self, person_id: int | None = None, *, face_id: int | None = None) -> ReferencesReset:
@@ -540,30 +685,46 @@ class Library:
             whose = f"face {face_id}" if face_id is not None else _label(s, person_id)
             return f"Reset the references of {whose}"
 
-        return self._edit("reset", _refs.reset, person_id, face_id, faces=faces, label=label)
+        def change(r):
+            undone = r.pins_removed + r.exclusions_removed
+            return bool(undone) and Change.of(references=undone, people=[r.person_id])
+
+        return self._edit("reset", _refs.reset, person_id, face_id, faces=faces, label=label, change=change)
 
     # -- the user's decisions -----------------------------------------------------------
 
-    def _edit(self, verb, fn, *args, people=(), faces=lambda s: (), label):
-        """Make a people edit and record it for undo, in one transaction.
+    def _edit(self, verb, fn, *args, people=(), faces=lambda s: (), label, change=None):
+        """Make a people edit and record it for undo, in one transaction, then tell
+        subscribers what changed.
 
         `faces(session)` lists the faces the edit may change, `people` the people (besides
-        the ones those faces belong to); `label(session, result)` names the edit for menus."""
+        the ones those faces belong to); `label(session, result)` names the edit for menus;
+        `change(result)` is the Change to emit (default: people, faces and references, no
+        ids), or a false value when nothing changed."""
         with self._write, self._Session.begin() as s:
-            return _undo.recorded(
+            result = _undo.recorded(
                 s, verb, people, faces(s), lambda: fn(s, *args), lambda r: label(s, r)
             )
+        return self._emitted(result, change(result) if change else _PEOPLE_EDITED)
+
+    def _emitted(self, result, change: Change | bool):
+        """Tell subscribers (after the commit), and hand the verb's result back."""
+        if change:
+            self._emit(change)
+        return result
 
     def rename_person(self, person_id: int, name: str) -> PersonRenamed:
         return self._edit(
             "rename", _people.rename, person_id, name, people=[person_id],
             label=lambda s, r: f"Rename {r.old_name or f'Person {person_id}'} to {r.new_name}",
+            change=lambda r: Change.of(people=[person_id]),
         )
 
     def hide_person(self, person_id: int, hidden: bool = True) -> PersonHidden:
         return self._edit(
             "hide", _people.hide, person_id, hidden, people=[person_id],
             label=lambda s, r: f"{'Hide' if hidden else 'Show'} {_label(s, person_id)}",
+            change=lambda r: Change.of(people=[person_id]),
         )
 
     def merge_people(self, into: int, others: Sequence[int]) -> PeopleMerged:
@@ -572,6 +733,7 @@ class Library:
             "merge", _people.merge, into, others, people=ids,
             faces=lambda s: _people.faces_of_people(s, ids),
             label=lambda s, r: f"Merge {len(r.merged) + 1} people into {_label(s, into)}",
+            change=lambda r: Change.of(Area.FACES, Area.REFERENCES, people=[into, *r.merged]),
         )
 
     def split_person(self, person_id: int, face_ids: Sequence[int]) -> PersonSplit:
@@ -579,6 +741,7 @@ class Library:
         return self._edit(
             "split", _people.split, person_id, face_ids, people=[person_id], faces=lambda s: face_ids,
             label=lambda s, r: f"Split {n} face{'s' if n != 1 else ''} off {_label(s, person_id)}",
+            change=lambda r: Change.of(Area.REFERENCES, people=[person_id, r.new_person], faces=r.face_ids),
         )
 
     def confirm_face(self, face_id: int, person_id: int | None = None) -> FaceConfirmed:
@@ -589,12 +752,14 @@ class Library:
         return self._edit(
             "confirm", _people.confirm, face_id, person_id,
             people=[person_id] if person_id is not None else [], faces=lambda s: [face_id], label=label,
+            change=lambda r: Change.of(Area.REFERENCES, faces=[face_id], people=[r.person_id, r.previous_person_id]),
         )
 
     def reject_face(self, face_id: int) -> FaceRejected:
         return self._edit(
             "reject", _people.reject, face_id, faces=lambda s: [face_id],
             label=lambda s, r: f"Reject face {face_id} from {_label(s, r.person_id)}",
+            change=lambda r: Change.of(Area.REFERENCES, faces=[face_id], people=[r.person_id]),
         )
 
     # Several faces or people at once: one undo step for the lot.
@@ -671,12 +836,18 @@ class Library:
     def undo(self) -> _undo.EditUndone:
         """Take back the latest people edit not yet undone."""
         with self._write, self._Session.begin() as s:
-            return _undo.undo(s)
+            result = _undo.undo(s)
+        return self._emitted(result, _PEOPLE_EDITED)
 
     def redo(self) -> _undo.EditUndone:
         """Make again the edit undone last (until a new edit is made)."""
         with self._write, self._Session.begin() as s:
-            return _undo.redo(s)
+            result = _undo.redo(s)
+        return self._emitted(result, _PEOPLE_EDITED)
+
+
+# What a people edit changes when its verb does not say more precisely.
+_PEOPLE_EDITED = Change.of(Area.PEOPLE, Area.FACES, Area.REFERENCES)
 
 
 def _ids(ids: Sequence[int], what: str) -> list[int]:
@@ -702,4 +873,14 @@ def _check_k(k: int) -> int:
     return k
 
 
-__all__ = ["Library", "LibraryError", "NotFound", "AssignmentState"]
+__all__ = [
+    "Area",
+    "AssignmentState",
+    "Change",
+    "Library",
+    "LibraryError",
+    "NotFound",
+    "PersonOrder",
+    "PhotoOrder",
+    "PhotoQuery",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-from sqlalchemy import case, delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from refldm_desktop.core.changes import (
@@ -321,16 +321,3 @@ def faces_of_people(session: Session, person_ids: Sequence[int]) -> list[int]:
             select(FaceAssignment.face_id).where(FaceAssignment.person_id.in_(list(person_ids))).distinct()
         )
     )
-
-
-def face_counts(session: Session) -> dict[int, tuple[int, int]]:
-    """person id -> (live faces, confirmed faces)."""
-    confirmed = func.sum(case((FaceAssignment.state == AssignmentState.CONFIRMED, 1), else_=0))
-    return {
-        pid: (n, int(c or 0))
-        for pid, n, c in session.execute(
-            select(FaceAssignment.person_id, func.count(), confirmed)
-            .where(FaceAssignment.state.in_(LIVE))
-            .group_by(FaceAssignment.person_id)
-        )
-    }

@@ -10,65 +10,18 @@ running the batch again rewrites the report with everything done so far.
 from __future__ import annotations
 
 import html
-import io
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import numpy as np
-from PIL import Image
+from refldm_desktop.library.atomic import write_atomic
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
 
 THUMB = 160  # side of a before/after thumbnail
 REF_THUMB = 80
-_MARGIN = 0.35  # context around a face box, as a share of its size
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".refldm-", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), 0o644)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _jpeg(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, "JPEG", quality=88)
-    return buf.getvalue()
-
-
-def _square(box: list[float], scale: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """A square around a face box with some context, in an image of `shape`, clipped."""
-    x0, y0, x1, y1 = (v * scale for v in box)
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * _MARGIN)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    h, w = shape[:2]
-    a = max(int(cx - side / 2), 0)
-    b = max(int(cy - side / 2), 0)
-    return a, b, min(int(np.ceil(cx + side / 2)), w), min(int(np.ceil(cy + side / 2)), h)
-
-
-def _thumb(image: np.ndarray, region: tuple[int, int, int, int], side: int) -> bytes:
-    x0, y0, x1, y1 = region
-    crop = Image.fromarray(image[y0:y1, x0:x1])
-    crop.thumbnail((side, side), Image.Resampling.LANCZOS)
-    return _jpeg(crop)
 
 
 def _link(target: Path, base: Path) -> str:
@@ -79,7 +32,8 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
     from refldm_desktop.core.changes import LibraryError
     from refldm_desktop.core.outcomes import FaceStatus
     from refldm_desktop.db.models import JobState
-    from refldm_desktop.library.imageio import ImageError, load_rgb
+    from refldm_desktop.library.imageio import ImageError, probe
+    from refldm_desktop.library.scan import content_hash
 
     out_root = Path(out_root)
     report = out_root / f"{batch_id}.html"
@@ -92,14 +46,15 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
     restored_faces = 0
     ref_thumbs: dict[int, str | None] = {}
 
+    def copy(cached: Path, name: Path) -> str:
+        # The report's folder holds its own copies, so it can be moved or shared whole.
+        write_atomic(name, cached.read_bytes())
+        return _link(name, out_root)
+
     def ref_thumb(face_id: int) -> str | None:
         if face_id not in ref_thumbs:
-            name = thumbs / f"ref-face{face_id}.jpg"
             try:
-                crop = Image.open(lib.face_crop(face_id))
-                crop.thumbnail((REF_THUMB, REF_THUMB), Image.Resampling.LANCZOS)
-                _write_atomic(name, _jpeg(crop))
-                ref_thumbs[face_id] = _link(name, out_root)
+                ref_thumbs[face_id] = copy(lib.thumbnail("face", face_id, REF_THUMB), thumbs / f"ref-face{face_id}.jpg")
             except (LibraryError, OSError):
                 ref_thumbs[face_id] = None
         return ref_thumbs[face_id]
@@ -120,12 +75,11 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
             left_out.append(f"<li>{label}: nothing restored ({esc(reasons)})</li>")
             continue
         try:
-            before, _ = load_rgb(v.original)
-            after, _ = load_rgb(v.output)
+            original = probe(v.original)
+            before_key = f"sha256:{v.original_sha256 or content_hash(v.original)}"
         except (ImageError, OSError) as exc:
             left_out.append(f"<li>{label}: cannot show it ({esc(getattr(exc, 'reason', str(exc)))})</li>")
             continue
-        scale = after.shape[1] / before.shape[1]
         refs_of = {r["face_id"]: r.get("references", []) for r in v.references_used}
         for f in faces:
             fid = f.get("face_id")
@@ -135,10 +89,22 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
                     left_out.append(f"<li>{label}, face {fid}: {esc(str(f['status']))}</li>")
                 continue
             restored_faces += 1
-            b_name = thumbs / f"job{job.id}-face{fid}-before.jpg"
-            a_name = thumbs / f"job{job.id}-face{fid}-after.jpg"
-            _write_atomic(b_name, _thumb(before, _square(f["box"], 1.0, before.shape), THUMB))
-            _write_atomic(a_name, _thumb(after, _square(f["box"], scale, after.shape), THUMB))
+            box = tuple(f["box"])
+            try:
+                b_link = copy(
+                    lib.thumbnails.image(v.original, before_key, THUMB, box=box),
+                    thumbs / f"job{job.id}-face{fid}-before.jpg",
+                )
+                a_link = copy(
+                    lib.thumbnails.image(
+                        v.output, f"sha256:{v.output_sha256}", THUMB, box=box,
+                        box_space=(original.width, original.height),
+                    ),
+                    thumbs / f"job{job.id}-face{fid}-after.jpg",
+                )
+            except (LibraryError, OSError) as exc:
+                left_out.append(f"<li>{label}, face {fid}: cannot show it ({esc(str(exc))})</li>")
+                continue
             refs = [ref_thumb(r) for r in refs_of.get(fid, [])]
             ref_html = "".join(
                 f'<img src="{r}" width="{REF_THUMB}" alt="reference">' for r in refs if r
@@ -151,8 +117,8 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
             rows.append(
                 "<tr>"
                 f'<td><a href="{_link(v.output, out_root)}">{label}</a><br>face {fid}, {esc(who)}{why}</td>'
-                f'<td><img src="{_link(b_name, out_root)}" alt="before"></td>'
-                f'<td><img src="{_link(a_name, out_root)}" alt="after"></td>'
+                f'<td><img src="{b_link}" alt="before"></td>'
+                f'<td><img src="{a_link}" alt="after"></td>'
                 f"<td>{ref_html}</td>"
                 "</tr>"
             )
@@ -176,5 +142,5 @@ The originals were not changed; each restored photo is a new file (follow its na
 {"<h2>Left out</h2><ul>" + chr(10).join(left_out) + "</ul>" if left_out else ""}
 </body></html>
 """
-    _write_atomic(report, page.encode("utf-8"))
+    write_atomic(report, page.encode("utf-8"))
     return report

@@ -168,7 +168,10 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     from refldm_desktop.library.output import candidate_names, write_new_file
 
     sha = ctx.stage_output(out_dir, data)
-    out = write_new_file(out_dir, candidate_names(photo.path.stem, extension), data)
+    # A discarded version keeps its record and name: a new result never takes it.
+    recorded = lib.jobs.queue.output_paths()
+    names = (n for n in candidate_names(photo.path.stem, extension) if str(out_dir / n) not in recorded)
+    out = write_new_file(out_dir, names, data)
     summary["output"] = str(out)
     parameters = {
         "steps": options.steps,

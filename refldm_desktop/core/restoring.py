@@ -31,6 +31,7 @@ from sqlalchemy import and_, select
 from refldm_desktop.core.changes import LibraryError, NotFound
 from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus, PhotoOutcome
 from refldm_desktop.core.people import LIVE
+from refldm_desktop.core.progress import Cancel, Cancelled, ProgressFn, is_cancelled, report
 from refldm_desktop.db.models import Face, FaceAssignment, JobState, LibraryFolder, Person, Photo, PhotoState
 from refldm_desktop.defaults import (
     DEFAULT_MIN_QUALITY,
@@ -43,6 +44,7 @@ from refldm_desktop.jobs.queue import JobsEnqueued
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
+    from refldm_desktop.core.settings import Settings
 
 
 
@@ -67,6 +69,23 @@ class RestoreSettings:
             raise LibraryError(f"upscale must be one of {', '.join(map(str, UPSCALE_CHOICES))}, got {self.upscale}")
         if not 0 <= self.references <= 16:
             raise LibraryError(f"the number of references must be between 0 and 16, got {self.references}")
+
+    @classmethod
+    def from_settings(cls, settings: "Settings", **flags: Any) -> "RestoreSettings":
+        """The user's settings with the flags that were given (not None) over them."""
+        base = {
+            "restorer": settings.restorer,
+            "model": settings.model,
+            "steps": settings.steps,
+            "cfg": settings.guidance,
+            "device": settings.device,
+            "upscale": settings.upscale,
+            "output_dir": settings.output_folder,
+            "no_refs_ok": settings.reference_free,
+            "references": settings.references,
+        }
+        base.update({k: v for k, v in flags.items() if v is not None})
+        return cls(**base)
 
     def job_options(self) -> dict[str, Any]:
         return {
@@ -387,9 +406,12 @@ class Restoring:
         settings: RestoreSettings = RestoreSettings(),
         quality: QualityFn | None = None,
         index: bool = True,
+        progress: ProgressFn | None = None,
+        cancel: Cancel | None = None,
     ) -> BatchPlan:
         """Faces under `scope` (a folder or photo; None: the whole library) that score below
-        `min_quality` and belong to a person with references (any face with --no-refs-ok)."""
+        `min_quality` and belong to a person with references (any face with --no-refs-ok).
+        Reports Progress ("index", then "plan" per face); raises Cancelled when cancelled."""
         lib = self._lib
         if not 0.0 <= min_quality <= 1.0:
             raise LibraryError(f"--min-quality is a score between 0 and 1, got {min_quality}")
@@ -401,23 +423,32 @@ class Restoring:
             if not path.exists():
                 raise LibraryError(f"no such folder or photo: {path}")
             if path.is_dir() and index:
-                result = lib.index([path])
+                result = lib.index([path], progress=progress, cancel=cancel)
                 if result.cancelled:
                     raise LibraryError("indexing was interrupted; nothing was queued")
             elif path.is_file():
                 self.photo_ids([path], index=index)
             scope_key = str(path.resolve())
             prefix = path.resolve()
-        photos = [p for p in lib.photos(state=PhotoState.OK) if p.face_count]
-        if prefix is not None:
-            photos = [p for p in photos if p.path == prefix or prefix in p.path.parents]
-        faces = [f for p in photos for f in face_records(lib, photo_id=p.id)]
+        from refldm_desktop.core.queries import PhotoOrder, PhotoQuery
+
+        if prefix is not None and prefix.is_file():
+            photo_ids = [p for p in [lib.jobs.photo_id(prefix)] if lib.photo(p).state == PhotoState.OK]
+        else:
+            # Ids only: a library of 100,000 photos is never loaded whole.
+            photo_ids = lib.photo_ids(
+                PhotoQuery(folder=prefix, has_faces=True, state=PhotoState.OK, order=PhotoOrder.PATH)
+            )
+        faces = [f for pid in photo_ids for f in face_records(lib, photo_id=pid)]
         measure = quality or stored_quality
         scores = measure(lib, faces)
         chosen: list[BatchFace] = []
         left: list[tuple[int, int, str]] = []
         good = no_person = no_refs = 0
-        for f in faces:
+        for i, f in enumerate(faces):
+            if is_cancelled(cancel):
+                raise Cancelled("planning the batch was cancelled; nothing was queued")
+            report(progress, "plan", i, len(faces))
             if f.id not in scores:
                 left.append((f.photo_id, f.id, "its quality could not be measured"))
                 continue
@@ -436,6 +467,7 @@ class Restoring:
                 left.append((f.photo_id, f.id, f"person {f.person_id} has no usable reference photos"))
                 continue
             chosen.append(BatchFace(f.id, f.photo_id, f.person_id, float(score), tuple(reasons)))
+        report(progress, "plan", len(faces), len(faces))
         out_root = self.output_root(settings)
         bid = batch_id_for(scope_key, min_quality, settings, out_root)
         photos = tuple(dict.fromkeys(f.photo_id for f in chosen))

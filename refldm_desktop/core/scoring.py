@@ -19,21 +19,20 @@ count or replace the calls and bump the version.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from refldm_desktop.core.changes import RescoreResult
+from refldm_desktop.core.progress import Cancel, ProgressFn, is_cancelled, report
 from refldm_desktop.db.models import Face, Photo, PhotoState
 from refldm_desktop.faces import quality
 
-BATCH_SECONDS = 0.25  # commit at least this often, as the indexer does
 CHUNK = 500  # ids per IN (...), under SQLite's bound-parameter limit
 
 
@@ -129,8 +128,8 @@ def rescore(
     face_ids: Sequence[int] | None = None,
     *,
     todo: dict[int, list[int]] | None = None,
-    cancel: Callable[[], bool] | None = None,
-    progress: Callable[[int, int, "Path | None"], None] | None = None,
+    cancel: Cancel | None = None,
+    progress: ProgressFn | None = None,
 ) -> RescoreResult:
     """Score stale faces again (all of them, or the stale ones among `face_ids`, or `todo`
     as stale_faces found them).
@@ -146,12 +145,10 @@ def rescore(
 
     rescored = skipped = photos = 0
     total = len(by_photo)
-    if progress:
-        progress(0, total, None)
+    report(progress, "rescore", 0, total)
     with session_factory() as s:
-        last = time.monotonic()
         for done, (photo_id, fids) in enumerate(sorted(by_photo.items()), 1):
-            if cancel is not None and cancel():
+            if is_cancelled(cancel):
                 break
             photo = s.get(Photo, photo_id)
             image = _read(photo, load_rgb, ImageError)
@@ -159,19 +156,17 @@ def rescore(
                 skipped += len(fids)
                 continue
             photos += 1
-            photo.fingerprint = photo_fingerprint(image)
-            for fid in sorted(fids):
-                face = s.get(Face, fid)
-                if face is None:
-                    continue  # deleted since it was found stale
-                score_face(image, face.landmarks_array(), face.score, face.backend).apply(face)
-                rescored += 1
-            if time.monotonic() - last >= BATCH_SECONDS:
-                s.commit()
-                last = time.monotonic()
-            if progress:
-                progress(done, total, Path(photo.path))
-        s.commit()
+            # Measured before anything is written, and committed per photo: the write
+            # lock is held only for the commit, never while faces are measured.
+            faces = [f for f in (s.get(Face, fid) for fid in sorted(fids)) if f is not None]
+            scored = [score_face(image, f.landmarks_array(), f.score, f.backend) for f in faces]
+            fingerprint = photo_fingerprint(image)
+            photo.fingerprint = fingerprint
+            for face, sc in zip(faces, scored):
+                sc.apply(face)
+            rescored += len(faces)
+            s.commit()
+            report(progress, "rescore", done, total, photo.path)
     return RescoreResult(faces_rescored=rescored, photos_read=photos, faces_skipped=skipped)
 
 

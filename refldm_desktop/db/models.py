@@ -82,6 +82,12 @@ class Photo(Base):
     __tablename__ = "photos"
     __table_args__ = (
         CheckConstraint("state IN ('ok', 'error', 'missing')", name="state"),
+        # The photo grid's orders (migration 0005).
+        Index("ix_photos_taken_at_id", "taken_at", "id"),
+        Index("ix_photos_taken_first", text("taken_at IS NULL"), "taken_at", "id"),
+        Index("ix_photos_quality", text("min_face_quality IS NULL"), "min_face_quality", "id"),
+        Index("ix_photos_face_count", "face_count"),
+        Index("ix_photos_version_count", "version_count"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -107,6 +113,11 @@ class Photo(Base):
     # (resized, recompressed, letterboxed) among a person's faces. Made with the faces'
     # quality scores and recomputed with them; None for photos without faces.
     fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A summary of its faces, kept by triggers on `faces` (migration 0005) so that the grid
+    # filters and orders on one column: how many, and the quality score of the worst one.
+    face_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    min_face_quality: Mapped[float | None] = mapped_column(Float)
+    version_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # restored versions
 
     faces: Mapped[list[Face]] = relationship(
         back_populates="photo", cascade="all, delete-orphan", passive_deletes=True
@@ -165,11 +176,16 @@ class Face(Base):
 
 class Person(Base):
     __tablename__ = "people"
+    __table_args__ = (Index("ix_people_face_count", "face_count", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str | None] = mapped_column(Text)  # None until the user names them
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Live (suggested + confirmed) and confirmed faces, kept by triggers on
+    # face_assignments (migration 0005): the people list orders and shows them per row.
+    face_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class FaceAssignment(Base):
@@ -276,6 +292,9 @@ class Version(Base):
     # "restored" or the reason it was skipped.
     face_status: Mapped[list] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Set when the user discarded it: its file was removed; the record stays, so how it was
+    # made is still known, and its file name is never given to another version.
+    discarded_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class RefDecision(enum.StrEnum):

@@ -545,8 +545,10 @@ class JobQueue:
         with self._Session() as s:
             return [self._info(r) for r in s.execute(q)]
 
-    def versions(self, photo_id: int | None = None) -> list[VersionInfo]:
+    def versions(self, photo_id: int | None = None, *, include_discarded: bool = False) -> list[VersionInfo]:
         q = select(Version).order_by(Version.id)
+        if not include_discarded:
+            q = q.where(Version.discarded_at.is_(None))
         if photo_id is not None:
             q = q.where(Version.photo_id == photo_id)
         with self._Session() as s:
@@ -561,6 +563,28 @@ class JobQueue:
                 )
                 for v in s.scalars(q)
             ]
+
+    def discard_version(self, version_id: int) -> tuple[VersionInfo, bool]:
+        """The user does not want this result: mark it discarded, then remove its file if
+        it is still the file that was made (same sha256). The record stays. Returns the
+        version and whether the file was removed."""
+        import hashlib
+
+        with self._write, self._Session.begin() as s:
+            v = s.get(Version, version_id)
+            if v is None or v.discarded_at is not None:
+                raise JobNotFound(f"no restored version with id {version_id}" + (" (it was discarded)" if v else ""))
+            v.discarded_at = utcnow()
+            output, sha = Path(v.output_path), v.output_sha256
+        info = next(i for i in self.versions(include_discarded=True) if i.id == version_id)
+        try:
+            with open(output, "rb") as f:
+                same = hashlib.file_digest(f, "sha256").hexdigest() == sha
+        except FileNotFoundError:
+            return info, False
+        if same:  # never remove a file that replaced ours since
+            output.unlink(missing_ok=True)
+        return info, same
 
     def output_paths(self) -> set[str]:
         """Every output file a version records (the runner never deletes those)."""

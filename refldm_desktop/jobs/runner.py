@@ -132,7 +132,8 @@ EventCallback = Callable[[JobEvent], None]
 
 class _CancelToken:
     """Set here when the GUI cancels or stops; the database flag covers a cancel from
-    another process (`jobs cancel` while the GUI runs), read at most every `interval` s."""
+    another process (`jobs cancel` while the GUI runs), read at most every `interval` s.
+    It answers like core.progress.CancelToken (cancel, cancelled, raise_if_cancelled)."""
 
     def __init__(self, queue: JobQueue, job_id: int, interval: float) -> None:
         self._queue = queue
@@ -146,6 +147,17 @@ class _CancelToken:
         if self.reason is None:
             self.reason = reason
         self._event.set()
+
+    def cancel(self) -> None:
+        self.request("cancel")
+
+    @property
+    def cancelled(self) -> bool:
+        return self.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self.is_set():
+            raise JobCancelled("cancelled")
 
     def is_set(self) -> bool:
         if self._event.is_set():
@@ -229,6 +241,11 @@ class JobContext:
 
     def is_cancelled(self) -> bool:
         return self._token.is_set()
+
+    @property
+    def cancel_token(self) -> _CancelToken:
+        """The job's token, for code that takes one (cancelled, raise_if_cancelled)."""
+        return self._token
 
     def check_cancelled(self) -> None:
         if self._token.is_set():

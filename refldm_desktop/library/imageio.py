@@ -37,6 +37,7 @@ __all__ = [
     "describe_content",
     "ImageError",
     "ImageInfo",
+    "load_preview",
     "load_rgb",
     "os_error_reason",
     "parse_exif_datetime",
@@ -596,13 +597,11 @@ def _to_rgb(im: Image.Image, fmt: str) -> Image.Image:
         raise ImageError(f"unsupported colour mode {mode} in {fmt} file") from exc
 
 
-def load_rgb(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
-    """Decode a photo to an upright RGB uint8 array of shape (H, W, 3), C-contiguous.
-
-    EXIF orientation is applied; CMYK, 16-bit, grayscale, palette and alpha (composited
-    over white) are converted. Raises ImageError with a reason on any failure; the file is
-    closed before returning either way.
-    """
+def _load_upright(path: str | os.PathLike[str], draft: tuple[int, int] | None, finish) -> tuple[Any, ImageInfo]:
+    """finish(the decoded upright RGB image) and the header info; `finish` runs while the
+    file is open (the image is not usable after). With `draft` (stored, not upright, width
+    and height wanted), a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale that is
+    still at least that large: much faster for previews."""
     with _open_file(path) as f:
         fmt, head, size = _sniff_open(f)
         formats = _pillow_formats(fmt)
@@ -610,6 +609,8 @@ def load_rgb(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
             try:
                 _check_size(im)
                 info = _header_info(im, f, fmt)
+                if draft is not None and fmt == "JPEG":
+                    im.draft("RGB", draft)
                 im.load()
                 op = _TRANSPOSE[info.orientation]
                 if op is not None and _orientation_after_load(im) != info.orientation:
@@ -619,11 +620,23 @@ def load_rgb(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
                 rgb = _to_rgb(im, fmt)
                 if op is not None:
                     rgb = rgb.transpose(op)
-                arr = np.array(rgb, dtype=np.uint8)
+                out = finish(rgb)
             except ImageError:
                 raise
             except _DECODE_ERRORS as exc:
                 raise ImageError(_decode_reason(fmt, exc, size, head)) from exc
+    return out, info
+
+
+def load_rgb(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
+    """Decode a photo to an upright RGB uint8 array of shape (H, W, 3), C-contiguous.
+
+    EXIF orientation is applied; CMYK, 16-bit, grayscale, palette and alpha (composited
+    over white) are converted. Raises ImageError with a reason on any failure; the file is
+    closed before returning either way.
+    """
+    arr, info = _load_upright(path, None, lambda rgb: np.array(rgb, dtype=np.uint8))
+    fmt = info.format
     if arr.ndim != 3 or arr.shape[2] != 3:  # defensive: never hand on a surprise shape
         raise ImageError(f"unexpected decoded shape {arr.shape} in {fmt} file")
     if arr.shape[:2] != (info.height, info.width):
@@ -631,3 +644,15 @@ def load_rgb(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageInfo]:
         # pixels are the truth that face boxes will refer to.
         info = replace(info, width=arr.shape[1], height=arr.shape[0])
     return np.ascontiguousarray(arr), info
+
+
+def load_preview(path: str | os.PathLike[str], scale: float) -> tuple[Image.Image, float]:
+    """An upright RGB image of a photo at about `scale` (0 < scale <= 1) of its full size,
+    never smaller, and the scale it really has (upright pixels per full upright pixel).
+    JPEGs are decoded at a reduced size directly (draft mode); other formats in full."""
+    scale = min(max(scale, 1e-6), 1.0)
+    info = probe(path)
+    stored = (info.height, info.width) if info.orientation >= 5 else (info.width, info.height)
+    want = (max(1, int(stored[0] * scale + 0.999)), max(1, int(stored[1] * scale + 0.999)))
+    rgb, info = _load_upright(path, want if scale < 1.0 else None, lambda im: im.copy())
+    return rgb, rgb.width / info.width

@@ -197,22 +197,16 @@ def test_a_backend_crash_on_one_photo_is_recorded(tmp_path, lib_dir):
         assert "face detection failed" in bad.error
 
 
-@pytest.mark.parametrize("batch_seconds", [0.0, 60.0])
-def test_ctrl_c_leaves_a_consistent_database_and_the_next_run_finishes(
-    tmp_path, lib_dir, monkeypatch, batch_seconds
-):
-    from refldm_desktop.core import indexer
-
-    monkeypatch.setattr(indexer, "BATCH_SECONDS", batch_seconds)
+def test_ctrl_c_leaves_a_consistent_database_and_the_next_run_finishes(tmp_path, lib_dir):
     drawn = make_library(lib_dir)  # same files again: counts per photo
     home = tmp_path / "home"
     with open_test_library(home, FakeBackend(interrupt_on=4)) as lib:
         with pytest.raises(KeyboardInterrupt):
             lib.index([lib_dir])
         done = lib.photos()
-        # Whatever was committed is whole: each photo has all of its faces. Committing
-        # every photo keeps the three finished ones; one long batch is rolled back whole.
-        assert len(done) == (3 if batch_seconds == 0 else 0)
+        # Whatever was committed is whole: each photo has all of its faces. Every photo
+        # is committed on its own, so the three finished ones are kept.
+        assert len(done) == 3
         for p in done:
             assert p.state == "ok" and p.face_count == drawn[p.path.name]
     # A raw look at the file: no journal left to replay, integrity intact.
@@ -234,8 +228,9 @@ def test_ctrl_c_leaves_a_consistent_database_and_the_next_run_finishes(
 def test_cancel_stops_between_photos_and_the_next_run_continues(tmp_path, lib_dir):
     seen = []
 
-    def progress(done, total, path):
-        seen.append((done, total))
+    def progress(p):
+        if p.stage == "index":
+            seen.append((p.done, p.total))
 
     with open_test_library(tmp_path / "home") as lib:
         r = lib.index([lib_dir], progress=progress, cancel=lambda: len(seen) >= 3)

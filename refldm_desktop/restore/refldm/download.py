@@ -12,6 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from refldm_desktop import __version__
 
@@ -26,8 +27,19 @@ def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
 
-def download(url: str, dest: Path, progress: bool = True, timeout: float = 60.0) -> Path:
-    """Fetch url into dest, resuming from dest.part when present. Returns dest."""
+def download(
+    url: str,
+    dest: Path,
+    progress: bool = True,
+    timeout: float = 60.0,
+    on_bytes: Callable[[str, int, int | None], None] | None = None,
+    check_cancelled: Callable[[], None] | None = None,
+) -> Path:
+    """Fetch url into dest, resuming from dest.part when present. Returns dest.
+
+    `progress` draws a bar on stderr; `on_bytes(name, done, total)` is told after each
+    block; `check_cancelled()` is called between blocks and raises to stop (the bytes so
+    far stay in dest.part, so the next call resumes)."""
     from tqdm import tqdm
 
     dest = Path(dest)
@@ -65,11 +77,17 @@ def download(url: str, dest: Path, progress: bool = True, timeout: float = 60.0)
             total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
             desc=dest.name, file=sys.stderr, disable=not progress, leave=True,
         ) as bar:
+            if on_bytes is not None:
+                on_bytes(dest.name, done, total)
             try:
                 while block := resp.read(CHUNK):
                     out.write(block)
                     done += len(block)
                     bar.update(len(block))
+                    if on_bytes is not None:
+                        on_bytes(dest.name, done, total)
+                    if check_cancelled is not None:
+                        check_cancelled()
             except (OSError, http.client.HTTPException) as exc:
                 raise DownloadError(
                     f"{url}: interrupted after {done} bytes ({exc}); run the command again to resume"

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_STEPS
 from refldm_desktop.restore.refldm.config import RefLDMConfig
 from refldm_desktop.restore.refldm.schedule import ddim_schedule
 
@@ -312,8 +313,8 @@ class RefLDM:
         self,
         lq_latent: "torch.Tensor",
         refs: ReferenceCache,
-        steps: int = 50,
-        cfg: float = 1.5,
+        steps: int = DEFAULT_STEPS,
+        cfg: float = DEFAULT_CFG,
         noise: "torch.Tensor | None" = None,
         callback: Callable[[StepState], None] | None = None,
         cancel: Callable[[], bool] | None = None,
@@ -366,8 +367,8 @@ class RefLDM:
         self,
         lq_images,
         refs: ReferenceCache,
-        steps: int = 50,
-        cfg: float = 1.5,
+        steps: int = DEFAULT_STEPS,
+        cfg: float = DEFAULT_CFG,
         noise: "torch.Tensor | np.ndarray | None" = None,
         seed: int = 2024,
         generator: "torch.Generator | None" = None,

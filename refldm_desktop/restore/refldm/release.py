@@ -83,8 +83,13 @@ def install(
     progress: bool = True,
     keep_downloads: bool = False,
     log: Callable[[str], None] = print,
+    on_bytes: Callable[[str, int, int | None], None] | None = None,
+    check_cancelled: Callable[[], None] | None = None,
 ):
-    """Download (resuming), verify structure against the key listing, import. Returns StoredModel."""
+    """Download (resuming), verify structure against the key listing, import. Returns StoredModel.
+
+    `on_bytes` and `check_cancelled` are handed to each download and `check_cancelled` to
+    the import (see download.download and store.import_checkpoints)."""
     from refldm_desktop.restore.refldm.convert import CheckpointError
     from refldm_desktop.restore.refldm.download import download
     from refldm_desktop.restore.refldm.listing import load_listing
@@ -102,13 +107,14 @@ def install(
             log(f"{f.filename}: already downloaded")
         else:
             log(f"downloading {f.url}")
-            download(f.url, dest, progress=progress)
+            download(f.url, dest, progress=progress, on_bytes=on_bytes, check_cancelled=check_cancelled)
         paths[role] = dest
     try:
         stored = import_checkpoints(
             models_root, paths["refldm"], paths["vqgan"], release.config, name=name, force=force,
             source={"release": release.title, "urls": {r: release.files[r].url for r in ROLES}},
             log=log, listing=load_listing(release.listing) if release.listing else None,
+            check_cancelled=check_cancelled,
         )
     except CheckpointError:
         for p in paths.values():  # a wrong download must not be reused by the next attempt

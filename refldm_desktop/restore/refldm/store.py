@@ -122,11 +122,15 @@ def import_checkpoints(
     log: Callable[[str], None] = print,
     use_ema: bool = True,
     listing: tuple[dict, dict] | None = None,
+    check_cancelled: Callable[[], None] | None = None,
 ) -> StoredModel:
     """Convert the authors' two files into models_root/<name>, atomically.
 
     With a key listing (refldm, vqgan), the files must also match it tensor for tensor.
+    `check_cancelled()` is called between steps, never after the model is in place; it
+    raises to stop, and then nothing is left behind.
     """
+    check = check_cancelled or (lambda: None)
     from safetensors.torch import save_file
 
     from refldm_desktop.restore.refldm.convert import convert, read_checkpoint
@@ -138,10 +142,13 @@ def import_checkpoints(
     refldm_path, vqgan_path = Path(refldm_path), Path(vqgan_path)
     if refldm_path.resolve() == vqgan_path.resolve():
         raise ModelStoreError("--refldm and --vqgan name the same file")
+    check()
     log(f"reading {refldm_path}")
     refldm = read_checkpoint(refldm_path, "refldm")
+    check()
     log(f"reading {vqgan_path}")
     vqgan = read_checkpoint(vqgan_path, "vqgan")
+    check()
     if listing is not None:
         from refldm_desktop.restore.refldm.convert import SCHEDULE_BUFFERS
         from refldm_desktop.restore.refldm.listing import check_structure
@@ -152,6 +159,7 @@ def import_checkpoints(
     converted = convert(refldm, vqgan, config, use_ema=use_ema)
     for w in converted.warnings:
         log(f"warning: {w}")
+    check()
 
     models_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".importing-{name}-", dir=models_root))
@@ -182,6 +190,7 @@ def import_checkpoints(
             },
         }
         _write_json(tmp / MANIFEST, manifest)
+        check()
         _replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
