@@ -140,7 +140,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         batch_size=ctx.batch_size,
     )
     groups = [(f.record.person_id, tuple(f.references)) for f in todo]
-    references = {g: f.crops for g, f in zip(groups, todo)}
+    references = {g: f.crops for g, f in zip(groups, todo, strict=True)}
     ctx.progress(faces_done=0, faces_total=len(todo), message=f"restoring {len(todo)} faces")
 
     def progress(p) -> None:
@@ -149,7 +149,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     try:
         result = restore_photo(
             image,
-            [FaceToRestore(f.record.landmarks, g) for f, g in zip(todo, groups)],
+            [FaceToRestore(f.record.landmarks, g) for f, g in zip(todo, groups, strict=True)],
             restorer,
             references,
             options=options,

@@ -328,7 +328,7 @@ class Restoring:
             if result.cancelled:
                 raise LibraryError("indexing was interrupted; nothing was queued")
         out: list[int] = []
-        for p, pid in zip(photos, ids):
+        for p, pid in zip(photos, ids, strict=True):
             if pid is None:
                 try:
                     pid = lib.jobs.photo_id(Path(p).expanduser().absolute())

@@ -127,7 +127,7 @@ def _add_close_pairs(space, emb, fixed, group_of, groups) -> None:
         rows = free[start : start + _BLOCK]
         d = space.distance(emb[rows], emb)
         ri, cj = np.nonzero(d <= t)
-        for r, j in zip(ri.tolist(), cj.tolist()):
+        for r, j in zip(ri.tolist(), cj.tolist(), strict=True):
             a = int(rows[r])
             # Each free-free pair is seen twice; keep it once.
             if a == j or (free_set[j] and j < a):

@@ -103,8 +103,6 @@ class RefLDM:
 
     def __init__(self, config: RefLDMConfig, unet, vq, cuda_graphs: bool = False):
         """unet and vq come from build_modules with weights loaded (see from_state_dicts)."""
-        import torch
-
         from refldm_desktop.restore.refldm.modules import cachekv_processors
 
         self.config = config
@@ -336,7 +334,7 @@ class RefLDM:
         alphas = torch.tensor([[a, p] for _, a, p in order], dtype=torch.float32, device=self.device)
         with torch.inference_mode(), self._bound(refs, b, guided):
             unet = self._unet_runner()
-            for i, ((t, _, _), (a_t, a_prev)) in enumerate(zip(order, alphas)):
+            for i, ((t, _, _), (a_t, a_prev)) in enumerate(zip(order, alphas, strict=True)):
                 if cancel is not None and cancel():
                     raise RestoreCancelled()
                 x_in = torch.cat([x, lq], dim=1)
