@@ -88,10 +88,10 @@ def draw_photo(
     return path
 
 
-def nearest_cluster(space, embeddings, photo_ids, fixed, forbidden):
+def nearest_cluster(space, embeddings, photo_ids, fixed, forbidden, search=None):
     """A small clusterer with the faces.cluster.cluster contract: each free face joins the
     nearest labelled face within the threshold (not a forbidden person, not a face of the
-    same photo), else founds a new person."""
+    same photo), else founds a new person. It ignores the `search` hint (looks at all)."""
     labels: list[int | None] = list(fixed)
     next_new = -1
     d = space.distance(embeddings, embeddings)

@@ -37,6 +37,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", metavar="NAME", help=f"installed model to use (default: {DEFAULT_MODEL})")
     g.add_argument("--steps", type=int, metavar="N", help=f"denoising steps (default {DEFAULT_STEPS})")
     g.add_argument("--cfg", type=float, metavar="S", help=f"reference guidance scale (default {DEFAULT_CFG})")
+    g.add_argument("--preview-steps", type=int, metavar="N",
+                   help="first make a quick preview with N steps (its path is printed), then the full result")
     g.add_argument("--seed", type=int, metavar="N", help="fix the random noise (default: a new seed, recorded)")
     g.add_argument("--device", metavar="DEV", help=f"{_DEVICES} (default auto)")
     g.add_argument("--upscale", type=int, choices=UPSCALE_CHOICES,
@@ -99,6 +101,7 @@ def _settings(args: argparse.Namespace, lib):
         no_refs_ok=args.no_refs_ok,
         inside_library=args.inside_library,
         references=args.references,
+        preview_steps=args.preview_steps,
     )
 
 
@@ -119,6 +122,8 @@ class _Progress:
 
         name = self.names.get(e.job_id, f"job {e.job_id}")
         if e.state == JobState.RUNNING:
+            if e.preview:
+                self._say(f"{name}: preview at {e.preview}")
             if e.note:
                 self._say(f"{name}: {e.note}")
             if e.faces_total:

@@ -312,15 +312,18 @@ class Library:
         space = self.backend().space
         if space.model_id not in pending:
             return ClusterResult()  # faces of another backend wait until it is chosen again
-        return self.recluster(progress)
+        return self.recluster(progress, full=False)
 
-    def recluster(self, progress: ProgressFn | None = None) -> ClusterResult:
+    def recluster(self, progress: ProgressFn | None = None, full: bool = True) -> ClusterResult:
         """Give unassigned faces a person where one is close enough, or found new people.
-        Never moves a face that already has a person or was rejected from one."""
+        Never moves a face that already has a person or was rejected from one.
+
+        After indexing (`full=False`) only new and newly unassigned faces look for their
+        nearest faces; `full` lets every unassigned face look again."""
         space = self.backend().space
         report(progress, "cluster", 0, 1, "grouping faces into people")
         with self._write, self._Session.begin() as s:
-            result = _people.recluster(s, space, self._cluster)
+            result = _people.recluster(s, space, self._cluster, full=full)
         report(progress, "cluster", 1, 1)
         if result.faces_assigned or result.people_created or result.people_removed:
             self._emit(Change.of(Area.PEOPLE, Area.FACES))

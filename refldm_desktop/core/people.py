@@ -29,10 +29,10 @@ from refldm_desktop.core.changes import (
 from refldm_desktop.db.models import AssignmentState, Face, FaceAssignment, Person, utcnow
 from refldm_desktop.faces.types import EmbeddingSpace
 
-ClusterFn = Callable[
-    [EmbeddingSpace, np.ndarray, Sequence[int], Sequence["int | None"], Sequence[frozenset[int]]],
-    list["int | None"],
-]
+# cluster(space, embeddings, photo_ids, fixed, forbidden, search=None) -> labels, as
+# faces.cluster.cluster. `search` is a hint: the faces whose neighbours are worth looking
+# for (None: every unassigned face); a clusterer may look at more.
+ClusterFn = Callable[..., list["int | None"]]
 
 LIVE = (AssignmentState.SUGGESTED, AssignmentState.CONFIRMED)
 
@@ -43,14 +43,19 @@ def needs_clustering(session: Session, model_id: str) -> bool:
     )
 
 
-def recluster(session: Session, space: EmbeddingSpace, cluster: ClusterFn) -> ClusterResult:
+def recluster(
+    session: Session, space: EmbeddingSpace, cluster: ClusterFn, *, full: bool = False
+) -> ClusterResult:
     """Give unassigned faces of `space` a person where the clusterer finds one.
 
     Every face of the space takes part, so that faces left alone earlier can found a person
-    once enough similar faces have arrived. The caller commits.
+    once enough similar faces have arrived. Only the faces marked `needs_clustering` (new,
+    rejected, or left without a person by a merge) look for their nearest faces, unless
+    `full`: the others already looked and found no one, so only a new face can change
+    that, and adding a few photos to a large library stays cheap. The caller commits.
     """
     rows = session.execute(
-        select(Face.id, Face.photo_id, Face.embedding)
+        select(Face.id, Face.photo_id, Face.embedding, Face.needs_clustering)
         .where(Face.model_id == space.model_id, Face.embedding.is_not(None))
         .order_by(Face.id)
     ).all()
@@ -72,9 +77,14 @@ def recluster(session: Session, space: EmbeddingSpace, cluster: ClusterFn) -> Cl
             forbidden_sets[i].add(person_id)
         else:
             fixed[i] = person_id
-    embeddings = np.stack([np.frombuffer(r.embedding, dtype=np.float32) for r in rows])
+    blobs = [r.embedding for r in rows]
+    if len({len(b) for b in blobs}) == 1:  # one copy for the lot, not one per face
+        embeddings = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+    else:
+        embeddings = np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs])
     forbidden = [frozenset(s) for s in forbidden_sets]
-    labels = cluster(space, embeddings, [r.photo_id for r in rows], fixed, forbidden)
+    search = None if full else [bool(r.needs_clustering) for r in rows]
+    labels = cluster(space, embeddings, [r.photo_id for r in rows], fixed, forbidden, search=search)
     if len(labels) != len(ids):
         raise RuntimeError(f"clustering returned {len(labels)} labels for {len(ids)} faces")
 

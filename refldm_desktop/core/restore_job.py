@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +146,19 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     def progress(p) -> None:
         ctx.progress(faces_done=p.faces_done, faces_total=p.faces, step=p.step, steps=p.steps)
 
+    to_restore = [FaceToRestore(f.record.landmarks, g) for f, g in zip(todo, groups, strict=True)]
     try:
+        preview_steps = int(opts.get("preview_steps") or 0)
+        if 0 < preview_steps < options.steps:
+            ctx.progress(faces_done=0, faces_total=len(todo), message=f"a quick preview ({preview_steps} steps)")
+            # Same seed, fewer steps: the same face, less detailed. The references' keys and
+            # values the restorer caches now serve the full run as well.
+            quick = restore_photo(image, to_restore, restorer, references, upscale=upscale,
+                                  options=replace(options, steps=preview_steps), cancelled=ctx.is_cancelled)
+            _write_preview(ctx, lib, quick.image)
         result = restore_photo(
             image,
-            [FaceToRestore(f.record.landmarks, g) for f, g in zip(todo, groups, strict=True)],
+            to_restore,
             restorer,
             references,
             options=options,
@@ -197,6 +206,32 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         original_sha256=photo.content_hash,
     )
     return JobResult(version=version, summary=summary, message=f"restored {len(todo)} of {len(faces)} faces")
+
+
+def _write_preview(ctx: JobContext, lib, image: np.ndarray) -> None:
+    """The preview as a JPEG in the home's cache (one per job, replaced atomically); a disk
+    problem costs the preview only."""
+    import contextlib
+    import io
+    import os
+
+    from PIL import Image
+
+    folder = lib.home.cache / "previews"
+    path = folder / f"job-{ctx.id}.jpg"
+    tmp = folder / f".job-{ctx.id}.{os.getpid()}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, "JPEG", quality=90)
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        ctx.note(f"no preview: {exc.strerror or exc}")
+        return
+    ctx.preview(path)
 
 
 def _why_not(f: FaceRecord, wanted: set[int] | None, not_chosen: dict[str, str]) -> tuple[FaceStatus, str]:

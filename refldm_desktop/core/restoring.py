@@ -63,8 +63,13 @@ class RestoreSettings:
     no_refs_ok: bool = False  # restore faces without a person or references too
     inside_library: bool = False  # allow an output folder inside a library folder
     references: int = DEFAULT_REFERENCES
+    # A quick result of this many steps is made first and shown while the full one runs
+    # (0: none). Not part of a batch's identity: it changes what a user sees, not the output.
+    preview_steps: int = 0
 
     def __post_init__(self) -> None:
+        if self.preview_steps < 0:
+            raise LibraryError(f"preview steps must be 0 (none) or more, got {self.preview_steps}")
         if self.upscale not in UPSCALE_CHOICES:
             raise LibraryError(f"upscale must be one of {', '.join(map(str, UPSCALE_CHOICES))}, got {self.upscale}")
         if not 0 <= self.references <= 16:
@@ -93,6 +98,7 @@ class RestoreSettings:
             "no_refs_ok": self.no_refs_ok,
             "inside_library": self.inside_library,
             "references": self.references,
+            **({"preview_steps": self.preview_steps} if self.preview_steps else {}),
         }
 
 

@@ -125,6 +125,7 @@ class JobEvent:
     note: str | None = None  # something the user should know (also kept on the job)
     error: str | None = None
     version_id: int | None = None
+    preview: str | None = None  # a quick low-step result to show while the full one runs
 
 
 EventCallback = Callable[[JobEvent], None]
@@ -238,6 +239,10 @@ class JobContext:
             if v is not None
         }
         self._runner._progress(self.job, fields)
+
+    def preview(self, path: "str | os.PathLike[str]") -> None:
+        """Tell listeners a preview image of the job's result is at `path` (not kept on the job)."""
+        self._runner._emit(self.job, JobState.RUNNING, preview=str(path))
 
     def is_cancelled(self) -> bool:
         return self._token.is_set()
@@ -379,10 +384,13 @@ class Runner:
 
     def cancel(self, job_id: int) -> None:
         """Cancel a job: a queued one never runs, the running one stops at its next check."""
-        self.queue.cancel([job_id])
+        r = self.queue.cancel([job_id])
         token, job = self._token, self._current
         if token is not None and job is not None and job.id == job_id:
             token.request("cancel")
+        if job_id in r.cancelled:
+            # It was only queued: no turn of the runner will tell the listeners, so say it here.
+            self._emit(self.queue.job(job_id), JobState.CANCELLED, message="cancelled")
 
     def wake(self) -> None:
         """New jobs were queued: look now instead of at the next poll."""

@@ -33,5 +33,22 @@ def contribute(window: "MainWindow", ctx: "AppContext", menus: "Menus") -> None:
 
         ModelsDialog(ctx, window).open()
 
+    def settings() -> None:
+        from refldm_desktop.ui.dialogs.settings import SettingsDialog
+
+        SettingsDialog(ctx, window).open()
+
     menus["tools"].addAction(action(window, "&Clean Up an Album…", batch, "Ctrl+B", "batchCleanupAction"))
     menus["tools"].addAction(action(window, "&Models…", models, "", "modelsAction"))
+    menus["tools"].addAction(action(window, "&Settings…", settings, "Ctrl+,", "settingsAction"))
+    _apply_saved_theme(ctx)
+
+
+def _apply_saved_theme(ctx: "AppContext") -> None:
+    """The theme the user chose last time (read off the GUI thread; a damaged settings
+    file keeps the system look, and the Settings dialog says what is wrong)."""
+    from refldm_desktop.core.settings import load_settings
+    from refldm_desktop.ui.theme import apply_theme
+
+    home = ctx.library.home
+    ctx.tasks.run(lambda: load_settings(home).theme, apply_theme, lambda exc, details: None, label="Theme")

@@ -128,6 +128,12 @@ def test_jobs_tell_their_queueing_progress_end_and_version(lib, tmp_path):
     lib.jobs.resume([queued.queued[1]])
     assert _local(rec.take())[0].ids_of(Area.JOBS) == {queued.queued[1]}
 
+    # The app cancels through its runner: a queued job cancelled there is told too.
+    extra = lib.jobs.enqueue_restore(ids[2:3], restorer="passthrough").queued
+    rec.take()
+    lib.jobs.runner(HandlerRegistry({})).cancel(extra[0])
+    assert any(c.ids_of(Area.JOBS) == set(extra) for c in _local(rec.take()))
+
     out = tmp_path / "out"
     out.mkdir()
 

@@ -146,3 +146,124 @@ def test_empty_input_and_bad_input():
         run(np.full((2, 8), np.nan))
     with pytest.raises(ValueError, match="fixed to person 4 and also forbidden"):
         run(np.zeros((1, 8)), fixed=[4], forbidden=[frozenset({4})])
+
+
+# -- a family library: a few people in thousands of photos --------------------------------
+
+from synthetic_people import synthetic_library  # noqa: E402
+
+from refldm_desktop.faces import cluster as cluster_module  # noqa: E402
+from refldm_plugin_dlib import DLIB_SPACE  # noqa: E402
+
+
+def dlib_run(f, n=None, fixed=None, forbidden=None, search=None, order=None):
+    """Cluster the first n faces of a synthetic library, optionally in another order;
+    labels come back in the library's order."""
+    n = len(f) if n is None else n
+    idx = np.arange(n) if order is None else np.asarray(order)
+    fixed = [None] * n if fixed is None else fixed
+    forbidden = [frozenset()] * n if forbidden is None else forbidden
+    labels = cluster(
+        DLIB_SPACE,
+        f.embeddings[idx],
+        f.photo[idx].tolist(),
+        [fixed[i] for i in idx],
+        [forbidden[i] for i in idx],
+        search=None if search is None else [search[i] for i in idx],
+    )
+    out: list = [None] * n
+    for k, i in enumerate(idx.tolist()):
+        out[i] = labels[k]
+    return out
+
+
+def truth_partition(person, faces) -> set[frozenset[int]]:
+    groups: dict = {}
+    for i in faces:
+        groups.setdefault(int(person[i]), set()).add(i)
+    return {frozenset(g) for g in groups.values() if len(g) >= 2}
+
+
+@pytest.fixture(params=["all pairs", "cells"])
+def search_mode(request, monkeypatch):
+    """Run a test both ways neighbours are found: measuring every pair, and through
+    k-means cells (made small here, as for a library of a hundred thousand faces)."""
+    if request.param == "cells":
+        monkeypatch.setattr(cluster_module, "_EXACT_PAIRS", 0)
+        monkeypatch.setattr(cluster_module, "_CELL", 48)
+    return request.param
+
+
+def test_a_few_people_in_thousands_of_photos_each_become_one_person_each(search_mode):
+    f = synthetic_library([1200, 900, 3, 1, 1], seed=2)
+    labels = dlib_run(f)
+    assert partition(labels) == truth_partition(f.person, range(len(f)))
+    assert labels[-1] is None and labels[-2] is None  # the strangers seen once
+
+
+def test_result_does_not_depend_on_the_order_of_faces(search_mode):
+    # Known people, rejections, an exact duplicate photo and look-alikes, shuffled.
+    f = synthetic_library([80, 60, 40, 12, 12, 5, 1, 1, 1], within=0.44, between=0.7, jitter=0.25, looks=2, seed=7)
+    emb = f.embeddings.copy()
+    n = len(f)
+    emb[n - 1] = emb[0]  # a copy of a photo: the same face, another photo
+    f = type(f)(emb, f.person, f.photo, f.sizes, f.extra)
+    fixed: list = [None] * n
+    for i in np.flatnonzero(f.person == 0)[:30]:
+        fixed[i] = 100
+    forbidden = [frozenset()] * n
+    for i in np.flatnonzero(f.person == 1)[:5]:
+        forbidden[i] = frozenset({100})
+    first = dlib_run(f, fixed=fixed, forbidden=forbidden)
+    for seed in range(3):
+        order = np.random.default_rng(seed).permutation(n)
+        again = dlib_run(f, fixed=fixed, forbidden=forbidden, order=order)
+        assert partition(again) == partition(first)
+        assert [x for x in again if x is not None and x > 0] == [x for x in first if x is not None and x > 0]
+    assert all(first[i] != 100 for i in np.flatnonzero(f.person == 1)[:5])
+
+
+def test_a_new_photo_session_joins_its_person_though_its_faces_are_nearest_each_other(search_mode):
+    # Old photos of one person spread around her centre; a new session in one light sits
+    # off-centre, its faces far closer to each other (0.14) than to her old ones (~0.4).
+    rng = np.random.default_rng(4)
+    dim = 128
+    centre = rng.standard_normal(dim) / np.sqrt(dim)
+    old = centre + rng.standard_normal((60, dim)) / np.sqrt(dim) * 0.2
+    session_centre = centre + rng.standard_normal(dim) / np.sqrt(dim) * 0.3
+    session = session_centre + rng.standard_normal((25, dim)) / np.sqrt(dim) * 0.1
+    someone_else = centre + rng.standard_normal(dim) / np.sqrt(dim) * 0.9
+    other = someone_else + rng.standard_normal((30, dim)) / np.sqrt(dim) * 0.2
+    emb = np.vstack([old, session, other])
+    n = len(emb)
+    photos = list(range(n))
+    # From scratch: one person of 85 faces, and the other one.
+    labels = cluster(DLIB_SPACE, emb, photos, [None] * n, [frozenset()] * n)
+    assert partition(labels) == {frozenset(range(85)), frozenset(range(85, n))}
+    # Incrementally, the old photos already being person 7: the session joins her.
+    fixed = [7] * 60 + [None] * (n - 60)
+    search = [False] * 60 + [True] * (n - 60)
+    labels = cluster(DLIB_SPACE, emb, photos, fixed, [frozenset()] * n, search=search)
+    assert labels[:85] == [7] * 85
+    assert len(set(labels[85:])) == 1 and labels[85] < 0
+
+
+def test_only_searching_faces_look_for_neighbours_but_anyone_can_be_found(search_mode):
+    f = synthetic_library([30, 2, 2], seed=9)
+    n = len(f)
+    fixed = [1 if p == 0 else None for p in f.person]
+    a, b = np.flatnonzero(f.person == 1), np.flatnonzero(f.person == 2)
+    new = {int(b[0])}  # one face of the third person is new; the others were there before
+    search = [i in new for i in range(n)]
+    labels = dlib_run(f, fixed=fixed, search=search)
+    assert labels[b[0]] == labels[b[1]] and labels[b[0]] < 0  # the new face found its match
+    # The two old faces of the second person had looked before (and met nobody then); an
+    # incremental run does not compare them again.
+    assert labels[a[0]] is None and labels[a[1]] is None
+    everyone = dlib_run(f, fixed=fixed)
+    assert everyone[a[0]] == everyone[a[1]] and everyone[a[0]] < 0
+
+
+def test_bad_search_hint_is_refused():
+    with pytest.raises(ValueError, match="same length"):
+        cluster(SPACE, np.zeros((2, 8)), [1, 2], [None, None], [frozenset()] * 2, search=[True])

@@ -35,3 +35,23 @@ def open_app(qtbot, tmp_path):
 def wait_idle(qtbot, ctx, timeout=60_000):
     """Until no background task of the app is running."""
     qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=timeout)
+
+
+@pytest.fixture
+def fake_ctx(qtbot, tmp_path):
+    """An app context (no window) over a small library of fake faces: two people with
+    three photos each and one stranger; jobs do not start by themselves."""
+    from fakes import draw_photo, open_test_library
+    from refldm_desktop.ui.app import make_qapp
+    from refldm_desktop.ui.context import AppContext
+
+    make_qapp()
+    root = tmp_path / "Pictures"
+    for i in range(3):
+        draw_photo(root / f"p{i}.png", [(1, i, 10, 10), (2, i, 100, 10)])
+    draw_photo(root / "alone.png", [(5, 1, 40, 40)])
+    lib = open_test_library(tmp_path / "home")
+    lib.index([root])
+    ctx = AppContext(lib, start_jobs=False)
+    yield ctx
+    ctx.close()

@@ -1,9 +1,8 @@
-"""The Models dialog: installed ReF-LDM models, install the authors' release (download,
-resumable, licence shown first) and import files already on disk.
+"""The Models dialog: installed ReF-LDM models (which one restores by default), install the
+authors' release (licence shown first; download with progress, cancel, and resume from
+where it stopped), import checkpoint files already on disk, remove a model.
 
-Over refldm_desktop.restore.refldm today; the core's models facade replaces these calls when
-it lands (same verbs: list, install, import).
-"""
+Over the core's ModelManager, the same verbs as `refldm-desktop models ...`."""
 
 from __future__ import annotations
 
@@ -23,162 +22,212 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from refldm_desktop.ui.views.buttons import verb_buttons
+
 if TYPE_CHECKING:
+    from refldm_desktop.core.models import ModelInfo, ModelManager
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.tasks import Task
 
 
-def release_terms() -> str:
+def release_terms(resume_bytes: int = 0) -> str:
     """What the user agrees to before downloading: title, where it comes from, the licence."""
     data = json.loads(resources.files("refldm_desktop").joinpath("resources", "refldm_release.json").read_text("utf-8"))
+    resume = (
+        f"\n{resume_bytes / 2**20:.0f} MiB were downloaded earlier; the download goes on from there."
+        if resume_bytes else ""
+    )
     return (
         f"{data.get('title', 'ReF-LDM')}\n\nFrom: {data.get('homepage', '')}\n"
         f"Licence: {data.get('license', 'see the authors’ repository')}\n\n"
-        "The download is about 2 GB and resumes where it stopped if interrupted."
+        "The download is about 2 GB. Cancelling keeps what was downloaded, and the next install "
+        f"resumes from there.{resume}"
     )
-
-
-def list_installed(models_root: Path) -> list[dict]:
-    from refldm_desktop.restore.refldm.store import list_models
-
-    rows = []
-    for e in list_models(models_root):
-        if isinstance(e, tuple):
-            rows.append({"name": e[0].name, "size": "", "state": f"damaged: {e[1]}"})
-        else:
-            rows.append({"name": e.name, "size": f"{e.size / 2**20:.0f} MiB", "state": f"ready ({e.manifest.get('created', '')})"})
-    return rows
 
 
 class ModelsDialog(QDialog):
     def __init__(self, ctx: "AppContext", parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from refldm_desktop.core.models import ModelManager
+
         self.ctx = ctx
-        self.root = ctx.library.home.models
+        self.manager: "ModelManager" = ModelManager(ctx.library.home)
+        self.models: list["ModelInfo"] = []
+        self.default: str | None = None
+        self.task: "Task | None" = None
         self.setObjectName("modelsDialog")
         self.setWindowTitle("Models")
         self.setAccessibleName("Models")
-        self.resize(680, 480)
-        self.table = QTableWidget(0, 3)
+        self.resize(720, 500)
+        self.table = QTableWidget(0, 4)
         self.table.setObjectName("modelsTable")
         self.table.setAccessibleName("Installed models")
-        self.table.setHorizontalHeaderLabels(["Name", "Size", "State"])
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setHorizontalHeaderLabels(["Name", "Size", "Face size", "State"])
+        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
         self.empty = QLabel(
             "No ReF-LDM model is installed. Finding people and choosing references work without it; "
             "restoring faces needs it."
         )
         self.empty.setWordWrap(True)
-        self.install_button = QPushButton("&Install the authors' release…")
-        self.install_button.setObjectName("installModelButton")
-        self.install_button.setAccessibleName("Download and install the ReF-LDM release")
-        self.install_button.clicked.connect(self.install)
-        self.import_button = QPushButton("I&mport files…")
-        self.import_button.setObjectName("importModelButton")
-        self.import_button.setAccessibleName("Import ReF-LDM checkpoint files you already have")
-        self.import_button.clicked.connect(self.import_files)
         self.name = QLineEdit("refldm")
         self.name.setAccessibleName("Name for the model to install or import")
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Name:"))
         bar.addWidget(self.name)
-        bar.addWidget(self.install_button)
-        bar.addWidget(self.import_button)
+        self.buttons = verb_buttons(self, (
+            ("install", "&Install…", "", "Download and install the authors' ReF-LDM release", self.install),
+            ("import", "I&mport files…", "", "Import ReF-LDM checkpoint files you already have", self.import_files),
+            ("default", "Use by &default", "", "Restore with the selected model from now on", self.make_default),
+            ("remove", "&Remove", "", "Delete the selected model from this computer", self.remove),
+            ("cancel", "&Cancel", "", "Stop installing (what was downloaded is kept)", self.cancel),
+        ), "ModelButton", bar)
         self.progress = QProgressBar()
+        self.progress.setObjectName("modelsProgress")
         self.progress.setAccessibleName("Install progress")
-        self.progress.setRange(0, 0)
         self.progress.hide()
         self.log = QPlainTextEdit()
         self.log.setObjectName("modelsLog")
         self.log.setAccessibleName("What installing or importing did")
         self.log.setReadOnly(True)
-        self.log.setMaximumHeight(120)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
+        self.log.setMaximumHeight(110)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         lay.addWidget(self.empty)
         lay.addWidget(self.table, 1)
         lay.addLayout(bar)
         lay.addWidget(self.progress)
         lay.addWidget(self.log)
-        lay.addWidget(buttons)
+        lay.addWidget(close)
+        ctx.tasks.progressed.connect(self._progressed)
+        self._update_buttons()
         self.refresh()
 
+    # -- the list ------------------------------------------------------------------------
+
     def refresh(self) -> None:
-        self.ctx.tasks.run(lambda: list_installed(self.root), self._show, label="Listing models")
+        manager = self.manager
+        self.ctx.tasks.run(lambda: (manager.list(), manager.default), self._show, label="Listing models")
 
-    def _show(self, rows) -> None:
-        self.table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, key in enumerate(("name", "size", "state")):
-                item = QTableWidgetItem(row[key])
-                item.setToolTip(row[key])
+    def _show(self, result) -> None:
+        self.models, self.default = result
+        self.table.setRowCount(len(self.models))
+        for r, m in enumerate(self.models):
+            state = m.problem and f"damaged: {m.problem}" or ("ready, used by default" if m.name == self.default else "ready")
+            cells = (
+                m.name, "" if m.size is None else f"{m.size / 2**20:.0f} MiB",
+                "" if m.image_size is None else f"{m.image_size} px", state,
+            )
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{m.path}\n{text}")
                 self.table.setItem(r, c, item)
-        self.empty.setVisible(not rows)
+        self.empty.setVisible(not self.models)
+        self._update_buttons()
 
-    def _busy(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
-        self.install_button.setEnabled(not busy)
-        self.import_button.setEnabled(not busy)
+    def selected(self) -> "ModelInfo | None":
+        rows = self.table.selectionModel().selectedRows()
+        return self.models[rows[0].row()] if rows and rows[0].row() < len(self.models) else None
+
+    def _update_buttons(self) -> None:
+        busy = self.task is not None
+        m = self.selected()
+        self.buttons["install"].setEnabled(not busy)
+        self.buttons["import"].setEnabled(not busy)
+        self.buttons["default"].setEnabled(not busy and m is not None and m.problem is None and m.name != self.default)
+        self.buttons["remove"].setEnabled(not busy and m is not None)
+        self.buttons["cancel"].setVisible(busy)
+
+    # -- verbs ---------------------------------------------------------------------------
+
+    def install(self) -> None:
+        terms = release_terms(self.manager.pending_download())
+        answer = QMessageBox.question(self, "Install ReF-LDM", terms + "\n\nDownload and install it now?")
+        if answer == QMessageBox.StandardButton.Yes:
+            manager, name = self.manager, self.name.text().strip()
+            self._run("Installing the model", lambda task: manager.install(task.progress, task.cancelled, name=name))
+
+    def import_files(self) -> None:
+        kinds = "Checkpoints (*.ckpt *.pt *.pth *.safetensors);;All files (*)"
+        refldm, _ = QFileDialog.getOpenFileName(self, "The ReF-LDM checkpoint (refldm.ckpt)", "", kinds)
+        if refldm:
+            vqgan, _ = QFileDialog.getOpenFileName(self, "The VQGAN checkpoint (vqgan.ckpt)", str(Path(refldm).parent), kinds)
+            if vqgan:
+                self.import_paths(Path(refldm), Path(vqgan))
+
+    def import_paths(self, refldm: Path, vqgan: Path) -> None:
+        manager, name = self.manager, self.name.text().strip()
+        self._run(
+            "Importing the model",
+            lambda task: manager.import_files(refldm, vqgan, name=name, progress=task.progress, cancel=task.cancelled),
+        )
+
+    def make_default(self) -> None:
+        m = self.selected()
+        if m is not None:
+            manager = self.manager
+            self.ctx.tasks.run(lambda: manager.set_default(m.name), lambda _: self.refresh(), self._failed, label="Default model")
+
+    def remove(self) -> None:
+        m = self.selected()
+        if m is None:
+            return
+        answer = QMessageBox.question(self, "Remove a model", f"Delete the model {m.name} ({m.path}) from this computer?")
+        if answer == QMessageBox.StandardButton.Yes:
+            manager = self.manager
+            self.ctx.tasks.run(lambda: manager.remove(m.name), lambda _: self.refresh(), self._failed, label="Remove a model")
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self._log("Cancelling…")
+
+    def _run(self, label: str, work) -> None:
+        self._log(f"{label}…")
+        self.progress.setRange(0, 0)
+        self.progress.show()
+
+        def ok(info) -> None:
+            self._finished()
+            self._log(f"{info.name} is ready ({(info.size or 0) / 2**20:.0f} MiB in {info.path})")
+
+        def failed(exc, details) -> None:
+            self._finished()
+            self._failed(exc, details)
+
+        self.task = self.ctx.tasks.run_long(label, work, ok, failed)
+        self._update_buttons()
+
+    def _finished(self) -> None:
+        self.task = None
+        self.progress.hide()
+        self._update_buttons()
+        self.refresh()
+
+    def _failed(self, exc, details) -> None:
+        from refldm_desktop.ui.tasks import describe
+
+        self._log(describe(exc))
+
+    def _progressed(self, task) -> None:
+        if task is not self.task:
+            return
+        if task.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * min(task.done, task.total) / task.total))
+        if task.message:
+            self.progress.setFormat(f"{task.message} %p%")
 
     def _log(self, line: str) -> None:
         self.log.appendPlainText(line)
-
-    def install(self) -> None:
-        answer = QMessageBox.question(self, "Install ReF-LDM", release_terms() + "\n\nDownload and install it now?")
-        if answer != QMessageBox.StandardButton.Yes:
-            return
-        from refldm_desktop.restore.refldm.release import install, load_release
-
-        root, downloads, name = self.root, self.ctx.library.home.cache / "downloads", self.name.text().strip()
-
-        def work(task):
-            return install(load_release(), root, downloads, name, progress=False, log=lambda s: None)
-
-        self._run("Installing the model", work)
-
-    def import_files(self) -> None:
-        refldm, _ = QFileDialog.getOpenFileName(self, "The ReF-LDM checkpoint (refldm.ckpt)", "", "Checkpoints (*.ckpt *.pt *.pth);;All files (*)")
-        if not refldm:
-            return
-        vqgan, _ = QFileDialog.getOpenFileName(self, "The VQGAN checkpoint (vqgan.ckpt)", str(Path(refldm).parent), "Checkpoints (*.ckpt *.pt *.pth);;All files (*)")
-        if vqgan:
-            self.import_paths(Path(refldm), Path(vqgan))
-
-    def import_paths(self, refldm: Path, vqgan: Path) -> None:
-        from refldm_desktop.restore.refldm.config import DEFAULT_CONFIG
-        from refldm_desktop.restore.refldm.listing import load_listing
-        from refldm_desktop.restore.refldm.store import import_checkpoints
-
-        root, name = self.root, self.name.text().strip()
-
-        def work(task):
-            return import_checkpoints(root, refldm, vqgan, DEFAULT_CONFIG, name=name, listing=load_listing(), log=lambda s: None)
-
-        self._run("Importing the model", work)
-
-    def _run(self, label: str, work) -> None:
-        self._busy(True)
-        self._log(f"{label}…")
-
-        def ok(stored) -> None:
-            self._busy(False)
-            self._log(f"{stored.name} is ready ({stored.size / 2**20:.0f} MiB in {stored.path})")
-            self.refresh()
-
-        def failed(exc, details) -> None:
-            from refldm_desktop.ui.tasks import describe
-
-            self._busy(False)
-            self._log(describe(exc))
-            self.refresh()
-
-        self.ctx.tasks.run_long(label, work, ok, failed)

@@ -1,0 +1,42 @@
+"""The app's look: the system's, or a light or dark palette on the Fusion style (the same
+on every platform, so that a chosen theme looks as chosen)."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QStyleFactory
+
+THEMES = ("system", "light", "dark")
+
+
+def _dark() -> QPalette:
+    p = QPalette()
+    R, C = QPalette.ColorRole, QColor
+    for role, colour in (
+        (R.Window, C(45, 45, 48)), (R.WindowText, C(230, 230, 230)), (R.Base, C(30, 30, 32)),
+        (R.AlternateBase, C(55, 55, 58)), (R.ToolTipBase, C(60, 60, 64)), (R.ToolTipText, C(230, 230, 230)),
+        (R.Text, C(230, 230, 230)), (R.Button, C(55, 55, 58)), (R.ButtonText, C(230, 230, 230)),
+        (R.BrightText, C(255, 90, 90)), (R.Highlight, C(60, 120, 200)), (R.HighlightedText, C(255, 255, 255)),
+        (R.Link, C(110, 170, 255)), (R.Midlight, C(70, 70, 74)), (R.PlaceholderText, C(150, 150, 150)),
+    ):
+        p.setColor(role, colour)
+    for role in (R.Text, R.ButtonText, R.WindowText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, C(130, 130, 130))
+    return p
+
+
+def apply_theme(name: str, app: QApplication | None = None) -> None:
+    app = app or QApplication.instance()
+    if app is None or name not in THEMES:
+        return
+    if name == "system" and not hasattr(app, "_refldm_system_style"):
+        return  # never changed: the system look is already there
+    if not hasattr(app, "_refldm_system_style"):
+        app._refldm_system_style = app.style().name()
+        app._refldm_system_palette = QPalette(app.palette())
+    if name == "system":
+        app.setStyle(QStyleFactory.create(app._refldm_system_style))
+        app.setPalette(app._refldm_system_palette)
+        return
+    app.setStyle(QStyleFactory.create("Fusion"))
+    app.setPalette(_dark() if name == "dark" else app.style().standardPalette())

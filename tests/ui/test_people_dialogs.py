@@ -1,0 +1,79 @@
+"""The Settings and Models dialogs over the core's settings and model manager."""
+
+from __future__ import annotations
+
+from musthave import require_module
+
+require_module("PySide6")
+require_module("pytestqt")
+
+WAIT = 30_000
+
+
+def idle(qtbot, ctx):
+    qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=WAIT)
+
+
+def test_settings_dialog_saves_and_reloads(qtbot, fake_ctx, tmp_path):
+    from refldm_desktop.core.settings import load_settings
+    from refldm_desktop.ui.dialogs.settings import SettingsDialog
+    from refldm_desktop.ui.theme import apply_theme
+
+    ctx = fake_ctx
+    home = ctx.library.home
+    dialog = SettingsDialog(ctx)
+    qtbot.addWidget(dialog)
+    idle(qtbot, ctx)
+    assert dialog.steps.value() == load_settings(home).steps
+    dialog.steps.setValue(30)
+    dialog.guidance.setValue(2.5)
+    dialog.references.setValue(3)
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+    dialog.output.setText(str(tmp_path / "out"))
+    dialog.model.setText("bad name!")
+    dialog.save()
+    assert dialog.error.isVisibleTo(dialog) and "model" in dialog.error.text()  # says why; nothing saved
+    assert load_settings(home).steps != 30
+    dialog.model.setText("refldm")
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT):
+        dialog.save()
+    try:
+        saved = load_settings(home)
+        assert (saved.steps, saved.guidance, saved.references, saved.device, saved.theme) == (30, 2.5, 3, "cpu", "dark")
+        assert saved.output_folder == tmp_path / "out"
+        again = SettingsDialog(ctx)
+        qtbot.addWidget(again)
+        idle(qtbot, ctx)
+        assert (again.steps.value(), again.device.currentData(), again.theme.currentData()) == (30, "cpu", "dark")
+        assert again.output.text() == str(tmp_path / "out")
+    finally:
+        apply_theme("system")
+
+
+def test_models_dialog_lists_removes_and_explains_a_failed_import(qtbot, fake_ctx, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from refldm_desktop.ui.dialogs.models import ModelsDialog
+
+    ctx = fake_ctx
+    broken = ctx.library.home.models / "old"
+    broken.mkdir(parents=True)
+    (broken / "junk.bin").write_bytes(b"not a model")
+    dialog = ModelsDialog(ctx)
+    qtbot.addWidget(dialog)
+    idle(qtbot, ctx)
+    assert dialog.table.rowCount() == 1 and dialog.table.item(0, 3).text().startswith("damaged")
+    assert not dialog.empty.isVisibleTo(dialog)
+
+    dialog.import_paths(tmp_path / "refldm.ckpt", tmp_path / "vqgan.ckpt")
+    qtbot.waitUntil(lambda: dialog.task is None, timeout=WAIT)
+    last = dialog.log.toPlainText().splitlines()[-1]
+    assert "does not exist" in last and "Traceback" not in dialog.log.toPlainText()
+
+    dialog.table.selectRow(0)
+    assert dialog.buttons["remove"].isEnabled() and not dialog.buttons["default"].isEnabled()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    dialog.buttons["remove"].click()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 0, timeout=WAIT)
+    assert not broken.exists() and dialog.empty.isVisibleTo(dialog)
