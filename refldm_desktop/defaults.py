@@ -17,12 +17,16 @@ DEFAULT_MODEL = "refldm"  # the name `models install` gives the authors' release
 DEFAULT_REFERENCES = 5  # reference photos per face: what ReF-LDM was trained with
 DEFAULT_STEPS = 50  # DDIM steps
 DEFAULT_CFG = 1.5  # reference guidance scale
-DEFAULT_MIN_QUALITY = 0.5  # a batch restores faces scoring below this
+# A batch restores faces whose restoration need is at least this: one plain flaw gets
+# there, a few slight ones do not.
+DEFAULT_MIN_NEED = 0.5
+DEFAULT_MIN_QUALITY = 0.5  # of the deprecated --min-quality (the reference score)
 UPSCALE_CHOICES = (1, 2, 4)  # enlarging a whole photo before its faces are restored
 
 __all__ = [
     "DEFAULT_CFG",
     "DEFAULT_FACE_BACKEND",
+    "DEFAULT_MIN_NEED",
     "DEFAULT_MIN_QUALITY",
     "DEFAULT_MODEL",
     "DEFAULT_REFERENCES",

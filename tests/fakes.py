@@ -208,3 +208,23 @@ class FakeQuality:
             colour=q.ColourStats(0.1, 0.1),
             fingerprint=tuple(int(v) for v in rng.integers(-100, 100, q.FINGERPRINT_SIDE**2)),
         )
+
+
+def real_backend_or_skip(name: str = "dlib"):
+    """The installed face backend `name`, ready to run; skips the test when it cannot (and
+    fails with CI=true for dlib, a must-have: tests/musthave.py)."""
+    import pytest
+
+    from musthave import missing
+    from refldm_desktop.core.plugins import PluginError, Registry
+    from refldm_desktop.plugin_api import FACE_BACKENDS_GROUP
+
+    gone = missing if name == "dlib" else pytest.skip
+    try:
+        backend = Registry(FACE_BACKENDS_GROUP).create(name)
+    except (PluginError, ImportError) as exc:
+        gone(f"the {name} face backend is not installed here: {exc}")
+    ok, why = backend.available()
+    if not ok:
+        gone(f"the {name} face backend cannot run: {why}")
+    return backend

@@ -12,6 +12,12 @@ import sys
 from typing import Sequence
 
 from refldm_desktop import __version__
+from refldm_desktop.errors import CliError, translate
+
+__all__ = ["CliError", "main", "build_parser"]
+
+PROG = "refldm-desktop"
+LOGS_KEPT = 20  # crash logs kept in <home>/logs; older ones are removed
 
 # Modules that add verbs; each has register(subparsers).
 VERB_MODULES = (
@@ -20,13 +26,10 @@ VERB_MODULES = (
     "refldm_desktop.cli.model_verbs",
     "refldm_desktop.cli.job_verbs",
     "refldm_desktop.cli.restore_verbs",
+    "refldm_desktop.cli.db_verbs",
     "refldm_desktop.cli.config_verbs",
     "refldm_desktop.cli.gui_verbs",
 )
-
-
-class CliError(Exception):
-    """A user-facing error: printed without a traceback, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
@@ -57,11 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # surface a closed pipe here, not in the interpreter's exit
         return status
-    except CliError as exc:
-        print(f"refldm-desktop: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("refldm-desktop: interrupted", file=sys.stderr)
+        print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error worth a traceback. Point stdout
@@ -70,3 +71,67 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:  # the one place where every failure becomes one line
+        return report_error(exc, getattr(args, "home", None))
+
+
+def report_error(exc: BaseException, home: str | None = None) -> int:
+    """Print one line for `exc` and return the exit status.
+
+    An error the user can act on says why and what to do (status 2). Anything else is a bug:
+    its traceback goes to a log file in the home folder and the line says where (status 70).
+    """
+    known = translate(exc)
+    if known is not None:
+        print(f"{PROG}: error: {known}", file=sys.stderr)
+        return 2
+    where = write_crash_log(exc, home)
+    if where is None:
+        print(f"{PROG}: internal error ({type(exc).__name__}); the details could not be saved",
+              file=sys.stderr)
+    else:
+        print(f"{PROG}: internal error: this is a bug; the details are in {where}; please "
+              "report it with that file", file=sys.stderr)
+    return 70
+
+
+def write_crash_log(exc: BaseException, home: str | None = None):
+    """Write `exc`'s traceback to <home>/logs/crash-*.log (or the temp folder when the home
+    cannot be written); keep the newest LOGS_KEPT logs. Returns the path, or None."""
+    import datetime
+    import os
+    import tempfile
+    import traceback
+    from pathlib import Path
+
+    text = "".join(traceback.format_exception(exc))
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"crash-{stamp}-{os.getpid()}.log"
+    header = f"{PROG} {__version__}\nargv: {sys.argv!r}\n\n"
+    candidates = []
+    try:
+        from refldm_desktop.core.home import resolve_home
+
+        candidates.append(resolve_home(home).logs)
+    except Exception:  # noqa: BLE001 (a broken home must not hide the original error)
+        pass
+    candidates.append(Path(tempfile.gettempdir()) / "refldm-desktop-logs")
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(header + text, encoding="utf-8")
+        except OSError:
+            continue
+        _rotate(folder)
+        return path
+    return None
+
+
+def _rotate(folder) -> None:
+    logs = sorted(folder.glob("crash-*.log"), key=lambda p: p.name)
+    for old in logs[:-LOGS_KEPT]:
+        try:
+            old.unlink()
+        except OSError:
+            pass

@@ -153,13 +153,18 @@ def cmd_versions_list(args: argparse.Namespace) -> int:
     if not versions:
         print("no restored versions")
         return 0
-    rows = [["ID", "CREATED", "RESTORER", "MODEL", "SEED", "FACES", "ORIGINAL", "OUTPUT"]]
+    from refldm_desktop.restore.identity import summarize
+
+    rows = [["ID", "CREATED", "RESTORER", "MODEL", "SEED", "FACES", "IDENTITY", "ORIGINAL", "OUTPUT"]]
+    from refldm_desktop.core.outcomes import FaceOutcome
+
     for v in versions:
-        restored = sum(1 for f in v.face_status if f.get("status") == "restored")
+        restored = sum(1 for f in v.face_status if FaceOutcome.from_json(f).restored)
         rows.append([
             str(v.id), v.created_at.strftime("%Y-%m-%d %H:%M"), v.restorer, v.model or "-",
             "-" if v.seed is None else str(v.seed), f"{restored}/{len(v.face_status)}",
-            str(v.original), str(v.output),
+            summarize(list(v.identity.values())), str(v.original),
+            str(v.output) + (" (file deleted)" if v.output_lost else ""),
         ])
     _table(rows)
     return 0

@@ -118,9 +118,13 @@ def cmd_index(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    # Every file failed: a script must see that as a failure. (A file that failed is
+    # counted as new or changed too, and as an error.)
+    seen = r.new + r.unchanged + r.changed + r.moved + r.reappeared
+    status = 1 if r.errors and seen <= r.errors else 0
     if args.json:
         print(json.dumps(r.to_json(), indent=2))
-        return 0
+        return status
     for p in r.problems:
         print(f"error: {p.path}: {p.reason}", file=sys.stderr)
     c = r.clustering
@@ -131,7 +135,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     )
     if r.rescoring.faces_rescored:
         print(f"{r.rescoring.faces_rescored} faces scored again by the current quality measures")
-    return 0
+    return status
 
 
 def _table(rows: list[list[str]]) -> None:

@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from refldm_desktop.cli import CliError
@@ -46,6 +45,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     ins.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins.set_defaults(func=_install)
 
+    pi = msub.add_parser(
+        "install-parsing",
+        help="download facexlib's face-parsing model (BiSeNet, 51 MiB, resumable): pasted faces then "
+        "keep hair, hands and glasses in front of them from the photo",
+    )
+    pi.add_argument("--url", help="where to download parsing_bisenet.pth from (default: facexlib's release)")
+    pi.add_argument("--force", action="store_true", help="replace the installed face-parsing model")
+    pi.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pi.set_defaults(func=_install_parsing)
+
+    pm = msub.add_parser("import-parsing", help="install the face-parsing model from a file you have "
+                         "(facexlib's parsing_bisenet.pth or a .safetensors of it)")
+    pm.add_argument("file", type=Path, metavar="FILE")
+    pm.add_argument("--force", action="store_true", help="replace the installed face-parsing model")
+    pm.set_defaults(func=_import_parsing)
+
     rm = msub.add_parser("remove", help="delete an installed model")
     rm.add_argument("name", metavar="NAME")
     rm.set_defaults(func=_remove)
@@ -58,7 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     rf.add_argument("lq", type=Path, metavar="LQ.png", help="the low-quality aligned face")
     rf.add_argument("--refs", nargs="*", type=Path, default=[], metavar="REF",
                     help="aligned good photos of the same person (none: restore without references)")
-    rf.add_argument("--output", "-o", required=True, type=Path, metavar="OUT.png")
+    rf.add_argument("--output", "-o", required=True, type=Path, metavar="OUT.png",
+                    help="the new file (an existing one is refused unless --overwrite)")
+    rf.add_argument("--overwrite", action="store_true", help="replace --output if it exists (never a library photo)")
+    rf.add_argument("--into-library", action="store_true",
+                    help="allow --output inside an indexed library folder (it will not be indexed as a photo)")
     rf.add_argument("--model", default=DEFAULT_MODEL, help=f"model name in the store (default: {DEFAULT_MODEL})")
     rf.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"DDIM steps (default {DEFAULT_STEPS})")
     rf.add_argument("--cfg", type=float, default=DEFAULT_CFG,
@@ -111,9 +130,19 @@ def _import(args) -> int:
 
 def _list(args) -> int:
     models = _manager(args).list()
+    from refldm_desktop.restore import parsing
+
+    parser = parsing.installed(_models_root(args))
+    extra = []
+    if parser is not None:
+        info = parsing.manifest(_models_root(args)) or {}
+        extra.append({"name": "face-parsing", "kind": "face parsing (paste masks)", "path": str(parser),
+                      "size": parser.stat().st_size, "source": info.get("source")})
     if args.json:
-        print(json.dumps([m.to_json() for m in models], indent=1))
+        print(json.dumps([m.to_json() for m in models] + extra, indent=1))
         return 0
+    for e in extra:
+        print(f"{e['name']}\t{_mib(e['size'])}\t{e['kind']}\t{e['path']}")
     if not models:
         print(f"no models installed in {_models_root(args)}; run `refldm-desktop models install`")
         return 0
@@ -138,6 +167,48 @@ def _install(args) -> int:
         bar.close()
     print(f"{stored.name}: {_mib(stored.size)} in {stored.path}")
     return 0
+
+
+def _parsing_errors():
+    from refldm_desktop.restore.parsing import FaceParsingError
+    from refldm_desktop.restore.refldm.download import DownloadError
+
+    return (FaceParsingError, DownloadError)
+
+
+def _install_parsing(args) -> int:
+    from refldm_desktop.restore import parsing
+
+    home = resolve_home(args.home).ensure()
+    try:
+        path = parsing.install(
+            home.models, home.cache / "downloads", url=args.url or parsing.RELEASE_URL, force=args.force,
+            progress=not args.no_progress, log=_log,
+        )
+    except _parsing_errors() as exc:
+        raise CliError(str(exc)) from None
+    _say_parsing(home.models, path)
+    return 0
+
+
+def _import_parsing(args) -> int:
+    from refldm_desktop.restore import parsing
+
+    home = resolve_home(args.home).ensure()
+    try:
+        path = parsing.import_weights(home.models, args.file, force=args.force)
+    except _parsing_errors() as exc:
+        raise CliError(str(exc)) from None
+    _say_parsing(home.models, path)
+    return 0
+
+
+def _say_parsing(models: Path, path: Path) -> None:
+    from refldm_desktop.restore import parsing
+
+    info = parsing.manifest(models) or {}
+    src = info.get("source", {})
+    print(f"face-parsing: {_mib(path.stat().st_size)} in {path} (from {src.get('file')}, sha256 {src.get('sha256')})")
 
 
 def _remove(args) -> int:
@@ -181,20 +252,19 @@ def read_face(path: Path, size: int) -> tuple["object", bool]:
         raise CliError(f"{path}: cannot read the image ({exc})") from None
 
 
-def write_png_atomic(array, path: Path) -> None:
+def write_png(array, path: Path, *, replace: bool) -> None:
+    """Write a PNG atomically; never over an existing file unless `replace`."""
+    import io
+
     from PIL import Image
 
-    folder = path.resolve().parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(array).save(fh, format="PNG")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from refldm_desktop.library.output import write_new_file
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    if not replace and path.exists():  # it appeared while we were restoring
+        raise CliError(f"{path} appeared while restoring; nothing was written: choose another --output")
+    write_new_file(path.resolve().parent, [path.name], buf.getvalue(), replace=replace)
 
 
 def load_noise(path: Path, shape: tuple[int, ...]):
@@ -211,15 +281,42 @@ def load_noise(path: Path, shape: tuple[int, ...]):
     return noise.astype(np.float32)
 
 
-def _restore_face(args) -> int:
-    inputs = [args.lq, *args.refs]
-    out = args.output.resolve()
-    if any(out == p.resolve() for p in inputs):
+def check_output(args, inputs: list[Path]) -> None:
+    """Refuse, before any work, an --output that would lose something or cannot be written."""
+    out, resolved = args.output, args.output.resolve()
+    if any(resolved == p.resolve() for p in inputs):
         raise CliError("--output must not overwrite one of the input images")
-    if args.steps < 1:
-        raise CliError("--steps must be at least 1")
-    if not out.parent.is_dir():
-        raise CliError(f"{args.output}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise CliError(f"{out} is a folder: give a file name for the restored face, e.g. {out / 'restored.png'}")
+    if out.exists() and not out.is_file():
+        raise CliError(f"{out} is not a regular file: choose another --output")
+    if not resolved.parent.is_dir():
+        raise CliError(f"{out}: the folder {resolved.parent} does not exist")
+    if not os.access(resolved.parent, os.W_OK):
+        raise CliError(f"{out}: the folder {resolved.parent} cannot be written (read-only disk or no permission): "
+                       "choose another --output")
+    from refldm_desktop.core.home import library_folder_of
+
+    home = resolve_home(args.home)
+    root, is_photo = library_folder_of(home, resolved)
+    if is_photo:
+        raise CliError(f"{out} is a photo of your library; originals are never changed: choose another --output")
+    if out.exists() and not args.overwrite:
+        raise CliError(f"{out} already exists: choose another --output, or add --overwrite to replace it")
+    if root is not None and not args.into_library:
+        raise CliError(f"{out} is inside your library folder {root}: choose another --output, "
+                       "or add --into-library to write there anyway")
+
+
+def _restore_face(args) -> int:
+    from refldm_desktop.restore.protocol import RestoreOptions
+
+    inputs = [args.lq, *args.refs]
+    try:
+        RestoreOptions(steps=args.steps, cfg=args.cfg)
+    except ValueError as exc:
+        raise CliError(f"--{exc}") from None
+    check_output(args, inputs)
     n = len(args.refs)
     if n == 0:
         print("no references: restoring without identity guidance (the model sees zeroed reference latents)",
@@ -255,7 +352,7 @@ def _restore_face(args) -> int:
 
         refs = model.encode_references(images[1:])
         result = model.restore(images[0], refs, steps=args.steps, cfg=args.cfg, noise=noise, callback=step)
-    write_png_atomic(result[0], args.output)
+    write_png(result[0], args.output, replace=args.overwrite)
     print(f"wrote {args.output} ({n} reference{'s' if n != 1 else ''}, {args.steps} steps, cfg {args.cfg}, "
           f"{model.device.type} {str(model.dtype).removeprefix('torch.')})")
     return 0

@@ -77,9 +77,12 @@ def cmd_refs_show(args: argparse.Namespace) -> int:
     width = max(len(str(c.face_id)) for c in choices)
     for rank, c in enumerate(choices, 1):
         pin = "  pinned" if c.pinned else ""
-        print(f"{rank:2d}. face {c.face_id:<{width}}  score {c.score:.2f}{pin}  {c.photo_path}")
+        need = "" if c.need is None else f"  need {c.need:.2f}"
+        print(f"{rank:2d}. face {c.face_id:<{width}}  score {c.score:.2f}{need}{pin}  {c.photo_path}")
         if c.reasons:
-            print(f"    {'; '.join(c.reasons)}")
+            print(f"    as a reference: {'; '.join(c.reasons)}")
+        if c.need is not None:
+            print(f"    needs restoring: {'; '.join(c.need_reasons) or 'no (sharp, clean)'}")
     return 0
 
 

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from refldm_desktop.cli import library_verbs
 from refldm_desktop.defaults import (
@@ -47,6 +47,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help=f"reference photos per face (default {DEFAULT_REFERENCES}, as ReF-LDM was trained)")
     g.add_argument("--no-refs-ok", action="store_true", default=None,
                    help="also restore faces without a person or without reference photos")
+    g.add_argument("--identity-policy", choices=("flag", "keep-original"),
+                   help="a restored face that no longer looks like its person: flag keeps it and "
+                   "marks it (default), keep-original leaves the original face there")
     o = p.add_argument_group("where the new files go")
     o.add_argument("--output-dir", metavar="DIR",
                    help="folder for the restored files, mirroring the library's folders "
@@ -71,16 +74,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     b = sub.add_parser(
         "batch",
-        help="restore the low-quality faces of a folder, or of the whole library",
-        description="Find the faces whose quality is low (blurry, tiny, noisy, faded) that belong "
-        "to a person with good reference photos, restore their photos as new files, and write an "
-        "HTML report of before/after faces and the references used. Running the same command "
-        "again finishes what remains; nothing is done twice.",
+        help="restore the faces of a folder (or of the whole library) that need it",
+        description="Find the faces that restoration can help (blurry, tiny, noisy, heavy JPEG, film "
+        "grain, scratched, faded) and that belong to a person with good reference photos, restore "
+        "their photos as new files, and write an HTML report of before/after faces and the "
+        "references used. Every face left out is counted with the reason. Running the same "
+        "command again finishes what remains; nothing is done twice.",
     )
     b.add_argument("path", nargs="?", metavar="PATH", help="a folder (indexed first) or a photo")
     b.add_argument("--all", action="store_true", help="every photo of the library")
+    b.add_argument("--min-need", type=float, default=None, metavar="X",
+                   help="restore faces whose restoration need is at least X (0..1; the default, "
+                   "0.5, takes any face with one plain flaw)")
     b.add_argument("--min-quality", type=float, default=None, metavar="X",
-                   help="restore faces scoring below X (0..1, default 0.5)")
+                   help="deprecated: choose faces whose reference score is below X instead of by need")
     _common(b)
     b.set_defaults(func=cmd_batch)
 
@@ -101,6 +108,7 @@ def _settings(args: argparse.Namespace, lib):
         no_refs_ok=args.no_refs_ok,
         inside_library=args.inside_library,
         references=args.references,
+        identity_policy=args.identity_policy,
         preview_steps=args.preview_steps,
     )
 
@@ -164,9 +172,18 @@ def _print_outcomes(outcomes: list[PhotoOutcome]) -> None:
         else:
             print(f"{o.photo}: {o.state}" + (f": {o.error}" if o.error else ""))
         for f in o.faces:
+            who = f"person {f.person_id}" if f.person_id is not None else "no person"
+            face = "?" if f.face_id is None else f.face_id
             if not f.restored:
-                who = f"person {f.person_id}" if f.person_id is not None else "no person"
-                print(f"  face {'?' if f.face_id is None else f.face_id} ({who}): {f.status_text}")
+                print(f"  face {face} ({who}): {f.status_text}")
+            elif f.identity and f.identity["verdict"] in ("drifted", "no_face"):
+                print(f"  face {face} ({who}): restored, but {_identity_text(f.identity)}")
+
+
+def _identity_text(identity: Mapping[str, Any]) -> str:
+    from refldm_desktop.restore.identity import IdentityCheck
+
+    return IdentityCheck.from_json(identity).describe()
 
 
 _INTERRUPTED = (
@@ -176,12 +193,21 @@ _INTERRUPTED = (
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from refldm_desktop.errors import LibraryError, RunnerBusy
+
     def verb(lib):
         settings = _settings(args, lib)
         ids = lib.restoring.photo_ids(args.photos)
         lib.restoring.check_restorer(settings)
         queued = lib.restoring.enqueue(ids, settings)
-        summary = _run(lib, queued.batch_id)
+        try:
+            summary = _run(lib, queued.batch_id)
+        except LibraryError as exc:
+            if not isinstance(exc.__cause__, RunnerBusy):
+                raise
+            # Left queued, a later `jobs run` would make a version nobody asked for any more.
+            lib.jobs.queue.withdraw(queued.queued)
+            raise LibraryError(f"{exc}; nothing was queued: wait for it to finish, then run this command again") from exc
         return summary, lib.restoring.outcomes(queued.batch_id)
 
     try:
@@ -196,40 +222,70 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _plan_summary(plan) -> str:
+    from refldm_desktop.core.restoring import NO_REFS_FLAG, LeftOut
+
+    counts = plan.counts
+    parts = [f"{n} {why}" for why, n in counts.items() if n]
+    text = (
+        f"{len(plan.faces)} faces to restore in {len(plan.photos)} photos "
+        f"({plan.considered} looked at" + (": " + ", ".join(parts) if parts else "") + ")"
+    )
+    if plan.without_refs:
+        text += (
+            f"\n{plan.without_refs} faces need restoring but have no references "
+            f"({counts[LeftOut.NO_REFERENCES]} of people without good other photos, "
+            f"{counts[LeftOut.NOT_A_PERSON]} of no person): add {NO_REFS_FLAG} to restore them without"
+        )
+    return text
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from refldm_desktop.cli import CliError
-    from refldm_desktop.defaults import DEFAULT_MIN_QUALITY
+    from refldm_desktop.core.restoring import LeftOut
 
     if bool(args.path) == bool(args.all):
         raise CliError("give a folder (or photo) to look at, or --all for the whole library")
-    min_quality = DEFAULT_MIN_QUALITY if args.min_quality is None else args.min_quality
+    if args.min_quality is not None:
+        if args.min_need is not None:
+            raise CliError("give --min-need or the deprecated --min-quality, not both")
+        print("refldm-desktop: --min-quality is deprecated: batch now chooses faces by how much they "
+              "need restoring (--min-need); the reference score is used this time", file=sys.stderr)
 
     def verb(lib):
         settings = _settings(args, lib)
         lib.restoring.check_restorer(settings)
-        plan = lib.restoring.plan_batch(None if args.all else args.path, min_quality=min_quality, settings=settings)
-        print(
-            f"{len(plan.faces)} faces to restore in {len(plan.photos)} photos "
-            f"({plan.considered} looked at: {plan.good_enough} good enough, "
-            f"{plan.without_person} without a person, {plan.without_references} without references)",
-            file=sys.stderr,
+        plan = lib.restoring.plan_batch(
+            None if args.all else args.path, min_need=args.min_need, min_quality=args.min_quality, settings=settings
         )
+        print(_plan_summary(plan), file=sys.stderr)
+        paths = {p.id: str(p.path) for p in lib.photos()} if plan.skipped else {}
         summary = None
         if plan.photos:
             lib.restoring.enqueue_batch(plan, settings)
             summary = _run(lib, plan.batch_id)
         report = lib.restoring.write_report(plan.batch_id, lib.restoring.output_root(settings))
-        return plan, summary, lib.restoring.outcomes(plan.batch_id), report
+        return plan, paths, summary, lib.restoring.outcomes(plan.batch_id), report
 
     try:
-        plan, summary, outcomes, report = library_verbs._run(args, verb)
+        plan, paths, summary, outcomes, report = library_verbs._run(args, verb)
     except KeyboardInterrupt:
         print(_INTERRUPTED.replace("`refldm-desktop jobs run`", "the same command again"), file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps({"batch": plan.batch_id, "report": str(report), "photos": [o.to_json() for o in outcomes]},
-                         indent=1))
+        left = [
+            {"face_id": x.face_id, "photo": paths.get(x.photo_id), "why": str(x.why), "detail": x.detail}
+            for x in plan.skipped
+        ]
+        print(json.dumps({
+            "batch": plan.batch_id, "report": str(report), "photos": [o.to_json() for o in outcomes],
+            "left_out": left, "counts": {str(k): v for k, v in plan.counts.items()},
+        }, indent=1))
     else:
         _print_outcomes(outcomes)
+        # Sharp faces are only counted (a library has many); the others say which and why.
+        for x in plan.skipped:
+            if x.why != LeftOut.SHARP:
+                print(f"left out: face {x.face_id} in {paths.get(x.photo_id, x.photo_id)}: {x.detail}")
         print(f"report: {report}")
     return 1 if summary is not None and summary.failed else 0

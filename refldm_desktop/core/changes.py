@@ -10,13 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-
-class LibraryError(Exception):
-    """Something the user asked for cannot be done; the message says why."""
-
-
-class NotFound(LibraryError):
-    pass
+from refldm_desktop.errors import LibraryError, NotFound  # noqa: F401 (also exported here)
 
 
 @dataclass(frozen=True)
@@ -34,6 +28,8 @@ class FaceInfo:
     assignment: str | None  # suggested / confirmed, None when unassigned
     quality_score: float | None = None  # person-independent quality as a reference, 0..1
     reference: str | None = None  # the user's say: "pinned", "excluded" or None
+    need_score: float | None = None  # how much the face needs restoring, 0..1 (faces.need)
+    need_reasons: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -50,6 +46,8 @@ class FaceInfo:
             "assignment": self.assignment,
             "quality_score": self.quality_score,
             "reference": self.reference,
+            "need_score": self.need_score,
+            "need_reasons": list(self.need_reasons),
         }
 
 

@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from refldm_desktop.core import scoring
 from refldm_desktop.core.changes import IndexResult, LibraryError, Problem
 from refldm_desktop.core.progress import Cancel, ProgressFn, is_cancelled, report
-from refldm_desktop.db.models import Face, LibraryFolder, Photo, PhotoState, pack_array, utcnow
+from refldm_desktop.db.models import Face, LibraryFolder, Photo, PhotoState, Version, pack_array, utcnow
 from refldm_desktop.faces.types import FaceBackend
 
 
 CHUNK = 500  # ids per bulk UPDATE, under SQLite's bound-parameter limit
 _QUALITY_COLUMNS = (
     "quality", "quality_version", "quality_score", "quality_reasons", "yaw", "pitch", "roll",
+    "need_version", "need_score", "need_reasons",
 )
 
 
@@ -122,6 +123,8 @@ class Indexer:
         self._t = _Tally()
         self._seen: set[str] = set()
         self._gone_now: set[int] = set()
+        self._outputs: set[str] = set()
+        self._output_hashes: set[str] = set()
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -143,6 +146,11 @@ class Indexer:
                 ((f.path, f.id) for f in s.execute(select(LibraryFolder.path, LibraryFolder.id))),
                 key=lambda pf: -len(pf[0]),
             )
+            # Our own restored files, wherever the user put them: indexed, they would become
+            # faces of their person and then that person's references (the model learning
+            # from its own output). Known by path, and by content once moved or copied.
+            self._outputs = set(s.scalars(select(Version.output_path)))
+            self._output_hashes = set(s.scalars(select(Version.output_sha256)))
 
         work: list[tuple[object, _Known | None]] = []
         back: list[_Known] = []
@@ -154,6 +162,8 @@ class Indexer:
                 continue  # the app's own home inside the library: never index our files
             if path in self._seen:
                 continue  # reached twice (through a link): one photo
+            if path in self._outputs:
+                continue
             self._seen.add(path)
             if not _storable(path):
                 self._t.problems.append(
@@ -264,6 +274,8 @@ class Indexer:
         except OSError as exc:
             self._unreadable(s, entry, row, _os_reason(exc))
             return
+        if row is None and digest in self._output_hashes:
+            return  # a restored version of ours (moved or copied): not a new photo
         if row is not None:
             photo = s.get(Photo, row.id)
             self._touched.append(photo)

@@ -42,6 +42,7 @@ from refldm_desktop.jobs.runner import (
     RunSummary,
     default_handlers,
 )
+from refldm_desktop.db.models import JobState
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -244,7 +245,7 @@ class Jobs:
                 for k in ("faces_done", "faces_total", "step", "steps"):
                     if getattr(event, k) is not None:
                         counts[k] = getattr(event, k)
-                if event.state != "running":
+                if event.state != JobState.RUNNING:
                     latest.pop(event.job_id, None)
                 progress(job_progress(event, counts))
             ids = {"jobs": [event.job_id]}

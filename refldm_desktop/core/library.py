@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
@@ -60,6 +61,7 @@ from refldm_desktop.db.models import (
     Photo,
 )
 from refldm_desktop.defaults import DEFAULT_FACE_BACKEND, DEFAULT_REFERENCES, FACE_BACKENDS_GROUP
+from refldm_desktop.errors import LibraryBusy
 from refldm_desktop.faces.types import EmbeddingSpace, FaceBackend
 
 if TYPE_CHECKING:
@@ -151,7 +153,7 @@ class Library:
         when some photo needs detection, so opening stays fast.
         """
         home.ensure()
-        engine, session_factory = open_database(home.database)
+        engine, session_factory = open_database(home.database, backups=home.backups)
         if backend is None:
             backend = _library_backend(session_factory)
         lib = cls(home, engine, session_factory, backend, cluster or _default_cluster)
@@ -239,7 +241,7 @@ class Library:
         """Scan folders: add new photos and their faces, follow moves, mark missing files,
         then group new faces into people. Safe to interrupt; the next run continues."""
         roots = check_roots(paths)
-        with self._indexing:
+        with self._indexing, self._no_other_process_indexing():
             result = self._indexer(progress, cancel).run(roots)
             if not result.cancelled:
                 from dataclasses import replace
@@ -247,6 +249,8 @@ class Library:
                 # New faces were scored on detection; this catches faces scored by an older
                 # QUALITY_VERSION (or before scoring existed), and costs one query otherwise.
                 rescored = _scoring.rescore(self._Session, cancel=cancel, progress=progress)
+                # A new NEED_VERSION alone is applied from the stored measures.
+                _scoring.rerate_needs(self._Session)
                 result = replace(result, rescoring=rescored, clustering=self._recluster_if_needed(progress))
         self._emit_indexed(result)
         return result
@@ -292,7 +296,7 @@ class Library:
         for p in photos:
             inside = [k for k in known if k in p.parents]
             folders.append(max(inside, key=lambda k: len(k.parts)) if inside else p.parent)
-        with self._indexing:
+        with self._indexing, self._no_other_process_indexing():
             indexer = self._indexer(progress, cancel)
             result = indexer.run(list(dict.fromkeys(photos)), folders=list(dict.fromkeys(folders)))
             if not result.cancelled:
@@ -301,6 +305,23 @@ class Library:
                 result = replace(result, clustering=self._recluster_if_needed(progress))
         self._emit_indexed(result)
         return result
+
+    @contextmanager
+    def _no_other_process_indexing(self):
+        """One index run per library at a time across processes too (threads of this one
+        wait on `_indexing`): two would both add the same new files. The OS lock goes with
+        the process, however it ends."""
+        from refldm_desktop.jobs.lock import RunnerLock
+
+        lock = RunnerLock(self.home.root / "index.lock")
+        if not lock.acquire():
+            raise LibraryBusy(
+                f"{lock.holder()} is already indexing this library: wait for it to finish, then run this again"
+            )
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _recluster_if_needed(self, progress: ProgressFn | None = None) -> ClusterResult:
         with self._Session() as s:
@@ -365,6 +386,8 @@ class Library:
             assignment=state,
             quality_score=face.quality_score,
             reference=decision,
+            need_score=face.need_score,
+            need_reasons=tuple(face.need_reasons or ()),
         )
 
     def faces(self, person_id: int | None = None, *, unassigned: bool = False) -> list[FaceInfo]:
@@ -602,12 +625,17 @@ class Library:
         missing or from another QUALITY_VERSION. Up-to-date faces cost one query, and do
         not wait for the write lock (which a running index holds)."""
         todo = _scoring.stale_faces(self._Session, face_ids)
-        if not todo:
-            return RescoreResult()
-        with self._write:
-            result = _scoring.rescore(self._Session, todo=todo, cancel=cancel, progress=progress)
-        if result.faces_rescored:
-            self._emit(Change.of(Area.PHOTOS, Area.REFERENCES, faces=[f for fs in todo.values() for f in fs]))
+        result = RescoreResult()
+        if todo:
+            with self._write:
+                result = _scoring.rescore(self._Session, todo=todo, cancel=cancel, progress=progress)
+            if result.faces_rescored:
+                self._emit(Change.of(Area.PHOTOS, Area.REFERENCES, faces=[f for fs in todo.values() for f in fs]))
+        # A new need rating alone is worked out from the stored measures (no decoding).
+        if _scoring.needs_stale(self._Session, face_ids):
+            with self._write:
+                if _scoring.rerate_needs(self._Session, face_ids):
+                    self._emit(Change.of(Area.FACES))
         return result
 
     def _person_faces(self, person_id: int) -> _refs.PersonFaces:
@@ -705,6 +733,10 @@ class Library:
         `change(result)` is the Change to emit (default: people, faces and references, no
         ids), or a false value when nothing changed."""
         with self._write, self._Session.begin() as s:
+            # The write lock before the first read: an edit reads what it changes (is this
+            # face pinned already?), and another process doing the same edit at the same time
+            # must wait for this one's commit rather than both inserting the same decision.
+            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
             result = _undo.recorded(
                 s, verb, people, faces(s), lambda: fn(s, *args), lambda r: label(s, r)
             )

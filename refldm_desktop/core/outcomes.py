@@ -24,11 +24,12 @@ class FaceStatus(enum.StrEnum):
     SKIPPED = "skipped"  # the job left it out: why is the reason
     NOT_CHOSEN = "skipped: not chosen for this batch"  # a batch left it out on purpose
     NOT_RESTORED = "not restored"  # its photo's job did not finish
+    KEPT_ORIGINAL = "kept original"  # restored, but it drifted from its person (keep-original policy)
 
     @classmethod
     def parse(cls, text: str) -> tuple[FaceStatus, str]:
         """A JSON status string -> (status, reason)."""
-        for status in (cls.NOT_CHOSEN, cls.SKIPPED, cls.NOT_RESTORED, cls.RESTORED):
+        for status in (cls.NOT_CHOSEN, cls.SKIPPED, cls.NOT_RESTORED, cls.KEPT_ORIGINAL, cls.RESTORED):
             if text == status.value:
                 return status, ""
             if text.startswith(status.value + ": "):
@@ -47,6 +48,8 @@ class FaceOutcome:
     # The reference faces it was restored with; None where the job never got to the face
     # (then the JSON has no "references" key).
     references: tuple[int, ...] | None = None
+    # restore.identity.IdentityCheck.to_json() where the identity guard checked the face.
+    identity: Mapping[str, Any] | None = None
 
     @property
     def restored(self) -> bool:
@@ -65,6 +68,7 @@ class FaceOutcome:
         }
         if self.references is not None:
             out["references"] = list(self.references)
+        out["identity"] = None if self.identity is None else dict(self.identity)
         return out
 
     @classmethod
@@ -78,6 +82,7 @@ class FaceOutcome:
             status=status,
             reason=reason,
             references=None if refs is None else tuple(int(r) for r in refs),
+            identity=d.get("identity"),
         )
 
 

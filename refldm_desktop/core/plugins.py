@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
-
-class PluginError(RuntimeError):
-    pass
+from refldm_desktop.errors import PluginError  # noqa: F401 (also exported here)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
     from refldm_desktop.db.models import JobState
     from refldm_desktop.library.imageio import ImageError, probe
     from refldm_desktop.library.scan import content_hash
+    from refldm_desktop.restore.identity import DRIFTED, NO_FACE, IdentityCheck
 
     out_root = Path(out_root)
     report = out_root / f"{batch_id}.html"
@@ -64,7 +65,9 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
         label = esc(photo.name if photo else f"job {job.id}")
         v = versions.get(job.id)
         summary = dict(job.result or {})
-        quality = dict((job.payload.get("options") or {}).get("quality") or {})
+        options = job.payload.get("options") or {}
+        quality = dict(options.get("quality") or {})
+        need = dict(options.get("need") or {})
         if job.state != JobState.DONE:
             why = job.error or job.state
             left_out.append(f"<li>{label}: {esc(job.state)}{': ' + esc(why) if job.error else ''}</li>")
@@ -109,17 +112,28 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
             ref_html = "".join(
                 f'<img src="{r}" width="{REF_THUMB}" alt="reference">' for r in refs if r
             ) or "<em>none</em>"
-            q = quality.get(str(fid))
             why = ""
-            if q:
-                why = f"<br>quality {q['score']:.2f}" + (f": {esc(', '.join(q['reasons'][:3]))}" if q["reasons"] else "")
+            # Both scores: why it was restored (need) and how good a reference it is.
+            for label_, scores in (("restoration need", need), ("reference quality", quality)):
+                q = scores.get(str(fid))
+                if q:
+                    why += f"<br>{label_} {q['score']:.2f}" + (
+                        f": {esc(', '.join(q['reasons'][:3]))}" if q["reasons"] else ""
+                    )
             who = f"person {f['person_id']}" if f.get("person_id") is not None else "no person"
+            ident = "<em>not checked</em>"
+            if f.get("identity"):
+                check = IdentityCheck.from_json(f["identity"])
+                flagged = check.verdict in (DRIFTED, NO_FACE)
+                ident = (f'<span class="{"flag" if flagged else "ok"}">{esc(check.verdict.replace("_", " "))}</span>'
+                         f"<br>{esc(check.describe())}")
             rows.append(
                 "<tr>"
                 f'<td><a href="{_link(v.output, out_root)}">{label}</a><br>face {fid}, {esc(who)}{why}</td>'
                 f'<td><img src="{b_link}" alt="before"></td>'
                 f'<td><img src="{a_link}" alt="after"></td>'
                 f"<td>{ref_html}</td>"
+                f"<td>{ident}</td>"
                 "</tr>"
             )
     done = sum(1 for j in jobs if j.state == JobState.DONE)
@@ -131,12 +145,14 @@ body {{ font-family: sans-serif; margin: 1.5em; }}
 table {{ border-collapse: collapse; }}
 td, th {{ border: 1px solid #ccc; padding: 6px; vertical-align: top; }}
 td img {{ margin: 2px; }}
+.flag {{ color: #b00; font-weight: bold; }}
+.ok {{ color: #070; }}
 </style></head><body>
 <h1>Restored faces</h1>
 <p>Batch {esc(batch_id)}: {done} of {len(jobs)} photos done, {restored_faces} faces restored.
 The originals were not changed; each restored photo is a new file (follow its name).</p>
 <table>
-<tr><th>photo and face</th><th>before</th><th>after</th><th>references used</th></tr>
+<tr><th>photo and face</th><th>before</th><th>after</th><th>references used</th><th>same person?</th></tr>
 {chr(10).join(rows)}
 </table>
 {"<h2>Left out</h2><ul>" + chr(10).join(left_out) + "</ul>" if left_out else ""}

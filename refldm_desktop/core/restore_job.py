@@ -30,6 +30,7 @@ from refldm_desktop.defaults import DEFAULT_REFERENCES, DEFAULT_RESTORER
 from refldm_desktop.core.restoring import (
     FaceRecord,
     PhotoRecord,
+    known_embeddings,
     Reference,
     create_restorer,
     face_records,
@@ -39,6 +40,7 @@ from refldm_desktop.core.restoring import (
 )
 from refldm_desktop.jobs.queue import JobResult, VersionRecord
 from refldm_desktop.jobs.runner import JobCancelled, JobContext
+from refldm_desktop.restore.identity import DRIFTED, FLAG, KEEP_ORIGINAL, NO_FACE
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class _Face:
     reason: str = ""
     references: list[int] = field(default_factory=list)
     crops: list[np.ndarray] = field(default_factory=list)
+    identity: dict[str, Any] | None = None  # restore.identity.IdentityCheck.to_json()
 
     def skip(self, status: FaceStatus, reason: str) -> None:
         self.status, self.reason = status, reason
@@ -67,6 +70,7 @@ class _Face:
             status=self.status,
             reason=self.reason,
             references=tuple(self.references),
+            identity=self.identity,
         )
 
 
@@ -89,6 +93,9 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     wanted = None if wanted is None else {int(i) for i in wanted}
 
     not_chosen = dict(opts.get("not_chosen") or {})
+    # The user's own choice for some faces (the app's "Restore with options"): these
+    # reference faces, or none at all (reference-free, on purpose).
+    chosen_refs = {int(k): [int(r) for r in v] for k, v in dict(opts.get("face_references") or {}).items()}
     faces = [_Face(f) for f in face_records(lib, photo_id=photo.id)]
     for face in faces:
         face.status, face.reason = _why_not(face.record, wanted, not_chosen)
@@ -97,6 +104,14 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         if face.status is not FaceStatus.RESTORED:
             continue
         f = face.record
+        if f.id in chosen_refs:
+            if chosen_refs[f.id]:
+                refs = [Reference(r, 0, Path()) for r in chosen_refs[f.id] if r != f.id]
+                face.crops, face.references, problems = _reference_crops(ctx, lib, refs, res)
+                for p in problems:
+                    ctx.note(f"face {f.id}: {p}")
+            if not chosen_refs[f.id] or face.references:
+                continue  # reference-free when the user asked for it; else as chosen
         if f.person_id is not None and k > 0:
             refs = references_for(lib, f.id, k)
             face.crops, face.references, problems = _reference_crops(ctx, lib, refs, res)
@@ -146,6 +161,9 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     def progress(p) -> None:
         ctx.progress(faces_done=p.faces_done, faces_total=p.faces, step=p.step, steps=p.steps)
 
+    from refldm_desktop.restore.paste import PasteOptions
+
+    parser = _face_parser(ctx, lib)
     to_restore = [FaceToRestore(f.record.landmarks, g) for f, g in zip(todo, groups, strict=True)]
     try:
         preview_steps = int(opts.get("preview_steps") or 0)
@@ -163,6 +181,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
             references,
             options=options,
             upscale=upscale,
+            paste_options=PasteOptions(parser=parser),
             progress=progress,
             cancelled=ctx.is_cancelled,
         )
@@ -172,14 +191,26 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     ctx.device = device
     ctx.check_cancelled()
 
+    policy = str(opts.get("identity_policy") or FLAG)
+    result = _guard_identity(ctx, lib, todo, result, policy)
+    summary["faces"] = [f.outcome().to_json() for f in faces]
+    kept = [f for f in todo if f.status is FaceStatus.RESTORED]
+    if not kept:
+        return JobResult(
+            version=None, summary=summary,
+            message="no face kept: every restored face no longer looked like its person, so the photo stays as it was",
+        )
+    ctx.check_cancelled()
+
     data, extension, blocks_kept = _encode(photo.path, image, result)
     out_dir = _output_dir(lib, photo, Path(payload["output_dir"]), bool(opts.get("inside_library")))
     from refldm_desktop.library.output import candidate_names, write_new_file
 
     sha = ctx.stage_output(out_dir, data)
-    # A discarded version keeps its record and name: a new result never takes it.
+    # A name an earlier version recorded stays that version's, even after its file was
+    # deleted or discarded: a new result takes the next free name.
     recorded = lib.jobs.queue.output_paths()
-    names = (n for n in candidate_names(photo.path.stem, extension) if str(out_dir / n) not in recorded)
+    names = (n for n in candidate_names(photo.path.stem, extension) if str((out_dir / n).absolute()) not in recorded)
     out = write_new_file(out_dir, names, data)
     summary["output"] = str(out)
     parameters = {
@@ -192,6 +223,9 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         "references": k,
         "no_refs_ok": no_refs_ok,
         "jpeg_blocks_kept": blocks_kept,
+        "identity_policy": policy,
+        "paste_mask": "ellipse" if parser is None else "face parsing (bisenet)",
+        "tone": result.paste_options.tone.to_json() if result.paste_options.tone else None,
     }
     version = VersionRecord(
         output_path=out,
@@ -205,7 +239,64 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         original_path=photo.path,
         original_sha256=photo.content_hash,
     )
-    return JobResult(version=version, summary=summary, message=f"restored {len(todo)} of {len(faces)} faces")
+    message = f"restored {len(kept)} of {len(faces)} faces"
+    flagged = sum(1 for f in kept if (f.identity or {}).get("verdict") in (DRIFTED, NO_FACE))
+    if flagged:
+        message += f" ({flagged} flagged: may not look like the person)"
+    return JobResult(version=version, summary=summary, message=message)
+
+
+def _face_parser(ctx: JobContext, lib):
+    """The face-parsing model for paste masks when one is installed (restore.parsing), made
+    once per runner; None (the feathered ellipse) when none is installed or it cannot load."""
+    from refldm_desktop.restore import parsing
+
+    path = parsing.installed(lib.home.models)
+    if path is None:
+        return None
+    device = "cuda" if str(ctx.device).startswith("cuda") else "cpu"
+    key = (str(path), path.stat().st_mtime_ns, device)
+    cached = ctx.shared.get("face_parser")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    parser = parsing.BiSeNetParser(path, device=device)
+    try:
+        parser.face_mask(np.zeros((64, 64, 3), np.uint8))  # loads it now, so a bad file is noted once
+    except parsing.FaceParsingError as exc:
+        ctx.note(f"the face-parsing model is not used: {exc}")
+        parser = None
+    ctx.shared["face_parser"] = (key, parser)
+    return parser
+
+
+def _guard_identity(ctx: JobContext, lib, todo: list[_Face], result, policy: str):
+    """Check each restored face against its person (restore.identity); store the verdicts
+    on the faces. With the keep-original policy a drifted face gets its original pixels back
+    (the photo is pasted again without it) and its status says so. Without a usable face
+    backend the faces go unchecked, with a note."""
+    from refldm_desktop.restore.identity import IdentityGuard
+
+    try:
+        backend = lib.backend()
+    except LibraryError as exc:
+        ctx.note(f"identity not checked: {exc}")
+        return result
+    guard = IdentityGuard(backend)
+    model_id = guard.space.model_id
+    ctx.progress(message=f"checking that {len(todo)} restored faces still look like their people")
+    keep: list[bool] = []
+    for i, face in enumerate(todo):
+        ctx.check_cancelled()
+        known, against, stored = known_embeddings(lib, face.record, face.references, model_id)
+        check = guard.check(result.crops[i], result.restored[i], known, against, stored)
+        face.identity = check.to_json()
+        drifted = check.verdict == DRIFTED
+        if drifted and policy == KEEP_ORIGINAL:
+            face.skip(FaceStatus.KEPT_ORIGINAL, f"the restored face {check.describe()}")
+        keep.append(not (drifted and policy == KEEP_ORIGINAL))
+    if not all(keep):
+        result = result.keeping(keep)
+    return result
 
 
 def _write_preview(ctx: JobContext, lib, image: np.ndarray) -> None:

@@ -7,15 +7,18 @@ references for a face); the job itself (core/restore_job.py) restores and writes
   indexed first (those files alone; their faces join the people already known).
 - `check_restorer(settings)`: fail early, with a reason, when the restorer cannot run.
 - `enqueue(photo_ids, settings)`: one "restore_photo" job per photo, in one batch.
-- `plan_batch(scope, min_quality, settings)`: the low-quality faces worth restoring
-  (a person with references) and their photos, under a batch id that is the same each
-  time the same batch is asked for, so running it again finishes what remains.
+- `plan_batch(scope, min_need, settings)`: the faces that need restoring (blurry, tiny,
+  noisy, blocky, grainy, scratched, faded) and can be restored (a person with references,
+  or any face with --no-refs-ok), with every other face counted by why it was left out,
+  under a batch id that is the same each time the same batch is asked for, so running it
+  again finishes what remains.
 - `outcomes(batch_id)`: per photo, the output and what happened to each face.
 - `write_report(batch_id)`: the HTML contact sheet of a batch (core/report.py).
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import inspect
 import json
@@ -34,6 +37,7 @@ from refldm_desktop.core.people import LIVE
 from refldm_desktop.core.progress import Cancel, Cancelled, ProgressFn, is_cancelled, report
 from refldm_desktop.db.models import Face, FaceAssignment, JobState, LibraryFolder, Person, Photo, PhotoState
 from refldm_desktop.defaults import (
+    DEFAULT_MIN_NEED,
     DEFAULT_MIN_QUALITY,
     DEFAULT_REFERENCES,
     DEFAULT_RESTORER,
@@ -63,11 +67,20 @@ class RestoreSettings:
     no_refs_ok: bool = False  # restore faces without a person or references too
     inside_library: bool = False  # allow an output folder inside a library folder
     references: int = DEFAULT_REFERENCES
+    # What the identity guard does with a face that no longer looks like its person:
+    # "flag" keeps the result and marks it, "keep-original" leaves the original pixels there.
+    identity_policy: str = "flag"
     # A quick result of this many steps is made first and shown while the full one runs
     # (0: none). Not part of a batch's identity: it changes what a user sees, not the output.
     preview_steps: int = 0
 
     def __post_init__(self) -> None:
+        from refldm_desktop.restore.identity import POLICIES
+
+        if self.identity_policy not in POLICIES:
+            raise LibraryError(
+                f"the identity policy must be one of {', '.join(POLICIES)}, got {self.identity_policy!r}"
+            )
         if self.preview_steps < 0:
             raise LibraryError(f"preview steps must be 0 (none) or more, got {self.preview_steps}")
         if self.upscale not in UPSCALE_CHOICES:
@@ -88,6 +101,7 @@ class RestoreSettings:
             "output_dir": settings.output_folder,
             "no_refs_ok": settings.reference_free,
             "references": settings.references,
+            "identity_policy": settings.identity_policy,
         }
         base.update({k: v for k, v in flags.items() if v is not None})
         return cls(**base)
@@ -98,6 +112,7 @@ class RestoreSettings:
             "no_refs_ok": self.no_refs_ok,
             "inside_library": self.inside_library,
             "references": self.references,
+            "identity_policy": self.identity_policy,
             **({"preview_steps": self.preview_steps} if self.preview_steps else {}),
         }
 
@@ -114,6 +129,7 @@ class PhotoRecord:
     mtime_ns: int
     content_hash: str | None
     root: Path | None  # the library folder it was indexed under
+    error: str | None = None  # why it could not be read, when its state is error
 
     def changed_on_disk(self) -> str | None:
         """Why the file no longer is what was indexed, or None when it still is."""
@@ -160,7 +176,8 @@ def photo_record(lib: "Library", photo_id: int) -> PhotoRecord:
         raise NotFound(f"no photo with id {photo_id}")
     p, root = row
     return PhotoRecord(
-        p.id, Path(p.path), p.state, p.size, p.mtime_ns, p.content_hash, None if root is None else Path(root)
+        p.id, Path(p.path), p.state, p.size, p.mtime_ns, p.content_hash, None if root is None else Path(root),
+        p.error,
     )
 
 
@@ -201,6 +218,45 @@ def references_for(lib: "Library", face_id: int, k: int) -> list[Reference]:
     return [Reference(c.face_id, c.photo_id, Path(c.photo_path)) for c in choices]
 
 
+def known_embeddings(
+    lib: "Library", face: FaceRecord, references: Sequence[int], model_id: str, limit: int = 20
+) -> tuple[np.ndarray | None, str, np.ndarray | None]:
+    """What the identity guard compares a restored face with: (embeddings, what they are,
+    the face's own stored embedding). The references used when there are any, else up to
+    `limit` of the person's faces from other photos, else none ("original": the guard then
+    compares the face with itself before restoration). Embeddings of another face backend
+    are left out (their distances mean nothing here)."""
+    with lib._Session() as s:
+        own = s.execute(select(Face.embedding, Face.model_id).where(Face.id == face.id)).first()
+        stored = None if own is None or own[0] is None or own[1] != model_id else np.frombuffer(own[0], np.float32)
+        rows: list = []
+        what = "original"
+        if references:
+            rows = list(s.execute(
+                select(Face.embedding).where(Face.id.in_(list(references)), Face.model_id == model_id)
+            ))
+            what = "references"
+        elif face.person_id is not None:
+            live = and_(FaceAssignment.face_id == Face.id, FaceAssignment.state.in_(LIVE))
+            rows = list(s.execute(
+                select(Face.embedding)
+                .join(FaceAssignment, live)
+                .where(
+                    FaceAssignment.person_id == face.person_id,
+                    Face.photo_id != face.photo_id,
+                    Face.model_id == model_id,
+                    Face.embedding.is_not(None),
+                )
+                .order_by(Face.quality_score.desc().nulls_last(), Face.id)
+                .limit(limit)
+            ))
+            what = "person"
+    known = [np.frombuffer(r[0], np.float32) for r in rows if r[0] is not None]
+    if not known:
+        return None, "original", stored
+    return np.stack(known), what, stored
+
+
 # -- restorers -------------------------------------------------------------------------
 
 
@@ -236,34 +292,90 @@ def restorer_options(lib: "Library", model: str | None, device: str) -> dict[str
 # -- batches ---------------------------------------------------------------------------
 
 
+class LeftOut(enum.StrEnum):
+    """Why a batch left a face alone."""
+
+    SHARP = "already sharp"  # nothing restoration would repair
+    NO_REFERENCES = "no references"  # its person has no good other photo (--no-refs-ok)
+    NOT_A_PERSON = "not a person"  # the face belongs to no person yet (--no-refs-ok)
+    EXCLUDED = "excluded by the user"  # its person is hidden
+    UNMEASURED = "not measured"  # its quality could not be measured
+
+
+# What includes the faces a batch left out for want of references, without them.
+NO_REFS_FLAG = "--no-refs-ok"
+
+
 @dataclass(frozen=True)
 class BatchFace:
     face_id: int
     photo_id: int
     person_id: int | None
-    quality: float
-    reasons: tuple[str, ...]
+    quality: float  # as a reference, 0..1
+    reasons: tuple[str, ...]  # the reference score's reasons
+    need: float | None = None  # how much it needs restoring, 0..1
+    need_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A face a batch left out, and why."""
+
+    face_id: int
+    photo_id: int
+    why: LeftOut
+    detail: str  # one line a user reads
 
 
 @dataclass(frozen=True)
 class BatchPlan:
+    """What a batch would restore, and what it leaves out and why; the same value serves the
+    CLI and the app's cleanup dialog, which shows `counts` and offers --no-refs-ok."""
+
     batch_id: str
     faces: tuple[BatchFace, ...]  # to restore, by photo
     photos: tuple[int, ...]
-    left_out: tuple[tuple[int, int, str], ...]  # (photo id, face id, why) of the faces not chosen
+    left_out: tuple[tuple[int, int, str], ...]  # (photo id, face id, why) on the photos it touches
     considered: int  # faces looked at
-    good_enough: int  # at or above the quality threshold
-    without_person: int
-    without_references: int
+    skipped: tuple[Skipped, ...] = ()  # every face left out, on any photo
+    min_need: float | None = None  # the threshold used (None: the deprecated min_quality)
+
+    def count(self, why: LeftOut) -> int:
+        return sum(1 for x in self.skipped if x.why == why)
+
+    @property
+    def counts(self) -> dict[LeftOut, int]:
+        """Faces left out, by reason (every reason, zero included)."""
+        return {w: self.count(w) for w in LeftOut}
+
+    @property
+    def without_refs(self) -> int:
+        """Faces that need restoring but have no references (a person without good other
+        photos, or no person): NO_REFS_FLAG restores them without."""
+        return self.count(LeftOut.NO_REFERENCES) + self.count(LeftOut.NOT_A_PERSON)
+
+    # The names of the first batch planner, still read by callers.
+    @property
+    def good_enough(self) -> int:
+        return self.count(LeftOut.SHARP)
+
+    @property
+    def without_person(self) -> int:
+        return self.count(LeftOut.NOT_A_PERSON)
+
+    @property
+    def without_references(self) -> int:
+        return self.count(LeftOut.NO_REFERENCES)
 
 
-def batch_id_for(scope: str, min_quality: float, settings: RestoreSettings, out_root: Path) -> str:
+def batch_id_for(
+    scope: str, min_quality: float | None, settings: RestoreSettings, out_root: Path, *, min_need: float | None = None
+) -> str:
     """The same id whenever the same batch is asked for (scope, threshold and settings), so
     a second run finds the jobs of the first and does only what remains. A random seed
     (none given) is not part of it: the first run's seed stays with its jobs."""
     spec = {
         "scope": scope,
-        "min_quality": round(float(min_quality), 4),
         "restorer": settings.restorer,
         "model": settings.model,
         "steps": settings.steps,
@@ -274,17 +386,21 @@ def batch_id_for(scope: str, min_quality: float, settings: RestoreSettings, out_
         "references": settings.references,
         "output": str(out_root),
     }
+    if min_need is not None:
+        spec["min_need"] = round(float(min_need), 4)
+    else:
+        spec["min_quality"] = round(float(min_quality if min_quality is not None else DEFAULT_MIN_QUALITY), 4)
+    if settings.identity_policy != "flag":
+        spec["identity_policy"] = settings.identity_policy
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     return f"batch-{digest[:16]}"
 
 
-QualityFn = Callable[["Library", Sequence[FaceRecord]], Mapping[int, tuple[float, tuple[str, ...]]]]
+ScoreFn = Callable[["Library", Sequence[FaceRecord]], Mapping[int, tuple[float, tuple[str, ...]]]]
+QualityFn = ScoreFn  # the first name, kept for callers
 
 
-def stored_quality(lib: "Library", faces: Sequence[FaceRecord]) -> dict[int, tuple[float, tuple[str, ...]]]:
-    """Quality score (0..1) and reasons per face, as the library stores them (measured when
-    the face was found; faces scored by another QUALITY_VERSION are scored again first).
-    Faces that could not be measured are left out."""
+def _stored(lib: "Library", faces: Sequence[FaceRecord], score, reasons) -> dict[int, tuple[float, tuple[str, ...]]]:
     ids = [f.id for f in faces]
     if not ids:
         return {}
@@ -292,13 +408,23 @@ def stored_quality(lib: "Library", faces: Sequence[FaceRecord]) -> dict[int, tup
     out: dict[int, tuple[float, tuple[str, ...]]] = {}
     with lib._Session() as s:
         for i in range(0, len(ids), 500):
-            rows = s.execute(
-                select(Face.id, Face.quality_score, Face.quality_reasons).where(Face.id.in_(ids[i : i + 500]))
-            )
-            for fid, score, reasons in rows:
-                if score is not None:
-                    out[fid] = (float(score), tuple(reasons or ()))
+            for fid, value, why in s.execute(select(Face.id, score, reasons).where(Face.id.in_(ids[i : i + 500]))):
+                if value is not None:
+                    out[fid] = (float(value), tuple(why or ()))
     return out
+
+
+def stored_quality(lib: "Library", faces: Sequence[FaceRecord]) -> dict[int, tuple[float, tuple[str, ...]]]:
+    """Reference score (0..1) and reasons per face, as the library stores them (measured when
+    the face was found; faces scored by another QUALITY_VERSION are scored again first).
+    Faces that could not be measured are left out."""
+    return _stored(lib, faces, Face.quality_score, Face.quality_reasons)
+
+
+def stored_need(lib: "Library", faces: Sequence[FaceRecord]) -> dict[int, tuple[float, tuple[str, ...]]]:
+    """Restoration need (0..1) and its reasons per face, as the library stores them (stale
+    ones worked out again first). Faces that could not be measured are left out."""
+    return _stored(lib, faces, Face.need_score, Face.need_reasons)
 
 
 class Restoring:
@@ -341,8 +467,11 @@ class Restoring:
                 except NotFound:
                     raise LibraryError(f"{p} is not a photo this app can read") from None
             rec = photo_record(lib, pid)
+            if rec.state == PhotoState.MISSING:
+                raise LibraryError(f"{rec.path} cannot be restored: the file is missing (moved or deleted)")
             if rec.state != PhotoState.OK:
-                raise LibraryError(f"{rec.path} cannot be restored: it is {rec.state}")
+                why = rec.error or "it could not be read when it was indexed"
+                raise LibraryError(f"{rec.path} cannot be restored: {why}")
             out.append(pid)
         return list(dict.fromkeys(out))
 
@@ -408,19 +537,33 @@ class Restoring:
         self,
         scope: str | os.PathLike[str] | None,
         *,
-        min_quality: float = DEFAULT_MIN_QUALITY,
+        min_need: float | None = None,
+        min_quality: float | None = None,
         settings: RestoreSettings = RestoreSettings(),
-        quality: QualityFn | None = None,
+        quality: ScoreFn | None = None,
+        need: ScoreFn | None = None,
         index: bool = True,
         progress: ProgressFn | None = None,
         cancel: Cancel | None = None,
     ) -> BatchPlan:
-        """Faces under `scope` (a folder or photo; None: the whole library) that score below
-        `min_quality` and belong to a person with references (any face with --no-refs-ok).
-        Reports Progress ("index", then "plan" per face); raises Cancelled when cancelled."""
+        """Faces under `scope` (a folder or photo; None: the whole library) whose need is at
+        least `min_need` (default DEFAULT_MIN_NEED) and that belong to a person with
+        references (any face of a person not hidden, with --no-refs-ok). Every other face is
+        counted by why it was left out.
+
+        `min_quality` (deprecated) chooses the old way instead: faces whose reference score
+        is below it. `quality` and `need` replace the stored scores (for tests). Reports
+        Progress ("index", then "plan" per face); raises Cancelled when cancelled."""
+
         lib = self._lib
-        if not 0.0 <= min_quality <= 1.0:
+        if min_need is not None and min_quality is not None:
+            raise LibraryError("give --min-need or the deprecated --min-quality, not both")
+        if min_quality is not None and not 0.0 <= min_quality <= 1.0:
             raise LibraryError(f"--min-quality is a score between 0 and 1, got {min_quality}")
+        if min_quality is None:
+            min_need = DEFAULT_MIN_NEED if min_need is None else float(min_need)
+            if not 0.0 <= min_need <= 1.0:
+                raise LibraryError(f"--min-need is a score between 0 and 1, got {min_need}")
         if scope is None:
             scope_key = "--all"
             prefix = None
@@ -446,39 +589,53 @@ class Restoring:
                 PhotoQuery(folder=prefix, has_faces=True, state=PhotoState.OK, order=PhotoOrder.PATH)
             )
         faces = [f for pid in photo_ids for f in face_records(lib, photo_id=pid)]
-        measure = quality or stored_quality
-        scores = measure(lib, faces)
+        qualities = (quality or stored_quality)(lib, faces)
+        needs = (need or stored_need)(lib, faces) if min_quality is None else {}
         chosen: list[BatchFace] = []
-        left: list[tuple[int, int, str]] = []
-        good = no_person = no_refs = 0
+        skipped: list[Skipped] = []
+
+        def skip(f: FaceRecord, why: LeftOut, detail: str) -> None:
+            skipped.append(Skipped(f.id, f.photo_id, why, detail))
+
         for i, f in enumerate(faces):
             if is_cancelled(cancel):
                 raise Cancelled("planning the batch was cancelled; nothing was queued")
             report(progress, "plan", i, len(faces))
-            if f.id not in scores:
-                left.append((f.photo_id, f.id, "its quality could not be measured"))
+            if f.id not in qualities or (min_quality is None and f.id not in needs):
+                skip(f, LeftOut.UNMEASURED, "its quality could not be measured")
                 continue
-            score, reasons = scores[f.id]
-            if score >= min_quality:
-                good += 1
-                left.append((f.photo_id, f.id, f"its quality {score:.2f} is at least {min_quality:g}"))
+            score, reasons = qualities[f.id]
+            n, n_reasons = needs.get(f.id, (None, ()))
+            if min_quality is not None:
+                if score >= min_quality:
+                    skip(f, LeftOut.SHARP, f"its quality {score:.2f} is at least {min_quality:g}")
+                    continue
+            elif n < min_need:
+                skip(f, LeftOut.SHARP, f"already sharp: restoration need {n:.2f} is below {min_need:g}")
                 continue
-            if f.person_id is None or f.person_hidden:
+            if f.person_hidden:
+                skip(f, LeftOut.EXCLUDED, f"excluded by the user: person {f.person_id} is hidden")
+                continue
+            if f.person_id is None:
                 if not settings.no_refs_ok:
-                    no_person += 1
-                    left.append((f.photo_id, f.id, "it belongs to no person (or a hidden one)"))
+                    skip(f, LeftOut.NOT_A_PERSON, f"not a person: it belongs to no person ({NO_REFS_FLAG} restores it)")
                     continue
             elif not settings.no_refs_ok and not references_for(lib, f.id, settings.references):
-                no_refs += 1
-                left.append((f.photo_id, f.id, f"person {f.person_id} has no usable reference photos"))
+                skip(f, LeftOut.NO_REFERENCES,
+                     f"no references: person {f.person_id} has no usable reference photos ({NO_REFS_FLAG} restores it)")
                 continue
-            chosen.append(BatchFace(f.id, f.photo_id, f.person_id, float(score), tuple(reasons)))
+            chosen.append(BatchFace(f.id, f.photo_id, f.person_id, float(score), tuple(reasons),
+                                    None if n is None else float(n), tuple(n_reasons)))
         report(progress, "plan", len(faces), len(faces))
         out_root = self.output_root(settings)
-        bid = batch_id_for(scope_key, min_quality, settings, out_root)
-        photos = tuple(dict.fromkeys(f.photo_id for f in chosen))
-        left = [x for x in left if x[0] in photos]  # only the photos the batch touches matter
-        return BatchPlan(bid, tuple(chosen), photos, tuple(left), len(scores), good, no_person, no_refs)
+        bid = batch_id_for(scope_key, min_quality, settings, out_root, min_need=min_need if min_quality is None else None)
+        touched = tuple(dict.fromkeys(f.photo_id for f in chosen))
+        # Only the photos the batch touches get a note per face in their job.
+        left = tuple((x.photo_id, x.face_id, x.detail) for x in skipped if x.photo_id in touched)
+        return BatchPlan(
+            bid, tuple(chosen), touched, left, len(faces), tuple(skipped),
+            min_need if min_quality is None else None,
+        )
 
     def enqueue_batch(self, plan: BatchPlan, settings: RestoreSettings) -> JobsEnqueued:
         """Queue the plan's photos under its batch id; photos with a job in that batch keep
@@ -488,6 +645,8 @@ class Restoring:
             o = per_photo.setdefault(f.photo_id, {"face_ids": [], "quality": {}, "not_chosen": {}})
             o["face_ids"].append(f.face_id)
             o["quality"][str(f.face_id)] = {"score": round(f.quality, 4), "reasons": list(f.reasons)}
+            if f.need is not None:
+                o.setdefault("need", {})[str(f.face_id)] = {"score": round(f.need, 4), "reasons": list(f.need_reasons)}
         for photo_id, face_id, why in plan.left_out:
             per_photo[photo_id]["not_chosen"][str(face_id)] = why
         r = self.enqueue(plan.photos, settings, batch_id=plan.batch_id, per_photo=per_photo)
@@ -526,6 +685,10 @@ class Restoring:
 __all__ = [
     "BatchFace",
     "BatchPlan",
+    "LeftOut",
+    "NO_REFS_FLAG",
+    "Skipped",
+    "stored_need",
     "DEFAULT_MIN_QUALITY",
     "DEFAULT_RESTORER",
     "FaceRecord",

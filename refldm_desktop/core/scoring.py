@@ -13,6 +13,10 @@ the person's centre) is not stored: it changes whenever the person gains or lose
 (clustering, merge, split, confirm), so reference choice works it out on every call, which
 costs milliseconds.
 
+The restoration need (faces.need) is stored beside the quality, with its own NEED_VERSION.
+It is worked out from the stored measures, so a new NEED_VERSION alone is applied by
+`rerate_needs` from the database, without decoding any photo.
+
 `quality` is reached through its module (never `from ... import assess`), so that tests can
 count or replace the calls and bump the version.
 """
@@ -31,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from refldm_desktop.core.changes import RescoreResult
 from refldm_desktop.core.progress import Cancel, ProgressFn, is_cancelled, report
 from refldm_desktop.db.models import Face, Photo, PhotoState
-from refldm_desktop.faces import quality
+from refldm_desktop.faces import need, quality
 
 CHUNK = 500  # ids per IN (...), under SQLite's bound-parameter limit
 
@@ -45,6 +49,8 @@ class Scored:
     score: float | None
     reasons: list[str]
     pose: tuple[float, float, float] | None
+    need: float | None = None  # need.rate_need(...).score; None when not measured
+    need_reasons: list[str] | None = None
 
     def apply(self, face: Face) -> None:
         face.quality = self.quality
@@ -52,6 +58,9 @@ class Scored:
         face.quality_score = self.score
         face.quality_reasons = self.reasons
         face.yaw, face.pitch, face.roll = self.pose or (None, None, None)
+        face.need_version = need.NEED_VERSION
+        face.need_score = self.need
+        face.need_reasons = self.need_reasons if self.need is not None else list(self.reasons)
 
 
 def score_face(image: np.ndarray, landmarks: np.ndarray, detector_score: float, backend: str) -> Scored:
@@ -63,12 +72,15 @@ def score_face(image: np.ndarray, landmarks: np.ndarray, detector_score: float, 
     except Exception as exc:  # one odd face (cut by the border, bad landmarks) must not stop a run
         return Scored(None, quality.QUALITY_VERSION, None, [f"could not be measured: {exc}"], None)
     r = quality.rate(q)
+    n = need.rate_need(q)
     return Scored(
         quality=q.to_dict(),
         version=q.version,
         score=r.score,
         reasons=list(r.reasons),
         pose=(q.pose.yaw, q.pose.pitch, q.pose.roll),
+        need=n.score,
+        need_reasons=list(n.reasons),
     )
 
 
@@ -96,6 +108,52 @@ def load_quality(face: Face) -> quality.QualityScores | None:
 def stale():
     """Faces whose stored scores are missing or come from another QUALITY_VERSION."""
     return or_(Face.quality_version.is_(None), Face.quality_version != quality.QUALITY_VERSION)
+
+
+def _need_stale():
+    return (Face.quality_version == quality.QUALITY_VERSION) & or_(
+        Face.need_version.is_(None), Face.need_version != need.NEED_VERSION
+    )
+
+
+def needs_stale(session_factory: sessionmaker[Session], face_ids: Sequence[int] | None = None) -> bool:
+    """Whether any face (of `face_ids`) has current measures but a need from another
+    NEED_VERSION. One query."""
+    q = select(Face.id).where(_need_stale()).limit(1)
+    with session_factory() as s:
+        if face_ids is None:
+            return s.execute(q).first() is not None
+        ids = list(dict.fromkeys(face_ids))
+        return any(
+            s.execute(q.where(Face.id.in_(ids[i : i + CHUNK]))).first() is not None for i in range(0, len(ids), CHUNK)
+        )
+
+
+def rerate_needs(session_factory: sessionmaker[Session], face_ids: Sequence[int] | None = None) -> int:
+    """Work out the need again for faces whose measures are current but whose need comes
+    from another NEED_VERSION (all of them, or those among `face_ids`). Reads the stored
+    measures only. Returns how many faces were rated."""
+    q = select(Face).where(_need_stale())
+    done = 0
+    with session_factory() as s:
+        if face_ids is None:
+            batches = [s.scalars(q).all()]
+        else:
+            ids = list(dict.fromkeys(face_ids))
+            batches = [s.scalars(q.where(Face.id.in_(ids[i : i + CHUNK]))).all() for i in range(0, len(ids), CHUNK)]
+        for faces in batches:
+            for face in faces:
+                measures = load_quality(face)
+                face.need_version = need.NEED_VERSION
+                if measures is None:
+                    face.need_score, face.need_reasons = None, list(face.quality_reasons or [])
+                else:
+                    n = need.rate_need(measures)
+                    face.need_score, face.need_reasons = n.score, list(n.reasons)
+                done += 1
+        if done:
+            s.commit()
+    return done
 
 
 def stale_faces(

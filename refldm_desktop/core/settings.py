@@ -51,6 +51,9 @@ class Settings:
     face_backend: str | None = None  # None: the one the library's faces came from
     reference_free: bool = False  # also restore faces without a person or references
     upscale: int = 1  # enlarge the whole photo first: 1, 2 or 4
+    # A restored face that no longer looks like its person (restore.identity): "flag" keeps
+    # it and marks it, "keep-original" leaves the original face in the photo.
+    identity_policy: str = "flag"
     theme: str = "system"  # the app's look: system, light or dark
 
     def __post_init__(self) -> None:
@@ -136,6 +139,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "face_backend": _optional_name,
     "reference_free": _flag,
     "upscale": _upscale,
+    "identity_policy": _choice("flag", "keep-original"),
     "theme": _choice("system", "light", "dark"),
 }
 

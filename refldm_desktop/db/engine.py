@@ -4,16 +4,16 @@ the packaged Alembic migrations."""
 from __future__ import annotations
 
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from refldm_desktop.errors import DatabaseError  # noqa: F401 (also exported here)
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-class DatabaseError(RuntimeError):
-    """The database cannot be used (made by a newer version, damaged, ...)."""
 
 
 def _on_connect(dbapi_connection, _record) -> None:
@@ -58,32 +58,207 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest migration."""
+def upgrade(engine: Engine, *, backups: Path | None = None) -> Path | None:
+    """Create or upgrade the schema to the newest migration, all or nothing.
+
+    Every migration runs in one SQLite transaction (DDL included), so a kill or a full disk
+    leaves the schema as it was; a lock file keeps two processes from upgrading at once;
+    an existing database is copied into `backups` first. Returns that backup's path.
+    """
     from alembic import command
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(alembic_config())
-    current = current_revision(engine)
+    head = script.get_current_head()
     known = {rev.revision for rev in script.walk_revisions()}
-    if current is not None and current not in known:
-        raise DatabaseError(
-            f"the database is at schema revision {current!r}, which this version of the app "
-            "does not know; it was probably made by a newer version"
-        )
-    if current == script.get_current_head():
-        return
-    with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "head")
+
+    def check(current: str | None) -> bool:
+        if current is not None and current not in known:
+            raise DatabaseError(
+                f"the library database is at schema revision {current}, which this version of "
+                "the app does not know: it was made by a newer version; install that version"
+            )
+        return current != head
+
+    if not check(_revision_or_error(engine)):
+        return None  # the common case: no lock, no write
+    path = Path(engine.url.database or "")
+    with upgrade_lock(path):
+        current = _revision_or_error(engine)  # another process may have done it meanwhile
+        if not check(current):
+            return None
+        backup = None
+        if current is not None and backups is not None and _has_tables(engine):
+            backup = backup_database(engine, backups, f"before-{head}-from-{current}")
+        ddl = _transactional_engine(path)
+        try:
+            with ddl.begin() as conn:
+                command.upgrade(alembic_config(conn), "head")
+        finally:
+            ddl.dispose()
+        return backup
 
 
-def open_database(path: str | os.PathLike[str]) -> tuple[Engine, sessionmaker[Session]]:
-    """An engine on `path` with the schema up to date, and its session factory."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _revision_or_error(engine: Engine) -> str | None:
+    try:
+        return current_revision(engine)
+    except Exception as exc:
+        from refldm_desktop.errors import database_error_message
+
+        message = database_error_message(exc)
+        if message is None:
+            raise
+        raise DatabaseError(message) from exc
+
+
+def _has_tables(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE type='table'").scalar())
+
+
+def _transactional_engine(path: Path) -> Engine:
+    """An engine whose transactions are real SQLite transactions, DDL included.
+
+    Python's sqlite3 (in its default mode) commits before CREATE/ALTER statements, so a
+    migration killed halfway would leave half a schema. Here the driver is told to stay out
+    of transactions and each one starts with BEGIN IMMEDIATE: the write lock from the start.
+    """
+    engine = make_engine(path)
+
+    @event.listens_for(engine, "connect")
+    def _autocommit_driver(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@contextmanager
+def upgrade_lock(db_path: Path):
+    """Hold an OS lock beside the database while it is created or upgraded; a second
+    process waits here, then finds the work done. The OS drops it when a process dies."""
+    lock = db_path.with_name(db_path.name + ".upgrade-lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":  # pragma: no cover
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+BACKUPS_KEPT = 5
+
+
+def backup_database(engine: Engine, folder: Path, label: str) -> Path:
+    """A consistent copy of the database in `folder` (SQLite's online backup, so writers in
+    other processes are not disturbed), written under a temporary name and then renamed;
+    the newest BACKUPS_KEPT copies are kept. The caller holds `upgrade_lock`."""
+    import datetime
+    import sqlite3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".library-*.part"):  # left by a process killed while copying
+        stale.unlink(missing_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    final = folder / f"library-{stamp}-{label}.sqlite3"
+    tmp = folder / f".{final.name}.part"
+    try:
+        src = sqlite3.connect(engine.url.database or "")
+        try:
+            dst = sqlite3.connect(tmp)
+            try:
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    for old in list_backups(folder)[:-BACKUPS_KEPT]:
+        old.unlink(missing_ok=True)
+    return final
+
+
+def list_backups(folder: Path) -> list[Path]:
+    """Backups in `folder`, oldest first."""
+    return sorted(folder.glob("library-*.sqlite3")) if folder.is_dir() else []
+
+
+def open_database(
+    path: str | os.PathLike[str], *, backups: Path | None = None
+) -> tuple[Engine, sessionmaker[Session]]:
+    """An engine on `path` with the schema up to date, and its session factory. An
+    existing database is backed up into `backups` before an upgrade."""
+    path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise DatabaseError(f"the home folder {path.parent} is a file, not a folder: choose another with --home")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise DatabaseError(f"the library database {path} is a folder: move it away or choose another --home")
     engine = make_engine(path)
     try:
-        upgrade(engine)
+        upgrade(engine, backups=backups)
     except Exception:
         engine.dispose()
         raise
     return engine, sessionmaker(engine, expire_on_commit=False)
+
+
+def check_database(path: str | os.PathLike[str]) -> list[str]:
+    """What is wrong with the database file at `path` (empty when it is whole), read-only."""
+    import sqlite3
+
+    path = Path(path)
+    if not path.is_file():
+        return [f"{path} does not exist"]
+    try:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            problems = [r[0] for r in db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            problems += [f"a row of {r[0]} points at a missing row of {r[2]}" for r in db.execute("PRAGMA foreign_key_check")]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return [f"SQLite cannot read it ({exc})"]
+    return problems
+
+
+def restore_backup(path: str | os.PathLike[str], backup: str | os.PathLike[str]) -> Path:
+    """Put `backup` in place of the database at `path`. The current file (with its WAL) is
+    kept beside it, renamed, never deleted; returns its new name. The caller makes sure no
+    other process has the library open."""
+    import datetime
+    import shutil
+
+    path, backup = Path(path), Path(backup)
+    problems = check_database(backup)
+    if problems:
+        raise DatabaseError(f"the backup {backup} is damaged too ({problems[0]}): choose another one")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    tmp = path.with_name(f".{path.name}.restoring")
+    shutil.copyfile(backup, tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    with upgrade_lock(path):
+        for suffix in ("", "-wal", "-shm"):
+            current = Path(f"{path}{suffix}")
+            if current.exists():
+                os.replace(current, Path(f"{aside}{suffix}"))
+        os.replace(tmp, path)
+    return aside

@@ -154,6 +154,12 @@ class Face(Base):
     quality_version: Mapped[int | None] = mapped_column(Integer, index=True)
     quality_score: Mapped[float | None] = mapped_column(Float)  # quality.rate(...).score, 0..1
     quality_reasons: Mapped[list | None] = mapped_column(JSON)  # rate(...).reasons, worst first
+    # How much the face needs restoring (faces.need), worked out from `quality`'s measures.
+    # need_version is the NEED_VERSION that rated it; None or another: rated again (from
+    # the stored measures while quality_version is current, so without decoding the photo).
+    need_version: Mapped[int | None] = mapped_column(Integer, index=True)
+    need_score: Mapped[float | None] = mapped_column(Float)  # need.rate_need(...).score, 0..1
+    need_reasons: Mapped[list | None] = mapped_column(JSON)  # rate_need(...).reasons, worst first
     # Head pose in degrees (also inside `quality`), as columns so that queries can use them.
     yaw: Mapped[float | None] = mapped_column(Float)
     pitch: Mapped[float | None] = mapped_column(Float)

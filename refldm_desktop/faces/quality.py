@@ -29,10 +29,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from PIL import Image
 
+from refldm_desktop.faces import oldprint
 from refldm_desktop.faces.align import AlignTransform, apply_affine, ffhq_transform, invert_affine
 
 # Bump whenever a measure or the rating changes, so stored scores get recomputed.
-QUALITY_VERSION = 1
+QUALITY_VERSION = 2
 
 # The measures look at the face interior of an FFHQ crop (brows to below the mouth, cheek to
 # cheek), in crop fractions. In a crop of size N the eyes sit about N/4 apart.
@@ -93,6 +94,8 @@ class QualityScores:
     detector: float | None  # detector confidence in [0, 1] when known
     colour: ColourStats
     fingerprint: tuple[int, ...] = field(repr=False, default=())  # int8 luma thumbnail
+    # Signs of an old print (grain, scratches, halftone, fading, cast); None when unknown.
+    print_signs: oldprint.PrintSigns | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -105,6 +108,8 @@ class QualityScores:
         d["pose"] = Pose(**d["pose"])
         d["colour"] = ColourStats(**d["colour"])
         d["fingerprint"] = tuple(int(v) for v in d.get("fingerprint", ()))
+        if d.get("print_signs") is not None:
+            d["print_signs"] = oldprint.PrintSigns(**d["print_signs"])
         return cls(**d)
 
 
@@ -163,6 +168,14 @@ def assess(
     # A face larger than the work crop is also looked at pixel for pixel: a copy blown up
     # from a quarter of its size can still fill the model's crop, but has no fine detail.
     native = _native_sharpness(source[0]) if scale > 1.05 else sharpness
+    signs = None
+    if source[0].size:
+        gh, gw = source[0].shape
+        window = image[source[2] : source[2] + gh, source[1] : source[1] + gw]
+        extent = lm.max(0) - lm.min(0)
+        signs = oldprint.measure(
+            image, window, max(1, int(face_size / MODEL_EYE_DISTANCE)), float(extent[0] * extent[1])
+        )
     return QualityScores(
         version=QUALITY_VERSION,
         sharpness=sharpness,
@@ -180,6 +193,7 @@ def assess(
         detector=None if detector is None else float(np.clip(detector, 0.0, 1.0)),
         colour=_colour(mean_rgb),
         fingerprint=_fingerprint(luma),
+        print_signs=signs,
     )
 
 
@@ -384,21 +398,8 @@ def _blockiness(gray: np.ndarray, x0: int, y0: int) -> float:
 
 
 def _noise_sigma(gray: np.ndarray) -> float:
-    """Immerkaer's fast noise estimate: a 3x3 mask that cancels smooth image structure."""
-    if gray.shape[0] < 8 or gray.shape[1] < 8:
-        return 0.0
-    g = gray
-    r = (
-        g[:-2, :-2] - 2 * g[:-2, 1:-1] + g[:-2, 2:]
-        - 2 * g[1:-1, :-2] + 4 * g[1:-1, 1:-1] - 2 * g[1:-1, 2:]
-        + g[2:, :-2] - 2 * g[2:, 1:-1] + g[2:, 2:]
-    )
-    # Edges of the face are structure, not noise: use the calmer half of the pixels.
-    a = np.abs(r).ravel()
-    calm = np.partition(a, a.size // 2)[: a.size // 2]
-    # For pure Gaussian noise, mean |r| = sqrt(2/pi) * 6 * sigma over all pixels; the
-    # calmer half's mean is about 0.41 of that, hence the extra factor.
-    return float(math.sqrt(math.pi / 2) * calm.mean() / 6.0 / 0.41)
+    """Immerkaer's fast noise estimate on the calmer half of the pixels (oldprint.calm_sigma)."""
+    return oldprint.calm_sigma(gray)
 
 
 def _colour(mean_rgb: np.ndarray) -> ColourStats:
@@ -576,8 +577,16 @@ def rate(
     # A face bigger than the model's crop with no detail at its own pixel size was blown up
     # (or is soft): it loses a little, enough to rank below a true copy of it.
     native = 0.85 + 0.15 * _ramp(math.log10(max(q.native_sharpness, 1e-9)), math.log10(0.0008), math.log10(0.008))
-    f["sharpness"] = min(sharp * native, f["compression"])
-    if f["sharpness"] < 0.5 and f["compression"] >= 0.5:
+    # Grain and scratches add fine, high-contrast structure that is not the face's detail:
+    # a grainy or scratched face earns no more sharpness credit than they leave it.
+    signs = oldprint.severities(q.print_signs) if q.print_signs is not None else {}
+    for key, name in (("grain", "film grain"), ("scratches", "scratched print")):
+        if name in signs:
+            f[key] = 1.0 - signs[name]
+            if signs[name] >= 0.3:
+                bad.append((f[key], name))
+    f["sharpness"] = min(sharp * native, f["compression"], f.get("grain", 1.0), f.get("scratches", 1.0))
+    if sharp * native < 0.5 and f["compression"] >= 0.5:
         bad.append((f["sharpness"], "blurry"))
     elif native < 0.95 and f["compression"] >= 0.5:
         bad.append((native, "less detail than its size suggests"))
@@ -645,7 +654,7 @@ def rate(
     weights = {
         "sharpness": 0.8, "resolution": 0.7, "pose": 0.6, "roll": 0.3, "exposure": 0.6,
         "contrast": 0.3, "eyes": 0.6, "compression": 0.5, "noise": 0.3, "detector": 0.3,
-        "identity": 0.8,
+        "identity": 0.8, "grain": 0.5, "scratches": 0.5,
     }
     score = 1.0
     for k, v in f.items():

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from refldm_desktop.defaults import DEFAULT_REFERENCES
+from refldm_desktop.faces.need import rate_need
 from refldm_desktop.faces.quality import QualityScores, Rating, rate
 from refldm_desktop.faces.types import EmbeddingSpace
 
@@ -68,6 +69,9 @@ class Choice:
     reasons: tuple[str, ...]
     pinned: bool = False
     landmarks: tuple[tuple[float, float], ...] | None = None  # upright photo pixels, as detected
+    # How much the face itself needs restoring (faces.need), beside how good a reference it is.
+    need: float | None = None
+    need_reasons: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -78,6 +82,8 @@ class Choice:
             "score": round(self.score, 4),
             "reasons": list(self.reasons),
             "pinned": self.pinned,
+            "need": None if self.need is None else round(self.need, 4),
+            "need_reasons": list(self.need_reasons),
             "landmarks": None if self.landmarks is None else [[round(x, 2), round(y, 2)] for x, y in self.landmarks],
         }
 
@@ -485,6 +491,7 @@ def _choice(f: _Face, why: list[str], faces: list[_Face]) -> Choice:
         score=float(f.score),
         reasons=tuple(reasons),
         landmarks=_landmarks(f.c),
+        **_need(f.c),
     )
 
 
@@ -498,7 +505,13 @@ def _pinned_choice(f: _Face) -> Choice:
         reasons=("pinned by you",) + tuple(f.rating.reasons) + tuple(f.notes),
         pinned=True,
         landmarks=_landmarks(f.c),
+        **_need(f.c),
     )
+
+
+def _need(c: Candidate) -> dict:
+    n = rate_need(c.quality)
+    return {"need": n.score, "need_reasons": n.reasons}
 
 
 def _landmarks(c: Candidate) -> tuple[tuple[float, float], ...] | None:

@@ -13,9 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-
-class RunnerBusy(RuntimeError):
-    """Another runner (in this or another process) holds the lock."""
+from refldm_desktop.errors import RunnerBusy  # noqa: F401 (also exported here)
 
 
 class RunnerLock:

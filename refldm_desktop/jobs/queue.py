@@ -21,22 +21,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from refldm_desktop.db.models import Job, JobState, Photo, Version, utcnow
+from refldm_desktop.errors import JobError, JobNotFound  # noqa: F401 (also exported here)
 from refldm_desktop.jobs.lock import RunnerLock
 
 ACTIVE = (JobState.QUEUED, JobState.RUNNING, JobState.FAILED)  # what `jobs list` shows by default
-
-
-class JobError(Exception):
-    """A job verb cannot be done; the message says why."""
-
-
-class JobNotFound(JobError):
-    pass
 
 
 # -- values handed out -------------------------------------------------------------------
@@ -143,11 +136,24 @@ class VersionInfo:
     face_status: Sequence[Mapping[str, Any]]
     created_at: datetime
 
+    @property
+    def identity(self) -> dict[int, Mapping[str, Any]]:
+        """Per restored face id, the identity guard's check (restore.identity): distances
+        before and after, threshold and verdict. Faces restored before the guard existed,
+        or whose check could not run, are absent."""
+        return {int(f["face_id"]): f["identity"] for f in self.face_status if f.get("identity")}
+
+    @property
+    def output_lost(self) -> bool:
+        """The file this version wrote is gone (deleted or moved by the user)."""
+        return not self.output.is_file()
+
     def to_json(self) -> dict:
         return {
             "id": self.id,
             "photo_id": self.photo_id,
             "job_id": self.job_id,
+            "output_lost": self.output_lost,
             "original": str(self.original),
             "original_sha256": self.original_sha256,
             "output": str(self.output),
@@ -469,6 +475,17 @@ class JobQueue:
                 else:
                     unchanged.append((job.id, job.state))
         return JobsCancelled(tuple(cancelled), tuple(stopping), tuple(unchanged))
+
+    def withdraw(self, ids: Sequence[int]) -> tuple[int, ...]:
+        """Remove jobs that are still queued, as if never asked for (a command that queued
+        them and then could not run them). Returns the ids removed; others are left."""
+        if not ids:
+            return ()
+        with self._write, self._Session.begin() as s:
+            gone = tuple(s.scalars(
+                delete(Job).where(Job.id.in_(list(ids)), Job.state == JobState.QUEUED).returning(Job.id)
+            ))
+        return gone
 
     def resume(self, ids: Sequence[int] | None = None) -> JobsResumed:
         """Queue failed and cancelled jobs again: the given ones, or all of them."""

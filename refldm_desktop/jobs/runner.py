@@ -96,9 +96,15 @@ def _is_cpu(device: str) -> bool:
 
 def describe_error(exc: BaseException) -> str:
     """A line for the user: the message of our own errors, type and message of a bug."""
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, str) and reason:
-        return reason
+    from refldm_desktop.errors import translate
+
+    known = translate(exc)  # ours, or a full disk, a locked or damaged database
+    if known is not None:
+        return str(known)
+    if type(exc).__module__.startswith("sqlalchemy"):
+        # Its text holds the SQL statement and its parameters: not for the user.
+        orig = getattr(exc, "orig", None) or exc
+        return f"unexpected database error ({type(orig).__name__}); please report it"
     text = str(exc)
     if type(exc).__module__ == "builtins" or not text:
         return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

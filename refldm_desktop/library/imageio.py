@@ -31,6 +31,8 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image
 
+from refldm_desktop.errors import ImageError  # noqa: F401 (also exported here)
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
@@ -96,14 +98,6 @@ _TRANSPOSE: dict[int, Image.Transpose | None] = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-
-
-class ImageError(Exception):
-    """A file we cannot turn into pixels. ``reason`` is one short sentence for the user."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
+from refldm_desktop.errors import OutputError  # noqa: F401 (also exported here)
+
 ORIENTATION = 0x0112
 EXIF_IFD = 0x8769
 PIXEL_X_DIMENSION = 0xA002
@@ -42,14 +44,6 @@ _EXTENSIONS = {
     "BMP": (".bmp", ".dib"),
     "HEIF": (".heic", ".heif"),
 }
-
-
-class OutputError(Exception):
-    """The restored photo could not be written; `reason` says why in plain words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -420,8 +414,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_new_file(out_dir: Path, names: Iterable[str], data: bytes) -> Path:
-    """Write `data` under the first of `names` that does not exist in `out_dir`, atomically.
+def write_new_file(out_dir: Path, names: Iterable[str], data: bytes, *, replace: bool = False) -> Path:
+    """Write `data` under the first of `names` that does not exist in `out_dir`, atomically
+    (or, with `replace`, under the first name whatever is there: the user asked for it).
 
     The bytes go to a hidden temporary file in `out_dir`, are flushed to disk, and are then
     hard-linked under the new name; a link fails rather than replace an existing file, so
@@ -451,6 +446,10 @@ def write_new_file(out_dir: Path, names: Iterable[str], data: bytes) -> Path:
             os.fsync(f.fileno())
         for name in names:
             target = out_dir / name
+            if replace:
+                os.replace(tmp, target)
+                final = target
+                break
             try:
                 os.link(tmp, target)
                 final = target

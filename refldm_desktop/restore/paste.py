@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from refldm_desktop.faces.align import AlignTransform, warp_to_crop
+from refldm_desktop.restore.tone import PhotoTone
 
 # ---------------------------------------------------------------------------------------------
 # Hooks for optional models
@@ -154,6 +155,9 @@ class PasteOptions:
     parser: FaceParser | None = None
     # Softening of a parsing mask, as a Gaussian sigma in crop fractions.
     parser_feather: float = 0.025
+    # The photo's tone (restore.tone): a black-and-white or toned photo keeps it where faces
+    # are pasted. None: colour as the restorer and colour matching leave it.
+    tone: PhotoTone | None = None
     # Paste the restorer's change (photo + warped restored - warped original crop), so the
     # photo's detail that the crop cannot hold survives. False: paste the warped crop itself.
     keep_detail: bool = True
@@ -526,14 +530,19 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
     box = _footprint(t, options.mask, image.shape[:2])
     if box is None:
         return None
-    crop_mask = None
-    if options.parser is not None:
-        crop_mask = _parser_alpha(options.parser, restored, options.mask, options.parser_feather)
     original = None
-    if options.color_match or options.lowfreq_sigma > 0 or options.keep_detail:
+    if options.color_match or options.lowfreq_sigma > 0 or options.keep_detail or options.parser is not None:
         original = face.original if face.original is not None else warp_to_crop(image, t)
         if original.shape != restored.shape:
             raise ValueError("the original crop and the restored crop differ in size")
+    crop_mask = None
+    if options.parser is not None:
+        # The face as both crops show it: what covers the face in the photo (a hand, hair,
+        # a glasses frame) stays, and so does whatever the restorer did not draw as face.
+        crop_mask = np.minimum(
+            _parser_alpha(options.parser, restored, options.mask, options.parser_feather),
+            _parser_alpha(options.parser, original, options.mask, options.parser_feather),
+        )
     if options.keep_detail and crop_mask is None and np.array_equal(restored, original):
         # Nothing changed (the passthrough restorer): the photo stays as it is.
         return _Warped(box, image[box[1] : box[3], box[0] : box[2]].astype(np.float32), _box_alpha(t, options.mask, box))
@@ -574,6 +583,8 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
         before = np.asarray(_warp_crop_to_box(Image.fromarray(original), t, box, rgb=True), dtype=np.float32)
         rgb += image[y0:y1, x0:x1].astype(np.float32) - before
         np.clip(rgb, 0.0, 255.0, out=rgb)
+    if options.tone is not None and options.tone.monochrome:
+        rgb = options.tone.apply(rgb)  # last, so that a grey photo stays exactly grey
     if crop_mask is None:
         alpha = _box_alpha(t, options.mask, box)
     else:

@@ -7,7 +7,7 @@ as a new file is library.output's job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Hashable, Mapping, Sequence
 
 import numpy as np
@@ -22,6 +22,7 @@ from refldm_desktop.restore.paste import (
     scale_landmarks,
     upscale_image,
 )
+from refldm_desktop.restore.tone import detect_tone
 from refldm_desktop.restore.protocol import (
     CancelCheck,
     ProgressCallback,
@@ -49,6 +50,24 @@ class RestoredPhoto:
     crops: list[np.ndarray]  # what each face's restorer was given
     restored: list[np.ndarray]  # what it returned
     paste: PasteResult = field(repr=False)
+    source: np.ndarray | None = field(default=None, repr=False)  # the (upscaled) photo the crops came from
+    paste_options: PasteOptions = field(default_factory=PasteOptions, repr=False)
+    pasted: tuple[bool, ...] = ()  # per face: whether its restored crop is in `image`
+
+    def keeping(self, keep: Sequence[bool]) -> "RestoredPhoto":
+        """The same restoration with only the faces marked in `keep` pasted back; the
+        others keep the photo's original pixels (an identity guard's keep-original)."""
+        if self.source is None:
+            raise ValueError("this restoration does not hold its source photo")
+        keep = tuple(bool(k) for k in keep)
+        if len(keep) != len(self.transforms):
+            raise ValueError(f"expected {len(self.transforms)} keep flags, got {len(keep)}")
+        pasted = paste_faces(
+            self.source,
+            [FacePaste(t, r, c) for t, r, c, k in zip(self.transforms, self.restored, self.crops, keep, strict=True) if k],
+            self.paste_options,
+        )
+        return replace(self, image=pasted.image, paste=pasted, pasted=keep)
 
 
 def restore_photo(
@@ -63,13 +82,18 @@ def restore_photo(
     upscaler: Upscaler | None = None,
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
+    keep_tone: bool = True,
 ) -> RestoredPhoto:
     """Restore `faces` of an upright (H, W, 3) uint8 photo; see the module docstring.
 
     Faces of one group go to the restorer in one call with that group's references (aligned
     crops at the restorer's resolution), so a reference-based model caches them once.
+    With `keep_tone`, a black-and-white or toned photo (restore.tone) keeps its tone where
+    faces are pasted, unless `paste_options` already names a tone.
     """
     references = references or {}
+    if paste_options.tone is None and keep_tone:
+        paste_options = replace(paste_options, tone=detect_tone(image))
     work = upscale_image(image, upscale, upscaler)
     res = restorer.resolution
     transforms = [ffhq_transform(scale_landmarks(f.landmarks, upscale), res) for f in faces]
@@ -111,4 +135,7 @@ def restore_photo(
         [FacePaste(t, r, c) for t, r, c in zip(transforms, restored, crops, strict=True)],
         paste_options,
     )
-    return RestoredPhoto(pasted.image, upscale, transforms, crops, restored, pasted)  # type: ignore[arg-type]
+    return RestoredPhoto(
+        pasted.image, upscale, transforms, crops, restored, pasted,  # type: ignore[arg-type]
+        source=work, paste_options=paste_options, pasted=(True,) * len(faces),
+    )

@@ -17,14 +17,11 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_STEPS
+from refldm_desktop.errors import RestoreError  # noqa: F401 (also exported here)
 
 
 class RestoreCancelled(Exception):
     """Raised by a restorer when its cancel check said stop; nothing it made is kept."""
-
-
-class RestoreError(Exception):
-    """A restorer could not do the job; the message says why in words a user can act on."""
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ def saved_defaults(ctx: "AppContext") -> "RestoreSettings":
         return RestoreSettings()
 
 
+_watching: set["RestoreWatch"] = set()
+
+
 class RestoreWatch:
     """Calls `on_finished(JobEnd)` for each of the jobs when it ends (once each)."""
 
@@ -55,6 +58,8 @@ class RestoreWatch:
         self.ctx = ctx
         self.waiting = set(job_ids)
         self.on_finished = on_finished
+        # Signals hold only weak references to plain objects' methods: keep it alive.
+        _watching.add(self)
         ctx.jobs.event.connect(self._event)
         # A job may have ended before we listened: ask once.
         lib = ctx.library
@@ -75,6 +80,7 @@ class RestoreWatch:
         self.waiting.discard(end.job_id)
         if not self.waiting:
             self.ctx.jobs.event.disconnect(self._event)
+            _watching.discard(self)
         self.ctx.notify("versions", "jobs", "photos")
         self.on_finished(end)
 

@@ -50,6 +50,8 @@ class ThumbnailCache(QObject):
         capacity: int = 1500,
         max_pending: int = 400,
         source: Callable[[Key], Path] | None = None,
+        display: tuple[int, int] | None = None,
+        device_pixel_ratio: float = 1.0,
     ) -> None:
         super().__init__(parent)
         self._library = library
@@ -63,6 +65,9 @@ class ThumbnailCache(QObject):
         self._cv = threading.Condition()
         self._closed = False
         self._paths: dict[Key, Path] = {}
+        # Made at the size they are shown (in device pixels), so painting is a plain copy.
+        self._display = display
+        self._dpr = device_pixel_ratio
         self._made.connect(self._store, Qt.ConnectionType.QueuedConnection)
         self._threads = [
             threading.Thread(target=self._work, name=f"refldm-thumbs-{i}", daemon=True) for i in range(workers)
@@ -133,6 +138,10 @@ class ThumbnailCache(QObject):
                 key = self._pending.pop()  # newest first
             try:
                 image = load_qimage(self._source(key), key[2])
+                if self._display is not None:
+                    w, h = (round(v * self._dpr) for v in self._display)
+                    if image.width() > w or image.height() > h:
+                        image = image.scaled(w, h, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
             except Exception:  # noqa: BLE001 - an unreadable picture shows as a placeholder
                 image = None
             with self._cv:
@@ -149,7 +158,9 @@ class ThumbnailCache(QObject):
         if image is None or image.isNull():
             self._failed.add(key)
         else:
-            self._pixmaps[key] = QPixmap.fromImage(image)
+            pm = QPixmap.fromImage(image)
+            pm.setDevicePixelRatio(self._dpr)
+            self._pixmaps[key] = pm
             while len(self._pixmaps) > self._capacity:
                 self._pixmaps.popitem(last=False)
         self.ready.emit(key)

@@ -250,8 +250,10 @@ def test_human_output_is_a_readable_list_with_reasons(built, capsys):
     assert code == 0
     lines = out.splitlines()
     assert "reference faces" in lines[0] and "best first" in lines[0]
-    assert re.match(r"\s*1\. face \d+\s+score \d\.\d\d\s+/", lines[1])
-    assert lines[2].startswith("    ") and len(lines[2].strip()) > 3
+    # Both scores: as a reference, and how much the face itself needs restoring.
+    assert re.match(r"\s*1\. face \d+\s+score \d\.\d\d\s+need \d\.\d\d\s+/", lines[1])
+    assert lines[2].startswith("    as a reference: ") and len(lines[2].strip()) > 20
+    assert lines[3].startswith("    needs restoring: ")
 
 
 def test_pins_and_exclusions_win_and_survive_a_reindex(built, tmp_path, capsys):

@@ -70,3 +70,40 @@ def test_rename_and_pin_during_an_index_finish_within_a_second(tmp_path):
         if other is not None:
             other.close()
         lib.close()
+
+
+def test_a_people_edit_holds_the_write_lock_from_its_first_read(tmp_path, monkeypatch):
+    """Two processes pinning one face at once: the second waits for the first's commit and
+    finds the face pinned, instead of both inserting the decision (a crash, found by the
+    fault suite). Here another connection tries to write while the edit is deciding."""
+    import sqlite3
+
+    import refldm_desktop.core.references as refs
+
+    draw_photo(tmp_path / "p" / "a.png", [(1, 0, 10, 10)], size=(64, 48))
+    draw_photo(tmp_path / "p" / "b.png", [(1, 1, 10, 10)], size=(64, 48))
+    lib = open_test_library(tmp_path / "home", FakeBackend())
+    try:
+        lib.index([tmp_path / "p"])
+        face = lib.faces()[0]
+        seen = []
+        decide = refs._decide
+
+        def decide_while_another_writes(session, face_id, decision):
+            other = sqlite3.connect(lib.home.database, timeout=0)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                seen.append("other got the lock")
+                other.rollback()
+            except sqlite3.OperationalError as exc:
+                seen.append(str(exc))
+            finally:
+                other.close()
+            return decide(session, face_id, decision)
+
+        monkeypatch.setattr(refs, "_decide", decide_while_another_writes)
+        assert lib.pin_reference(face.id).changed
+        assert seen == ["database is locked"]
+        assert lib.face(face.id).reference == "pinned"
+    finally:
+        lib.close()

@@ -19,7 +19,7 @@ JOB_KEYS = {
 }
 VERSION_KEYS = {
     "id", "photo_id", "job_id", "original", "original_sha256", "output", "output_sha256", "restorer",
-    "model", "parameters", "seed", "references", "faces", "created_at",
+    "model", "parameters", "seed", "references", "faces", "created_at", "output_lost",
 }
 
 
@@ -111,7 +111,7 @@ def test_versions_list_json_shape_and_photo_filter(cli, queued):
     assert code == 0 and sorted(v["photo_id"] for v in versions) == ids
     for v in versions:
         assert set(v) == VERSION_KEYS
-        assert Path(v["output"]).is_absolute() and Path(v["output"]).is_file()
+        assert Path(v["output"]).is_absolute() and Path(v["output"]).is_file() and v["output_lost"] is False
         assert v["seed"] == 5 and v["job_id"] in job_ids
         assert v["references"] == [{"face_id": 1, "references": [2, 3]}]
         assert [f["status"] for f in v["faces"]] == ["restored"]

@@ -183,3 +183,26 @@ def test_batch_writes_a_report_and_a_second_run_does_nothing_twice(library, face
     assert second["photos"] == first["photos"]  # the same jobs, nothing redone
     assert outputs_under(out) == written and all(p.read_bytes() == b for p, b in hashes.items())
     assert sha256_tree(library.lib) == library.before
+
+
+def test_batch_by_default_picks_the_old_prints_and_accounts_for_every_face(library, faces_dir):
+    out = library.root / "out-batch-need"
+    r = cli(library.home, "batch", library.lib / "old_photos", "--restorer", "passthrough", "--no-refs-ok",
+            "--output-dir", out, "--json")
+    assert r.rc == 0, r.err
+    result = r.json()
+    restored = [f for o in result["photos"] for f in o["faces"] if f["status"] == "restored"]
+    left = result["left_out"]
+    assert set(result["counts"]) == {"already sharp", "no references", "not a person", "excluded by the user",
+                                     "not measured"}
+    assert sum(result["counts"].values()) == len(left)
+    assert all(x["why"] in result["counts"] and x["detail"] and x["photo"] for x in left)
+    # Old prints need restoring: faded, grainy, toned, tiny.
+    assert len(restored) >= 0.8 * (len(restored) + len(left)), left
+    assert "looked at" in r.err and "deprecated" not in r.err
+
+    old = cli(library.home, "batch", library.lib / "old_photos", "--restorer", "passthrough", "--no-refs-ok",
+              "--min-quality", "0.5", "--output-dir", out, "--json")
+    assert old.rc == 0 and "--min-quality is deprecated" in old.err
+    both = cli(library.home, "batch", library.lib / "old_photos", "--min-quality", "0.5", "--min-need", "0.5")
+    assert both.rc == 2 and "not both" in both.err

@@ -10,8 +10,9 @@ import pytest
 from fakes import FakeBackend, draw_photo, open_test_library
 
 from refldm_desktop.core import restore_job
+from refldm_desktop.core.changes import LibraryError
 from refldm_desktop.core.outcomes import FaceStatus
-from refldm_desktop.core.restoring import RestoreSettings
+from refldm_desktop.core.restoring import NO_REFS_FLAG, LeftOut, RestoreSettings
 from refldm_desktop.db.models import JobState
 from refldm_desktop.plugin_api import RestoreCancelled, RestoreProgress
 
@@ -149,7 +150,7 @@ def test_outcomes_print_what_the_job_stored(lib, painter, tmp_path):
     _, (o,) = run(lib, [a.id], tmp_path / "out")
     stored = lib.jobs.get(o.job_id).result["faces"]
     assert o.to_json()["faces"] == stored and len(stored) == 2
-    assert list(stored[0]) == ["face_id", "box", "person_id", "status", "references"]
+    assert list(stored[0]) == ["face_id", "box", "person_id", "status", "references", "identity"]
     queued = lib.restoring.enqueue([b.id], RestoreSettings(restorer="painter", output_dir=tmp_path / "out"))
     (waiting,) = lib.restoring.outcomes(queued.batch_id)
     assert waiting.state is JobState.QUEUED
@@ -295,3 +296,48 @@ def test_an_upscale_too_big_for_memory_fails_with_a_reason(lib, painter, tmp_pat
     from PIL import Image
 
     assert Image.open(o.output).size == (320, 240)
+
+
+def test_batch_plan_chooses_by_need_and_says_why_each_face_was_left_out(lib, painter, tmp_path):
+    a, b, c, d, e = (photo(lib, f"{n}.png") for n in "abcde")
+    faces = {f.id: f for f in lib.faces()}
+    by_photo = {pid: sorted(fid for fid, f in faces.items() if f.photo_id == pid) for pid in (a.id, b.id, c.id, d.id, e.id)}
+    a1, a2 = by_photo[a.id]
+    (b1,), (c1,), (d1,), (e1,) = by_photo[b.id], by_photo[c.id], by_photo[d.id], by_photo[e.id]
+    lib.hide_person(faces[d1].person_id)  # the user does not want person 2 restored
+    lib.reject_face(c1)  # c's face now belongs to nobody
+    needs = {a1: 0.8, a2: 0.1, b1: 0.3, c1: 0.9, d1: 0.9, e1: 0.95}
+    measured = {fid: (needs[fid], ("blurry",) if needs[fid] >= 0.5 else ()) for fid in needs}
+    quality = {fid: (0.9, ("eyes closed",)) for fid in needs}  # reference score plays no part
+    settings = RestoreSettings(restorer="painter", output_dir=tmp_path / "out")
+
+    def plan(**kw):
+        kw.setdefault("settings", settings)
+        return lib.restoring.plan_batch(None, need=lambda lib, fs: measured, quality=lambda lib, fs: quality, **kw)
+
+    p = plan()
+    assert [f.face_id for f in p.faces] == [a1] and p.photos == (a.id,)
+    assert p.faces[0].need == 0.8 and p.faces[0].need_reasons == ("blurry",)
+    why = {x.face_id: x.why for x in p.skipped}
+    assert why == {a2: LeftOut.SHARP, b1: LeftOut.SHARP, c1: LeftOut.NOT_A_PERSON,
+                   d1: LeftOut.EXCLUDED, e1: LeftOut.NO_REFERENCES}
+    assert p.counts == {LeftOut.SHARP: 2, LeftOut.NO_REFERENCES: 1, LeftOut.NOT_A_PERSON: 1,
+                        LeftOut.EXCLUDED: 1, LeftOut.UNMEASURED: 0}
+    assert p.without_refs == 2 and all(NO_REFS_FLAG in x.detail for x in p.skipped if x.face_id in (c1, e1))
+    # One flag includes the faces without references; the user's exclusion still wins.
+    allowed = plan(settings=RestoreSettings(restorer="painter", output_dir=tmp_path / "out", no_refs_ok=True))
+    assert sorted(f.face_id for f in allowed.faces) == sorted([a1, c1, e1])
+    assert {x.face_id for x in allowed.skipped if x.why == LeftOut.EXCLUDED} == {d1}
+    # A lower threshold takes the mildly soft face too, under another batch id.
+    lower = plan(min_need=0.25)
+    assert b1 in {f.face_id for f in lower.faces} and lower.batch_id != p.batch_id
+    assert plan().batch_id == p.batch_id
+    with pytest.raises(LibraryError, match="between 0 and 1"):
+        plan(min_need=1.5)
+    with pytest.raises(LibraryError, match="not both"):
+        plan(min_need=0.5, min_quality=0.5)
+
+    lib.restoring.enqueue_batch(p, settings)
+    lib.jobs.run(batch_id=p.batch_id)
+    page = lib.restoring.write_report(p.batch_id, tmp_path / "out").read_text("utf-8")
+    assert "restoration need 0.80: blurry" in page and "reference quality 0.90: eyes closed" in page

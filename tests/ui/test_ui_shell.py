@@ -90,3 +90,39 @@ def test_gui_without_a_display_says_so_in_one_line(tmp_path):
     )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no display" in r.stderr
+
+
+def test_every_control_has_a_name_a_screen_reader_can_read(qtbot, tmp_path, open_app):
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QWidget,
+    )
+
+    from refldm_desktop.ui.dialogs.restore_options import RestoreOptionsDialog
+    from refldm_desktop.ui.views.compare import CompareView
+
+    photos, lib = _library(tmp_path)
+    ctx, window = open_app(lib)
+    window.open_paths([photos])
+    qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=30_000)
+    pid = lib.photos()[0].id
+    dialog = RestoreOptionsDialog(ctx, [pid], window)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: len(dialog.rows) == 1, timeout=30_000)
+    compare = CompareView(ctx)
+    qtbot.addWidget(compare)
+    controls = (QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit)
+    unnamed = []
+    for top in (window, dialog, compare):
+        for w in top.findChildren(QWidget):
+            if not isinstance(w, controls) or w.objectName().startswith("qt_") or w.isHidden():
+                continue
+            if type(w).__module__.startswith("PySide6") and w.parent() is not None and type(w.parent()).__module__.startswith("PySide6") and not w.objectName():
+                continue  # parts Qt makes inside its own widgets (scroll bars' buttons...)
+            if not (w.accessibleName() or (isinstance(w, QAbstractButton) and w.text())):
+                unnamed.append(f"{type(w).__name__} {w.objectName()!r} in {type(top).__name__}")
+    assert unnamed == []

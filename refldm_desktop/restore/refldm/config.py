@@ -13,12 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from refldm_desktop.errors import ConfigError  # noqa: F401 (also exported here)
+
 CONFIG_FORMAT = "refldm-desktop/config"
 CONFIG_VERSION = 1
-
-
-class ConfigError(ValueError):
-    """A config that is malformed or describes something we do not implement."""
 
 
 @dataclass(frozen=True)

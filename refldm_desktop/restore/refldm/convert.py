@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from refldm_desktop.errors import CheckpointError  # noqa: F401 (also exported here)
 from refldm_desktop.restore.refldm.config import RefLDMConfig
 
 if TYPE_CHECKING:
@@ -44,10 +45,6 @@ SCHEDULE_BUFFERS = (
 EMA_BOOKKEEPING = ("model_ema.decay", "model_ema.num_updates")
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file that is not what it should be; the message says what is wrong."""
-
-
 # --- reading files ----------------------------------------------------------------------
 
 
@@ -68,17 +65,42 @@ def read_checkpoint(path: str | Path, role: str) -> dict[str, "torch.Tensor"]:
     if head[:2] == b"PK":
         if not zipfile.is_zipfile(path):
             raise CheckpointError(f"{label}: the file is truncated or damaged (its zip directory is missing)")
+        _check_zip_crcs(path, label)
     elif head[:1] != b"\x80":
         raise CheckpointError(f"{label}: not a PyTorch checkpoint (it starts with {head!r})")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=head[:2] == b"PK")
-    except pickle.UnpicklingError as exc:
+    except pickle.UnpicklingError:
+        # torch's own text advises weights_only=False, which is exactly what must not be done.
         raise CheckpointError(
-            f"{label}: holds Python objects other than tensors, which we refuse to unpickle ({exc})"
+            f"{label}: holds Python objects other than tensors, and loading those could run code, "
+            "so it is refused for safety; use the authors' original file"
         ) from None
     except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{label}: cannot be read as a PyTorch checkpoint; truncated or damaged? ({exc})") from None
     return _state_dict_of(obj, role, label)
+
+
+def _check_zip_crcs(path: Path, label: str) -> None:
+    """Refuse a checkpoint whose bytes changed since it was written (a bad download or
+    disk): every zip entry carries a CRC-32 of its data, which zipfile checks as the entry
+    is read to its end, and which torch itself never checks."""
+    import zipfile
+    import zlib
+
+    name = "its zip directory"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                name = info.filename
+                with zf.open(info) as entry:
+                    while entry.read(1 << 22):
+                        pass
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError):
+        raise CheckpointError(
+            f"{label}: the file is damaged (the bytes of {name} do not match their checksum); "
+            "download or copy it again"
+        ) from None
 
 
 def _state_dict_of(obj: Any, role: str, label: str) -> dict[str, "torch.Tensor"]:

@@ -15,12 +15,9 @@ from pathlib import Path
 from typing import Callable
 
 from refldm_desktop import __version__
+from refldm_desktop.errors import DownloadError  # noqa: F401 (also exported here)
 
 CHUNK = 1 << 20
-
-
-class DownloadError(Exception):
-    """A download that did not complete; the message says whether it can be resumed."""
 
 
 def part_path(dest: Path) -> Path:

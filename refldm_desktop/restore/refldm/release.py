@@ -14,15 +14,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
+from refldm_desktop.errors import ReleaseError  # noqa: F401 (also exported here)
 from refldm_desktop.restore.refldm.config import DEFAULT_CONFIG, RefLDMConfig, load_config
 
 RELEASE_ENV = "REFLDM_DESKTOP_RELEASE_MANIFEST"
 RELEASE_FORMAT = "refldm-desktop/release"
 ROLES = ("refldm", "vqgan")
-
-
-class ReleaseError(Exception):
-    pass
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from refldm_desktop import __version__
 from refldm_desktop.defaults import DEFAULT_MODEL
+from refldm_desktop.errors import ModelStoreError  # noqa: F401 (also exported here)
 from refldm_desktop.library.scan import content_hash
 from refldm_desktop.restore.refldm.config import ConfigError, RefLDMConfig
 
@@ -32,10 +33,6 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "refldm-desktop/model"
 UNET_FILE, VQ_FILE, CONFIG_FILE = "unet.safetensors", "vq.safetensors", "config.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ModelStoreError(Exception):
-    """A model that cannot be stored or used; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,9 @@ def list_models(models_root: Path) -> list[StoredModel | tuple[Path, str]]:
     out: list[StoredModel | tuple[Path, str]] = []
     if not models_root.is_dir():
         return out
-    for path in sorted(p for p in models_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    # Other kinds of models share the folder (restore.parsing's "face-parsing").
+    others = {"face-parsing"}
+    for path in sorted(p for p in models_root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in others):
         try:
             out.append(open_model(path, verify=False))
         except ModelStoreError as exc:

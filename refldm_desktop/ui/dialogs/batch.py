@@ -33,9 +33,10 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.views.people_common import people_thumbs
+from refldm_desktop.db.models import JobState
 
 if TYPE_CHECKING:
-    from refldm_desktop.core.restoring import BatchFace, BatchPlan, RestoreSettings
+    from refldm_desktop.core.restoring import BatchPlan, RestoreSettings
     from refldm_desktop.ui.context import AppContext
 
 THUMB = 64
@@ -43,9 +44,90 @@ SHOWN = 60  # thumbnails of the poorest faces selected; the count covers all
 EVERYTHING = "Everything in the library"
 
 
-def selected_at(faces: "tuple[BatchFace, ...]", threshold: float) -> "list[BatchFace]":
-    """The faces a batch at `threshold` restores: those scoring below it, poorest first."""
-    return sorted((f for f in faces if f.quality < threshold), key=lambda f: (f.quality, f.face_id))
+class ByQuality:
+    """Today's planning: faces whose score as a reference is below the threshold."""
+
+    label = "Restore faces with &quality below:"
+    widest = 1.0  # the threshold that selects every face any threshold could
+
+    @staticmethod
+    def default() -> float:
+        from refldm_desktop.defaults import DEFAULT_MIN_QUALITY
+
+        return DEFAULT_MIN_QUALITY
+
+    @staticmethod
+    def plan_args(threshold: float) -> dict:
+        return {"min_quality": threshold}
+
+    @staticmethod
+    def selected(faces, threshold: float) -> list:
+        return sorted((f for f in faces if f.quality < threshold), key=lambda f: (f.quality, f.face_id))
+
+    @staticmethod
+    def score(f) -> tuple[float, tuple[str, ...]]:
+        return f.quality, f.reasons
+
+    @staticmethod
+    def summary(plan, chosen: list, threshold: float) -> str:
+        skipped = plan.without_person + plan.without_references
+        extra = (
+            f" {skipped} other faces are never restored here: they belong to nobody yet, or their person has "
+            "no good photos to learn from." if skipped else ""
+        )
+        photos = len({f.photo_id for f in chosen})
+        return (
+            f"{len(chosen)} face{'s' if len(chosen) != 1 else ''} in {photos} photo{'s' if photos != 1 else ''} "
+            f"score below {threshold:.2f} and will be restored.{extra}"
+        )
+
+
+class ByNeed(ByQuality):
+    """The core's restoration-need planning: faces that need restoring at least this much,
+    and what is left alone counted by reason."""
+
+    label = "Restore faces that &need it at least:"
+    widest = 0.0
+
+    @staticmethod
+    def default() -> float:
+        from refldm_desktop.defaults import DEFAULT_MIN_NEED
+
+        return DEFAULT_MIN_NEED
+
+    @staticmethod
+    def plan_args(threshold: float) -> dict:
+        return {"min_need": threshold}
+
+    @staticmethod
+    def selected(faces, threshold: float) -> list:
+        return sorted(
+            (f for f in faces if f.need is not None and f.need >= threshold), key=lambda f: (-f.need, f.face_id)
+        )
+
+    @staticmethod
+    def score(f) -> tuple[float, tuple[str, ...]]:
+        return f.need, f.need_reasons
+
+    @staticmethod
+    def summary(plan, chosen: list, threshold: float) -> str:
+        from refldm_desktop.core.restoring import LeftOut
+
+        photos = len({f.photo_id for f in chosen})
+        less = plan.count(LeftOut.SHARP) + len(plan.faces) - len(chosen)
+        never = ", ".join(f"{n} {why}" for why, n in plan.counts.items() if n and why != LeftOut.SHARP)
+        return (
+            f"{len(chosen)} face{'s' if len(chosen) != 1 else ''} in {photos} photo{'s' if photos != 1 else ''} "
+            f"need restoring at least {threshold:.2f} and will be restored. Left alone: {less} need it less."
+            + (f" Never restored here, whatever the threshold: {never}." if never else "")
+        )
+
+
+def criterion(restoring) -> type[ByQuality]:
+    """Plan by need where the core can, else by quality."""
+    import inspect
+
+    return ByNeed if "min_need" in inspect.signature(restoring.plan_batch).parameters else ByQuality
 
 
 class BatchDialog(QDialog):
@@ -54,9 +136,10 @@ class BatchDialog(QDialog):
 
     def __init__(self, ctx: "AppContext", parent: QWidget | None = None, settings: "RestoreSettings | None" = None) -> None:
         super().__init__(parent)
-        from refldm_desktop.core.restoring import DEFAULT_MIN_QUALITY, RestoreSettings
+        from refldm_desktop.core.restoring import RestoreSettings
 
         self.ctx = ctx
+        self.by = criterion(ctx.library.restoring)
         self.settings = settings or RestoreSettings()
         self.setObjectName("batchDialog")
         self.setWindowTitle("Clean up an album")
@@ -85,7 +168,7 @@ class BatchDialog(QDialog):
         self.spin.setDecimals(2)
         self.slider.valueChanged.connect(lambda v: self.spin.setValue(v / 100))
         self.spin.valueChanged.connect(self._threshold_changed)
-        self.spin.setValue(DEFAULT_MIN_QUALITY)
+        self.spin.setValue(self.by.default())
         row = QHBoxLayout()
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin)
@@ -113,7 +196,7 @@ class BatchDialog(QDialog):
         form = QFormLayout()
         scope_label = QLabel("&Photos:")
         scope_label.setBuddy(self.scope)
-        threshold_label = QLabel("Restore faces with &quality below:")
+        threshold_label = QLabel(self.by.label)
         threshold_label.setBuddy(self.slider)
         form.addRow(scope_label, self.scope)
         form.addRow(threshold_label, row)
@@ -183,11 +266,16 @@ class BatchDialog(QDialog):
         restoring, scope, settings = self.ctx.library.restoring, self.scope_path(), self.settings
 
         def plan():
-            return restoring.plan_batch(scope, min_quality=1.0, settings=settings, index=False)
+            return restoring.plan_batch(scope, **self.by.plan_args(self.by.widest), settings=settings, index=False)
 
         def done(plan) -> None:
             if token == self._scope_token:
                 self.plan = plan
+                n = getattr(plan, "without_refs", None)
+                if n is None:
+                    n = plan.without_person + plan.without_references
+                if not self.no_refs.isChecked():
+                    self.no_refs.setText(f"Also restore the {n} faces without a person or reference photos (less faithful)")
                 self._threshold_changed(self.spin.value())
 
         def failed(exc, details) -> None:
@@ -204,30 +292,23 @@ class BatchDialog(QDialog):
         self.slider.blockSignals(False)
         if self.plan is None:
             return
-        chosen = selected_at(self.plan.faces, value)
-        photos = len({f.photo_id for f in chosen})
-        skipped = self.plan.without_person + self.plan.without_references
-        extra = (
-            f" {skipped} other faces are never restored here: they belong to nobody yet, or their person has "
-            "no good photos to learn from." if skipped else ""
-        )
-        self.count.setText(
-            f"{len(chosen)} face{'s' if len(chosen) != 1 else ''} in {photos} photo{'s' if photos != 1 else ''} "
-            f"score below {value:.2f} and will be restored.{extra}"
-        )
+        chosen = self.by.selected(self.plan.faces, value)
+        self.count.setText(self.by.summary(self.plan, chosen, value))
         self.start_button.setEnabled(bool(chosen) and self.batch_id is None)
         self.faces.clear()
         for f in chosen[:SHOWN]:
-            item = QListWidgetItem(f"{f.quality:.2f}")
+            score, reasons = self.by.score(f)
+            item = QListWidgetItem(f"{score:.2f}")
             item.setData(Qt.ItemDataRole.UserRole, f.face_id)
-            item.setToolTip("; ".join(f.reasons) or f"quality {f.quality:.2f}")
+            item.setSizeHint(QSize(THUMB + 12, THUMB + 22))  # the picture may arrive later
+            item.setToolTip("; ".join(reasons) or f"{score:.2f}")
             pm = self.thumbs.get(("face", f.face_id, THUMB * 2))
             if pm is not None:
                 item.setIcon(pm)
             self.faces.addItem(item)
 
     def selected_count(self) -> int:
-        return 0 if self.plan is None else len(selected_at(self.plan.faces, self.spin.value()))
+        return 0 if self.plan is None else len(self.by.selected(self.plan.faces, self.spin.value()))
 
     def _thumb_ready(self, key) -> None:
         if key[0] != "face" or key[2] != THUMB * 2:
@@ -255,7 +336,7 @@ class BatchDialog(QDialog):
         self.spin.setEnabled(False)
 
         def queue():
-            plan = restoring.plan_batch(scope, min_quality=threshold, settings=settings, index=False)
+            plan = restoring.plan_batch(scope, **self.by.plan_args(threshold), settings=settings, index=False)
             return plan, restoring.enqueue_batch(plan, settings)
 
         def queued(result) -> None:
@@ -273,7 +354,7 @@ class BatchDialog(QDialog):
         self.ctx.tasks.run(queue, queued, label="Queueing the batch")
 
     def _job_event(self, event) -> None:
-        if self.batch_id is not None and event.batch_id == self.batch_id and event.state in ("done", "failed", "cancelled"):
+        if self.batch_id is not None and event.batch_id == self.batch_id and event.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
             self._check_finished()
 
     def _check_finished(self) -> None:

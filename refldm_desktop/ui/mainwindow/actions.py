@@ -54,13 +54,52 @@ def _view(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
         )
 
 
+def _photo(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
+    """The right-click menu's actions, for the selected photos of the page on screen."""
+    from refldm_desktop.ui.views import photo_menu as pm
+
+    def on_selection(fn, single: bool = False):
+        def run() -> None:
+            page = window.current_page()
+            ids = page.selected_photo_ids() if hasattr(page, "selected_photo_ids") else []
+            if not ids:
+                ctx.status.emit("Select a photo first")
+            else:
+                fn(page, ids[0] if single else ids)
+
+        return run
+
+    m = menus["photo"]
+    acts = [
+        action(window, "&Restore Faces", on_selection(pm.restore), pm.RESTORE_SHORTCUT, "restoreSelected"),
+        action(window, "Restore with &Options…", on_selection(pm.restore_with_options), pm.OPTIONS_SHORTCUT, "restoreSelectedOptions"),
+        action(window, "Show &Faces", on_selection(pm.show_faces, True), "Ctrl+F", "showFacesSelected"),
+        action(window, "&Compare with Restored", on_selection(pm.compare_latest, True), "Ctrl+D", "compareSelected"),
+        action(window, "Open in the File &Manager", on_selection(pm.open_in_file_manager, True), "Ctrl+Shift+O", "openFolderSelected"),
+    ]
+    for i, a in enumerate(acts):
+        if i == 2:
+            m.addSeparator()
+        m.addAction(a)
+
+    def follow_page(_index: int = 0) -> None:
+        # Only on a page of photos: elsewhere these keys belong to that page (Ctrl+R retries
+        # a job in the Jobs panel).
+        on = hasattr(window.current_page(), "selected_photo_ids")
+        for a in acts:
+            a.setEnabled(on)
+
+    window.stack.currentChanged.connect(follow_page)
+    follow_page()
+
+
 def _people(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
     from refldm_desktop.ui.people_actions import contribute
 
     contribute(window, ctx, menus)
 
 
-CONTRIBUTORS: list[Contributor] = [_file, _view, _people]
+CONTRIBUTORS: list[Contributor] = [_file, _view, _photo, _people]
 
 
 def install(window: "MainWindow", ctx: "AppContext") -> Menus:

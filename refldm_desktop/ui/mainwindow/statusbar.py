@@ -41,9 +41,22 @@ class StatusBar(QStatusBar):
         ctx.tasks.progressed.connect(self._update)
         ctx.tasks.finished.connect(self._update)
         ctx.status.connect(lambda text: self.showMessage(text, 8000))
+        ctx.changed.connect(self._maybe_remeasure)
+        self.measure_device()
+
+    def measure_device(self) -> None:
+        from refldm_desktop.ui.device import describe
+
+        lib = self.ctx.library
+        # No label: quiet, not shown as background work.
+        self.ctx.tasks.run_long("", lambda _task: describe(lib), self.set_device, lambda *_: None)
+
+    def _maybe_remeasure(self, change) -> None:
+        if "versions" in change.areas:
+            self.measure_device()
 
     def _long_tasks(self) -> list["Task"]:
-        return [t for t in self.ctx.tasks.active() if t.long]
+        return [t for t in self.ctx.tasks.active() if t.long and t.label]
 
     def _update(self, _task: "Task | None" = None) -> None:
         tasks = self._long_tasks()

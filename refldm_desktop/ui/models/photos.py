@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 
 from refldm_desktop.ui.models.photo_source import PhotoFilter, PhotoRow, photo_ids, photos_by_id
+from refldm_desktop.db.models import PhotoState
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.thumbnails import ThumbnailCache
 
 PAGE = 256
+RELOAD_MS = 300
 THUMB = 256
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # PhotoRow, or None while it is being fetched
@@ -37,15 +39,25 @@ class PhotoListModel(QAbstractListModel):
         self._ids: list[int] = []
         self._row_of: dict[int, int] = {}
         self._rows: dict[int, PhotoRow] = {}
-        self._asked_pages: set[int] = set()
+        self._fresh_pages: set[int] = set()  # pages fetched since the last change
         self._generation = 0
         self.thumbs.ready.connect(self._thumb_ready)
+        # Changes come in bursts (a batch finishing photo after photo): one reload for each
+        # burst, at most every RELOAD_MS.
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(RELOAD_MS)
+        self._reload_timer.timeout.connect(self.reload)
 
     # -- loading -------------------------------------------------------------------------
 
     def set_filter(self, f: PhotoFilter) -> None:
         self.filter = f
         self.reload()
+
+    def schedule_reload(self) -> None:
+        if not self._reload_timer.isActive():
+            self._reload_timer.start()
 
     def reload(self) -> None:
         """Fetch the ids again (after a change); rows already known stay until refetched."""
@@ -56,18 +68,25 @@ class PhotoListModel(QAbstractListModel):
     def _set_ids(self, gen: int, ids: list[int]) -> None:
         if gen != self._generation:
             return  # a newer filter was asked for meanwhile
-        self.beginResetModel()
-        self._ids = list(ids)
-        self._row_of = {pid: r for r, pid in enumerate(self._ids)}
-        self._rows.clear()
-        self._asked_pages.clear()
-        self.endResetModel()
+        ids = list(ids)
+        self._fresh_pages.clear()
+        if ids == self._ids:
+            # The same photos: keep showing what is known, refetch rows as they are painted
+            # (a reset would lay out every cell again and lose the selection).
+            if ids:
+                self.dataChanged.emit(self.index(0), self.index(len(ids) - 1), [ROW_ROLE])
+        else:
+            self.beginResetModel()
+            self._ids = ids
+            self._row_of = {pid: r for r, pid in enumerate(ids)}
+            self._rows.clear()
+            self.endResetModel()
         self.loaded.emit()
 
     def _fetch_page(self, page: int) -> None:
-        if page in self._asked_pages:
+        if page in self._fresh_pages:
             return
-        self._asked_pages.add(page)
+        self._fresh_pages.add(page)
         gen, lib = self._generation, self.ctx.library
         ids = self._ids[page * PAGE : (page + 1) * PAGE]
         self.ctx.tasks.run(lambda: photos_by_id(lib, ids), lambda rows: self._got_rows(gen, rows), label="Reading photos")
@@ -100,6 +119,18 @@ class PhotoListModel(QAbstractListModel):
     def photo_row(self, row: int) -> PhotoRow | None:
         return self._rows.get(self._ids[row])
 
+    def paint_data(self, row: int) -> tuple[PhotoRow | None, Any]:
+        """What a cell shows: the row (None while it is fetched) and its pixmap (or None)."""
+        pid = self._ids[row]
+        if row // PAGE not in self._fresh_pages:
+            self._fetch_page(row // PAGE)
+        r = self._rows.get(pid)
+        if r is None:
+            return None, None
+        key = ("photo", pid, THUMB)
+        self.thumbs.hint_path(key, r.path)
+        return r, self.thumbs.get(key)
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._ids):
             return None
@@ -107,7 +138,7 @@ class PhotoListModel(QAbstractListModel):
         if role == ID_ROLE:
             return pid
         row = self._rows.get(pid)
-        if row is None:
+        if index.row() // PAGE not in self._fresh_pages:
             self._fetch_page(index.row() // PAGE)
         if role == ROW_ROLE:
             return row
@@ -117,7 +148,7 @@ class PhotoListModel(QAbstractListModel):
             return row.path.name
         if role == Qt.ItemDataRole.ToolTipRole:
             faces = f"{row.face_count} face{'s' if row.face_count != 1 else ''}"
-            note = "" if row.state == "ok" else f" ({row.state})"
+            note = "" if row.state == PhotoState.OK else f" ({row.state})"
             return f"{row.path}\n{faces}{note}"
         if role in (Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE):
             key = ("photo", pid, THUMB)

@@ -8,10 +8,17 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPalette
-from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtWidgets import (
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from refldm_desktop.ui.models.faces import ConfirmedRole, ReferenceRole
 from refldm_desktop.ui.models.people import HiddenRole
+from refldm_desktop.db.models import PhotoState
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -34,7 +41,7 @@ def thumb_source(library: "Library") -> Callable[[tuple[str, int, int]], Path]:
             faces = library.faces(ident)
             if not faces:
                 raise LookupError(f"person {ident} has no faces")
-            best = max(faces, key=lambda f: (f.photo_state == "ok", f.quality_score or 0.0, -f.id))
+            best = max(faces, key=lambda f: (f.photo_state == PhotoState.OK, f.quality_score or 0.0, -f.id))
             return library.face_crop(best.id)
         if kind == "face":
             return library.face_crop(ident)
@@ -53,6 +60,18 @@ def people_thumbs(ctx: "AppContext"):
         ctx._people_thumbs = cache
         ctx.on_close(cache.close)
     return cache
+
+
+def coalesced(owner: QWidget, fn: Callable[[], None], ms: int = 300) -> Callable[[], None]:
+    """A call of `fn` that waits `ms` for more: indexing announces every photo it commits,
+    and a page needs one refresh for a burst of them, not one each."""
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer(owner)
+    timer.setSingleShot(True)
+    timer.setInterval(ms)
+    timer.timeout.connect(fn)
+    return timer.start
 
 
 def run_edit(

@@ -20,9 +20,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from refldm_desktop.ui.models.people import HiddenRole, NamedRole, PeopleModel, PeopleSortFilter, PersonIdRole
+from refldm_desktop.ui.models.people import (
+    HiddenRole,
+    NamedRole,
+    PeopleModel,
+    PeopleSortFilter,
+    PersonIdRole,
+)
 from refldm_desktop.ui.views.buttons import shortcut
-from refldm_desktop.ui.views.people_common import EDIT_AREAS, TILE, FaceDelegate, people_thumbs, run_edit, tile_view
+from refldm_desktop.ui.views.people_common import (
+    EDIT_AREAS,
+    TILE,
+    FaceDelegate,
+    coalesced,
+    people_thumbs,
+    run_edit,
+    tile_view,
+)
 from refldm_desktop.ui.views.person_page import PersonPage
 
 if TYPE_CHECKING:
@@ -107,6 +121,7 @@ class PeoplePage(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.stack)
 
+        self._refresh_soon = coalesced(self, self.refresh)
         ctx.changed.connect(self._changed)
         self._update_buttons()
         self.refresh()
@@ -132,7 +147,7 @@ class PeoplePage(QWidget):
 
     def _changed(self, change) -> None:
         if set(EDIT_AREAS) & set(change.areas):
-            self.refresh()
+            self._refresh_soon()
 
     # -- selection -----------------------------------------------------------------------
 

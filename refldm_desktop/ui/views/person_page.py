@@ -23,7 +23,15 @@ from PySide6.QtWidgets import (
 from refldm_desktop.ui.models.faces import FaceIdRole, FacesModel
 from refldm_desktop.ui.models.references import ReasonsRole, ReferencesModel
 from refldm_desktop.ui.views.buttons import verb_buttons
-from refldm_desktop.ui.views.people_common import EDIT_AREAS, TILE, FaceDelegate, people_thumbs, run_edit, tile_view
+from refldm_desktop.ui.views.people_common import (
+    EDIT_AREAS,
+    TILE,
+    FaceDelegate,
+    coalesced,
+    people_thumbs,
+    run_edit,
+    tile_view,
+)
 
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import PersonInfo
@@ -136,6 +144,7 @@ class PersonPage(QWidget):
         lay.addLayout(head)
         lay.addWidget(split, 1)
 
+        self._refresh_soon = coalesced(self, self.refresh)
         ctx.changed.connect(self._changed)
         self._update_buttons()
 
@@ -204,7 +213,7 @@ class PersonPage(QWidget):
 
     def _changed(self, change) -> None:
         if self.isVisible() and set(EDIT_AREAS) & set(change.areas):
-            self.refresh()
+            self._refresh_soon()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

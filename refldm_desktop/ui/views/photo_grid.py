@@ -6,11 +6,12 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPainter, QPalette, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from refldm_desktop.db.models import PhotoState
 
-from refldm_desktop.ui.models.photos import PIXMAP_ROLE, ROW_ROLE
 
 CELL = 184
 THUMB_BOX = 160
+THUMB_SIZE = (THUMB_BOX, THUMB_BOX - 12)  # the picture's box in a cell, logical pixels
 
 
 class PhotoDelegate(QStyledItemDelegate):
@@ -29,16 +30,18 @@ class PhotoDelegate(QStyledItemDelegate):
         elif option.state & QStyle.StateFlag.State_MouseOver:
             painter.fillRect(r, pal.color(QPalette.ColorRole.AlternateBase))
         box = QRect(r.x() + (r.width() - THUMB_BOX) // 2, r.y() + 4, THUMB_BOX, THUMB_BOX - 12)
-        pm = index.data(PIXMAP_ROLE)
+        # One plain Python call for what the cell shows (no round trips through Qt).
+        row, pm = index.model().paint_data(index.row())
         if pm is not None and not pm.isNull():
-            size = pm.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            # Thumbnails are made at this size: drawn 1:1 unless the box is smaller.
+            logical = pm.deviceIndependentSize().toSize()
+            size = logical.scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio) if (
+                logical.width() > box.width() or logical.height() > box.height()) else logical
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(box.center())
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             painter.drawPixmap(target, pm)
         else:
             painter.fillRect(box.adjusted(12, 12, -12, -12), pal.color(QPalette.ColorRole.Midlight))
-        row = index.data(ROW_ROLE)
         text_rect = QRect(r.x() + 4, box.bottom() + 4, r.width() - 8, r.bottom() - box.bottom() - 4)
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(pal.color(role))
@@ -46,13 +49,14 @@ class PhotoDelegate(QStyledItemDelegate):
             name = option.fontMetrics.elidedText(row.path.name, Qt.TextElideMode.ElideMiddle, text_rect.width())
             painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
             if row.face_count:
-                badge = QRect(box.right() - 26, box.y() + 2, 24, 18)
+                corner = target if pm is not None and not pm.isNull() else box
+                badge = QRect(corner.right() - 26, corner.y() + 3, 24, 18)
                 painter.setPen(Qt.PenStyle.NoPen)
                 painter.setBrush(QColor(0, 0, 0, 150))
                 painter.drawRoundedRect(badge, 8, 8)
                 painter.setPen(QColor("white"))
                 painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, str(row.face_count))
-            if row.state != "ok":
+            if row.state != PhotoState.OK:
                 painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
                 painter.drawText(box, Qt.AlignmentFlag.AlignCenter, row.state)
         painter.restore()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QMenu
+from refldm_desktop.db.models import JobState
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.restore_ops import JobEnd
@@ -48,9 +49,9 @@ def restore(page: "PhotosPage", ids: list[int], settings=None, per_photo=None) -
     one = len(ids) == 1
 
     def finished(end: "JobEnd") -> None:
-        if end.state == "done" and end.version_id is not None and one:
+        if end.state == JobState.DONE and end.version_id is not None and one:
             page.open_compare(end.version_id)
-        elif end.state == "failed":
+        elif end.state == JobState.FAILED:
             page.ctx.status.emit(f"Restoring failed: {end.error}")
 
     restore_photos(page.ctx, ids, settings, per_photo=per_photo, on_finished=finished)
@@ -72,9 +73,8 @@ def compare_latest(page: "PhotosPage", photo_id: int) -> None:
     lib = page.ctx.library
 
     def latest():
-        versions = lib.jobs.versions(photo_id)
-        live = [v for v in versions if not getattr(v, "discarded", False)]
-        return live[-1].id if live else None
+        versions = lib.jobs.versions(photo_id)  # discarded ones are left out
+        return versions[-1].id if versions else None
 
     def show(version_id: int | None) -> None:
         if version_id is None:
@@ -86,8 +86,10 @@ def compare_latest(page: "PhotosPage", photo_id: int) -> None:
 
 
 def open_in_file_manager(page: "PhotosPage", photo_id: int) -> None:
-    row = page.model.photo_row(page.model.row_of(photo_id) or 0)
+    at = page.model.row_of(photo_id)
+    row = page.model.photo_row(at) if at is not None else None
     if row is None:
+        page.ctx.status.emit("That photo is not in this view any more")
         return
     folder = Path(row.path).parent
     if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):

@@ -28,7 +28,9 @@ class PhotosPage(QWidget):
         self.count = QLabel()
         self.count.setObjectName("photoCount")
         self.count.setAccessibleName("Number of photos")
-        self.thumbs = ThumbnailCache(ctx.library, self)
+        from refldm_desktop.ui.views.photo_grid import THUMB_SIZE
+
+        self.thumbs = ThumbnailCache(ctx.library, self, display=THUMB_SIZE, device_pixel_ratio=self.devicePixelRatioF())
         self.model = PhotoListModel(ctx, self.thumbs, self)
         self.grid = PhotoGrid()
         if restored:
@@ -112,6 +114,16 @@ class PhotosPage(QWidget):
 
         self.model.loaded.connect(select)
 
+    def selected_photo_ids(self) -> list[int]:
+        """The photos the Photo menu acts on: the open photo, else the grid's selection."""
+        current = self.stack.currentWidget()
+        if current is self.photo_view and self.photo_view.photo_id is not None:
+            return [self.photo_view.photo_id]
+        if current is self.compare_view and self.compare_view.loaded is not None:
+            pid = self.compare_view.loaded.version.photo_id
+            return [pid] if pid is not None else []
+        return self.grid.selected_ids()
+
     def _update_title(self) -> None:
         f = self.model.filter
         name = "Restored" if self.restored else (f.folder.name if f.folder else "All photos")
@@ -121,7 +133,7 @@ class PhotosPage(QWidget):
 
     def _on_change(self, change) -> None:
         if "photos" in change.areas or "faces" in change.areas or (self.restored and "versions" in change.areas):
-            self.model.reload()
+            self.model.schedule_reload()
 
     def _menu(self, ids: list[int], pos) -> None:
         from refldm_desktop.ui.views.photo_menu import photo_menu

@@ -18,7 +18,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from refldm_desktop.ui.views.people_common import EDIT_AREAS, people_thumbs, run_edit
+from refldm_desktop.ui.views.people_common import (
+    EDIT_AREAS,
+    coalesced,
+    people_thumbs,
+    run_edit,
+)
 
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import PersonInfo
@@ -123,10 +128,13 @@ class UnknownFacesPage(QWidget):
         lay.setContentsMargins(8, 8, 8, 8)
         lay.addWidget(self.summary)
         lay.addWidget(scroll, 1)
+        self._refresh_soon = coalesced(self, self.refresh, 500)
+        self._stale = False
         ctx.changed.connect(self._changed)
         self.refresh()
 
     def page_shown(self) -> None:
+        self._stale = False
         self.refresh()
 
     def refresh(self) -> None:
@@ -171,5 +179,15 @@ class UnknownFacesPage(QWidget):
                     row.update_pixmaps()
 
     def _changed(self, change) -> None:
+        # Grouping compares every unknown face with every other: only for a page in view.
         if set(EDIT_AREAS) & set(change.areas):
+            if self.isVisible():
+                self._refresh_soon()
+            else:
+                self._stale = True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
             self.refresh()

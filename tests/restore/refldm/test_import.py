@@ -60,6 +60,16 @@ def make_file(tmp_path, golden_dir, kind):
         data = (golden_dir / "refldm.ckpt").read_bytes()
         f.write_bytes(data[: len(data) * 2 // 3])
         return f, "refldm"
+    if kind == "flipped-bytes":
+        import zipfile
+
+        data = bytearray((golden_dir / "refldm.ckpt").read_bytes())
+        with zipfile.ZipFile(golden_dir / "refldm.ckpt") as zf:
+            big = max(zf.infolist(), key=lambda i: i.file_size)  # the largest tensor's bytes
+        middle = big.header_offset + 30 + len(big.filename.encode()) + len(big.extra) + big.file_size // 2
+        data[middle : middle + 8] = bytes(b ^ 0x5A for b in data[middle : middle + 8])
+        f.write_bytes(bytes(data))
+        return f, "refldm"
     if kind == "png":
         shutil.copy(golden_dir / "lq.png", f)
         return f, "refldm"
@@ -83,6 +93,7 @@ def make_file(tmp_path, golden_dir, kind):
     "kind, message",
     [
         ("truncated", "truncated or damaged"),
+        ("flipped-bytes", "damaged"),
         ("png", "not a PyTorch checkpoint"),
         ("pickled-code", "Python objects other than tensors"),
         ("no-ema", "no EMA copy"),
@@ -94,7 +105,10 @@ def test_wrong_files_are_refused_and_leave_nothing(tmp_path, golden_dir, capsys,
     bad, role = make_file(tmp_path, golden_dir, kind)
     files = {"refldm": golden_dir / "refldm.ckpt", "vqgan": golden_dir / "vqgan.ckpt", role: bad}
     assert run_import(home, files["refldm"], files["vqgan"], "--config", str(golden_dir / "config.yaml")) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    assert len([x for x in err.splitlines() if x.startswith("refldm-desktop")]) == 1, err
+    assert "weights_only" not in err and "Traceback" not in err
     assert_nothing_imported(home)
 
 

@@ -1,0 +1,267 @@
+"""Restore with options: how to restore the chosen photos, and for each face of a single
+photo whether to restore it and from which references (automatic, chosen, or none)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+if TYPE_CHECKING:
+    from refldm_desktop.ui.context import AppContext
+
+AUTO, CHOSEN, NONE = "auto", "chosen", "none"
+CANDIDATES_SHOWN = 24  # a person's best faces offered as references
+
+
+@dataclass
+class FaceChoice:
+    face_id: int
+    label: str
+    crop: QImage | None
+    automatic: list[int]  # the references the library would choose
+    candidates: list[tuple[int, QImage | None, str]]  # the person's other faces, best first
+
+
+def load_choices(lib, photo_id: int) -> tuple[list[str], list[FaceChoice]]:
+    """Installed restorers, and per face of the photo what can be chosen (worker thread)."""
+    from refldm_desktop.core.plugins import Registry
+    from refldm_desktop.core.restoring import RESTORERS_GROUP
+    from refldm_desktop.ui.thumbnails import load_qimage
+
+    def crop(face_id: int) -> QImage | None:
+        try:
+            return load_qimage(lib.face_crop(face_id), 96)
+        except Exception:  # noqa: BLE001 - a face whose photo is gone shows no picture
+            return None
+
+    restorers = Registry(RESTORERS_GROUP).names()
+    faces = [f for f in lib.faces() if f.photo_id == photo_id] if photo_id is not None else []
+    out = []
+    for f in faces:
+        label = f.person_name or (f"Person {f.person_id}" if f.person_id else "Unknown")
+        automatic, candidates = [], []
+        if f.person_id is not None:
+            try:
+                automatic = [c.face_id for c in lib.references_for_face(f.id)]
+                best = lib.best_shots(f.person_id, CANDIDATES_SHOWN)
+                ids = list(dict.fromkeys(automatic + [c.face_id for c in best if c.photo_id != f.photo_id]))
+                reasons = {c.face_id: "; ".join(c.reasons) for c in best}
+                candidates = [(i, crop(i), reasons.get(i, "")) for i in ids]
+            except Exception:  # noqa: BLE001 - then only automatic and reference-free
+                pass
+        out.append(FaceChoice(f.id, f"{label} (face {f.id})", crop(f.id), automatic, candidates))
+    return restorers, out
+
+
+class FaceRow(QGroupBox):
+    def __init__(self, choice: FaceChoice) -> None:
+        super().__init__()
+        self.choice = choice
+        self.setObjectName(f"faceOptions_{choice.face_id}")
+        self.setAccessibleName(f"Options for {choice.label}")
+        self.include = QCheckBox(f"Restore {choice.label}")
+        self.include.setChecked(True)
+        self.include.setObjectName("restoreFace")
+        self.include.setAccessibleName(f"Restore {choice.label}")
+        if choice.crop is not None:
+            self.include.setIcon(QIcon(QPixmap.fromImage(choice.crop)))
+            self.include.setIconSize(QSize(48, 48))
+        self.mode = QComboBox()
+        self.mode.setObjectName("referenceMode")
+        self.mode.setAccessibleName(f"References for {choice.label}")
+        self.mode.addItem("Automatic references", AUTO)
+        if choice.candidates:
+            self.mode.addItem("References I choose", CHOSEN)
+        self.mode.addItem("Reference-free", NONE)
+        self.refs = QListWidget()
+        self.refs.setObjectName("referenceChoice")
+        self.refs.setAccessibleName(f"Reference photos for {choice.label}")
+        self.refs.setViewMode(QListWidget.ViewMode.IconMode)
+        self.refs.setIconSize(QSize(64, 64))
+        self.refs.setMaximumHeight(110)
+        self.refs.setFlow(QListWidget.Flow.LeftToRight)
+        self.refs.setWrapping(False)
+        for fid, image, reason in choice.candidates:
+            item = QListWidgetItem(f"{fid}")
+            item.setData(Qt.ItemDataRole.UserRole, fid)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if fid in choice.automatic else Qt.CheckState.Unchecked)
+            item.setToolTip(reason or "one of this person's faces")
+            if image is not None:
+                item.setIcon(QIcon(QPixmap.fromImage(image)))
+            self.refs.addItem(item)
+        self.refs.setVisible(False)
+        self.mode.currentIndexChanged.connect(lambda: self.refs.setVisible(self.mode.currentData() == CHOSEN))
+        self.include.toggled.connect(self.mode.setEnabled)
+        head = QHBoxLayout()
+        head.addWidget(self.include, 1)
+        head.addWidget(self.mode)
+        layout = QVBoxLayout(self)
+        layout.addLayout(head)
+        layout.addWidget(self.refs)
+
+    def chosen_refs(self) -> list[int]:
+        return [
+            self.refs.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.refs.count())
+            if self.refs.item(i).checkState() == Qt.CheckState.Checked
+        ]
+
+
+class RestoreOptionsDialog(QDialog):
+    chosen = Signal(object, object)  # RestoreSettings, per-photo job options (or None)
+
+    def __init__(self, ctx: "AppContext", photo_ids: list[int], parent=None) -> None:
+        super().__init__(parent)
+        from refldm_desktop.ui.restore_ops import saved_defaults
+
+        self.ctx = ctx
+        self.photo_ids = list(photo_ids)
+        self.defaults = saved_defaults(ctx)
+        self.rows: list[FaceRow] = []
+        self.setObjectName("restoreOptionsDialog")
+        n = len(photo_ids)
+        self.setWindowTitle("Restore with Options")
+        self.setAccessibleName(f"Options for restoring {n} photo{'s' if n != 1 else ''}")
+
+        d = self.defaults
+        self.restorer = QComboBox()
+        self.restorer.setObjectName("restorerChoice")
+        self.restorer.setAccessibleName("Restorer")
+        self.restorer.addItem(d.restorer)
+        self.steps = QSpinBox()
+        self.steps.setObjectName("stepsChoice")
+        self.steps.setAccessibleName("Sampling steps")
+        self.steps.setRange(1, 500)
+        self.steps.setValue(d.steps or 50)
+        self.cfg = QDoubleSpinBox()
+        self.cfg.setObjectName("guidanceChoice")
+        self.cfg.setAccessibleName("Guidance")
+        self.cfg.setRange(0.0, 20.0)
+        self.cfg.setSingleStep(0.1)
+        self.cfg.setValue(1.5 if d.cfg is None else d.cfg)
+        self.seed = QSpinBox()
+        self.seed.setObjectName("seedChoice")
+        self.seed.setAccessibleName("Seed (0 draws a random one)")
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        self.seed.setValue(d.seed or 0)
+        self.upscale = QComboBox()
+        self.upscale.setObjectName("upscaleChoice")
+        self.upscale.setAccessibleName("Enlarge the photo first")
+        for u in (1, 2, 4):
+            self.upscale.addItem("no" if u == 1 else f"{u}×", u)
+        self.upscale.setCurrentIndex((1, 2, 4).index(d.upscale))
+        self.k = QSpinBox()
+        self.k.setObjectName("referencesChoice")
+        self.k.setAccessibleName("References per face")
+        self.k.setRange(0, 16)
+        self.k.setValue(d.references)
+        self.no_refs = QCheckBox("Also restore faces that have no references")
+        self.no_refs.setObjectName("noRefsChoice")
+        self.no_refs.setAccessibleName("Also restore faces that have no references")
+        self.no_refs.setChecked(d.no_refs_ok)
+        form = QFormLayout()
+        form.addRow("Restorer:", self.restorer)
+        form.addRow("Steps:", self.steps)
+        form.addRow("Guidance:", self.cfg)
+        form.addRow("Seed:", self.seed)
+        form.addRow("Enlarge first:", self.upscale)
+        form.addRow("References per face:", self.k)
+        form.addRow("", self.no_refs)
+
+        self.faces_box = QVBoxLayout()
+        self.faces_note = QLabel("Reading the faces…" if n == 1 else f"The same options for all {n} photos.")
+        self.faces_note.setWordWrap(True)
+        self.faces_box.addWidget(self.faces_note)
+        faces_widget = QWidget()
+        faces_widget.setLayout(self.faces_box)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(faces_widget)
+        scroll.setAccessibleName("Faces")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok.setText("Restore")
+        self.ok.setObjectName("restoreOk")
+        self.ok.setAccessibleName("Restore with these options")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(buttons)
+        self.resize(620, 640)
+        lib = ctx.library
+        one = self.photo_ids[0] if n == 1 else None
+        ctx.tasks.run(lambda: load_choices(lib, one), self._loaded, label="Reading the photo's faces")
+
+    def _loaded(self, answer: tuple[list[str], list[FaceChoice]]) -> None:
+        restorers, faces = answer
+        current = self.restorer.currentText()
+        self.restorer.clear()
+        self.restorer.addItems(sorted(set(restorers) | {current}))
+        self.restorer.setCurrentText(current)
+        if len(self.photo_ids) != 1:
+            return
+        self.faces_note.setText("No faces were found in this photo." if not faces else "Each face:")
+        for choice in faces:
+            row = FaceRow(choice)
+            self.rows.append(row)
+            self.faces_box.addWidget(row)
+        self.faces_box.addStretch(1)
+
+    def settings(self) -> Any:
+        return replace(
+            self.defaults,
+            restorer=self.restorer.currentText(),
+            steps=self.steps.value(),
+            cfg=self.cfg.value(),
+            seed=self.seed.value() or None,
+            upscale=self.upscale.currentData(),
+            references=self.k.value(),
+            no_refs_ok=self.no_refs.isChecked(),
+        )
+
+    def per_photo(self) -> dict[int, dict[str, Any]] | None:
+        if len(self.photo_ids) != 1 or not self.rows:
+            return None
+        wanted = [r.choice.face_id for r in self.rows if r.include.isChecked()]
+        chosen: dict[str, list[int]] = {}
+        for r in self.rows:
+            mode = r.mode.currentData()
+            if r.include.isChecked() and mode == CHOSEN:
+                chosen[str(r.choice.face_id)] = r.chosen_refs()
+            elif r.include.isChecked() and mode == NONE:
+                chosen[str(r.choice.face_id)] = []
+        left_out = {str(r.choice.face_id): "left out in Restore with Options" for r in self.rows if not r.include.isChecked()}
+        return {self.photo_ids[0]: {"face_ids": wanted, "face_references": chosen, "not_chosen": left_out}}
+
+    def accept(self) -> None:
+        per_photo = self.per_photo()
+        if per_photo is not None and not next(iter(per_photo.values()))["face_ids"]:
+            self.faces_note.setText("Choose at least one face to restore.")
+            return
+        settings = self.settings()
+        super().accept()
+        self.chosen.emit(settings, per_photo)

@@ -1,0 +1,283 @@
+"""The compare view of a restored version: before and after (split, lens or side by side)
+with one zoom and pan, one face at a time or the whole photo, the references each face was
+restored from with the reasons they were chosen, and Keep or Discard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from refldm_desktop.ui.views.compare_canvas import CompareCanvas, Mode
+from refldm_desktop.core.outcomes import FaceOutcome
+
+if TYPE_CHECKING:
+    from refldm_desktop.ui.context import AppContext
+
+SHOWN = 2400  # pictures are loaded at most this large (the lens magnifies them further)
+FACE_MARGIN = 0.6  # show this much around a face box, of its size on each side
+
+
+@dataclass
+class Loaded:
+    version: Any
+    before: QImage
+    after: QImage
+    original_size: tuple[int, int]
+    output_size: tuple[int, int]
+    faces: list[dict] = field(default_factory=list)  # face_status entries of restored faces
+    names: dict[int, str] = field(default_factory=dict)  # face id -> person's name
+    references: dict[int, list[tuple[int, QImage | None, str]]] = field(default_factory=dict)
+
+
+def _image(path: Path, size: int) -> tuple[QImage, tuple[int, int]]:
+    """The picture at most `size` large, and its full upright size."""
+    from PIL import Image
+
+    from refldm_desktop.ui.thumbnails import load_qimage
+
+    with Image.open(path) as im:
+        w, h = im.size
+        if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientations that turn it
+            w, h = h, w
+    return load_qimage(path, size), (w, h)
+
+
+def load_version(lib, version_id: int) -> Loaded:
+    """Everything the view shows, read on a worker thread."""
+    from refldm_desktop.ui.thumbnails import load_qimage
+
+    version = next((v for v in lib.jobs.versions() if v.id == version_id), None)
+    if version is None:
+        from refldm_desktop.core.changes import NotFound
+
+        raise NotFound(f"no restored version with id {version_id} (it was discarded)")
+    before, original_size = _image(Path(version.original), SHOWN)
+    after, output_size = _image(Path(version.output), SHOWN)
+    used = {int(u["face_id"]): [int(r) for r in u.get("references", [])] for u in version.references_used}
+    faces = [f for f in version.face_status if FaceOutcome.from_json(f).restored]
+    loaded = Loaded(version, before, after, original_size, output_size, faces)
+    for f in faces:
+        fid = int(f["face_id"])
+        try:
+            info = lib.face(fid)
+            loaded.names[fid] = info.person_name or (f"Person {info.person_id}" if info.person_id else "Unknown")
+        except Exception:  # noqa: BLE001 - a face re-detected since keeps its number only
+            loaded.names[fid] = "Unknown"
+        try:
+            reasons = {c.face_id: "; ".join(c.reasons) for c in lib.references_for_face(fid)}
+        except Exception:  # noqa: BLE001 - the person changed since: show what was used
+            reasons = {}
+        refs = []
+        for rid in used.get(fid, []):
+            try:
+                crop = load_qimage(lib.face_crop(rid), 160)
+            except Exception:  # noqa: BLE001
+                crop = None
+            refs.append((rid, crop, reasons.get(rid, "chosen when it was restored (no longer among the best now)")))
+        loaded.references[fid] = refs
+    return loaded
+
+
+class CompareView(QWidget):
+    back = Signal()
+    decided = Signal(int, str)  # version id, "kept" / "discarded"
+
+    def __init__(self, ctx: "AppContext") -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.setObjectName("compareView")
+        self.setAccessibleName("Compare before and after")
+        self.version_id: int | None = None
+        self.loaded: Loaded | None = None
+        self.canvas = CompareCanvas()
+
+        back = QPushButton("Back")
+        back.setObjectName("compareBack")
+        back.setAccessibleName("Back to the photos")
+        back.setShortcut(QKeySequence("Esc"))
+        back.clicked.connect(self.back)
+        self.title = QLabel()
+        self.title.setObjectName("compareTitle")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.face_choice = QComboBox()
+        self.face_choice.setObjectName("compareFace")
+        self.face_choice.setAccessibleName("Which face to show")
+        self.face_choice.currentIndexChanged.connect(self._face_chosen)
+        self.modes = QButtonGroup(self)
+        mode_row = QHBoxLayout()
+        for i, (mode, text, key) in enumerate(((Mode.SPLIT, "Split", "S"), (Mode.LENS, "Lens", "L"), (Mode.SIDE, "Side by Side", "B"))):
+            b = QToolButton()
+            b.setText(text)
+            b.setCheckable(True)
+            b.setChecked(i == 0)
+            b.setObjectName(f"mode_{mode.value}")
+            b.setAccessibleName(f"{text} view")
+            b.setToolTip(f"{text} ({key})")
+            b.setShortcut(QKeySequence(key))
+            b.clicked.connect(lambda _=False, m=mode: self.canvas.set_mode(m))
+            self.modes.addButton(b, i)
+            mode_row.addWidget(b)
+        fit = QToolButton()
+        fit.setText("Fit")
+        fit.setAccessibleName("Fit to the window")
+        fit.setToolTip("Fit (0)")
+        fit.clicked.connect(lambda: self.canvas.set_zoom(1.0))
+        mode_row.addWidget(fit)
+        self.keep = QPushButton("Keep")
+        self.keep.setObjectName("keepButton")
+        self.keep.setAccessibleName("Keep the restored photo")
+        self.keep.setShortcut(QKeySequence("Ctrl+Return"))
+        self.keep.setToolTip("Keep the restored copy (Ctrl+Enter)")
+        self.keep.clicked.connect(lambda: self._decide("kept"))
+        self.discard = QPushButton("Discard")
+        self.discard.setObjectName("discardButton")
+        self.discard.setAccessibleName("Discard the restored photo")
+        self.discard.setShortcut(QKeySequence("Ctrl+Delete"))
+        self.discard.setToolTip("Delete the restored copy; the original is never touched (Ctrl+Delete)")
+        self.discard.clicked.connect(lambda: self._decide("discarded"))
+
+        top = QHBoxLayout()
+        top.addWidget(back)
+        top.addWidget(self.title, 1)
+        top.addWidget(self.face_choice)
+        top.addLayout(mode_row)
+        top.addWidget(self.keep)
+        top.addWidget(self.discard)
+
+        self.references = QListWidget()
+        self.references.setObjectName("compareReferences")
+        self.references.setAccessibleName("References used for this face")
+        self.references.setIconSize(QSize(96, 96))
+        self.references.setWordWrap(True)
+        self.ref_caption = QLabel("References")
+        self.ref_caption.setObjectName("compareRefCaption")
+        self.ref_caption.setWordWrap(True)
+        self.details = QLabel()
+        self.details.setObjectName("compareDetails")
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.ref_caption)
+        side_layout.addWidget(self.references, 1)
+        side_layout.addWidget(self.details)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("compareSplitter")
+        split.addWidget(self.canvas)
+        split.addWidget(side)
+        split.setStretchFactor(0, 1)
+        split.setSizes([900, 260])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+
+    # -- loading -------------------------------------------------------------------------
+
+    def show_version(self, version_id: int) -> None:
+        self.version_id = version_id
+        self.loaded = None
+        lib = self.ctx.library
+        self.title.setText("Loading…")
+        self.ctx.tasks.run(lambda: load_version(lib, version_id), self._show, label="Opening the restored photo")
+
+    def _show(self, loaded: Loaded) -> None:
+        if loaded.version.id != self.version_id:
+            return
+        self.loaded = loaded
+        v = loaded.version
+        self.canvas.set_images(loaded.before, loaded.after)
+        self.title.setText(f"{Path(v.original).name}  →  {Path(v.output).name}")
+        self.title.setToolTip(f"Original: {v.original}\nRestored: {v.output}")
+        self.face_choice.blockSignals(True)
+        self.face_choice.clear()
+        self.face_choice.addItem("Whole photo", None)
+        for f in loaded.faces:
+            fid = int(f["face_id"])
+            self.face_choice.addItem(f"{loaded.names.get(fid, 'Unknown')} (face {fid})", fid)
+        self.face_choice.blockSignals(False)
+        self.face_choice.setCurrentIndex(1 if len(loaded.faces) == 1 else 0)
+        self._face_chosen()
+        p = v.parameters or {}
+        self.details.setText(
+            f"{v.restorer}{' ' + v.model if v.model and v.model != v.restorer else ''} · steps {p.get('steps', '?')} · "
+            f"guidance {p.get('cfg', '?')} · seed {v.seed} · {p.get('device', '')}"
+            + (f" · upscale {p['upscale']}×" if p.get("upscale", 1) != 1 else "")
+        )
+
+    def _face_chosen(self) -> None:
+        loaded = self.loaded
+        if loaded is None:
+            return
+        fid = self.face_choice.currentData()
+        aw, ah = loaded.after.width(), loaded.after.height()
+        if fid is None:
+            self.canvas.show_region(QRectF(0, 0, aw, ah))
+            faces = loaded.faces
+        else:
+            f = next(f for f in loaded.faces if int(f["face_id"]) == fid)
+            # Boxes are in the original's pixels; the restored picture may be upscaled and
+            # is loaded reduced.
+            s = aw / max(1, loaded.original_size[0])
+            x0, y0, x1, y1 = (float(c) * s for c in f["box"])
+            mx, my = (x1 - x0) * FACE_MARGIN, (y1 - y0) * FACE_MARGIN
+            self.canvas.show_region(QRectF(x0 - mx, y0 - my, x1 - x0 + 2 * mx, y1 - y0 + 2 * my).intersected(QRectF(0, 0, aw, ah)))
+            faces = [f]
+        self.references.clear()
+        count = 0
+        for f in faces:
+            face_id = int(f["face_id"])
+            for rid, crop, reason in loaded.references.get(face_id, []):
+                item = QListWidgetItem(f"Face {rid}: {reason}")
+                item.setData(Qt.ItemDataRole.UserRole, rid)
+                item.setToolTip(reason)
+                if crop is not None:
+                    item.setIcon(QIcon(QPixmap.fromImage(crop)))
+                self.references.addItem(item)
+                count += 1
+        if count:
+            self.ref_caption.setText(f"{count} reference photo{'s' if count != 1 else ''} used, and why")
+        else:
+            self.ref_caption.setText("Restored without references")
+
+    # -- the decision --------------------------------------------------------------------
+
+    def _decide(self, what: str) -> None:
+        """Keep leaves the new file where it is; Discard removes it (the core's verb) and
+        marks the version discarded. Either way back to the photos."""
+        vid, loaded = self.version_id, self.loaded
+        if vid is None or loaded is None:
+            return
+        if what == "kept":
+            self.ctx.status.emit(f"Kept {loaded.version.output}")
+            self.decided.emit(vid, what)
+            self.back.emit()
+            return
+        lib = self.ctx.library
+
+        def done(result) -> None:
+            self.ctx.notify("versions", "photos")
+            gone = "removed" if result.file_removed else "was already gone or replaced, so it was left"
+            self.ctx.status.emit(f"Discarded: {result.output} {gone}; the original is untouched")
+            self.decided.emit(vid, what)
+            self.back.emit()
+
+        self.ctx.tasks.run(lambda: lib.jobs.discard_version(vid), done, label="Discarding")

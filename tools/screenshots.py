@@ -1,0 +1,140 @@
+"""Write a PNG of each main view of the app to docs/screenshots/, over a copy of the
+shared test photos (indexed with the real face backend, one photo restored with the
+`passthrough` restorer so that the compare view has something to show).
+
+    QT_QPA_PLATFORM=offscreen python tools/screenshots.py [--photos ../shared/data/faces]
+        [--work DIR (kept: a second run skips indexing)] [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SIZE = (1280, 800)
+
+
+def _wait(app, until, timeout: float = 1200.0) -> None:
+    end = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > end:
+            raise TimeoutError("the app did not get there in time")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def _settle(app, seconds: float = 1.0) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "faces")
+    parser.add_argument("--work", type=Path, help="where the copy and the app's home go (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from refldm_desktop.core.home import Home
+    from refldm_desktop.core.library import Library
+    from refldm_desktop.core.restoring import RestoreSettings
+    from refldm_desktop.ui.app import make_qapp, open_window
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="refldm-shots-"))
+    photos = work / "Family photos"
+    if not photos.is_dir():
+        shutil.copytree(args.photos, photos)
+    app = make_qapp()
+    lib = Library.open(Home(work / "home"))
+    ctx, window = open_window(library=lib)
+    ctx.restore_defaults = RestoreSettings(restorer="passthrough")
+    window.resize(*SIZE)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+
+    def shot(widget, name: str) -> None:
+        _settle(app, 1.5)
+        widget.grab().save(str(out / f"{name}.png"))
+        print(out / f"{name}.png")
+
+    from PySide6.QtWidgets import QDialog, QListView
+
+    from refldm_desktop.ui.models.photos import PIXMAP_ROLE
+
+    _settle(app, 0.5)
+    first = window.findChild(QDialog, "firstRunDialog")
+    if first is not None:
+        shot(first, "first-run")
+        first.reject()
+    window.open_paths([photos])
+    grid = window.findChild(QListView, "photoGrid")
+    n = sum(1 for p in photos.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    _wait(app, lambda: grid.model().rowCount() >= n and not ctx.tasks.busy())
+    window.show_page("photos", None)
+    _wait(app, lambda: grid.model().rowCount() >= n)
+    model = grid.model()
+    _wait(app, lambda: all(model.index(r).data(PIXMAP_ROLE) is not None for r in range(min(24, model.rowCount()))), 120)
+    shot(window, "library")
+
+    page = window.current_page()
+    group = next(p for p in lib.photos() if p.path.name == "two_people.jpg")
+    page.open_photo_view(group.id)
+    _wait(app, lambda: page.photo_view.face_boxes())
+    shot(window, "photo-faces")
+    page.show_grid()
+
+    from refldm_desktop.ui.dialogs.restore_options import RestoreOptionsDialog
+
+    portrait = next(p for p in lib.photos() if p.path.name == "obama.jpg")
+    dialog = RestoreOptionsDialog(ctx, [portrait.id], window)
+    dialog.show()
+    _wait(app, lambda: dialog.rows, 120)
+    shot(dialog, "restore-options")
+    dialog.reject()
+
+    from refldm_desktop.ui.views.photo_menu import restore
+
+    restore(page, [portrait.id])
+    _wait(app, lambda: page.compare_view is not None and page.compare_view.loaded is not None, 300)
+    compare = page.compare_view
+    compare.face_choice.setCurrentIndex(1)
+    compare.canvas.split = 0.45
+    shot(window, "compare-split")
+    from refldm_desktop.ui.views.compare_canvas import Mode
+
+    compare.canvas.set_mode(Mode.SIDE)
+    shot(window, "compare-side-by-side")
+    page.show_grid()
+
+    from PySide6.QtCore import Qt
+
+    for key, name in (("people", "people"), ("unknown", "unknown-faces"), ("jobs", "jobs")):
+        try:
+            widget = window.show_page(key)
+        except KeyError:
+            continue  # that page is not in this version of the app
+        # Tiles' pictures come from the thumbnail cache off the GUI thread: on a busy machine
+        # a fixed pause showed grey tiles, so wait until every tile has its picture.
+        model = getattr(widget, "model", None)
+        if model is not None and hasattr(model, "rowCount"):
+            _wait(app, lambda: all(model.index(r, 0).data(Qt.DecorationRole) is not None
+                                   for r in range(model.rowCount())), 300)
+        _settle(app, 1.0)
+        shot(window, name)
+    window.show_page("restored")
+    shot(window, "restored")
+    ctx.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
