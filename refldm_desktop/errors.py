@@ -182,3 +182,22 @@ def translate(exc: BaseException) -> RefldmError | None:
     if message is None and isinstance(exc, MemoryError):
         message = "the computer ran out of memory: close other programs or work on fewer photos"
     return RefldmError(message) if message else None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for CUDA/MPS/host out-of-memory errors, without importing torch.
+
+    torch raises torch.cuda.OutOfMemoryError (torch.OutOfMemoryError in newer versions),
+    older versions a RuntimeError saying "CUDA out of memory"; the host raises MemoryError.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, MemoryError):
+            return True
+        if any(c.__name__ == "OutOfMemoryError" for c in type(exc).__mro__):
+            return True
+        if "out of memory" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

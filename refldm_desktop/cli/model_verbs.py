@@ -13,6 +13,7 @@ from pathlib import Path
 
 from refldm_desktop.cli import CliError
 from refldm_desktop.core.home import resolve_home
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_MODEL, DEFAULT_STEPS
 
 MANY_REFS = 8
 
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--vqgan", required=True, type=Path, metavar="FILE", help="the authors' vqgan.ckpt")
     imp.add_argument("--config", type=Path, metavar="FILE",
                      help="the authors' yaml (or our JSON) config; default: the released full-size model")
-    imp.add_argument("--name", default="refldm", help="name in the store (default: refldm)")
+    imp.add_argument("--name", default=DEFAULT_MODEL, help=f"name in the store (default: {DEFAULT_MODEL})")
     imp.add_argument("--force", action="store_true", help="replace a model of the same name")
     imp.set_defaults(func=_import)
 
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=_list)
 
     ins = msub.add_parser("install", help="download the authors' release files and import them (resumable)")
-    ins.add_argument("--name", default="refldm", help="name in the store (default: refldm)")
+    ins.add_argument("--name", default=DEFAULT_MODEL, help=f"name in the store (default: {DEFAULT_MODEL})")
     ins.add_argument("--manifest", type=Path, metavar="FILE",
                      help="release manifest to use instead of the built-in one (also $REFLDM_DESKTOP_RELEASE_MANIFEST)")
     ins.add_argument("--force", action="store_true", help="replace a model of the same name")
@@ -79,9 +80,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     rf.add_argument("--overwrite", action="store_true", help="replace --output if it exists (never a library photo)")
     rf.add_argument("--into-library", action="store_true",
                     help="allow --output inside an indexed library folder (it will not be indexed as a photo)")
-    rf.add_argument("--model", default="refldm", help="model name in the store (default: refldm)")
-    rf.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50)")
-    rf.add_argument("--cfg", type=float, default=1.5, help="guidance scale; 1 turns guidance off (default 1.5)")
+    rf.add_argument("--model", default=DEFAULT_MODEL, help=f"model name in the store (default: {DEFAULT_MODEL})")
+    rf.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"DDIM steps (default {DEFAULT_STEPS})")
+    rf.add_argument("--cfg", type=float, default=DEFAULT_CFG,
+                    help=f"guidance scale; 1 turns guidance off (default {DEFAULT_CFG})")
     noise = rf.add_mutually_exclusive_group()
     noise.add_argument("--seed", type=int, default=2024, help="seed of the initial noise (default 2024)")
     noise.add_argument("--noise", type=Path, metavar="FILE.npy", help="initial noise (1, C, h, w) from a .npy file")

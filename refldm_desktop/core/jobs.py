@@ -21,6 +21,7 @@ from refldm_desktop.core.changes import LibraryError, NotFound
 from refldm_desktop.core.events import Change
 from refldm_desktop.core.progress import Progress, ProgressFn
 from refldm_desktop.db.models import Photo
+from refldm_desktop.defaults import DEFAULT_RESTORER
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
 from refldm_desktop.jobs.queue import (
     ACTIVE,
@@ -41,6 +42,7 @@ from refldm_desktop.jobs.runner import (
     RunSummary,
     default_handlers,
 )
+from refldm_desktop.db.models import JobState
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -54,7 +56,6 @@ class VersionDiscarded:
 
 
 RESTORE_KIND = "restore_photo"
-DEFAULT_RESTORER = "refldm"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 PhotoRef = int | str | os.PathLike[str]
@@ -244,7 +245,7 @@ class Jobs:
                 for k in ("faces_done", "faces_total", "step", "steps"):
                     if getattr(event, k) is not None:
                         counts[k] = getattr(event, k)
-                if event.state != "running":
+                if event.state != JobState.RUNNING:
                     latest.pop(event.job_id, None)
                 progress(job_progress(event, counts))
             ids = {"jobs": [event.job_id]}

@@ -60,6 +60,7 @@ from refldm_desktop.db.models import (
     Person,
     Photo,
 )
+from refldm_desktop.defaults import DEFAULT_FACE_BACKEND, DEFAULT_REFERENCES, FACE_BACKENDS_GROUP
 from refldm_desktop.errors import LibraryBusy
 from refldm_desktop.faces.types import EmbeddingSpace, FaceBackend
 
@@ -67,18 +68,15 @@ if TYPE_CHECKING:
     from refldm_desktop.core.unknown import FaceGroup
     from refldm_desktop.faces.refselect import Choice
 
-DEFAULT_BACKEND = "dlib"
 CROP_SIZE = 512  # FFHQ / ReF-LDM input size; other sizes are made but not recorded
 # Cached crops are references and previews, never outputs: JPEG at high quality keeps a
 # large library's cache small (about 60 kB a face instead of 400 kB as PNG).
 CROP_FORMAT = "JPEG"
-DEFAULT_REFERENCES = 5  # what ReF-LDM was trained with (refselect.DEFAULT_K)
-FACE_BACKENDS_GROUP = "refldm_desktop.face_backends"
 
 
 # Best first. insightface's ArcFace separates people better than dlib's ResNet, but its
 # models are not on PyPI: it is chosen only when the user has put them in place.
-PREFERRED_BACKENDS = ("insightface", DEFAULT_BACKEND)
+PREFERRED_BACKENDS = ("insightface", DEFAULT_FACE_BACKEND)
 
 
 def _library_backend(session_factory: sessionmaker[Session]) -> str:
@@ -104,7 +102,7 @@ def _library_backend(session_factory: sessionmaker[Session]) -> str:
             ok = False
         if ok:
             return name
-    return DEFAULT_BACKEND
+    return DEFAULT_FACE_BACKEND
 
 
 def _default_cluster(*args, **kwargs):

@@ -46,7 +46,7 @@ def _components(dist: np.ndarray, limit: float) -> list[list[int]]:
             i = parent[i]
         return i
 
-    for i, j in zip(*np.nonzero(np.triu(dist < limit, k=1))):
+    for i, j in zip(*np.nonzero(np.triu(dist < limit, k=1)), strict=True):
         parent[find(int(i))] = find(int(j))
     groups: dict[int, list[int]] = {}
     for i in range(n):

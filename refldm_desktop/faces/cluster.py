@@ -133,7 +133,7 @@ def cluster(
         person_of = None  # the nearest faces of each existing person are in by now
         if a.size == 0:
             break
-        found = [np.concatenate([f, new]) for f, new in zip(found, (a, b, d))]
+        found = [np.concatenate([f, new]) for f, new in zip(found, (a, b, d), strict=True)]
         before = groups.group_of()
         groups.restart()
         groups.link(*found)
@@ -177,7 +177,7 @@ def _canonical_order(emb, photo_ids, fixed, forbidden, searching) -> np.ndarray:
             bool(searching[i]),
         )
 
-    for s, e in zip(starts.tolist(), ends.tolist()):
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
         out[s:e] = sorted(out[s:e], key=key)
     return np.array(out, dtype=np.int64)
 
@@ -459,7 +459,8 @@ class _Groups:
         starts = np.flatnonzero(first)
         ends = np.append(starts[1:], lo.size)
         dist = d.tolist()
-        for x, y, s, e in zip(lo[starts].tolist(), hi[starts].tolist(), starts.tolist(), ends.tolist()):
+        for x, y, s, e in zip(lo[starts].tolist(), hi[starts].tolist(), starts.tolist(), ends.tolist(),
+                              strict=True):
             gx, gy = self._group(x), self._group(y)
             gx.links[y] = gy.links[x] = tuple(dist[s : min(e, s + MAX_SUPPORT)])
 

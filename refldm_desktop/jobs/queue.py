@@ -69,7 +69,7 @@ class JobInfo:
     batch_id: str
     photo_id: int | None
     photo: Path | None
-    state: str
+    state: JobState
     payload: Mapping[str, Any]
     priority: int
     cancel_requested: bool
@@ -93,7 +93,7 @@ class JobInfo:
         return {
             "id": self.id,
             "kind": self.kind,
-            "state": self.state,
+            "state": self.state.value,
             "batch": self.batch_id,
             "photo_id": self.photo_id,
             "photo": None if self.photo is None else str(self.photo),
@@ -527,7 +527,7 @@ class JobQueue:
         j, photo_path, version_id, output = row
         return JobInfo(
             id=j.id, kind=j.kind, batch_id=j.batch_id, photo_id=j.photo_id,
-            photo=None if photo_path is None else Path(photo_path), state=j.state,
+            photo=None if photo_path is None else Path(photo_path), state=JobState(j.state),
             payload=dict(j.payload or {}), priority=j.priority, cancel_requested=j.cancel_requested,
             faces_done=j.faces_done, faces_total=j.faces_total, step=j.step, steps=j.steps,
             message=j.message, error=j.error, note=j.note,

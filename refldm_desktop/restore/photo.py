@@ -64,7 +64,7 @@ class RestoredPhoto:
             raise ValueError(f"expected {len(self.transforms)} keep flags, got {len(keep)}")
         pasted = paste_faces(
             self.source,
-            [FacePaste(t, r, c) for t, r, c, k in zip(self.transforms, self.restored, self.crops, keep) if k],
+            [FacePaste(t, r, c) for t, r, c, k in zip(self.transforms, self.restored, self.crops, keep, strict=True) if k],
             self.paste_options,
         )
         return replace(self, image=pasted.image, paste=pasted, pasted=keep)
@@ -102,7 +102,7 @@ def restore_photo(
     groups: dict[Hashable, list[int]] = {}
     for i, f in enumerate(faces):
         groups.setdefault(f.group, []).append(i)
-    for key, idx in groups.items():
+    for key in groups:
         if restorer.needs_references and not references.get(key):
             raise ValueError(f"restorer {restorer.name!r} needs references, but group {key!r} has none")
 
@@ -126,13 +126,13 @@ def restore_photo(
         )
         if len(out) != len(idx):
             raise ValueError(f"restorer {restorer.name!r} returned {len(out)} crops for {len(idx)} faces")
-        for i, crop in zip(idx, out):
+        for i, crop in zip(idx, out, strict=True):
             restored[i] = np.asarray(crop)
         done += len(idx)
 
     pasted = paste_faces(
         work,
-        [FacePaste(t, r, c) for t, r, c in zip(transforms, restored, crops)],
+        [FacePaste(t, r, c) for t, r, c in zip(transforms, restored, crops, strict=True)],
         paste_options,
     )
     return RestoredPhoto(

@@ -10,6 +10,7 @@ from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, Qt
 from refldm_desktop.core.changes import FaceInfo
 from refldm_desktop.ui.models.people import encode_ids
 from refldm_desktop.ui.models.rows import sync_rows
+from refldm_desktop.db.models import PhotoState
 
 FACE_MIME = "application/x-refldm-face-ids"
 
@@ -25,7 +26,7 @@ def face_text(f: FaceInfo) -> str:
         parts.append("confirmed")
     if f.reference:
         parts.append(f"{f.reference} as a reference")
-    if f.photo_state != "ok":
+    if f.photo_state != PhotoState.OK:
         parts.append(f"photo {f.photo_state}")
     return " · ".join(parts)
 

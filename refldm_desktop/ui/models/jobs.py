@@ -12,6 +12,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from refldm_desktop.jobs.queue import JobInfo
 from refldm_desktop.jobs.runner import JobEvent
 from refldm_desktop.ui.models.rows import sync_rows
+from refldm_desktop.db.models import JobState
 
 COLUMNS = ("Photo", "State", "Progress", "Details")
 JobIdRole = Qt.UserRole + 1
@@ -36,7 +37,7 @@ def duration(seconds: float) -> str:
 
 
 def progress_text(job: JobInfo, left: float | None = None) -> str:
-    if job.state != "running":
+    if job.state != JobState.RUNNING:
         return {"queued": "waiting", "done": "done", "failed": "failed", "cancelled": "cancelled"}.get(
             job.state, job.state
         )
@@ -59,7 +60,7 @@ class Eta:
 
     def update(self, job: JobInfo) -> float | None:
         f = fraction(job)
-        if job.state != "running" or f is None:
+        if job.state != JobState.RUNNING or f is None:
             self._start.pop(job.id, None)
             return None
         now = self._clock()
@@ -127,7 +128,7 @@ class JobsModel(QAbstractTableModel):
             if col == 0:
                 return job.photo.name if job.photo else f"{job.kind} {job.id}"
             if col == 1:
-                return job.state + (" (cancelling)" if job.cancel_requested and job.state == "running" else "")
+                return job.state + (" (cancelling)" if job.cancel_requested and job.state == JobState.RUNNING else "")
             if col == 2:
                 return progress_text(job, self._left.get(job.id))
             if col == 3:
@@ -139,7 +140,7 @@ class JobsModel(QAbstractTableModel):
         if role == JobIdRole:
             return job.id
         if role == FractionRole:
-            return fraction(job) if job.state == "running" else None
+            return fraction(job) if job.state == JobState.RUNNING else None
         if role == StateRole:
             return job.state
         return None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 
 from refldm_desktop.ui.models.photo_source import PhotoFilter, PhotoRow, photo_ids, photos_by_id
+from refldm_desktop.db.models import PhotoState
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
@@ -147,7 +148,7 @@ class PhotoListModel(QAbstractListModel):
             return row.path.name
         if role == Qt.ItemDataRole.ToolTipRole:
             faces = f"{row.face_count} face{'s' if row.face_count != 1 else ''}"
-            note = "" if row.state == "ok" else f" ({row.state})"
+            note = "" if row.state == PhotoState.OK else f" ({row.state})"
             return f"{row.path}\n{faces}{note}"
         if role in (Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE):
             key = ("photo", pid, THUMB)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from refldm_desktop.ui.models.faces import ConfirmedRole, ReferenceRole
 from refldm_desktop.ui.models.people import HiddenRole
+from refldm_desktop.db.models import PhotoState
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -40,7 +41,7 @@ def thumb_source(library: "Library") -> Callable[[tuple[str, int, int]], Path]:
             faces = library.faces(ident)
             if not faces:
                 raise LookupError(f"person {ident} has no faces")
-            best = max(faces, key=lambda f: (f.photo_state == "ok", f.quality_score or 0.0, -f.id))
+            best = max(faces, key=lambda f: (f.photo_state == PhotoState.OK, f.quality_score or 0.0, -f.id))
             return library.face_crop(best.id)
         if kind == "face":
             return library.face_crop(ident)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPainter, QPalette, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from refldm_desktop.db.models import PhotoState
 
 
 CELL = 184
@@ -55,7 +56,7 @@ class PhotoDelegate(QStyledItemDelegate):
                 painter.drawRoundedRect(badge, 8, 8)
                 painter.setPen(QColor("white"))
                 painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, str(row.face_count))
-            if row.state != "ok":
+            if row.state != PhotoState.OK:
                 painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
                 painter.drawText(box, Qt.AlignmentFlag.AlignCenter, row.state)
         painter.restore()
