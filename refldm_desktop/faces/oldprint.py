@@ -333,7 +333,7 @@ def _component_spans(mask: np.ndarray, min_pixels: int = 5) -> np.ndarray:
     )
     for a, b in pairs:
         both = (a >= 0) & (b >= 0)
-        for u, v in zip(a[both].tolist(), b[both].tolist()):
+        for u, v in zip(a[both].tolist(), b[both].tolist(), strict=True):
             ru, rv = root(u), root(v)
             if ru != rv:
                 parent[ru] = rv
