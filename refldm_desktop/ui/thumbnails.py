@@ -8,6 +8,7 @@ matters more than what scrolled past.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict, deque
 from pathlib import Path
@@ -46,7 +47,7 @@ class ThumbnailCache(QObject):
         library: "Library",
         parent: QObject | None = None,
         *,
-        workers: int = 2,
+        workers: int | None = None,
         capacity: int = 1500,
         max_pending: int = 400,
         source: Callable[[Key], Path] | None = None,
@@ -69,6 +70,10 @@ class ThumbnailCache(QObject):
         self._display = display
         self._dpr = device_pixel_ratio
         self._made.connect(self._store, Qt.ConnectionType.QueuedConnection)
+        if workers is None:
+            # One core stays for the GUI thread: on two cores a second decoder is a second
+            # thread taking the GIL from it.
+            workers = max(1, min(2, (os.cpu_count() or 2) - 1))
         self._threads = [
             threading.Thread(target=self._work, name=f"refldm-thumbs-{i}", daemon=True) for i in range(workers)
         ]

@@ -72,12 +72,15 @@ class PhotoGrid(QListView):
         self.setObjectName("photoGrid")
         self.setAccessibleName("Photos")
         self.setAccessibleDescription("Photos of the library; right-click to restore faces")
-        self.setViewMode(QListView.ViewMode.IconMode)
+        # List mode flowing left to right and wrapping looks like icon mode, but with
+        # uniform cells its layout asks the model nothing per row; icon mode builds an item
+        # per row and calls model.index() (Python) for each of 100,000 rows.
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(2000)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setMouseTracking(True)

@@ -132,8 +132,7 @@ class PhotosPage(QWidget):
         self.count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
 
     def _on_change(self, change) -> None:
-        if "photos" in change.areas or "faces" in change.areas or (self.restored and "versions" in change.areas):
-            self.model.schedule_reload()
+        self.model.on_change(change)
 
     def _menu(self, ids: list[int], pos) -> None:
         from refldm_desktop.ui.views.photo_menu import photo_menu
