@@ -111,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     shot(window, "compare-split")
     from refldm_desktop.ui.views.compare_canvas import Mode
 
-    compare.canvas.set_mode(Mode.SIDE)
+    compare.set_mode(Mode.SIDE)  # the view's own path: its buttons follow
     shot(window, "compare-side-by-side")
+    compare.set_mode(Mode.SPLIT)
     page.show_grid()
 
     from PySide6.QtCore import Qt
@@ -132,6 +133,34 @@ def main(argv: list[str] | None = None) -> int:
         shot(window, name)
     window.show_page("restored")
     shot(window, "restored")
+
+    # A person's page: the person with the most faces, its faces and chosen references.
+    people_page = window.show_page("people")
+    person = max(lib.people(), key=lambda p: p.face_count)
+    people_page.open_person(person.id)
+    pp = people_page.person_page
+    _wait(app, lambda: pp.person is not None and pp.faces_model.rowCount() > 0, 300)
+    for model in (pp.faces_model, pp.refs_model):
+        _wait(app, lambda m=model: all(m.index(r, 0).data(Qt.DecorationRole) is not None
+                                       for r in range(m.rowCount())), 300)
+    shot(window, "person")
+    people_page.show_grid()
+
+    from refldm_desktop.ui.dialogs.batch import BatchDialog
+    from refldm_desktop.ui.dialogs.models import ModelsDialog
+    from refldm_desktop.ui.dialogs.settings import SettingsDialog
+
+    batch = BatchDialog(ctx, window)
+    batch.show()
+    _wait(app, lambda: batch.plan is not None, 300)
+    _wait(app, lambda: all(not batch.faces.item(i).icon().isNull() for i in range(batch.faces.count())), 120)
+    shot(batch, "batch")
+    batch.reject()
+    for dialog, name in ((ModelsDialog(ctx, window), "models"), (SettingsDialog(ctx, window), "settings")):
+        dialog.show()
+        _wait(app, lambda: not ctx.tasks.busy(), 120)
+        shot(dialog, name)
+        dialog.reject()
     ctx.close()
     return 0
 

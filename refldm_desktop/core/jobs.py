@@ -196,6 +196,13 @@ class Jobs:
         return self.queue.versions(None if photo is None else self.photo_id(photo), include_discarded=include_discarded)
 
     @_translate
+    def keep_version(self, version_id: int) -> "VersionInfo":
+        """Record that the user kept a restored version (its file stays where it is)."""
+        info = self.queue.keep_version(version_id)
+        self._lib._emit(Change.of(versions=[version_id], photos=[info.photo_id]))
+        return info
+
+    @_translate
     def discard_version(self, version_id: int) -> VersionDiscarded:
         """Remove a restored version's file (only if it is still the file that was made)
         and mark the version discarded; the original is never touched."""

@@ -135,6 +135,7 @@ class VersionInfo:
     references_used: Sequence[Mapping[str, Any]]
     face_status: Sequence[Mapping[str, Any]]
     created_at: datetime
+    kept_at: datetime | None = None  # when the user kept it (None: not decided, or discarded)
 
     @property
     def identity(self) -> dict[int, Mapping[str, Any]]:
@@ -577,9 +578,21 @@ class JobQueue:
                     parameters=dict(v.parameters or {}), seed=v.seed,
                     references_used=list(v.references_used or []),
                     face_status=list(v.face_status or []), created_at=v.created_at,
+                    kept_at=v.kept_at,
                 )
                 for v in s.scalars(q)
             ]
+
+    def keep_version(self, version_id: int) -> VersionInfo:
+        """The user wants this result: record when (the first time; keeping again changes
+        nothing). A discarded version cannot be kept: its file is gone."""
+        with self._write, self._Session.begin() as s:
+            v = s.get(Version, version_id)
+            if v is None or v.discarded_at is not None:
+                raise JobNotFound(f"no restored version with id {version_id}" + (" (it was discarded)" if v else ""))
+            if v.kept_at is None:
+                v.kept_at = utcnow()
+        return next(i for i in self.versions() if i.id == version_id)
 
     def discard_version(self, version_id: int) -> tuple[VersionInfo, bool]:
         """The user does not want this result: mark it discarded, then remove its file if

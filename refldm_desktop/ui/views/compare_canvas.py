@@ -31,6 +31,7 @@ class CompareCanvas(QWidget):
     """Shows `before` and `after` (same aspect) over `region` (image pixels of `after`)."""
 
     view_changed = Signal()
+    mode_changed = Signal(object)  # Mode
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,8 +67,10 @@ class CompareCanvas(QWidget):
         self.view_changed.emit()
 
     def set_mode(self, mode: Mode) -> None:
+        """The one way the mode changes (buttons, keys, tools): mode_changed follows it."""
         self.mode = Mode(mode)
         self.update()
+        self.mode_changed.emit(self.mode)
 
     def set_zoom(self, zoom: float) -> None:
         self.zoom = min(32.0, max(1.0, zoom))

@@ -89,15 +89,22 @@ class PhotosPage(QWidget):
         self.photo_view.show_photo(photo_id)
         self.stack.setCurrentWidget(self.photo_view)
 
-    def open_compare(self, version_id: int) -> None:
+    def _compare(self):
         if self.compare_view is None:
             from refldm_desktop.ui.views.compare import CompareView
 
             self.compare_view = CompareView(self.ctx)
             self.compare_view.back.connect(self.show_grid)
             self.stack.addWidget(self.compare_view)
-        self.compare_view.show_version(version_id)
         self.stack.setCurrentWidget(self.compare_view)
+        return self.compare_view
+
+    def open_compare(self, version_id: int) -> None:
+        self._compare().show_version(version_id)
+
+    def open_compare_preview(self, photo_id: int, preview: Path, steps: int | None) -> None:
+        """A quick preview of a restore in progress; its result replaces it (open_compare)."""
+        self._compare().show_preview(photo_id, preview, steps)
 
     def open_photo_path(self, path: Path) -> None:
         """Select (and open) a photo once the grid has it."""
