@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = window.findChild(QListView, "photoGrid")
     n = sum(1 for p in photos.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     _wait(app, lambda: grid.model().rowCount() >= n and not ctx.tasks.busy())
-    window.show_page("photos", None)
+    window.show_page("photos", "")  # every photo, as the sidebar's Library item shows
     _wait(app, lambda: grid.model().rowCount() >= n)
     model = grid.model()
     _wait(app, lambda: all(model.index(r).data(PIXMAP_ROLE) is not None for r in range(min(24, model.rowCount()))), 120)
@@ -125,10 +125,16 @@ def main(argv: list[str] | None = None) -> int:
             continue  # that page is not in this version of the app
         # Tiles' pictures come from the thumbnail cache off the GUI thread: on a busy machine
         # a fixed pause showed grey tiles, so wait until every tile has its picture.
+        if hasattr(widget, "show_finished"):  # the restore above has ended: list it
+            widget.show_finished.setChecked(True)
+            _wait(app, lambda: widget.model.rowCount() > 0, 60)
         model = getattr(widget, "model", None)
-        if model is not None and hasattr(model, "rowCount"):
+        if model is not None and hasattr(model, "rowCount") and not hasattr(widget, "show_finished"):
             _wait(app, lambda: all(model.index(r, 0).data(Qt.DecorationRole) is not None
                                    for r in range(model.rowCount())), 300)
+        if hasattr(widget, "rows"):  # Unknown faces: a strip of face labels per group
+            _wait(app, lambda: widget.rows and all(not label.pixmap().isNull() for row in widget.rows
+                                                   for label in row.faces.values()), 300)
         _settle(app, 1.0)
         shot(window, name)
     window.show_page("restored")

@@ -49,6 +49,9 @@ def test_adding_a_folder_fills_the_grid_and_sidebar(qtbot, tmp_path, open_app):
     # Choosing the folder's sub-folder filter narrows the grid.
     window.show_page("photos", photos / "sub")
     qtbot.waitUntil(lambda: grid.model().rowCount() == 1, timeout=10_000)
+    # And the sidebar's Library item shows every photo again.
+    sidebar.setCurrentItem(library_item)
+    qtbot.waitUntil(lambda: grid.model().rowCount() == 3, timeout=10_000)
 
 
 def test_a_failing_call_comes_back_as_one_line_with_details(qtbot, tmp_path, open_app):

@@ -199,6 +199,7 @@ class RestoreOptionsDialog(QDialog):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(faces_widget)
+        self._faces_widget, self._scroll = faces_widget, scroll
         scroll.setAccessibleName("Faces")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -230,6 +231,10 @@ class RestoreOptionsDialog(QDialog):
             self.rows.append(row)
             self.faces_box.addWidget(row)
         self.faces_box.addStretch(1)
+        # A photo with few faces: no empty box under them.
+        spare = self._scroll.viewport().height() - self._faces_widget.sizeHint().height()
+        if spare > 0:
+            self.resize(self.width(), self.height() - spare)
 
     def settings(self) -> Any:
         return replace(

@@ -35,6 +35,8 @@ class Sidebar(QTreeWidget):
         for spec in PAGES:
             item = QTreeWidgetItem([spec.title])
             item.setData(0, KEY, spec.key)
+            if spec.folders:
+                item.setData(0, ARG, "")  # the page's "no folder": every photo, not the last folder
             item.setIcon(0, icon(spec.icon))
             item.setToolTip(0, f"{spec.title} ({spec.shortcut})" if spec.shortcut else spec.title)
             self.addTopLevelItem(item)

@@ -46,13 +46,20 @@ class FaceBox(QGraphicsRectItem):
         self.setAcceptHoverEvents(True)
         name = face.person_name or (f"Person {face.person_id}" if face.person_id else "Unknown")
         self.setToolTip(f"{name} (face {face.id}); click to change")
-        self.label = QGraphicsSimpleTextItem(name, self)
-        self.label.setBrush(colour)
+        # The name on a tag of the box's colour: coloured text alone was unreadable on light
+        # clothes and walls.
+        tag = QGraphicsRectItem(self)
+        tag.setFlag(QGraphicsRectItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        tag.setBrush(colour.darker(130))
+        tag.setPen(QPen(Qt.PenStyle.NoPen))
+        tag.setPos(x0, y1 + 2)
+        self.label = QGraphicsSimpleTextItem(name, tag)
+        self.label.setBrush(QColor("white"))
         font = QFont()
         font.setBold(True)
         self.label.setFont(font)
-        self.label.setFlag(QGraphicsSimpleTextItem.GraphicsItemFlag.ItemIgnoresTransformations)
-        self.label.setPos(x0, y1 + 2)
+        self.label.setPos(4, 1)
+        tag.setRect(self.label.boundingRect().adjusted(0, 0, 8, 2))
 
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
