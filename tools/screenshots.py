@@ -127,14 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         # a fixed pause showed grey tiles, so wait until every tile has its picture.
         if hasattr(widget, "show_finished"):  # the restore above has ended: list it
             widget.show_finished.setChecked(True)
-            _wait(app, lambda: widget.model.rowCount() > 0, 60)
+            _wait(app, lambda w=widget: w.model.rowCount() > 0, 60)
         model = getattr(widget, "model", None)
         if model is not None and hasattr(model, "rowCount") and not hasattr(widget, "show_finished"):
-            _wait(app, lambda: all(model.index(r, 0).data(Qt.DecorationRole) is not None
-                                   for r in range(model.rowCount())), 300)
+            _wait(app, lambda m=model: all(m.index(r, 0).data(Qt.DecorationRole) is not None
+                                           for r in range(m.rowCount())), 300)
         if hasattr(widget, "rows"):  # Unknown faces: a strip of face labels per group
-            _wait(app, lambda: widget.rows and all(not label.pixmap().isNull() for row in widget.rows
-                                                   for label in row.faces.values()), 300)
+            _wait(app, lambda w=widget: bool(w.rows) and all(not label.pixmap().isNull() for row in w.rows
+                                                             for label in row.faces.values()), 300)
         _settle(app, 1.0)
         shot(window, name)
     window.show_page("restored")

@@ -15,13 +15,12 @@ require_module("PySide6")
 
 
 def test_calls_returning_nothing_keep_none_alive(qapp):
-    from PySide6.QtCore import QRect
     from PySide6.QtGui import QColor, QImage, QPainter
 
     image = QImage(32, 32, QImage.Format.Format_RGB32)
     painter = QPainter(image)
     try:
-        rect, colour = QRect(0, 0, 8, 8), QColor("red")
+        colour = QColor("red")
         calls = 500
         before = sys.getrefcount(None)
         for _ in range(calls):

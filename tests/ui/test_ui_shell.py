@@ -49,9 +49,12 @@ def test_adding_a_folder_fills_the_grid_and_sidebar(qtbot, tmp_path, open_app):
     # Choosing the folder's sub-folder filter narrows the grid.
     window.show_page("photos", photos / "sub")
     qtbot.waitUntil(lambda: grid.model().rowCount() == 1, timeout=10_000)
-    # And the sidebar's Library item shows every photo again.
-    sidebar.setCurrentItem(library_item)
+    # A folder chosen in the sidebar, then its Library item: every photo again, not that folder.
+    sidebar.setCurrentItem(library_item.child(0))
     qtbot.waitUntil(lambda: grid.model().rowCount() == 3, timeout=10_000)
+    assert grid.model().filter.folder == photos
+    sidebar.setCurrentItem(library_item)
+    assert grid.model().filter.folder is None
 
 
 def test_a_failing_call_comes_back_as_one_line_with_details(qtbot, tmp_path, open_app):
@@ -157,3 +160,12 @@ def test_a_change_to_shown_photos_rereads_only_their_rows(qtbot, tmp_path, open_
 
     lib._emit(Change.of(Area.PHOTOS, photos=[first, 10_000]))  # one not shown (new): list again
     qtbot.waitUntil(lambda: bool(listed), timeout=10_000)
+
+
+def test_adding_again_says_the_photos_were_already_there():
+    from refldm_desktop.core.changes import IndexResult
+    from refldm_desktop.ui.library_ops import _summary
+
+    assert _summary([IndexResult(new=3, faces_found=4)]) == "Added 3 photos, 4 faces found"
+    assert _summary([IndexResult(unchanged=83)]) == "Up to date: 83 photos already in the library"
+    assert _summary([IndexResult(errors=1)]) == "No photos found there; 1 could not be read"

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -65,7 +66,7 @@ class ModelsDialog(QDialog):
         self.setObjectName("modelsDialog")
         self.setWindowTitle("Models")
         self.setAccessibleName("Models")
-        self.resize(720, 240)  # grows when there are models to list
+        self.resize(720, 210)  # grows when there are models to list
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("modelsTable")
         self.table.setAccessibleName("Installed models")
@@ -107,7 +108,8 @@ class ModelsDialog(QDialog):
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
-        lay.addWidget(self.empty)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        lay.addWidget(self.empty, 1)  # in the table's place while there is none
         lay.addWidget(self.table, 1)
         self.table.hide()
         lay.addLayout(bar)

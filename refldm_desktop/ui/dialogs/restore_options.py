@@ -199,7 +199,6 @@ class RestoreOptionsDialog(QDialog):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(faces_widget)
-        self._faces_widget, self._scroll = faces_widget, scroll
         scroll.setAccessibleName("Faces")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -212,7 +211,7 @@ class RestoreOptionsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(scroll, 1)
         layout.addWidget(buttons)
-        self.resize(620, 640)
+        self.resize(620, 480)  # many faces scroll; one or two leave little empty space
         lib = ctx.library
         one = self.photo_ids[0] if n == 1 else None
         ctx.tasks.run(lambda: load_choices(lib, one), self._loaded, label="Reading the photo's faces")
@@ -231,10 +230,6 @@ class RestoreOptionsDialog(QDialog):
             self.rows.append(row)
             self.faces_box.addWidget(row)
         self.faces_box.addStretch(1)
-        # A photo with few faces: no empty box under them.
-        spare = self._scroll.viewport().height() - self._faces_widget.sizeHint().height()
-        if spare > 0:
-            self.resize(self.width(), self.height() - spare)
 
     def settings(self) -> Any:
         return replace(

@@ -104,9 +104,12 @@ class JobsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        # Photo names arrive after the header is laid out (sized to contents they were cut to
+        # "oba…"): a width that shows a usual file name, and the user can drag it.
+        header.resizeSection(0, 240)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.resizeSection(2, 320)
+        header.resizeSection(2, 260)
         header.setStretchLastSection(True)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
