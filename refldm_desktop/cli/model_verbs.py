@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from refldm_desktop.cli import CliError
 from refldm_desktop.core.home import resolve_home
@@ -133,7 +134,7 @@ def _list(args) -> int:
     from refldm_desktop.restore import parsing
 
     parser = parsing.installed(_models_root(args))
-    extra = []
+    extra: list[dict[str, Any]] = []
     if parser is not None:
         info = parsing.manifest(_models_root(args)) or {}
         extra.append({"name": "face-parsing", "kind": "face parsing (paste masks)", "path": str(parser),
@@ -242,8 +243,8 @@ def read_face(path: Path, size: int) -> tuple["object", bool]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
+        with Image.open(path) as opened:
+            im = opened.convert("RGB")
             resized = im.size != (size, size)
             if resized:
                 im = im.resize((size, size), Image.Resampling.BICUBIC)

@@ -261,7 +261,7 @@ class JobQueue:
                     queued.append(new_id)
                 else:
                     existing.append(
-                        s.scalar(select(Job.id).where(Job.batch_id == batch_id, Job.photo_id == photo_id))
+                        s.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.photo_id == photo_id)).one()
                     )
         return JobsEnqueued(batch_id, tuple(queued), tuple(existing))
 
@@ -278,12 +278,12 @@ class JobQueue:
             pick = pick.where(Job.kind.in_(list(kinds)))
         if batch_id is not None:
             pick = pick.where(Job.batch_id == batch_id)
-        pick = pick.order_by(Job.priority.desc(), Job.id).limit(1).scalar_subquery()
+        first = pick.order_by(Job.priority.desc(), Job.id).limit(1).scalar_subquery()
         now = utcnow()
         with self._write, self._Session.begin() as s:
             job_id = s.execute(
                 update(Job)
-                .where(Job.id == pick, Job.state == JobState.QUEUED)
+                .where(Job.id == first, Job.state == JobState.QUEUED)
                 .values(
                     state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=now, updated_at=now,
                     finished_at=None, cancel_requested=False, error=None, message=None,

@@ -51,6 +51,12 @@ class CacheKVProcessor:
         self._own = own_tokens
         self.mode = "use"
 
+    def saved_kv(self) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """The keys and values the last "save" pass kept."""
+        if self.saved is None:
+            raise RuntimeError("this attention layer has not run in save mode")
+        return self.saved
+
     def release(self) -> None:
         self.mode = "off"
         self.saved = self._k = self._v = None

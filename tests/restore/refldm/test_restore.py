@@ -117,6 +117,15 @@ def test_reference_cache_is_reusable_and_tied_to_its_model(tiny_model, golden_di
         m.sample(m.encode(inp["lq_image"]), replace(refs, owner=0), STEPS, 1.5, inp["xT"])
 
 
+def test_sample_without_noise_starts_from_the_default_seed(tiny_model, golden_dir):
+    # restore() and sample() share one default: no noise means the noise of seed 2024.
+    inp = golden(golden_dir, "inputs")
+    m = tiny_model
+    refs = m.encode_references(inp["ref_images"][:1])
+    lq = m.encode(inp["lq_image"])
+    assert torch.equal(m.sample(lq, refs, STEPS, 1.5), m.sample(lq, refs, STEPS, 1.5, m.initial_noise(1)))
+
+
 def test_cancel_stops_and_leaves_the_model_usable(tiny_model, golden_dir):
     inp = golden(golden_dir, "inputs")
     m = tiny_model
