@@ -220,7 +220,7 @@ class ModelsDialog(QDialog):
 
         self._log(describe(exc))
 
-    def _progressed(self, task) -> None:
+    def _progressed(self, task: "Task") -> None:
         if task is not self.task:
             return
         if task.total:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QObject, Qt, QTimer, Signal
 
+from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.models.photo_source import PhotoFilter, PhotoRow, photo_ids, photos_by_id
 from refldm_desktop.db.models import PhotoState
 
@@ -24,8 +25,6 @@ THUMB = 256
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # PhotoRow, or None while it is being fetched
 PIXMAP_ROLE = Qt.ItemDataRole.UserRole + 3
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 class PhotoListModel(QAbstractListModel):
@@ -161,7 +160,7 @@ class PhotoListModel(QAbstractListModel):
             return Qt.ItemFlag.NoItemFlags
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = super().roleNames()
-        names.update({ID_ROLE: b"photoId", ROW_ROLE: b"photoRow"})
+        names.update({ID_ROLE: QByteArray(b"photoId"), ROW_ROLE: QByteArray(b"photoRow")})
         return names

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
+from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.views.people_common import coalesced
 from refldm_desktop.db.models import JobState
@@ -41,7 +42,7 @@ TERMINAL = {JobState.DONE, JobState.FAILED, JobState.CANCELLED}
 class ProgressDelegate(QStyledItemDelegate):
     """The progress column as a bar with the text on it, while a job runs."""
 
-    def paint(self, painter, option, index: QModelIndex) -> None:
+    def paint(self, painter, option, index: Index) -> None:
         fraction = index.data(FractionRole)
         if fraction is None:
             return super().paint(painter, option, index)
