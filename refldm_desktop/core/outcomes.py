@@ -46,7 +46,7 @@ class FaceOutcome:
     status: FaceStatus
     reason: str = ""
     # The reference faces it was restored with; None where the job never got to the face
-    # (then the JSON has no "references" key).
+    # (then the JSON has no "references" and no "identity" key).
     references: tuple[int, ...] | None = None
     # restore.identity.IdentityCheck.to_json() where the identity guard checked the face.
     identity: Mapping[str, Any] | None = None
@@ -66,9 +66,9 @@ class FaceOutcome:
             "person_id": self.person_id,
             "status": self.status_text,
         }
-        if self.references is not None:
+        if self.references is not None:  # the job got to the face, and checked it or not
             out["references"] = list(self.references)
-        out["identity"] = None if self.identity is None else dict(self.identity)
+            out["identity"] = None if self.identity is None else dict(self.identity)
         return out
 
     @classmethod

@@ -12,13 +12,15 @@ from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus, PhotoOutcome
 from refldm_desktop.db.models import JobState
 
 STORED = [
-    {"face_id": 1, "box": [10.5, 20.0, 60.25, 80.0], "person_id": 3, "status": "restored", "references": [7, 9]},
+    {"face_id": 1, "box": [10.5, 20.0, 60.25, 80.0], "person_id": 3, "status": "restored", "references": [7, 9],
+     "identity": {"before": 0.31, "after": 0.33, "threshold": 0.6, "verdict": "kept", "against": "references"}},
     {"face_id": 2, "box": [1.0, 2.0, 3.0, 4.0], "person_id": None,
      "status": "skipped: no person (put this face into a person, or allow reference-free restoration: --no-refs-ok)",
-     "references": []},
+     "references": [], "identity": None},
     {"face_id": 3, "box": [1.0, 2.0, 3.0, 4.0], "person_id": 4,
-     "status": "skipped: not chosen for this batch: its quality 0.90 is at least 0.5", "references": []},
-    # A job that never ran: no "references" key.
+     "status": "skipped: not chosen for this batch: its quality 0.90 is at least 0.5", "references": [],
+     "identity": None},
+    # A job that never ran: no "references" and no "identity" key.
     {"face_id": 4, "box": [0.0, 0.0, 5.0, 5.0], "person_id": 4, "status": "not restored: the job is queued"},
 ]
 
@@ -29,6 +31,14 @@ def test_a_face_outcome_round_trips_its_json_exactly(stored):
     again = outcome.to_json()
     assert again == stored and list(again) == list(stored)
     assert json.dumps(again) == json.dumps(stored)
+
+
+def test_a_face_stored_before_the_identity_guard_still_reads():
+    old = {"face_id": 1, "box": [1.0, 2.0, 3.0, 4.0], "person_id": 3, "status": "restored", "references": [7]}
+    face = FaceOutcome.from_json(old)
+    assert face.restored and face.identity is None and face.to_json() == {**old, "identity": None}
+    kept = FaceOutcome.from_json({**old, "status": "kept original: the restored face drifted (0.71 > 0.60)"})
+    assert kept.status is FaceStatus.KEPT_ORIGINAL and not kept.restored and kept.reason.startswith("the restored")
 
 
 def test_status_and_reason_are_typed():
