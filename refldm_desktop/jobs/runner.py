@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from refldm_desktop.db.models import JobState
+from refldm_desktop.errors import is_out_of_memory
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
 from refldm_desktop.jobs.queue import JobInfo, JobQueue, JobResult
 
@@ -50,26 +51,6 @@ INTERRUPTED_NOTE = "interrupted: the app stopped while this job ran; queued agai
 
 class JobCancelled(Exception):
     """Raised by `JobContext.check_cancelled` when the job should stop."""
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for CUDA/MPS/host out-of-memory errors, without importing torch.
-
-    torch raises torch.cuda.OutOfMemoryError (torch.OutOfMemoryError in newer versions),
-    older versions a RuntimeError saying "CUDA out of memory"; the host raises MemoryError.
-    """
-    seen = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        if isinstance(link, MemoryError):
-            return True
-        if any(c.__name__ == "OutOfMemoryError" for c in type(link).__mro__):
-            return True
-        if "out of memory" in str(link).lower():
-            return True
-        link = link.__cause__ or link.__context__
-    return False
 
 
 def _free_accelerator_memory() -> None:

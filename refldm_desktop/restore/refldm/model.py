@@ -287,19 +287,24 @@ class RefLDM:
 
     @contextmanager
     def _bound(self, refs: ReferenceCache, batch: int, guided: bool) -> Iterator[None]:
-        """Put the reference keys/values in place for `batch` faces ([uncond, cond] if guided)."""
+        """Put the reference keys/values in place for `batch` faces ([uncond, cond] if guided).
+
+        Every face shares the one stored copy; the unconditional half's N zeroed references
+        are one zeroed tile weighed N times (attention.RefPart.copies).
+        """
+        from refldm_desktop.restore.refldm.attention import RefPart
+
         if refs.owner is not self._token:
             raise ValueError("this ReferenceCache was made by another model instance")
         zero = self._zero_reference_kv(refs.latent_hw) if guided else {}
         try:
             for name, p in self._processors.items():
                 k, v = refs.layers[name]
-                own = k.shape[2] // refs.tiles
-                parts = [(k, v, batch)]
+                parts = [RefPart(k, v, batch)]
                 if guided:
                     zk, zv = zero[name]
-                    parts.insert(0, (zk.repeat(1, 1, refs.tiles, 1), zv.repeat(1, 1, refs.tiles, 1), batch))
-                p.bind(own, parts)
+                    parts.insert(0, RefPart(zk, zv, batch, copies=refs.tiles))
+                p.bind(parts)
             yield
         finally:
             for p in self._processors.values():
