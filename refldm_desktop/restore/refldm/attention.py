@@ -109,6 +109,8 @@ def attend_to_references(q, part: RefPart, force_math: bool = False) -> tuple["t
     for kc, vc in zip(part.k.split(REF_CHUNK_TOKENS, dim=2), part.v.split(REF_CHUNK_TOKENS, dim=2), strict=True):
         o, s = attention_with_lse(folded, kc, vc, force_math)
         out, lse = (o, s) if out is None else merge_attention(out, lse, o, s)
+    if out is None or lse is None:
+        raise ValueError("a reference part without keys")
     if part.copies > 1:
         lse = lse + math.log(part.copies)
     out = out.reshape(heads, rows, length, dim).transpose(0, 1)
