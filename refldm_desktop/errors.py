@@ -182,3 +182,23 @@ def translate(exc: BaseException) -> RefldmError | None:
     if message is None and isinstance(exc, MemoryError):
         message = "the computer ran out of memory: close other programs or work on fewer photos"
     return RefldmError(message) if message else None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for CUDA/MPS/host out-of-memory errors, without importing torch.
+
+    torch raises torch.cuda.OutOfMemoryError (torch.OutOfMemoryError in newer versions),
+    older versions a RuntimeError saying "CUDA out of memory"; the host raises MemoryError.
+    """
+    seen = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, MemoryError):
+            return True
+        if any(c.__name__ == "OutOfMemoryError" for c in type(link).__mro__):
+            return True
+        if "out of memory" in str(link).lower():
+            return True
+        link = link.__cause__ or link.__context__
+    return False

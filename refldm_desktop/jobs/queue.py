@@ -69,7 +69,7 @@ class JobInfo:
     batch_id: str
     photo_id: int | None
     photo: Path | None
-    state: str
+    state: JobState
     payload: Mapping[str, Any]
     priority: int
     cancel_requested: bool
@@ -93,7 +93,7 @@ class JobInfo:
         return {
             "id": self.id,
             "kind": self.kind,
-            "state": self.state,
+            "state": self.state.value,
             "batch": self.batch_id,
             "photo_id": self.photo_id,
             "photo": None if self.photo is None else str(self.photo),
@@ -262,7 +262,7 @@ class JobQueue:
                     queued.append(new_id)
                 else:
                     existing.append(
-                        s.scalar(select(Job.id).where(Job.batch_id == batch_id, Job.photo_id == photo_id))
+                        s.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.photo_id == photo_id)).one()
                     )
         return JobsEnqueued(batch_id, tuple(queued), tuple(existing))
 
@@ -279,12 +279,12 @@ class JobQueue:
             pick = pick.where(Job.kind.in_(list(kinds)))
         if batch_id is not None:
             pick = pick.where(Job.batch_id == batch_id)
-        pick = pick.order_by(Job.priority.desc(), Job.id).limit(1).scalar_subquery()
+        first = pick.order_by(Job.priority.desc(), Job.id).limit(1).scalar_subquery()
         now = utcnow()
         with self._write, self._Session.begin() as s:
             job_id = s.execute(
                 update(Job)
-                .where(Job.id == pick, Job.state == JobState.QUEUED)
+                .where(Job.id == first, Job.state == JobState.QUEUED)
                 .values(
                     state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=now, updated_at=now,
                     finished_at=None, cancel_requested=False, error=None, message=None,
@@ -528,7 +528,7 @@ class JobQueue:
         j, photo_path, version_id, output = row
         return JobInfo(
             id=j.id, kind=j.kind, batch_id=j.batch_id, photo_id=j.photo_id,
-            photo=None if photo_path is None else Path(photo_path), state=j.state,
+            photo=None if photo_path is None else Path(photo_path), state=JobState(j.state),
             payload=dict(j.payload or {}), priority=j.priority, cancel_requested=j.cancel_requested,
             faces_done=j.faces_done, faces_total=j.faces_total, step=j.step, steps=j.steps,
             message=j.message, error=j.error, note=j.note,

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from refldm_desktop.db.models import JobState
+from refldm_desktop.errors import is_out_of_memory
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
 from refldm_desktop.jobs.queue import JobInfo, JobQueue, JobResult
 
@@ -50,25 +51,6 @@ INTERRUPTED_NOTE = "interrupted: the app stopped while this job ran; queued agai
 
 class JobCancelled(Exception):
     """Raised by `JobContext.check_cancelled` when the job should stop."""
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for CUDA/MPS/host out-of-memory errors, without importing torch.
-
-    torch raises torch.cuda.OutOfMemoryError (torch.OutOfMemoryError in newer versions),
-    older versions a RuntimeError saying "CUDA out of memory"; the host raises MemoryError.
-    """
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, MemoryError):
-            return True
-        if any(c.__name__ == "OutOfMemoryError" for c in type(exc).__mro__):
-            return True
-        if "out of memory" in str(exc).lower():
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def _free_accelerator_memory() -> None:
@@ -120,7 +102,7 @@ class JobEvent:
 
     job_id: int
     kind: str
-    state: str  # running / done / failed / cancelled / queued
+    state: JobState
     batch_id: str
     photo_id: int | None
     faces_done: int | None = None
@@ -624,10 +606,10 @@ class Runner:
         self.queue.add_note(job.id, text)
         self._emit(job, JobState.RUNNING, note=text)
 
-    def _emit(self, job: JobInfo, state: str, **fields: Any) -> None:
+    def _emit(self, job: JobInfo, state: JobState, **fields: Any) -> None:
         if self.on_event is None:
             return
-        event = JobEvent(job.id, job.kind, str(state), job.batch_id, job.photo_id, **fields)
+        event = JobEvent(job.id, job.kind, state, job.batch_id, job.photo_id, **fields)
         try:
             self.on_event(event)
         except Exception:  # noqa: BLE001 - a broken listener must not stop the GPU worker

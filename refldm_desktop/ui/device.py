@@ -77,15 +77,18 @@ def seconds_per_face(lib: "Library", kind: str) -> float | None:
     """Median wall time per restored face of recent ReF-LDM jobs on this kind of device."""
     import statistics
 
+    from refldm_desktop.core.outcomes import FaceOutcome
+    from refldm_desktop.db.models import JobState
+
     versions = {v.job_id: v for v in lib.jobs.versions() if v.job_id is not None and v.restorer == "refldm"}
     times = []
-    for job in reversed(lib.jobs.list(states=("done",))):
+    for job in reversed(lib.jobs.list(states=(JobState.DONE,))):
         v = versions.get(job.id)
         if v is None or not (job.started_at and job.finished_at):
             continue
         if (kind == "cuda") != str(v.parameters.get("device", "")).startswith("cuda"):
             continue
-        faces = sum(1 for f in v.face_status if f.get("status") == "restored")
+        faces = sum(1 for f in v.face_status if FaceOutcome.from_json(f).restored)
         if faces:
             times.append((job.finished_at - job.started_at).total_seconds() / faces)
         if len(times) >= RECENT_JOBS:

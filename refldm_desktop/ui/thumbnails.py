@@ -27,9 +27,9 @@ def load_qimage(path: Path, size: int) -> QImage:
     """A QImage of the picture at most `size` pixels wide and high, upright."""
     from PIL import Image, ImageOps
 
-    with Image.open(path) as im:
-        im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
-        im = ImageOps.exif_transpose(im)
+    with Image.open(path) as opened:
+        opened.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
+        im = ImageOps.exif_transpose(opened)
         im.thumbnail((size, size))
         im = im.convert("RGB")
         data = im.tobytes()

@@ -5,9 +5,14 @@ pass) it computes ordinary self-attention and keeps the layer's keys and values.
 (every denoising step) the target's queries attend over its own tokens followed by the stored
 tokens of every reference, [own, ref0, ref1, ...], under one softmax, as the authors' cache_kv.
 
-The reference part of the key/value tensors does not change between steps, so `bind` writes
-it once into a buffer and each step only copies the target's own keys/values into the front
-of that buffer: no per-step concatenation, and fixed addresses for CUDA graphs.
+One softmax over [own, refs] is computed in parts and merged by their log-sum-exp: attention
+over the face's own tokens, then over the references. That lets every face of a batch share
+ONE copy of the reference keys/values (the queries of all faces that see the same references
+are laid end to end and attend to them in one call), lets the references be taken in chunks
+(memory grows linearly with their count), and lets the unconditional half attend to one
+zeroed reference instead of N identical ones: N equal copies of a key set weigh exactly like
+one copy with log(N) added to its log-sum-exp. The result equals the single softmax up to
+float rounding.
 
 The authors scale q and k each by 1/sqrt(sqrt(d)); scaled_dot_product_attention's default
 1/sqrt(d) on q.k is the same product.
@@ -15,47 +20,130 @@ The authors scale q and k each by 1/sqrt(sqrt(d)); scaled_dot_product_attention'
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
+
+# Reference tokens per attention call. The CPU and CUDA kernels never hold the score matrix,
+# so this only bounds the plain fallback's [queries x keys] scores; one 64x64-latent
+# reference at the first attention level is 1024 tokens.
+REF_CHUNK_TOKENS = 4096
+# Query rows per call of the plain fallback (bounds its score matrix together with the above).
+MATH_QUERY_CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class RefPart:
+    """Reference keys/values [1, heads, tokens, d] seen by `rows` consecutive batch rows.
+
+    `copies`: how many identical reference tiles these keys stand for (the zeroed references
+    of the unconditional half are all the same, so one tile is kept and weighed N times).
+    """
+
+    k: "torch.Tensor"
+    v: "torch.Tensor"
+    rows: int
+    copies: int = 1
+
+
+def _attention_math(q, k, v) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Softmax attention and its log-sum-exp per query, in float32, chunked over queries."""
+    import torch
+
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    outs, lses = [], []
+    kt = k.float().transpose(-1, -2)
+    vf = v.float()
+    for qc in q.float().split(MATH_QUERY_CHUNK, dim=-2):
+        s = (qc * scale) @ kt
+        lse = torch.logsumexp(s, dim=-1)
+        outs.append(torch.exp(s - lse[..., None]) @ vf)
+        lses.append(lse)
+    return torch.cat(outs, dim=-2).to(q.dtype), torch.cat(lses, dim=-1)
+
+
+def attention_with_lse(q, k, v, force_math: bool = False) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """(softmax(q k^T / sqrt(d)) v, logsumexp of the scores) for [b, heads, tokens, d] inputs.
+
+    The CPU flash kernel returns both in one pass; CUDA's memory-efficient kernel likewise;
+    anything else (or a kernel that refuses the shapes) takes the chunked plain path.
+    """
+    import torch
+
+    if not force_math:
+        try:
+            if q.device.type == "cpu":
+                out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)[:2]
+                return out, lse.float()
+            if q.device.type == "cuda":
+                out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, True)[:2]
+                return out, lse[..., : q.shape[-2]].float()
+        except (RuntimeError, NotImplementedError):
+            pass
+    return _attention_math(q, k, v)
+
+
+def merge_attention(out_a, lse_a, out_b, lse_b) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Two softmax attentions over disjoint key sets -> the attention over their union."""
+    import torch
+
+    lse = torch.logaddexp(lse_a, lse_b)
+    wa = torch.exp(lse_a - lse)[..., None]
+    wb = torch.exp(lse_b - lse)[..., None]
+    out = out_a.float() * wa + out_b.float() * wb
+    return out.to(out_a.dtype), lse
+
+
+def attend_to_references(q, part: RefPart, force_math: bool = False) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """q [rows, heads, L, d] against one shared set of reference keys/values.
+
+    The rows' queries are laid end to end ([1, heads, rows * L, d]) so all faces share the
+    one stored copy of the reference keys/values; returns (out, lse) in q's layout.
+    """
+    rows, heads, length, dim = q.shape
+    folded = q.transpose(0, 1).reshape(1, heads, rows * length, dim)
+    out = lse = None
+    for kc, vc in zip(part.k.split(REF_CHUNK_TOKENS, dim=2), part.v.split(REF_CHUNK_TOKENS, dim=2), strict=True):
+        o, s = attention_with_lse(folded, kc, vc, force_math)
+        out, lse = (o, s) if out is None else merge_attention(out, lse, o, s)
+    if out is None or lse is None:
+        raise ValueError("a reference part without keys")
+    if part.copies > 1:
+        lse = lse + math.log(part.copies)
+    out = out.reshape(heads, rows, length, dim).transpose(0, 1)
+    lse = lse.reshape(heads, rows, length).transpose(0, 1)
+    return out, lse
 
 
 class CacheKVProcessor:
     def __init__(self) -> None:
         self.mode = "off"  # off | save | use
         self.saved: tuple["torch.Tensor", "torch.Tensor"] | None = None
-        self._k: "torch.Tensor | None" = None
-        self._v: "torch.Tensor | None" = None
-        self._own = 0
+        self.parts: list[RefPart] = []
+        self.force_math = False  # tests: run the plain fallback on the CPU too
 
-    def bind(self, own_tokens: int, parts: list[tuple["torch.Tensor", "torch.Tensor", int]]) -> None:
-        """Prepare "use" mode: parts are (k, v, rows) with k, v [1, heads, ref_tokens, head_dim].
-
-        The batch of each step is the parts' rows stacked in order (e.g. [uncond x B, cond x B]);
-        each part's reference keys/values are broadcast over its rows.
-        """
-        import torch
-
-        k0 = parts[0][0]
-        heads, ref_tokens, dim = k0.shape[1:]
-        rows = sum(n for _, _, n in parts)
-        shape = (rows, heads, own_tokens + ref_tokens, dim)
-        self._k = torch.empty(shape, dtype=k0.dtype, device=k0.device)
-        self._v = torch.empty_like(self._k)
-        start = 0
-        for k, v, n in parts:
-            self._k[start : start + n, :, own_tokens:] = k
-            self._v[start : start + n, :, own_tokens:] = v
-            start += n
-        self._own = own_tokens
+    def bind(self, parts: list[RefPart]) -> None:
+        """Prepare "use" mode: the batch of each step is the parts' rows stacked in order
+        (e.g. [uncond x B, cond x B]); each part's keys/values serve all its rows."""
+        self.parts = list(parts)
         self.mode = "use"
+
+    def saved_kv(self) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """The keys and values the last "save" pass kept."""
+        if self.saved is None:
+            raise RuntimeError("this attention layer has not run in save mode")
+        return self.saved
 
     def release(self) -> None:
         self.mode = "off"
-        self.saved = self._k = self._v = None
+        self.saved = None
+        self.parts = []
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None):
+        import torch
         import torch.nn.functional as F
 
         if encoder_hidden_states is not None or attention_mask is not None:
@@ -66,15 +154,21 @@ class CacheKVProcessor:
         q = attn.to_q(x).view(b, h * w, heads, -1).transpose(1, 2)  # [b, heads, tokens, d]
         k = attn.to_k(x).view(b, h * w, heads, -1).transpose(1, 2)
         v = attn.to_v(x).view(b, h * w, heads, -1).transpose(1, 2)
-        if self.mode == "save":
-            self.saved = (k, v)
-        elif self.mode == "use":
-            if self._k is None or self._k.shape[0] != b or self._own != h * w:
-                raise RuntimeError("reference keys/values are bound for another batch or resolution")
-            self._k[:, :, : self._own] = k
-            self._v[:, :, : self._own] = v
-            k, v = self._k, self._v
-        out = F.scaled_dot_product_attention(q, k, v)
+        if self.mode == "use":
+            if sum(p.rows for p in self.parts) != b:
+                raise RuntimeError("reference keys/values are bound for another batch")
+            out, lse = attention_with_lse(q, k, v, self.force_math)
+            merged, start = [], 0
+            for part in self.parts:
+                rows = slice(start, start + part.rows)
+                ro, rl = attend_to_references(q[rows], part, self.force_math)
+                merged.append(merge_attention(out[rows], lse[rows], ro, rl)[0])
+                start += part.rows
+            out = merged[0] if len(merged) == 1 else torch.cat(merged)
+        else:
+            if self.mode == "save":
+                self.saved = (k, v)
+            out = F.scaled_dot_product_attention(q, k, v)
         out = attn.to_out[0](out.transpose(1, 2).reshape(b, h * w, c))
         out = out.transpose(1, 2).reshape(b, c, h, w)
         out = out + hidden_states

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_STEPS
 from refldm_desktop.restore.refldm.config import RefLDMConfig
 from refldm_desktop.restore.refldm.schedule import ddim_schedule
 
@@ -102,8 +103,6 @@ class RefLDM:
 
     def __init__(self, config: RefLDMConfig, unet, vq, cuda_graphs: bool = False):
         """unet and vq come from build_modules with weights loaded (see from_state_dicts)."""
-        import torch
-
         from refldm_desktop.restore.refldm.modules import cachekv_processors
 
         self.config = config
@@ -270,7 +269,7 @@ class RefLDM:
                 self.unet(x.to(self.dtype), t)  # output discarded; the processors kept k/v
                 # [n, heads, tokens, d] -> [1, heads, n * tokens, d]: references one after another
                 return {
-                    name: tuple(a.transpose(0, 1).reshape(1, a.shape[1], -1, a.shape[3]) for a in p.saved)
+                    name: tuple(a.transpose(0, 1).reshape(1, a.shape[1], -1, a.shape[3]) for a in p.saved_kv())
                     for name, p in self._processors.items()
                 }
         finally:
@@ -288,19 +287,24 @@ class RefLDM:
 
     @contextmanager
     def _bound(self, refs: ReferenceCache, batch: int, guided: bool) -> Iterator[None]:
-        """Put the reference keys/values in place for `batch` faces ([uncond, cond] if guided)."""
+        """Put the reference keys/values in place for `batch` faces ([uncond, cond] if guided).
+
+        Every face shares the one stored copy; the unconditional half's N zeroed references
+        are one zeroed tile weighed N times (attention.RefPart.copies).
+        """
+        from refldm_desktop.restore.refldm.attention import RefPart
+
         if refs.owner is not self._token:
             raise ValueError("this ReferenceCache was made by another model instance")
         zero = self._zero_reference_kv(refs.latent_hw) if guided else {}
         try:
             for name, p in self._processors.items():
                 k, v = refs.layers[name]
-                own = k.shape[2] // refs.tiles
-                parts = [(k, v, batch)]
+                parts = [RefPart(k, v, batch)]
                 if guided:
                     zk, zv = zero[name]
-                    parts.insert(0, (zk.repeat(1, 1, refs.tiles, 1), zv.repeat(1, 1, refs.tiles, 1), batch))
-                p.bind(own, parts)
+                    parts.insert(0, RefPart(zk, zv, batch, copies=refs.tiles))
+                p.bind(parts)
             yield
         finally:
             for p in self._processors.values():
@@ -312,8 +316,8 @@ class RefLDM:
         self,
         lq_latent: "torch.Tensor",
         refs: ReferenceCache,
-        steps: int = 50,
-        cfg: float = 1.5,
+        steps: int = DEFAULT_STEPS,
+        cfg: float = DEFAULT_CFG,
         noise: "torch.Tensor | None" = None,
         callback: Callable[[StepState], None] | None = None,
         cancel: Callable[[], bool] | None = None,
@@ -322,6 +326,8 @@ class RefLDM:
         import torch
 
         schedule = ddim_schedule(self.config.diffusion, steps)
+        if noise is None:  # the seed restore() uses by default
+            noise = self.initial_noise(lq_latent.shape[0])
         # Without references both branches would see the same zeroed references: skip the copy.
         guided = cfg != 1.0 and refs.n_refs > 0
         x = noise.to(self.device, torch.float32)
@@ -335,7 +341,7 @@ class RefLDM:
         alphas = torch.tensor([[a, p] for _, a, p in order], dtype=torch.float32, device=self.device)
         with torch.inference_mode(), self._bound(refs, b, guided):
             unet = self._unet_runner()
-            for i, ((t, _, _), (a_t, a_prev)) in enumerate(zip(order, alphas)):
+            for i, ((t, _, _), (a_t, a_prev)) in enumerate(zip(order, alphas, strict=True)):
                 if cancel is not None and cancel():
                     raise RestoreCancelled()
                 x_in = torch.cat([x, lq], dim=1)
@@ -366,8 +372,8 @@ class RefLDM:
         self,
         lq_images,
         refs: ReferenceCache,
-        steps: int = 50,
-        cfg: float = 1.5,
+        steps: int = DEFAULT_STEPS,
+        cfg: float = DEFAULT_CFG,
         noise: "torch.Tensor | np.ndarray | None" = None,
         seed: int = 2024,
         generator: "torch.Generator | None" = None,
@@ -385,10 +391,10 @@ class RefLDM:
         lq = self.images_to_tensor(lq_images)
         if noise is None:
             noise = self.initial_noise(lq.shape[0], seed, generator)
-        noise = torch.as_tensor(noise, dtype=torch.float32)
-        if noise.dim() == 3:
-            noise = noise[None]
-        latent = self.sample(self.encode(lq), refs, steps, cfg, noise, callback, cancel)
+        start = torch.as_tensor(noise, dtype=torch.float32)
+        if start.dim() == 3:
+            start = start[None]
+        latent = self.sample(self.encode(lq), refs, steps, cfg, start, callback, cancel)
         return self.to_uint8(self.decode(latent)[0])
 
 

@@ -8,12 +8,17 @@
 - The VQ pass's latents also go to a store on disk (`cache_dir`, the home's cache by default),
   so a later process restoring the same person skips the VQ encoder and runs only the UNet's
   reference pass. Changed references are other crops, hence another key.
-- Faces run through the model one at a time, each with its initial noise drawn from the seed
-  on its own: a face must come out the same whether it is restored alone or with others, and
-  a batched pass rounds differently (on the CPU the outputs of a batch of 3 and of 1 differed
-  by one level in places). Batching would rarely pay anyway: a job is one photo, and a person
-  shows up once in a photo. So `options.batch_size` changes nothing here; out of memory with
-  one face, the job runner moves to the CPU.
+- Faces of one person go through the UNet in batches that share one copy of the reference
+  keys/values (attention.py). A face restored in a batch differs from the same face restored
+  alone only by float rounding: on the tiny golden model the final latent by at most 2e-6 of
+  its largest value, the decoded image by 3.4e-5 (of [-1, 1]), the 8-bit output by one level
+  in under 0.05% of values (tests/restore/test_refldm_batch.py allows 10 times that). Each
+  face's initial noise is drawn from the seed on its own, so batching changes no draw.
+- The batch size is the device's: one face at a time on the CPU (a batch of 2 was no faster
+  per face there: two cores are already busy with one face), BATCH_ON_ACCELERATOR elsewhere,
+  never more than `options.batch_size`. Out of memory with a batch of several faces, the
+  batch is halved and the rest of this run keeps the smaller size; out of memory with one
+  face, the error goes up and the job runner moves to the CPU.
 
 torch is imported only when a model is loaded.
 """
@@ -21,12 +26,15 @@ torch is imported only when a model is loaded.
 from __future__ import annotations
 
 import threading
+import traceback
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from refldm_desktop.defaults import DEFAULT_MODEL
+from refldm_desktop.errors import is_out_of_memory
 from refldm_desktop.restore.protocol import (
     CancelCheck,
     ProgressCallback,
@@ -38,7 +46,7 @@ from refldm_desktop.restore.protocol import (
 )
 from refldm_desktop.restore.refldm.latent_store import ReferenceLatentStore, latent_key
 
-DEFAULT_MODEL = "refldm"
+BATCH_ON_ACCELERATOR = 8  # faces per UNet batch on a GPU: 8 of one person fit in 2 GiB in bf16
 REFERENCE_SETS_KEPT = 4  # a few MB each at 512 px; one set per person being restored
 
 
@@ -57,7 +65,9 @@ class RefLDMRestorer:
         precision: str = "auto",
         cuda_graphs: bool = False,
         cache_dir: str | Path | None = None,
+        batch_size: int | None = None,
     ) -> None:
+        """`batch_size`: faces per UNet batch instead of the device's choice (tests, benchmarks)."""
         self.model_name = model or DEFAULT_MODEL
         if models_dir is None:
             # Where `models install` puts models when no home is given.
@@ -72,6 +82,8 @@ class RefLDMRestorer:
         self.requested_device = device
         self.precision = precision
         self.cuda_graphs = cuda_graphs
+        self.batch_size = batch_size
+        self._batch_limit: dict[str, int] = {}  # device -> a batch size that ran out of memory, halved
         self._stored: Any = None
         self._model: Any = None
         self._refs: OrderedDict[str, Any] = OrderedDict()
@@ -227,23 +239,51 @@ class RefLDMRestorer:
             noise = model.initial_noise(1, int(options.seed))
             total = len(crops)
             out: list[np.ndarray] = []
-            for i, crop in enumerate(crops):
+            while len(out) < total:
+                done = len(out)
+                batch = min(self._batch_for(model, options), total - done)
 
-                def step(state, done: int = i) -> None:
+                def step(state, done: int = done) -> None:
                     if progress is not None:
                         progress(RestoreProgress(done, total, state.index + 1, state.total))
 
                 try:
                     restored = model.restore(
-                        [np.ascontiguousarray(crop)], refs, steps=options.steps, cfg=options.cfg,
-                        noise=noise.clone(), callback=step, cancel=cancelled,
+                        np.stack(crops[done:done + batch]), refs, steps=options.steps, cfg=options.cfg,
+                        noise=noise.expand(batch, -1, -1, -1).clone(), callback=step, cancel=cancelled,
                     )
                 except ModelCancelled:
                     raise RestoreCancelled("cancelled") from None
-                out.append(np.ascontiguousarray(restored[0]))
+                except Exception as exc:
+                    if batch == 1 or not is_out_of_memory(exc):
+                        raise
+                    traceback.clear_frames(exc.__traceback__)  # let the batch's tensors go
+                    restored = None
+                if restored is None:
+                    self._batch_limit[str(model.device)] = batch // 2
+                    _free_memory()
+                    continue
+                out.extend(np.ascontiguousarray(r) for r in restored)
                 if progress is not None:
-                    progress(RestoreProgress(i + 1, total, 1, 1))
+                    progress(RestoreProgress(len(out), total, 1, 1))
             return out
+
+    def _batch_for(self, model, options: RestoreOptions) -> int:
+        """Faces per UNet batch: the device's choice, at most the options' and what fitted."""
+        wanted = self.batch_size or (1 if model.device.type == "cpu" else BATCH_ON_ACCELERATOR)
+        if options.batch_size:
+            wanted = min(wanted, options.batch_size)
+        return max(1, min(wanted, self._batch_limit.get(str(model.device), wanted)))
+
+
+def _free_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()  # tensors held by reference cycles of the failed attempt
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 __all__ = ["RefLDMRestorer"]

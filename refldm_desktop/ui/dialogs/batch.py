@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.views.people_common import people_thumbs
+from refldm_desktop.db.models import JobState
 
 if TYPE_CHECKING:
     from refldm_desktop.core.restoring import BatchPlan, RestoreSettings
@@ -52,7 +53,7 @@ class ByQuality:
 
     @staticmethod
     def default() -> float:
-        from refldm_desktop.core.restoring import DEFAULT_MIN_QUALITY
+        from refldm_desktop.defaults import DEFAULT_MIN_QUALITY
 
         return DEFAULT_MIN_QUALITY
 
@@ -92,7 +93,7 @@ class ByNeed(ByQuality):
 
     @staticmethod
     def default() -> float:
-        from refldm_desktop.faces.need import DEFAULT_MIN_NEED
+        from refldm_desktop.defaults import DEFAULT_MIN_NEED
 
         return DEFAULT_MIN_NEED
 
@@ -355,7 +356,7 @@ class BatchDialog(QDialog):
         self.ctx.tasks.run(queue, queued, label="Queueing the batch")
 
     def _job_event(self, event) -> None:
-        if self.batch_id is not None and event.batch_id == self.batch_id and event.state in ("done", "failed", "cancelled"):
+        if self.batch_id is not None and event.batch_id == self.batch_id and event.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
             self._check_finished()
 
     def _check_finished(self) -> None:

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -229,7 +228,7 @@ class ModelsDialog(QDialog):
 
         self._log(describe(exc))
 
-    def _progressed(self, task) -> None:
+    def _progressed(self, task: "Task") -> None:
         if task is not self.task:
             return
         if task.total:

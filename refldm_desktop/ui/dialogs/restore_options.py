@@ -42,7 +42,7 @@ class FaceChoice:
     candidates: list[tuple[int, QImage | None, str]]  # the person's other faces, best first
 
 
-def load_choices(lib, photo_id: int) -> tuple[list[str], list[FaceChoice]]:
+def load_choices(lib, photo_id: int | None) -> tuple[list[str], list[FaceChoice]]:
     """Installed restorers, and per face of the photo what can be chosen (worker thread)."""
     from refldm_desktop.core.plugins import Registry
     from refldm_desktop.core.restoring import RESTORERS_GROUP

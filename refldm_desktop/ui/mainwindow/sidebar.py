@@ -51,8 +51,9 @@ class Sidebar(QTreeWidget):
             return
         if arg is not None:
             for i in range(item.childCount()):
-                if item.child(i).data(0, ARG) == str(arg):
-                    item = item.child(i)
+                child = item.child(i)
+                if child is not None and child.data(0, ARG) == str(arg):
+                    item = child
                     break
         self.blockSignals(True)
         self.setCurrentItem(item)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, QStringListModel, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractItemModel, QByteArray, QModelIndex, QObject, QStringListModel, Qt, QTimer, Signal
 
+from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.models.photo_source import PhotoFilter, PhotoRow, photo_ids, photos_by_id
+from refldm_desktop.db.models import PhotoState
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
@@ -24,8 +26,6 @@ THUMB = 256
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # PhotoRow, or None while it is being fetched
 PIXMAP_ROLE = Qt.ItemDataRole.UserRole + 3
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 class PhotoListModel(QStringListModel):
@@ -195,7 +195,7 @@ class PhotoListModel(QStringListModel):
             return row.path.name
         if role == Qt.ItemDataRole.ToolTipRole:
             faces = f"{row.face_count} face{'s' if row.face_count != 1 else ''}"
-            note = "" if row.state == "ok" else f" ({row.state})"
+            note = "" if row.state == PhotoState.OK else f" ({row.state})"
             return f"{row.path}\n{faces}{note}"
         if role in (Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE):
             key = ("photo", pid, THUMB)
@@ -208,9 +208,9 @@ class PhotoListModel(QStringListModel):
             return Qt.ItemFlag.NoItemFlags
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = super().roleNames()
-        names.update({ID_ROLE: b"photoId", ROW_ROLE: b"photoRow"})
+        names.update({ID_ROLE: QByteArray(b"photoId"), ROW_ROLE: QByteArray(b"photoRow")})
         return names
 
     # Read-only: the string list underneath is a row counter, never data.

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.views.compare_canvas import CompareCanvas, Mode
+from refldm_desktop.core.outcomes import FaceOutcome
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
@@ -70,7 +71,7 @@ def load_version(lib, version_id: int) -> Loaded:
     before, original_size = _image(Path(version.original), SHOWN)
     after, output_size = _image(Path(version.output), SHOWN)
     used = {int(u["face_id"]): [int(r) for r in u.get("references", [])] for u in version.references_used}
-    faces = [f for f in version.face_status if f.get("status") == "restored"]
+    faces = [f for f in version.face_status if FaceOutcome.from_json(f).restored]
     loaded = Loaded(version, before, after, original_size, output_size, faces)
     for f in faces:
         fid = int(f["face_id"])

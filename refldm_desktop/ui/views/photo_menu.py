@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QMenu
+from refldm_desktop.db.models import JobState
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.restore_ops import JobEnd
@@ -60,9 +61,9 @@ def restore(page: "PhotosPage", ids: list[int], settings=None, per_photo=None) -
             page.open_compare_preview(photo_id, Path(path), settings.preview_steps)
 
     def finished(end: "JobEnd") -> None:
-        if end.state == "done" and end.version_id is not None and one:
+        if end.state == JobState.DONE and end.version_id is not None and one:
             page.open_compare(end.version_id)
-        elif end.state == "failed":
+        elif end.state == JobState.FAILED:
             page.ctx.status.emit(f"Restoring failed: {end.error}")
 
     restore_photos(page.ctx, ids, settings, per_photo=per_photo, on_finished=finished, on_preview=preview)

@@ -4,11 +4,13 @@ it is (or that it is nobody known)."""
 from __future__ import annotations
 
 from pathlib import Path
+from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPen, QPixmap
 from PySide6.QtWidgets import (
+    QGraphicsPixmapItem,
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsSimpleTextItem,
@@ -100,7 +102,7 @@ class PhotoView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.view, 1)
-        self._pixmap_item = None
+        self._pixmap_item: QGraphicsPixmapItem | None = None
         self._size: tuple[int, int] | None = None
         ctx.changed.connect(self._on_change)
 
@@ -123,10 +125,10 @@ class PhotoView(QWidget):
         self.faces = list(faces)
         w, h = info.width or image.width(), info.height or image.height()
         pm = QPixmap.fromImage(image)
-        self._pixmap_item = self.scene.addPixmap(pm)
+        self._pixmap_item = item = self.scene.addPixmap(pm)
         # The picture may be shown smaller than the photo; boxes are in photo pixels.
-        self._pixmap_item.setScale(w / max(1, image.width()))
-        self._pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        item.setScale(w / max(1, image.width()))
+        item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         for face in self.faces:
             self.scene.addItem(FaceBox(face, self._face_clicked))
         self.scene.setSceneRect(QRectF(0, 0, w, h))
@@ -170,7 +172,7 @@ class PhotoView(QWidget):
             move = menu.addMenu("This is…")
             move.setObjectName("assignMenu")
             for p in sorted(others, key=lambda p: (p.name is None, p.label.lower())):
-                move.addAction(p.label, lambda pid=p.id: self._edit(lambda: lib.confirm_face(face.id, pid)))
+                move.addAction(p.label, partial(self._edit, partial(lib.confirm_face, face.id, p.id)))
         if face.person_id is not None:
             # The core makes a new person by splitting a face off its person.
             menu.addAction("Someone new…", lambda: self._new_person(face))
