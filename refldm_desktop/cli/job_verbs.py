@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("photo", nargs="?", metavar="PHOTO", help="a photo's id or path")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.set_defaults(func=cmd_versions_list)
+    p = vsub.add_parser("keep", help="record that you keep a restored version (its file stays)")
+    p.add_argument("version_id", type=int, metavar="ID")
+    p.set_defaults(func=cmd_versions_keep)
     p = vsub.add_parser("discard", help="remove a restored version's file (the original is never touched)")
     p.add_argument("version_id", type=int, metavar="ID")
     p.set_defaults(func=cmd_versions_discard)
@@ -167,6 +170,12 @@ def cmd_versions_list(args: argparse.Namespace) -> int:
             str(v.output) + (" (file deleted)" if v.output_lost else ""),
         ])
     _table(rows)
+    return 0
+
+
+def cmd_versions_keep(args: argparse.Namespace) -> int:
+    v = library_verbs._run(args, lambda lib: lib.jobs.keep_version(args.version_id))
+    print(f"version {v.id} kept: {v.output}")
     return 0
 
 

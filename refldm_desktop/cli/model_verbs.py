@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from refldm_desktop.cli import CliError
 from refldm_desktop.core.home import resolve_home
@@ -80,16 +81,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     rf.add_argument("--overwrite", action="store_true", help="replace --output if it exists (never a library photo)")
     rf.add_argument("--into-library", action="store_true",
                     help="allow --output inside an indexed library folder (it will not be indexed as a photo)")
-    rf.add_argument("--model", default=DEFAULT_MODEL, help=f"model name in the store (default: {DEFAULT_MODEL})")
-    rf.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"DDIM steps (default {DEFAULT_STEPS})")
-    rf.add_argument("--cfg", type=float, default=DEFAULT_CFG,
-                    help=f"guidance scale; 1 turns guidance off (default {DEFAULT_CFG})")
+    # Defaults come from the settings (`refldm-desktop config`), as for `restore`; a flag wins.
+    rf.add_argument("--model", help=f"model name in the store (default: the model setting, else {DEFAULT_MODEL})")
+    rf.add_argument("--steps", type=int, help=f"DDIM steps (default: the steps setting, else {DEFAULT_STEPS})")
+    rf.add_argument("--cfg", type=float,
+                    help=f"guidance scale; 1 turns guidance off (default: the guidance setting, else {DEFAULT_CFG})")
     noise = rf.add_mutually_exclusive_group()
     noise.add_argument("--seed", type=int, default=2024, help="seed of the initial noise (default 2024)")
     noise.add_argument("--noise", type=Path, metavar="FILE.npy", help="initial noise (1, C, h, w) from a .npy file")
-    rf.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
-    rf.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                    help="auto: bf16 (or fp16) on CUDA, fp32 on the CPU")
+    rf.add_argument("--device", choices=("auto", "cuda", "cpu"), help="default: the device setting, else auto")
+    rf.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                    help="auto: bf16 (or fp16) on CUDA, fp32 on the CPU (default: the precision setting, else auto)")
     rf.add_argument("--cuda-graphs", action="store_true", help="replay denoising steps as CUDA graphs")
     rf.add_argument("--no-progress", action="store_true", help="no progress bar")
     rf.set_defaults(func=_restore_face)
@@ -135,7 +137,7 @@ def _list(args) -> int:
     from refldm_desktop.restore import parsing
 
     parser = parsing.installed(_models_root(args))
-    extra = []
+    extra: list[dict[str, Any]] = []
     if parser is not None:
         info = parsing.manifest(_models_root(args)) or {}
         extra.append({"name": "face-parsing", "kind": f"face parsing (paste masks, {info.get('model')})", "path": str(parser),
@@ -246,8 +248,8 @@ def read_face(path: Path, size: int) -> tuple["object", bool]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
+        with Image.open(path) as opened:
+            im = opened.convert("RGB")
             resized = im.size != (size, size)
             if resized:
                 im = im.resize((size, size), Image.Resampling.BICUBIC)
@@ -312,9 +314,25 @@ def check_output(args, inputs: list[Path]) -> None:
                        "or add --into-library to write there anyway")
 
 
+def _with_settings(args) -> None:
+    """Fill the flags not given from the user's settings, the way `restore` does."""
+    from refldm_desktop.core.restoring import RestoreSettings
+    from refldm_desktop.core.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(resolve_home(args.home))
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    chosen = RestoreSettings.from_settings(settings, model=args.model, steps=args.steps, cfg=args.cfg,
+                                           device=args.device)
+    args.model, args.steps, args.cfg, args.device = chosen.model, chosen.steps, chosen.cfg, chosen.device
+    args.precision = args.precision or settings.precision
+
+
 def _restore_face(args) -> int:
     from refldm_desktop.restore.protocol import RestoreOptions
 
+    _with_settings(args)
     inputs = [args.lq, *args.refs]
     try:
         RestoreOptions(steps=args.steps, cfg=args.cfg)

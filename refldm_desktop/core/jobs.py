@@ -6,6 +6,7 @@ Errors come out as LibraryError / NotFound like every other Library verb.
 
 from __future__ import annotations
 
+import builtins
 import math
 import os
 import re
@@ -106,9 +107,9 @@ class Jobs:
             path = Path(photo).expanduser()
             candidates = [str(path.absolute()), os.path.realpath(path)]
             for c in candidates:
-                pid = s.scalar(select(Photo.id).where(Photo.path == c))
-                if pid is not None:
-                    return pid
+                found = s.scalar(select(Photo.id).where(Photo.path == c))
+                if found is not None:
+                    return found
         raise NotFound(f"{photo} is not in the library; index its folder first")
 
     @_translate
@@ -191,10 +192,19 @@ class Jobs:
         return self.queue.job(job_id)
 
     @_translate
-    def versions(self, photo: PhotoRef | None = None, *, include_discarded: bool = False) -> list[VersionInfo]:
+    def versions(
+        self, photo: PhotoRef | None = None, *, include_discarded: bool = False
+    ) -> builtins.list[VersionInfo]:  # `list` here is Jobs.list
         """Restored versions (of one photo, or all), oldest first; discarded ones only
         when asked."""
         return self.queue.versions(None if photo is None else self.photo_id(photo), include_discarded=include_discarded)
+
+    @_translate
+    def keep_version(self, version_id: int) -> "VersionInfo":
+        """Record that the user kept a restored version (its file stays where it is)."""
+        info = self.queue.keep_version(version_id)
+        self._lib._emit(Change.of(versions=[version_id], photos=[info.photo_id]))
+        return info
 
     @_translate
     def discard_version(self, version_id: int) -> VersionDiscarded:
@@ -248,10 +258,10 @@ class Jobs:
                 if event.state != JobState.RUNNING:
                     latest.pop(event.job_id, None)
                 progress(job_progress(event, counts))
-            ids = {"jobs": [event.job_id]}
-            if event.version_id is not None:
-                ids.update(versions=[event.version_id], photos=[event.photo_id])
-            lib._emit(Change.of(**ids))
+            if event.version_id is None:
+                lib._emit(Change.of(jobs=[event.job_id]))
+            else:
+                lib._emit(Change.of(jobs=[event.job_id], versions=[event.version_id], photos=[event.photo_id]))
             if on_event is not None:
                 on_event(event)
 

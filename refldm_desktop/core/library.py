@@ -207,7 +207,7 @@ class Library:
             from refldm_desktop.core.plugins import PluginError, Registry
 
             try:
-                backend = Registry(FACE_BACKENDS_GROUP).create(self._backend_choice)
+                backend = Registry(FACE_BACKENDS_GROUP).create(self.backend_name)
             except PluginError as exc:
                 raise LibraryError(str(exc)) from exc
             ok, why = backend.available()
@@ -225,7 +225,7 @@ class Library:
             from refldm_desktop.core.plugins import PluginError, Registry
 
             try:
-                self._space = Registry(FACE_BACKENDS_GROUP).create(self._backend_choice).space
+                self._space = Registry(FACE_BACKENDS_GROUP).create(self.backend_name).space
             except PluginError as exc:
                 raise LibraryError(str(exc)) from exc
         return self._space
@@ -579,7 +579,11 @@ class Library:
             self._write_crop(photo, landmarks, size, target)
         if size == CROP_SIZE and cached != str(rel):
             with self._write, self._Session.begin() as s:
-                s.get(Face, face_id).crop_path = str(rel)
+                row = s.get(Face, face_id)
+                # An index run may have replaced the photo's faces meanwhile, and a new face
+                # may get the old one's id: only the face that was cropped remembers the crop.
+                if row is not None and row.photo_id == photo.id and row.landmarks == face.landmarks:
+                    row.crop_path = str(rel)
         return target
 
     def _write_crop(self, photo: Photo, landmarks, size: int, target: Path) -> None:
@@ -742,9 +746,10 @@ class Library:
             )
         return self._emitted(result, change(result) if change else _PEOPLE_EDITED)
 
-    def _emitted(self, result, change: Change | bool):
-        """Tell subscribers (after the commit), and hand the verb's result back."""
-        if change:
+    def _emitted(self, result, change: Change | bool | None):
+        """Tell subscribers (after the commit), and hand the verb's result back; a false
+        `change` means nothing changed."""
+        if isinstance(change, Change):
             self._emit(change)
         return result
 

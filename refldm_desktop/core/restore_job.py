@@ -20,7 +20,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 
@@ -80,7 +80,9 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         raise LibraryError("restore_photo jobs run through the Library's runner (library.jobs.run)")
     payload = ctx.payload
     opts = dict(payload.get("options") or {})
-    photo = photo_record(lib, int(ctx.photo_id))
+    if ctx.photo_id is None:
+        raise LibraryError("this restore job names no photo; queue it again with `restore PHOTO`")
+    photo = photo_record(lib, ctx.photo_id)
     problem = photo.changed_on_disk()
     if problem:
         raise LibraryError(problem)
@@ -155,7 +157,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         batch_size=ctx.batch_size,
     )
     groups = [(f.record.person_id, tuple(f.references)) for f in todo]
-    references = {g: f.crops for g, f in zip(groups, todo, strict=True)}
+    references: dict[Hashable, Sequence[np.ndarray]] = {g: f.crops for g, f in zip(groups, todo, strict=True)}
     ctx.progress(faces_done=0, faces_total=len(todo), message=f"restoring {len(todo)} faces")
 
     def progress(p) -> None:
@@ -264,7 +266,8 @@ def _face_parser(ctx: JobContext, lib):
         parser.face_mask(np.zeros((64, 64, 3), np.uint8))  # loads it now, so a bad file is noted once
     except parsing.FaceParsingError as exc:
         ctx.note(f"the face-parsing model is not used: {exc}")
-        parser = None
+        ctx.shared["face_parser"] = (key, None)
+        return None
     ctx.shared["face_parser"] = (key, parser)
     return parser
 

@@ -91,7 +91,7 @@ class RestoreSettings:
     @classmethod
     def from_settings(cls, settings: "Settings", **flags: Any) -> "RestoreSettings":
         """The user's settings with the flags that were given (not None) over them."""
-        base = {
+        base: dict[str, Any] = {
             "restorer": settings.restorer,
             "model": settings.model,
             "steps": settings.steps,
@@ -273,9 +273,9 @@ def create_restorer(name: str, **options: Any):
         raise LibraryError(f"the restorer {name!r} cannot be loaded: {exc}") from exc
     options = {k: v for k, v in options.items() if v is not None}
     try:
-        params = inspect.signature(factory).parameters.values()
+        params = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):
-        params = ()
+        params = []
     if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         names = {p.name for p in params}
         options = {k: v for k, v in options.items() if k in names}
@@ -462,6 +462,7 @@ class Restoring:
         out: list[int] = []
         for p, pid in zip(photos, ids, strict=True):
             if pid is None:
+                assert not isinstance(p, int)  # ids were looked up in the first pass
                 try:
                     pid = lib.jobs.photo_id(Path(p).expanduser().absolute())
                 except NotFound:
@@ -610,7 +611,7 @@ class Restoring:
                 if score >= min_quality:
                     skip(f, LeftOut.SHARP, f"its quality {score:.2f} is at least {min_quality:g}")
                     continue
-            elif n < min_need:
+            elif n is not None and min_need is not None and n < min_need:  # both set: see above
                 skip(f, LeftOut.SHARP, f"already sharp: restoration need {n:.2f} is below {min_need:g}")
                 continue
             if f.person_hidden:

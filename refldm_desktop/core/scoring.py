@@ -210,7 +210,7 @@ def rescore(
                 break
             photo = s.get(Photo, photo_id)
             image = _read(photo, load_rgb, ImageError)
-            if image is None:
+            if photo is None or image is None:
                 skipped += len(fids)
                 continue
             photos += 1

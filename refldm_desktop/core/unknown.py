@@ -92,7 +92,7 @@ def unknown_groups(session: Session, space: EmbeddingSpace) -> list[FaceGroup]:
     centres = np.stack([emb[idx].mean(0) for _, (_, idx) in names]) if names else None
     out = []
     for pid, idx in groups:
-        guess = (None, None, None)
+        guess: tuple[int | None, str | None, float | None] = (None, None, None)
         if centres is not None:
             mean = space.distance(emb[idx], centres).mean(0)
             best = int(np.argmin(mean))

@@ -123,7 +123,7 @@ def cluster(
     groups = _Groups(photos, fix, forb)
     search_ = _Search(space, emb, searching[order])
     found = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)]
-    person_of = groups.person_group
+    person_of: np.ndarray | None = groups.person_group
     for _ in range(_ROUNDS if search_.rows.size else 0):
         # Each round, every searching face looks for its nearest faces outside the group
         # it is in so far: groups that formed from near neighbours (one look of a person,
@@ -276,7 +276,7 @@ def _select(d2: np.ndarray, loose: np.float32, person_of_col: np.ndarray | None)
         r2 = c2 = np.zeros(0, dtype=np.int64)
     outs_r, outs_c = [r1, r2], [c1, c2]
     people_cols = np.zeros(0, np.int64) if person_of_col is None else np.flatnonzero(person_of_col >= 0)
-    if people_cols.size:
+    if person_of_col is not None and people_cols.size:
         rp, cp = np.nonzero(close[:, people_cols])
         if rp.size:
             cp = people_cols[cp]
@@ -469,10 +469,10 @@ class _Groups:
         groups = self.groups
         heappush, heappop = heapq.heappush, heapq.heappop
         heap: list[tuple[float, int, int]] = []
-        for ga, a in groups.items():
-            for gb, pairs in a.links.items():
+        for ga, group in groups.items():
+            for gb, pairs in group.links.items():
                 if ga < gb:
-                    link = _linkage(a, groups[gb], pairs)
+                    link = _linkage(group, groups[gb], pairs)
                     if link is not None:
                         heap.append((link, ga, gb))
         heapq.heapify(heap)

@@ -106,7 +106,7 @@ def restore_photo(
         if restorer.needs_references and not references.get(key):
             raise ValueError(f"restorer {restorer.name!r} needs references, but group {key!r} has none")
 
-    restored: list[np.ndarray | None] = [None] * len(faces)
+    by_face: dict[int, np.ndarray] = {}  # every face is in one group
     done = 0
     for key, idx in groups.items():
         if cancelled is not None and cancelled():
@@ -127,8 +127,9 @@ def restore_photo(
         if len(out) != len(idx):
             raise ValueError(f"restorer {restorer.name!r} returned {len(out)} crops for {len(idx)} faces")
         for i, crop in zip(idx, out, strict=True):
-            restored[i] = np.asarray(crop)
+            by_face[i] = np.asarray(crop)
         done += len(idx)
+    restored = [by_face[i] for i in range(len(faces))]
 
     pasted = paste_faces(
         work,
@@ -136,6 +137,6 @@ def restore_photo(
         paste_options,
     )
     return RestoredPhoto(
-        pasted.image, upscale, transforms, crops, restored, pasted,  # type: ignore[arg-type]
+        pasted.image, upscale, transforms, crops, restored, pasted,
         source=work, paste_options=paste_options, pasted=(True,) * len(faces),
     )

@@ -269,7 +269,7 @@ class RefLDM:
                 self.unet(x.to(self.dtype), t)  # output discarded; the processors kept k/v
                 # [n, heads, tokens, d] -> [1, heads, n * tokens, d]: references one after another
                 return {
-                    name: tuple(a.transpose(0, 1).reshape(1, a.shape[1], -1, a.shape[3]) for a in p.saved)
+                    name: tuple(a.transpose(0, 1).reshape(1, a.shape[1], -1, a.shape[3]) for a in p.saved_kv())
                     for name, p in self._processors.items()
                 }
         finally:
@@ -326,6 +326,8 @@ class RefLDM:
         import torch
 
         schedule = ddim_schedule(self.config.diffusion, steps)
+        if noise is None:  # the seed restore() uses by default
+            noise = self.initial_noise(lq_latent.shape[0])
         # Without references both branches would see the same zeroed references: skip the copy.
         guided = cfg != 1.0 and refs.n_refs > 0
         x = noise.to(self.device, torch.float32)
@@ -389,10 +391,10 @@ class RefLDM:
         lq = self.images_to_tensor(lq_images)
         if noise is None:
             noise = self.initial_noise(lq.shape[0], seed, generator)
-        noise = torch.as_tensor(noise, dtype=torch.float32)
-        if noise.dim() == 3:
-            noise = noise[None]
-        latent = self.sample(self.encode(lq), refs, steps, cfg, noise, callback, cancel)
+        start = torch.as_tensor(noise, dtype=torch.float32)
+        if start.dim() == 3:
+            start = start[None]
+        latent = self.sample(self.encode(lq), refs, steps, cfg, start, callback, cancel)
         return self.to_uint8(self.decode(latent)[0])
 
 

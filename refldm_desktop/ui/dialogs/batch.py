@@ -48,6 +48,7 @@ class ByQuality:
     """Today's planning: faces whose score as a reference is below the threshold."""
 
     label = "Restore faces with &quality below:"
+    measure = "quality"  # what a thumbnail's number is
     widest = 1.0  # the threshold that selects every face any threshold could
 
     @staticmethod
@@ -87,6 +88,7 @@ class ByNeed(ByQuality):
     and what is left alone counted by reason."""
 
     label = "Restore faces that &need it at least:"
+    measure = "need"
     widest = 0.0
 
     @staticmethod
@@ -298,7 +300,7 @@ class BatchDialog(QDialog):
         self.faces.clear()
         for f in chosen[:SHOWN]:
             score, reasons = self.by.score(f)
-            item = QListWidgetItem(f"{score:.2f}")
+            item = QListWidgetItem(f"{self.by.measure} {score:.2f}")
             item.setData(Qt.ItemDataRole.UserRole, f.face_id)
             item.setSizeHint(QSize(THUMB + 12, THUMB + 22))  # the picture may arrive later
             item.setToolTip("; ".join(reasons) or f"{score:.2f}")

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
+from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.views.people_common import coalesced
 from refldm_desktop.db.models import JobState
@@ -41,7 +42,7 @@ TERMINAL = {JobState.DONE, JobState.FAILED, JobState.CANCELLED}
 class ProgressDelegate(QStyledItemDelegate):
     """The progress column as a bar with the text on it, while a job runs."""
 
-    def paint(self, painter, option, index: QModelIndex) -> None:
+    def paint(self, painter, option, index: Index) -> None:
         fraction = index.data(FractionRole)
         if fraction is None:
             return super().paint(painter, option, index)
@@ -105,9 +106,12 @@ class JobsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        # Photo names arrive after the header is laid out (sized to contents they were cut to
+        # "oba…"): a width that shows a usual file name, and the user can drag it.
+        header.resizeSection(0, 240)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.resizeSection(2, 320)
+        header.resizeSection(2, 260)
         header.setStretchLastSection(True)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
