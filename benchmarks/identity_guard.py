@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -125,10 +126,13 @@ def main() -> None:
         model = time_model(args.device, tuple(args.timed_steps), args.model_steps, args.precision)
     print(json.dumps(model), flush=True)
     share = guard["guard_s_per_face"] / model["model_s_per_face"]
+    how = (f"extrapolated from {args.timed_steps[0]} and {args.timed_steps[1]} steps"
+           if model.get("extrapolated") else "measured")
     print(
-        f"machine: {platform.processor() or platform.machine()}, {platform.system()}; "
+        f"machine: {platform.processor() or platform.machine()}, {platform.system()}, "
+        f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
         f"guard ({args.backend}) {guard['guard_s_per_face'] * 1000:.0f} ms per face; model "
-        f"{model['model_s_per_face']:.2f} s per face at {model['steps']} steps on {model['device']}; "
+        f"{model['model_s_per_face']:.2f} s per face at {model['steps']} steps, CFG 1.5 ({how}) on {model['device']}; "
         f"guard = {share:.1%} of the model (goal <= 10%)"
     )
 

@@ -46,16 +46,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     pi = msub.add_parser(
         "install-parsing",
-        help="download facexlib's face-parsing model (BiSeNet, 51 MiB, resumable): pasted faces then "
-        "keep hair, hands and glasses in front of them from the photo",
+        help="download facexlib's face-parsing model (BiSeNet 51 MiB, or ParseNet 81 MiB; resumable): pasted "
+        "faces then keep hair, hands and glasses in front of them from the photo",
     )
-    pi.add_argument("--url", help="where to download parsing_bisenet.pth from (default: facexlib's release)")
+    pi.add_argument("--model", choices=("bisenet", "parsenet"), default="bisenet",
+                    help="which of facexlib's networks (default bisenet; parsenet is GFPGAN's and CodeFormer's)")
+    pi.add_argument("--url", help="download the file from this mirror instead of facexlib's release")
     pi.add_argument("--force", action="store_true", help="replace the installed face-parsing model")
     pi.add_argument("--no-progress", action="store_true", help="no progress bar")
     pi.set_defaults(func=_install_parsing)
 
     pm = msub.add_parser("import-parsing", help="install the face-parsing model from a file you have "
-                         "(facexlib's parsing_bisenet.pth or a .safetensors of it)")
+                         "(facexlib's parsing_bisenet.pth or parsing_parsenet.pth, or a .safetensors of it)")
     pm.add_argument("file", type=Path, metavar="FILE")
     pm.add_argument("--force", action="store_true", help="replace the installed face-parsing model")
     pm.set_defaults(func=_import_parsing)
@@ -135,7 +137,7 @@ def _list(args) -> int:
     extra = []
     if parser is not None:
         info = parsing.manifest(_models_root(args)) or {}
-        extra.append({"name": "face-parsing", "kind": "face parsing (paste masks)", "path": str(parser),
+        extra.append({"name": "face-parsing", "kind": f"face parsing (paste masks, {info.get('model')})", "path": str(parser),
                       "size": parser.stat().st_size, "source": info.get("source")})
     if args.json:
         print(json.dumps([m.to_json() for m in models] + extra, indent=1))
@@ -181,7 +183,7 @@ def _install_parsing(args) -> int:
     home = resolve_home(args.home).ensure()
     try:
         path = parsing.install(
-            home.models, home.cache / "downloads", url=args.url or parsing.RELEASE_URL, force=args.force,
+            home.models, home.cache / "downloads", parsing.KINDS[args.model], url=args.url, force=args.force,
             progress=not args.no_progress, log=_log,
         )
     except _parsing_errors() as exc:
@@ -207,7 +209,9 @@ def _say_parsing(models: Path, path: Path) -> None:
 
     info = parsing.manifest(models) or {}
     src = info.get("source", {})
-    print(f"face-parsing: {_mib(path.stat().st_size)} in {path} (from {src.get('file')}, sha256 {src.get('sha256')})")
+    published = "facexlib's published file" if src.get("published") else "not the published file"
+    print(f"face-parsing ({info.get('model')}): {_mib(path.stat().st_size)} in {path} "
+          f"(from {src.get('file')}, sha256 {src.get('sha256')}: {published})")
 
 
 def _remove(args) -> int:

@@ -256,7 +256,7 @@ def _face_parser(ctx: JobContext, lib):
     cached = ctx.shared.get("face_parser")
     if cached is not None and cached[0] == key:
         return cached[1]
-    parser = parsing.BiSeNetParser(path, device=device)
+    parser = parsing.ParsingModel(path, device=device)
     try:
         parser.face_mask(np.zeros((64, 64, 3), np.uint8))  # loads it now, so a bad file is noted once
     except parsing.FaceParsingError as exc:

@@ -1,9 +1,10 @@
-"""The face-parsing paste mask (restore.parsing): facexlib's BiSeNet file format, refused
-files, the model store, and what the mask does when pasting.
+"""The face-parsing paste mask (restore.parsing): facexlib's file formats, refused files,
+the model store, and what the mask does when pasting.
 
 A narrow BiSeNet (first stage 4 channels wide instead of 64) with random weights stands in
 for facexlib's parsing_bisenet.pth: the same layers and names, saved the same way
-(torch.save of a state dict), so it goes through the same loading code.
+(torch.save of a state dict), so it goes through the same loading code. The published
+files' exact layouts are spelled out in tests/restore/test_parsing_layout.py.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ torch = require_module("torch")
 
 from refldm_desktop.cli import main  # noqa: E402
 from refldm_desktop.restore import parsing  # noqa: E402
-from refldm_desktop.restore.parsing import BiSeNetParser, FaceParsingError, load_network  # noqa: E402
+from refldm_desktop.restore.parsing import FaceParsingError, ParsingModel, load_network  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tiny_pth(tmp_path_factory) -> Path:
     torch.manual_seed(0)
-    net = parsing._build(base=4)
+    net = parsing._bisenet(base=4)
     path = tmp_path_factory.mktemp("parsing") / "parsing_bisenet.pth"
     torch.save(net.state_dict(), path)
     return path
@@ -42,7 +43,7 @@ def run(home: Path, *args) -> int:
 
 
 def test_a_bisenet_file_loads_and_gives_a_face_probability_per_pixel(tiny_pth):
-    parser = BiSeNetParser(tiny_pth)
+    parser = ParsingModel(tiny_pth)
     crop = np.random.default_rng(1).integers(0, 256, (96, 96, 3), dtype=np.uint8)
     mask = parser.face_mask(crop)
     assert mask.shape == (96, 96) and mask.dtype == np.float32
@@ -67,12 +68,12 @@ def test_wrong_truncated_and_code_carrying_files_are_refused_clearly(tiny_pth, t
         why = "would run code"
     elif kind == "other_network":
         torch.save(torch.nn.Linear(3, 4).state_dict(), bad)
-        why = "is not facexlib's BiSeNet"
+        why = "is not one of facexlib's face-parsing models"
     elif kind == "not_weights":
         bad.write_text("hello, I am not a model\n")
         why = "not a readable weights file"
     else:
-        sd = parsing._build(num_classes=5, base=4).state_dict()
+        sd = parsing._bisenet(num_classes=5, base=4).state_dict()
         torch.save(sd, bad)
         why = "5 classes"
     with pytest.raises(FaceParsingError, match=why):
@@ -131,7 +132,7 @@ def test_install_resumes_a_partial_download_records_the_sha256_and_restore_uses_
     assert not list(downloads.iterdir())  # the download is not kept twice
     # The stored file gives the same masks as the original one.
     crop = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    assert np.allclose(BiSeNetParser(stored).face_mask(crop), BiSeNetParser(tiny_pth).face_mask(crop), atol=1e-6)
+    assert np.allclose(ParsingModel(stored).face_mask(crop), ParsingModel(tiny_pth).face_mask(crop), atol=1e-6)
     capsys.readouterr()
     assert run(home, "models", "list") == 0
     assert "face-parsing" in capsys.readouterr().out
@@ -165,3 +166,30 @@ def test_what_covers_the_face_in_the_photo_stays_when_a_parsing_mask_is_used():
     assert (out[150:175, 180:220] > 150).all()  # the face around it is the restored one
     plain = paste_faces(image, [(t, restored, original)], PasteOptions(color_match=False, lowfreq_sigma=0)).image
     assert np.abs(plain[bar].astype(int) - image[bar]).mean() > 100  # without it the bar is painted over
+
+
+def test_parsing_needs_neither_torchvision_nor_facexlib(tiny_pth):
+    """facexlib imports torchvision, whose wheels must match the torch build exactly (the
+    CPU build this project pins has none on PyPI that loads). Importing the module and
+    computing a mask must not even try to import them (or OpenCV, facexlib's other need)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+tried = []
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torchvision", "facexlib", "cv2"):
+            tried.append(name)
+        return None
+sys.meta_path.insert(0, Watch())
+import numpy as np
+import refldm_desktop.restore.parsing as parsing
+mask = parsing.ParsingModel({str(tiny_pth)!r}).face_mask(np.zeros((32, 32, 3), np.uint8))
+assert mask.shape == (32, 32)
+print("tried:", sorted(set(tried)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("tried: []"), out.stdout
