@@ -328,7 +328,6 @@ def _restore_face(args) -> int:
         print(f"warning: {n} references; memory grows with each (the authors trained with up to 5)", file=sys.stderr)
 
     from refldm_desktop.restore.refldm.model import RefLDM
-
     from refldm_desktop.restore.refldm.precision import resolve_stored
 
     try:
