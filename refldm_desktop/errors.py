@@ -191,13 +191,14 @@ def is_out_of_memory(exc: BaseException) -> bool:
     older versions a RuntimeError saying "CUDA out of memory"; the host raises MemoryError.
     """
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, MemoryError):
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, MemoryError):
             return True
-        if any(c.__name__ == "OutOfMemoryError" for c in type(exc).__mro__):
+        if any(c.__name__ == "OutOfMemoryError" for c in type(link).__mro__):
             return True
-        if "out of memory" in str(exc).lower():
+        if "out of memory" in str(link).lower():
             return True
-        exc = exc.__cause__ or exc.__context__
+        link = link.__cause__ or link.__context__
     return False

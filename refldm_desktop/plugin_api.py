@@ -6,6 +6,7 @@ of the entry-point groups below in its distribution's metadata.
 
 from __future__ import annotations
 
+from refldm_desktop.defaults import FACE_BACKENDS_GROUP, RESTORERS_GROUP
 from refldm_desktop.faces.imagecheck import as_rgb_image
 from refldm_desktop.faces.types import DetectedFace, EmbeddingSpace, FaceBackend
 from refldm_desktop.restore.protocol import (
@@ -20,9 +21,6 @@ from refldm_desktop.restore.protocol import (
 )
 
 API_VERSION = 1
-
-FACE_BACKENDS_GROUP = "refldm_desktop.face_backends"
-RESTORERS_GROUP = "refldm_desktop.restorers"
 
 __all__ = [
     "API_VERSION",

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = window.findChild(QListView, "photoGrid")
     n = sum(1 for p in photos.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     _wait(app, lambda: grid.model().rowCount() >= n and not ctx.tasks.busy())
-    window.show_page("photos", None)
+    window.show_page("photos", "")  # every photo, as the sidebar's Library item shows
     _wait(app, lambda: grid.model().rowCount() >= n)
     model = grid.model()
     _wait(app, lambda: all(model.index(r).data(PIXMAP_ROLE) is not None for r in range(min(24, model.rowCount()))), 120)
@@ -111,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     shot(window, "compare-split")
     from refldm_desktop.ui.views.compare_canvas import Mode
 
-    compare.canvas.set_mode(Mode.SIDE)
+    compare.set_mode(Mode.SIDE)  # the view's own path: its buttons follow
     shot(window, "compare-side-by-side")
+    compare.set_mode(Mode.SPLIT)
     page.show_grid()
 
     from PySide6.QtCore import Qt
@@ -124,14 +125,48 @@ def main(argv: list[str] | None = None) -> int:
             continue  # that page is not in this version of the app
         # Tiles' pictures come from the thumbnail cache off the GUI thread: on a busy machine
         # a fixed pause showed grey tiles, so wait until every tile has its picture.
+        if hasattr(widget, "show_finished"):  # the restore above has ended: list it
+            widget.show_finished.setChecked(True)
+            _wait(app, lambda w=widget: w.model.rowCount() > 0, 60)
         model = getattr(widget, "model", None)
-        if model is not None and hasattr(model, "rowCount"):
-            _wait(app, lambda: all(model.index(r, 0).data(Qt.DecorationRole) is not None
-                                   for r in range(model.rowCount())), 300)
+        if model is not None and hasattr(model, "rowCount") and not hasattr(widget, "show_finished"):
+            _wait(app, lambda m=model: all(m.index(r, 0).data(Qt.DecorationRole) is not None
+                                           for r in range(m.rowCount())), 300)
+        if hasattr(widget, "rows"):  # Unknown faces: a strip of face labels per group
+            _wait(app, lambda w=widget: bool(w.rows) and all(not label.pixmap().isNull() for row in w.rows
+                                                             for label in row.faces.values()), 300)
         _settle(app, 1.0)
         shot(window, name)
     window.show_page("restored")
     shot(window, "restored")
+
+    # A person's page: the person with the most faces, its faces and chosen references.
+    people_page = window.show_page("people")
+    person = max(lib.people(), key=lambda p: p.face_count)
+    people_page.open_person(person.id)
+    pp = people_page.person_page
+    _wait(app, lambda: pp.person is not None and pp.faces_model.rowCount() > 0, 300)
+    for model in (pp.faces_model, pp.refs_model):
+        _wait(app, lambda m=model: all(m.index(r, 0).data(Qt.DecorationRole) is not None
+                                       for r in range(m.rowCount())), 300)
+    shot(window, "person")
+    people_page.show_grid()
+
+    from refldm_desktop.ui.dialogs.batch import BatchDialog
+    from refldm_desktop.ui.dialogs.models import ModelsDialog
+    from refldm_desktop.ui.dialogs.settings import SettingsDialog
+
+    batch = BatchDialog(ctx, window)
+    batch.show()
+    _wait(app, lambda: batch.plan is not None, 300)
+    _wait(app, lambda: all(not batch.faces.item(i).icon().isNull() for i in range(batch.faces.count())), 120)
+    shot(batch, "batch")
+    batch.reject()
+    for dialog, name in ((ModelsDialog(ctx, window), "models"), (SettingsDialog(ctx, window), "settings")):
+        dialog.show()
+        _wait(app, lambda: not ctx.tasks.busy(), 120)
+        shot(dialog, name)
+        dialog.reject()
     ctx.close()
     return 0
 

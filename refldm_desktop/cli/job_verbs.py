@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("photo", nargs="?", metavar="PHOTO", help="a photo's id or path")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.set_defaults(func=cmd_versions_list)
+    p = vsub.add_parser("keep", help="record that you keep a restored version (its file stays)")
+    p.add_argument("version_id", type=int, metavar="ID")
+    p.set_defaults(func=cmd_versions_keep)
     p = vsub.add_parser("discard", help="remove a restored version's file (the original is never touched)")
     p.add_argument("version_id", type=int, metavar="ID")
     p.set_defaults(func=cmd_versions_discard)
@@ -101,7 +104,9 @@ def cmd_jobs_resume(args: argparse.Namespace) -> int:
 
 
 def _print_event(event) -> None:
-    if event.state == "running" and not event.note:
+    from refldm_desktop.db.models import JobState
+
+    if event.state == JobState.RUNNING and not event.note:
         return  # progress is for the GUI; a terminal gets notes and outcomes
     text = event.error or event.note or event.message or ""
     print(f"job {event.job_id}: {event.state}" + (f": {text}" if text else ""), file=sys.stderr)
@@ -115,11 +120,13 @@ def handler_registry():
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
+    from refldm_desktop.db.models import JobState
+
     def verb(lib):
         handlers = handler_registry()
         summary = lib.jobs.run(handlers, on_event=_print_event)
         handled = set(handlers.kinds())
-        waiting = [j for j in lib.jobs.list(states=["queued"]) if j.kind not in handled]
+        waiting = [j for j in lib.jobs.list(states=[JobState.QUEUED]) if j.kind not in handled]
         return summary, waiting
 
     try:
@@ -152,8 +159,10 @@ def cmd_versions_list(args: argparse.Namespace) -> int:
     from refldm_desktop.restore.identity import summarize
 
     rows = [["ID", "CREATED", "RESTORER", "MODEL", "SEED", "FACES", "IDENTITY", "ORIGINAL", "OUTPUT"]]
+    from refldm_desktop.core.outcomes import FaceOutcome
+
     for v in versions:
-        restored = sum(1 for f in v.face_status if f.get("status") == "restored")
+        restored = sum(1 for f in v.face_status if FaceOutcome.from_json(f).restored)
         rows.append([
             str(v.id), v.created_at.strftime("%Y-%m-%d %H:%M"), v.restorer, v.model or "-",
             "-" if v.seed is None else str(v.seed), f"{restored}/{len(v.face_status)}",
@@ -161,6 +170,12 @@ def cmd_versions_list(args: argparse.Namespace) -> int:
             str(v.output) + (" (file deleted)" if v.output_lost else ""),
         ])
     _table(rows)
+    return 0
+
+
+def cmd_versions_keep(args: argparse.Namespace) -> int:
+    v = library_verbs._run(args, lambda lib: lib.jobs.keep_version(args.version_id))
+    print(f"version {v.id} kept: {v.output}")
     return 0
 
 

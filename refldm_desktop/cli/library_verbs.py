@@ -143,7 +143,7 @@ def _table(rows: list[list[str]]) -> None:
         return
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
 
 
 def cmd_faces_list(args: argparse.Namespace) -> int:
@@ -151,12 +151,14 @@ def cmd_faces_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([f.to_json() for f in faces], indent=1))
         return 0
+    from refldm_desktop.db.models import PhotoState
+
     rows = [["FACE", "PERSON", "STATE", "BOX", "PHOTO"]]
     for f in faces:
         person = "-" if f.person_id is None else f"{f.person_id} {f.person_name or ''}".strip()
         box = ",".join(f"{v:.0f}" for v in f.box)
         state = f.assignment or "-"
-        if f.photo_state != "ok":
+        if f.photo_state != PhotoState.OK:
             state += f" ({f.photo_state} photo)"
         rows.append([str(f.id), person, state, box, str(f.photo)])
     _table(rows)

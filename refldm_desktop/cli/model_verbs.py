@@ -10,9 +10,11 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from refldm_desktop.cli import CliError
 from refldm_desktop.core.home import resolve_home
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_MODEL, DEFAULT_STEPS
 
 MANY_REFS = 8
 
@@ -27,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--vqgan", required=True, type=Path, metavar="FILE", help="the authors' vqgan.ckpt")
     imp.add_argument("--config", type=Path, metavar="FILE",
                      help="the authors' yaml (or our JSON) config; default: the released full-size model")
-    imp.add_argument("--name", default="refldm", help="name in the store (default: refldm)")
+    imp.add_argument("--name", default=DEFAULT_MODEL, help=f"name in the store (default: {DEFAULT_MODEL})")
     imp.add_argument("--force", action="store_true", help="replace a model of the same name")
     imp.set_defaults(func=_import)
 
@@ -36,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=_list)
 
     ins = msub.add_parser("install", help="download the authors' release files and import them (resumable)")
-    ins.add_argument("--name", default="refldm", help="name in the store (default: refldm)")
+    ins.add_argument("--name", default=DEFAULT_MODEL, help=f"name in the store (default: {DEFAULT_MODEL})")
     ins.add_argument("--manifest", type=Path, metavar="FILE",
                      help="release manifest to use instead of the built-in one (also $REFLDM_DESKTOP_RELEASE_MANIFEST)")
     ins.add_argument("--force", action="store_true", help="replace a model of the same name")
@@ -79,16 +81,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     rf.add_argument("--overwrite", action="store_true", help="replace --output if it exists (never a library photo)")
     rf.add_argument("--into-library", action="store_true",
                     help="allow --output inside an indexed library folder (it will not be indexed as a photo)")
-    rf.add_argument("--model", default="refldm", help="model name in the store (default: refldm)")
-    rf.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50)")
-    rf.add_argument("--cfg", type=float, default=1.5, help="guidance scale; 1 turns guidance off (default 1.5)")
+    # Defaults come from the settings (`refldm-desktop config`), as for `restore`; a flag wins.
+    rf.add_argument("--model", help=f"model name in the store (default: the model setting, else {DEFAULT_MODEL})")
+    rf.add_argument("--steps", type=int, help=f"DDIM steps (default: the steps setting, else {DEFAULT_STEPS})")
+    rf.add_argument("--cfg", type=float,
+                    help=f"guidance scale; 1 turns guidance off (default: the guidance setting, else {DEFAULT_CFG})")
     noise = rf.add_mutually_exclusive_group()
     noise.add_argument("--seed", type=int, default=2024, help="seed of the initial noise (default 2024)")
     noise.add_argument("--noise", type=Path, metavar="FILE.npy", help="initial noise (1, C, h, w) from a .npy file")
-    rf.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
-    rf.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                    help="auto: bf16 where a trial (run once per device, kept in the home) found it "
-                         "faster than fp32 and within 35 dB PSNR of it; fp32 otherwise")
+    rf.add_argument("--device", choices=("auto", "cuda", "cpu"), help="default: the device setting, else auto")
+    rf.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                    help="auto: bf16 where a trial (run once per device, kept in the home) found it faster "
+                         "than fp32 and within 35 dB PSNR of it, else fp32 (default: the precision setting, "
+                         "else auto)")
     rf.add_argument("--cuda-graphs", action="store_true", help="replay denoising steps as CUDA graphs")
     rf.add_argument("--no-progress", action="store_true", help="no progress bar")
     rf.set_defaults(func=_restore_face)
@@ -134,7 +139,7 @@ def _list(args) -> int:
     from refldm_desktop.restore import parsing
 
     parser = parsing.installed(_models_root(args))
-    extra = []
+    extra: list[dict[str, Any]] = []
     if parser is not None:
         info = parsing.manifest(_models_root(args)) or {}
         extra.append({"name": "face-parsing", "kind": f"face parsing (paste masks, {info.get('model')})", "path": str(parser),
@@ -245,8 +250,8 @@ def read_face(path: Path, size: int) -> tuple["object", bool]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
+        with Image.open(path) as opened:
+            im = opened.convert("RGB")
             resized = im.size != (size, size)
             if resized:
                 im = im.resize((size, size), Image.Resampling.BICUBIC)
@@ -311,9 +316,25 @@ def check_output(args, inputs: list[Path]) -> None:
                        "or add --into-library to write there anyway")
 
 
+def _with_settings(args) -> None:
+    """Fill the flags not given from the user's settings, the way `restore` does."""
+    from refldm_desktop.core.restoring import RestoreSettings
+    from refldm_desktop.core.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(resolve_home(args.home))
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    chosen = RestoreSettings.from_settings(settings, model=args.model, steps=args.steps, cfg=args.cfg,
+                                           device=args.device)
+    args.model, args.steps, args.cfg, args.device = chosen.model, chosen.steps, chosen.cfg, chosen.device
+    args.precision = args.precision or settings.precision
+
+
 def _restore_face(args) -> int:
     from refldm_desktop.restore.protocol import RestoreOptions
 
+    _with_settings(args)
     inputs = [args.lq, *args.refs]
     try:
         RestoreOptions(steps=args.steps, cfg=args.cfg)

@@ -7,6 +7,7 @@ import argparse
 import json
 
 from refldm_desktop.cli.library_verbs import _run
+from refldm_desktop.defaults import DEFAULT_REFERENCES
 
 
 def _positive(text: str) -> int:
@@ -36,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the references for restoring this face of the person (not from its own photo, "
         "similar pose and date preferred)",
     )
-    p.add_argument("--k", type=_positive, default=5, metavar="N", help="how many (default 5; pins may add more)")
+    p.add_argument("--k", type=_positive, default=DEFAULT_REFERENCES, metavar="N",
+                   help=f"how many (default {DEFAULT_REFERENCES}; pins may add more)")
     p.add_argument("--json", action="store_true", help="print one JSON array, best first")
     p.add_argument("--backend", help="face backend whose faces to use (default: dlib)")
     p.set_defaults(func=cmd_refs_show)

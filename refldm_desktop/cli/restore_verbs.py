@@ -11,8 +11,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
 from refldm_desktop.cli import library_verbs
+from refldm_desktop.defaults import (
+    DEFAULT_CFG,
+    DEFAULT_MODEL,
+    DEFAULT_REFERENCES,
+    DEFAULT_RESTORER,
+    DEFAULT_STEPS,
+    UPSCALE_CHOICES,
+)
+
+if TYPE_CHECKING:
+    from refldm_desktop.core.outcomes import PhotoOutcome
 
 _DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -21,18 +33,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("how to restore")
     # Defaults come from the settings (`refldm-desktop config`); a flag wins for one run.
     g.add_argument("--restorer", metavar="NAME",
-                   help="refldm (default) or passthrough (a diagnostic that changes nothing)")
-    g.add_argument("--model", metavar="NAME", help="installed model to use (default: refldm)")
-    g.add_argument("--steps", type=int, metavar="N", help="denoising steps (default 50)")
-    g.add_argument("--cfg", type=float, metavar="S", help="reference guidance scale (default 1.5)")
+                   help=f"{DEFAULT_RESTORER} (default) or passthrough (a diagnostic that changes nothing)")
+    g.add_argument("--model", metavar="NAME", help=f"installed model to use (default: {DEFAULT_MODEL})")
+    g.add_argument("--steps", type=int, metavar="N", help=f"denoising steps (default {DEFAULT_STEPS})")
+    g.add_argument("--cfg", type=float, metavar="S", help=f"reference guidance scale (default {DEFAULT_CFG})")
     g.add_argument("--preview-steps", type=int, metavar="N",
                    help="first make a quick preview with N steps (its path is printed), then the full result")
     g.add_argument("--seed", type=int, metavar="N", help="fix the random noise (default: a new seed, recorded)")
     g.add_argument("--device", metavar="DEV", help=f"{_DEVICES} (default auto)")
-    g.add_argument("--upscale", type=int, choices=(1, 2, 4),
+    g.add_argument("--upscale", type=int, choices=UPSCALE_CHOICES,
                    help="enlarge the whole photo first so small faces keep their detail (default 1)")
     g.add_argument("--references", type=int, metavar="K",
-                   help="reference photos per face (default 5, as ReF-LDM was trained)")
+                   help=f"reference photos per face (default {DEFAULT_REFERENCES}, as ReF-LDM was trained)")
     g.add_argument("--no-refs-ok", action="store_true", default=None,
                    help="also restore faces without a person or without reference photos")
     g.add_argument("--identity-policy", choices=("flag", "keep-original"),
@@ -114,8 +126,10 @@ class _Progress:
         self.bar.write(text, file=sys.stderr)
 
     def __call__(self, e) -> None:
+        from refldm_desktop.db.models import JobState
+
         name = self.names.get(e.job_id, f"job {e.job_id}")
-        if e.state == "running":
+        if e.state == JobState.RUNNING:
             if e.preview:
                 self._say(f"{name}: preview at {e.preview}")
             if e.note:
@@ -127,7 +141,7 @@ class _Progress:
                     text += f", step {e.step or 0}/{e.steps}"
                 self.bar.set_postfix_str(text, refresh=True)
             return
-        if e.state in ("done", "failed", "cancelled"):
+        if e.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
             self.bar.update(1)
         text = e.error or e.message or ""
         self._say(f"{name}: {e.state}" + (f": {text}" if text else ""))
@@ -147,25 +161,26 @@ def _run(lib, batch_id: str):
         progress.close()
 
 
-def _print_outcomes(outcomes: list[dict]) -> None:
+def _print_outcomes(outcomes: list[PhotoOutcome]) -> None:
+    from refldm_desktop.db.models import JobState
+
     for o in outcomes:
-        faces = o["faces"]
-        restored = sum(1 for f in faces if f["status"] == "restored")
-        if o["output"]:
-            print(f"{o['photo']} -> {o['output']} ({restored} of {len(faces)} faces restored)")
-        elif o["state"] == "done":
-            print(f"{o['photo']}: nothing restored")
+        if o.output:
+            print(f"{o.photo} -> {o.output} ({o.restored_count} of {len(o.faces)} faces restored)")
+        elif o.state == JobState.DONE:
+            print(f"{o.photo}: nothing restored")
         else:
-            print(f"{o['photo']}: {o['state']}" + (f": {o['error']}" if o["error"] else ""))
-        for f in faces:
-            who = f"person {f['person_id']}" if f["person_id"] is not None else "no person"
-            if f["status"] != "restored":
-                print(f"  face {f.get('face_id', '?')} ({who}): {f['status']}")
-            elif f.get("identity") and f["identity"]["verdict"] in ("drifted", "no_face"):
-                print(f"  face {f.get('face_id', '?')} ({who}): restored, but {_identity_text(f['identity'])}")
+            print(f"{o.photo}: {o.state}" + (f": {o.error}" if o.error else ""))
+        for f in o.faces:
+            who = f"person {f.person_id}" if f.person_id is not None else "no person"
+            face = "?" if f.face_id is None else f.face_id
+            if not f.restored:
+                print(f"  face {face} ({who}): {f.status_text}")
+            elif f.identity and f.identity["verdict"] in ("drifted", "no_face"):
+                print(f"  face {face} ({who}): restored, but {_identity_text(f.identity)}")
 
 
-def _identity_text(identity: dict) -> str:
+def _identity_text(identity: Mapping[str, Any]) -> str:
     from refldm_desktop.restore.identity import IdentityCheck
 
     return IdentityCheck.from_json(identity).describe()
@@ -201,7 +216,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(_INTERRUPTED, file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps(outcomes, indent=1))
+        print(json.dumps([o.to_json() for o in outcomes], indent=1))
     else:
         _print_outcomes(outcomes)
     return 1 if summary.failed else 0
@@ -263,7 +278,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             for x in plan.skipped
         ]
         print(json.dumps({
-            "batch": plan.batch_id, "report": str(report), "photos": outcomes,
+            "batch": plan.batch_id, "report": str(report), "photos": [o.to_json() for o in outcomes],
             "left_out": left, "counts": {str(k): v for k, v in plan.counts.items()},
         }, indent=1))
     else:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +25,9 @@ from refldm_desktop.core.changes import IndexResult, LibraryError, Problem
 from refldm_desktop.core.progress import Cancel, ProgressFn, is_cancelled, report
 from refldm_desktop.db.models import Face, LibraryFolder, Photo, PhotoState, Version, pack_array, utcnow
 from refldm_desktop.faces.types import FaceBackend
+
+if TYPE_CHECKING:
+    from refldm_desktop.library.imageio import ImageInfo
 
 
 CHUNK = 500  # ids per bulk UPDATE, under SQLite's bound-parameter limit
@@ -37,8 +41,8 @@ _QUALITY_COLUMNS = (
 class _Detected:
     """What detection found in one photo, ready to be written."""
 
-    info: object  # imageio's ImageInfo
-    taken_at: object
+    info: ImageInfo
+    taken_at: datetime | None  # naive camera time
     backend: str
     model_id: str
     fingerprint: bytes | None
@@ -277,7 +281,7 @@ class Indexer:
         if row is None and digest in self._output_hashes:
             return  # a restored version of ours (moved or copied): not a new photo
         if row is not None:
-            photo = s.get(Photo, row.id)
+            photo = s.get_one(Photo, row.id)  # photo rows are never deleted
             self._touched.append(photo)
             if photo.content_hash == digest:
                 # Touched, not changed: remember the new mtime, keep everything else.
@@ -311,16 +315,16 @@ class Indexer:
                 if twin.id in self._gone_now:
                     self._t.missing -= 1  # marked missing a moment ago: it moved instead
                 return
-        found = None if twins else self._detect(entry)
+        fresh = None if twins else self._detect(entry)
         photo = Photo(path=path, folder_id=self._folder_for(path))
         s.add(photo)
         self._touched.append(photo)
         self._t.new += 1
-        if twins:
+        if fresh is None:
             self._copy(s, photo, twins[0], entry, digest)
             self._t.duplicates += 1
         else:
-            self._analyse(s, photo, entry, digest, found)
+            self._analyse(s, photo, entry, digest, fresh)
 
     def _stamp(self, photo: Photo, entry, digest: str | None) -> None:
         photo.size, photo.mtime_ns = entry.size, entry.mtime_ns
@@ -339,7 +343,7 @@ class Indexer:
             s.add(photo)
             self._t.new += 1
         else:
-            photo = s.get(Photo, row.id)
+            photo = s.get_one(Photo, row.id)
             s.execute(delete(Face).where(Face.photo_id == photo.id))
             s.expire(photo, ["faces"])
             self._t.changed += 1

@@ -6,6 +6,7 @@ Errors come out as LibraryError / NotFound like every other Library verb.
 
 from __future__ import annotations
 
+import builtins
 import math
 import os
 import re
@@ -21,6 +22,7 @@ from refldm_desktop.core.changes import LibraryError, NotFound
 from refldm_desktop.core.events import Change
 from refldm_desktop.core.progress import Progress, ProgressFn
 from refldm_desktop.db.models import Photo
+from refldm_desktop.defaults import DEFAULT_RESTORER
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
 from refldm_desktop.jobs.queue import (
     ACTIVE,
@@ -41,6 +43,7 @@ from refldm_desktop.jobs.runner import (
     RunSummary,
     default_handlers,
 )
+from refldm_desktop.db.models import JobState
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -54,7 +57,6 @@ class VersionDiscarded:
 
 
 RESTORE_KIND = "restore_photo"
-DEFAULT_RESTORER = "refldm"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 PhotoRef = int | str | os.PathLike[str]
@@ -105,9 +107,9 @@ class Jobs:
             path = Path(photo).expanduser()
             candidates = [str(path.absolute()), os.path.realpath(path)]
             for c in candidates:
-                pid = s.scalar(select(Photo.id).where(Photo.path == c))
-                if pid is not None:
-                    return pid
+                found = s.scalar(select(Photo.id).where(Photo.path == c))
+                if found is not None:
+                    return found
         raise NotFound(f"{photo} is not in the library; index its folder first")
 
     @_translate
@@ -190,10 +192,19 @@ class Jobs:
         return self.queue.job(job_id)
 
     @_translate
-    def versions(self, photo: PhotoRef | None = None, *, include_discarded: bool = False) -> list[VersionInfo]:
+    def versions(
+        self, photo: PhotoRef | None = None, *, include_discarded: bool = False
+    ) -> builtins.list[VersionInfo]:  # `list` here is Jobs.list
         """Restored versions (of one photo, or all), oldest first; discarded ones only
         when asked."""
         return self.queue.versions(None if photo is None else self.photo_id(photo), include_discarded=include_discarded)
+
+    @_translate
+    def keep_version(self, version_id: int) -> "VersionInfo":
+        """Record that the user kept a restored version (its file stays where it is)."""
+        info = self.queue.keep_version(version_id)
+        self._lib._emit(Change.of(versions=[version_id], photos=[info.photo_id]))
+        return info
 
     @_translate
     def discard_version(self, version_id: int) -> VersionDiscarded:
@@ -244,13 +255,13 @@ class Jobs:
                 for k in ("faces_done", "faces_total", "step", "steps"):
                     if getattr(event, k) is not None:
                         counts[k] = getattr(event, k)
-                if event.state != "running":
+                if event.state != JobState.RUNNING:
                     latest.pop(event.job_id, None)
                 progress(job_progress(event, counts))
-            ids = {"jobs": [event.job_id]}
-            if event.version_id is not None:
-                ids.update(versions=[event.version_id], photos=[event.photo_id])
-            lib._emit(Change.of(**ids))
+            if event.version_id is None:
+                lib._emit(Change.of(jobs=[event.job_id]))
+            else:
+                lib._emit(Change.of(jobs=[event.job_id], versions=[event.version_id], photos=[event.photo_id]))
             if on_event is not None:
                 on_event(event)
 

@@ -60,6 +60,7 @@ from refldm_desktop.db.models import (
     Person,
     Photo,
 )
+from refldm_desktop.defaults import DEFAULT_FACE_BACKEND, DEFAULT_REFERENCES, FACE_BACKENDS_GROUP
 from refldm_desktop.errors import LibraryBusy
 from refldm_desktop.faces.types import EmbeddingSpace, FaceBackend
 
@@ -67,18 +68,15 @@ if TYPE_CHECKING:
     from refldm_desktop.core.unknown import FaceGroup
     from refldm_desktop.faces.refselect import Choice
 
-DEFAULT_BACKEND = "dlib"
 CROP_SIZE = 512  # FFHQ / ReF-LDM input size; other sizes are made but not recorded
 # Cached crops are references and previews, never outputs: JPEG at high quality keeps a
 # large library's cache small (about 60 kB a face instead of 400 kB as PNG).
 CROP_FORMAT = "JPEG"
-DEFAULT_REFERENCES = 5  # what ReF-LDM was trained with (refselect.DEFAULT_K)
-FACE_BACKENDS_GROUP = "refldm_desktop.face_backends"
 
 
 # Best first. insightface's ArcFace separates people better than dlib's ResNet, but its
 # models are not on PyPI: it is chosen only when the user has put them in place.
-PREFERRED_BACKENDS = ("insightface", DEFAULT_BACKEND)
+PREFERRED_BACKENDS = ("insightface", DEFAULT_FACE_BACKEND)
 
 
 def _library_backend(session_factory: sessionmaker[Session]) -> str:
@@ -104,7 +102,7 @@ def _library_backend(session_factory: sessionmaker[Session]) -> str:
             ok = False
         if ok:
             return name
-    return DEFAULT_BACKEND
+    return DEFAULT_FACE_BACKEND
 
 
 def _default_cluster(*args, **kwargs):
@@ -209,7 +207,7 @@ class Library:
             from refldm_desktop.core.plugins import PluginError, Registry
 
             try:
-                backend = Registry(FACE_BACKENDS_GROUP).create(self._backend_choice)
+                backend = Registry(FACE_BACKENDS_GROUP).create(self.backend_name)
             except PluginError as exc:
                 raise LibraryError(str(exc)) from exc
             ok, why = backend.available()
@@ -227,7 +225,7 @@ class Library:
             from refldm_desktop.core.plugins import PluginError, Registry
 
             try:
-                self._space = Registry(FACE_BACKENDS_GROUP).create(self._backend_choice).space
+                self._space = Registry(FACE_BACKENDS_GROUP).create(self.backend_name).space
             except PluginError as exc:
                 raise LibraryError(str(exc)) from exc
         return self._space
@@ -581,7 +579,11 @@ class Library:
             self._write_crop(photo, landmarks, size, target)
         if size == CROP_SIZE and cached != str(rel):
             with self._write, self._Session.begin() as s:
-                s.get(Face, face_id).crop_path = str(rel)
+                row = s.get(Face, face_id)
+                # An index run may have replaced the photo's faces meanwhile, and a new face
+                # may get the old one's id: only the face that was cropped remembers the crop.
+                if row is not None and row.photo_id == photo.id and row.landmarks == face.landmarks:
+                    row.crop_path = str(rel)
         return target
 
     def _write_crop(self, photo: Photo, landmarks, size: int, target: Path) -> None:
@@ -744,9 +746,10 @@ class Library:
             )
         return self._emitted(result, change(result) if change else _PEOPLE_EDITED)
 
-    def _emitted(self, result, change: Change | bool):
-        """Tell subscribers (after the commit), and hand the verb's result back."""
-        if change:
+    def _emitted(self, result, change: Change | bool | None):
+        """Tell subscribers (after the commit), and hand the verb's result back; a false
+        `change` means nothing changed."""
+        if isinstance(change, Change):
             self._emit(change)
         return result
 

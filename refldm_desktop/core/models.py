@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from refldm_desktop.core.changes import LibraryError
 from refldm_desktop.core.home import Home
+from refldm_desktop.defaults import DEFAULT_MODEL
 from refldm_desktop.core.progress import (
     Cancel,
     Cancelled,
@@ -123,7 +124,7 @@ class ModelManager:
         progress: ProgressFn | None = None,
         cancel: Cancel | None = None,
         *,
-        name: str = "refldm",
+        name: str = DEFAULT_MODEL,
         manifest: str | os.PathLike[str] | None = None,
         force: bool = False,
         keep_downloads: bool = False,
@@ -153,7 +154,7 @@ class ModelManager:
         vqgan: str | os.PathLike[str],
         *,
         config: str | os.PathLike[str] | None = None,
-        name: str = "refldm",
+        name: str = DEFAULT_MODEL,
         force: bool = False,
         progress: ProgressFn | None = None,
         cancel: Cancel | None = None,

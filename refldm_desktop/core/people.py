@@ -8,10 +8,11 @@ assignment rows, so later clustering sees it as fixed or forbidden.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from refldm_desktop.core.changes import (
@@ -38,9 +39,9 @@ LIVE = (AssignmentState.SUGGESTED, AssignmentState.CONFIRMED)
 
 
 def needs_clustering(session: Session, model_id: str) -> bool:
-    return session.scalar(
+    return bool(session.scalar(
         select(exists().where(Face.model_id == model_id, Face.needs_clustering.is_(True)))
-    )
+    ))
 
 
 def recluster(
@@ -132,11 +133,12 @@ def remove_empty_people(session: Session) -> int:
     live = select(FaceAssignment.id).where(
         FaceAssignment.person_id == Person.id, FaceAssignment.state.in_(LIVE)
     )
-    result = session.execute(
+    # A DELETE's result is a CursorResult, which the stubs do not say.
+    result = cast("CursorResult[Any]", session.execute(
         delete(Person)
         .where(Person.name.is_(None), Person.hidden.is_(False), ~exists(live))
         .execution_options(synchronize_session=False)
-    )
+    ))
     return result.rowcount or 0
 
 
@@ -227,13 +229,13 @@ def name_faces(session: Session, face_ids: Sequence[int], name: str) -> FacesNam
         .limit(1)
     )
     created = person is None
-    if created:
+    if person is None:
         person = Person(name=name)
         session.add(person)
         session.flush()
     for fid in face_ids:
         confirm(session, fid, person.id)
-    return FacesNamed(person.id, person.name, tuple(face_ids), created)
+    return FacesNamed(person.id, person.name or name, tuple(face_ids), created)
 
 
 def reject(session: Session, face_id: int) -> FaceRejected:
@@ -261,7 +263,7 @@ def merge(session: Session, into: int, others: Sequence[int]) -> PeopleMerged:
         _person(session, pid)
     moved = unassigned = 0
     for pid in others:
-        other = session.get(Person, pid)
+        other = session.get_one(Person, pid)
         rows = session.scalars(select(FaceAssignment).where(FaceAssignment.person_id == pid)).all()
         for row in rows:
             there = _row(session, row.face_id, into)
@@ -280,7 +282,7 @@ def merge(session: Session, into: int, others: Sequence[int]) -> PeopleMerged:
                     # Only a suggestion: the user's earlier no wins; the face waits for
                     # clustering to place it elsewhere.
                     session.delete(row)
-                    session.get(Face, row.face_id).needs_clustering = True
+                    session.get_one(Face, row.face_id).needs_clustering = True
                     unassigned += 1
                     continue
             row.person_id = into

@@ -151,7 +151,7 @@ def _rows_by_id(s: Session, stmt: Select, ids: Sequence[int], make) -> list:
 def photos_by_id(s: Session, ids: Sequence[int]) -> list[PhotoInfo]:
     return _rows_by_id(
         s, _PHOTOS_BY_ID, ids,
-        lambda r: PhotoInfo(r[0], Path(r[1]), *r[2:14], min_face_quality=r[14], versions=r[15]),
+        lambda r: PhotoInfo(r[0], Path(r[1]), *r[2:]),  # _PHOTO_COLUMNS follow PhotoInfo's fields
     )
 
 

@@ -195,14 +195,14 @@ def exclude(session: Session, face_id: int) -> ReferenceExcluded:
 
 def reset(session: Session, person_id: int | None = None, face_id: int | None = None) -> ReferencesReset:
     """Forget the pins and exclusions of one face, or of all the faces a person has now."""
-    if (person_id is None) == (face_id is None):
-        raise LibraryError("reset either one person's references or one face's, not both")
-    if face_id is not None:
+    if face_id is not None and person_id is None:
         check_face(session, face_id)
         ids = [face_id]
-    else:
+    elif person_id is not None and face_id is None:
         check_person(session, person_id)
         ids = person_face_ids(session, person_id)
+    else:
+        raise LibraryError("reset either one person's references or one face's, not both")
     pins: list[int] = []
     exclusions: list[int] = []
     for i in range(0, len(ids), CHUNK):

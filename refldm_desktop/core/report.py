@@ -30,7 +30,8 @@ def _link(target: Path, base: Path) -> str:
 
 def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
     from refldm_desktop.core.changes import LibraryError
-    from refldm_desktop.core.restore_job import NOT_CHOSEN
+    from refldm_desktop.core.outcomes import FaceStatus
+    from refldm_desktop.db.models import JobState
     from refldm_desktop.library.imageio import ImageError, probe
     from refldm_desktop.library.scan import content_hash
     from refldm_desktop.restore.identity import DRIFTED, NO_FACE, IdentityCheck
@@ -67,7 +68,7 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
         options = job.payload.get("options") or {}
         quality = dict(options.get("quality") or {})
         need = dict(options.get("need") or {})
-        if job.state != "done":
+        if job.state != JobState.DONE:
             why = job.error or job.state
             left_out.append(f"<li>{label}: {esc(job.state)}{': ' + esc(why) if job.error else ''}</li>")
             continue
@@ -85,8 +86,9 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
         refs_of = {r["face_id"]: r.get("references", []) for r in v.references_used}
         for f in faces:
             fid = f.get("face_id")
-            if f["status"] != "restored":
-                if not str(f["status"]).startswith(NOT_CHOSEN):
+            status, _ = FaceStatus.parse(f["status"])
+            if status is not FaceStatus.RESTORED:
+                if status is not FaceStatus.NOT_CHOSEN:
                     left_out.append(f"<li>{label}, face {fid}: {esc(str(f['status']))}</li>")
                 continue
             restored_faces += 1
@@ -134,7 +136,7 @@ def write_batch_report(lib: "Library", batch_id: str, out_root: Path) -> Path:
                 f"<td>{ident}</td>"
                 "</tr>"
             )
-    done = sum(1 for j in jobs if j.state == "done")
+    done = sum(1 for j in jobs if j.state == JobState.DONE)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Restored faces: {esc(batch_id)}</title>

@@ -20,13 +20,14 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 
 from refldm_desktop.core.changes import LibraryError
+from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus
+from refldm_desktop.defaults import DEFAULT_REFERENCES, DEFAULT_RESTORER
 from refldm_desktop.core.restoring import (
-    DEFAULT_REFERENCES,
     FaceRecord,
     PhotoRecord,
     known_embeddings,
@@ -43,8 +44,6 @@ from refldm_desktop.restore.identity import DRIFTED, FLAG, KEEP_ORIGINAL, NO_FAC
 
 log = logging.getLogger(__name__)
 
-RESTORED = "restored"
-NOT_CHOSEN = "skipped: not chosen for this batch"
 _REFERENCE_CROPS_KEPT = 64  # about 50 MB at 512 px
 # An upscaled photo is held several times over in memory while it is pasted and encoded.
 MAX_OUTPUT_PIXELS = 150_000_000
@@ -53,21 +52,26 @@ MAX_OUTPUT_PIXELS = 150_000_000
 @dataclass
 class _Face:
     record: FaceRecord
-    status: str = RESTORED
+    status: FaceStatus = FaceStatus.RESTORED
+    reason: str = ""
     references: list[int] = field(default_factory=list)
     crops: list[np.ndarray] = field(default_factory=list)
     identity: dict[str, Any] | None = None  # restore.identity.IdentityCheck.to_json()
 
-    def to_json(self) -> dict[str, Any]:
+    def skip(self, status: FaceStatus, reason: str) -> None:
+        self.status, self.reason = status, reason
+
+    def outcome(self) -> FaceOutcome:
         f = self.record
-        return {
-            "face_id": f.id,
-            "box": [round(float(v), 2) for v in f.box],
-            "person_id": f.person_id,
-            "status": self.status,
-            "references": list(self.references),
-            "identity": self.identity,
-        }
+        return FaceOutcome(
+            face_id=f.id,
+            box=tuple(round(float(v), 2) for v in f.box),
+            person_id=f.person_id,
+            status=self.status,
+            reason=self.reason,
+            references=tuple(self.references),
+            identity=self.identity,
+        )
 
 
 def restore_photo_job(ctx: JobContext) -> JobResult:
@@ -76,7 +80,9 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         raise LibraryError("restore_photo jobs run through the Library's runner (library.jobs.run)")
     payload = ctx.payload
     opts = dict(payload.get("options") or {})
-    photo = photo_record(lib, int(ctx.photo_id))
+    if ctx.photo_id is None:
+        raise LibraryError("this restore job names no photo; queue it again with `restore PHOTO`")
+    photo = photo_record(lib, ctx.photo_id)
     problem = photo.changed_on_disk()
     if problem:
         raise LibraryError(problem)
@@ -94,10 +100,10 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     chosen_refs = {int(k): [int(r) for r in v] for k, v in dict(opts.get("face_references") or {}).items()}
     faces = [_Face(f) for f in face_records(lib, photo_id=photo.id)]
     for face in faces:
-        face.status = _why_not(face.record, wanted, not_chosen)
+        face.status, face.reason = _why_not(face.record, wanted, not_chosen)
     ctx.check_cancelled()
     for face in faces:
-        if face.status != RESTORED:
+        if face.status is not FaceStatus.RESTORED:
             continue
         f = face.record
         if f.id in chosen_refs:
@@ -115,14 +121,13 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
                 ctx.note(f"face {f.id}: {p}")
         if not face.references and not no_refs_ok:
             if f.person_id is None:
-                face.status = "skipped: no person (put this face into a person, or allow reference-free restoration: --no-refs-ok)"
+                face.skip(FaceStatus.SKIPPED, "no person (put this face into a person, or allow reference-free "
+                          "restoration: --no-refs-ok)")
             else:
-                face.status = (
-                    f"skipped: no usable reference photos of person {f.person_id} "
-                    "(add sharp photos of them, or allow reference-free restoration: --no-refs-ok)"
-                )
-    todo = [f for f in faces if f.status == RESTORED]
-    summary: dict[str, Any] = {"faces": [f.to_json() for f in faces], "output": None}
+                face.skip(FaceStatus.SKIPPED, f"no usable reference photos of person {f.person_id} "
+                          "(add sharp photos of them, or allow reference-free restoration: --no-refs-ok)")
+    todo = [f for f in faces if f.status is FaceStatus.RESTORED]
+    summary: dict[str, Any] = {"faces": [f.outcome().to_json() for f in faces], "output": None}
     if not todo:
         reason = "no face to restore" if not faces else "no face could be restored"
         return JobResult(version=None, summary=summary, message=reason)
@@ -152,7 +157,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         batch_size=ctx.batch_size,
     )
     groups = [(f.record.person_id, tuple(f.references)) for f in todo]
-    references = {g: f.crops for g, f in zip(groups, todo)}
+    references: dict[Hashable, Sequence[np.ndarray]] = {g: f.crops for g, f in zip(groups, todo, strict=True)}
     ctx.progress(faces_done=0, faces_total=len(todo), message=f"restoring {len(todo)} faces")
 
     def progress(p) -> None:
@@ -161,7 +166,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     from refldm_desktop.restore.paste import PasteOptions
 
     parser = _face_parser(ctx, lib)
-    to_restore = [FaceToRestore(f.record.landmarks, g) for f, g in zip(todo, groups)]
+    to_restore = [FaceToRestore(f.record.landmarks, g) for f, g in zip(todo, groups, strict=True)]
     try:
         preview_steps = int(opts.get("preview_steps") or 0)
         if 0 < preview_steps < options.steps:
@@ -190,8 +195,8 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
 
     policy = str(opts.get("identity_policy") or FLAG)
     result = _guard_identity(ctx, lib, todo, result, policy)
-    summary["faces"] = [f.to_json() for f in faces]
-    kept = [f for f in todo if f.status == RESTORED]
+    summary["faces"] = [f.outcome().to_json() for f in faces]
+    kept = [f for f in todo if f.status is FaceStatus.RESTORED]
     if not kept:
         return JobResult(
             version=None, summary=summary,
@@ -261,7 +266,8 @@ def _face_parser(ctx: JobContext, lib):
         parser.face_mask(np.zeros((64, 64, 3), np.uint8))  # loads it now, so a bad file is noted once
     except parsing.FaceParsingError as exc:
         ctx.note(f"the face-parsing model is not used: {exc}")
-        parser = None
+        ctx.shared["face_parser"] = (key, None)
+        return None
     ctx.shared["face_parser"] = (key, parser)
     return parser
 
@@ -289,7 +295,7 @@ def _guard_identity(ctx: JobContext, lib, todo: list[_Face], result, policy: str
         face.identity = check.to_json()
         drifted = check.verdict == DRIFTED
         if drifted and policy == KEEP_ORIGINAL:
-            face.status = f"kept original: the restored face {check.describe()}"
+            face.skip(FaceStatus.KEPT_ORIGINAL, f"the restored face {check.describe()}")
         keep.append(not (drifted and policy == KEEP_ORIGINAL))
     if not all(keep):
         result = result.keeping(keep)
@@ -322,25 +328,24 @@ def _write_preview(ctx: JobContext, lib, image: np.ndarray) -> None:
     ctx.preview(path)
 
 
-def _why_not(f: FaceRecord, wanted: set[int] | None, not_chosen: dict[str, str]) -> str:
-    """RESTORED when the face is to be restored, else why not."""
+def _why_not(f: FaceRecord, wanted: set[int] | None, not_chosen: dict[str, str]) -> tuple[FaceStatus, str]:
+    """(RESTORED, "") when the face is to be restored, else its status and why not."""
     from refldm_desktop.faces.align import ffhq_transform
 
     if wanted is not None and f.id not in wanted:
-        why = not_chosen.get(str(f.id), "it was found after the batch was planned")
-        return f"{NOT_CHOSEN}: {why}"
+        return FaceStatus.NOT_CHOSEN, not_chosen.get(str(f.id), "it was found after the batch was planned")
     if f.person_hidden:
-        return f"skipped: person {f.person_id} is hidden"
+        return FaceStatus.SKIPPED, f"person {f.person_id} is hidden"
     try:
         ffhq_transform(f.landmarks, 64)
     except ValueError:
-        return "skipped: its landmarks cannot be aligned"
-    return RESTORED
+        return FaceStatus.SKIPPED, "its landmarks cannot be aligned"
+    return FaceStatus.RESTORED, ""
 
 
 def _restorer(ctx: JobContext, lib, payload) -> Any:
     """The job's restorer, made once per runner (loading a model is slow)."""
-    name = str(payload.get("restorer") or "refldm")
+    name = str(payload.get("restorer") or DEFAULT_RESTORER)
     model = payload.get("model")
     key = (name, model, ctx.device)
     cache = ctx.shared.setdefault("restorers", {})

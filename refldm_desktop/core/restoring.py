@@ -32,20 +32,24 @@ import numpy as np
 from sqlalchemy import and_, select
 
 from refldm_desktop.core.changes import LibraryError, NotFound
+from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus, PhotoOutcome
+from refldm_desktop.core.people import LIVE
 from refldm_desktop.core.progress import Cancel, Cancelled, ProgressFn, is_cancelled, report
-from refldm_desktop.db.models import Face, FaceAssignment, LibraryFolder, Person, Photo, PhotoState
+from refldm_desktop.db.models import Face, FaceAssignment, JobState, LibraryFolder, Person, Photo, PhotoState
+from refldm_desktop.defaults import (
+    DEFAULT_MIN_NEED,
+    DEFAULT_MIN_QUALITY,
+    DEFAULT_REFERENCES,
+    DEFAULT_RESTORER,
+    RESTORERS_GROUP,
+    UPSCALE_CHOICES,
+)
 from refldm_desktop.jobs.queue import JobsEnqueued
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
     from refldm_desktop.core.settings import Settings
 
-RESTORERS_GROUP = "refldm_desktop.restorers"
-DEFAULT_RESTORER = "refldm"
-DEFAULT_REFERENCES = 5  # what ReF-LDM was trained with
-DEFAULT_MIN_QUALITY = 0.5  # of the deprecated --min-quality (the reference score)
-UPSCALE_CHOICES = (1, 2, 4)
-_LIVE = ("suggested", "confirmed")
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ class RestoreSettings:
     @classmethod
     def from_settings(cls, settings: "Settings", **flags: Any) -> "RestoreSettings":
         """The user's settings with the flags that were given (not None) over them."""
-        base = {
+        base: dict[str, Any] = {
             "restorer": settings.restorer,
             "model": settings.model,
             "steps": settings.steps,
@@ -179,7 +183,7 @@ def photo_record(lib: "Library", photo_id: int) -> PhotoRecord:
 
 def face_records(lib: "Library", *, photo_id: int | None = None, face_ids: Iterable[int] | None = None) -> list[FaceRecord]:
     """Faces with their live person (if any), by photo or by id, in id order."""
-    live = and_(FaceAssignment.face_id == Face.id, FaceAssignment.state.in_(_LIVE))
+    live = and_(FaceAssignment.face_id == Face.id, FaceAssignment.state.in_(LIVE))
     q = (
         select(Face, FaceAssignment.person_id, Person.hidden)
         .outerjoin(FaceAssignment, live)
@@ -233,7 +237,7 @@ def known_embeddings(
             ))
             what = "references"
         elif face.person_id is not None:
-            live = and_(FaceAssignment.face_id == Face.id, FaceAssignment.state.in_(_LIVE))
+            live = and_(FaceAssignment.face_id == Face.id, FaceAssignment.state.in_(LIVE))
             rows = list(s.execute(
                 select(Face.embedding)
                 .join(FaceAssignment, live)
@@ -269,9 +273,9 @@ def create_restorer(name: str, **options: Any):
         raise LibraryError(f"the restorer {name!r} cannot be loaded: {exc}") from exc
     options = {k: v for k, v in options.items() if v is not None}
     try:
-        params = inspect.signature(factory).parameters.values()
+        params = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):
-        params = ()
+        params = []
     if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         names = {p.name for p in params}
         options = {k: v for k, v in options.items() if k in names}
@@ -456,8 +460,9 @@ class Restoring:
             if result.cancelled:
                 raise LibraryError("indexing was interrupted; nothing was queued")
         out: list[int] = []
-        for p, pid in zip(photos, ids):
+        for p, pid in zip(photos, ids, strict=True):
             if pid is None:
+                assert not isinstance(p, int)  # ids were looked up in the first pass
                 try:
                     pid = lib.jobs.photo_id(Path(p).expanduser().absolute())
                 except NotFound:
@@ -550,7 +555,6 @@ class Restoring:
         `min_quality` (deprecated) chooses the old way instead: faces whose reference score
         is below it. `quality` and `need` replace the stored scores (for tests). Reports
         Progress ("index", then "plan" per face); raises Cancelled when cancelled."""
-        from refldm_desktop.faces.need import DEFAULT_MIN_NEED
 
         lib = self._lib
         if min_need is not None and min_quality is not None:
@@ -607,7 +611,7 @@ class Restoring:
                 if score >= min_quality:
                     skip(f, LeftOut.SHARP, f"its quality {score:.2f} is at least {min_quality:g}")
                     continue
-            elif n < min_need:
+            elif n is not None and min_need is not None and n < min_need:  # both set: see above
                 skip(f, LeftOut.SHARP, f"already sharp: restoration need {n:.2f} is below {min_need:g}")
                 continue
             if f.person_hidden:
@@ -647,33 +651,30 @@ class Restoring:
         for photo_id, face_id, why in plan.left_out:
             per_photo[photo_id]["not_chosen"][str(face_id)] = why
         r = self.enqueue(plan.photos, settings, batch_id=plan.batch_id, per_photo=per_photo)
-        failed = [j.id for j in self._lib.jobs.list(states=["failed"], batch_id=plan.batch_id)]
+        failed = [j.id for j in self._lib.jobs.list(states=[JobState.FAILED], batch_id=plan.batch_id)]
         if failed:
             self._lib.jobs.resume(failed)
         return r
 
     # -- results ----------------------------------------------------------------------
 
-    def outcomes(self, batch_id: str) -> list[dict[str, Any]]:
-        """Per photo of a batch: {"photo", "output", "job_id", "state", "error", "faces"}."""
+    def outcomes(self, batch_id: str) -> list[PhotoOutcome]:
+        """Per photo of a batch: its job, its new file and what happened to each face."""
         out = []
         for j in self._lib.jobs.list(all=True, batch_id=batch_id):
             summary = dict(j.result or {})
-            faces = summary.get("faces")
-            if faces is None:
-                status = f"not restored: the job is {j.state}" + (f" ({j.error})" if j.error else "")
-                faces = [
-                    {"face_id": f.id, "box": list(f.box), "person_id": f.person_id, "status": status}
+            stored = summary.get("faces")
+            if stored is not None:
+                faces = tuple(FaceOutcome.from_json(f) for f in stored)
+            elif j.photo_id is None:
+                faces = ()
+            else:
+                why = f"the job is {j.state}" + (f" ({j.error})" if j.error else "")
+                faces = tuple(
+                    FaceOutcome(f.id, tuple(f.box), f.person_id, FaceStatus.NOT_RESTORED, why)
                     for f in face_records(self._lib, photo_id=j.photo_id)
-                ] if j.photo_id is not None else []
-            out.append({
-                "photo": None if j.photo is None else str(j.photo),
-                "output": None if j.output is None else str(j.output),
-                "job_id": j.id,
-                "state": j.state,
-                "error": j.error,
-                "faces": faces,
-            })
+                )
+            out.append(PhotoOutcome(j.photo, j.output, j.id, JobState(j.state), j.error, faces))
         return out
 
     def write_report(self, batch_id: str, out_root: Path | None = None) -> Path:

@@ -210,7 +210,7 @@ def rescore(
                 break
             photo = s.get(Photo, photo_id)
             image = _read(photo, load_rgb, ImageError)
-            if image is None:
+            if photo is None or image is None:
                 skipped += len(fids)
                 continue
             photos += 1
@@ -220,7 +220,7 @@ def rescore(
             scored = [score_face(image, f.landmarks_array(), f.score, f.backend) for f in faces]
             fingerprint = photo_fingerprint(image)
             photo.fingerprint = fingerprint
-            for face, sc in zip(faces, scored):
+            for face, sc in zip(faces, scored, strict=True):
                 sc.apply(face)
             rescored += len(faces)
             s.commit()

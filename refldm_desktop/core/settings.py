@@ -19,10 +19,17 @@ from typing import Any, Callable, Mapping
 
 from refldm_desktop.core.changes import LibraryError
 from refldm_desktop.core.home import Home
+from refldm_desktop.defaults import (
+    DEFAULT_CFG,
+    DEFAULT_MODEL,
+    DEFAULT_REFERENCES,
+    DEFAULT_RESTORER,
+    DEFAULT_STEPS,
+    UPSCALE_CHOICES,
+)
 from refldm_desktop.library.atomic import write_atomic
 
 FILE_NAME = "settings.json"
-UPSCALE_CHOICES = (1, 2, 4)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -33,13 +40,13 @@ class SettingsError(LibraryError):
 
 @dataclass(frozen=True)
 class Settings:
-    restorer: str = "refldm"  # refldm, or passthrough (changes nothing: a diagnostic)
-    model: str = "refldm"  # installed model the refldm restorer uses
+    restorer: str = DEFAULT_RESTORER  # refldm, or passthrough (changes nothing: a diagnostic)
+    model: str = DEFAULT_MODEL  # installed model the refldm restorer uses
     device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
     precision: str = "auto"  # auto, fp32, bf16 or fp16
-    steps: int = 50  # denoising steps
-    guidance: float = 1.5  # reference guidance scale (1 turns it off)
-    references: int = 5  # reference photos per face (ReF-LDM was trained with 5)
+    steps: int = DEFAULT_STEPS  # denoising steps
+    guidance: float = DEFAULT_CFG  # reference guidance scale (1 turns it off)
+    references: int = DEFAULT_REFERENCES  # reference photos per face
     output_folder: Path | None = None  # None: Restored in the app's home
     face_backend: str | None = None  # None: the one the library's faces came from
     reference_free: bool = False  # also restore faces without a person or references

@@ -237,7 +237,7 @@ def _restore(session: Session, target: dict, other: dict) -> dict[int, int]:
             FaceAssignment.person_id == pid, FaceAssignment.face_id.not_in(in_scope)
         )
         for fid in session.scalars(strays).all():
-            session.get(Face, fid).needs_clustering = True
+            session.get_one(Face, fid).needs_clustering = True
         session.execute(delete(FaceAssignment).where(FaceAssignment.person_id == pid))
         session.delete(person)
     session.flush()

@@ -46,7 +46,7 @@ def _components(dist: np.ndarray, limit: float) -> list[list[int]]:
             i = parent[i]
         return i
 
-    for i, j in zip(*np.nonzero(np.triu(dist < limit, k=1))):
+    for i, j in zip(*np.nonzero(np.triu(dist < limit, k=1)), strict=True):
         parent[find(int(i))] = find(int(j))
     groups: dict[int, list[int]] = {}
     for i in range(n):
@@ -92,7 +92,7 @@ def unknown_groups(session: Session, space: EmbeddingSpace) -> list[FaceGroup]:
     centres = np.stack([emb[idx].mean(0) for _, (_, idx) in names]) if names else None
     out = []
     for pid, idx in groups:
-        guess = (None, None, None)
+        guess: tuple[int | None, str | None, float | None] = (None, None, None)
         if centres is not None:
             mean = space.distance(emb[idx], centres).mean(0)
             best = int(np.argmin(mean))

@@ -301,6 +301,8 @@ class Version(Base):
     # Set when the user discarded it: its file was removed; the record stays, so how it was
     # made is still known, and its file name is never given to another version.
     discarded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Set when the user looked at it and kept it: the result is wanted, not merely made.
+    kept_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class RefDecision(enum.StrEnum):

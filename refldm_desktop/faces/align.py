@@ -13,6 +13,7 @@ Pillow's affine transform uses, so warping there and back lands on the same pixe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -103,7 +104,7 @@ def _blurred_reflect_pad(region: np.ndarray, pads: tuple[int, int, int, int], bl
     if not any(pads):
         return region
     h, w = region.shape[:2]
-    mode = "reflect" if max(left, right) < w and max(top, bottom) < h else "symmetric"
+    mode: Literal["reflect", "symmetric"] = "reflect" if max(left, right) < w and max(top, bottom) < h else "symmetric"
     try:
         padded = np.pad(region, ((top, bottom), (left, right), (0, 0)), mode=mode)
     except ValueError:

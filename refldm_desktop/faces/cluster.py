@@ -123,7 +123,7 @@ def cluster(
     groups = _Groups(photos, fix, forb)
     search_ = _Search(space, emb, searching[order])
     found = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)]
-    person_of = groups.person_group
+    person_of: np.ndarray | None = groups.person_group
     for _ in range(_ROUNDS if search_.rows.size else 0):
         # Each round, every searching face looks for its nearest faces outside the group
         # it is in so far: groups that formed from near neighbours (one look of a person,
@@ -133,7 +133,7 @@ def cluster(
         person_of = None  # the nearest faces of each existing person are in by now
         if a.size == 0:
             break
-        found = [np.concatenate([f, new]) for f, new in zip(found, (a, b, d))]
+        found = [np.concatenate([f, new]) for f, new in zip(found, (a, b, d), strict=True)]
         before = groups.group_of()
         groups.restart()
         groups.link(*found)
@@ -177,7 +177,7 @@ def _canonical_order(emb, photo_ids, fixed, forbidden, searching) -> np.ndarray:
             bool(searching[i]),
         )
 
-    for s, e in zip(starts.tolist(), ends.tolist()):
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
         out[s:e] = sorted(out[s:e], key=key)
     return np.array(out, dtype=np.int64)
 
@@ -276,7 +276,7 @@ def _select(d2: np.ndarray, loose: np.float32, person_of_col: np.ndarray | None)
         r2 = c2 = np.zeros(0, dtype=np.int64)
     outs_r, outs_c = [r1, r2], [c1, c2]
     people_cols = np.zeros(0, np.int64) if person_of_col is None else np.flatnonzero(person_of_col >= 0)
-    if people_cols.size:
+    if person_of_col is not None and people_cols.size:
         rp, cp = np.nonzero(close[:, people_cols])
         if rp.size:
             cp = people_cols[cp]
@@ -459,7 +459,8 @@ class _Groups:
         starts = np.flatnonzero(first)
         ends = np.append(starts[1:], lo.size)
         dist = d.tolist()
-        for x, y, s, e in zip(lo[starts].tolist(), hi[starts].tolist(), starts.tolist(), ends.tolist()):
+        for x, y, s, e in zip(lo[starts].tolist(), hi[starts].tolist(), starts.tolist(), ends.tolist(),
+                              strict=True):
             gx, gy = self._group(x), self._group(y)
             gx.links[y] = gy.links[x] = tuple(dist[s : min(e, s + MAX_SUPPORT)])
 
@@ -468,10 +469,10 @@ class _Groups:
         groups = self.groups
         heappush, heappop = heapq.heappush, heapq.heappop
         heap: list[tuple[float, int, int]] = []
-        for ga, a in groups.items():
-            for gb, pairs in a.links.items():
+        for ga, group in groups.items():
+            for gb, pairs in group.links.items():
                 if ga < gb:
-                    link = _linkage(a, groups[gb], pairs)
+                    link = _linkage(group, groups[gb], pairs)
                     if link is not None:
                         heap.append((link, ga, gb))
         heapq.heapify(heap)

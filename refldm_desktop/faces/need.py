@@ -15,15 +15,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from refldm_desktop.defaults import DEFAULT_MIN_NEED  # noqa: F401 (re-exported)
 from refldm_desktop.faces import oldprint
 from refldm_desktop.faces.quality import QualityScores, _ramp
 
 # Bump whenever the rating below changes, so stored needs get recomputed (from the stored
 # measures; a change of the measures themselves bumps QUALITY_VERSION instead).
 NEED_VERSION = 1
-# A face at or above this need is restored by default: one plain flaw gets there, a few
-# slight ones do not.
-DEFAULT_MIN_NEED = 0.5
 # The reasons that tell an old print (as opposed to a poor digital photo).
 OLD_PRINT_REASONS = ("scratched print", "film grain", "halftone", "faded", "colour cast")
 # Below this severity a flaw is too slight to name.

@@ -34,11 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from refldm_desktop.defaults import DEFAULT_REFERENCES
 from refldm_desktop.faces.need import rate_need
 from refldm_desktop.faces.quality import QualityScores, Rating, rate
 from refldm_desktop.faces.types import EmbeddingSpace
 
-DEFAULT_K = 5  # what ReF-LDM was trained with
+DEFAULT_K = DEFAULT_REFERENCES
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,7 +161,7 @@ def best_shots(
     # most new look (identity embedding and head pose) for its quality.
     while eligible and len(chosen) < settings.k:
         spread = _spread(eligible, chosen, space)
-        values = [f.score * (0.25 + min(d, 2.0)) for f, d in zip(eligible, spread)]
+        values = [f.score * (0.25 + min(d, 2.0)) for f, d in zip(eligible, spread, strict=True)]
         f = eligible.pop(int(np.argmax(values)))
         picks.append((f, [_variety_reason(f, chosen)]))
         chosen.append(f)
@@ -206,7 +207,7 @@ def references_for(
             # The target's pose and date matter more here than variety, but a small bonus
             # for a new look still avoids five references of one kind.
             spread = _spread(eligible, chosen, space)
-            values = [v * (0.75 + 0.25 * min(d, 1.0)) for v, d in zip(values, spread)]
+            values = [v * (0.75 + 0.25 * min(d, 1.0)) for v, d in zip(values, spread, strict=True)]
         f = eligible.pop(int(np.argmax(values)))
         why = relevance[f.c.face_id][1]
         picks.append((f, why or (["best photo for this target"] if not picks else [])))

@@ -69,7 +69,7 @@ class JobInfo:
     batch_id: str
     photo_id: int | None
     photo: Path | None
-    state: str
+    state: JobState
     payload: Mapping[str, Any]
     priority: int
     cancel_requested: bool
@@ -93,7 +93,7 @@ class JobInfo:
         return {
             "id": self.id,
             "kind": self.kind,
-            "state": self.state,
+            "state": self.state.value,
             "batch": self.batch_id,
             "photo_id": self.photo_id,
             "photo": None if self.photo is None else str(self.photo),
@@ -135,6 +135,7 @@ class VersionInfo:
     references_used: Sequence[Mapping[str, Any]]
     face_status: Sequence[Mapping[str, Any]]
     created_at: datetime
+    kept_at: datetime | None = None  # when the user kept it (None: not decided, or discarded)
 
     @property
     def identity(self) -> dict[int, Mapping[str, Any]]:
@@ -261,7 +262,7 @@ class JobQueue:
                     queued.append(new_id)
                 else:
                     existing.append(
-                        s.scalar(select(Job.id).where(Job.batch_id == batch_id, Job.photo_id == photo_id))
+                        s.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.photo_id == photo_id)).one()
                     )
         return JobsEnqueued(batch_id, tuple(queued), tuple(existing))
 
@@ -278,12 +279,12 @@ class JobQueue:
             pick = pick.where(Job.kind.in_(list(kinds)))
         if batch_id is not None:
             pick = pick.where(Job.batch_id == batch_id)
-        pick = pick.order_by(Job.priority.desc(), Job.id).limit(1).scalar_subquery()
+        first = pick.order_by(Job.priority.desc(), Job.id).limit(1).scalar_subquery()
         now = utcnow()
         with self._write, self._Session.begin() as s:
             job_id = s.execute(
                 update(Job)
-                .where(Job.id == pick, Job.state == JobState.QUEUED)
+                .where(Job.id == first, Job.state == JobState.QUEUED)
                 .values(
                     state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=now, updated_at=now,
                     finished_at=None, cancel_requested=False, error=None, message=None,
@@ -527,7 +528,7 @@ class JobQueue:
         j, photo_path, version_id, output = row
         return JobInfo(
             id=j.id, kind=j.kind, batch_id=j.batch_id, photo_id=j.photo_id,
-            photo=None if photo_path is None else Path(photo_path), state=j.state,
+            photo=None if photo_path is None else Path(photo_path), state=JobState(j.state),
             payload=dict(j.payload or {}), priority=j.priority, cancel_requested=j.cancel_requested,
             faces_done=j.faces_done, faces_total=j.faces_total, step=j.step, steps=j.steps,
             message=j.message, error=j.error, note=j.note,
@@ -577,9 +578,21 @@ class JobQueue:
                     parameters=dict(v.parameters or {}), seed=v.seed,
                     references_used=list(v.references_used or []),
                     face_status=list(v.face_status or []), created_at=v.created_at,
+                    kept_at=v.kept_at,
                 )
                 for v in s.scalars(q)
             ]
+
+    def keep_version(self, version_id: int) -> VersionInfo:
+        """The user wants this result: record when (the first time; keeping again changes
+        nothing). A discarded version cannot be kept: its file is gone."""
+        with self._write, self._Session.begin() as s:
+            v = s.get(Version, version_id)
+            if v is None or v.discarded_at is not None:
+                raise JobNotFound(f"no restored version with id {version_id}" + (" (it was discarded)" if v else ""))
+            if v.kept_at is None:
+                v.kept_at = utcnow()
+        return next(i for i in self.versions() if i.id == version_id)
 
     def discard_version(self, version_id: int) -> tuple[VersionInfo, bool]:
         """The user does not want this result: mark it discarded, then remove its file if

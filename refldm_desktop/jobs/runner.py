@@ -102,7 +102,7 @@ class JobEvent:
 
     job_id: int
     kind: str
-    state: str  # running / done / failed / cancelled / queued
+    state: JobState
     batch_id: str
     photo_id: int | None
     faces_done: int | None = None
@@ -606,10 +606,10 @@ class Runner:
         self.queue.add_note(job.id, text)
         self._emit(job, JobState.RUNNING, note=text)
 
-    def _emit(self, job: JobInfo, state: str, **fields: Any) -> None:
+    def _emit(self, job: JobInfo, state: JobState, **fields: Any) -> None:
         if self.on_event is None:
             return
-        event = JobEvent(job.id, job.kind, str(state), job.batch_id, job.photo_id, **fields)
+        event = JobEvent(job.id, job.kind, state, job.batch_id, job.photo_id, **fields)
         try:
             self.on_event(event)
         except Exception:  # noqa: BLE001 - a broken listener must not stop the GPU worker

@@ -315,7 +315,7 @@ def _ensure_heif() -> None:
     with _heif_lock:
         if _heif_state is None:
             try:
-                import pillow_heif  # type: ignore[import-not-found]
+                import pillow_heif
             except ImportError:
                 _heif_state = False
             else:

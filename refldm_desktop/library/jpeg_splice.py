@@ -107,7 +107,7 @@ def _block_mask(changed: np.ndarray, blocks: tuple[int, int], foot: tuple[int, i
     h, w = changed.shape
     padded = np.zeros((bh * fy, bw * fx), bool)
     padded[: min(h, bh * fy), : min(w, bw * fx)] = changed[: bh * fy, : bw * fx]
-    return padded.reshape(bh, fy, bw, fx).any(axis=(1, 3))
+    return np.asarray(padded.reshape(bh, fy, bw, fx).any(axis=(1, 3)))
 
 
 def _grow(mask: np.ndarray, n: int) -> np.ndarray:

@@ -141,7 +141,9 @@ def _reference_luma_tables() -> tuple[tuple[int, ...], ...]:
         buf = io.BytesIO()
         tiny.save(buf, "JPEG", quality=q)
         buf.seek(0)
-        tables.append(tuple(Image.open(buf).quantization[0]))
+        with Image.open(buf) as saved:
+            assert isinstance(saved, JpegImagePlugin.JpegImageFile)
+            tables.append(tuple(saved.quantization[0]))
     return tuple(tables)
 
 

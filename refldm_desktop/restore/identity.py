@@ -21,7 +21,7 @@ No database here: core/restore_job.py reads the known embeddings and stores the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class IdentityCheck:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "IdentityCheck":
+    def from_json(cls, d: Mapping[str, Any]) -> "IdentityCheck":
         return cls(
             d.get("before"), d.get("after"), float(d.get("threshold") or 0.0), str(d.get("verdict")),
             str(d.get("against") or "references"), d.get("drift"),

@@ -303,7 +303,7 @@ def match_colour(
     r = restored.astype(np.float32)
     if fit.low is not None:
         _add_upsampled(r, fit.low)
-    if fit.a is not None:
+    if fit.a is not None and fit.b is not None:
         r = _affine(r, fit.a, fit.b)
     np.clip(r, 0.0, 255.0, out=r)
     r += 0.5  # round half up by truncation: one pass cheaper than rint
@@ -540,14 +540,14 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
         if original.shape != restored.shape:
             raise ValueError("the original crop and the restored crop differ in size")
     crop_mask = None
-    if options.parser is not None:
+    if options.parser is not None and original is not None:
         # The face as both crops show it: what covers the face in the photo (a hand, hair,
         # a glasses frame) stays, and so does whatever the restorer did not draw as face.
         crop_mask = np.minimum(
             _parser_alpha(options.parser, restored, options.mask, options.parser_feather),
             _parser_alpha(options.parser, original, options.mask, options.parser_feather),
         )
-    if options.keep_detail and crop_mask is None and np.array_equal(restored, original):
+    if options.keep_detail and crop_mask is None and original is not None and np.array_equal(restored, original):
         # Nothing changed (the passthrough restorer): the photo stays as it is.
         return _Warped(box, image[box[1] : box[3], box[0] : box[2]].astype(np.float32), _box_alpha(t, options.mask, box))
     # The colour fit reads the crops at full size: it only looks at a coarse grid and every
@@ -572,7 +572,7 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
     if crop_per_photo > keep:
         n = max(16, int(np.floor(keep * size / crop_per_photo)))
         restored = _shrink(restored, n)
-        if options.keep_detail:
+        if options.keep_detail and original is not None:
             original = _shrink(original, n)
         if crop_mask is not None:
             crop_mask = np.asarray(Image.fromarray(crop_mask, "F").resize((n, n), Image.Resampling.BOX))
@@ -582,7 +582,7 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
     if fit is not None and (fit.low is not None or fit.a is not None):
         # Colour matching after the warp: a small face has far fewer photo pixels than crop pixels.
         rgb = _apply_colour_in_box(rgb, fit, fit_t, box)
-    if options.keep_detail:
+    if options.keep_detail and original is not None:
         x0, y0, x1, y1 = box
         before = np.asarray(_warp_crop_to_box(Image.fromarray(original), t, box, rgb=True), dtype=np.float32)
         rgb += image[y0:y1, x0:x1].astype(np.float32) - before

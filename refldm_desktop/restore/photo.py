@@ -64,7 +64,7 @@ class RestoredPhoto:
             raise ValueError(f"expected {len(self.transforms)} keep flags, got {len(keep)}")
         pasted = paste_faces(
             self.source,
-            [FacePaste(t, r, c) for t, r, c, k in zip(self.transforms, self.restored, self.crops, keep) if k],
+            [FacePaste(t, r, c) for t, r, c, k in zip(self.transforms, self.restored, self.crops, keep, strict=True) if k],
             self.paste_options,
         )
         return replace(self, image=pasted.image, paste=pasted, pasted=keep)
@@ -102,11 +102,11 @@ def restore_photo(
     groups: dict[Hashable, list[int]] = {}
     for i, f in enumerate(faces):
         groups.setdefault(f.group, []).append(i)
-    for key, idx in groups.items():
+    for key in groups:
         if restorer.needs_references and not references.get(key):
             raise ValueError(f"restorer {restorer.name!r} needs references, but group {key!r} has none")
 
-    restored: list[np.ndarray | None] = [None] * len(faces)
+    by_face: dict[int, np.ndarray] = {}  # every face is in one group
     done = 0
     for key, idx in groups.items():
         if cancelled is not None and cancelled():
@@ -126,16 +126,17 @@ def restore_photo(
         )
         if len(out) != len(idx):
             raise ValueError(f"restorer {restorer.name!r} returned {len(out)} crops for {len(idx)} faces")
-        for i, crop in zip(idx, out):
-            restored[i] = np.asarray(crop)
+        for i, crop in zip(idx, out, strict=True):
+            by_face[i] = np.asarray(crop)
         done += len(idx)
+    restored = [by_face[i] for i in range(len(faces))]
 
     pasted = paste_faces(
         work,
-        [FacePaste(t, r, c) for t, r, c in zip(transforms, restored, crops)],
+        [FacePaste(t, r, c) for t, r, c in zip(transforms, restored, crops, strict=True)],
         paste_options,
     )
     return RestoredPhoto(
-        pasted.image, upscale, transforms, crops, restored, pasted,  # type: ignore[arg-type]
+        pasted.image, upscale, transforms, crops, restored, pasted,
         source=work, paste_options=paste_options, pasted=(True,) * len(faces),
     )

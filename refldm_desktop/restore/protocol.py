@@ -16,6 +16,7 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_STEPS
 from refldm_desktop.errors import RestoreError  # noqa: F401 (also exported here)
 
 
@@ -32,8 +33,8 @@ class RestoreOptions:
     seed on its own, not one draw for the whole batch.
     """
 
-    steps: int = 50
-    cfg: float = 1.5
+    steps: int = DEFAULT_STEPS
+    cfg: float = DEFAULT_CFG
     seed: int = 2024
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     # The most faces a batched model runs through at once; the job runner lowers it after an

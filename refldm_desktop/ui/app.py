@@ -15,10 +15,14 @@ from PySide6.QtWidgets import QApplication
 
 def make_qapp(argv: Sequence[str] | None = None) -> QApplication:
     """The QApplication (the existing one in tests), with the app's names and style."""
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if existing is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(list(argv or sys.argv[:1]))
+    elif isinstance(existing, QApplication):
+        app = existing
+    else:
+        raise RuntimeError("a Qt application without widgets is running already; the window needs a QApplication")
     app.setApplicationName("ReF-LDM Desktop")
     app.setOrganizationName("refldm-desktop")
     app.setDesktopFileName("refldm-desktop")

@@ -19,6 +19,7 @@ from refldm_desktop.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
+    from refldm_desktop.ui.thumbnails import ThumbnailCache
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class AppContext(QObject):
         subscribe = getattr(library, "subscribe", None)
         self._unsubscribe = subscribe(self._from_core.emit) if callable(subscribe) else None
         self._closers: list = []
+        self.people_thumbs: ThumbnailCache | None = None  # made by the first people page
 
     def on_close(self, fn) -> None:
         """Call `fn()` when the app closes, before the library does (stop a worker)."""

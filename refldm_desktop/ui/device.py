@@ -1,43 +1,94 @@
 """What the status bar says about the device: which one restores, and how fast it was here.
 
-The device is looked up once per session on a worker (importing torch takes seconds). The
-speed is measured by the restores this machine has run: the median seconds per restored
-face of the library's recent ReF-LDM jobs on that kind of device. Before any, it says so.
+Which device: found once by a child process that imports torch (seconds of work that, done
+on a thread of the app, held the GIL and froze the window), then kept in
+`home/cache/device.json` with the installed torch's version, so later starts read one small
+file. How fast: the median seconds per restored face of the library's recent ReF-LDM jobs on
+that kind of device; before the first one it says it is not measured yet.
 """
 
 from __future__ import annotations
 
-import statistics
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
 
 RECENT_JOBS = 20
+PROBE_TIMEOUT_S = 120
+
+_PROBE = """
+import json
+try:
+    import torch
+except ImportError:
+    print(json.dumps(["cpu", "CPU"]))
+else:
+    cuda = torch.cuda.is_available()
+    print(json.dumps(["cuda", torch.cuda.get_device_name(0)] if cuda else ["cpu", "CPU"]))
+"""
 
 
-def device_name() -> tuple[str, str]:
-    """("cuda", "NVIDIA ...") or ("cpu", "CPU"); torch missing counts as the CPU."""
+def _torch_version() -> str:
+    from importlib import metadata
+
     try:
-        import torch
-    except ImportError:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def device_name(cache_dir: Path | None = None) -> tuple[str, str]:
+    """("cuda", "NVIDIA ...") or ("cpu", "CPU"); no torch, or a failed probe, is the CPU."""
+    version = _torch_version()
+    if not version:
         return "cpu", "CPU"
-    if torch.cuda.is_available():
-        return "cuda", torch.cuda.get_device_name(0)
-    return "cpu", "CPU"
+    stored = cache_dir / "device.json" if cache_dir is not None else None
+    if stored is not None:
+        try:
+            data = json.loads(stored.read_text())
+            if data.get("torch") == version and data.get("kind") in ("cpu", "cuda"):
+                return data["kind"], str(data["name"])
+        except (OSError, ValueError, AttributeError, KeyError):
+            pass  # missing or damaged: probe again
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                             timeout=PROBE_TIMEOUT_S, check=True).stdout
+        kind, name = json.loads(out.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return "cpu", "CPU"  # not stored: the next start tries again
+    if stored is not None:
+        try:
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            tmp = stored.with_name(f".device.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"torch": version, "kind": kind, "name": name}))
+            os.replace(tmp, stored)
+        except OSError:
+            pass  # an unwritable cache only costs the probe next time
+    return kind, name
 
 
 def seconds_per_face(lib: "Library", kind: str) -> float | None:
     """Median wall time per restored face of recent ReF-LDM jobs on this kind of device."""
+    import statistics
+
+    from refldm_desktop.core.outcomes import FaceOutcome
+    from refldm_desktop.db.models import JobState
+
     versions = {v.job_id: v for v in lib.jobs.versions() if v.job_id is not None and v.restorer == "refldm"}
     times = []
-    for job in reversed(lib.jobs.list(states=("done",))):
+    for job in reversed(lib.jobs.list(states=(JobState.DONE,))):
         v = versions.get(job.id)
         if v is None or not (job.started_at and job.finished_at):
             continue
         if (kind == "cuda") != str(v.parameters.get("device", "")).startswith("cuda"):
             continue
-        faces = sum(1 for f in v.face_status if f.get("status") == "restored")
+        faces = sum(1 for f in v.face_status if FaceOutcome.from_json(f).restored)
         if faces:
             times.append((job.finished_at - job.started_at).total_seconds() / faces)
         if len(times) >= RECENT_JOBS:
@@ -46,8 +97,9 @@ def seconds_per_face(lib: "Library", kind: str) -> float | None:
 
 
 def describe(lib: "Library") -> str:
-    kind, name = device_name()
+    home = getattr(lib, "home", None)
+    kind, name = device_name(getattr(home, "cache", None))
     speed = seconds_per_face(lib, kind)
     if speed is None:
-        return f"{name}: speed not measured yet (after the first restore)"
+        return f"{name}: speed not measured yet (the first restore measures it)"
     return f"{name}: about {speed:.0f} s per face on this machine"

@@ -12,17 +12,20 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
+    from refldm_desktop.jobs.runner import Runner
 
 
 class JobsBridge(QObject):
-    event = Signal(object)  # refldm_desktop.jobs.runner.JobEvent, on the GUI thread
+    # A JobEvent, on the GUI thread. The name hides QObject.event() from Python only: Qt still
+    # delivers events to the C++ handler (checked), so the stubs' complaint is moot here.
+    event = Signal(object)  # type: ignore[assignment]
 
     _from_runner = Signal(object)
 
     def __init__(self, library: "Library", parent: QObject | None = None, *, autostart: bool = True) -> None:
         super().__init__(parent)
         self._library = library
-        self._runner = None
+        self._runner: Runner | None = None
         self._autostart = autostart
         self._from_runner.connect(self.event, Qt.ConnectionType.QueuedConnection)
 

@@ -15,7 +15,13 @@ def _summary(results: list) -> str:
     new = sum(getattr(r, "new", 0) for r in results)
     faces = sum(getattr(r, "faces_found", 0) for r in results)
     errors = sum(getattr(r, "errors", 0) for r in results)
-    text = f"Added {new} photo{'s' if new != 1 else ''}, {faces} face{'s' if faces != 1 else ''} found"
+    known = sum(getattr(r, "unchanged", 0) + getattr(r, "reappeared", 0) for r in results)
+    if new:
+        text = f"Added {new} photo{'s' if new != 1 else ''}, {faces} face{'s' if faces != 1 else ''} found"
+    elif known:
+        text = f"Up to date: {known} photo{'s' if known != 1 else ''} already in the library"
+    else:
+        text = "No photos found there"
     return text + (f"; {errors} could not be read" if errors else "")
 
 

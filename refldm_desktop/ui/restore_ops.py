@@ -26,6 +26,7 @@ class JobEnd:
 
 
 Finished = Callable[[JobEnd], None]
+Preview = Callable[[int, int | None, str], None]  # job id, photo id, the preview's path
 
 
 def saved_defaults(ctx: "AppContext") -> "RestoreSettings":
@@ -52,12 +53,18 @@ _watching: set["RestoreWatch"] = set()
 
 
 class RestoreWatch:
-    """Calls `on_finished(JobEnd)` for each of the jobs when it ends (once each)."""
+    """Follows the jobs to their end: the status bar says how far they are and how they
+    ended (never "Restoring…" after the result is shown); `on_preview` hears of a quick
+    preview, `on_finished(JobEnd)` of each job's end (once each)."""
 
-    def __init__(self, ctx: "AppContext", job_ids: Sequence[int], on_finished: Finished) -> None:
+    def __init__(self, ctx: "AppContext", job_ids: Sequence[int], on_finished: Finished | None = None,
+                 on_preview: Preview | None = None) -> None:
         self.ctx = ctx
         self.waiting = set(job_ids)
+        self.total = len(self.waiting)
+        self.ended: dict[str, int] = {}
         self.on_finished = on_finished
+        self.on_preview = on_preview
         # Signals hold only weak references to plain objects' methods: keep it alive.
         _watching.add(self)
         ctx.jobs.event.connect(self._event)
@@ -71,6 +78,8 @@ class RestoreWatch:
                 self._end(JobEnd(j.id, j.photo_id, j.state, j.version_id, j.error))
 
     def _event(self, event) -> None:
+        if getattr(event, "preview", None) and event.job_id in self.waiting and self.on_preview is not None:
+            self.on_preview(event.job_id, event.photo_id, event.preview)
         if event.state in END_STATES:
             self._end(JobEnd(event.job_id, event.photo_id, event.state, event.version_id, event.error))
 
@@ -82,7 +91,22 @@ class RestoreWatch:
             self.ctx.jobs.event.disconnect(self._event)
             _watching.discard(self)
         self.ctx.notify("versions", "jobs", "photos")
-        self.on_finished(end)
+        self.ended[end.state] = self.ended.get(end.state, 0) + 1
+        self.ctx.status.emit(self.summary())
+        if self.on_finished is not None:
+            self.on_finished(end)
+
+    def summary(self) -> str:
+        done = self.ended.get("done", 0)
+        parts = [f"Restored {done} photo{'s' if done != 1 else ''}"] if done or not self.ended else []
+        if self.ended.get("failed"):
+            parts.append(f"{self.ended['failed']} failed (see Jobs)")
+        if self.ended.get("cancelled"):
+            parts.append(f"{self.ended['cancelled']} cancelled")
+        text = ", ".join(parts) or "Restoring ended"
+        if self.waiting:
+            return f"Restoring {self.total} photos: {self.total - len(self.waiting)} ended ({text.lower()})…"
+        return text[0].upper() + text[1:]
 
 
 def restore_photos(
@@ -92,6 +116,7 @@ def restore_photos(
     *,
     per_photo: Mapping[int, Mapping[str, Any]] | None = None,
     on_finished: Finished | None = None,
+    on_preview: Preview | None = None,
 ) -> None:
     """Check the restorer can run, queue one job per photo, start the runner."""
     settings = settings or saved_defaults(ctx)
@@ -108,8 +133,7 @@ def restore_photos(
         n = len(result.queued)
         if n:
             ctx.status.emit(f"Restoring {n} photo{'s' if n != 1 else ''}…")
-            if on_finished is not None:
-                RestoreWatch(ctx, list(result.queued), on_finished)
+            RestoreWatch(ctx, list(result.queued), on_finished, on_preview)
             ctx.jobs.queued()
         else:
             ctx.status.emit("Already queued: see Jobs")

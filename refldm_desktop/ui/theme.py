@@ -8,6 +8,10 @@ from PySide6.QtWidgets import QApplication, QStyleFactory
 
 THEMES = ("system", "light", "dark")
 
+# The system's style name and palette, kept when a theme first replaces them (there is one
+# QApplication per process).
+_system_look: tuple[str, QPalette] | None = None
+
 
 def _dark() -> QPalette:
     p = QPalette()
@@ -26,17 +30,20 @@ def _dark() -> QPalette:
 
 
 def apply_theme(name: str, app: QApplication | None = None) -> None:
-    app = app or QApplication.instance()
+    global _system_look
+    if app is None:
+        running = QApplication.instance()
+        app = running if isinstance(running, QApplication) else None
     if app is None or name not in THEMES:
         return
-    if name == "system" and not hasattr(app, "_refldm_system_style"):
+    if name == "system" and _system_look is None:
         return  # never changed: the system look is already there
-    if not hasattr(app, "_refldm_system_style"):
-        app._refldm_system_style = app.style().name()
-        app._refldm_system_palette = QPalette(app.palette())
+    if _system_look is None:
+        _system_look = (app.style().name(), QPalette(app.palette()))
     if name == "system":
-        app.setStyle(QStyleFactory.create(app._refldm_system_style))
-        app.setPalette(app._refldm_system_palette)
+        style, palette = _system_look
+        app.setStyle(QStyleFactory.create(style))
+        app.setPalette(palette)
         return
     app.setStyle(QStyleFactory.create("Fusion"))
     app.setPalette(_dark() if name == "dark" else app.style().standardPalette())

@@ -8,6 +8,7 @@ matters more than what scrolled past.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict, deque
 from pathlib import Path
@@ -26,9 +27,9 @@ def load_qimage(path: Path, size: int) -> QImage:
     """A QImage of the picture at most `size` pixels wide and high, upright."""
     from PIL import Image, ImageOps
 
-    with Image.open(path) as im:
-        im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
-        im = ImageOps.exif_transpose(im)
+    with Image.open(path) as opened:
+        opened.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
+        im = ImageOps.exif_transpose(opened)
         im.thumbnail((size, size))
         im = im.convert("RGB")
         data = im.tobytes()
@@ -46,7 +47,7 @@ class ThumbnailCache(QObject):
         library: "Library",
         parent: QObject | None = None,
         *,
-        workers: int = 2,
+        workers: int | None = None,
         capacity: int = 1500,
         max_pending: int = 400,
         source: Callable[[Key], Path] | None = None,
@@ -69,6 +70,10 @@ class ThumbnailCache(QObject):
         self._display = display
         self._dpr = device_pixel_ratio
         self._made.connect(self._store, Qt.ConnectionType.QueuedConnection)
+        if workers is None:
+            # One core stays for the GUI thread: on two cores a second decoder is a second
+            # thread taking the GIL from it.
+            workers = max(1, min(2, (os.cpu_count() or 2) - 1))
         self._threads = [
             threading.Thread(target=self._work, name=f"refldm-thumbs-{i}", daemon=True) for i in range(workers)
         ]

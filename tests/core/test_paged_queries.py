@@ -190,3 +190,34 @@ def test_a_discarded_version_loses_its_file_not_its_record(lib, tmp_path):
     (v2,) = lib.jobs.versions()
     out2.write_bytes(b"the user's own file now")
     assert not lib.jobs.discard_version(v2.id).file_removed and out2.exists()
+
+
+def test_keeping_a_version_is_recorded_once(lib, tmp_path):
+    import hashlib
+
+    from refldm_desktop.core.events import Area
+    from refldm_desktop.jobs.queue import JobResult, VersionRecord
+    from refldm_desktop.jobs.runner import HandlerRegistry
+
+    target = lib.photo_ids(PhotoQuery(order=PhotoOrder.PATH))[0]
+    out = tmp_path / "kept.png"
+    out.write_bytes(b"restored bytes")
+    lib.jobs.enqueue_restore([target], restorer="passthrough")
+    lib.jobs.run(HandlerRegistry({
+        "restore_photo": lambda ctx: JobResult(VersionRecord(out, hashlib.sha256(b"restored bytes").hexdigest(), "fake"))
+    }))
+    (v,) = lib.jobs.versions()
+    assert v.kept_at is None  # made, not yet looked at
+    seen = []
+    lib.subscribe(seen.append)
+    kept = lib.jobs.keep_version(v.id)
+    assert kept.kept_at is not None and out.read_bytes() == b"restored bytes"
+    assert any(c.ids_of(Area.VERSIONS) == {v.id} for c in seen)
+    assert lib.jobs.keep_version(v.id).kept_at == kept.kept_at  # keeping again changes nothing
+    (listed,) = lib.jobs.versions()
+    assert listed.kept_at == kept.kept_at
+    lib.jobs.discard_version(v.id)  # the user changed their mind: the file goes
+    with pytest.raises(NotFound, match="discarded"):
+        lib.jobs.keep_version(v.id)
+    with pytest.raises(NotFound):
+        lib.jobs.keep_version(v.id + 100)

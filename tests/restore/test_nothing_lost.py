@@ -10,6 +10,7 @@ from fakes import FakeBackend, draw_photo, open_test_library
 from test_restore_job import lib, painter, photo, run  # noqa: F401 (fixtures)
 
 from refldm_desktop.core.changes import LibraryError
+from refldm_desktop.db.models import JobState
 from refldm_desktop.jobs.lock import RunnerLock
 
 
@@ -23,12 +24,12 @@ def test_restoring_again_after_the_output_was_deleted_makes_a_new_file(lib, pain
     summary, (first,) = run(lib, [a.id], out)
     assert not summary.failed
     old = out / "a (restored).png"
-    assert first["output"] == str(old)
+    assert first.output == old
     old.unlink()  # the user deleted the restored file
 
     summary, (second,) = run(lib, [a.id], out)
-    assert not summary.failed, second["error"]
-    assert second["state"] == "done" and second["output"] not in (None, str(old))
+    assert not summary.failed, second.error
+    assert second.state is JobState.DONE and second.output not in (None, old)
     versions = lib.jobs.versions(a.id)
     assert [v.output_lost for v in versions] == [True, False]
     assert _files(out) == [versions[1].output]  # the new file, recorded; nothing else

@@ -4,7 +4,6 @@ out-of-memory fall-back, cancel, and batch planning. Fast: no real model, no dli
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,9 @@ from fakes import FakeBackend, draw_photo, open_test_library
 
 from refldm_desktop.core import restore_job
 from refldm_desktop.core.changes import LibraryError
+from refldm_desktop.core.outcomes import FaceStatus
 from refldm_desktop.core.restoring import NO_REFS_FLAG, LeftOut, RestoreSettings
+from refldm_desktop.db.models import JobState
 from refldm_desktop.plugin_api import RestoreCancelled, RestoreProgress
 
 
@@ -122,17 +123,17 @@ def test_faces_are_restored_with_their_persons_references_and_recorded(lib, pain
     # One call per person, each with that person's references as aligned crops.
     assert sorted((n, len(refs)) for n, refs, _ in Painter.made[0].calls) == [(1, 1), (1, 2)]
     assert all(r.shape == (32, 32, 3) for _, refs, _ in Painter.made[0].calls for r in refs)
-    assert {f["status"] for f in o["faces"]} == {"restored"}
-    output = Path(o["output"])
+    assert {f.status for f in o.faces} == {FaceStatus.RESTORED}
+    output = o.output
     assert output == out / "a (restored).png" and output.is_file()
     (v,) = lib.jobs.versions(a.id)
     assert v.output == output and v.restorer == "painter" and v.model == "painter-1" and v.seed == 7
     assert v.parameters["steps"] == 3 and v.parameters["upscale"] == 1
     by_face = {r["face_id"]: r["references"] for r in v.references_used}
-    for f in o["faces"]:
-        assert by_face[f["face_id"]] == f["references"] and f["references"]
-        others = {x.id for x in lib.faces(f["person_id"]) if x.photo_id != a.id}
-        assert set(f["references"]) <= others
+    for f in o.faces:
+        assert by_face[f.face_id] == list(f.references) and f.references
+        others = {x.id for x in lib.faces(f.person_id) if x.photo_id != a.id}
+        assert set(f.references) <= others
     # The faces were painted where they are; far from them nothing changed.
     from PIL import Image
 
@@ -142,33 +143,51 @@ def test_faces_are_restored_with_their_persons_references_and_recorded(lib, pain
     assert np.array_equal(after[100:, :], before[100:, :])
 
 
+def test_outcomes_print_what_the_job_stored(lib, painter, tmp_path):
+    """`restore --json` prints each job's stored face list as it is; a job that has not run
+    lists its faces as not restored, without references."""
+    a, b = photo(lib, "a.png"), photo(lib, "b.png")
+    _, (o,) = run(lib, [a.id], tmp_path / "out")
+    stored = lib.jobs.get(o.job_id).result["faces"]
+    assert o.to_json()["faces"] == stored and len(stored) == 2
+    assert list(stored[0]) == ["face_id", "box", "person_id", "status", "references", "identity"]
+    queued = lib.restoring.enqueue([b.id], RestoreSettings(restorer="painter", output_dir=tmp_path / "out"))
+    (waiting,) = lib.restoring.outcomes(queued.batch_id)
+    assert waiting.state is JobState.QUEUED
+    assert waiting.to_json() == {
+        "photo": str(b.path), "output": None, "job_id": queued.queued[0], "state": "queued", "error": None,
+        "faces": [{"face_id": f.id, "box": list(f.box), "person_id": f.person_id,
+                   "status": "not restored: the job is queued"} for f in lib.faces() if f.photo_id == b.id],
+    }
+
+
 def test_a_person_without_references_is_skipped_with_a_reason_unless_allowed(lib, painter, tmp_path):
     e = photo(lib, "e.png")
     _, (o,) = run(lib, [e.id], tmp_path / "out")
-    (f,) = o["faces"]
-    assert o["output"] is None and "no usable reference photos" in f["status"]
+    (f,) = o.faces
+    assert o.output is None and f.status is FaceStatus.SKIPPED and "no usable reference photos" in f.reason
     assert lib.jobs.versions(e.id) == []
     _, (o,) = run(lib, [e.id], tmp_path / "out", no_refs_ok=True)
-    assert o["faces"][0]["status"] == "restored" and Path(o["output"]).is_file()
+    assert o.faces[0].restored and o.output.is_file()
 
 
 def test_a_photo_changed_since_indexing_fails_with_a_clear_reason(lib, painter, tmp_path):
     b = photo(lib, "b.png")
     draw_photo(b.path, [(1, 3, 10, 10)])
     summary, (o,) = run(lib, [b.id], tmp_path / "out")
-    assert summary.failed and o["state"] == "failed" and "changed since it was indexed" in o["error"]
-    assert o["output"] is None and not (tmp_path / "out").exists()
+    assert summary.failed and o.state is JobState.FAILED and "changed since it was indexed" in o.error
+    assert o.output is None and not (tmp_path / "out").exists()
 
 
 def test_a_reference_whose_photo_changed_is_left_out_with_a_note(lib, painter, tmp_path):
     b, c = photo(lib, "b.png"), photo(lib, "c.png")
     draw_photo(c.path, [(1, 9, 10, 10)])  # c's landmarks no longer fit it
     _, (o,) = run(lib, [b.id], tmp_path / "out")
-    (f,) = o["faces"]
-    assert f["status"] == "restored"
-    a_face = lib.faces(f["person_id"])[0].id
-    assert f["references"] == [a_face]  # c's face is gone from the references
-    assert "changed since it was indexed" in lib.jobs.get(o["job_id"]).note
+    (f,) = o.faces
+    assert f.restored
+    a_face = lib.faces(f.person_id)[0].id
+    assert f.references == (a_face,)  # c's face is gone from the references
+    assert "changed since it was indexed" in lib.jobs.get(o.job_id).note
 
 
 def test_out_of_memory_falls_back_to_the_cpu_and_says_so(lib, painter, tmp_path):
@@ -176,7 +195,7 @@ def test_out_of_memory_falls_back_to_the_cpu_and_says_so(lib, painter, tmp_path)
     d = photo(lib, "d.png")
     summary, (o,) = run(lib, [d.id], tmp_path / "out", device="cuda")
     assert summary.done, o
-    note = lib.jobs.get(o["job_id"]).note
+    note = lib.jobs.get(o.job_id).note
     assert "batch size 4" in note and "running on the CPU" in note
     assert [p.device for p in Painter.made][-1] == "cpu"
     (v,) = lib.jobs.versions(d.id)
@@ -198,7 +217,7 @@ def test_one_restorer_serves_every_job_of_a_run(lib, painter, tmp_path):
     ids = [p.id for p in lib.photos()]
     summary, outcomes = run(lib, ids, tmp_path / "out", no_refs_ok=True)
     assert len(summary.done) == len(ids) and len(Painter.made) == 1
-    assert all(o["output"] for o in outcomes)
+    assert all(o.output for o in outcomes)
 
 
 def test_batch_plan_picks_low_quality_faces_of_people_with_references(lib, painter, tmp_path):
@@ -220,8 +239,11 @@ def test_batch_plan_picks_low_quality_faces_of_people_with_references(lib, paint
     first = lib.restoring.enqueue_batch(plan, settings)
     lib.jobs.run(batch_id=plan.batch_id)
     (o,) = lib.restoring.outcomes(plan.batch_id)
-    status = {f["face_id"]: f["status"] for f in o["faces"]}
-    assert status == {a1: "restored", a2: "skipped: not chosen for this batch: its quality 0.90 is at least 0.5"}
+    status = {f.face_id: (f.status, f.reason) for f in o.faces}
+    assert status == {a1: (FaceStatus.RESTORED, ""), a2: (FaceStatus.NOT_CHOSEN, "its quality 0.90 is at least 0.5")}
+    # The JSON keeps its one-string status.
+    assert {f["face_id"]: f["status"] for f in o.to_json()["faces"]} == {
+        a1: "restored", a2: "skipped: not chosen for this batch: its quality 0.90 is at least 0.5"}
     second = lib.restoring.enqueue_batch(plan, settings)
     assert first.queued and second.queued == () and second.existing == first.queued
     assert len(lib.jobs.versions(a.id)) == 1
@@ -268,12 +290,12 @@ def test_an_upscale_too_big_for_memory_fails_with_a_reason(lib, painter, tmp_pat
     monkeypatch.setattr(restore_job, "MAX_OUTPUT_PIXELS", 160 * 120 * 4)  # allows 2x, not 4x
     d = photo(lib, "d.png")
     summary, (o,) = run(lib, [d.id], tmp_path / "out", upscale=4)
-    assert summary.failed and "use a smaller --upscale" in o["error"]
+    assert summary.failed and "use a smaller --upscale" in o.error
     summary, (o,) = run(lib, [d.id], tmp_path / "out", upscale=2)
-    assert summary.done and Path(o["output"]).is_file()
+    assert summary.done and o.output.is_file()
     from PIL import Image
 
-    assert Image.open(o["output"]).size == (320, 240)
+    assert Image.open(o.output).size == (320, 240)
 
 
 def test_batch_plan_chooses_by_need_and_says_why_each_face_was_left_out(lib, painter, tmp_path):

@@ -12,7 +12,7 @@ from musthave import require_module  # noqa: E402
 require_module("PySide6")
 require_module("pytestqt")
 from PySide6.QtCore import QItemSelectionModel, Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication, QLineEdit  # noqa: E402
+from PySide6.QtWidgets import QApplication, QLineEdit, QToolButton  # noqa: E402
 
 from refldm_desktop.core.home import Home  # noqa: E402
 from refldm_desktop.core.library import Library  # noqa: E402
@@ -287,3 +287,57 @@ def test_batch_dialog_count_follows_the_threshold(qtbot, ctx):
     dialog.no_refs.setChecked(True)
     qtbot.waitUntil(lambda: dialog.plan is not None and dialog.plan.without_person == 0, timeout=WAIT * 2)
     assert dialog.selected_count() >= counts[0.6]
+
+
+def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypatch):
+    """Restore one photo from the menu: the compare view first shows an 8-step preview
+    (nothing to keep yet), then swaps in the final result; the status bar follows the job
+    to its end; the mode buttons follow the canvas however its mode is changed."""
+    import threading
+
+    from refldm_desktop.core import restore_job
+    from refldm_desktop.core.restoring import RestoreSettings
+    from refldm_desktop.ui.mainwindow.statusbar import StatusBar
+    from refldm_desktop.ui.views.compare_canvas import Mode
+    from refldm_desktop.ui.views.photo_menu import PREVIEW_STEPS, restore
+    from refldm_desktop.ui.views.photos_page import PhotosPage
+
+    # Hold the job between its preview and the full run, so the preview is seen for sure.
+    gate = threading.Event()
+    real_preview = restore_job._write_preview
+
+    def preview_then_wait(job_ctx, lib, image):
+        real_preview(job_ctx, lib, image)
+        gate.wait(WAIT / 1000)
+
+    monkeypatch.setattr(restore_job, "_write_preview", preview_then_wait)
+    ctx.restore_defaults = RestoreSettings(restorer="passthrough")
+    status = StatusBar(ctx)
+    qtbot.addWidget(status)
+    page = PhotosPage(ctx)
+    qtbot.addWidget(page)
+    page.resize(1000, 700)
+    page.show()
+    photo = a_photo_with_a_known_face(ctx.library)
+    ctx.jobs.start()
+    restore(page, [photo])
+    try:
+        qtbot.waitUntil(lambda: page.compare_view is not None and page.compare_view.canvas.after is not None, timeout=WAIT)
+        compare = page.compare_view
+        assert compare.preview_steps == PREVIEW_STEPS and compare.loaded is None
+        assert compare.title.text().startswith(f"Preview ({PREVIEW_STEPS} steps)")
+        assert not compare.keep.isEnabled() and not compare.discard.isEnabled()
+        assert status.currentMessage().startswith("Restoring 1 photo")
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: compare.loaded is not None, timeout=WAIT)
+    assert compare.loaded.version.photo_id == photo and compare.preview_steps is None
+    assert "Preview" not in compare.title.text() and compare.keep.isEnabled()
+    qtbot.waitUntil(lambda: status.currentMessage() == "Restored 1 photo", timeout=WAIT)
+
+    buttons = {m: compare.findChild(QToolButton, f"mode_{m.value}") for m in Mode}
+    assert buttons[Mode.SPLIT].isChecked()
+    compare.canvas.set_mode(Mode.SIDE)  # not through a button: the buttons follow anyway
+    assert buttons[Mode.SIDE].isChecked() and not buttons[Mode.SPLIT].isChecked()
+    buttons[Mode.LENS].click()
+    assert compare.canvas.mode is Mode.LENS and not buttons[Mode.SIDE].isChecked()

@@ -113,6 +113,7 @@ def test_add_index_restore_compare_keep_and_discard(qtbot, open_app, photos_copy
     compare.keep.click()
     qtbot.waitUntil(lambda: not compare.isVisible(), timeout=10_000)
     assert version.output.is_file() and [v.id for v in lib.jobs.versions(portrait)] == [version.id]
+    qtbot.waitUntil(lambda: lib.jobs.versions(portrait)[0].kept_at is not None, timeout=10_000)  # recorded
 
     # Restore another photo, and discard that result: only the new file goes.
     other = next(pid for pid, p in obama.items() if p.path.name == "obama2.jpg")

@@ -49,6 +49,12 @@ def test_adding_a_folder_fills_the_grid_and_sidebar(qtbot, tmp_path, open_app):
     # Choosing the folder's sub-folder filter narrows the grid.
     window.show_page("photos", photos / "sub")
     qtbot.waitUntil(lambda: grid.model().rowCount() == 1, timeout=10_000)
+    # A folder chosen in the sidebar, then its Library item: every photo again, not that folder.
+    sidebar.setCurrentItem(library_item.child(0))
+    qtbot.waitUntil(lambda: grid.model().rowCount() == 3, timeout=10_000)
+    assert grid.model().filter.folder == photos
+    sidebar.setCurrentItem(library_item)
+    assert grid.model().filter.folder is None
 
 
 def test_a_failing_call_comes_back_as_one_line_with_details(qtbot, tmp_path, open_app):
@@ -126,3 +132,40 @@ def test_every_control_has_a_name_a_screen_reader_can_read(qtbot, tmp_path, open
             if not (w.accessibleName() or (isinstance(w, QAbstractButton) and w.text())):
                 unnamed.append(f"{type(w).__name__} {w.objectName()!r} in {type(top).__name__}")
     assert unnamed == []
+
+
+def test_a_change_to_shown_photos_rereads_only_their_rows(qtbot, tmp_path, open_app, monkeypatch):
+    """A batch announces every photo it finishes: the grid reads those rows again, not the
+    whole list of ids (100,000 of them in a big library); a new photo still lists them."""
+    from PySide6.QtWidgets import QListView
+
+    from refldm_desktop.core.events import Area, Change
+    from refldm_desktop.ui.models import photos as photos_model
+
+    photos, lib = _library(tmp_path)
+    ctx, window = open_app(lib, paths=[photos])
+    grid = window.findChild(QListView, "photoGrid")
+    model = grid.model()
+    qtbot.waitUntil(lambda: model.rowCount() == 3 and all(model.photo_row(r) for r in range(3)), timeout=30_000)
+    qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=30_000)
+
+    listed, read = [], []
+    real_ids, real_rows = photos_model.photo_ids, photos_model.photos_by_id
+    monkeypatch.setattr(photos_model, "photo_ids", lambda *a: listed.append(1) or real_ids(*a))
+    monkeypatch.setattr(photos_model, "photos_by_id", lambda lib_, ids: read.append(list(ids)) or real_rows(lib_, ids))
+    first = model.photo_id(0)
+    with qtbot.waitSignal(model.dataChanged, timeout=10_000):
+        lib._emit(Change.of(versions=[1], photos=[first]))
+    assert read == [[first]] and listed == []
+
+    lib._emit(Change.of(Area.PHOTOS, photos=[first, 10_000]))  # one not shown (new): list again
+    qtbot.waitUntil(lambda: bool(listed), timeout=10_000)
+
+
+def test_adding_again_says_the_photos_were_already_there():
+    from refldm_desktop.core.changes import IndexResult
+    from refldm_desktop.ui.library_ops import _summary
+
+    assert _summary([IndexResult(new=3, faces_found=4)]) == "Added 3 photos, 4 faces found"
+    assert _summary([IndexResult(unchanged=83)]) == "Up to date: 83 photos already in the library"
+    assert _summary([IndexResult(errors=1)]) == "No photos found there; 1 could not be read"

@@ -106,9 +106,11 @@ def attend_to_references(q, part: RefPart, force_math: bool = False) -> tuple["t
     rows, heads, length, dim = q.shape
     folded = q.transpose(0, 1).reshape(1, heads, rows * length, dim)
     out = lse = None
-    for kc, vc in zip(part.k.split(REF_CHUNK_TOKENS, dim=2), part.v.split(REF_CHUNK_TOKENS, dim=2)):
+    for kc, vc in zip(part.k.split(REF_CHUNK_TOKENS, dim=2), part.v.split(REF_CHUNK_TOKENS, dim=2), strict=True):
         o, s = attention_with_lse(folded, kc, vc, force_math)
         out, lse = (o, s) if out is None else merge_attention(out, lse, o, s)
+    if out is None or lse is None:
+        raise ValueError("a reference part without keys")
     if part.copies > 1:
         lse = lse + math.log(part.copies)
     out = out.reshape(heads, rows, length, dim).transpose(0, 1)
@@ -128,6 +130,12 @@ class CacheKVProcessor:
         (e.g. [uncond x B, cond x B]); each part's keys/values serve all its rows."""
         self.parts = list(parts)
         self.mode = "use"
+
+    def saved_kv(self) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """The keys and values the last "save" pass kept."""
+        if self.saved is None:
+            raise RuntimeError("this attention layer has not run in save mode")
+        return self.saved
 
     def release(self) -> None:
         self.mode = "off"

@@ -102,11 +102,13 @@ def download(
 
 def _content_range(value: str | None) -> tuple[int, int | None]:
     """'bytes 100-199/200' -> (100, 200); total None when the server does not know it."""
+    if value is None:
+        raise DownloadError("the server's partial answer has no Content-Range header")
     try:
         unit, rest = value.split(" ", 1)
         span, total = rest.split("/")
         return int(span.split("-")[0]), None if total == "*" else int(total)
-    except (AttributeError, ValueError):
+    except ValueError:
         raise DownloadError(f"malformed Content-Range header {value!r}") from None
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_STEPS
 from refldm_desktop.restore.refldm.config import RefLDMConfig
 from refldm_desktop.restore.refldm.schedule import ddim_schedule
 
@@ -102,8 +103,6 @@ class RefLDM:
 
     def __init__(self, config: RefLDMConfig, unet, vq, cuda_graphs: bool = False):
         """unet and vq come from build_modules with weights loaded (see from_state_dicts)."""
-        import torch
-
         from refldm_desktop.restore.refldm.modules import cachekv_processors
 
         self.config = config
@@ -276,7 +275,7 @@ class RefLDM:
                 self.unet(x.to(self.dtype), t)  # output discarded; the processors kept k/v
                 # [n, heads, tokens, d] -> [1, heads, n * tokens, d]: references one after another
                 return {
-                    name: tuple(a.transpose(0, 1).reshape(1, a.shape[1], -1, a.shape[3]) for a in p.saved)
+                    name: tuple(a.transpose(0, 1).reshape(1, a.shape[1], -1, a.shape[3]) for a in p.saved_kv())
                     for name, p in self._processors.items()
                 }
         finally:
@@ -323,8 +322,8 @@ class RefLDM:
         self,
         lq_latent: "torch.Tensor",
         refs: ReferenceCache,
-        steps: int = 50,
-        cfg: float = 1.5,
+        steps: int = DEFAULT_STEPS,
+        cfg: float = DEFAULT_CFG,
         noise: "torch.Tensor | None" = None,
         callback: Callable[[StepState], None] | None = None,
         cancel: Callable[[], bool] | None = None,
@@ -333,6 +332,8 @@ class RefLDM:
         import torch
 
         schedule = ddim_schedule(self.config.diffusion, steps)
+        if noise is None:  # the seed restore() uses by default
+            noise = self.initial_noise(lq_latent.shape[0])
         # Without references both branches would see the same zeroed references: skip the copy.
         guided = cfg != 1.0 and refs.n_refs > 0
         x = noise.to(self.device, torch.float32)
@@ -346,7 +347,7 @@ class RefLDM:
         alphas = torch.tensor([[a, p] for _, a, p in order], dtype=torch.float32, device=self.device)
         with torch.inference_mode(), self._bound(refs, b, guided):
             unet = self._unet_runner()
-            for i, ((t, _, _), (a_t, a_prev)) in enumerate(zip(order, alphas)):
+            for i, ((t, _, _), (a_t, a_prev)) in enumerate(zip(order, alphas, strict=True)):
                 if cancel is not None and cancel():
                     raise RestoreCancelled()
                 x_in = torch.cat([x, lq], dim=1)
@@ -377,8 +378,8 @@ class RefLDM:
         self,
         lq_images,
         refs: ReferenceCache,
-        steps: int = 50,
-        cfg: float = 1.5,
+        steps: int = DEFAULT_STEPS,
+        cfg: float = DEFAULT_CFG,
         noise: "torch.Tensor | np.ndarray | None" = None,
         seed: int = 2024,
         generator: "torch.Generator | None" = None,
@@ -396,10 +397,10 @@ class RefLDM:
         lq = self.images_to_tensor(lq_images)
         if noise is None:
             noise = self.initial_noise(lq.shape[0], seed, generator)
-        noise = torch.as_tensor(noise, dtype=torch.float32)
-        if noise.dim() == 3:
-            noise = noise[None]
-        latent = self.sample(self.encode(lq), refs, steps, cfg, noise, callback, cancel)
+        start = torch.as_tensor(noise, dtype=torch.float32)
+        if start.dim() == 3:
+            start = start[None]
+        latent = self.sample(self.encode(lq), refs, steps, cfg, start, callback, cancel)
         return self.to_uint8(self.decode(latent)[0])
 
 

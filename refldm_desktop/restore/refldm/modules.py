@@ -13,6 +13,8 @@ from refldm_desktop.restore.refldm.config import RefLDMConfig
 if TYPE_CHECKING:
     import torch
 
+    from refldm_desktop.restore.refldm.attention import CacheKVProcessor
+
 
 def build_modules(cfg: RefLDMConfig, device: "str | torch.device" = "meta"):
     """Return (unet, vq) with CacheKV processors on every UNet attention layer.
@@ -37,7 +39,7 @@ def build_modules(cfg: RefLDMConfig, device: "str | torch.device" = "meta"):
     return unet.eval().requires_grad_(False), vq.eval().requires_grad_(False)
 
 
-def cachekv_processors(unet) -> dict[str, "object"]:
+def cachekv_processors(unet) -> dict[str, CacheKVProcessor]:
     """diffusers module name -> its CacheKVProcessor."""
     from diffusers.models.attention_processor import Attention
 

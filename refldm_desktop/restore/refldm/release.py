@@ -39,8 +39,8 @@ class Release:
     source: str  # where this manifest came from
 
 
-def load_release(path: str | Path | None = None) -> Release:
-    path = path or os.environ.get(RELEASE_ENV) or None
+def load_release(given: str | os.PathLike[str] | None = None) -> Release:
+    path = given or os.environ.get(RELEASE_ENV) or None
     if path is None:
         base = resources.files("refldm_desktop").joinpath("resources")
         text, source = base.joinpath("refldm_release.json").read_text("utf-8"), "built-in release manifest"
@@ -60,14 +60,15 @@ def load_release(path: str | Path | None = None) -> Release:
     except (ValueError, KeyError, TypeError) as exc:
         raise ReleaseError(f"{source}: malformed release manifest ({exc})") from None
 
-    def local(name: str | None) -> Path | None:
-        if name is None:
-            return None
+    def beside(name: str) -> Path:
         if folder is None:  # a resource shipped next to the built-in manifest
             return Path(str(resources.files("refldm_desktop").joinpath("resources", name)))
         return folder / name
 
-    config = DEFAULT_CONFIG if data.get("config") is None else load_config(local(data["config"]))
+    def local(name: str | None) -> Path | None:
+        return None if name is None else beside(name)
+
+    config = DEFAULT_CONFIG if data.get("config") is None else load_config(beside(data["config"]))
     return Release(data.get("title", "ReF-LDM"), config, local(data.get("key_listing")), files, source)
 
 

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from refldm_desktop.defaults import DEFAULT_MODEL
 from refldm_desktop.errors import is_out_of_memory
 from refldm_desktop.restore.protocol import (
     CancelCheck,
@@ -45,7 +46,6 @@ from refldm_desktop.restore.protocol import (
 )
 from refldm_desktop.restore.refldm.latent_store import ReferenceLatentStore, latent_key
 
-DEFAULT_MODEL = "refldm"
 BATCH_ON_ACCELERATOR = 8  # faces per UNet batch on a GPU: 8 of one person fit in 2 GiB in bf16
 REFERENCE_SETS_KEPT = 4  # a few MB each at 512 px; one set per person being restored
 

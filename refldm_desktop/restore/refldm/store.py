@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refldm_desktop import __version__
+from refldm_desktop.defaults import DEFAULT_MODEL
 from refldm_desktop.errors import ModelStoreError  # noqa: F401 (also exported here)
 from refldm_desktop.library.scan import content_hash
 from refldm_desktop.restore.refldm.config import ConfigError, RefLDMConfig
@@ -31,7 +32,6 @@ from refldm_desktop.restore.refldm.config import ConfigError, RefLDMConfig
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "refldm-desktop/model"
 UNET_FILE, VQ_FILE, CONFIG_FILE = "unet.safetensors", "vq.safetensors", "config.json"
-DEFAULT_NAME = "refldm"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -115,7 +115,7 @@ def import_checkpoints(
     refldm_path: Path,
     vqgan_path: Path,
     config: RefLDMConfig,
-    name: str = DEFAULT_NAME,
+    name: str = DEFAULT_MODEL,
     force: bool = False,
     source: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,

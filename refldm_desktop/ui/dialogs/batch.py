@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.views.people_common import people_thumbs
+from refldm_desktop.db.models import JobState
 
 if TYPE_CHECKING:
     from refldm_desktop.core.restoring import BatchPlan, RestoreSettings
@@ -47,11 +48,12 @@ class ByQuality:
     """Today's planning: faces whose score as a reference is below the threshold."""
 
     label = "Restore faces with &quality below:"
+    measure = "quality"  # what a thumbnail's number is
     widest = 1.0  # the threshold that selects every face any threshold could
 
     @staticmethod
     def default() -> float:
-        from refldm_desktop.core.restoring import DEFAULT_MIN_QUALITY
+        from refldm_desktop.defaults import DEFAULT_MIN_QUALITY
 
         return DEFAULT_MIN_QUALITY
 
@@ -86,11 +88,12 @@ class ByNeed(ByQuality):
     and what is left alone counted by reason."""
 
     label = "Restore faces that &need it at least:"
+    measure = "need"
     widest = 0.0
 
     @staticmethod
     def default() -> float:
-        from refldm_desktop.faces.need import DEFAULT_MIN_NEED
+        from refldm_desktop.defaults import DEFAULT_MIN_NEED
 
         return DEFAULT_MIN_NEED
 
@@ -297,7 +300,7 @@ class BatchDialog(QDialog):
         self.faces.clear()
         for f in chosen[:SHOWN]:
             score, reasons = self.by.score(f)
-            item = QListWidgetItem(f"{score:.2f}")
+            item = QListWidgetItem(f"{self.by.measure} {score:.2f}")
             item.setData(Qt.ItemDataRole.UserRole, f.face_id)
             item.setSizeHint(QSize(THUMB + 12, THUMB + 22))  # the picture may arrive later
             item.setToolTip("; ".join(reasons) or f"{score:.2f}")
@@ -353,7 +356,7 @@ class BatchDialog(QDialog):
         self.ctx.tasks.run(queue, queued, label="Queueing the batch")
 
     def _job_event(self, event) -> None:
-        if self.batch_id is not None and event.batch_id == self.batch_id and event.state in ("done", "failed", "cancelled"):
+        if self.batch_id is not None and event.batch_id == self.batch_id and event.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
             self._check_finished()
 
     def _check_finished(self) -> None:

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -22,7 +23,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -65,7 +65,7 @@ class ModelsDialog(QDialog):
         self.setObjectName("modelsDialog")
         self.setWindowTitle("Models")
         self.setAccessibleName("Models")
-        self.resize(720, 500)
+        self.resize(720, 210)  # grows when there are models to list
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("modelsTable")
         self.table.setAccessibleName("Installed models")
@@ -78,7 +78,8 @@ class ModelsDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.empty = QLabel(
             "No ReF-LDM model is installed. Finding people and choosing references work without it; "
-            "restoring faces needs it."
+            "restoring faces needs it.\n\nInstall downloads the authors' release (about 2 GB, resumable; "
+            "non-commercial research licence). Import files takes checkpoints you already have."
         )
         self.empty.setWordWrap(True)
         self.name = QLineEdit("refldm")
@@ -102,11 +103,14 @@ class ModelsDialog(QDialog):
         self.log.setAccessibleName("What installing or importing did")
         self.log.setReadOnly(True)
         self.log.setMaximumHeight(110)
+        self.log.hide()  # until there is something to say
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
-        lay.addWidget(self.empty)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        lay.addWidget(self.empty, 1)  # in the table's place while there is none
         lay.addWidget(self.table, 1)
+        self.table.hide()
         lay.addLayout(bar)
         lay.addWidget(self.progress)
         lay.addWidget(self.log)
@@ -135,6 +139,9 @@ class ModelsDialog(QDialog):
                 item.setToolTip(f"{m.path}\n{text}")
                 self.table.setItem(r, c, item)
         self.empty.setVisible(not self.models)
+        self.table.setVisible(bool(self.models))
+        if self.models and self.height() < 420:
+            self.resize(self.width(), 500)
         self._update_buttons()
 
     def selected(self) -> "ModelInfo | None":
@@ -221,7 +228,7 @@ class ModelsDialog(QDialog):
 
         self._log(describe(exc))
 
-    def _progressed(self, task) -> None:
+    def _progressed(self, task: "Task") -> None:
         if task is not self.task:
             return
         if task.total:
@@ -231,4 +238,5 @@ class ModelsDialog(QDialog):
             self.progress.setFormat(f"{task.message} %p%")
 
     def _log(self, line: str) -> None:
+        self.log.show()
         self.log.appendPlainText(line)

@@ -42,7 +42,7 @@ class FaceChoice:
     candidates: list[tuple[int, QImage | None, str]]  # the person's other faces, best first
 
 
-def load_choices(lib, photo_id: int) -> tuple[list[str], list[FaceChoice]]:
+def load_choices(lib, photo_id: int | None) -> tuple[list[str], list[FaceChoice]]:
     """Installed restorers, and per face of the photo what can be chosen (worker thread)."""
     from refldm_desktop.core.plugins import Registry
     from refldm_desktop.core.restoring import RESTORERS_GROUP
@@ -211,7 +211,7 @@ class RestoreOptionsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(scroll, 1)
         layout.addWidget(buttons)
-        self.resize(620, 640)
+        self.resize(620, 480)  # many faces scroll; one or two leave little empty space
         lib = ctx.library
         one = self.photo_ids[0] if n == 1 else None
         ctx.tasks.run(lambda: load_choices(lib, one), self._loaded, label="Reading the photo's faces")

@@ -61,7 +61,8 @@ def _photo(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
     def on_selection(fn, single: bool = False):
         def run() -> None:
             page = window.current_page()
-            ids = page.selected_photo_ids() if hasattr(page, "selected_photo_ids") else []
+            selected = getattr(page, "selected_photo_ids", None)
+            ids = selected() if selected is not None else []
             if not ids:
                 ctx.status.emit("Select a photo first")
             else:

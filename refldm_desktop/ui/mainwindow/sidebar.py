@@ -35,6 +35,8 @@ class Sidebar(QTreeWidget):
         for spec in PAGES:
             item = QTreeWidgetItem([spec.title])
             item.setData(0, KEY, spec.key)
+            if spec.folders:
+                item.setData(0, ARG, "")  # the page's "no folder": every photo, not the last folder
             item.setIcon(0, icon(spec.icon))
             item.setToolTip(0, f"{spec.title} ({spec.shortcut})" if spec.shortcut else spec.title)
             self.addTopLevelItem(item)
@@ -49,8 +51,9 @@ class Sidebar(QTreeWidget):
             return
         if arg is not None:
             for i in range(item.childCount()):
-                if item.child(i).data(0, ARG) == str(arg):
-                    item = item.child(i)
+                child = item.child(i)
+                if child is not None and child.data(0, ARG) == str(arg):
+                    item = child
                     break
         self.blockSignals(True)
         self.setCurrentItem(item)

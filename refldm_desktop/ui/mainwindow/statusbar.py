@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class StatusBar(QStatusBar):
         self.cancel.setObjectName("cancelTask")
         self.cancel.setAccessibleName("Cancel background work")
         self.cancel.clicked.connect(self._cancel)
-        self.device = QLabel("")
+        self.device = QLabel("Looking up the device…")
         self.device.setObjectName("deviceLabel")
         self.device.setAccessibleName("Device used for restoring")
         for w in (self.task_label, self.progress, self.cancel):
@@ -41,6 +42,11 @@ class StatusBar(QStatusBar):
         ctx.tasks.progressed.connect(self._update)
         ctx.tasks.finished.connect(self._update)
         ctx.status.connect(lambda text: self.showMessage(text, 8000))
+        # A batch makes a version per photo: read the speed again once per burst.
+        self._remeasure = QTimer(self)
+        self._remeasure.setSingleShot(True)
+        self._remeasure.setInterval(2000)
+        self._remeasure.timeout.connect(self.measure_device)
         ctx.changed.connect(self._maybe_remeasure)
         self.measure_device()
 
@@ -52,8 +58,8 @@ class StatusBar(QStatusBar):
         self.ctx.tasks.run_long("", lambda _task: describe(lib), self.set_device, lambda *_: None)
 
     def _maybe_remeasure(self, change) -> None:
-        if "versions" in change.areas:
-            self.measure_device()
+        if "versions" in change.areas and not self._remeasure.isActive():
+            self._remeasure.start()
 
     def _long_tasks(self) -> list["Task"]:
         return [t for t in self.ctx.tasks.active() if t.long and t.label]

@@ -17,9 +17,14 @@ from refldm_desktop.ui.mainwindow.statusbar import StatusBar
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.people_undo import PeopleUndo
 
 
 class MainWindow(QMainWindow):
+    # Set while the menus are built (mainwindow.actions and its contributors).
+    menus: actions.Menus
+    people_undo: PeopleUndo
+
     def __init__(self, ctx: "AppContext") -> None:
         super().__init__()
         self.ctx = ctx

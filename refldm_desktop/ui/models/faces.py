@@ -8,15 +8,17 @@ from typing import Sequence
 from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, Qt
 
 from refldm_desktop.core.changes import FaceInfo
+from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.models.people import encode_ids
 from refldm_desktop.ui.models.rows import sync_rows
+from refldm_desktop.db.models import PhotoState
 
 FACE_MIME = "application/x-refldm-face-ids"
 
-FaceIdRole = Qt.UserRole + 1
-ConfirmedRole = Qt.UserRole + 2
-ReferenceRole = Qt.UserRole + 3  # "pinned", "excluded" or None
-QualityRole = Qt.UserRole + 4
+FaceIdRole = Qt.ItemDataRole.UserRole + 1
+ConfirmedRole = Qt.ItemDataRole.UserRole + 2
+ReferenceRole = Qt.ItemDataRole.UserRole + 3  # "pinned", "excluded" or None
+QualityRole = Qt.ItemDataRole.UserRole + 4
 
 
 def face_text(f: FaceInfo) -> str:
@@ -25,7 +27,7 @@ def face_text(f: FaceInfo) -> str:
         parts.append("confirmed")
     if f.reference:
         parts.append(f"{f.reference} as a reference")
-    if f.photo_state != "ok":
+    if f.photo_state != PhotoState.OK:
         parts.append(f"photo {f.photo_state}")
     return " · ".join(parts)
 
@@ -47,18 +49,18 @@ class FacesModel(QAbstractListModel):
     def faces(self) -> list[FaceInfo]:
         return list(self._faces)
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._faces)
 
-    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self._faces):
             return None
         f = self._faces[index.row()]
-        if role == Qt.DisplayRole:
+        if role == Qt.ItemDataRole.DisplayRole:
             return f.photo.name
-        if role == Qt.DecorationRole:
+        if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbs.get(("face", f.id, self._size))
-        if role in (Qt.ToolTipRole, Qt.AccessibleDescriptionRole):
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleDescriptionRole):
             q = f" · quality {f.quality_score:.2f}" if f.quality_score is not None else ""
             return f"Face {f.id} in {f.photo}{q}\n{face_text(f)}"
         if role == FaceIdRole:
@@ -71,9 +73,9 @@ class FacesModel(QAbstractListModel):
             return f.quality_score
         return None
 
-    def flags(self, index: QModelIndex) -> Qt.ItemFlags:
+    def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)
-        return base | Qt.ItemIsDragEnabled if index.isValid() else base
+        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
 
     def mimeTypes(self) -> list[str]:
         return [FACE_MIME]
@@ -86,4 +88,4 @@ class FacesModel(QAbstractListModel):
             for row, f in enumerate(self._faces):
                 if f.id == key[1]:
                     idx = self.index(row)
-                    self.dataChanged.emit(idx, idx, [Qt.DecorationRole])
+                    self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])

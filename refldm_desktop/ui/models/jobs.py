@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Sequence
+from typing import Any, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 
 from refldm_desktop.jobs.queue import JobInfo
+from refldm_desktop.ui.models import Index
 from refldm_desktop.jobs.runner import JobEvent
 from refldm_desktop.ui.models.rows import sync_rows
+from refldm_desktop.db.models import JobState
 
 COLUMNS = ("Photo", "State", "Progress", "Details")
-JobIdRole = Qt.UserRole + 1
-FractionRole = Qt.UserRole + 2  # 0..1 while running with a known total, else None
-StateRole = Qt.UserRole + 3
+JobIdRole = Qt.ItemDataRole.UserRole + 1
+FractionRole = Qt.ItemDataRole.UserRole + 2  # 0..1 while running with a known total, else None
+StateRole = Qt.ItemDataRole.UserRole + 3
 
 
 def fraction(job: JobInfo) -> float | None:
@@ -36,7 +38,7 @@ def duration(seconds: float) -> str:
 
 
 def progress_text(job: JobInfo, left: float | None = None) -> str:
-    if job.state != "running":
+    if job.state != JobState.RUNNING:
         return {"queued": "waiting", "done": "done", "failed": "failed", "cancelled": "cancelled"}.get(
             job.state, job.state
         )
@@ -59,7 +61,7 @@ class Eta:
 
     def update(self, job: JobInfo) -> float | None:
         f = fraction(job)
-        if job.state != "running" or f is None:
+        if job.state != JobState.RUNNING or f is None:
             self._start.pop(job.id, None)
             return None
         now = self._clock()
@@ -87,7 +89,7 @@ class JobsModel(QAbstractTableModel):
         for row, job in enumerate(self._jobs):
             if job.id != event.job_id:
                 continue
-            fields = {"state": event.state}
+            fields: dict[str, Any] = {"state": event.state}
             for name in ("faces_done", "faces_total", "step", "steps", "message", "error", "version_id"):
                 value = getattr(event, name)
                 if value is not None:
@@ -107,39 +109,39 @@ class JobsModel(QAbstractTableModel):
     def row_of(self, job_id: int) -> int:
         return next((r for r, j in enumerate(self._jobs) if j.id == job_id), -1)
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._jobs)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
-        if role == Qt.DisplayRole and orientation == Qt.Horizontal and 0 <= section < len(COLUMNS):
+    def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
             return COLUMNS[section]
         return None
 
-    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self._jobs):
             return None
         job = self._jobs[index.row()]
         col = index.column()
-        if role in (Qt.DisplayRole, Qt.AccessibleTextRole):
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
             if col == 0:
                 return job.photo.name if job.photo else f"{job.kind} {job.id}"
             if col == 1:
-                return job.state + (" (cancelling)" if job.cancel_requested and job.state == "running" else "")
+                return job.state + (" (cancelling)" if job.cancel_requested and job.state == JobState.RUNNING else "")
             if col == 2:
                 return progress_text(job, self._left.get(job.id))
             if col == 3:
                 return job.error or job.message or (job.note.splitlines()[-1] if job.note else "")
-        if role == Qt.ToolTipRole:
+        if role == Qt.ItemDataRole.ToolTipRole:
             lines = [str(job.photo) if job.photo else job.kind, f"job {job.id}, batch {job.batch_id}"]
             lines += [x for x in (job.error, job.note) if x]
             return "\n".join(lines)
         if role == JobIdRole:
             return job.id
         if role == FractionRole:
-            return fraction(job) if job.state == "running" else None
+            return fraction(job) if job.state == JobState.RUNNING else None
         if role == StateRole:
             return job.state
         return None

@@ -9,15 +9,16 @@ from typing import Sequence
 from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex, QSortFilterProxyModel, Qt, Signal
 
 from refldm_desktop.core.changes import PersonInfo
+from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.models.rows import sync_rows
 
 PERSON_MIME = "application/x-refldm-person-ids"
 
 # Apart from the face roles: people and faces share the tile delegate.
-PersonIdRole = Qt.UserRole + 21
-FaceCountRole = Qt.UserRole + 22
-HiddenRole = Qt.UserRole + 23
-NamedRole = Qt.UserRole + 24
+PersonIdRole = Qt.ItemDataRole.UserRole + 21
+FaceCountRole = Qt.ItemDataRole.UserRole + 22
+HiddenRole = Qt.ItemDataRole.UserRole + 23
+NamedRole = Qt.ItemDataRole.UserRole + 24
 
 
 def encode_ids(mime: str, ids: Sequence[int]) -> QMimeData:
@@ -30,7 +31,7 @@ def decode_ids(mime: str, data: QMimeData) -> list[int]:
     if not data.hasFormat(mime):
         return []
     try:
-        ids = json.loads(bytes(data.data(mime)).decode())
+        ids = json.loads(bytes(data.data(mime).data()).decode())
     except ValueError:
         return []
     return [i for i in ids if isinstance(i, int)]
@@ -72,20 +73,20 @@ class PeopleModel(QAbstractListModel):
 
     # -- Qt -------------------------------------------------------------------------------
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._people)
 
-    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self._people):
             return None
         p = self._people[index.row()]
-        if role == Qt.DisplayRole:
+        if role == Qt.ItemDataRole.DisplayRole:
             return p.label
-        if role == Qt.EditRole:
+        if role == Qt.ItemDataRole.EditRole:
             return p.name or ""
-        if role == Qt.DecorationRole:
+        if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbs.get(("person", p.id, self._size))
-        if role in (Qt.ToolTipRole, Qt.AccessibleDescriptionRole):
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleDescriptionRole):
             faces = f"{p.face_count} face{'s' if p.face_count != 1 else ''}"
             extra = f", {p.confirmed_count} confirmed" if p.confirmed_count else ""
             return f"{p.label}: {faces}{extra}{' (hidden)' if p.hidden else ''}"
@@ -99,8 +100,8 @@ class PeopleModel(QAbstractListModel):
             return p.name is not None
         return None
 
-    def setData(self, index: QModelIndex, value, role: int = Qt.EditRole) -> bool:
-        if role != Qt.EditRole or not index.isValid():
+    def setData(self, index: Index, value, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.EditRole or not index.isValid():
             return False
         name = str(value).strip()
         p = self._people[index.row()]
@@ -109,11 +110,11 @@ class PeopleModel(QAbstractListModel):
         self.renameRequested.emit(p.id, name)
         return True
 
-    def flags(self, index: QModelIndex) -> Qt.ItemFlags:
+    def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)
         if not index.isValid():
             return base
-        return base | Qt.ItemIsEditable | Qt.ItemIsDragEnabled | Qt.ItemIsDropEnabled
+        return base | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsDragEnabled | Qt.ItemFlag.ItemIsDropEnabled
 
     def mimeTypes(self) -> list[str]:
         return [PERSON_MIME]
@@ -122,8 +123,8 @@ class PeopleModel(QAbstractListModel):
         ids = list(dict.fromkeys(self._people[i.row()].id for i in indexes if i.isValid()))
         return encode_ids(PERSON_MIME, ids)
 
-    def supportedDropActions(self) -> Qt.DropActions:
-        return Qt.MoveAction
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction
 
     def canDropMimeData(self, data, action, row, column, parent) -> bool:
         return parent.isValid() and bool(decode_ids(PERSON_MIME, data))
@@ -144,7 +145,7 @@ class PeopleModel(QAbstractListModel):
             row = self.row_of(key[1])
             if row >= 0:
                 idx = self.index(row)
-                self.dataChanged.emit(idx, idx, [Qt.DecorationRole])
+                self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
 
 
 class PeopleSortFilter(QSortFilterProxyModel):
@@ -155,7 +156,7 @@ class PeopleSortFilter(QSortFilterProxyModel):
         super().__init__(parent)
         self._show_hidden = False
         self._named_only: bool | None = None  # True: named only; False: unnamed only
-        self.setFilterCaseSensitivity(Qt.CaseInsensitive)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.setDynamicSortFilter(True)
         self.sort(0)
 
@@ -169,7 +170,7 @@ class PeopleSortFilter(QSortFilterProxyModel):
         self._named_only = named
         self.endFilterChange()
 
-    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
+    def filterAcceptsRow(self, row: int, parent: Index) -> bool:
         idx = self.sourceModel().index(row, 0, parent)
         if not self._show_hidden and idx.data(HiddenRole):
             return False
@@ -177,12 +178,12 @@ class PeopleSortFilter(QSortFilterProxyModel):
             return False
         return super().filterAcceptsRow(row, parent)
 
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
-        def key(i: QModelIndex):
+    def lessThan(self, left: Index, right: Index) -> bool:
+        def key(i: Index):
             named = bool(i.data(NamedRole))
             pid = int(i.data(PersonIdRole))
             if named:
-                return (0, i.data(Qt.DisplayRole).casefold(), 0, pid)
+                return (0, i.data(Qt.ItemDataRole.DisplayRole).casefold(), 0, pid)
             return (1, "", -int(i.data(FaceCountRole)), pid)
 
         return key(left) < key(right)

@@ -9,25 +9,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractItemModel, QByteArray, QModelIndex, QObject, QStringListModel, Qt, QTimer, Signal
 
+from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.models.photo_source import PhotoFilter, PhotoRow, photo_ids, photos_by_id
+from refldm_desktop.db.models import PhotoState
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.thumbnails import ThumbnailCache
 
 PAGE = 256
+STALE_PAGES = 2  # a page this far from the last one painted is no longer wanted
 RELOAD_MS = 300
 THUMB = 256
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # PhotoRow, or None while it is being fetched
 PIXMAP_ROLE = Qt.ItemDataRole.UserRole + 3
 
-Index = QModelIndex | QPersistentModelIndex
 
+class PhotoListModel(QStringListModel):
+    """Based on QStringListModel (its strings are all empty and unused) only so that
+    rowCount() and index() are C++: a list view's layout asks the model for an index per
+    row, and 100,000 calls into Python on the GUI thread, each taking the GIL from the
+    thumbnail threads, froze the window for whole seconds."""
 
-class PhotoListModel(QAbstractListModel):
     loaded = Signal()  # the ids of a new filter are in
 
     def __init__(self, ctx: "AppContext", thumbs: "ThumbnailCache", parent: QObject | None = None) -> None:
@@ -39,6 +45,7 @@ class PhotoListModel(QAbstractListModel):
         self._row_of: dict[int, int] = {}
         self._rows: dict[int, PhotoRow] = {}
         self._fresh_pages: set[int] = set()  # pages fetched since the last change
+        self._last_page = 0  # the page painted last
         self._generation = 0
         self.thumbs.ready.connect(self._thumb_ready)
         # Changes come in bursts (a batch finishing photo after photo): one reload for each
@@ -58,6 +65,33 @@ class PhotoListModel(QAbstractListModel):
         if not self._reload_timer.isActive():
             self._reload_timer.start()
 
+    def on_change(self, change) -> None:
+        """Refresh after a change. When it names its photos, they are all shown, and the
+        filter is one a photo's update cannot move it in or out of (everything, a folder),
+        only their rows are read again: a batch announcing every finished photo must not
+        make the grid list 100,000 ids each time. Anything else lists the ids again, once
+        per burst."""
+        areas = change.areas
+        f = self.filter
+        if not ({"photos", "faces"} & set(areas) or (f.restored and "versions" in areas)):
+            return
+        ids = change.ids.get("photos") if "photos" in areas and not change.external else None
+        fixed = not f.restored and f.person_id is None
+        if ids is not None and fixed and ids and all(i in self._row_of for i in ids):
+            self._refresh_rows(ids)
+        else:
+            self.schedule_reload()
+
+    def _refresh_rows(self, ids) -> None:
+        gen, lib, ids = self._generation, self.ctx.library, list(ids)
+
+        def got(rows: dict[int, PhotoRow]) -> None:
+            if len(rows) < len(ids):
+                self.schedule_reload()  # some were deleted
+            self._got_rows(gen, rows)
+
+        self.ctx.tasks.run(lambda: photos_by_id(lib, ids), got, label="Reading photos")
+
     def reload(self) -> None:
         """Fetch the ids again (after a change); rows already known stay until refetched."""
         self._generation += 1
@@ -75,27 +109,43 @@ class PhotoListModel(QAbstractListModel):
             if ids:
                 self.dataChanged.emit(self.index(0), self.index(len(ids) - 1), [ROW_ROLE])
         else:
-            self.beginResetModel()
             self._ids = ids
             self._row_of = {pid: r for r, pid in enumerate(ids)}
             self._rows.clear()
-            self.endResetModel()
+            self.setStringList([""] * len(ids))  # resets the model
         self.loaded.emit()
 
-    def _fetch_page(self, page: int) -> None:
+    def _fetch_page(self, page: int, *, painting: bool = False) -> None:
         if page in self._fresh_pages:
             return
         self._fresh_pages.add(page)
         gen, lib = self._generation, self.ctx.library
         ids = self._ids[page * PAGE : (page + 1) * PAGE]
-        self.ctx.tasks.run(lambda: photos_by_id(lib, ids), lambda rows: self._got_rows(gen, rows), label="Reading photos")
+
+        def fetch() -> dict[int, PhotoRow] | None:
+            # Scrolling fast queues pages the view has already left: skip those (the GIL
+            # their rows would take is felt by the GUI thread), and read them if painted again.
+            if painting and abs(page - self._last_page) > STALE_PAGES:
+                return None
+            return photos_by_id(lib, ids)
+
+        def got(rows: dict[int, PhotoRow] | None) -> None:
+            if rows is None:
+                self._fresh_pages.discard(page)
+            else:
+                self._got_rows(gen, rows)
+
+        self.ctx.tasks.run(fetch, got, label="Reading photos")
 
     def _got_rows(self, gen: int, rows: dict[int, PhotoRow]) -> None:
         if gen != self._generation:
             return
         self._rows.update(rows)
         changed = sorted(self._row_of[i] for i in rows if i in self._row_of)
-        if changed:
+        if len(changed) <= 8:
+            for r in changed:
+                self.dataChanged.emit(self.index(r), self.index(r))
+        else:
             self.dataChanged.emit(self.index(changed[0]), self.index(changed[-1]))
 
     def _thumb_ready(self, key) -> None:
@@ -105,9 +155,6 @@ class PhotoListModel(QAbstractListModel):
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE])
 
     # -- the model API -------------------------------------------------------------------
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._ids)
 
     def photo_id(self, row: int) -> int:
         return self._ids[row]
@@ -121,8 +168,9 @@ class PhotoListModel(QAbstractListModel):
     def paint_data(self, row: int) -> tuple[PhotoRow | None, Any]:
         """What a cell shows: the row (None while it is fetched) and its pixmap (or None)."""
         pid = self._ids[row]
+        self._last_page = row // PAGE
         if row // PAGE not in self._fresh_pages:
-            self._fetch_page(row // PAGE)
+            self._fetch_page(row // PAGE, painting=True)
         r = self._rows.get(pid)
         if r is None:
             return None, None
@@ -147,7 +195,7 @@ class PhotoListModel(QAbstractListModel):
             return row.path.name
         if role == Qt.ItemDataRole.ToolTipRole:
             faces = f"{row.face_count} face{'s' if row.face_count != 1 else ''}"
-            note = "" if row.state == "ok" else f" ({row.state})"
+            note = "" if row.state == PhotoState.OK else f" ({row.state})"
             return f"{row.path}\n{faces}{note}"
         if role in (Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE):
             key = ("photo", pid, THUMB)
@@ -160,7 +208,23 @@ class PhotoListModel(QAbstractListModel):
             return Qt.ItemFlag.NoItemFlags
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = super().roleNames()
-        names.update({ID_ROLE: b"photoId", ROW_ROLE: b"photoRow"})
+        names.update({ID_ROLE: QByteArray(b"photoId"), ROW_ROLE: QByteArray(b"photoRow")})
         return names
+
+    # Read-only: the string list underneath is a row counter, never data.
+    def itemData(self, index: Index) -> dict[int, Any]:
+        return QAbstractItemModel.itemData(self, index)
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        return False
+
+    def insertRows(self, row: int, count: int, parent: Index = QModelIndex()) -> bool:
+        return False
+
+    def removeRows(self, row: int, count: int, parent: Index = QModelIndex()) -> bool:
+        return False
+
+    def moveRows(self, *args: Any) -> bool:
+        return False

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Sequence
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
 
 from refldm_desktop.ui.models.faces import FaceIdRole, ReferenceRole
+from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.models.rows import sync_rows
 
 if TYPE_CHECKING:
     from refldm_desktop.faces.refselect import Choice
 
-PinnedRole = Qt.UserRole + 10
-ReasonsRole = Qt.UserRole + 11
-ScoreRole = Qt.UserRole + 12
+PinnedRole = Qt.ItemDataRole.UserRole + 10
+ReasonsRole = Qt.ItemDataRole.UserRole + 11
+ScoreRole = Qt.ItemDataRole.UserRole + 12
 
 
 class ReferencesModel(QAbstractListModel):
@@ -32,18 +33,18 @@ class ReferencesModel(QAbstractListModel):
     def choice(self, row: int) -> "Choice":
         return self._refs[row]
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._refs)
 
-    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self._refs):
             return None
         c = self._refs[index.row()]
-        if role == Qt.DisplayRole:
+        if role == Qt.ItemDataRole.DisplayRole:
             return f"{'pinned · ' if c.pinned else ''}quality {c.score:.2f}"
-        if role == Qt.DecorationRole:
+        if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbs.get(("face", c.face_id, self._size))
-        if role in (Qt.ToolTipRole, Qt.AccessibleDescriptionRole):
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleDescriptionRole):
             why = "\n".join(f"• {r}" for r in c.reasons)
             return f"Face {c.face_id} in {Path(c.photo_path).name}{' (pinned)' if c.pinned else ''}\n{why}"
         if role == FaceIdRole:
@@ -63,4 +64,4 @@ class ReferencesModel(QAbstractListModel):
             for row, c in enumerate(self._refs):
                 if c.face_id == key[1]:
                     idx = self.index(row)
-                    self.dataChanged.emit(idx, idx, [Qt.DecorationRole])
+                    self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.views.compare_canvas import CompareCanvas, Mode
+from refldm_desktop.core.outcomes import FaceOutcome
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
@@ -70,7 +71,7 @@ def load_version(lib, version_id: int) -> Loaded:
     before, original_size = _image(Path(version.original), SHOWN)
     after, output_size = _image(Path(version.output), SHOWN)
     used = {int(u["face_id"]): [int(r) for r in u.get("references", [])] for u in version.references_used}
-    faces = [f for f in version.face_status if f.get("status") == "restored"]
+    faces = [f for f in version.face_status if FaceOutcome.from_json(f).restored]
     loaded = Loaded(version, before, after, original_size, output_size, faces)
     for f in faces:
         fid = int(f["face_id"])
@@ -105,6 +106,7 @@ class CompareView(QWidget):
         self.setAccessibleName("Compare before and after")
         self.version_id: int | None = None
         self.loaded: Loaded | None = None
+        self.preview_steps: int | None = None  # while a preview is shown
         self.canvas = CompareCanvas()
 
         back = QPushButton("Back")
@@ -120,6 +122,7 @@ class CompareView(QWidget):
         self.face_choice.setAccessibleName("Which face to show")
         self.face_choice.currentIndexChanged.connect(self._face_chosen)
         self.modes = QButtonGroup(self)
+        self._mode_buttons: dict[Mode, QToolButton] = {}
         mode_row = QHBoxLayout()
         for i, (mode, text, key) in enumerate(((Mode.SPLIT, "Split", "S"), (Mode.LENS, "Lens", "L"), (Mode.SIDE, "Side by Side", "B"))):
             b = QToolButton()
@@ -130,9 +133,11 @@ class CompareView(QWidget):
             b.setAccessibleName(f"{text} view")
             b.setToolTip(f"{text} ({key})")
             b.setShortcut(QKeySequence(key))
-            b.clicked.connect(lambda _=False, m=mode: self.canvas.set_mode(m))
+            b.clicked.connect(lambda _=False, m=mode: self.set_mode(m))
             self.modes.addButton(b, i)
+            self._mode_buttons[mode] = b
             mode_row.addWidget(b)
+        self.canvas.mode_changed.connect(self._mode_shown)
         fit = QToolButton()
         fit.setText("Fit")
         fit.setAccessibleName("Fit to the window")
@@ -189,11 +194,45 @@ class CompareView(QWidget):
         layout.addLayout(top)
         layout.addWidget(split, 1)
 
+    def set_mode(self, mode: Mode) -> None:
+        self.canvas.set_mode(mode)
+
+    def _mode_shown(self, mode: Mode) -> None:
+        self._mode_buttons[mode].setChecked(True)
+
     # -- loading -------------------------------------------------------------------------
+
+    def show_preview(self, photo_id: int, preview: Path, steps: int | None) -> None:
+        """A quick low-step result while the full one is made: shown like a result, but
+        nothing to keep or discard yet; show_version() swaps in the final one."""
+        self.version_id = None
+        self.loaded = None
+        self.preview_steps = steps
+        self.keep.setEnabled(False)
+        self.discard.setEnabled(False)
+        what = f"Preview ({steps} steps)" if steps else "Preview"
+        self.title.setText(f"{what}: the full result follows")
+        self.title.setToolTip("A quick result with fewer steps; the final one replaces it when it is done")
+        self.references.clear()
+        self.ref_caption.setText("References are listed with the full result")
+        self.details.setText("")
+        lib = self.ctx.library
+
+        def load() -> tuple[QImage, QImage]:
+            return _image(Path(lib.photo(photo_id).path), SHOWN)[0], _image(preview, SHOWN)[0]
+
+        def shown(images: tuple[QImage, QImage]) -> None:
+            if self.version_id is not None or self.preview_steps != steps:
+                return  # the final result came first
+            self.canvas.set_images(*images)
+            self.canvas.show_region(QRectF(0, 0, images[1].width(), images[1].height()))
+
+        self.ctx.tasks.run(load, shown, lambda *_: None, label="Opening the preview")
 
     def show_version(self, version_id: int) -> None:
         self.version_id = version_id
         self.loaded = None
+        self.preview_steps = None
         lib = self.ctx.library
         self.title.setText("Loading…")
         self.ctx.tasks.run(lambda: load_version(lib, version_id), self._show, label="Opening the restored photo")
@@ -202,6 +241,8 @@ class CompareView(QWidget):
         if loaded.version.id != self.version_id:
             return
         self.loaded = loaded
+        self.keep.setEnabled(True)
+        self.discard.setEnabled(True)
         v = loaded.version
         self.canvas.set_images(loaded.before, loaded.after)
         self.title.setText(f"{Path(v.original).name}  →  {Path(v.output).name}")
@@ -260,17 +301,23 @@ class CompareView(QWidget):
     # -- the decision --------------------------------------------------------------------
 
     def _decide(self, what: str) -> None:
-        """Keep leaves the new file where it is; Discard removes it (the core's verb) and
-        marks the version discarded. Either way back to the photos."""
+        """Keep records that the user kept it (the file stays where it is); Discard removes
+        the file and marks the version discarded (the core's verbs). Either way back to the
+        photos."""
         vid, loaded = self.version_id, self.loaded
         if vid is None or loaded is None:
             return
-        if what == "kept":
-            self.ctx.status.emit(f"Kept {loaded.version.output}")
-            self.decided.emit(vid, what)
-            self.back.emit()
-            return
         lib = self.ctx.library
+        if what == "kept":
+
+            def kept(info) -> None:
+                self.ctx.notify("versions")
+                self.ctx.status.emit(f"Kept {info.output}")
+                self.decided.emit(vid, what)
+                self.back.emit()
+
+            self.ctx.tasks.run(lambda: lib.jobs.keep_version(vid), kept, label="Keeping")
+            return
 
         def done(result) -> None:
             self.ctx.notify("versions", "photos")

@@ -31,6 +31,7 @@ class CompareCanvas(QWidget):
     """Shows `before` and `after` (same aspect) over `region` (image pixels of `after`)."""
 
     view_changed = Signal()
+    mode_changed = Signal(object)  # Mode
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,8 +67,10 @@ class CompareCanvas(QWidget):
         self.view_changed.emit()
 
     def set_mode(self, mode: Mode) -> None:
+        """The one way the mode changes (buttons, keys, tools): mode_changed follows it."""
         self.mode = Mode(mode)
         self.update()
+        self.mode_changed.emit(self.mode)
 
     def set_zoom(self, zoom: float) -> None:
         self.zoom = min(32.0, max(1.0, zoom))
@@ -84,7 +87,7 @@ class CompareCanvas(QWidget):
     def _source(self, pane: QRectF) -> QRectF:
         """The part of `after` (in its pixels) shown in `pane` at the current zoom and pan."""
         reg = self.region
-        if reg.isEmpty():
+        if reg.isEmpty() or self.after is None:
             return QRectF()
         scale = min(pane.width() / reg.width(), pane.height() / reg.height()) * self.zoom
         w, h = pane.width() / scale, pane.height() / scale
@@ -98,8 +101,9 @@ class CompareCanvas(QWidget):
 
     def _draw(self, p: QPainter, image: QImage, target: QRectF, source: QRectF) -> None:
         """Draw `source` (in `after` pixels) of an image that may be a different size."""
-        sx = image.width() / max(1, self.after.width())
-        sy = image.height() / max(1, self.after.height())
+        after = self.after or image
+        sx = image.width() / max(1, after.width())
+        sy = image.height() / max(1, after.height())
         p.drawImage(target, image, QRectF(source.x() * sx, source.y() * sy, source.width() * sx, source.height() * sy))
 
     # -- painting ------------------------------------------------------------------------
@@ -107,25 +111,26 @@ class CompareCanvas(QWidget):
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), self.palette().color(self.backgroundRole()).darker(115))
-        if self.before is None or self.after is None:
+        before, after = self.before, self.after
+        if before is None or after is None:
             p.end()
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 4)
         panes = self._panes()
         if self.mode is Mode.SIDE:
-            for pane, image, label in ((panes[0], self.before, "Before"), (panes[1], self.after, "After")):
+            for pane, image, label in ((panes[0], before, "Before"), (panes[1], after, "After")):
                 self._draw(p, image, pane, self._source(pane))
                 self._label(p, pane, label, Qt.AlignmentFlag.AlignLeft)
         else:
             pane = panes[0]
             src = self._source(pane)
-            self._draw(p, self.before, pane, src)
+            self._draw(p, before, pane, src)
             if self.mode is Mode.SPLIT:
                 x = pane.x() + pane.width() * self.split
                 right = QRectF(x, pane.y(), pane.right() - x, pane.height())
                 p.save()
                 p.setClipRect(right)
-                self._draw(p, self.after, pane, src)
+                self._draw(p, after, pane, src)
                 p.restore()
                 pen = QPen(QColor("white"), 2)
                 p.setPen(pen)
@@ -135,11 +140,10 @@ class CompareCanvas(QWidget):
                 self._label(p, pane, "Before", Qt.AlignmentFlag.AlignLeft)
                 self._label(p, pane, "After", Qt.AlignmentFlag.AlignRight)
             elif self._lens_at is not None:
-                self._lens(p, pane, src)
+                self._lens(p, pane, src, self._lens_at, after)
         p.end()
 
-    def _lens(self, p: QPainter, pane: QRectF, src: QRectF) -> None:
-        at = self._lens_at
+    def _lens(self, p: QPainter, pane: QRectF, src: QRectF, at: QPointF, after: QImage) -> None:
         # The restored picture under the pointer, LENS_ZOOM times larger than around it.
         per_px = src.width() / pane.width()
         ix = src.x() + (at.x() - pane.x()) * per_px
@@ -150,7 +154,7 @@ class CompareCanvas(QWidget):
         path.addEllipse(circle)
         p.save()
         p.setClipPath(path)
-        self._draw(p, self.after, circle, QRectF(ix - half, iy - half, 2 * half, 2 * half))
+        self._draw(p, after, circle, QRectF(ix - half, iy - half, 2 * half, 2 * half))
         p.restore()
         p.setPen(QPen(QColor("white"), 2))
         p.setBrush(Qt.BrushStyle.NoBrush)

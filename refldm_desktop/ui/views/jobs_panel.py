@@ -27,20 +27,22 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
+from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.views.people_common import coalesced
+from refldm_desktop.db.models import JobState
 
 if TYPE_CHECKING:
     from refldm_desktop.jobs.queue import JobInfo
     from refldm_desktop.ui.context import AppContext
 
-TERMINAL = {"done", "failed", "cancelled"}
+TERMINAL = {JobState.DONE, JobState.FAILED, JobState.CANCELLED}
 
 
 class ProgressDelegate(QStyledItemDelegate):
     """The progress column as a bar with the text on it, while a job runs."""
 
-    def paint(self, painter, option, index: QModelIndex) -> None:
+    def paint(self, painter, option, index: Index) -> None:
         fraction = index.data(FractionRole)
         if fraction is None:
             return super().paint(painter, option, index)
@@ -104,9 +106,12 @@ class JobsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        # Photo names arrive after the header is laid out (sized to contents they were cut to
+        # "oba…"): a width that shows a usual file name, and the user can drag it.
+        header.resizeSection(0, 240)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.resizeSection(2, 320)
+        header.resizeSection(2, 260)
         header.setStretchLastSection(True)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
@@ -163,8 +168,8 @@ class JobsPanel(QWidget):
     def _offer_resume(self, jobs) -> None:
         """Jobs waiting while no runner works in this window came from an earlier session
         (or were stopped): say so once and offer to go on."""
-        waiting = [j for j in jobs if j.state == "queued"]
-        failed = [j for j in jobs if j.state == "failed"]
+        waiting = [j for j in jobs if j.state == JobState.QUEUED]
+        failed = [j for j in jobs if j.state == JobState.FAILED]
         if self.ctx.jobs.running or not (waiting or failed) or self._resume_offered:
             if self.ctx.jobs.running:
                 self.banner.hide()
@@ -180,7 +185,7 @@ class JobsPanel(QWidget):
         self.resume_button.show()
 
     def _event(self, event) -> None:
-        if not self.model.apply_event(event) or event.state in TERMINAL or event.state == "queued":
+        if not self.model.apply_event(event) or event.state in TERMINAL or event.state == JobState.QUEUED:
             self._refresh_soon()
         elif self.table.selectionModel().isRowSelected(self.model.row_of(event.job_id), QModelIndex()):
             self._selection_changed()
@@ -209,12 +214,12 @@ class JobsPanel(QWidget):
     # -- the user's verbs ----------------------------------------------------------------
 
     def cancel_selected(self) -> None:
-        ids = [j.id for j in self.selected_jobs() if j.state in ("queued", "running")]
+        ids = [j.id for j in self.selected_jobs() if j.state in (JobState.QUEUED, JobState.RUNNING)]
         if ids:
             self.ctx.tasks.run(lambda: self.ctx.jobs.cancel(ids), lambda _: self.refresh(), label="Cancel jobs")
 
     def retry_selected(self) -> None:
-        ids = [j.id for j in self.selected_jobs() if j.state in ("failed", "cancelled")]
+        ids = [j.id for j in self.selected_jobs() if j.state in (JobState.FAILED, JobState.CANCELLED)]
         if ids:
             self._resume(ids)
 
@@ -222,7 +227,7 @@ class JobsPanel(QWidget):
         self._resume_offered = True
         self.banner.hide()
         self.resume_button.hide()
-        failed = [self.model.job(r).id for r in range(self.model.rowCount()) if self.model.job(r).state == "failed"]
+        failed = [self.model.job(r).id for r in range(self.model.rowCount()) if self.model.job(r).state == JobState.FAILED]
         self._resume(failed)
 
     def _resume(self, ids: list[int]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
+from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QListView,
@@ -17,7 +17,9 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.models.faces import ConfirmedRole, ReferenceRole
+from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.models.people import HiddenRole
+from refldm_desktop.db.models import PhotoState
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -40,7 +42,7 @@ def thumb_source(library: "Library") -> Callable[[tuple[str, int, int]], Path]:
             faces = library.faces(ident)
             if not faces:
                 raise LookupError(f"person {ident} has no faces")
-            best = max(faces, key=lambda f: (f.photo_state == "ok", f.quality_score or 0.0, -f.id))
+            best = max(faces, key=lambda f: (f.photo_state == PhotoState.OK, f.quality_score or 0.0, -f.id))
             return library.face_crop(best.id)
         if kind == "face":
             return library.face_crop(ident)
@@ -51,12 +53,11 @@ def thumb_source(library: "Library") -> Callable[[tuple[str, int, int]], Path]:
 
 def people_thumbs(ctx: "AppContext"):
     """One cache of face pictures for all people pages (made once per window)."""
-    cache = getattr(ctx, "_people_thumbs", None)
+    cache = ctx.people_thumbs
     if cache is None:
         from refldm_desktop.ui.thumbnails import ThumbnailCache
 
-        cache = ThumbnailCache(ctx.library, ctx, source=thumb_source(ctx.library))
-        ctx._people_thumbs = cache
+        cache = ctx.people_thumbs = ThumbnailCache(ctx.library, ctx, source=thumb_source(ctx.library))
         ctx.on_close(cache.close)
     return cache
 
@@ -115,18 +116,18 @@ class FaceDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self._tile = tile
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         return QSize(self._tile + 20, self._tile + 36)
 
     def _text_rect(self, option: QStyleOptionViewItem) -> QRect:
         r = option.rect.adjusted(2, 2, -2, -2)
         return QRect(r.x() + 2, r.y() + self._tile + 8, r.width() - 4, option.fontMetrics.height() + 6)
 
-    def updateEditorGeometry(self, editor, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def updateEditorGeometry(self, editor, option: QStyleOptionViewItem, index: Index) -> None:
         """A name is edited in place, under the picture."""
         editor.setGeometry(self._text_rect(option))
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         painter.save()
         r = option.rect.adjusted(2, 2, -2, -2)
         pal = option.palette

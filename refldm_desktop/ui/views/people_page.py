@@ -4,6 +4,7 @@ opens on a double click."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, Qt
@@ -218,7 +219,7 @@ class PeoplePage(QWidget):
         if len(people) >= 2:
             into = menu.addMenu("Merge into")
             for p in sorted(people, key=lambda p: p.label.casefold()):
-                into.addAction(p.label, lambda t=p.id: self.merge(t, [q.id for q in people if q.id != t]))
+                into.addAction(p.label, partial(self.merge, p.id, [q.id for q in people if q.id != p.id]))
         hidden = bool(idx.data(HiddenRole))
         menu.addAction("Show" if hidden else "Hide", self.toggle_hidden_selected)
         if not idx.data(NamedRole):

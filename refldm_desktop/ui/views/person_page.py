@@ -3,6 +3,7 @@ off, pin or exclude as a reference) and the references chosen for them with the 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -49,6 +50,7 @@ class PersonPage(QWidget):
         self.setObjectName("personPage")
         self.setAccessibleName("Person")
         self.person: "PersonInfo | None" = None
+        self._person_id: int | None = None  # the person shown, or being loaded
         self._people: list["PersonInfo"] = []
         thumbs = people_thumbs(ctx)
 
@@ -159,7 +161,7 @@ class PersonPage(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        pid = getattr(self, "_person_id", None)
+        pid = self._person_id
         if pid is None:
             return
         lib = self.ctx.library
@@ -192,7 +194,7 @@ class PersonPage(QWidget):
             self.back.emit()
             return
         person, faces, people = result
-        if person.id != getattr(self, "_person_id", None):
+        if person.id != self._person_id:
             return
         self.person = person
         self._people = people
@@ -310,7 +312,7 @@ class PersonPage(QWidget):
         menu.setAccessibleName("Move the selected faces to")
         others = [p for p in self._people if self.person is None or p.id != self.person.id]
         for p in sorted(others, key=lambda p: (p.name is None, p.label.casefold())):
-            menu.addAction(p.label, lambda t=p.id: self.move_selected(t))
+            menu.addAction(p.label, partial(self.move_selected, p.id))
         return menu
 
     def _faces_menu(self, pos) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPainter, QPalette, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from refldm_desktop.db.models import PhotoState
+from refldm_desktop.ui.models.photos import PhotoListModel
 
 
 CELL = 184
@@ -30,7 +32,9 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.fillRect(r, pal.color(QPalette.ColorRole.AlternateBase))
         box = QRect(r.x() + (r.width() - THUMB_BOX) // 2, r.y() + 4, THUMB_BOX, THUMB_BOX - 12)
         # One plain Python call for what the cell shows (no round trips through Qt).
-        row, pm = index.model().paint_data(index.row())
+        model = index.model()
+        assert isinstance(model, PhotoListModel)  # the grid shows nothing else
+        row, pm = model.paint_data(index.row())
         if pm is not None and not pm.isNull():
             # Thumbnails are made at this size: drawn 1:1 unless the box is smaller.
             logical = pm.deviceIndependentSize().toSize()
@@ -55,7 +59,7 @@ class PhotoDelegate(QStyledItemDelegate):
                 painter.drawRoundedRect(badge, 8, 8)
                 painter.setPen(QColor("white"))
                 painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, str(row.face_count))
-            if row.state != "ok":
+            if row.state != PhotoState.OK:
                 painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
                 painter.drawText(box, Qt.AlignmentFlag.AlignCenter, row.state)
         painter.restore()
@@ -72,12 +76,15 @@ class PhotoGrid(QListView):
         self.setObjectName("photoGrid")
         self.setAccessibleName("Photos")
         self.setAccessibleDescription("Photos of the library; right-click to restore faces")
-        self.setViewMode(QListView.ViewMode.IconMode)
+        # List mode flowing left to right and wrapping looks like icon mode, but with
+        # uniform cells its layout asks the model nothing per row; icon mode builds an item
+        # per row and calls model.index() (Python) for each of 100,000 rows.
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(2000)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setMouseTracking(True)
@@ -89,6 +96,11 @@ class PhotoGrid(QListView):
         self.doubleClicked.connect(lambda idx: self.opened.emit(self.model().photo_id(idx.row())))
         menu_key = QShortcut(QKeySequence("Shift+F10"), self, context=Qt.ShortcutContext.WidgetShortcut)
         menu_key.activated.connect(lambda: self._menu(self.visualRect(self.currentIndex()).center()))
+
+    def model(self) -> PhotoListModel:
+        model = super().model()
+        assert isinstance(model, PhotoListModel)  # set once by the photos page
+        return model
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():

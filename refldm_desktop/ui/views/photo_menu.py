@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QMenu
+from refldm_desktop.db.models import JobState
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.restore_ops import JobEnd
@@ -42,18 +43,30 @@ def photo_menu(page: "PhotosPage", ids: list[int]) -> QMenu:
     return menu
 
 
+PREVIEW_STEPS = 8  # one photo restored from the menu first shows a result this quick
+
+
 def restore(page: "PhotosPage", ids: list[int], settings=None, per_photo=None) -> None:
-    from refldm_desktop.ui.restore_ops import restore_photos
+    from dataclasses import replace
+
+    from refldm_desktop.ui.restore_ops import restore_photos, saved_defaults
 
     one = len(ids) == 1
+    settings = settings or saved_defaults(page.ctx)
+    if one and not settings.preview_steps:
+        settings = replace(settings, preview_steps=PREVIEW_STEPS)  # the job skips it for short runs
+
+    def preview(job_id: int, photo_id: int | None, path: str) -> None:
+        if one and photo_id is not None:
+            page.open_compare_preview(photo_id, Path(path), settings.preview_steps)
 
     def finished(end: "JobEnd") -> None:
-        if end.state == "done" and end.version_id is not None and one:
+        if end.state == JobState.DONE and end.version_id is not None and one:
             page.open_compare(end.version_id)
-        elif end.state == "failed":
+        elif end.state == JobState.FAILED:
             page.ctx.status.emit(f"Restoring failed: {end.error}")
 
-    restore_photos(page.ctx, ids, settings, per_photo=per_photo, on_finished=finished)
+    restore_photos(page.ctx, ids, settings, per_photo=per_photo, on_finished=finished, on_preview=preview)
 
 
 def restore_with_options(page: "PhotosPage", ids: list[int]) -> None:

@@ -4,11 +4,13 @@ it is (or that it is nobody known)."""
 from __future__ import annotations
 
 from pathlib import Path
+from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPen, QPixmap
 from PySide6.QtWidgets import (
+    QGraphicsPixmapItem,
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsSimpleTextItem,
@@ -46,13 +48,20 @@ class FaceBox(QGraphicsRectItem):
         self.setAcceptHoverEvents(True)
         name = face.person_name or (f"Person {face.person_id}" if face.person_id else "Unknown")
         self.setToolTip(f"{name} (face {face.id}); click to change")
-        self.label = QGraphicsSimpleTextItem(name, self)
-        self.label.setBrush(colour)
+        # The name on a tag of the box's colour: coloured text alone was unreadable on light
+        # clothes and walls.
+        tag = QGraphicsRectItem(self)
+        tag.setFlag(QGraphicsRectItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        tag.setBrush(colour.darker(130))
+        tag.setPen(QPen(Qt.PenStyle.NoPen))
+        tag.setPos(x0, y1 + 2)
+        self.label = QGraphicsSimpleTextItem(name, tag)
+        self.label.setBrush(QColor("white"))
         font = QFont()
         font.setBold(True)
         self.label.setFont(font)
-        self.label.setFlag(QGraphicsSimpleTextItem.GraphicsItemFlag.ItemIgnoresTransformations)
-        self.label.setPos(x0, y1 + 2)
+        self.label.setPos(4, 1)
+        tag.setRect(self.label.boundingRect().adjusted(0, 0, 8, 2))
 
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
@@ -93,7 +102,7 @@ class PhotoView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.view, 1)
-        self._pixmap_item = None
+        self._pixmap_item: QGraphicsPixmapItem | None = None
         self._size: tuple[int, int] | None = None
         ctx.changed.connect(self._on_change)
 
@@ -116,10 +125,10 @@ class PhotoView(QWidget):
         self.faces = list(faces)
         w, h = info.width or image.width(), info.height or image.height()
         pm = QPixmap.fromImage(image)
-        self._pixmap_item = self.scene.addPixmap(pm)
+        self._pixmap_item = item = self.scene.addPixmap(pm)
         # The picture may be shown smaller than the photo; boxes are in photo pixels.
-        self._pixmap_item.setScale(w / max(1, image.width()))
-        self._pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        item.setScale(w / max(1, image.width()))
+        item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         for face in self.faces:
             self.scene.addItem(FaceBox(face, self._face_clicked))
         self.scene.setSceneRect(QRectF(0, 0, w, h))
@@ -163,7 +172,7 @@ class PhotoView(QWidget):
             move = menu.addMenu("This is…")
             move.setObjectName("assignMenu")
             for p in sorted(others, key=lambda p: (p.name is None, p.label.lower())):
-                move.addAction(p.label, lambda pid=p.id: self._edit(lambda: lib.confirm_face(face.id, pid)))
+                move.addAction(p.label, partial(self._edit, partial(lib.confirm_face, face.id, p.id)))
         if face.person_id is not None:
             # The core makes a new person by splitting a face off its person.
             menu.addAction("Someone new…", lambda: self._new_person(face))

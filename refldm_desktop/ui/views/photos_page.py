@@ -14,6 +14,8 @@ from refldm_desktop.ui.views.photo_grid import PhotoGrid
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.views.compare import CompareView
+    from refldm_desktop.ui.views.photo_view import PhotoView
 
 
 class PhotosPage(QWidget):
@@ -39,8 +41,8 @@ class PhotosPage(QWidget):
         self.grid.setModel(self.model)
         self.grid.opened.connect(self.open_photo)
         self.grid.menu_requested.connect(self._menu)
-        self.photo_view = None
-        self.compare_view = None
+        self.photo_view: PhotoView | None = None  # made when first opened
+        self.compare_view: CompareView | None = None
         self.stack = QStackedWidget()
         self.stack.addWidget(self.grid)
 
@@ -89,15 +91,22 @@ class PhotosPage(QWidget):
         self.photo_view.show_photo(photo_id)
         self.stack.setCurrentWidget(self.photo_view)
 
-    def open_compare(self, version_id: int) -> None:
+    def _compare(self):
         if self.compare_view is None:
             from refldm_desktop.ui.views.compare import CompareView
 
             self.compare_view = CompareView(self.ctx)
             self.compare_view.back.connect(self.show_grid)
             self.stack.addWidget(self.compare_view)
-        self.compare_view.show_version(version_id)
         self.stack.setCurrentWidget(self.compare_view)
+        return self.compare_view
+
+    def open_compare(self, version_id: int) -> None:
+        self._compare().show_version(version_id)
+
+    def open_compare_preview(self, photo_id: int, preview: Path, steps: int | None) -> None:
+        """A quick preview of a restore in progress; its result replaces it (open_compare)."""
+        self._compare().show_preview(photo_id, preview, steps)
 
     def open_photo_path(self, path: Path) -> None:
         """Select (and open) a photo once the grid has it."""
@@ -117,10 +126,11 @@ class PhotosPage(QWidget):
     def selected_photo_ids(self) -> list[int]:
         """The photos the Photo menu acts on: the open photo, else the grid's selection."""
         current = self.stack.currentWidget()
-        if current is self.photo_view and self.photo_view.photo_id is not None:
-            return [self.photo_view.photo_id]
-        if current is self.compare_view and self.compare_view.loaded is not None:
-            pid = self.compare_view.loaded.version.photo_id
+        view, compare = self.photo_view, self.compare_view
+        if view is not None and current is view and view.photo_id is not None:
+            return [view.photo_id]
+        if compare is not None and current is compare and compare.loaded is not None:
+            pid = compare.loaded.version.photo_id
             return [pid] if pid is not None else []
         return self.grid.selected_ids()
 
@@ -132,8 +142,7 @@ class PhotosPage(QWidget):
         self.count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
 
     def _on_change(self, change) -> None:
-        if "photos" in change.areas or "faces" in change.areas or (self.restored and "versions" in change.areas):
-            self.model.schedule_reload()
+        self.model.on_change(change)
 
     def _menu(self, ids: list[int], pos) -> None:
         from refldm_desktop.ui.views.photo_menu import photo_menu

@@ -3,7 +3,8 @@ the guess) and the whole group is named at once."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -164,12 +165,14 @@ class UnknownFacesPage(QWidget):
     def name_group(self, group: "FaceGroup", name: str) -> None:
         lib = self.ctx.library
         same = next((p for p in self.people if p.name and p.name.casefold() == name.casefold() and not p.hidden), None)
-        if group.person_id is not None and same is not None and same.id != group.person_id:
-            fn = lambda: lib.merge_people(same.id, [group.person_id])  # noqa: E731
-        elif group.person_id is not None:
-            fn = lambda: lib.rename_person(group.person_id, name)  # noqa: E731
+        pid = group.person_id
+        fn: Callable[[], object]
+        if pid is not None and same is not None and same.id != pid:
+            fn = partial(lib.merge_people, same.id, [pid])
+        elif pid is not None:
+            fn = partial(lib.rename_person, pid, name)
         else:
-            fn = lambda: lib.name_faces(group.face_ids, name)  # noqa: E731
+            fn = partial(lib.name_faces, group.face_ids, name)
         run_edit(self.ctx, fn, f"Name {name}", lambda r: self.ctx.status.emit(f"Named {name}; Ctrl+Z undoes it"))
 
     def _pixmap_ready(self, key) -> None:

@@ -33,6 +33,23 @@ def test_no_references_runs_and_says_so(tiny_home, tiny_model, golden_dir, tmp_p
     assert np.array_equal(ours, unguided)
 
 
+def test_restore_face_takes_the_users_settings_and_flags_win(tiny_home, tiny_model, golden_dir, tmp_path, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(tiny_home / "models")  # the shared tiny model; its home stays untouched
+    for key, value in (("model", "tiny"), ("steps", "2"), ("guidance", "1"), ("device", "cpu"), ("precision", "fp32")):
+        assert main(["--home", str(home), "config", "set", key, value]) == 0
+    lq, ref = golden_dir / "lq.png", golden_dir / "ref0.png"
+    args = ["--home", str(home), "restore-face", str(lq), "--refs", str(ref), "--seed", str(SEED), "--no-progress"]
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "a.png")]) == 0
+    assert "2 steps, cfg 1.0, cpu float32" in capsys.readouterr().out
+    ours = tiny_model.restore(png(lq), tiny_model.encode_references([png(ref)]), steps=2, cfg=1.0, seed=SEED)
+    assert np.array_equal(png(tmp_path / "a.png"), ours[0])
+    assert main([*args, "--steps", "3", "--cfg", "1.5", "-o", str(tmp_path / "b.png")]) == 0
+    assert "3 steps, cfg 1.5, cpu float32" in capsys.readouterr().out
+
+
 def test_many_references_warn(tiny_home, golden_dir, tmp_path, capsys):
     refs = [str(golden_dir / f"ref{j % 3}.png") for j in range(9)]
     assert restore_face(tiny_home, golden_dir, tmp_path / "out.png", "--refs", *refs) == 0
@@ -115,6 +132,15 @@ def test_reference_cache_is_reusable_and_tied_to_its_model(tiny_model, golden_di
 
     with pytest.raises(ValueError, match="another model"):
         m.sample(m.encode(inp["lq_image"]), replace(refs, owner=0), STEPS, 1.5, inp["xT"])
+
+
+def test_sample_without_noise_starts_from_the_default_seed(tiny_model, golden_dir):
+    # restore() and sample() share one default: no noise means the noise of seed 2024.
+    inp = golden(golden_dir, "inputs")
+    m = tiny_model
+    refs = m.encode_references(inp["ref_images"][:1])
+    lq = m.encode(inp["lq_image"])
+    assert torch.equal(m.sample(lq, refs, STEPS, 1.5), m.sample(lq, refs, STEPS, 1.5, m.initial_noise(1)))
 
 
 def test_cancel_stops_and_leaves_the_model_usable(tiny_model, golden_dir):
