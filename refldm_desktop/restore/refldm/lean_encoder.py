@@ -83,18 +83,20 @@ def group_stats(norm, x: "torch.Tensor", columns: int) -> tuple["torch.Tensor", 
 
     b, c, h, w = x.shape
     g = norm.num_groups
-    total = mean = m2 = None
-    for a, e in _spans(w, columns):
+
+    def moments(a: int, e: int) -> tuple[int, "torch.Tensor", "torch.Tensor"]:
         part = x[..., a:e].reshape(b, g, -1)
         var_i, mean_i = torch.var_mean(part.double(), dim=2, correction=0)
-        n_i = part.shape[2]
-        if total is None:
-            total, mean, m2 = n_i, mean_i, var_i * n_i
-            continue
+        return part.shape[2], mean_i, var_i * part.shape[2]
+
+    spans = _spans(w, columns)
+    total, mean, m2 = moments(*spans[0])
+    for a, e in spans[1:]:
+        n_i, mean_i, m2_i = moments(a, e)
         delta = mean_i - mean
         both = total + n_i
         mean = mean + delta * (n_i / both)
-        m2 = m2 + var_i * n_i + delta**2 * (total * n_i / both)
+        m2 = m2 + m2_i + delta**2 * (total * n_i / both)
         total = both
     rstd = torch.rsqrt(m2 / total + norm.eps)
     return mean.to(x.dtype), rstd.to(x.dtype)
