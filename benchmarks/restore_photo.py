@@ -10,6 +10,12 @@ Two measurements:
   events. Only the model is missing from it (passthrough).
 
     python benchmarks/restore_photo.py [--repeat 3] [--size 512] [--upscale 1] [--json] [--no-handler]
+                                       [--changed]
+
+The passthrough restorer returns its crops unchanged, and paste-back then skips the warp (the
+photo stays as it was). --changed swaps in a stand-in that flips the lowest bit of every
+crop pixel, so every face takes the whole paste path (colour fit, warp back, keep-detail
+warp, blend) that a real model's output takes; the stand-in itself is not timed.
 
 Photos: ../shared/data/faces/{old_photos,groups}. Faces: dlib HOG + 68 landmarks.
 """
@@ -87,6 +93,20 @@ def detector():
     return find
 
 
+class ChangingRestorer:
+    """Returns each crop with the lowest bit of every value flipped: a change the paste
+    must carry over, at no cost worth timing."""
+
+    name = "changing"
+    needs_references = False
+
+    def __init__(self, resolution: int) -> None:
+        self.resolution = resolution
+
+    def restore(self, crops, references, *args, **kwargs):
+        return [np.bitwise_xor(c, 1) for c in crops]
+
+
 def load(path: Path) -> np.ndarray:
     with Image.open(path) as img:
         return np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(img).convert("RGB")))
@@ -99,6 +119,8 @@ def main() -> int:
     ap.add_argument("--upscale", type=int, default=1, choices=(1, 2, 4))
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-handler", action="store_true", help="skip the job-path measurement")
+    ap.add_argument("--changed", action="store_true",
+                    help="a stand-in restorer that changes every pixel, so pasting does all its work")
     args = ap.parse_args()
     if not FACES.is_dir():
         print(f"photos not found: {FACES}", file=sys.stderr)
@@ -106,7 +128,7 @@ def main() -> int:
 
     find = detector()
     raw = PasteOptions(color_match=False, lowfreq_sigma=0.0, keep_detail=False)
-    restorer = PassthroughRestorer(resolution=args.size)
+    restorer = ChangingRestorer(args.size) if args.changed else PassthroughRestorer(resolution=args.size)
     photos = sorted(p for d in ("old_photos", "groups") for p in (FACES / d).iterdir() if p.is_file())
     rows = []
     totals = {"decode": 0.0, "upscale": 0.0, "align": 0.0, "colour": 0.0, "paste": 0.0, "save": 0.0}
@@ -163,6 +185,7 @@ def main() -> int:
         "upscale": args.upscale,
         "photos": len(rows),
         "faces": n_faces,
+        "restorer": restorer.name,
         "ms_per_face": per_face,
         "added_ms_per_face": added,
         "rows": rows,
@@ -172,7 +195,8 @@ def main() -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"machine: {result['machine']} ({load_average()} at the end: other work shares the CPUs)")
-    print(f"{len(rows)} photos, {n_faces} faces, crop {args.size}, upscale {args.upscale}, median of {args.repeat}")
+    print(f"{len(rows)} photos, {n_faces} faces, crop {args.size}, upscale {args.upscale}, median of {args.repeat}, "
+          f"restorer {restorer.name}")
     print(f"{'photo':34s} {'faces':>5s} {'align':>7s} {'paste':>7s} {'(colour)':>8s} {'save':>7s}  ms/face")
     for r in rows:
         print(f"{r['photo']:34s} {r['faces']:5d} {r['align_ms_per_face']:7.1f} {r['paste_ms_per_face']:7.1f} "

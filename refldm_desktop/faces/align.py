@@ -110,18 +110,24 @@ def _blurred_reflect_pad(region: np.ndarray, pads: tuple[int, int, int, int], bl
     except ValueError:
         padded = np.pad(region, ((top, bottom), (left, right), (0, 0)), mode="edge")
     ph, pw = padded.shape[:2]
-    yy, xx = np.mgrid[0:ph, 0:pw].astype(np.float32)
-    dist_x = np.maximum(np.maximum(left - xx, xx - (left + w - 1)), 0) / max(left, right, 1)
-    dist_y = np.maximum(np.maximum(top - yy, yy - (top + h - 1)), 0) / max(top, bottom, 1)
-    weight = np.clip(np.maximum(dist_x, dist_y) * 3.0, 0.0, 1.0)[..., None]
-    blurred = np.asarray(
-        Image.fromarray(padded).filter(ImageFilter.GaussianBlur(max(blur, 1.0))), dtype=np.float32
-    )
-    median = np.median(padded.reshape(-1, 3), axis=0)
-    out = padded.astype(np.float32)
-    out += (blurred - out) * weight
-    out += (median - out) * np.clip(weight, 0.0, 1.0) * 0.5
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    blurred = Image.fromarray(padded).filter(ImageFilter.GaussianBlur(max(blur, 1.0)))
+    median = np.median(padded.reshape(-1, 3), axis=0).astype(np.float32)
+    out = padded.copy()
+    # Only the padding changes (its weight is 0 inside the region): blend it band by band.
+    bands = [(0, top, 0, pw), (top + h, ph, 0, pw), (top, top + h, 0, left), (top, top + h, left + w, pw)]
+    for y0, y1, x0, x1 in bands:
+        if y0 >= y1 or x0 >= x1:
+            continue
+        yy = np.arange(y0, y1, dtype=np.float32)[:, None]
+        xx = np.arange(x0, x1, dtype=np.float32)[None, :]
+        dist_x = np.maximum(np.maximum(left - xx, xx - (left + w - 1)), 0) / max(left, right, 1)
+        dist_y = np.maximum(np.maximum(top - yy, yy - (top + h - 1)), 0) / max(top, bottom, 1)
+        weight = np.clip(np.maximum(dist_x, dist_y) * 3.0, 0.0, 1.0)[..., None]
+        band = padded[y0:y1, x0:x1].astype(np.float32)
+        band += (np.asarray(blurred.crop((x0, y0, x1, y1)), dtype=np.float32) - band) * weight
+        band += (median - band) * weight * 0.5
+        out[y0:y1, x0:x1] = np.clip(np.rint(band), 0, 255).astype(np.uint8)
+    return out
 
 
 def warp_to_crop(image: np.ndarray, t: AlignTransform) -> np.ndarray:

@@ -368,8 +368,12 @@ def _upsampled_every_other(small: np.ndarray, size: int) -> np.ndarray:
     computing the other three quarters."""
     i0, i1, f = _linear_taps(small.shape[0], size)
     i0, i1, f = i0[::2], i1[::2], f[::2]
-    rows = small[i0] + (small[i1] - small[i0]) * f[:, None, None]
-    return rows[:, i0] + (rows[:, i1] - rows[:, i0]) * f[None, :, None]
+    # np.take along an axis is about twice as fast as fancy indexing here.
+    rows = np.take(small, i0, axis=0)
+    rows += (np.take(small, i1, axis=0) - rows) * f[:, None, None]
+    out = np.take(rows, i0, axis=1)
+    out += (np.take(rows, i1, axis=1) - out) * f[None, :, None]
+    return out
 
 
 def _apply_colour_in_box(rgb: np.ndarray, fit: _ColourFit, t: AlignTransform, box) -> np.ndarray:

@@ -168,12 +168,18 @@ class RefLDM:
         return x.to(torch.float32)
 
     def encode(self, images: "torch.Tensor") -> "torch.Tensor":
-        """quant_conv(encoder(x)): the pre-quantisation latent, float32."""
+        """quant_conv(encoder(x)): the pre-quantisation latent, float32.
+
+        A wide reference strip's large levels run in stripes (lean_encoder.py): with 8
+        references the plain forward would hold several 1 GiB activations at once.
+        """
         import torch
+
+        from refldm_desktop.restore.refldm.lean_encoder import encode_lean
 
         with torch.inference_mode():
             x = images.to(self.device, self.vq_dtype)
-            return self.vq.quant_conv(self.vq.encoder(x)).float()
+            return encode_lean(self.vq, x).float()
 
     def decode(self, latent: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
         """Quantise, post_quant_conv, decoder. Returns (image in ~[-1, 1], codebook indices)."""

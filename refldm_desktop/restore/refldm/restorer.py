@@ -79,6 +79,8 @@ class RefLDMRestorer:
             # models_dir is <home>/models unless a caller chose otherwise: keep the cache beside it.
             cache_dir = self.models_dir.parent / "cache" / "ref_latents"
         self.latent_store: ReferenceLatentStore | None = ReferenceLatentStore(cache_dir) if cache_dir else None
+        # --precision auto's measured choice per device (precision.py), beside the latents.
+        self.precision_file = Path(cache_dir).parent / "precision.json" if cache_dir else None
         self.requested_device = device
         self.precision = precision
         self.cuda_graphs = cuda_graphs
@@ -174,8 +176,12 @@ class RefLDMRestorer:
             self._refs.clear()
         if self._model is None:
             self._store_entry()
+            from refldm_desktop.restore.refldm.precision import resolve as resolve_precision
+
             try:
-                self._model = RefLDM.load(self.path, device=str(wanted), precision=self.precision,
+                precision = resolve_precision(self.precision, self.path, str(wanted), self.precision_file,
+                                              self.model, self.resolution)
+                self._model = RefLDM.load(self.path, device=str(wanted), precision=precision,
                                           cuda_graphs=self.cuda_graphs)
             except ModelStoreError as exc:
                 raise RestoreError(str(exc)) from None
