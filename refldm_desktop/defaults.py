@@ -23,6 +23,9 @@ DEFAULT_MIN_NEED = 0.5
 DEFAULT_MIN_QUALITY = 0.5  # of the deprecated --min-quality (the reference score)
 UPSCALE_CHOICES = (1, 2, 4)  # enlarging a whole photo before its faces are restored
 
+# Model arithmetic; auto is bf16 only where a trial on the device found it faster and close.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
 __all__ = [
     "DEFAULT_CFG",
     "DEFAULT_FACE_BACKEND",
@@ -33,6 +36,7 @@ __all__ = [
     "DEFAULT_RESTORER",
     "DEFAULT_STEPS",
     "FACE_BACKENDS_GROUP",
+    "PRECISIONS",
     "RESTORERS_GROUP",
     "UPSCALE_CHOICES",
 ]

@@ -14,7 +14,7 @@ from typing import Any
 
 from refldm_desktop.cli import CliError
 from refldm_desktop.core.home import resolve_home
-from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_MODEL, DEFAULT_STEPS
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_MODEL, DEFAULT_STEPS, PRECISIONS
 
 MANY_REFS = 8
 
@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     noise.add_argument("--seed", type=int, default=2024, help="seed of the initial noise (default 2024)")
     noise.add_argument("--noise", type=Path, metavar="FILE.npy", help="initial noise (1, C, h, w) from a .npy file")
     rf.add_argument("--device", choices=("auto", "cuda", "cpu"), help="default: the device setting, else auto")
-    rf.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+    rf.add_argument("--precision", choices=PRECISIONS,
                     help="auto: bf16 where a trial (run once per device, kept in the home) found it faster "
                          "than fp32 and within 35 dB PSNR of it, else fp32 (default: the precision setting, "
                          "else auto)")

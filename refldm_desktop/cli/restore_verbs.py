@@ -20,6 +20,7 @@ from refldm_desktop.defaults import (
     DEFAULT_REFERENCES,
     DEFAULT_RESTORER,
     DEFAULT_STEPS,
+    PRECISIONS,
     UPSCALE_CHOICES,
 )
 
@@ -41,6 +42,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="first make a quick preview with N steps (its path is printed), then the full result")
     g.add_argument("--seed", type=int, metavar="N", help="fix the random noise (default: a new seed, recorded)")
     g.add_argument("--device", metavar="DEV", help=f"{_DEVICES} (default auto)")
+    g.add_argument("--precision", choices=PRECISIONS,
+                   help="the model's arithmetic; auto: bf16 where a trial on this device found it faster "
+                        "than fp32 and close to it (default: the precision setting, else auto)")
     g.add_argument("--upscale", type=int, choices=UPSCALE_CHOICES,
                    help="enlarge the whole photo first so small faces keep their detail (default 1)")
     g.add_argument("--references", type=int, metavar="K",
@@ -110,6 +114,7 @@ def _settings(args: argparse.Namespace, lib):
         references=args.references,
         identity_policy=args.identity_policy,
         preview_steps=args.preview_steps,
+        precision=args.precision,
     )
 
 

@@ -347,7 +347,8 @@ def _restorer(ctx: JobContext, lib, payload) -> Any:
     """The job's restorer, made once per runner (loading a model is slow)."""
     name = str(payload.get("restorer") or DEFAULT_RESTORER)
     model = payload.get("model")
-    key = (name, model, ctx.device)
+    precision = str((payload.get("options") or {}).get("precision") or "auto")
+    key = (name, model, ctx.device, precision)
     cache = ctx.shared.setdefault("restorers", {})
     restorer = cache.get(key)
     if restorer is None:
@@ -355,7 +356,7 @@ def _restorer(ctx: JobContext, lib, payload) -> Any:
         # CPU) lets its memory go first.
         for old in [k for k in cache if k[0] == name]:
             del cache[old]
-        restorer = create_restorer(name, **restorer_options(lib, model, ctx.device))
+        restorer = create_restorer(name, **restorer_options(lib, model, ctx.device, precision))
         ok, why = restorer.available()
         if not ok:
             raise LibraryError(f"the restorer {name!r} cannot run: {why}")

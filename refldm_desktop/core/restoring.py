@@ -41,6 +41,7 @@ from refldm_desktop.defaults import (
     DEFAULT_MIN_QUALITY,
     DEFAULT_REFERENCES,
     DEFAULT_RESTORER,
+    PRECISIONS,
     RESTORERS_GROUP,
     UPSCALE_CHOICES,
 )
@@ -73,6 +74,8 @@ class RestoreSettings:
     # A quick result of this many steps is made first and shown while the full one runs
     # (0: none). Not part of a batch's identity: it changes what a user sees, not the output.
     preview_steps: int = 0
+    # auto: bf16 where a trial on this device found it faster and close to fp32 (ReF-LDM only).
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         from refldm_desktop.restore.identity import POLICIES
@@ -81,6 +84,8 @@ class RestoreSettings:
             raise LibraryError(
                 f"the identity policy must be one of {', '.join(POLICIES)}, got {self.identity_policy!r}"
             )
+        if self.precision not in PRECISIONS:
+            raise LibraryError(f"the precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.preview_steps < 0:
             raise LibraryError(f"preview steps must be 0 (none) or more, got {self.preview_steps}")
         if self.upscale not in UPSCALE_CHOICES:
@@ -102,6 +107,7 @@ class RestoreSettings:
             "no_refs_ok": settings.reference_free,
             "references": settings.references,
             "identity_policy": settings.identity_policy,
+            "precision": settings.precision,
         }
         base.update({k: v for k, v in flags.items() if v is not None})
         return cls(**base)
@@ -114,6 +120,7 @@ class RestoreSettings:
             "references": self.references,
             "identity_policy": self.identity_policy,
             **({"preview_steps": self.preview_steps} if self.preview_steps else {}),
+            **({"precision": self.precision} if self.precision != "auto" else {}),
         }
 
 
@@ -285,8 +292,8 @@ def create_restorer(name: str, **options: Any):
         raise LibraryError(f"the restorer {name!r} cannot be set up: {exc}") from exc
 
 
-def restorer_options(lib: "Library", model: str | None, device: str) -> dict[str, Any]:
-    return {"model": model, "models_dir": str(lib.home.models), "device": device}
+def restorer_options(lib: "Library", model: str | None, device: str, precision: str = "auto") -> dict[str, Any]:
+    return {"model": model, "models_dir": str(lib.home.models), "device": device, "precision": precision}
 
 
 # -- batches ---------------------------------------------------------------------------
@@ -480,7 +487,7 @@ class Restoring:
 
     def check_restorer(self, settings: RestoreSettings) -> str:
         """Raise LibraryError when the restorer cannot run now; returns its model name."""
-        r = create_restorer(settings.restorer, **restorer_options(self._lib, settings.model, settings.device))
+        r = create_restorer(settings.restorer, **restorer_options(self._lib, settings.model, settings.device, settings.precision))
         ok, why = r.available()
         if not ok:
             raise LibraryError(f"the restorer {settings.restorer!r} cannot run: {why}")

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 from refldm_desktop.core.changes import LibraryError
 from refldm_desktop.core.home import Home
+from refldm_desktop.defaults import PRECISIONS
 from refldm_desktop.defaults import (
     DEFAULT_CFG,
     DEFAULT_MODEL,
@@ -131,7 +132,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "restorer": _name,
     "model": _name,
     "device": _device,
-    "precision": _choice("auto", "fp32", "bf16", "fp16"),
+    "precision": _choice(*PRECISIONS),
     "steps": _whole(1, 1000),
     "guidance": _guidance,
     "references": _whole(0, 16),

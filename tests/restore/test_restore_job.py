@@ -29,8 +29,10 @@ class Painter:
     needs_references = False
     made: list["Painter"] = []
 
-    def __init__(self, *, device="auto", model=None, models_dir=None, oom_off_cpu=False, on_restore=None):
+    def __init__(self, *, device="auto", model=None, models_dir=None, oom_off_cpu=False, on_restore=None,
+                 precision="auto"):
         self.resolution = 32
+        self.precision = precision
         self.device = "cpu" if device == "auto" else device
         self.oom_off_cpu = oom_off_cpu
         self.on_restore = on_restore
@@ -83,7 +85,7 @@ def painter(monkeypatch):
     options: dict = {}
 
     def create(name, **kw):
-        return Painter(device=kw.get("device", "auto"), **options)
+        return Painter(device=kw.get("device", "auto"), precision=kw.get("precision", "auto"), **options)
 
     monkeypatch.setattr(restore_job, "create_restorer", create)
     return options
@@ -341,3 +343,18 @@ def test_batch_plan_chooses_by_need_and_says_why_each_face_was_left_out(lib, pai
     lib.jobs.run(batch_id=p.batch_id)
     page = lib.restoring.write_report(p.batch_id, tmp_path / "out").read_text("utf-8")
     assert "restoration need 0.80: blurry" in page and "reference quality 0.90: eyes closed" in page
+
+
+def test_the_precision_setting_reaches_the_restorer_of_every_job(lib, painter, tmp_path):
+    from refldm_desktop.core.settings import Settings
+
+    a = photo(lib, "a.png")
+    # The user's setting, unless a flag says otherwise.
+    assert RestoreSettings.from_settings(Settings(precision="fp32")).precision == "fp32"
+    assert RestoreSettings.from_settings(Settings(precision="fp32"), precision="bf16").precision == "bf16"
+    with pytest.raises(LibraryError, match="precision must be one of auto, fp32, bf16, fp16"):
+        RestoreSettings(precision="fp8")
+    summary, _ = run(lib, [a.id], tmp_path / "out", precision="bf16")
+    assert summary.done and Painter.made[-1].precision == "bf16"
+    summary, _ = run(lib, [a.id], tmp_path / "out2")
+    assert summary.done and Painter.made[-1].precision == "auto"  # a new restorer: the precision differs

@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_STEPS
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_STEPS, PRECISIONS
 from refldm_desktop.restore.refldm.config import RefLDMConfig
 from refldm_desktop.restore.refldm.schedule import ddim_schedule
 
 if TYPE_CHECKING:
     import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 class RestoreCancelled(Exception):
