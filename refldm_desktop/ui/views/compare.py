@@ -95,6 +95,17 @@ def load_version(lib, version_id: int) -> Loaded:
     return loaded
 
 
+def _identity_line(face: dict) -> str:
+    from refldm_desktop.restore.identity import DRIFTED, NO_FACE, IdentityCheck
+
+    fid = face["face_id"]
+    if not face.get("identity"):
+        return f"Face {fid}: likeness not checked"
+    check = IdentityCheck.from_json(face["identity"])
+    warn = "⚠ " if check.verdict in (DRIFTED, NO_FACE) else ""
+    return f"{warn}Face {fid} likeness: {check.describe()}"
+
+
 class CompareView(QWidget):
     back = Signal()
     decided = Signal(int, str)  # version id, "kept" / "discarded"
@@ -173,6 +184,11 @@ class CompareView(QWidget):
         self.ref_caption = QLabel("References")
         self.ref_caption.setObjectName("compareRefCaption")
         self.ref_caption.setWordWrap(True)
+        # The identity guard's verdict: does the result still look like the person?
+        self.identity = QLabel()
+        self.identity.setObjectName("compareIdentity")
+        self.identity.setWordWrap(True)
+        self.identity.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details = QLabel()
         self.details.setObjectName("compareDetails")
         self.details.setWordWrap(True)
@@ -180,6 +196,7 @@ class CompareView(QWidget):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.identity)
         side_layout.addWidget(self.ref_caption)
         side_layout.addWidget(self.references, 1)
         side_layout.addWidget(self.details)
@@ -293,6 +310,7 @@ class CompareView(QWidget):
                     item.setIcon(QIcon(QPixmap.fromImage(crop)))
                 self.references.addItem(item)
                 count += 1
+        self.identity.setText("\n".join(_identity_line(f) for f in faces))
         if count:
             self.ref_caption.setText(f"{count} reference photo{'s' if count != 1 else ''} used, and why")
         else:
