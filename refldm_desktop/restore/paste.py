@@ -264,15 +264,15 @@ def _add_upsampled(target: np.ndarray, small: np.ndarray) -> None:
     out[:, :, half:] += padded[:, 1 : m + 1, None] + diff[:, 1 : m + 1, None] * (t[half:] - 0.5)[None, None, :, None]
 
 
-def _lowpass_small(crop: np.ndarray, sigma_px: float) -> np.ndarray:
-    """The low band of a uint8 crop as a float32 array on a coarse grid (cells of about
-    sigma/2 pixels): box-averaged, then blurred with what remains of the Gaussian."""
+def _coarse(crop: np.ndarray, sigma_px: float) -> np.ndarray:
+    """A uint8 crop box-averaged onto a float32 grid of cells of about sigma/2 pixels, the
+    first step of its low band (see _fit_colour)."""
     size = crop.shape[0]
     cell = max(1, int(round(sigma_px / 2.0)))
     m = max(2, int(round(size / cell)))
     img = Image.fromarray(crop)
     small = img.reduce(cell) if m * cell == size else img.resize((m, m), Image.Resampling.BOX)
-    return _blur_small(np.asarray(small, dtype=np.float32), sigma_px * m / size)
+    return np.asarray(small, dtype=np.float32)
 
 
 def _weighted_stats(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -345,7 +345,9 @@ def _fit_colour(
     low = None
     if lowfreq_sigma > 0:
         sigma_px = lowfreq_sigma * size
-        low = _lowpass_small(original, sigma_px) - _lowpass_small(restored, sigma_px)
+        # Both crops' coarse grids are blurred as one: the blur is linear.
+        small = _coarse(original, sigma_px) - _coarse(restored, sigma_px)
+        low = _blur_small(small, sigma_px * small.shape[0] / size)
     a = b = None
     if color_match:
         # Statistics on every _STATS_STEP-th pixel of each row and column where the face's
@@ -745,11 +747,12 @@ def paste_faces(
             alpha = 1.0 - keep
             safe = np.maximum(den, 1e-30)[..., None]
             blended = np.where(den[..., None] > 0, num / safe, orig)
-        new = np.clip(np.rint(orig + alpha[..., None] * (blended - orig)), 0, 255).astype(np.uint8)
-        touched = alpha > 0
-        region = out[y0:y1, x0:x1]
-        region[touched] = new[touched]
-        regions.append(((x0, y0, x1, y1), alpha.astype(np.float32)))
+        new = blended - orig
+        new *= alpha[..., None]
+        new += orig
+        np.clip(np.rint(new, out=new), 0, 255, out=new)
+        np.copyto(out[y0:y1, x0:x1], new.astype(np.uint8), where=(alpha > 0)[..., None])
+        regions.append(((x0, y0, x1, y1), np.asarray(alpha, np.float32)))
     return PasteResult(out, regions)
 
 
