@@ -27,6 +27,7 @@ from PIL import Image
 
 from refldm_desktop.faces.align import AlignTransform, warp_to_crop
 from refldm_desktop.restore.tone import PhotoTone
+from refldm_desktop.restore.torch_threads import one_torch_thread
 
 # ---------------------------------------------------------------------------------------------
 # Hooks for optional models
@@ -449,22 +450,6 @@ def _torch():
     return torch
 
 
-@contextlib.contextmanager
-def _one_torch_thread(torch, device):
-    """Paste's tensors are small: on a CPU shared with other work, torch's thread pool
-    spinning over them cost 6x the time of one thread (50 vs 330 ms per face measured on a
-    busy 2-core VM). The model's own thread count is restored afterwards."""
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _chw(torch, a: np.ndarray, device):
     """(h, w[, c]) array -> (c, h, w) float32 tensor on `device`."""
     if not a.flags.writeable:
@@ -624,7 +609,7 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
         )
     torch = _torch()
     device = torch.device(options.device or "cpu")
-    with _one_torch_thread(torch, device):
+    with one_torch_thread() if device.type == "cpu" else contextlib.nullcontext():
         rgb, mask = _warped_change(torch, device, image, t, box, restored, original, fit, crop_mask, options)
     if options.tone is not None and options.tone.monochrome:
         rgb = options.tone.apply(rgb)  # last, so that a grey photo stays exactly grey
