@@ -1,20 +1,24 @@
 """Thumbnails made off the GUI thread, kept as pixmaps in a bounded cache.
 
-Images come from the core's thumbnail cache (`Library.thumbnail`) when it has one, else
-straight from the file with Pillow. Workers make QImages (safe off the GUI thread); the GUI
-thread turns them into pixmaps. The newest requests go first: what is on screen now
-matters more than what scrolled past.
+The pictures are made in the core's thumbnail worker process (core.thumbworker): from the
+library's own thumbnails (`Library.thumbnail`, resolved in the child) or from a file a
+`source` function names. The child hands back pixels at the size they are shown; the GUI
+thread only copies them into a pixmap. Nothing here decodes on a thread of the app's own
+process, where the GIL it holds would freeze the window.
+
+The newest requests go first: what is on screen now matters more than what scrolled past.
+At most `max_pending` wait; older ones are dropped, and `ready(key)` tells the views about
+them too, so a tile still shown asks again (and, being the newest, goes first).
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 if TYPE_CHECKING:
@@ -38,9 +42,11 @@ def load_qimage(path: Path, size: int) -> QImage:
 
 
 class ThumbnailCache(QObject):
-    ready = Signal(object)  # key
+    # The key's picture is made, failed, or its request was dropped: views show it again,
+    # and ask again for it when it is still in view.
+    ready = Signal(object)
 
-    _made = Signal(object, object)  # key, QImage or None
+    _made = Signal(object, object)  # key, Picture, QImage, or None (failed); "retry": not made
 
     def __init__(
         self,
@@ -56,33 +62,39 @@ class ThumbnailCache(QObject):
     ) -> None:
         super().__init__(parent)
         self._library = library
-        self._source = source or self._path_for
+        self._source = source
         self._pixmaps: OrderedDict[Key, QPixmap] = OrderedDict()
         self._failed: set[Key] = set()
         self._capacity = capacity
         self._max_pending = max_pending
-        self._pending: deque[Key] = deque()
-        self._queued: set[Key] = set()
+        self._pending: OrderedDict[Key, None] = OrderedDict()  # oldest first
+        self._asked: set[Key] = set()  # pending or in flight
+        self._dropped: set[Key] = set()
         self._cv = threading.Condition()
         self._closed = False
         self._paths: dict[Key, Path] = {}
         # Made at the size they are shown (in device pixels), so painting is a plain copy.
-        self._display = display
+        self._fit = None if display is None else tuple(round(v * device_pixel_ratio) for v in display)
         self._dpr = device_pixel_ratio
+        # Requests sent to the worker process and not answered yet: a few, so that what is
+        # asked for while they are made still goes first.
+        self._window = workers or 2
+        self._in_flight = 0
         self._made.connect(self._store, Qt.ConnectionType.QueuedConnection)
-        if workers is None:
-            # One core stays for the GUI thread: on two cores a second decoder is a second
-            # thread taking the GIL from it.
-            workers = max(1, min(2, (os.cpu_count() or 2) - 1))
-        self._threads = [
-            threading.Thread(target=self._work, name=f"refldm-thumbs-{i}", daemon=True) for i in range(workers)
-        ]
-        for t in self._threads:
-            t.start()
+        self._drop_timer = QTimer(self)
+        self._drop_timer.setSingleShot(True)
+        self._drop_timer.setInterval(50)
+        self._drop_timer.timeout.connect(self._announce_dropped)
+        self._sender = threading.Thread(target=self._send, name="refldm-thumbs", daemon=True)
+        self._sender.start()
 
     def hint_path(self, key: Key, path: Path) -> None:
-        """The original's path for a key, so the fallback need not ask the database."""
+        """The original's path for a key, for a library that cannot make thumbnails."""
         self._paths[key] = path
+
+    def cached(self, key: Key) -> QPixmap | None:
+        """The pixmap if made, without asking for it."""
+        return self._pixmaps.get(key)
 
     def get(self, key: Key) -> QPixmap | None:
         """The pixmap if made; else None, and it is made in the background (ready(key))."""
@@ -93,12 +105,18 @@ class ThumbnailCache(QObject):
         if key in self._failed:
             return None
         with self._cv:
-            if key not in self._queued:
-                self._queued.add(key)
-                self._pending.append(key)
+            if key in self._pending:
+                self._pending.move_to_end(key)  # asked again: it is in view, it goes first
+            elif key not in self._asked:
+                self._asked.add(key)
+                self._pending[key] = None
                 while len(self._pending) > self._max_pending:
-                    self._queued.discard(self._pending.popleft())
+                    old, _ = self._pending.popitem(last=False)
+                    self._asked.discard(old)
+                    self._dropped.add(old)
                 self._cv.notify()
+        if self._dropped and not self._drop_timer.isActive():
+            self._drop_timer.start()
         return None
 
     def forget(self, keys: list[Key] | None = None) -> None:
@@ -115,10 +133,28 @@ class ThumbnailCache(QObject):
             self._closed = True
             self._pending.clear()
             self._cv.notify_all()
-        for t in self._threads:
-            t.join(5)
+        self._sender.join(5)
 
-    # -- workers ---------------------------------------------------------------------------
+    def _announce_dropped(self) -> None:
+        with self._cv:
+            dropped, self._dropped = self._dropped, set()
+        for key in dropped:
+            if key not in self._asked:  # not asked again meanwhile
+                self.ready.emit(key)
+
+    # -- off the GUI thread ----------------------------------------------------------------
+
+    def _request(self, key: Key):
+        from refldm_desktop.core.thumbworker import Request
+
+        kind, ident, size = key
+        if self._source is not None:
+            return Request(kind, ident, size, self._fit, source=str(self._source(key)))
+        home = getattr(self._library, "home", None)
+        if home is not None and callable(getattr(self._library, "thumbnail", None)):
+            cache = self._library.thumbnails.root
+            return Request(kind, ident, size, self._fit, database=str(home.database), cache=str(cache))
+        return Request(kind, ident, size, self._fit, source=str(self._path_for(key)))
 
     def _path_for(self, key: Key) -> Path:
         kind, ident, size = key
@@ -133,39 +169,53 @@ class ThumbnailCache(QObject):
             return next(v.output for v in self._library.jobs.versions() if v.id == ident)
         raise LookupError(f"no picture for {kind} {ident}")
 
-    def _work(self) -> None:
+    def _send(self) -> None:
+        from refldm_desktop.core.thumbworker import shared
+
+        worker = shared()
         while True:
             with self._cv:
-                while not self._pending and not self._closed:
+                while not self._closed and not (self._pending and self._in_flight < self._window):
                     self._cv.wait()
                 if self._closed:
                     return
-                key = self._pending.pop()  # newest first
+                key, _ = self._pending.popitem(last=True)  # newest first
+                self._in_flight += 1
             try:
-                image = load_qimage(self._source(key), key[2])
-                if self._display is not None:
-                    w, h = (round(v * self._dpr) for v in self._display)
-                    if image.width() > w or image.height() > h:
-                        image = image.scaled(w, h, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-            except Exception:  # noqa: BLE001 - an unreadable picture shows as a placeholder
-                image = None
-            with self._cv:
-                if self._closed:
-                    return
-                try:
-                    self._made.emit(key, image)
-                except RuntimeError:  # the cache was deleted with its page
-                    return
+                req = self._request(key)
+            except Exception:  # noqa: BLE001 - no picture: shown as a placeholder
+                self._answer(key, "no picture")
+                continue
+            worker.submit(req, lambda result, key=key: self._answer(key, result))
 
-    def _store(self, key: Key, image: QImage | None) -> None:
+    def _answer(self, key: Key, result) -> None:
         with self._cv:
-            self._queued.discard(key)
-        if image is None or image.isNull():
+            self._in_flight -= 1
+            self._cv.notify()
+            if self._closed:
+                return
+        try:
+            self._made.emit(key, "retry" if result is None else (None if isinstance(result, str) else result))
+        except RuntimeError:  # the cache was deleted with its page
+            pass
+
+    def _store(self, key: Key, made) -> None:
+        with self._cv:
+            self._asked.discard(key)
+        if isinstance(made, str):  # the worker stopped first: asked again when shown
+            self.ready.emit(key)
+            return
+        if made is None:
             self._failed.add(key)
         else:
-            pm = QPixmap.fromImage(image)
-            pm.setDevicePixelRatio(self._dpr)
-            self._pixmaps[key] = pm
-            while len(self._pixmaps) > self._capacity:
-                self._pixmaps.popitem(last=False)
+            image = made if isinstance(made, QImage) else QImage(
+                made.rgb, made.width, made.height, 3 * made.width, QImage.Format.Format_RGB888).copy()
+            if image.isNull():
+                self._failed.add(key)
+            else:
+                pm = QPixmap.fromImage(image)
+                pm.setDevicePixelRatio(self._dpr)
+                self._pixmaps[key] = pm
+                while len(self._pixmaps) > self._capacity:
+                    self._pixmaps.popitem(last=False)
         self.ready.emit(key)
