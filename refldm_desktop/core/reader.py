@@ -10,6 +10,7 @@ connection is read-only (`mode=ro`): nothing here can write to the library.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -27,14 +28,23 @@ BATCH = 64  # rows read between two pauses: a fraction of a millisecond of GIL e
 
 
 class PhotoSummary(NamedTuple):
-    """What a grid cell shows of a photo."""
+    """What a grid cell shows of a photo. The path stays the string stored: a Path object
+    per row was most of the Python a page of rows cost."""
 
     id: int
-    path: Path
+    location: str
     state: str
     width: int | None
     height: int | None
     face_count: int
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
+
+    @property
+    def name(self) -> str:
+        return self.location.rpartition(os.sep)[2]
 
 
 _SUMMARY_SQL = "SELECT id, path, state, width, height, face_count FROM photos WHERE id IN ({marks})"
@@ -107,7 +117,7 @@ class PhotoReader:
             part = ids[i : i + _q.CHUNK]
             sql = _SUMMARY_SQL.format(marks=",".join("?" * len(part)))
             for pid, path, state, width, height, faces in self._rows(sql, part):
-                found[pid] = PhotoSummary(pid, Path(path), state, width, height, faces or 0)
+                found[pid] = PhotoSummary(pid, path, state, width, height, faces or 0)
         return [found[i] for i in ids if i in found]
 
     def close(self) -> None:

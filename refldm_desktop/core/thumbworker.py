@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Callable
 
+NICE = 5  # the child's priority a little below the app's (10 starved it on a busy machine)
+
 
 @dataclass(frozen=True)
 class Request:
@@ -113,19 +115,66 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 
 
 def main() -> None:
+    if hasattr(os, "nice"):
+        # Background work: on a busy machine the app's GUI thread gets the core first.
+        os.nice(NICE)
+    # What the first request needs, imported before it comes (seconds on a busy machine):
+    # the app starts this process as soon as its window has painted.
+    import PIL.Image  # noqa: F401
+
+    import refldm_desktop.core.queries  # noqa: F401
+    import refldm_desktop.core.thumbnails  # noqa: F401
+
     serve(sys.stdin.buffer, sys.stdout.buffer)
 
 
 # -- the parent --------------------------------------------------------------------------
 
 
-class ThumbnailWorker:
-    """The parent's side: submit(request, done) returns at once; done(picture or error)
-    is called later on the worker's reader thread. The child starts on the first request;
-    if it dies, the requests in flight fail and the next one starts a new child."""
+class Answers:
+    """The child's answers parsed as their bytes arrive, in pieces of any size."""
 
     def __init__(self) -> None:
+        self._buf = bytearray()
+        self._head: dict | None = None
+
+    def feed(self, data: bytes) -> list[tuple[int, "Picture | str"]]:
+        self._buf += data
+        done: list[tuple[int, Picture | str]] = []
+        while True:
+            if self._head is None:
+                end = self._buf.find(b"\n")
+                if end < 0:
+                    return done
+                self._head = json.loads(self._buf[:end])
+                del self._buf[: end + 1]
+            head = self._head
+            if "error" in head:
+                done.append((head["n"], head["error"]))
+            else:
+                size = head["w"] * head["h"] * 3
+                if len(self._buf) < size:
+                    return done
+                done.append((head["n"], Picture(head["w"], head["h"], bytes(self._buf[:size]))))
+                del self._buf[:size]
+            self._head = None
+
+
+class ThumbnailWorker:
+    """The parent's side: submit(request, done) returns at once; done(picture, error or
+    None) is called later by whoever reads the answers. The child starts on the first
+    request; if it dies, what it owed comes back as None and the next request starts a
+    new child.
+
+    By default a reader thread of its own reads the answers. An app with an event loop
+    passes `watch` instead: it is called with each new child, whose answer pipe
+    (`proc.stdout`, non-blocking) it watches, calling read_answers(proc) when that is
+    readable: the answers are read on the app's own thread, and no other thread of its
+    process takes the GIL for them."""
+
+    def __init__(self, watch: Callable[[subprocess.Popen], None] | None = None) -> None:
         self._lock = threading.Lock()
+        self._watch = watch
         self._proc: subprocess.Popen | None = None
         self._waiting: dict[int, tuple[subprocess.Popen, Done]] = {}
         self._numbers = itertools.count(1)
@@ -142,49 +191,70 @@ class ThumbnailWorker:
             [sys.executable, "-m", "refldm_desktop.core.thumbworker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
         )
-        threading.Thread(target=self._read, args=(proc,), name="refldm-thumbs-reader", daemon=True).start()
+        proc.answers = Answers()  # type: ignore[attr-defined]  # each child's own stream
+        assert proc.stdout is not None
+        if self._watch is None:
+            threading.Thread(target=self._read_all, args=(proc,), name="refldm-thumbs-reader", daemon=True).start()
+        else:
+            os.set_blocking(proc.stdout.fileno(), False)
+            self._watch(proc)
         return proc
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start the child now (else the first request does)."""
+        with self._lock:
+            if not self._closed and not self.running():
+                self._proc = self._start()
 
     def submit(self, req: Request, done: Done) -> None:
         with self._lock:
             if self._closed:
                 done(None)
                 return
-            if self._proc is None or self._proc.poll() is not None:
-                self._proc = self._start()
-            number = next(self._numbers)
             proc = self._proc
+            if proc is None or proc.poll() is not None:
+                proc = self._proc = self._start()
+            number = next(self._numbers)
             self._waiting[number] = (proc, done)
             try:
                 assert proc.stdin is not None
                 proc.stdin.write(json.dumps({"n": number, **asdict(req)}).encode() + b"\n")
                 proc.stdin.flush()
-            except (OSError, ValueError):  # it died meanwhile: its reader fails what it owed
+            except (OSError, ValueError):  # it died meanwhile: its reader gives up what it owed
                 pass
 
-    def _read(self, proc: subprocess.Popen) -> None:
-        out = proc.stdout
-        assert out is not None
-        while True:
-            header = out.readline()
-            if not header:
-                break
-            msg = json.loads(header)
-            result: Picture | str
-            if "error" in msg:
-                result = msg["error"]
-            else:
-                w, h = msg["w"], msg["h"]
-                rgb = out.read(w * h * 3)
-                if len(rgb) < w * h * 3:
-                    break
-                result = Picture(w, h, rgb)
+    def read_answers(self, proc: subprocess.Popen | None = None) -> bool:
+        """Read what the child has answered so far and call their `done`; False once the
+        child is gone (what it still owed is given up)."""
+        proc = proc or self._proc
+        if proc is None or proc.stdout is None:
+            return False
+        try:
+            data = os.read(proc.stdout.fileno(), 1 << 20)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if not data:
+            self._gone(proc)
+            return False
+        for number, result in proc.answers.feed(data):  # type: ignore[attr-defined]
             with self._lock:
-                _proc, done = self._waiting.pop(msg["n"], (None, None))
+                _proc, done = self._waiting.pop(number, (None, None))
             if done is not None:
                 done(result)
-        # The child is gone (closed, killed): what it still owed is given up, so nobody
-        # waits forever; asked again, it goes to a new child.
+        return True
+
+    def _read_all(self, proc: subprocess.Popen) -> None:
+        while self.read_answers(proc):
+            pass
+
+    def _gone(self, proc: subprocess.Popen) -> None:
+        # The child is gone (closed, killed): nobody waits forever for what it owed; asked
+        # again, it goes to a new child.
         with self._lock:
             if self._proc is proc:
                 self._proc = None
@@ -196,7 +266,7 @@ class ThumbnailWorker:
     def close(self, timeout: float = 5.0) -> None:
         with self._lock:
             self._closed = True
-            proc, self._proc = self._proc, None
+            proc = self._proc
         if proc is None:
             return
         try:
@@ -206,22 +276,7 @@ class ThumbnailWorker:
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()
-
-
-_shared: ThumbnailWorker | None = None
-_shared_lock = threading.Lock()
-
-
-def shared() -> ThumbnailWorker:
-    """The one worker process of this app (made on first use, closed at exit)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            import atexit
-
-            _shared = ThumbnailWorker()
-            atexit.register(_shared.close)
-        return _shared
+        self._gone(proc)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ theirs."""
 
 from __future__ import annotations
 
-import threading
+import os
+import time
 
 import pytest
 from PIL import Image
@@ -51,7 +52,24 @@ def _visible_rows(grid) -> list[int]:
     return [r for r in range(model.rowCount()) if grid.visualRect(model.index(r)).intersects(area)]
 
 
-def test_tiles_whose_requests_were_dropped_get_their_pictures_while_in_view(qtbot, open_app, big_library, monkeypatch):
+def _open_gate(fifo, wait: float = 30.0) -> None:
+    """Lets the worker, blocked opening the named pipe, go on (it reads an empty file);
+    waits for it to get there first."""
+    end = time.monotonic() + wait
+    while True:
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            return
+        except OSError:  # nobody has it open for reading yet
+            if time.monotonic() > end:
+                return
+            time.sleep(0.05)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="holds the worker with a named pipe (POSIX)")
+def test_tiles_whose_requests_were_dropped_get_their_pictures_while_in_view(
+    qtbot, open_app, big_library, monkeypatch, tmp_path, request
+):
     from PySide6.QtWidgets import QListView
 
     from refldm_desktop.ui import thumbnails
@@ -59,12 +77,13 @@ def test_tiles_whose_requests_were_dropped_get_their_pictures_while_in_view(qtbo
     from refldm_desktop.ui.views import photos_page
 
     lib, sources = big_library
-    gate = threading.Event()  # closed: the worker is held on a picture out of view
+    # The worker is held on a picture out of view: a named pipe nobody writes yet.
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    request.addfinalizer(lambda: _open_gate(gate, wait=0))
 
     def source(key):
-        if key[1] >= NOT_SHOWN:
-            gate.wait(30)
-        return sources[key[1] % len(sources)]
+        return gate if key[1] == NOT_SHOWN else sources[key[1] % len(sources)]
 
     made = []
 
@@ -72,9 +91,10 @@ def test_tiles_whose_requests_were_dropped_get_their_pictures_while_in_view(qtbo
         """A queue of 3 requests: a screen of tiles overflows it at once."""
 
         def __init__(self, library, parent=None, **kw):
-            super().__init__(library, parent, source=source, max_pending=3, **kw)
+            super().__init__(library, parent, source=source, max_pending=3, workers=1, **kw)
             self.dropped_keys: set = set()
-            self.get(("photo", NOT_SHOWN, THUMB))
+            thumbnails._Link.get().worker.start()
+            self.get(("photo", NOT_SHOWN, THUMB))  # in flight: the worker waits on the pipe
             made.append(self)
 
         def _announce_dropped(self):
@@ -101,7 +121,7 @@ def test_tiles_whose_requests_were_dropped_get_their_pictures_while_in_view(qtbo
     def unpictured(rows):  # looked up without asking the cache for them
         return [r for r in rows if cache.cached(("photo", model.photo_id(r), THUMB)) is None]
 
-    gate.set()
+    _open_gate(gate)
     qtbot.waitUntil(lambda: not unpictured(shown), timeout=15_000)
 
     # Scrolled to the end: the tiles now in view get theirs too.

@@ -55,6 +55,6 @@ def photos_by_id(lib: "Library", ids: Sequence[int]) -> dict[int, PhotoRow]:
     if reader is not None:
         return {r.id: r for r in reader.summaries(list(ids))}
     return {
-        p.id: PhotoRow(p.id, Path(p.path), str(p.state), p.width, p.height, int(getattr(p, "face_count", 0) or 0))
+        p.id: PhotoRow(p.id, str(p.path), str(p.state), p.width, p.height, int(getattr(p, "face_count", 0) or 0))
         for p in lib.photos_by_id(list(ids))
     }

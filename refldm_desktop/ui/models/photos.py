@@ -212,7 +212,7 @@ class PhotoListModel(QStringListModel):
         if r is None:
             return None, None
         key = ("photo", pid, THUMB)
-        self.thumbs.hint_path(key, r.path)
+        self.thumbs.hint_path(key, r.location)
         return r, self.thumbs.get(key)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -229,14 +229,14 @@ class PhotoListModel(QStringListModel):
         if row is None:
             return None
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
-            return row.path.name
+            return row.name
         if role == Qt.ItemDataRole.ToolTipRole:
             faces = f"{row.face_count} face{'s' if row.face_count != 1 else ''}"
             note = "" if row.state == PhotoState.OK else f" ({row.state})"
             return f"{row.path}\n{faces}{note}"
         if role in (Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE):
             key = ("photo", pid, THUMB)
-            self.thumbs.hint_path(key, row.path)
+            self.thumbs.hint_path(key, row.location)
             return self.thumbs.get(key)
         return None
 
