@@ -10,26 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fakes import FakeBackend, draw_photo, open_test_library
 from refldm_desktop.core.queries import PhotoOrder, PhotoQuery
 from refldm_desktop.core.reader import PhotoReader
 from refldm_desktop.core.thumbworker import Picture, Request, ThumbnailWorker
-
-
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("reader")
-    root = tmp / "Pictures"
-    draw_photo(root / "2019" / "a.png", [(1, 0, 10, 10), (2, 0, 100, 10)])
-    draw_photo(root / "2019" / "b.png", [(1, 5, 40, 40)])
-    draw_photo(root / "2019x" / "c.png", [(2, 7, 20, 60)])  # a sibling folder whose name starts alike
-    draw_photo(root / "2020" / "d.png", [(3, 3, 60, 30), (1, 9, 10, 80)])
-    draw_photo(root / "e.png", [])
-    library = open_test_library(tmp / "home", FakeBackend())
-    library.index([root])
-    library.root = root
-    yield library
-    library.close()
+from test_paged_queries import lib  # noqa: F401  # the same small library: five photos in three folders
 
 
 def test_the_reader_answers_as_the_library_does(lib):
