@@ -300,6 +300,7 @@ def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypat
     from refldm_desktop.ui.mainwindow.statusbar import StatusBar
     from refldm_desktop.ui.views.compare_canvas import Mode
     from refldm_desktop.ui.views.photo_menu import PREVIEW_STEPS, restore
+    from refldm_desktop.ui.views.jobs_panel import JobsPanel
     from refldm_desktop.ui.views.photos_page import PhotosPage
 
     # Hold the job between its preview and the full run, so the preview is seen for sure.
@@ -314,6 +315,8 @@ def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypat
     ctx.restore_defaults = RestoreSettings(restorer="passthrough")
     status = StatusBar(ctx)
     qtbot.addWidget(status)
+    jobs = JobsPanel(ctx)
+    qtbot.addWidget(jobs)
     page = PhotosPage(ctx)
     qtbot.addWidget(page)
     page.resize(1000, 700)
@@ -328,6 +331,12 @@ def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypat
         assert compare.title.text().startswith(f"Preview ({PREVIEW_STEPS} steps)")
         assert not compare.keep.isEnabled() and not compare.discard.isEnabled()
         assert status.currentMessage().startswith("Restoring 1 photo")
+        # The Jobs panel says so too: the job's phase and where the preview is.
+        qtbot.waitUntil(lambda: jobs.model.rowCount() == 1 and jobs.model.preview(jobs.model.job(0).id) is not None,
+                        timeout=WAIT)
+        assert jobs.model.index(0, 2).data().startswith("quick preview · face 1 of")
+        jobs.table.selectRow(0)
+        assert "Quick preview (shown in Compare): " in jobs.details.toPlainText()
     finally:
         gate.set()
     qtbot.waitUntil(lambda: compare.loaded is not None, timeout=WAIT)

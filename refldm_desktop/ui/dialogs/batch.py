@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -28,10 +27,10 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QSlider,
-    QVBoxLayout,
     QWidget,
 )
 
+from refldm_desktop.ui.dialogs.forms import accept_buttons, add_rows, stack
 from refldm_desktop.ui.views.people_common import people_thumbs
 from refldm_desktop.db.models import JobState
 
@@ -196,27 +195,13 @@ class BatchDialog(QDialog):
         self.progress.setAccessibleName("Batch progress")
         self.progress.hide()
         form = QFormLayout()
-        scope_label = QLabel("&Photos:")
-        scope_label.setBuddy(self.scope)
-        threshold_label = QLabel(self.by.label)
-        threshold_label.setBuddy(self.slider)
-        form.addRow(scope_label, self.scope)
-        form.addRow(threshold_label, row)
-        form.addRow("", self.no_refs)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.start_button = self.buttons.addButton("&Start", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.start_button.setObjectName("startBatchButton")
-        self.start_button.setAccessibleName("Start restoring these faces")
+        add_rows(form, (("&Photos:", self.scope), (self.by.label, row), ("", self.no_refs)))
+        self.buttons, self.start_button = accept_buttons(
+            self, "&Start", "Start restoring these faces", name="startBatchButton", cancel="Close", on_accept=self.start,
+        )
         self.start_button.setShortcut(QKeySequence("Ctrl+Return"))
         self.start_button.setEnabled(False)
-        self.buttons.accepted.connect(self.start)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.count)
-        lay.addWidget(self.faces, 1)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.buttons)
+        stack(self, form, self.count, (self.faces, 1), self.progress, self.buttons)
 
         ctx.jobs.event.connect(self._job_event)
         ctx.tasks.run(ctx.library.folders, self._folders, label="Listing folders")

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -21,10 +20,10 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
+from refldm_desktop.ui.dialogs.forms import accept_buttons, add_rows, stack
 from refldm_desktop.ui.theme import THEMES, apply_theme
 
 if TYPE_CHECKING:
@@ -116,30 +115,15 @@ class SettingsDialog(QDialog):
         self.error.hide()
 
         form = QFormLayout()
-        for label, widget in (
+        add_rows(form, (
             ("&Restorer:", self.restorer), ("&Model:", self.model), ("&Device:", self.device),
             ("&Precision:", self.precision), ("&Steps:", self.steps), ("&Guidance:", self.guidance),
             ("Re&ferences per face:", self.references), ("&Enlarge first:", self.upscale),
-        ):
-            lab = QLabel(label)
-            lab.setBuddy(widget)
-            form.addRow(lab, widget)
-        form.addRow("", self.reference_free)
-        out_label = QLabel("&Output folder:")
-        out_label.setBuddy(self.output)
-        form.addRow(out_label, out_row)
-        for label, widget in (("Face &backend:", self.backend), ("&Theme:", self.theme)):
-            lab = QLabel(label)
-            lab.setBuddy(widget)
-            form.addRow(lab, widget)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Save).setObjectName("saveSettingsButton")
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.error)
-        lay.addWidget(buttons)
+            ("", self.reference_free), ("&Output folder:", out_row),
+            ("Face &backend:", self.backend), ("&Theme:", self.theme),
+        ))
+        buttons, _ = accept_buttons(self, "Save", "Save these settings", name="saveSettingsButton", on_accept=self.save)
+        stack(self, form, self.error, buttons)
         self.load()
 
     def load(self) -> None:
