@@ -173,25 +173,37 @@ class PhotoView(QWidget):
             move.setObjectName("assignMenu")
             for p in sorted(others, key=lambda p: (p.name is None, p.label.lower())):
                 move.addAction(p.label, partial(self._edit, partial(lib.confirm_face, face.id, p.id)))
+        # A name, typed or picked: the person of that name, or a new one (also for a face
+        # nobody was found for). One edit, so one Ctrl+Z takes it back.
+        a = menu.addAction("Name…", lambda: self._name_face(face, people))
+        a.setObjectName("nameFaceAction")
+        own = next((p for p in people if p.id == face.person_id), None)
+        if own is not None and not own.name:
+            a = menu.addAction(f"Name {own.label} ({own.face_count} faces)…", lambda: self._name_person(own))
+            a.setObjectName("namePersonAction")
         if face.person_id is not None:
-            # The core makes a new person by splitting a face off its person.
-            menu.addAction("Someone new…", lambda: self._new_person(face))
             menu.addAction("Not this person", lambda: self._edit(lambda: lib.reject_face(face.id)))
         return menu
 
-    def _new_person(self, face: "FaceInfo") -> None:
-        name, ok = QInputDialog.getText(self, "Someone new", "Name:")
-        if not ok:
-            return
-        lib = self.ctx.library
+    def _name_face(self, face: "FaceInfo", people: list["PersonInfo"]) -> None:
+        names = sorted({p.name for p in people if p.name}, key=str.casefold)
+        current = face.person_name or ""
+        at = names.index(current) if current in names else -1
+        if at < 0:
+            names.insert(0, current)
+            at = 0
+        name, ok = QInputDialog.getItem(self, "Who is this?", "Name (a new name makes a new person):", names, at, True)
+        name = name.strip() if ok else ""
+        if name:
+            lib = self.ctx.library
+            self._edit(lambda: lib.name_faces([face.id], name))
 
-        def work():
-            pid = lib.split_person(face.person_id, [face.id]).new_person
-            if name.strip():
-                lib.rename_person(pid, name.strip())
-            return pid
-
-        self._edit(work)
+    def _name_person(self, person: "PersonInfo") -> None:
+        name, ok = QInputDialog.getText(self, "Name this person", f"Name for all faces of {person.label}:")
+        name = name.strip() if ok else ""
+        if name:
+            lib = self.ctx.library
+            self._edit(lambda: lib.rename_person(person.id, name))
 
     def _edit(self, fn) -> None:
         self.ctx.call(fn, None, "faces", "people", label="Changing the face's person")

@@ -1,0 +1,79 @@
+"""A photo's faces: click a box to say who it is; a face nobody was found for can be named
+too, and one Ctrl+Z takes any of it back."""
+
+from __future__ import annotations
+
+from musthave import require_module
+
+require_module("PySide6")
+require_module("pytestqt")
+
+
+def _view(qtbot, ctx, photo_id):
+    from refldm_desktop.ui.views.photo_view import PhotoView
+
+    view = PhotoView(ctx)
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.show()
+    view.show_photo(photo_id)
+    qtbot.waitUntil(lambda: len(view.face_boxes()) > 0, timeout=30_000)
+    return view
+
+
+def _action(menu, name):
+    for a in menu.actions():
+        if a.objectName() == name:
+            return a
+        if a.menu() is not None:
+            found = _action(a.menu(), name)
+            if found is not None:
+                return found
+    return None
+
+
+def test_a_face_nobody_was_found_for_is_named_in_one_undoable_edit(qtbot, fake_ctx, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    loner = next((f for f in lib.faces() if f.person_id is None), None)
+    if loner is None:  # clustering put every face into a person: make one face nobody's
+        loner = lib.faces()[0]
+        lib.reject_face(loner.id)
+        loner = lib.face(loner.id)
+    assert loner.person_id is None
+    view = _view(qtbot, ctx, loner.photo_id)
+    box = next(b for b in view.face_boxes() if b.face.id == loner.id)
+    asked = []
+
+    def answer(parent, title, label, items, current, editable):
+        asked.append((list(items), editable))
+        return "Aunt May", True
+
+    monkeypatch.setattr(QInputDialog, "getItem", answer)
+    menu = view.person_menu(box.face, lib.people(include_hidden=False))
+    before = lib.undo_state().undo
+    _action(menu, "nameFaceAction").trigger()
+    qtbot.waitUntil(lambda: lib.face(loner.id).person_id is not None, timeout=30_000)
+    assert asked and asked[0][1]  # a name can be typed, not only picked
+    named = lib.person(lib.face(loner.id).person_id)
+    assert named.name == "Aunt May" and lib.face(loner.id).assignment == "confirmed"
+    assert lib.undo_state().undo != before
+    lib.undo()
+    assert lib.face(loner.id).person_id is None
+
+
+def test_an_unnamed_person_is_named_from_one_of_its_faces(qtbot, fake_ctx, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    person = next(p for p in lib.people() if not p.name)
+    face = lib.faces(person.id)[0]
+    view = _view(qtbot, ctx, face.photo_id)
+    box = next(b for b in view.face_boxes() if b.face.id == face.id)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Grandpa Joe", True))
+    menu = view.person_menu(box.face, lib.people(include_hidden=False))
+    action = _action(menu, "namePersonAction")
+    assert f"{person.face_count} faces" in action.text()
+    action.trigger()
+    qtbot.waitUntil(lambda: lib.person(person.id).name == "Grandpa Joe", timeout=30_000)
