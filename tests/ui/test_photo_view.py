@@ -77,3 +77,48 @@ def test_an_unnamed_person_is_named_from_one_of_its_faces(qtbot, fake_ctx, monke
     assert f"{person.face_count} faces" in action.text()
     action.trigger()
     qtbot.waitUntil(lambda: lib.person(person.id).name == "Grandpa Joe", timeout=30_000)
+
+
+def test_open_in_the_file_manager_shows_the_file_itself(qtbot, fake_ctx, tmp_path, monkeypatch):
+    """The photo's own file, selected, found through the core (a photo the grid has not
+    loaded works too); on the Restored page the restored file, not the original."""
+    from PIL import Image
+
+    from refldm_desktop.jobs.queue import JobResult, VersionRecord
+    from refldm_desktop.jobs.runner import HandlerRegistry
+    from refldm_desktop.ui.views import photo_menu
+    from refldm_desktop.ui.views.photos_page import PhotosPage
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    shown = []
+    monkeypatch.setattr(photo_menu, "reveal", lambda path: shown.append(path) or True)
+    photo = lib.photos()[0]
+    library, restored = PhotosPage(ctx), PhotosPage(ctx, restored=True)
+    for page in (library, restored):
+        qtbot.addWidget(page)
+    photo_menu.open_in_file_manager(library, photo.id)  # before the grid has loaded anything
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=30_000)
+    assert shown[0] == photo.path
+
+    out = tmp_path / "restored.png"
+    Image.new("RGB", (64, 48), (0, 200, 0)).save(out)
+    lib.jobs.enqueue_restore([photo.id], restorer="passthrough")
+    lib.jobs.run(HandlerRegistry({"restore_photo": lambda c: JobResult(VersionRecord(out, "ab" * 32, "fake"))}))
+    photo_menu.open_in_file_manager(restored, photo.id)
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=30_000)
+    assert shown[1] == out
+
+
+def test_reveal_falls_back_to_the_folder_without_a_file_manager_service(tmp_path, monkeypatch):
+    import sys
+
+    from PySide6.QtGui import QDesktopServices
+
+    from refldm_desktop.ui.views import photo_menu
+
+    opened = []
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(photo_menu, "_show_items_over_dbus", lambda path: False)
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
+    assert photo_menu.reveal(tmp_path / "a" / "b.jpg")
+    assert opened == [str(tmp_path / "a")]
