@@ -169,3 +169,27 @@ def test_adding_again_says_the_photos_were_already_there():
     assert _summary([IndexResult(new=3, faces_found=4)]) == "Added 3 photos, 4 faces found"
     assert _summary([IndexResult(unchanged=83)]) == "Up to date: 83 photos already in the library"
     assert _summary([IndexResult(errors=1)]) == "No photos found there; 1 could not be read"
+
+
+@pytest.mark.parametrize("over", ["photoGrid", "peopleView"])
+def test_dropping_a_folder_anywhere_on_the_window_adds_it(qtbot, tmp_path, open_app, over):
+    """A folder dragged from the file manager: onto the grid, or onto the People page whose
+    tiles take drops of their own (people merged by dragging): either way it is added."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    photos, lib = _library(tmp_path)
+    ctx, window = open_app(lib)
+    window.show_page("people" if over == "peopleView" else "photos")
+    target = window.findChild(QWidget, over).viewport()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photos))])
+    at = QPointF(target.rect().center())
+    enter = QDragEnterEvent(at.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(at, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, drop)
+    qtbot.waitUntil(lambda: len(lib.photos()) == 3, timeout=30_000)
+    assert [Path(f) for f in lib.folders()] == [photos]
