@@ -1,4 +1,5 @@
-"""The status bar: what runs in the background (with progress) and the device in use."""
+"""The status bar: what runs in the background (with progress), the restore job running
+now (mainwindow.jobs_status) and the device in use."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ class StatusBar(QStatusBar):
         for w in (self.task_label, self.progress, self.cancel):
             self.addPermanentWidget(w)
             w.hide()
+        from refldm_desktop.ui.mainwindow.jobs_status import JobsStatus
+
+        self.jobs = JobsStatus(ctx)
+        self.addPermanentWidget(self.jobs)
         self.addPermanentWidget(self.device)
         ctx.tasks.started.connect(self._update)
         ctx.tasks.progressed.connect(self._update)
