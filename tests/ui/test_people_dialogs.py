@@ -77,3 +77,59 @@ def test_models_dialog_lists_removes_and_explains_a_failed_import(qtbot, fake_ct
     dialog.buttons["remove"].click()
     qtbot.waitUntil(lambda: dialog.table.rowCount() == 0, timeout=WAIT)
     assert not broken.exists() and dialog.empty.isVisibleTo(dialog)
+
+
+def test_models_install_shows_the_licence_resumes_and_survives_closing_the_dialog(qtbot, tmp_path, open_app, monkeypatch):
+    """Install asks first, with the licence; closed while downloading and opened again from
+    the menu, the dialog still shows that download with its Cancel (no second download);
+    a cancelled download is kept and the next Install says it goes on from there."""
+    import threading
+    import time
+
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QMessageBox
+
+    from fakes import open_test_library
+    from refldm_desktop.core.models import ModelManager
+    from refldm_desktop.core.progress import Cancelled, Progress
+
+    started = threading.Event()
+
+    def fake_install(self, progress=None, cancel=None, **kw):
+        self.downloads.mkdir(parents=True, exist_ok=True)
+        part = self.downloads / "refldm.ckpt.part"
+        started.set()
+        while not (cancel is not None and cancel()):
+            with part.open("ab") as f:
+                f.write(b"\0" * 2**20)
+            if progress is not None:
+                progress(Progress("download", part.stat().st_size, 2 * 2**30, "refldm.ckpt"))
+            time.sleep(0.05)
+        raise Cancelled()
+
+    monkeypatch.setattr(ModelManager, "install", fake_install)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text) or QMessageBox.StandardButton.Yes)
+    ctx, window = open_app(open_test_library(tmp_path / "home"))
+    models = window.findChild(QAction, "modelsAction")
+    models.trigger()
+    dialog = window.models_dialog
+    idle(qtbot, ctx)
+    dialog.buttons["install"].click()
+    assert "Licence: released by the authors for non-commercial research use" in asked[0]
+    assert started.wait(10)
+    label = window.statusBar().task_label
+    qtbot.waitUntil(lambda: label.isVisible() and "MiB" in label.text(), timeout=WAIT)
+    assert label.text().startswith("Installing the model: ") and label.text().endswith(" of 2,048 MiB")
+    dialog.close()
+    models.trigger()
+    assert window.models_dialog is dialog and dialog.isVisible()
+    assert dialog.buttons["cancel"].isVisible() and not dialog.buttons["install"].isEnabled()
+    dialog.buttons["cancel"].click()
+    qtbot.waitUntil(lambda: dialog.task is None, timeout=WAIT)
+    assert "cancelled" in dialog.log.toPlainText().lower()
+    dialog.buttons["install"].click()
+    assert "were downloaded earlier; the download goes on from there" in asked[1]
+    qtbot.waitUntil(lambda: dialog.task is not None, timeout=WAIT)
+    dialog.buttons["cancel"].click()
+    qtbot.waitUntil(lambda: dialog.task is None, timeout=WAIT)

@@ -77,12 +77,16 @@ class StatusBar(QStatusBar):
             return
         task = tasks[0]
         more = f" (+{len(tasks) - 1} more)" if len(tasks) > 1 else ""
-        detail = f": {task.done} of {task.total}" if task.total else ""
+        if task.total and task.stage == "download":
+            detail = f": {task.done / 2**20:,.0f} of {task.total / 2**20:,.0f} MiB"
+        else:
+            detail = f": {task.done:,} of {task.total:,}" if task.total else ""
         self.task_label.setText(f"{task.label}{detail}{more}")
         self.task_label.setToolTip(task.message)
         if task.total:
-            self.progress.setRange(0, task.total)
-            self.progress.setValue(min(task.done, task.total))
+            # Per mille: a download counts bytes, past what a progress bar's int holds.
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * min(task.done, task.total) / task.total))
         else:
             self.progress.setRange(0, 0)  # busy
         for w in (self.task_label, self.progress, self.cancel):
