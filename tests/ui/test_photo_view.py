@@ -122,3 +122,28 @@ def test_reveal_falls_back_to_the_folder_without_a_file_manager_service(tmp_path
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
     assert photo_menu.reveal(tmp_path / "a" / "b.jpg")
     assert opened == [str(tmp_path / "a")]
+
+
+def test_faces_are_reached_with_tab_and_named_with_enter(qtbot, fake_ctx, monkeypatch):
+    """Without a mouse: Tab goes from face box to face box, Enter asks who it is."""
+    from PySide6.QtCore import Qt
+
+    from refldm_desktop.ui.views.photo_view import PhotoView
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    photo = next(p for p in lib.photos() if sum(f.photo_id == p.id for f in lib.faces()) >= 2)
+    asked = []
+    monkeypatch.setattr(PhotoView, "_face_clicked", lambda self, face, pos: asked.append(face.id))
+    view = _view(qtbot, ctx, photo.id)
+    view.activateWindow()
+    qtbot.waitUntil(view.isActiveWindow, timeout=5_000)
+    view.view.setFocus()
+    seen = set()
+    for _ in range(2):
+        qtbot.keyClick(view.view, Qt.Key.Key_Tab)
+        focused = view.scene.focusItem()
+        assert focused in view.face_boxes()
+        seen.add(focused.face.id)
+        qtbot.keyClick(view.view, Qt.Key.Key_Return)
+        assert asked[-1] == focused.face.id
+    assert len(seen) == 2

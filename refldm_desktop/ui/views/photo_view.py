@@ -7,7 +7,7 @@ from pathlib import Path
 from functools import partial
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
@@ -46,7 +46,11 @@ class FaceBox(QGraphicsRectItem):
         self.setPen(pen)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setAcceptHoverEvents(True)
+        # Tab moves from face to face, Enter (or the menu key) asks who it is, as a click does.
+        self.setFlag(QGraphicsRectItem.GraphicsItemFlag.ItemIsFocusable)
+        self._pen = pen
         name = face.person_name or (f"Person {face.person_id}" if face.person_id else "Unknown")
+        self.name = name
         self.setToolTip(f"{name} (face {face.id}); click to change")
         # The name on a tag of the box's colour: coloured text alone was unreadable on light
         # clothes and walls.
@@ -69,6 +73,29 @@ class FaceBox(QGraphicsRectItem):
             event.accept()
             return
         super().mousePressEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space, Qt.Key.Key_Menu):
+            view = self.scene().views()[0]
+            at = view.mapFromScene(self.sceneBoundingRect().bottomLeft())
+            self._on_click(self.face, view.viewport().mapToGlobal(at))
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def focusInEvent(self, event) -> None:
+        pen = QPen(self._pen)
+        pen.setWidth(6)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        self.setPen(pen)
+        view = self.scene().views()[0] if self.scene() and self.scene().views() else None
+        if view is not None:
+            view.setAccessibleDescription(f"Face of {self.name}; Enter to say who it is")
+        super().focusInEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        self.setPen(self._pen)
+        super().focusOutEvent(event)
 
 
 class PhotoView(QWidget):
@@ -104,7 +131,24 @@ class PhotoView(QWidget):
         layout.addWidget(self.view, 1)
         self._pixmap_item: QGraphicsPixmapItem | None = None
         self._size: tuple[int, int] | None = None
+        self.view.installEventFilter(self)
         ctx.changed.connect(self._on_change)
+
+    def eventFilter(self, watched, event) -> bool:
+        """Tab and Shift+Tab go from face to face in reading order, then on to the window's
+        next control; the focused face takes Enter (FaceBox.keyPressEvent)."""
+        if watched is self.view and event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+            forward = event.key() == Qt.Key.Key_Tab and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+            boxes = sorted(self.face_boxes(), key=lambda b: (b.rect().top() // 64, b.rect().left()))
+            current = self.scene.focusItem()
+            at = boxes.index(current) if current in boxes else (-1 if forward else len(boxes))
+            nxt = at + (1 if forward else -1)
+            if 0 <= nxt < len(boxes):
+                boxes[nxt].setFocus(Qt.FocusReason.TabFocusReason)
+                self.view.ensureVisible(boxes[nxt])
+                return True
+            self.scene.clearFocus()
+        return super().eventFilter(watched, event)
 
     def show_photo(self, photo_id: int) -> None:
         self.photo_id = photo_id
