@@ -23,6 +23,7 @@ class JobEnd:
     state: str  # done / failed / cancelled
     version_id: int | None
     error: str | None
+    message: str | None = None  # what the job said at its end ("no face could be restored")
 
 
 Finished = Callable[[JobEnd], None]
@@ -75,13 +76,13 @@ class RestoreWatch:
     def _check(self, jobs) -> None:
         for j in jobs:
             if j.state in END_STATES:
-                self._end(JobEnd(j.id, j.photo_id, j.state, j.version_id, j.error))
+                self._end(JobEnd(j.id, j.photo_id, j.state, j.version_id, j.error, j.message))
 
     def _event(self, event) -> None:
         if getattr(event, "preview", None) and event.job_id in self.waiting and self.on_preview is not None:
             self.on_preview(event.job_id, event.photo_id, event.preview)
         if event.state in END_STATES:
-            self._end(JobEnd(event.job_id, event.photo_id, event.state, event.version_id, event.error))
+            self._end(JobEnd(event.job_id, event.photo_id, event.state, event.version_id, event.error, event.message))
 
     def _end(self, end: JobEnd) -> None:
         if end.job_id not in self.waiting:

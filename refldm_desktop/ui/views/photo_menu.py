@@ -63,8 +63,17 @@ def restore(page: "PhotosPage", ids: list[int], settings=None, per_photo=None) -
     def finished(end: "JobEnd") -> None:
         if end.state == JobState.DONE and end.version_id is not None and one:
             page.open_compare(end.version_id)
-        elif end.state == JobState.FAILED:
-            page.ctx.status.emit(f"Restoring failed: {end.error}")
+            return
+        if end.state == JobState.FAILED:
+            why = f"Restoring failed: {end.error}"
+            page.ctx.status.emit(why)
+        elif end.state == JobState.CANCELLED:
+            why = "Restoring was cancelled"
+        else:
+            why = f"Nothing was restored: {end.message or 'no face could be restored'}"
+        # A preview on screen must not go on promising a result that will not come.
+        if one and page.compare_view is not None and end.photo_id is not None:
+            page.compare_view.preview_ended(end.photo_id, why)
 
     restore_photos(page.ctx, ids, settings, per_photo=per_photo, on_finished=finished, on_preview=preview)
 
