@@ -49,3 +49,32 @@ def test_jobs_left_from_an_earlier_session_are_offered_on_any_page(qtbot, fake_c
     with qtbot.waitSignal(ctx.navigate, timeout=5_000) as went:
         button.click()
     assert went.args[0] == "jobs" and not button.isVisible()
+
+
+def test_progress_of_a_running_job_leaves_a_selection_in_its_details_alone(qtbot, fake_ctx):
+    """Reading and copying a running job's details: its progress events must not wipe the
+    text the user is selecting."""
+    from refldm_desktop.jobs.runner import JobEvent
+    from refldm_desktop.ui.views.jobs_panel import JobsPanel
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    photo = lib.photos()[0]
+    (job_id,) = lib.jobs.enqueue_restore([photo.id], restorer="passthrough").queued
+    panel = JobsPanel(ctx)
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=30_000)
+    panel.table.selectRow(0)
+
+    def step(n):
+        ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "running", "b", photo.id, faces_done=0,
+                                     faces_total=1, step=n, steps=50))
+
+    step(1)
+    assert "running" in panel.details.toPlainText()
+    panel.details.selectAll()
+    chosen = panel.details.textCursor().selectedText()
+    assert chosen
+    step(2)
+    step(3)
+    assert panel.model.index(0, 2).data().startswith("face 1 of 1 · step 3 of 50")
+    assert panel.details.textCursor().selectedText() == chosen

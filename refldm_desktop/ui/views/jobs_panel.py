@@ -204,7 +204,9 @@ class JobsPanel(QWidget):
 
     def _selection_changed(self, *_) -> None:
         jobs = self.selected_jobs()
-        self.details.setPlainText(self._details(jobs))
+        text = self._details(jobs)
+        if text != self.details.toPlainText():  # else a selection being copied would be lost
+            self.details.setPlainText(text)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
