@@ -133,3 +133,32 @@ def test_models_install_shows_the_licence_resumes_and_survives_closing_the_dialo
     qtbot.waitUntil(lambda: dialog.task is not None, timeout=WAIT)
     dialog.buttons["cancel"].click()
     qtbot.waitUntil(lambda: dialog.task is None, timeout=WAIT)
+
+
+def test_saving_the_settings_dialog_keeps_what_it_does_not_show(qtbot, fake_ctx):
+    """A setting made with `config set` and not shown in the dialog survives a Save there;
+    the identity policy is shown and saved."""
+    import json
+
+    from refldm_desktop.core.settings import load_settings, set_value, settings_path
+    from refldm_desktop.ui.dialogs.settings import SettingsDialog
+
+    ctx = fake_ctx
+    home = ctx.library.home
+    set_value(home, "identity_policy", "keep-original")
+    raw = json.loads(settings_path(home).read_text())
+    raw["precision"] = "fp32"
+    settings_path(home).write_text(json.dumps(raw))
+    dialog = SettingsDialog(ctx)
+    qtbot.addWidget(dialog)
+    idle(qtbot, ctx)
+    assert dialog.identity.currentData() == "keep-original"
+    dialog.steps.setValue(12)
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT):
+        dialog.save()
+    saved = load_settings(home)
+    assert (saved.steps, saved.identity_policy, saved.precision) == (12, "keep-original", "fp32")
+    dialog.identity.setCurrentIndex(dialog.identity.findData("flag"))
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT):
+        dialog.save()
+    assert load_settings(home).identity_policy == "flag"
