@@ -162,3 +162,20 @@ def test_saving_the_settings_dialog_keeps_what_it_does_not_show(qtbot, fake_ctx)
     with qtbot.waitSignal(dialog.saved, timeout=WAIT):
         dialog.save()
     assert load_settings(home).identity_policy == "flag"
+
+
+def test_restore_from_the_window_uses_every_saved_setting(qtbot, fake_ctx, tmp_path):
+    """Restore Faces "with the saved settings": the model, precision, enlarging, reference-
+    free and identity choices made in Settings reach the job, as they do on the command line."""
+    from refldm_desktop.core.settings import Settings, save_settings
+    from refldm_desktop.ui.restore_ops import saved_defaults
+
+    ctx = fake_ctx
+    save_settings(ctx.library.home, Settings(
+        restorer="passthrough", model="mine", steps=20, guidance=2.0, device="cpu", precision="fp32",
+        references=3, upscale=2, reference_free=True, identity_policy="keep-original", output_folder=tmp_path / "out",
+    ))
+    s = saved_defaults(ctx)
+    assert (s.restorer, s.model, s.steps, s.cfg, s.device, s.precision) == ("passthrough", "mine", 20, 2.0, "cpu", "fp32")
+    assert (s.references, s.upscale, s.no_refs_ok, s.identity_policy) == (3, 2, True, "keep-original")
+    assert s.output_dir == tmp_path / "out"
