@@ -179,3 +179,17 @@ def test_restore_from_the_window_uses_every_saved_setting(qtbot, fake_ctx, tmp_p
     assert (s.restorer, s.model, s.steps, s.cfg, s.device, s.precision) == ("passthrough", "mine", 20, 2.0, "cpu", "fp32")
     assert (s.references, s.upscale, s.no_refs_ok, s.identity_policy) == (3, 2, True, "keep-original")
     assert s.output_dir == tmp_path / "out"
+
+
+def test_the_batch_dialog_plans_with_the_saved_settings(qtbot, fake_ctx):
+    from refldm_desktop.core.settings import Settings, save_settings
+    from refldm_desktop.ui.dialogs.batch import BatchDialog
+
+    ctx = fake_ctx
+    save_settings(ctx.library.home, Settings(restorer="passthrough", steps=20, reference_free=True, upscale=2))
+    dialog = BatchDialog(ctx)
+    qtbot.addWidget(dialog)
+    s = dialog.settings
+    assert (s.restorer, s.steps, s.no_refs_ok, s.upscale) == ("passthrough", 20, True, 2)
+    assert dialog.no_refs.isChecked()
+    idle(qtbot, ctx)

@@ -137,11 +137,13 @@ class BatchDialog(QDialog):
 
     def __init__(self, ctx: "AppContext", parent: QWidget | None = None, settings: "RestoreSettings | None" = None) -> None:
         super().__init__(parent)
-        from refldm_desktop.core.restoring import RestoreSettings
+        from refldm_desktop.ui.restore_ops import saved_defaults
 
         self.ctx = ctx
         self.by = criterion(ctx.library.restoring)
-        self.settings = settings or RestoreSettings()
+        # The saved settings, as `refldm-desktop batch` reads them (the same batch then has
+        # the same id in both, and running it again finishes what remains).
+        self.settings = settings or saved_defaults(ctx)
         self.setObjectName("batchDialog")
         self.setWindowTitle("Clean up an album")
         self.setAccessibleName("Batch album cleanup")
@@ -176,6 +178,7 @@ class BatchDialog(QDialog):
         self.no_refs = QCheckBox("Also restore faces without a person or reference photos (less faithful)")
         self.no_refs.setObjectName("batchNoRefs")
         self.no_refs.setAccessibleName("Also restore faces that have no reference photos")
+        self.no_refs.setChecked(self.settings.no_refs_ok)
         self.no_refs.toggled.connect(self._no_refs_toggled)
         self.count = QLabel("Measuring the faces…")
         self.count.setObjectName("batchCount")
