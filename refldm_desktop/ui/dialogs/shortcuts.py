@@ -59,8 +59,7 @@ def shortcut_rows(window: "MainWindow") -> list[Row]:
     for view, where in ((PhotoView(window.ctx), "A photo's faces"), (CompareView(window.ctx), "Compare")):
         rows += _widget_rows(view, where)
         view.deleteLater()
-    seen: set[Row] = set()
-    return [r for r in rows if not (r in seen or seen.add(r))]
+    return list(dict.fromkeys(rows))  # a key met twice (a page's child) once
 
 
 class ShortcutsDialog(QDialog):

@@ -8,7 +8,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QKeyEvent, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
     QGraphicsRectItem,
@@ -137,7 +137,8 @@ class PhotoView(QWidget):
     def eventFilter(self, watched, event) -> bool:
         """Tab and Shift+Tab go from face to face in reading order, then on to the window's
         next control; the focused face takes Enter (FaceBox.keyPressEvent)."""
-        if watched is self.view and event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+        if watched is self.view and isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress \
+                and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
             forward = event.key() == Qt.Key.Key_Tab and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
             boxes = sorted(self.face_boxes(), key=lambda b: (b.rect().top() // 64, b.rect().left()))
             current = self.scene.focusItem()
