@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
 from refldm_desktop.db.models import JobState
+from refldm_desktop.ui.dialogs.forms import named
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel
 
 if TYPE_CHECKING:
@@ -26,18 +27,13 @@ class JobsStatus(QWidget):
         self.setObjectName("jobsStatus")
         self.model = JobsModel(self)  # the running job only (the runner runs one at a time)
         self._fetching: set[int] = set()
-        self.label = QLabel()
-        self.label.setObjectName("jobStatusLabel")
-        self.label.setAccessibleName("Restoring now")
-        self.bar = QProgressBar()
-        self.bar.setObjectName("jobStatusProgress")
-        self.bar.setAccessibleName("Progress of the running job")
+        self.label = named(QLabel(), "jobStatusLabel", "Restoring now")
+        self.bar = named(QProgressBar(), "jobStatusProgress", "Progress of the running job")
         self.bar.setRange(0, 1000)
         self.bar.setMaximumWidth(140)
         self.bar.setTextVisible(False)
-        self.left_over = QToolButton()
-        self.left_over.setObjectName("leftOverJobsButton")
-        self.left_over.setAccessibleName("Open the Jobs page to resume the jobs left from an earlier session")
+        self.left_over = named(QToolButton(), "leftOverJobsButton",
+                               "Open the Jobs page to resume the jobs left from an earlier session")
         self.left_over.clicked.connect(self.open_jobs)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

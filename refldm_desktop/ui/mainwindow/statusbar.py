@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
+from refldm_desktop.ui.dialogs.forms import named
+
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.tasks import Task
@@ -19,12 +21,8 @@ class StatusBar(QStatusBar):
         self.ctx = ctx
         self.setObjectName("statusBar")
         self.setAccessibleName("Status bar")
-        self.task_label = QLabel()
-        self.task_label.setObjectName("taskLabel")
-        self.task_label.setAccessibleName("Background work")
-        self.progress = QProgressBar()
-        self.progress.setObjectName("taskProgress")
-        self.progress.setAccessibleName("Background progress")
+        self.task_label = named(QLabel(), "taskLabel", "Background work")
+        self.progress = named(QProgressBar(), "taskProgress", "Background progress")
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(False)
         self.cancel = QToolButton()
