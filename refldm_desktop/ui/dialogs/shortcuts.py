@@ -74,6 +74,8 @@ class ShortcutsDialog(QDialog):
         self.table.setAccessibleName("Keyboard shortcuts: where, what, keys")
         self.table.setHorizontalHeaderLabels(["Where", "What", "Keys"])
         self.table.verticalHeader().hide()
+        self.table.setShowGrid(False)
+        self.table.setAlternatingRowColors(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         for r, row in enumerate(self.rows):
