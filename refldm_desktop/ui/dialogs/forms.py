@@ -33,6 +33,8 @@ def _first_widget(part: Part) -> QWidget | None:
         return part
     for i in range(part.count()):
         item = part.itemAt(i)
+        if item is None:
+            continue
         inner = item.widget() or item.layout()
         found = _first_widget(inner) if inner is not None else None
         if found is not None:

@@ -24,8 +24,9 @@ def _keys(sequences: Iterable[QKeySequence]) -> str:
 def _menu_rows(menu: QMenu, where: str) -> list[Row]:
     rows: list[Row] = []
     for a in menu.actions():
-        if a.menu() is not None:
-            rows += _menu_rows(a.menu(), f"{where} › {a.text().replace('&', '')}")
+        sub = a.menu()
+        if isinstance(sub, QMenu):
+            rows += _menu_rows(sub, f"{where} › {a.text().replace('&', '')}")
         elif keys := _keys(a.shortcuts()):
             rows.append((where, a.text().replace("&", "").split("\t")[0], keys))
     return rows
