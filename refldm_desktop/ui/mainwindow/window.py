@@ -17,6 +17,7 @@ from refldm_desktop.ui.mainwindow.statusbar import StatusBar
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.dialogs.models import ModelsDialog
     from refldm_desktop.ui.people_undo import PeopleUndo
 
 
@@ -24,6 +25,7 @@ class MainWindow(QMainWindow):
     # Set while the menus are built (mainwindow.actions and its contributors).
     menus: actions.Menus
     people_undo: PeopleUndo
+    models_dialog: "ModelsDialog | None" = None  # made when first opened, then kept
 
     def __init__(self, ctx: "AppContext") -> None:
         super().__init__()

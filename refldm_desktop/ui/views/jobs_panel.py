@@ -57,11 +57,13 @@ class ProgressDelegate(QStyledItemDelegate):
         QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
-def job_details(job: "JobInfo") -> str:
+def job_details(job: "JobInfo", preview: str | None = None) -> str:
     """Everything a user may want to read or paste into a bug report, as plain text."""
     lines = [f"Job {job.id} ({job.kind}), batch {job.batch_id}: {job.state}"]
     if job.photo:
         lines.append(f"Photo: {job.photo}")
+    if preview:
+        lines.append(f"Quick preview (shown in Compare): {preview}")
     if job.output:
         lines.append(f"Result: {job.output}")
     if job.error:
@@ -202,7 +204,9 @@ class JobsPanel(QWidget):
 
     def _selection_changed(self, *_) -> None:
         jobs = self.selected_jobs()
-        self.details.setPlainText("\n\n".join(job_details(j) for j in jobs))
+        text = self._details(jobs)
+        if text != self.details.toPlainText():  # else a selection being copied would be lost
+            self.details.setPlainText(text)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -246,8 +250,11 @@ class JobsPanel(QWidget):
 
         self.ctx.tasks.run(resume, done, label="Resume jobs")
 
+    def _details(self, jobs: list["JobInfo"]) -> str:
+        return "\n\n".join(job_details(j, self.model.preview(j.id)) for j in jobs)
+
     def copy_details(self) -> None:
-        text = "\n\n".join(job_details(j) for j in self.selected_jobs())
+        text = self._details(self.selected_jobs())
         if text:
             QGuiApplication.clipboard().setText(text)
             self.ctx.status.emit("Job details copied")
