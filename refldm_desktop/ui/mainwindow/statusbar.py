@@ -51,7 +51,7 @@ class StatusBar(QStatusBar):
         self._remeasure.setInterval(2000)
         self._remeasure.timeout.connect(self.measure_device)
         ctx.changed.connect(self._maybe_remeasure)
-        self.measure_device()
+        ctx.after_first_paint(self.measure_device)
 
     def measure_device(self) -> None:
         from refldm_desktop.ui.device import describe

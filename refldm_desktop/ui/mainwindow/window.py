@@ -112,7 +112,8 @@ class MainWindow(QMainWindow):
                 dialog.folders_chosen.connect(self.open_paths)
                 dialog.open()
 
-        self.ctx.tasks.run(self.ctx.library.folders, maybe, label="Opening the library")
+        self.ctx.after_first_paint(
+            lambda: self.ctx.tasks.run(self.ctx.library.folders, maybe, label="Opening the library"))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):

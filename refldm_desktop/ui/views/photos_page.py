@@ -72,8 +72,10 @@ class PhotosPage(QWidget):
         layout.addWidget(self.stack, 1)
 
         self.model.loaded.connect(self._update_title)
+        self.grid.painted.connect(ctx.first_paint_done)
         ctx.changed.connect(self._on_change)
         ctx.on_close(self.thumbs.close)
+        ctx.after_first_paint(self.thumbs.start)
         self.set_folder(None)
 
     # -- navigation ----------------------------------------------------------------------
