@@ -78,3 +78,36 @@ def test_progress_of_a_running_job_leaves_a_selection_in_its_details_alone(qtbot
     step(3)
     assert panel.model.index(0, 2).data().startswith("face 1 of 1 · step 3 of 50")
     assert panel.details.textCursor().selectedText() == chosen
+
+
+def test_a_finished_job_opens_its_result_in_the_compare_view(qtbot, tmp_path, open_app):
+    """Jobs > a done job > Open result (or Enter, or a double click): the Restored page
+    compares that version with the original."""
+    from PIL import Image
+
+    from fakes import draw_photo, open_test_library
+    from refldm_desktop.jobs.queue import JobResult, VersionRecord
+    from refldm_desktop.jobs.runner import HandlerRegistry
+
+    photos = tmp_path / "photos"
+    draw_photo(photos / "a.png", [(1, 0, 10, 10)])
+    lib = open_test_library(tmp_path / "home")
+    lib.index([photos])
+    photo = lib.photos()[0]
+    out = tmp_path / "out" / "a (restored).png"
+    out.parent.mkdir()
+    Image.open(photo.path).save(out)
+    lib.jobs.enqueue_restore([photo.id], restorer="passthrough")
+    lib.jobs.run(HandlerRegistry({"restore_photo": lambda c: JobResult(VersionRecord(out, "ab" * 32, "fake"))}))
+    (version,) = lib.jobs.versions(photo.id)
+    ctx, window = open_app(lib)
+    panel = window.show_page("jobs")
+    panel.show_finished.setChecked(True)
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=30_000)
+    panel.table.selectRow(0)
+    assert panel.buttons["open"].isEnabled()
+    panel.buttons["open"].click()
+    page = window.current_page()
+    assert page.objectName() == "restoredPage"
+    qtbot.waitUntil(lambda: page.compare_view is not None and page.compare_view.loaded is not None, timeout=30_000)
+    assert page.compare_view.loaded.version.id == version.id and page.stack.currentWidget() is page.compare_view

@@ -111,6 +111,7 @@ def test_models_install_shows_the_licence_resumes_and_survives_closing_the_dialo
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text) or QMessageBox.StandardButton.Yes)
     ctx, window = open_app(open_test_library(tmp_path / "home"))
+    qtbot.waitUntil(lambda: window.findChild(QAction, "modelsAction") is not None, timeout=WAIT)  # after the first paint
     models = window.findChild(QAction, "modelsAction")
     models.trigger()
     dialog = window.models_dialog

@@ -205,6 +205,7 @@ def test_help_lists_every_shortcut_and_no_key_does_two_things_in_one_place(qtbot
 
     _, lib = _library(tmp_path)
     ctx, window = open_app(lib)
+    qtbot.waitUntil(lambda: window.findChild(QAction, "shortcutsAction") is not None, timeout=30_000)  # after the first paint
     window.findChild(QAction, "shortcutsAction").trigger()
     dialog = window.findChild(QTableWidget, "shortcutsTable").window()
     rows = dialog.rows

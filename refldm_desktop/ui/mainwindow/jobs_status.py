@@ -42,7 +42,7 @@ class JobsStatus(QWidget):
             w.hide()
         ctx.jobs.event.connect(self._event)
         jobs = ctx.library.jobs
-        ctx.tasks.run(lambda: jobs.list(), self._left_over, lambda *_: None, label="")
+        ctx.after_first_paint(lambda: ctx.tasks.run(lambda: jobs.list(), self._left_over, lambda *_: None, label=""))
 
     # -- jobs an earlier session left ----------------------------------------------------
 

@@ -128,7 +128,10 @@ class JobsPanel(QWidget):
             ("cancel", "&Cancel", "Delete", "Cancel the selected jobs", self.cancel_selected),
             ("retry", "Re&try", "Ctrl+R", "Queue the selected failed or cancelled jobs again", self.retry_selected),
             ("copy", "Cop&y details", "Ctrl+Shift+C", "Copy the selected jobs' details and errors", self.copy_details),
+            ("open", "&Open result", "", "Compare the selected job's result (or its quick preview) with the original",
+             self.open_selected),
         ), "JobsButton", bar)
+        self.table.activated.connect(lambda _index: self.open_selected())  # Enter or a double click
         bar.addStretch(1)
         self.show_finished = QCheckBox("Show &finished")
         self.show_finished.setAccessibleName("Show finished and cancelled jobs too")
@@ -214,6 +217,7 @@ class JobsPanel(QWidget):
         self.buttons["cancel"].setEnabled(bool(states & {"queued", "running"}))
         self.buttons["retry"].setEnabled(bool(states & {"failed", "cancelled"}))
         self.buttons["copy"].setEnabled(bool(states))
+        self.buttons["open"].setEnabled(any(j.version_id or self.model.preview(j.id) for j in self.selected_jobs()))
 
     # -- the user's verbs ----------------------------------------------------------------
 
@@ -252,6 +256,23 @@ class JobsPanel(QWidget):
 
     def _details(self, jobs: list["JobInfo"]) -> str:
         return "\n\n".join(job_details(j, self.model.preview(j.id)) for j in jobs)
+
+    def open_selected(self) -> None:
+        """The first selected job's result in the compare view (Restored page), or while it
+        runs its quick preview (Library page)."""
+        from pathlib import Path
+
+        from refldm_desktop.ui.views.photos_page import OpenPreview, OpenVersion
+
+        for job in self.selected_jobs():
+            preview = self.model.preview(job.id)
+            if job.version_id:
+                self.ctx.navigate.emit("restored", OpenVersion(job.version_id))
+                return
+            if preview and job.photo_id is not None:
+                self.ctx.navigate.emit("photos", OpenPreview(job.photo_id, Path(preview)))
+                return
+        self.ctx.status.emit("No result to show yet: a job shows its result when it is done")
 
     def copy_details(self) -> None:
         text = self._details(self.selected_jobs())
