@@ -118,6 +118,7 @@ class CompareView(QWidget):
         self.version_id: int | None = None
         self.loaded: Loaded | None = None
         self.preview_steps: int | None = None  # while a preview is shown
+        self._preview_photo: int | None = None
         self.canvas = CompareCanvas()
 
         back = QPushButton("Back")
@@ -225,6 +226,7 @@ class CompareView(QWidget):
         self.version_id = None
         self.loaded = None
         self.preview_steps = steps
+        self._preview_photo = photo_id
         self.keep.setEnabled(False)
         self.discard.setEnabled(False)
         what = f"Preview ({steps} steps)" if steps else "Preview"
@@ -245,6 +247,16 @@ class CompareView(QWidget):
             self.canvas.show_region(QRectF(0, 0, images[1].width(), images[1].height()))
 
         self.ctx.tasks.run(load, shown, lambda *_: None, label="Opening the preview")
+
+    def preview_ended(self, photo_id: int, why: str) -> None:
+        """The job behind the preview on screen ended without a result: say so (the preview
+        stays to look at; there is nothing to keep or discard)."""
+        if self.preview_steps is None or self.version_id is not None or self._preview_photo != photo_id:
+            return
+        self.preview_steps = None
+        self.title.setText(f"{why}. This was only the quick preview; the Jobs page has the details")
+        self.title.setToolTip(why)
+        self.ref_caption.setText("")
 
     def show_version(self, version_id: int) -> None:
         self.version_id = version_id
