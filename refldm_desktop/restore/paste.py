@@ -635,8 +635,10 @@ def _warped_change(torch, device, image, t, box, restored, original, fit, crop_m
     x0, y0, x1, y1 = box
     size = t.size
     window = _crop_window(options.mask, size)
+    crop_per_photo = 1.0 / t.source_pixels_per_crop_pixel
+    u0, v0, u1, v1 = window
     reduce = 1
-    while reduce < 8 and (1.0 / t.source_pixels_per_crop_pixel) / (2 * reduce) >= _REDUCE_FROM / 2:
+    while crop_per_photo / reduce >= _REDUCE_FROM and (u1 - u0) % (2 * reduce) == 0 and (v1 - v0) % (2 * reduce) == 0:
         reduce *= 2
     keep = options.keep_detail and original is not None
     field = _Field.of_crop(t, window, reduce)
