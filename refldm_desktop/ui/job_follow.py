@@ -65,9 +65,12 @@ class JobFollower(QObject):
         self._fetching[event.job_id] = event
         if not known:
             # A job not seen yet: read it once (its photo, its plan), then follow its events.
-            jobs = self.ctx.library.jobs
-            self.ctx.tasks.run(lambda: jobs.get(event.job_id), self._fetched,
-                               lambda *_: self._fetching.pop(event.job_id, None), label="")
+            jobs, job_id = self.ctx.library.jobs, event.job_id
+
+            def unread(_exc: BaseException, _details: str) -> None:
+                self._fetching.pop(job_id, None)
+
+            self.ctx.tasks.run(lambda: jobs.get(job_id), self._fetched, unread, label="")
 
     def _fetched(self, job: "JobInfo") -> None:
         latest = self._fetching.pop(job.id, None)
