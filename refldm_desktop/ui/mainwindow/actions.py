@@ -125,22 +125,16 @@ CONTRIBUTORS: list[Contributor] = [_file, _view, _photo, _people, _help]
 
 
 def install(window: "MainWindow", ctx: "AppContext") -> Menus:
-    """The menu bar now; its actions (tens of milliseconds of widgets and imports) once the
-    window has painted, so they do not hold up its first picture."""
     bar = window.menuBar()
     menus: Menus = {}
     for key, title in MENUS:
         menu = bar.addMenu(title)
         menu.setObjectName(f"{key}Menu")
         menus[key] = menu
+    for contribute in CONTRIBUTORS:
+        contribute(window, ctx, menus)
+    for menu in menus.values():
+        if menu.isEmpty():
+            menu.menuAction().setVisible(False)
     window.menus = menus
-
-    def fill() -> None:
-        for contribute in CONTRIBUTORS:
-            contribute(window, ctx, menus)
-        for menu in menus.values():
-            if menu.isEmpty():
-                menu.menuAction().setVisible(False)
-
-    ctx.after_first_paint(fill)
     return menus
