@@ -337,11 +337,20 @@ def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypat
         assert jobs.model.index(0, 2).data().startswith("quick preview · face 1 of")
         jobs.table.selectRow(0)
         assert "Quick preview (shown in Compare): " in jobs.details.toPlainText()
+        # The compare view says how far the full result is, as the job reports it.
+        from refldm_desktop.jobs.runner import FULL_STAGE, JobEvent
+
+        job_id = jobs.model.job(0).id
+        for step in (0, 3):
+            ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "running", "b", photo, faces_done=0,
+                                         faces_total=1, step=step, steps=50, stage=FULL_STAGE))
+        qtbot.waitUntil(lambda: compare.progress.isVisible() and "step 3 of 50" in compare.progress.text(), timeout=WAIT)
+        assert compare.progress.text().startswith("full result · face 1 of 1 · step 3 of 50")
     finally:
         gate.set()
     qtbot.waitUntil(lambda: compare.loaded is not None, timeout=WAIT)
     assert compare.loaded.version.photo_id == photo and compare.preview_steps is None
-    assert "Preview" not in compare.title.text() and compare.keep.isEnabled()
+    assert "Preview" not in compare.title.text() and compare.keep.isEnabled() and not compare.progress.isVisible()
     qtbot.waitUntil(lambda: status.currentMessage() == "Restored 1 photo", timeout=WAIT)
 
     buttons = {m: compare.findChild(QToolButton, f"mode_{m.value}") for m in Mode}

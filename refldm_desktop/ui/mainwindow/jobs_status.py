@@ -10,14 +10,11 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QW
 
 from refldm_desktop.db.models import JobState
 from refldm_desktop.ui.dialogs.forms import named
-from refldm_desktop.ui.models.jobs import FractionRole, JobsModel
+from refldm_desktop.ui.job_follow import JobFollower
 
 if TYPE_CHECKING:
     from refldm_desktop.jobs.queue import JobInfo
-    from refldm_desktop.jobs.runner import JobEvent
     from refldm_desktop.ui.context import AppContext
-
-ENDED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
 class JobsStatus(QWidget):
@@ -25,8 +22,7 @@ class JobsStatus(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.setObjectName("jobsStatus")
-        self.model = JobsModel(self)  # the running job only (the runner runs one at a time)
-        self._fetching: set[int] = set()
+        self.follow = JobFollower(ctx, self)
         self.label = named(QLabel(), "jobStatusLabel", "Restoring now")
         self.bar = named(QProgressBar(), "jobStatusProgress", "Progress of the running job")
         self.bar.setRange(0, 1000)
@@ -40,7 +36,8 @@ class JobsStatus(QWidget):
         for w in (self.left_over, self.label, self.bar):
             layout.addWidget(w)
             w.hide()
-        ctx.jobs.event.connect(self._event)
+        self.follow.changed.connect(self._show)
+        self.follow.heard.connect(self.left_over.hide)  # the runner works: what was left is being done
         jobs = ctx.library.jobs
         ctx.after_first_paint(lambda: ctx.tasks.run(lambda: jobs.list(), self._left_over, lambda *_: None, label=""))
 
@@ -67,35 +64,14 @@ class JobsStatus(QWidget):
 
     # -- the running job -----------------------------------------------------------------
 
-    def _event(self, event: "JobEvent") -> None:
-        self.left_over.hide()  # the runner works: whatever was left is being done
-        if event.state in ENDED:
-            if self.model.row_of(event.job_id) >= 0:
-                self.model.set_jobs([])
-                self._show()
-            return
-        if self.model.apply_event(event):
-            self._show()
-        elif event.job_id not in self._fetching:
-            # A job this bar has not seen: read it once (its photo, its plan), then follow it.
-            self._fetching.add(event.job_id)
-            jobs = self.ctx.library.jobs
-            self.ctx.tasks.run(lambda: jobs.get(event.job_id), self._fetched, lambda *_: self._fetching.discard(event.job_id), label="")
-
-    def _fetched(self, job: "JobInfo") -> None:
-        self._fetching.discard(job.id)
-        if job.state in (JobState.QUEUED, JobState.RUNNING):
-            self.model.set_jobs([job])
-        self._show()
-
     def _show(self) -> None:
-        if self.model.rowCount() == 0:
+        follow = self.follow
+        if not follow.running:
             self.label.hide()
             self.bar.hide()
             return
-        name, progress = self.model.index(0, 0).data(), self.model.index(0, 2).data()
-        self.label.setText(f"Restoring {name}: {progress}")
-        fraction = self.model.index(0, 2).data(FractionRole)
+        self.label.setText(f"Restoring {follow.name()}: {follow.text()}")
+        fraction = follow.fraction()
         if fraction is None:
             self.bar.setRange(0, 0)  # busy: no steps reported yet
         else:

@@ -58,7 +58,7 @@ def restore(page: "PhotosPage", ids: list[int], settings=None, per_photo=None) -
 
     def preview(job_id: int, photo_id: int | None, path: str) -> None:
         if one and photo_id is not None:
-            page.open_compare_preview(photo_id, Path(path), settings.preview_steps)
+            page.open_compare_preview(photo_id, Path(path), settings.preview_steps, job_id)
 
     def finished(end: "JobEnd") -> None:
         if end.state == JobState.DONE and end.version_id is not None and one:

@@ -127,9 +127,10 @@ class PhotosPage(QWidget):
     def open_compare(self, version_id: int) -> None:
         self._compare().show_version(version_id)
 
-    def open_compare_preview(self, photo_id: int, preview: Path, steps: int | None) -> None:
-        """A quick preview of a restore in progress; its result replaces it (open_compare)."""
-        self._compare().show_preview(photo_id, preview, steps)
+    def open_compare_preview(self, photo_id: int, preview: Path, steps: int | None, job_id: int | None = None) -> None:
+        """A quick preview of a restore in progress (the job `job_id`); its result replaces it
+        (open_compare)."""
+        self._compare().show_preview(photo_id, preview, steps, job_id)
 
     def open_photo_path(self, path: Path) -> None:
         """Select (and open) a photo once the grid has it."""
