@@ -185,8 +185,9 @@ def test_a_change_lands_where_the_restorer_drew_it(faces_dir, dlib_faces, name):
     """A restorer adds a wave to each crop whose period is 8 photo pixels; pasted back, the
     photo must gain exactly that wave under the mask. The ideal is computed straight at the
     photo pixels' crop positions, so this measures the whole warp back (geometry, sampling,
-    low-pass) on real photos and face sizes. Pillow's two warps per face gave 48.9-55.7 dB
-    here, the torch warp of the difference 49.3-58.3 dB; below 47 dB something got worse."""
+    low-pass) on real photos and face sizes. Pillow's two warps per face gave 49.4-55.7 dB
+    on the photos of ../shared, the torch warp of the difference 54.0-58.5 dB; a half-pixel
+    shift gives about 38 dB. Below 47 dB something got worse."""
     image, marks = dlib_faces(faces_dir / name)
     if not marks:
         pytest.skip(f"dlib finds no face in {name}: nothing to paste")
