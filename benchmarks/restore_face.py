@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def run_one(spec: dict) -> dict:
         model.restore(lqs, model.encode_references(refs), steps=2, seed=0)
         sync()
         torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     from_disk = False
     if spec.get("latent_dir"):
         from refldm_desktop.restore.refldm.latent_store import ReferenceLatentStore, latent_key
@@ -116,7 +117,7 @@ def run_one(spec: dict) -> dict:
         t1 = time.perf_counter()
     out = model.restore(lqs, cache, steps=spec["steps"], cfg=1.5, seed=2024)
     sync()
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**30
     else:
@@ -134,6 +135,10 @@ def run_one(spec: dict) -> dict:
         "s_per_face": (t2 - t0) / b,
         "faces_per_s_cached_refs": b / (t2 - t1),
         "peak_gib": peak,
+        # CPU seconds of this process over the whole face, beside its wall time: on a shared
+        # machine a wall time far above cpu_s / threads is other work holding the cores.
+        "cpu_s": c2 - c0,
+        "load_avg_1min": os.getloadavg()[0],
         "peak_kind": "cuda max allocated" if device.type == "cuda" else "process peak RSS",
         "latents_from_disk": from_disk,
         "preview_steps": spec.get("preview_steps") or 0,
@@ -143,7 +148,9 @@ def run_one(spec: dict) -> dict:
 
 def child(spec: dict) -> dict:
     cmd = [sys.executable, __file__, "--one", json.dumps(spec)]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    # The child imports this checkout's package, whatever the installed copy points at.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     if res.returncode != 0:
         raise SystemExit(f"configuration {spec} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -227,7 +234,8 @@ def main() -> None:
                   f"{r['restore_s']:>9.3f} {r['s_per_face']:>8.3f} {r['faces_per_s_cached_refs']:>8.2f} "
                   f"{r['peak_gib']:>8.2f}"
                   + (" latents from disk" if r["latents_from_disk"] else "")
-                  + (f" preview {r['preview_s']:.3f} s" if r["preview_s"] else ""), flush=True)
+                  + (f" preview {r['preview_s']:.3f} s" if r["preview_s"] else "")
+                  + f" (cpu {r['cpu_s']:.1f} s, load {r['load_avg_1min']:.1f})", flush=True)
         if not args.no_psnr:
             compare_precisions(results, device, args.cuda_graphs, tmp)
         for r in results:
