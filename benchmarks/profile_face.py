@@ -6,11 +6,10 @@ VQ decode. Paste-back is timed by benchmarks/restore_photo.py (tens of ms per fa
 
     python benchmarks/profile_face.py --profile --floor     # timings, profile and overhead floor
     python benchmarks/profile_face.py --variants default,plain --threads 1 --phases unet_pass_guided
-    python benchmarks/profile_face.py --variants default,compile --phases unet_pass_guided
 
 Variants (timed alternately, call by call, so that a shared machine's load falls on all
 alike): default (the model as it loads), plain (cpu_packing=False: no packed convolutions,
-NCHW activations), compile (torch.compile of the UNet).
+NCHW activations).
 
 It reports, each as a median over --repeat runs with wall and CPU seconds (process_time, all
 threads) and the load average, since the machine may be shared:
@@ -18,7 +17,7 @@ threads) and the load average, since the machine may be shared:
 - the UNet pass with plain self-attention (the processors off): the reference attention's
   extra cost is the difference;
 - the same UNet at an 8x8 latent (1/64 of the arithmetic): a floor for the per-pass cost
-  that is not arithmetic (Python, module calls, dispatch);
+  that is not arithmetic (Python, module calls, dispatch, per-call weight reorders);
 - a torch.profiler breakdown of each phase by kind of operator: convolution, matrix
   products, attention, normalisation, element-wise, copies and layout changes, and the rest
   of the wall time (Python and framework), with the convolutions' and matmuls' GFLOP/s.
@@ -97,8 +96,6 @@ class Face:
         # "plain": cpu_packing=False, the plain modules (cpu_conv.py); not passed otherwise, so
         # that the script also times code from before that option.
         self.model = random_model(cfg, "cpu", precision, **({"cpu_packing": False} if variant == "plain" else {}))
-        if variant == "compile":
-            self.model.unet = torch.compile(self.model.unet)
         size, n = cfg.image_size, cfg.latent_size
         self.lq = smooth_images(1, size, seed=2)
         # Reference latents of the right shape and scale; their values do not change the cost.
@@ -235,8 +232,7 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--variants", default="default",
-                    help="comma-separated, timed alternately: default, plain (no packed convolutions), "
-                         "compile (torch.compile of the UNet)")
+                    help="comma-separated, timed alternately: default, plain (see above)")
     ap.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {', '.join(PHASES)}")
     ap.add_argument("--image-size", type=int, help="another face size (a quick check of the script: 64)")
     ap.add_argument("--profile", action="store_true", help="torch.profiler breakdown of each variant's phases")

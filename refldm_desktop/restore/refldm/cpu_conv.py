@@ -5,13 +5,17 @@ plain tensors, every call reorders the weight into that layout, and NCHW activat
 and out of it. The UNet runs at small sizes (64x64 down to 8x8 latents) with large weights,
 so the reorders are a large share of a pass: measured on a 2-core AVX2 EPYC, the whole
 UNet at an 8x8 latent (1/64 of the arithmetic, all of the weights) took 0.13 s, 0.1 s of it
-in convolutions. So on the CPU:
+in convolutions; at full size the packed, channels_last UNet pass took 2-8% less CPU time
+and the channels_last VQ decode 13% less (benchmarks/profile_face.py). So on the CPU:
 - each Conv2d keeps its weight reordered once (packed) and calls oneDNN with it; the plain
-  weight stays the module's parameter (state_dict, other devices, the striped VQ encoder);
+  weight stays the module's parameter (state_dict, other devices);
   a weight replaced or changed in place is packed again;
 - the UNet's activations are channels_last (NHWC), a layout oneDNN convolves directly, so
   they are not reordered per call either (the attention processor reads its tokens
   straight from it).
+The packed weights are a second copy of the UNet's convolution weights (98M values, 0.4 GB
+in fp32 at full size).
+
 The packed call is an internal PyTorch operator (the one torch.compile's CPU backend uses
 for frozen convolutions): if it is missing or refuses an input (bf16 on a CPU without
 AVX-512 or AVX-NE-CONVERT), that convolution goes back to the plain call for good; the first
