@@ -16,6 +16,33 @@ kept it waiting for a core (Linux schedstat): on a machine shared with other wor
 stall with little CPU and a long core wait is the machine's load, not the app; the "app"
 column takes that wait out. Both, and the load average, are printed so that a figure is
 never read without its conditions. --why samples every thread's stack during stalls.
+
+Measured on the 2-core AMD EPYC VM shared by four engineers (ms, --seconds 5; wall / GUI
+CPU / app, "app" being wall less the GUI thread's core wait). Before: thumbnails decoded
+and rows read through SQLAlchemy on threads of the app's process. After: thumbnails made
+in one worker process whose pipe the GUI thread reads itself, rows read with a plain
+sqlite3 cursor, the count and first screen read before the whole id list, the sidebar,
+device and undo state read after the first paint. Runs alternated in one quarter hour, at
+a load of 7.7-8.4 (four times the cores):
+
+                        before (two runs)                  after (two runs)
+    first paint         2332/228/615,  889/208/357         910/191/206,  891/190/201
+    starting             266/ 23/102,  183/ 21/ 48         250/ 43/ 47,  194/ 10/ 41
+    scrolling            579/ 14/214,  569/ 12/393         462/  8/163,  488/ 11/298
+    while a batch runs   374/ 19/ 54,  330/ 20/ 70         225/ 16/ 23,  376/ 11/ 64
+
+At a load of 1.0-1.6 the code before gave 622/174/353 (first paint), 324/9/243
+(scrolling) and 143/12/58 (batch); the first step alone (the worker process, then still
+fed by two threads of the app, and the sqlite3 reader) gave 532/174/202, 204/2/120 and
+204/14/94 at a load of 2.4-3.4. A quiet machine was not to be had for the final code.
+
+Still over the 50 ms goal. In a scrolling stall the GUI thread runs for about 10 ms; the
+rest is waiting: for a core (the machine's load), for Qt's raster paint engine (it splits
+large fills across a thread pool, whose threads wait for cores too: py-spy --native), and
+for the GIL, held mostly by the GUI thread's own Python (the delegate's paints) and by
+the thread reading rows (py-spy --gil, before rows kept their paths as strings). First
+paint is mostly Qt: PySide making its enum and widget types on first use (about 100 ms of
+GUI CPU here, cProfile) and laying out the window.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ all read these names, so a default changes in one place. Only the standard libra
 
 from __future__ import annotations
 
+import re
+
 # Entry-point groups plugins register under (re-exported by refldm_desktop.plugin_api).
 FACE_BACKENDS_GROUP = "refldm_desktop.face_backends"
 RESTORERS_GROUP = "refldm_desktop.restorers"
@@ -26,6 +28,18 @@ UPSCALE_CHOICES = (1, 2, 4)  # enlarging a whole photo before its faces are rest
 # Model arithmetic; auto is bf16 only where a trial on the device found it faster and close.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
+# Where a model runs: the device setting, every --device flag and the job queue take the same.
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+
+
+def check_device(value: object) -> str:
+    """`value` if it names a device; else a ValueError that lists what would (DEVICES)."""
+    if not isinstance(value, str) or not _DEVICE.fullmatch(value):
+        raise ValueError(f"use {DEVICES}")
+    return value
+
+
 __all__ = [
     "DEFAULT_CFG",
     "DEFAULT_FACE_BACKEND",
@@ -35,8 +49,10 @@ __all__ = [
     "DEFAULT_REFERENCES",
     "DEFAULT_RESTORER",
     "DEFAULT_STEPS",
+    "DEVICES",
     "FACE_BACKENDS_GROUP",
     "PRECISIONS",
     "RESTORERS_GROUP",
     "UPSCALE_CHOICES",
+    "check_device",
 ]

@@ -167,6 +167,21 @@ def main(argv: list[str] | None = None) -> int:
         _wait(app, lambda: not ctx.tasks.busy(), 120)
         shot(dialog, name)
         dialog.reject()
+
+    from refldm_desktop.ui.dialogs.shortcuts import ShortcutsDialog
+    from refldm_desktop.ui.theme import apply_theme
+
+    keys = ShortcutsDialog(window)
+    keys.show()
+    shot(keys, "shortcuts")
+    keys.reject()
+    # The dark theme (Settings > Theme), over the library and a person's page.
+    apply_theme("dark")
+    window.show_page("photos", "")
+    shot(window, "library-dark")
+    window.show_page("people")
+    shot(window, "person-dark")
+    apply_theme("system")
     ctx.close()
     return 0
 

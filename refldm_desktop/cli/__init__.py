@@ -14,7 +14,7 @@ from typing import Sequence
 from refldm_desktop import __version__
 from refldm_desktop.errors import CliError, translate
 
-__all__ = ["CliError", "main", "build_parser"]
+__all__ = ["CliError", "add_verb", "main", "build_parser", "device_arg"]
 
 PROG = "refldm-desktop"
 LOGS_KEPT = 20  # crash logs kept in <home>/logs; older ones are removed
@@ -30,6 +30,30 @@ VERB_MODULES = (
     "refldm_desktop.cli.config_verbs",
     "refldm_desktop.cli.gui_verbs",
 )
+
+
+def add_verb(sub: argparse._SubParsersAction, name: str, func, help: str, *args: str,
+             json_help: str = "") -> argparse.ArgumentParser:
+    """A verb that runs `func(args)`: `args` are its positional arguments by metavar (the
+    attribute is the metavar in lower case; "NAME?" may be left out), `json_help` adds --json."""
+    p = sub.add_parser(name, help=help)
+    for arg in args:
+        metavar = arg.rstrip("?")
+        p.add_argument(metavar.lower(), metavar=metavar, **({"nargs": "?"} if arg.endswith("?") else {}))
+    if json_help:
+        p.add_argument("--json", action="store_true", help=json_help)
+    p.set_defaults(func=func)
+    return p
+
+
+def device_arg(value: str) -> str:
+    """The type of every --device flag: the devices the device setting takes too."""
+    from refldm_desktop.defaults import check_device
+
+    try:
+        return check_device(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"unknown device {value!r}: {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from refldm_desktop.cli import add_verb
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     config = sub.add_parser(
@@ -14,19 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "home. A flag given on the command line wins over a setting for that run.",
     )
     csub = config.add_subparsers(dest="config_verb", metavar="ACTION", required=True)
-    p = csub.add_parser("list", help="every setting, its value and whether you set it")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_list)
-    p = csub.add_parser("get", help="print one setting's value")
-    p.add_argument("key", metavar="KEY")
-    p.set_defaults(func=cmd_get)
-    p = csub.add_parser("set", help="change one setting")
-    p.add_argument("key", metavar="KEY")
-    p.add_argument("value", metavar="VALUE")
-    p.set_defaults(func=cmd_set)
-    p = csub.add_parser("unset", help="go back to the built-in default of one setting")
-    p.add_argument("key", metavar="KEY")
-    p.set_defaults(func=cmd_unset)
+    add_verb(csub, "list", cmd_list, "every setting, its value and whether you set it", json_help="print one JSON object")
+    add_verb(csub, "get", cmd_get, "print one setting's value", "KEY")
+    add_verb(csub, "set", cmd_set, "change one setting", "KEY", "VALUE")
+    add_verb(csub, "unset", cmd_unset, "go back to the built-in default of one setting", "KEY")
 
 
 def _home(args):

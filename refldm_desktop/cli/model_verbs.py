@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from refldm_desktop.cli import CliError
+from refldm_desktop.cli import CliError, add_verb, device_arg
 from refldm_desktop.core.home import resolve_home
-from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_MODEL, DEFAULT_STEPS, PRECISIONS
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_MODEL, DEFAULT_STEPS, DEVICES, PRECISIONS
 
 MANY_REFS = 8
 
@@ -33,9 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--force", action="store_true", help="replace a model of the same name")
     imp.set_defaults(func=_import)
 
-    lst = msub.add_parser("list", help="show the installed models")
-    lst.add_argument("--json", action="store_true", help="machine-readable output")
-    lst.set_defaults(func=_list)
+    add_verb(msub, "list", _list, "show the installed models", json_help="machine-readable output")
 
     ins = msub.add_parser("install", help="download the authors' release files and import them (resumable)")
     ins.add_argument("--name", default=DEFAULT_MODEL, help=f"name in the store (default: {DEFAULT_MODEL})")
@@ -64,13 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pm.add_argument("--force", action="store_true", help="replace the installed face-parsing model")
     pm.set_defaults(func=_import_parsing)
 
-    rm = msub.add_parser("remove", help="delete an installed model")
-    rm.add_argument("name", metavar="NAME")
-    rm.set_defaults(func=_remove)
-
-    df = msub.add_parser("default", help="show (or, given a name, choose) the model restorations use")
-    df.add_argument("name", nargs="?", metavar="NAME")
-    df.set_defaults(func=_default)
+    add_verb(msub, "remove", _remove, "delete an installed model", "NAME")
+    add_verb(msub, "default", _default, "show (or, given a name, choose) the model restorations use", "NAME?")
 
     rf = sub.add_parser("restore-face", help="restore one aligned face crop with ReF-LDM, using reference photos")
     rf.add_argument("lq", type=Path, metavar="LQ.png", help="the low-quality aligned face")
@@ -89,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     noise = rf.add_mutually_exclusive_group()
     noise.add_argument("--seed", type=int, default=2024, help="seed of the initial noise (default 2024)")
     noise.add_argument("--noise", type=Path, metavar="FILE.npy", help="initial noise (1, C, h, w) from a .npy file")
-    rf.add_argument("--device", choices=("auto", "cuda", "cpu"), help="default: the device setting, else auto")
+    rf.add_argument("--device", type=device_arg, metavar="DEV", help=f"{DEVICES} (default: the device setting, else auto)")
     rf.add_argument("--precision", choices=PRECISIONS,
                     help="auto: bf16 where a trial (run once per device, kept in the home) found it faster "
                          "than fp32 and within 35 dB PSNR of it, else fp32 (default: the precision setting, "

@@ -13,21 +13,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from refldm_desktop.cli import library_verbs
+from refldm_desktop.cli import device_arg, library_verbs
 from refldm_desktop.defaults import (
     DEFAULT_CFG,
     DEFAULT_MODEL,
     DEFAULT_REFERENCES,
     DEFAULT_RESTORER,
     DEFAULT_STEPS,
+    DEVICES,
     PRECISIONS,
     UPSCALE_CHOICES,
 )
 
 if TYPE_CHECKING:
     from refldm_desktop.core.outcomes import PhotoOutcome
-
-_DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -41,7 +40,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preview-steps", type=int, metavar="N",
                    help="first make a quick preview with N steps (its path is printed), then the full result")
     g.add_argument("--seed", type=int, metavar="N", help="fix the random noise (default: a new seed, recorded)")
-    g.add_argument("--device", metavar="DEV", help=f"{_DEVICES} (default auto)")
+    g.add_argument("--device", type=device_arg, metavar="DEV", help=f"{DEVICES} (default: the device setting, else auto)")
     g.add_argument("--precision", choices=PRECISIONS,
                    help="the model's arithmetic; auto: bf16 where a trial on this device found it faster "
                         "than fp32 and close to it (default: the precision setting, else auto)")

@@ -156,7 +156,7 @@ class ChangeHub:
         with self._conn_lock:
             self._conn = conn
             self._seen = self._read()
-            self._stamps = self._read_stamps()
+            self._stamps = None  # read by the watcher: a scan of the tables, too slow for a GUI thread
             self._external = False
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -204,6 +204,9 @@ class ChangeHub:
             return None
 
     def _watch(self, stop: threading.Event) -> None:
+        with self._conn_lock:
+            if self._stamps is None:
+                self._stamps = self._read_stamps()
         while not stop.wait(self._poll_seconds):
             with self._conn_lock:
                 now = self._read()

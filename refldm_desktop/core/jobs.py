@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import math
 import os
-import re
 import secrets
 import threading
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from refldm_desktop.core.changes import LibraryError, NotFound
 from refldm_desktop.core.events import Change
 from refldm_desktop.core.progress import Progress, ProgressFn
 from refldm_desktop.db.models import Photo
-from refldm_desktop.defaults import DEFAULT_RESTORER
+from refldm_desktop.defaults import DEFAULT_RESTORER, check_device
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
 from refldm_desktop.jobs.queue import (
     ACTIVE,
@@ -57,7 +56,6 @@ class VersionDiscarded:
 
 
 RESTORE_KIND = "restore_photo"
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 PhotoRef = int | str | os.PathLike[str]
 
@@ -138,8 +136,10 @@ class Jobs:
             raise LibraryError(f"steps must be at least 1, got {steps}")
         if cfg is not None and (not math.isfinite(cfg) or cfg < 0):
             raise LibraryError(f"cfg must be a number >= 0, got {cfg}")
-        if not _DEVICE.match(device):
-            raise LibraryError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+        try:
+            check_device(device)
+        except ValueError as exc:
+            raise LibraryError(f"unknown device {device!r}: {exc}") from None
         if seed is not None and not 0 <= seed < 2**63:
             raise LibraryError(f"seed must be between 0 and 2**63-1, got {seed}")
         out = Path(output_dir).expanduser().absolute() if output_dir else self._lib.home.restored

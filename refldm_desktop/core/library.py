@@ -134,6 +134,7 @@ class Library:
         self._indexing = threading.Lock()
         self.events = ChangeHub(engine, home.database)
         self._thumbnails = None
+        self._reader = None
         self.jobs = Jobs(self)  # the job queue's verbs: library.jobs.enqueue_restore(...) etc.
         self.restoring = Restoring(self)  # restore and batch: library.restoring.enqueue(...) etc.
 
@@ -477,6 +478,17 @@ class Library:
         with self._Session() as s:
             return _q.photos_by_id(s, ids)
 
+    @property
+    def reader(self):
+        """core.reader.PhotoReader: the same photo queries over a plain read-only sqlite3
+        cursor, in small batches; for a GUI's worker threads (SQLAlchemy's row handling
+        would hold the GIL the GUI thread needs)."""
+        if self._reader is None:
+            from refldm_desktop.core.reader import PhotoReader
+
+            self._reader = PhotoReader(self.home.database)
+        return self._reader
+
     def photo(self, photo_id: int) -> PhotoInfo:
         found = self.photos_by_id([photo_id])
         if not found:
@@ -493,40 +505,9 @@ class Library:
         """A JPEG of at most size x size, upright, cached under home/cache/thumbnails:
         kind "photo" (a photo), "face" (a face with some context), "version" (a restored
         version's file) or "person" (the person's cover: their best-scored face)."""
-        from refldm_desktop.core.thumbnails import check_size
+        from refldm_desktop.core.thumbnails import thumbnail_file
 
-        size = check_size(size)
-        if kind == "photo":
-            with self._Session() as s:
-                p = s.get(Photo, id)
-                if p is None:
-                    raise NotFound(f"no photo with id {id}")
-                record = (Path(p.path), p.content_hash, p.size, p.mtime_ns)
-            return self._photo_thumbnail(record, size)
-        if kind == "person":
-            face_id = self.cover_face(id)
-            if face_id is None:
-                raise NotFound(f"person {id} has no faces to show")
-            return self.thumbnail("face", face_id, size)
-        if kind == "face":
-            with self._Session() as s:
-                f = s.get(Face, id)
-                if f is None:
-                    raise NotFound(f"no face with id {id}")
-                p = f.photo
-                record = (Path(p.path), p.content_hash, p.size, p.mtime_ns)
-                box = f.box
-            return self._photo_thumbnail(record, size, box)
-        if kind == "version":
-            from refldm_desktop.db.models import Version
-
-            with self._Session() as s:
-                v = s.get(Version, id)
-                if v is None:
-                    raise NotFound(f"no restored version with id {id}")
-                output, sha = Path(v.output_path), v.output_sha256
-            return self.thumbnails.image(output, f"sha256:{sha}", size)
-        raise LibraryError(f"unknown kind of thumbnail {kind!r}: use photo, face, version or person")
+        return thumbnail_file(self._Session, self.thumbnails, kind, id, size)
 
     @property
     def thumbnails(self):
@@ -535,21 +516,6 @@ class Library:
         if self._thumbnails is None:
             self._thumbnails = ThumbnailCache(self.home.cache / "thumbnails")
         return self._thumbnails
-
-    def _photo_thumbnail(self, record, size: int, box=None) -> Path:
-        path, content_hash, st_size, mtime_ns = record
-        if content_hash is None:
-            raise LibraryError(f"{path} could not be read when it was indexed; there is no thumbnail")
-
-        def unchanged() -> None:
-            try:
-                st = path.stat()
-            except OSError as exc:
-                raise LibraryError(f"cannot read {path}: the photo is missing or unreadable ({exc.strerror})") from exc
-            if (st.st_size, st.st_mtime_ns) != (st_size, mtime_ns):
-                raise LibraryError(f"{path} changed since it was indexed; run index again first")
-
-        return self.thumbnails.image(path, f"sha256:{content_hash}", size, box=box, check=unchanged)
 
     # -- aligned face crops ----------------------------------------------------------------
 

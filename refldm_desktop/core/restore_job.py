@@ -35,11 +35,12 @@ from refldm_desktop.core.restoring import (
     create_restorer,
     face_records,
     photo_record,
+    preview_plan,
     references_for,
     restorer_options,
 )
 from refldm_desktop.jobs.queue import JobResult, VersionRecord
-from refldm_desktop.jobs.runner import JobCancelled, JobContext
+from refldm_desktop.jobs.runner import FULL_STAGE, PREVIEW_STAGE, JobCancelled, JobContext
 from refldm_desktop.restore.identity import DRIFTED, FLAG, KEEP_ORIGINAL, NO_FACE
 
 log = logging.getLogger(__name__)
@@ -158,24 +159,32 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     )
     groups = [(f.record.person_id, tuple(f.references)) for f in todo]
     references: dict[Hashable, Sequence[np.ndarray]] = {g: f.crops for g, f in zip(groups, todo, strict=True)}
-    ctx.progress(faces_done=0, faces_total=len(todo), message=f"restoring {len(todo)} faces")
+    plan = preview_plan({**payload, "steps": options.steps})
+    stage = PREVIEW_STAGE if plan else None
+    ctx.progress(faces_done=0, faces_total=len(todo), message=f"restoring {len(todo)} faces", stage=stage)
 
     def progress(p) -> None:
-        ctx.progress(faces_done=p.faces_done, faces_total=p.faces, step=p.step, steps=p.steps)
+        ctx.progress(faces_done=p.faces_done, faces_total=p.faces, step=p.step, steps=p.steps, stage=stage)
 
     from refldm_desktop.restore.paste import PasteOptions
 
     parser = _face_parser(ctx, lib)
     to_restore = [FaceToRestore(f.record.landmarks, g) for f, g in zip(todo, groups, strict=True)]
     try:
-        preview_steps = int(opts.get("preview_steps") or 0)
-        if 0 < preview_steps < options.steps:
-            ctx.progress(faces_done=0, faces_total=len(todo), message=f"a quick preview ({preview_steps} steps)")
+        if plan:
+            quick_steps = plan[0]
+            ctx.progress(faces_done=0, faces_total=len(todo), step=0, steps=quick_steps,
+                         message=f"making a quick preview ({quick_steps} steps)", stage=stage)
             # Same seed, fewer steps: the same face, less detailed. The references' keys and
             # values the restorer caches now serve the full run as well.
             quick = restore_photo(image, to_restore, restorer, references, upscale=upscale,
-                                  options=replace(options, steps=preview_steps), cancelled=ctx.is_cancelled)
-            _write_preview(ctx, lib, quick.image)
+                                  options=replace(options, steps=quick_steps), progress=progress,
+                                  cancelled=ctx.is_cancelled)
+            shown = _write_preview(ctx, lib, quick.image)
+            stage = FULL_STAGE
+            ctx.progress(faces_done=0, faces_total=len(todo), step=0, steps=options.steps,
+                         message=f"{'preview ready; ' if shown else ''}making the full result ({options.steps} steps)",
+                         stage=stage)
         result = restore_photo(
             image,
             to_restore,
@@ -302,9 +311,9 @@ def _guard_identity(ctx: JobContext, lib, todo: list[_Face], result, policy: str
     return result
 
 
-def _write_preview(ctx: JobContext, lib, image: np.ndarray) -> None:
+def _write_preview(ctx: JobContext, lib, image: np.ndarray) -> bool:
     """The preview as a JPEG in the home's cache (one per job, replaced atomically); a disk
-    problem costs the preview only."""
+    problem costs the preview only. Whether it was written and announced."""
     import contextlib
     import io
     import os
@@ -324,8 +333,9 @@ def _write_preview(ctx: JobContext, lib, image: np.ndarray) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         ctx.note(f"no preview: {exc.strerror or exc}")
-        return
+        return False
     ctx.preview(path)
+    return True
 
 
 def _why_not(f: FaceRecord, wanted: set[int] | None, not_chosen: dict[str, str]) -> tuple[FaceStatus, str]:

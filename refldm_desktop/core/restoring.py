@@ -41,6 +41,7 @@ from refldm_desktop.defaults import (
     DEFAULT_MIN_QUALITY,
     DEFAULT_REFERENCES,
     DEFAULT_RESTORER,
+    DEFAULT_STEPS,
     PRECISIONS,
     RESTORERS_GROUP,
     UPSCALE_CHOICES,
@@ -122,6 +123,15 @@ class RestoreSettings:
             **({"preview_steps": self.preview_steps} if self.preview_steps else {}),
             **({"precision": self.precision} if self.precision != "auto" else {}),
         }
+
+
+def preview_plan(payload: Mapping[str, Any]) -> tuple[int, int] | None:
+    """(preview steps, full steps) of a restore job that makes a quick preview first, else
+    None. The job and the app's Jobs panel both read it, so they agree on the phases."""
+    opts = payload.get("options") or {}
+    quick = int(opts.get("preview_steps") or 0)
+    full = int(payload.get("steps") or DEFAULT_STEPS)
+    return (quick, full) if 0 < quick < full else None
 
 
 # -- what jobs read from the database ------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from refldm_desktop.core.changes import LibraryError
 from refldm_desktop.core.home import Home
-from refldm_desktop.defaults import PRECISIONS
+from refldm_desktop.defaults import PRECISIONS, check_device
 from refldm_desktop.defaults import (
     DEFAULT_CFG,
     DEFAULT_MODEL,
@@ -31,7 +31,6 @@ from refldm_desktop.defaults import (
 from refldm_desktop.library.atomic import write_atomic
 
 FILE_NAME = "settings.json"
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -43,7 +42,7 @@ class SettingsError(LibraryError):
 class Settings:
     restorer: str = DEFAULT_RESTORER  # refldm, or passthrough (changes nothing: a diagnostic)
     model: str = DEFAULT_MODEL  # installed model the refldm restorer uses
-    device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
+    device: str = "auto"  # defaults.DEVICES
     precision: str = "auto"  # auto, fp32, bf16 or fp16
     steps: int = DEFAULT_STEPS  # denoising steps
     guidance: float = DEFAULT_CFG  # reference guidance scale (1 turns it off)
@@ -92,12 +91,6 @@ def _name(v: Any) -> Any:
     return v
 
 
-def _device(v: Any) -> Any:
-    if not isinstance(v, str) or not _DEVICE.match(v):
-        raise ValueError("use auto, cpu, cuda, cuda:N or mps")
-    return v
-
-
 def _guidance(v: Any) -> Any:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 20:
         raise ValueError("a number from 0 to 20")
@@ -131,7 +124,7 @@ def _upscale(v: Any) -> Any:
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "restorer": _name,
     "model": _name,
-    "device": _device,
+    "device": check_device,
     "precision": _choice(*PRECISIONS),
     "steps": _whole(1, 1000),
     "guidance": _guidance,

@@ -151,3 +151,59 @@ class ThumbnailCache:
         buf = io.BytesIO()
         image.save(buf, format="JPEG", quality=QUALITY)
         write_atomic(target, buf.getvalue())
+
+
+def thumbnail_file(session_factory, cache: ThumbnailCache, kind: str, id: int, size: int = 256) -> Path:
+    """`Library.thumbnail` over a session factory: also what the app's thumbnail worker
+    process calls, over its own read-only connection to the library."""
+    from refldm_desktop.core import queries as _q
+    from refldm_desktop.db.models import Face, Photo, Version
+    from refldm_desktop.errors import NotFound
+
+    size = check_size(size)
+    if kind == "person":
+        with session_factory() as s:
+            face_id = _q.cover_face(s, id)
+        if face_id is None:
+            raise NotFound(f"person {id} has no faces to show")
+        kind, id = "face", face_id
+    if kind == "photo":
+        with session_factory() as s:
+            p = s.get(Photo, id)
+            if p is None:
+                raise NotFound(f"no photo with id {id}")
+            record = (Path(p.path), p.content_hash, p.size, p.mtime_ns)
+        return _photo_thumbnail(cache, record, size)
+    if kind == "face":
+        with session_factory() as s:
+            f = s.get(Face, id)
+            if f is None:
+                raise NotFound(f"no face with id {id}")
+            p = f.photo
+            record = (Path(p.path), p.content_hash, p.size, p.mtime_ns)
+            box = f.box
+        return _photo_thumbnail(cache, record, size, box)
+    if kind == "version":
+        with session_factory() as s:
+            v = s.get(Version, id)
+            if v is None:
+                raise NotFound(f"no restored version with id {id}")
+            output, sha = Path(v.output_path), v.output_sha256
+        return cache.image(output, f"sha256:{sha}", size)
+    raise LibraryError(f"unknown kind of thumbnail {kind!r}: use photo, face, version or person")
+
+
+def _photo_thumbnail(cache: ThumbnailCache, record, size: int, box=None) -> Path:
+    path, content_hash, st_size, mtime_ns = record
+    if content_hash is None:
+        raise LibraryError(f"{path} could not be read when it was indexed; there is no thumbnail")
+
+    def unchanged() -> None:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise LibraryError(f"cannot read {path}: the photo is missing or unreadable ({exc.strerror})") from exc
+        if (st.st_size, st.st_mtime_ns) != (st_size, mtime_ns):
+            raise LibraryError(f"{path} changed since it was indexed; run index again first")
+
+    return cache.image(path, f"sha256:{content_hash}", size, box=box, check=unchanged)

@@ -96,6 +96,11 @@ def describe_error(exc: BaseException) -> str:
 # -- what handlers see -------------------------------------------------------------------
 
 
+# Phases of a restore that shows a quick preview first.
+PREVIEW_STAGE = "preview"
+FULL_STAGE = "full"
+
+
 @dataclass(frozen=True)
 class JobEvent:
     """One report from the runner, in one shape for every turn of a job."""
@@ -114,6 +119,9 @@ class JobEvent:
     error: str | None = None
     version_id: int | None = None
     preview: str | None = None  # a quick low-step result to show while the full one runs
+    # The phase a job with phases is in (PREVIEW_STAGE, then FULL_STAGE): its steps count
+    # within the phase. Not kept on the job: listeners remember it.
+    stage: str | None = None
 
 
 EventCallback = Callable[[JobEvent], None]
@@ -217,6 +225,7 @@ class JobContext:
         step: int | None = None,
         steps: int | None = None,
         message: str | None = None,
+        stage: str | None = None,
     ) -> None:
         fields = {
             k: v
@@ -226,7 +235,7 @@ class JobContext:
             )
             if v is not None
         }
-        self._runner._progress(self.job, fields)
+        self._runner._progress(self.job, fields, stage)
 
     def preview(self, path: "str | os.PathLike[str]") -> None:
         """Tell listeners a preview image of the job's result is at `path` (not kept on the job)."""
@@ -597,10 +606,10 @@ class Runner:
 
     # -- reporting -----------------------------------------------------------------------
 
-    def _progress(self, job: JobInfo, fields: dict[str, Any]) -> None:
+    def _progress(self, job: JobInfo, fields: dict[str, Any], stage: str | None = None) -> None:
         if fields:
             self.queue.progress(job.id, **fields)
-        self._emit(job, JobState.RUNNING, **fields)
+        self._emit(job, JobState.RUNNING, stage=stage, **fields)
 
     def _note(self, job: JobInfo, text: str) -> None:
         self.queue.add_note(job.id, text)
@@ -619,11 +628,13 @@ class Runner:
 __all__ = [
     "BUILTIN_HANDLERS",
     "DEFAULT_BATCH_SIZE",
+    "FULL_STAGE",
     "Handler",
     "HandlerRegistry",
     "JobCancelled",
     "JobContext",
     "JobEvent",
+    "PREVIEW_STAGE",
     "Runner",
     "RunnerBusy",
     "RunSummary",

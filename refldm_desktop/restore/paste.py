@@ -17,6 +17,7 @@ convention of Pillow's affine transform, so crop -> photo -> crop lands on the s
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence, runtime_checkable
@@ -26,6 +27,7 @@ from PIL import Image
 
 from refldm_desktop.faces.align import AlignTransform, warp_to_crop
 from refldm_desktop.restore.tone import PhotoTone
+from refldm_desktop.restore.torch_threads import one_torch_thread
 
 # ---------------------------------------------------------------------------------------------
 # Hooks for optional models
@@ -161,6 +163,9 @@ class PasteOptions:
     # Paste the restorer's change (photo + warped restored - warped original crop), so the
     # photo's detail that the crop cannot hold survives. False: paste the warped crop itself.
     keep_detail: bool = True
+    # The torch device that warps and blends ("cuda" where the model runs on a GPU, where it
+    # costs next to nothing); None: the CPU.
+    device: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -260,22 +265,23 @@ def _add_upsampled(target: np.ndarray, small: np.ndarray) -> None:
     out[:, :, half:] += padded[:, 1 : m + 1, None] + diff[:, 1 : m + 1, None] * (t[half:] - 0.5)[None, None, :, None]
 
 
-def _lowpass_small(crop: np.ndarray, sigma_px: float) -> np.ndarray:
-    """The low band of a uint8 crop as a float32 array on a coarse grid (cells of about
-    sigma/2 pixels): box-averaged, then blurred with what remains of the Gaussian."""
+def _coarse(crop: np.ndarray, sigma_px: float) -> np.ndarray:
+    """A uint8 crop box-averaged onto a float32 grid of cells of about sigma/2 pixels, the
+    first step of its low band (see _fit_colour)."""
     size = crop.shape[0]
     cell = max(1, int(round(sigma_px / 2.0)))
     m = max(2, int(round(size / cell)))
     img = Image.fromarray(crop)
     small = img.reduce(cell) if m * cell == size else img.resize((m, m), Image.Resampling.BOX)
-    return _blur_small(np.asarray(small, dtype=np.float32), sigma_px * m / size)
+    return np.asarray(small, dtype=np.float32)
 
 
-def _weighted_stats(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+def _weighted_stats(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and standard deviation of each column of (n, c) `x`."""
     total = float(w.sum())
-    mean = float((x * w).sum() / total)
-    var = float((((x - mean) ** 2) * w).sum() / total)
-    return mean, float(np.sqrt(max(var, 0.0)))
+    mean = (w @ x) / total
+    var = (w @ (x - mean) ** 2) / total
+    return mean, np.sqrt(np.maximum(var, 0.0))
 
 
 def match_colour(
@@ -320,6 +326,10 @@ class _ColourFit:
     b: np.ndarray | None  # 3
 
 
+# Colour statistics look at every _STATS_STEP-th pixel of each row and column.
+_STATS_STEP = 4
+
+
 def _fit_colour(
     restored: np.ndarray,
     original: np.ndarray,
@@ -336,85 +346,45 @@ def _fit_colour(
     low = None
     if lowfreq_sigma > 0:
         sigma_px = lowfreq_sigma * size
-        low = _lowpass_small(original, sigma_px) - _lowpass_small(restored, sigma_px)
+        # Both crops' coarse grids are blurred as one: the blur is linear.
+        small = _coarse(original, sigma_px) - _coarse(restored, sigma_px)
+        low = _blur_small(small, sigma_px * small.shape[0] / size)
     a = b = None
     if color_match:
-        # Statistics on every other pixel: plenty for a mean and a spread, and 4x cheaper.
-        w = np.asarray(weights, np.float32)[::2, ::2]
-        if float(w.sum()) > 1.0:
-            r2 = restored[::2, ::2].astype(np.float32)
+        # Statistics on every _STATS_STEP-th pixel of each row and column where the face's
+        # weight is not 0: some 8000 pixels of a face, plenty for a mean and a spread.
+        step = _STATS_STEP
+        w = np.asarray(weights, np.float32)[::step, ::step]
+        inside = w > 0
+        ws = w[inside].astype(np.float64)
+        if float(ws.sum()) * step * step > 4.0:
+            r = restored[::step, ::step][inside].astype(np.float64)
             if low is not None:
-                r2 += _upsampled_every_other(low, size)
-            yr = _affine(r2, _RGB_TO_YCC, np.zeros(3))
-            yc = _affine(original[::2, ::2].astype(np.float32), _RGB_TO_YCC, np.zeros(3))
+                r += _upsampled_every(low, size, step)[inside]
+            yr = r @ _RGB_TO_YCC.T
+            yc = original[::step, ::step][inside].astype(np.float64) @ _RGB_TO_YCC.T
+            mr, sr = _weighted_stats(yr, ws)
+            mc, sc = _weighted_stats(yc, ws)
             gain = np.ones(3)
-            shift = np.zeros(3)
-            for ch in range(3):
-                mr, sr = _weighted_stats(yr[..., ch], w)
-                mc, sc = _weighted_stats(yc[..., ch], w)
-                k = 1.0
-                if ch > 0 and sr > 0.5:
-                    k = float(np.clip(sc / sr, 0.0, 4.0))
-                gain[ch] = k
-                shift[ch] = mc - k * mr
+            # Y is only shifted; Cb and Cr are scaled to the original's spread too.
+            gain[1:] = np.where(sr[1:] > 0.5, np.clip(sc[1:] / np.maximum(sr[1:], 1e-12), 0.0, 4.0), 1.0)
+            shift = mc - gain * mr
             # The per-channel YCbCr map folds into one 3x3 matrix plus offset in RGB.
             a = _YCC_TO_RGB @ np.diag(gain) @ _RGB_TO_YCC
             b = _YCC_TO_RGB @ shift
     return _ColourFit(size, low, a, b)
 
 
-def _upsampled_every_other(small: np.ndarray, size: int) -> np.ndarray:
-    """Pixels [::2, ::2] of `small` enlarged to `size` as _add_upsampled does, without
-    computing the other three quarters."""
+def _upsampled_every(small: np.ndarray, size: int, step: int) -> np.ndarray:
+    """Pixels [::step, ::step] of `small` enlarged to `size` as _add_upsampled does,
+    without computing the others."""
     i0, i1, f = _linear_taps(small.shape[0], size)
-    i0, i1, f = i0[::2], i1[::2], f[::2]
+    i0, i1, f = i0[::step], i1[::step], f[::step]
     # np.take along an axis is about twice as fast as fancy indexing here.
     rows = np.take(small, i0, axis=0)
     rows += (np.take(small, i1, axis=0) - rows) * f[:, None, None]
     out = np.take(rows, i0, axis=1)
     out += (np.take(rows, i1, axis=1) - out) * f[None, :, None]
-    return out
-
-
-def _apply_colour_in_box(rgb: np.ndarray, fit: _ColourFit, t: AlignTransform, box) -> np.ndarray:
-    """Apply a crop-space colour fit to crop pixels already warped onto the photo's `box`.
-
-    Warping is linear, so warp(a @ (r + low) + b) = a @ warp(r) + warp(a @ low + b); the
-    second term is smooth and is sampled straight at the photo pixels' crop positions."""
-    a = fit.a if fit.a is not None else np.eye(3)
-    b = fit.b if fit.b is not None else np.zeros(3)
-    if fit.low is None:
-        out = _affine(rgb, a, b)
-    else:
-        field = (fit.low.astype(np.float64) @ a.T + b).astype(np.float32)  # (m, m, 3)
-        out = _affine(rgb, a, np.zeros(3))
-        out += _sample_grid(field, fit.size, t, box)
-    np.clip(out, 0.0, 255.0, out=out)
-    return out
-
-
-def _sample_grid(grid: np.ndarray, size: int, t: AlignTransform, box) -> np.ndarray:
-    """A coarse (m, m, c) float32 crop-space grid, bilinearly interpolated as _add_upsampled
-    does (cell centres on their crop positions, edges held), at the box's pixel centres.
-
-    Pillow's bilinear transform of float images does this about five times faster than numpy
-    gathers. Its samples past the grid's edge would fade to zero, so the grid is first padded
-    with copies of its edge cells; only box pixels outside the crop (where the mask is 0)
-    can reach further than the padding."""
-    x0, y0, x1, y1 = box
-    m = grid.shape[0]
-    pad = 2
-    padded = np.pad(grid.astype(np.float32), ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-    mat = np.array(t.matrix, dtype=np.float64) * (m / size)  # photo -> grid cells
-    mat[:, 2] += mat[:, 0] * x0 + mat[:, 1] * y0 + pad
-    data = tuple(mat.reshape(-1))
-    out = np.empty((y1 - y0, x1 - x0, grid.shape[2]), np.float32)
-    for c in range(grid.shape[2]):
-        band = Image.fromarray(np.ascontiguousarray(padded[..., c]), "F")
-        warped = band.transform(
-            (x1 - x0, y1 - y0), Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR
-        )
-        out[..., c] = np.asarray(warped)
     return out
 
 
@@ -452,46 +422,6 @@ def _footprint(t: AlignTransform, shape: FaceMaskShape, image_hw: tuple[int, int
     return x0, y0, x1, y1
 
 
-def _warp_crop_to_box(
-    crop: Image.Image, t: AlignTransform, box: tuple[int, int, int, int], rgb: bool
-) -> Image.Image:
-    """Resample a crop-space image onto the photo pixels of `box` (inverse of warp_to_crop).
-
-    When the crop has more pixels than the face has in the photo (the usual case for small
-    faces), an affine resampler alone would alias. So the crop is resampled onto a grid k
-    times finer than the photo's (k = ceil(crop pixels per photo pixel), the step there is
-    about 1:1) and that grid is shrunk by exactly k with a Lanczos (or, for masks, box)
-    filter. Both grids share their pixel edges, so no sub-pixel shift is added.
-    """
-    x0, y0, x1, y1 = box
-    m = np.array(t.matrix, dtype=np.float64)  # photo -> crop
-    m[:, 2] += m[:, 0] * x0 + m[:, 1] * y0  # box pixel (0, 0) is photo pixel (x0, y0)
-    crop_per_photo = 1.0 / t.source_pixels_per_crop_pixel
-    k = max(1, int(np.ceil(crop_per_photo - 1e-6)))
-    m[:, :2] /= k
-    fine = crop.transform(
-        ((x1 - x0) * k, (y1 - y0) * k),
-        Image.Transform.AFFINE,
-        tuple(m.reshape(-1)),
-        # On the fine grid bilinear is enough (the shrink by k smooths it) and cheaper.
-        resample=Image.Resampling.BICUBIC if rgb and k == 1 else Image.Resampling.BILINEAR,
-    )
-    if k == 1:
-        return fine
-    return fine.resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS if rgb else Image.Resampling.BOX)
-
-
-def _box_alpha(t: AlignTransform, shape: FaceMaskShape, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The mask evaluated exactly at the photo's pixel centres inside `box`."""
-    x0, y0, x1, y1 = box
-    xs = np.arange(x0, x1, dtype=np.float64) + 0.5
-    ys = np.arange(y0, y1, dtype=np.float64) + 0.5
-    m = t.matrix
-    u = m[0, 0] * xs[None, :] + m[0, 1] * ys[:, None] + m[0, 2]
-    v = m[1, 0] * xs[None, :] + m[1, 1] * ys[:, None] + m[1, 2]
-    return shape.alpha(u, v, t.size)
-
-
 def _parser_alpha(parser: FaceParser, crop: np.ndarray, shape: FaceMaskShape, feather: float) -> np.ndarray:
     size = crop.shape[0]
     raw = np.asarray(parser.face_mask(crop), dtype=np.float32)
@@ -514,12 +444,130 @@ def _check_image(image: np.ndarray) -> None:
         raise ValueError("expected an (H, W, 3) uint8 RGB image")
 
 
-# Crop pixels kept per photo pixel when a small face's crops are shrunk before warping back.
-_KEEP_CROP_PIXELS_PER_PHOTO_PIXEL = 3.0
+def _torch():
+    import torch  # heavy: imported when the first face is pasted, not with this module
+
+    return torch
 
 
-def _shrink(crop: np.ndarray, n: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(crop).resize((n, n), Image.Resampling.LANCZOS))
+def _chw(torch, a: np.ndarray, device):
+    """(h, w[, c]) array -> (c, h, w) float32 tensor on `device`."""
+    if not a.flags.writeable:
+        a = a.copy()  # torch shares only writable memory without a warning
+    t = torch.from_numpy(a)
+    if t.ndim == 2:
+        t = t[..., None]
+    return t.to(device).permute(2, 0, 1).to(torch.float32).contiguous()
+
+
+@functools.lru_cache(maxsize=16)
+def _crop_window(shape: FaceMaskShape, size: int) -> tuple[int, int, int, int]:
+    """The part (u0, v0, u1, v1) of a crop that the mask can reach, with room for the
+    resampling taps, on a grid of 8 pixels so that it shrinks by powers of two evenly."""
+    c, r = shape.outer_box(size)
+    lo = np.floor((c - r - 4) / 8) * 8
+    hi = np.ceil((c + r + 4) / 8) * 8
+    u0, v0 = (int(x) for x in np.clip(lo, 0, size))
+    u1, v1 = (int(x) for x in np.clip(hi, 0, size))
+    if size % 8:
+        return 0, 0, size, size
+    return u0, v0, u1, v1
+
+
+@dataclass(frozen=True, eq=False)
+class _Field:
+    """Where a crop-space tensor lies: photo (x, y, 1) -> its pixel (u, v), and its size."""
+
+    matrix: np.ndarray  # 2x3
+    width: int
+    height: int
+
+    @staticmethod
+    def of_crop(t: AlignTransform, window: tuple[int, int, int, int], reduce: int = 1) -> "_Field":
+        u0, v0, u1, v1 = window
+        m = np.array(t.matrix, dtype=np.float64)
+        m[:, 2] -= (u0, v0)
+        return _Field(m / reduce, (u1 - u0) // reduce, (v1 - v0) // reduce)
+
+    @property
+    def per_photo_pixel(self) -> float:
+        """Field pixels per photo pixel (along each axis)."""
+        return float(np.sqrt(abs(np.linalg.det(self.matrix[:, :2]))))
+
+
+def _box_grid(torch, field: _Field, box: tuple[int, int, int, int], k: int, device):
+    """grid_sample's grid: where the centre of each pixel of a grid k times finer than the
+    photo's over `box` lies in the field, in its [-1, 1] coordinates (align_corners False:
+    -1 and 1 are the outer edges, the convention of faces.align)."""
+    x0, y0, x1, y1 = box
+    m = field.matrix * np.array([[2.0 / field.width], [2.0 / field.height]])
+    m[:, 2] -= 1.0
+    xs = x0 + (np.arange((x1 - x0) * k, dtype=np.float64) + 0.5) / k
+    ys = y0 + (np.arange((y1 - y0) * k, dtype=np.float64) + 0.5) / k
+    grid = torch.empty((1, len(ys), len(xs), 2), dtype=torch.float32, device=device)
+    for i in range(2):
+        along_x = torch.from_numpy((m[i, 0] * xs + m[i, 2]).astype(np.float32)).to(device)
+        along_y = torch.from_numpy((m[i, 1] * ys).astype(np.float32)).to(device)
+        torch.add(along_x[None, :], along_y[:, None], out=grid[0, :, :, i])
+    return grid
+
+
+# Field pixels per sample of the finer grid that a crop is warped back on (see _warp_back).
+_FINE_SPACING = 2.0
+
+
+def _warp_back(torch, tensor, field: _Field, box: tuple[int, int, int, int], smooth: bool = False):
+    """Resample a (c, h, w) float32 crop-space tensor onto the photo pixels of `box`, the
+    inverse of warp_to_crop.
+
+    Where the crop has more pixels than the face has in the photo (the usual case), taps at
+    photo pixels alone would alias: the crop is sampled bilinearly on a grid k times finer
+    than the photo's, and that grid is shrunk by k with an antialiasing cubic filter; both
+    grids share their pixel edges, so no shift is added. k keeps the samples within
+    2c / (c + 1) crop pixels of each other (c: crop pixels per photo pixel), so what folds
+    over between them lies above the photo's own resolution, where the shrink removes it.
+    A face larger than the crop is enlarged with bicubic taps. `smooth` tensors (a coarse
+    colour grid) take bilinear taps on the photo's grid.
+    """
+    import torch.nn.functional as F
+
+    x0, y0, x1, y1 = box
+    c = field.per_photo_pixel
+    k = 1 if smooth else max(1, int(np.ceil((c + 1.0) / _FINE_SPACING - 1e-6)))
+    grid = _box_grid(torch, field, box, k, tensor.device)
+    mode = "bilinear" if smooth or k > 1 else "bicubic"
+    out = F.grid_sample(tensor[None], grid, mode=mode, padding_mode="border", align_corners=False)
+    if k > 1:
+        out = F.interpolate(out, size=(y1 - y0, x1 - x0), mode="bicubic", antialias=True, align_corners=False)
+    return out[0]
+
+
+def _reduced(crop: np.ndarray, window: tuple[int, int, int, int], reduce: int) -> np.ndarray:
+    """The window of a uint8 crop (or float mask), box-averaged over reduce x reduce pixels."""
+    u0, v0, u1, v1 = window
+    if reduce == 1:
+        return crop[v0:v1, u0:u1]
+    if crop.dtype == np.uint8:
+        return np.asarray(Image.fromarray(crop).reduce(reduce, box=(u0, v0, u1, v1)))
+    h, w = (v1 - v0) // reduce, (u1 - u0) // reduce
+    return crop[v0:v1, u0:u1].reshape(h, reduce, w, reduce).mean(axis=(1, 3), dtype=np.float32)
+
+
+# A crop with at least this many pixels per photo pixel is box-reduced by a power of two
+# before it is warped back (keeping at least half as many): far cheaper, and the warp's own
+# low-pass at the photo's resolution is what sets the sharpness.
+_REDUCE_FROM = 8.0
+
+
+def _box_alpha(t: AlignTransform, shape: FaceMaskShape, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The mask evaluated exactly at the photo's pixel centres inside `box`."""
+    x0, y0, x1, y1 = box
+    xs = np.arange(x0, x1, dtype=np.float64) + 0.5
+    ys = np.arange(y0, y1, dtype=np.float64) + 0.5
+    m = t.matrix
+    u = m[0, 0] * xs[None, :] + m[0, 1] * ys[:, None] + m[0, 2]
+    v = m[1, 0] * xs[None, :] + m[1, 1] * ys[:, None] + m[1, 2]
+    return shape.alpha(u, v, t.size)
 
 
 def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warped | None:
@@ -534,6 +582,7 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
     box = _footprint(t, options.mask, image.shape[:2])
     if box is None:
         return None
+    x0, y0, x1, y1 = box
     original = None
     if options.color_match or options.lowfreq_sigma > 0 or options.keep_detail or options.parser is not None:
         original = face.original if face.original is not None else warp_to_crop(image, t)
@@ -549,54 +598,73 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
         )
     if options.keep_detail and crop_mask is None and original is not None and np.array_equal(restored, original):
         # Nothing changed (the passthrough restorer): the photo stays as it is.
-        return _Warped(box, image[box[1] : box[3], box[0] : box[2]].astype(np.float32), _box_alpha(t, options.mask, box))
+        return _Warped(box, image[y0:y1, x0:x1].astype(np.float32), _box_alpha(t, options.mask, box))
     # The colour fit reads the crops at full size: it only looks at a coarse grid and every
     # other pixel, which is cheaper than shrinking the original crop for it below.
     fit = None
-    fit_t = t
     if original is not None:
         weights = crop_mask if crop_mask is not None else options.mask.crop_alpha(size)
         fit = _fit_colour(
-            restored,
-            original,
-            weights,
-            lowfreq_sigma=options.lowfreq_sigma,
-            color_match=options.color_match,
+            restored, original, weights, lowfreq_sigma=options.lowfreq_sigma, color_match=options.color_match
         )
-    # A small face gets far fewer photo pixels than the crop has. Shrinking the restored crop
-    # (with a Lanczos low-pass) to three times the face's size first makes warping cheap while
-    # keeping what the photo can show (about 0.5 dB on faces of 12 px between the eyes); the
-    # transform scales with the crop, edges staying on edges.
-    crop_per_photo = 1.0 / t.source_pixels_per_crop_pixel
-    keep = _KEEP_CROP_PIXELS_PER_PHOTO_PIXEL
-    if crop_per_photo > keep:
-        n = max(16, int(np.floor(keep * size / crop_per_photo)))
-        restored = _shrink(restored, n)
-        if options.keep_detail and original is not None:
-            original = _shrink(original, n)
-        if crop_mask is not None:
-            crop_mask = np.asarray(Image.fromarray(crop_mask, "F").resize((n, n), Image.Resampling.BOX))
-        t = AlignTransform(t.matrix * (n / size), n, t.eye_distance)
-        size = n
-    rgb = np.asarray(_warp_crop_to_box(Image.fromarray(restored), t, box, rgb=True), dtype=np.float32)
-    if fit is not None and (fit.low is not None or fit.a is not None):
-        # Colour matching after the warp: a small face has far fewer photo pixels than crop pixels.
-        rgb = _apply_colour_in_box(rgb, fit, fit_t, box)
-    if options.keep_detail and original is not None:
-        x0, y0, x1, y1 = box
-        before = np.asarray(_warp_crop_to_box(Image.fromarray(original), t, box, rgb=True), dtype=np.float32)
-        rgb += image[y0:y1, x0:x1].astype(np.float32) - before
-        np.clip(rgb, 0.0, 255.0, out=rgb)
+    torch = _torch()
+    device = torch.device(options.device or "cpu")
+    with one_torch_thread() if device.type == "cpu" else contextlib.nullcontext():
+        rgb, mask = _warped_change(torch, device, image, t, box, restored, original, fit, crop_mask, options)
     if options.tone is not None and options.tone.monochrome:
         rgb = options.tone.apply(rgb)  # last, so that a grey photo stays exactly grey
-    if crop_mask is None:
+    if mask is None:
         alpha = _box_alpha(t, options.mask, box)
     else:
-        warped = _warp_crop_to_box(Image.fromarray(crop_mask, "F"), t, box, rgb=False)
-        alpha = np.clip(np.asarray(warped, dtype=np.float32), 0.0, 1.0)
+        alpha = np.clip(mask, 0.0, 1.0)
         # Where the ellipse is 0 the mask is exactly 0, whatever the resampler left there.
         alpha[_box_alpha(t, options.mask, box) <= 0] = 0.0
     return _Warped(box, rgb, alpha)
+
+
+def _warped_change(torch, device, image, t, box, restored, original, fit, crop_mask, options):
+    """The restored face on the photo's pixels of `box` ((h, w, 3) float32, 0..255) and the
+    parsing mask there (or None): one warp of everything, done by torch on `device`.
+
+    What is warped, in crop space, is the restored crop with its colour fit's 3x3 part,
+    minus the crop it was given when the photo's own detail is kept: warping is linear, so
+    one warp of the difference equals the difference of two warps. Only the window of the
+    crop the mask can reach is used, box-reduced first when the crop has far more pixels
+    than the face in the photo. The colour fit's smooth part is sampled at the photo's pixels.
+    """
+    x0, y0, x1, y1 = box
+    size = t.size
+    window = _crop_window(options.mask, size)
+    crop_per_photo = 1.0 / t.source_pixels_per_crop_pixel
+    u0, v0, u1, v1 = window
+    reduce = 1
+    while crop_per_photo / reduce >= _REDUCE_FROM and (u1 - u0) % (2 * reduce) == 0 and (v1 - v0) % (2 * reduce) == 0:
+        reduce *= 2
+    keep = options.keep_detail and original is not None
+    field = _Field.of_crop(t, window, reduce)
+    tensor = _chw(torch, _reduced(restored, window, reduce), device)
+    if fit is not None and fit.a is not None:
+        a = torch.from_numpy(fit.a.astype(np.float32)).to(device)
+        tensor = (a @ tensor.view(3, -1)).view(tensor.shape)
+    if keep:
+        tensor -= _chw(torch, _reduced(original, window, reduce), device)
+    if crop_mask is not None:
+        tensor = torch.cat([tensor, _chw(torch, _reduced(crop_mask, window, reduce), device)])
+    warped = _warp_back(torch, tensor, field, box)
+    rgb = warped[:3]
+    if fit is not None and fit.low is not None:
+        a = fit.a if fit.a is not None else np.eye(3)
+        b = fit.b if fit.b is not None else np.zeros(3)
+        low = (fit.low.astype(np.float64) @ a.T + b).astype(np.float32)
+        m = low.shape[0]
+        rgb += _warp_back(torch, _chw(torch, low, device), _Field(t.matrix * (m / size), m, m), box, smooth=True)
+    elif fit is not None and fit.b is not None:
+        rgb += torch.from_numpy(fit.b.astype(np.float32)).to(device)[:, None, None]
+    if keep:
+        rgb += _chw(torch, image[y0:y1, x0:x1], device)
+    rgb.clamp_(0.0, 255.0)
+    mask = warped[3].cpu().numpy() if crop_mask is not None else None
+    return rgb.permute(1, 2, 0).contiguous().cpu().numpy(), mask
 
 
 def _group_overlapping(items: list[_Warped]) -> list[list[_Warped]]:
@@ -666,11 +734,12 @@ def paste_faces(
             alpha = 1.0 - keep
             safe = np.maximum(den, 1e-30)[..., None]
             blended = np.where(den[..., None] > 0, num / safe, orig)
-        new = np.clip(np.rint(orig + alpha[..., None] * (blended - orig)), 0, 255).astype(np.uint8)
-        touched = alpha > 0
-        region = out[y0:y1, x0:x1]
-        region[touched] = new[touched]
-        regions.append(((x0, y0, x1, y1), alpha.astype(np.float32)))
+        new = blended - orig
+        new *= alpha[..., None]
+        new += orig
+        np.clip(np.rint(new, out=new), 0, 255, out=new)
+        np.copyto(out[y0:y1, x0:x1], new.astype(np.uint8), where=(alpha > 0)[..., None])
+        regions.append(((x0, y0, x1, y1), np.asarray(alpha, np.float32)))
     return PasteResult(out, regions)
 
 

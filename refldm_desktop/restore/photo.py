@@ -131,6 +131,11 @@ def restore_photo(
         done += len(idx)
     restored = [by_face[i] for i in range(len(faces))]
 
+    if paste_options.device is None:
+        # Warp back where the model ran: on a GPU it costs next to nothing.
+        device = str(getattr(restorer, "device", "") or "")
+        if device.startswith("cuda"):
+            paste_options = replace(paste_options, device=device)
     pasted = paste_faces(
         work,
         [FacePaste(t, r, c) for t, r, c in zip(transforms, restored, crops, strict=True)],

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from refldm_desktop.ui.jobs_bridge import JobsBridge
 from refldm_desktop.ui.tasks import TaskRunner
@@ -20,6 +20,9 @@ from refldm_desktop.ui.tasks import TaskRunner
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
     from refldm_desktop.ui.thumbnails import ThumbnailCache
+
+
+AFTER_PAINT_MS = 1500  # at the latest, work waiting for the first paint starts then
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,27 @@ class AppContext(QObject):
         self._unsubscribe = subscribe(self._from_core.emit) if callable(subscribe) else None
         self._closers: list = []
         self.people_thumbs: ThumbnailCache | None = None  # made by the first people page
+        self._after_paint: list | None = []  # None once the window has painted
+        self._closing = False
+        QTimer.singleShot(AFTER_PAINT_MS, self, self.first_paint_done)  # a window with no grid painting
+
+    def after_first_paint(self, fn) -> None:
+        """Call `fn()` on the GUI thread once the window's first page has painted. Work the
+        first paint does not need (the sidebar's folders, the device, the undo state) waits
+        for it, instead of taking the worker and the GIL from it."""
+        if self._closing:
+            return
+        if self._after_paint is None:
+            fn()
+        else:
+            self._after_paint.append(fn)
+
+    def first_paint_done(self) -> None:
+        """The window has painted (called from inside a paint): what waited for it runs
+        once this paint is on screen."""
+        waiting, self._after_paint = self._after_paint, None
+        if waiting:
+            QTimer.singleShot(0, self, lambda: [fn() for fn in waiting if not self._closing])
 
     def on_close(self, fn) -> None:
         """Call `fn()` when the app closes, before the library does (stop a worker)."""
@@ -79,6 +103,7 @@ class AppContext(QObject):
     def close(self) -> None:
         """Stop background work, then the library; in this order, so nothing writes to a
         closed database."""
+        self._closing = True  # nothing waiting for the first paint starts any more
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

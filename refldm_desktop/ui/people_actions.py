@@ -29,9 +29,15 @@ def contribute(window: "MainWindow", ctx: "AppContext", menus: "Menus") -> None:
         BatchDialog(ctx, window).open()
 
     def models() -> None:
-        from refldm_desktop.ui.dialogs.models import ModelsDialog
+        # One dialog for the window's life: closed during a download and opened again, it
+        # still shows that download (progress, Cancel) instead of offering a second one.
+        if window.models_dialog is None:
+            from refldm_desktop.ui.dialogs.models import ModelsDialog
 
-        ModelsDialog(ctx, window).open()
+            window.models_dialog = ModelsDialog(ctx, window)
+        else:
+            window.models_dialog.refresh()
+        window.models_dialog.open()
 
     def settings() -> None:
         from refldm_desktop.ui.dialogs.settings import SettingsDialog

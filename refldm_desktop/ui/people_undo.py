@@ -37,7 +37,7 @@ class PeopleUndo(QObject):
         self._busy = False
         self._show(None, None)
         ctx.changed.connect(self._changed)
-        self.refresh()
+        ctx.after_first_paint(self.refresh)
 
     def refresh(self) -> None:
         self.ctx.tasks.run(self.ctx.library.undo_state, lambda s: self._show(s.undo, s.redo), label="Undo")

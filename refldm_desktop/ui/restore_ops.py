@@ -6,7 +6,7 @@ when it has them); `ctx.restore_defaults` can replace them (tests use `passthrou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ class JobEnd:
     state: str  # done / failed / cancelled
     version_id: int | None
     error: str | None
+    message: str | None = None  # what the job said at its end ("no face could be restored")
 
 
 Finished = Callable[[JobEnd], None]
@@ -30,22 +31,20 @@ Preview = Callable[[int, int | None, str], None]  # job id, photo id, the previe
 
 
 def saved_defaults(ctx: "AppContext") -> "RestoreSettings":
+    """Every saved setting that says how to restore (restorer, model, steps, guidance,
+    device, precision, references, upscale, reference-free, identity policy, output folder),
+    as `restore` on the command line reads them."""
     from refldm_desktop.core.restoring import RestoreSettings
 
     override = getattr(ctx, "restore_defaults", None)
     if override is not None:
         return override
-    settings = getattr(ctx.library, "settings", None)
-    if settings is None:
-        return RestoreSettings()
-    fields = {}
-    for ours, theirs in (("steps", "steps"), ("cfg", "guidance"), ("device", "device"), ("references", "references"), ("output_dir", "output_folder")):
-        value = getattr(settings, theirs, None)
-        if value is not None:
-            fields[ours] = value
     try:
-        return replace(RestoreSettings(), **fields)
-    except Exception:  # noqa: BLE001 - odd saved settings must not stop a restore
+        return RestoreSettings.from_settings(ctx.library.settings)
+    except Exception as exc:  # noqa: BLE001 - a damaged settings file must not stop a restore
+        from refldm_desktop.ui.tasks import describe
+
+        ctx.status.emit(f"Restoring with the built-in defaults: {describe(exc)}")
         return RestoreSettings()
 
 
@@ -75,13 +74,13 @@ class RestoreWatch:
     def _check(self, jobs) -> None:
         for j in jobs:
             if j.state in END_STATES:
-                self._end(JobEnd(j.id, j.photo_id, j.state, j.version_id, j.error))
+                self._end(JobEnd(j.id, j.photo_id, j.state, j.version_id, j.error, j.message))
 
     def _event(self, event) -> None:
         if getattr(event, "preview", None) and event.job_id in self.waiting and self.on_preview is not None:
             self.on_preview(event.job_id, event.photo_id, event.preview)
         if event.state in END_STATES:
-            self._end(JobEnd(event.job_id, event.photo_id, event.state, event.version_id, event.error))
+            self._end(JobEnd(event.job_id, event.photo_id, event.state, event.version_id, event.error, event.message))
 
     def _end(self, end: JobEnd) -> None:
         if end.job_id not in self.waiting:

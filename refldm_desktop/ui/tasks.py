@@ -34,6 +34,7 @@ class Task:
     done: int = 0
     total: int = 0
     message: str = ""
+    stage: str = ""  # the core's Progress.stage ("download" counts bytes)
     _cancel: threading.Event = field(default_factory=threading.Event)
     _runner: "TaskRunner | None" = None
 
@@ -49,7 +50,8 @@ class Task:
         if len(args) == 1 and hasattr(args[0], "done"):
             p = args[0]
             self.done, self.total = int(p.done), int(p.total or 0)
-            self.message = str(getattr(p, "message", "") or getattr(p, "stage", "") or "")
+            self.stage = str(getattr(p, "stage", "") or "")
+            self.message = str(getattr(p, "message", "") or self.stage)
         else:
             done, total = args[0], args[1]
             self.done, self.total = int(done), int(total or 0)

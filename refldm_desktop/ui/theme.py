@@ -44,6 +44,12 @@ def apply_theme(name: str, app: QApplication | None = None) -> None:
         style, palette = _system_look
         app.setStyle(QStyleFactory.create(style))
         app.setPalette(palette)
-        return
-    app.setStyle(QStyleFactory.create("Fusion"))
-    app.setPalette(_dark() if name == "dark" else app.style().standardPalette())
+    else:
+        app.setStyle(QStyleFactory.create("Fusion"))
+        app.setPalette(_dark() if name == "dark" else app.style().standardPalette())
+    # Widgets polished under the app's style sheet keep the palette they had then (the grid
+    # stayed white, titles black on dark grey): setting the sheet again polishes them anew.
+    sheet = app.styleSheet()
+    if sheet:
+        app.setStyleSheet("")
+        app.setStyleSheet(sheet)

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from refldm_desktop.restore.torch_threads import one_torch_thread  # noqa: F401  (re-exported for the tests)
 from musthave import FACES, GOLDEN, REPO, require_dlib_backend, require_faces, require_golden  # noqa: F401
 
 
@@ -153,15 +154,3 @@ def install_golden_model(home: Path) -> None:
         shutil.copytree(golden_models_dir() / "refldm", target)
 
 
-@contextlib.contextmanager
-def one_torch_thread():
-    """Tiny models on a shared CPU: one thread avoids OpenMP threads waiting on each other
-    (here a UNet call took 0.03 s on one thread, 0.4 s on two)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -176,6 +176,53 @@ def test_a_restorer_that_changes_a_face_larger_than_the_crop_keeps_its_fine_deta
     assert np.std(lift) < 0.5 * np.std(fine)
 
 
+def _wave(u: np.ndarray, v: np.ndarray, period: float) -> np.ndarray:
+    return 20.0 * np.sin(2 * np.pi * u / period) * np.cos(2 * np.pi * v / (1.3 * period))
+
+
+@pytest.mark.parametrize("name", _photos())
+def test_a_change_lands_where_the_restorer_drew_it(faces_dir, dlib_faces, name):
+    """A restorer adds a wave to each crop whose period is 8 photo pixels; pasted back, the
+    photo must gain exactly that wave under the mask. The ideal is computed straight at the
+    photo pixels' crop positions, so this measures the whole warp back (geometry, sampling,
+    low-pass) on real photos and face sizes. Pillow's two warps per face gave 48.9-55.7 dB
+    here, the torch warp of the difference 49.3-58.3 dB; below 47 dB something got worse."""
+    image, marks = dlib_faces(faces_dir / name)
+    if not marks:
+        pytest.skip(f"dlib finds no face in {name}: nothing to paste")
+    ts = [ffhq_transform(lm, 512) for lm in marks]
+    crops = [warp_to_crop(image, t) for t in ts]
+    u = np.arange(512) + 0.5
+    changed = []
+    for t, c in zip(ts, crops):
+        period = 8.0 / t.source_pixels_per_crop_pixel  # in crop pixels
+        wave = _wave(u[None, :], u[:, None], period)[..., None]
+        changed.append(np.clip(np.rint(c + wave), 0, 255).astype(np.uint8))
+    out = paste_faces(image, [FacePaste(t, r, c) for t, r, c in zip(ts, changed, crops)],
+                      PasteOptions(color_match=False, lowfreq_sigma=0.0))
+    ideal = image.astype(np.float64)
+    faces = np.zeros(image.shape[:2], np.int32)  # how many masks reach each pixel
+    for t in ts:
+        (x0, y0, x1, y1), cu, cv = _crop_coordinates(t, image.shape)
+        alpha = FaceMaskShape().alpha(cu, cv, 512).astype(np.float64)
+        ideal[y0:y1, x0:x1] += (alpha * _wave(cu, cv, 8.0 / t.source_pixels_per_crop_pixel))[..., None]
+        faces[y0:y1, x0:x1] += alpha > 0
+    # Overlapping faces blend by weight, which the sum above does not model: left out.
+    single = faces == 1
+    assert single.sum() > 0
+    assert psnr(out.image[single], np.clip(ideal, 0, 255)[single]) >= 47.0
+
+
+def _crop_coordinates(t: AlignTransform, shape) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]:
+    """The photo's box under a crop and the crop position (u, v) of each pixel centre in it."""
+    corners = t.crop_to_image(np.array([[0.0, 0.0], [512, 0], [0, 512], [512, 512]]))
+    x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int), [shape[1], shape[0]])
+    py, px = np.mgrid[y0:y1, x0:x1] + 0.5
+    uv = t.image_to_crop(np.stack([px.ravel(), py.ravel()], axis=1))
+    return (x0, y0, x1, y1), uv[:, 0].reshape(px.shape), uv[:, 1].reshape(px.shape)
+
+
 def test_paste_without_the_original_crop_cuts_it_again(faces_dir, dlib_faces):
     image, marks = dlib_faces(faces_dir / "groups" / "two_people.jpg")
     assert len(marks) == 2

@@ -17,9 +17,9 @@ from PySide6.QtTest import QAbstractItemModelTester  # noqa: E402
 from fakes import draw_photo, open_test_library  # noqa: E402
 from refldm_desktop.core.changes import PersonInfo  # noqa: E402
 from refldm_desktop.jobs.queue import JobInfo  # noqa: E402
-from refldm_desktop.jobs.runner import JobEvent  # noqa: E402
+from refldm_desktop.jobs.runner import FULL_STAGE, PREVIEW_STAGE, JobEvent  # noqa: E402
 from refldm_desktop.ui.models.faces import FaceIdRole, FacesModel  # noqa: E402
-from refldm_desktop.ui.models.jobs import Eta, JobsModel, progress_text  # noqa: E402
+from refldm_desktop.ui.models.jobs import FractionRole, Eta, JobsModel, fraction, progress_text  # noqa: E402
 from refldm_desktop.ui.models.people import (  # noqa: E402
     PERSON_MIME,
     PeopleModel,
@@ -165,8 +165,49 @@ def test_time_left_comes_from_the_progress_so_far():
     now = [100.0]
     eta = Eta(clock=lambda: now[0])
     running = dict(state="running", faces_total=2, steps=10)
-    assert eta.update(job(1, faces_done=0, step=0, **running)) is None
+    start, quarter = job(1, faces_done=0, step=0, **running), job(1, faces_done=0, step=5, **running)
+    assert eta.update(start, fraction(start)) is None
     now[0] += 10
-    left = eta.update(job(1, faces_done=0, step=5, **running))  # a quarter in 10 s
+    left = eta.update(quarter, fraction(quarter))  # a quarter in 10 s
     assert left == pytest.approx(30.0, abs=1e-6)
     assert progress_text(job(1, faces_done=0, step=5, **running), left) == "face 1 of 2 · step 5 of 10 · about 30 s left"
+
+
+def test_a_restore_with_a_preview_shows_its_phase_and_runs_its_progress_on_through_both():
+    """One photo restored from the menu makes an 8-step preview, then the 50-step result:
+    the row says which phase it is in and that the preview is ready, and the bar and the
+    time left run on through both phases instead of starting again at the full run."""
+    now = [0.0]
+    model = JobsModel(clock=lambda: now[0])
+    QAbstractItemModelTester(model, FAIL)
+    payload = {"steps": 50, "options": {"preview_steps": 8}}
+    model.set_jobs([job(1, "running", payload=payload)])
+
+    def hear(t, **kw):
+        now[0] = t
+        assert model.apply_event(JobEvent(1, "restore_photo", "running", "b", 1, **kw))
+        return model.index(0, 2).data(), model.index(0, 2).data(FractionRole)
+
+    seen = [hear(0, faces_done=0, faces_total=2, step=0, steps=8, stage=PREVIEW_STAGE)[1]]
+    text, f = hear(4, faces_done=0, faces_total=2, step=4, steps=8, stage=PREVIEW_STAGE)  # 1 s a step
+    assert text.startswith("quick preview · face 1 of 2 · step 4 of 8")
+    seen.append(f)
+    seen.append(hear(8, faces_done=1, faces_total=2, step=8, steps=8, stage=PREVIEW_STAGE)[1])
+    seen.append(hear(16, faces_done=2, faces_total=2, step=8, steps=8, stage=PREVIEW_STAGE)[1])
+    hear(16, preview="/home/cache/previews/job-1.jpg")
+    text, f = hear(16, faces_done=0, faces_total=2, step=0, steps=50, stage=FULL_STAGE)
+    assert text.startswith("preview ready · face 1 of 2 · step 0 of 50")
+    seen.append(f)
+    text, f = hear(41, faces_done=0, faces_total=2, step=25, steps=50, stage=FULL_STAGE)
+    seen.append(f)
+    assert seen == sorted(seen) and seen[0] == 0 and seen[-1] < 1
+    # 16 + 25 steps took 41 s: the 75 steps left take about 75 s.
+    assert f == pytest.approx((16 + 25) / 116, abs=1e-6)
+    assert text == "preview ready · face 1 of 2 · step 25 of 50 · about 1 min left"
+    assert model.preview(1) == "/home/cache/previews/job-1.jpg"
+    # Without a preview in its plan a job counts its steps as they come.
+    plain = job(2, "running", faces_done=0, faces_total=1, step=10, steps=50)
+    assert fraction(plain, FULL_STAGE) == pytest.approx(0.2)
+    # The job ends: nothing of its phases is kept.
+    model.set_jobs([job(1, "done", payload=payload)])
+    assert model.preview(1) is None and model.stage(1) is None and model.index(0, 2).data() == "done"

@@ -300,6 +300,7 @@ def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypat
     from refldm_desktop.ui.mainwindow.statusbar import StatusBar
     from refldm_desktop.ui.views.compare_canvas import Mode
     from refldm_desktop.ui.views.photo_menu import PREVIEW_STEPS, restore
+    from refldm_desktop.ui.views.jobs_panel import JobsPanel
     from refldm_desktop.ui.views.photos_page import PhotosPage
 
     # Hold the job between its preview and the full run, so the preview is seen for sure.
@@ -314,6 +315,8 @@ def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypat
     ctx.restore_defaults = RestoreSettings(restorer="passthrough")
     status = StatusBar(ctx)
     qtbot.addWidget(status)
+    jobs = JobsPanel(ctx)
+    qtbot.addWidget(jobs)
     page = PhotosPage(ctx)
     qtbot.addWidget(page)
     page.resize(1000, 700)
@@ -328,11 +331,26 @@ def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypat
         assert compare.title.text().startswith(f"Preview ({PREVIEW_STEPS} steps)")
         assert not compare.keep.isEnabled() and not compare.discard.isEnabled()
         assert status.currentMessage().startswith("Restoring 1 photo")
+        # The Jobs panel says so too: the job's phase and where the preview is.
+        qtbot.waitUntil(lambda: jobs.model.rowCount() == 1 and jobs.model.preview(jobs.model.job(0).id) is not None,
+                        timeout=WAIT)
+        assert jobs.model.index(0, 2).data().startswith("quick preview · face 1 of")
+        jobs.table.selectRow(0)
+        assert "Quick preview (shown in Compare): " in jobs.details.toPlainText()
+        # The compare view says how far the full result is, as the job reports it.
+        from refldm_desktop.jobs.runner import FULL_STAGE, JobEvent
+
+        job_id = jobs.model.job(0).id
+        for step in (0, 3):
+            ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "running", "b", photo, faces_done=0,
+                                         faces_total=1, step=step, steps=50, stage=FULL_STAGE))
+        qtbot.waitUntil(lambda: compare.progress.isVisible() and "step 3 of 50" in compare.progress.text(), timeout=WAIT)
+        assert compare.progress.text().startswith("full result · face 1 of 1 · step 3 of 50")
     finally:
         gate.set()
     qtbot.waitUntil(lambda: compare.loaded is not None, timeout=WAIT)
     assert compare.loaded.version.photo_id == photo and compare.preview_steps is None
-    assert "Preview" not in compare.title.text() and compare.keep.isEnabled()
+    assert "Preview" not in compare.title.text() and compare.keep.isEnabled() and not compare.progress.isVisible()
     qtbot.waitUntil(lambda: status.currentMessage() == "Restored 1 photo", timeout=WAIT)
 
     buttons = {m: compare.findChild(QToolButton, f"mode_{m.value}") for m in Mode}
@@ -341,3 +359,38 @@ def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypat
     assert buttons[Mode.SIDE].isChecked() and not buttons[Mode.SPLIT].isChecked()
     buttons[Mode.LENS].click()
     assert compare.canvas.mode is Mode.LENS and not buttons[Mode.SIDE].isChecked()
+
+
+def test_a_preview_whose_full_run_fails_says_so_instead_of_promising_a_result(qtbot, ctx, monkeypatch):
+    import threading
+
+    from refldm_desktop.core import restore_job
+    from refldm_desktop.core.changes import LibraryError
+    from refldm_desktop.core.restoring import RestoreSettings
+    from refldm_desktop.ui.views.photo_menu import restore
+    from refldm_desktop.ui.views.photos_page import PhotosPage
+
+    gate = threading.Event()
+    real_preview = restore_job._write_preview
+
+    def preview_then_fail(job_ctx, lib, image):
+        real_preview(job_ctx, lib, image)
+        gate.wait(WAIT / 1000)
+        raise LibraryError("the disk is full")
+
+    monkeypatch.setattr(restore_job, "_write_preview", preview_then_fail)
+    ctx.restore_defaults = RestoreSettings(restorer="passthrough")
+    page = PhotosPage(ctx)
+    qtbot.addWidget(page)
+    page.show()
+    ctx.jobs.start()
+    restore(page, [a_photo_with_a_known_face(ctx.library)])
+    try:
+        qtbot.waitUntil(lambda: page.compare_view is not None and page.compare_view.canvas.after is not None, timeout=WAIT)
+        assert "the full result follows" in page.compare_view.title.text()
+    finally:
+        gate.set()
+    compare = page.compare_view
+    qtbot.waitUntil(lambda: "the disk is full" in compare.title.text(), timeout=WAIT)
+    assert compare.title.text().startswith("Restoring failed: the disk is full")
+    assert "follows" not in compare.title.text() and not compare.keep.isEnabled()

@@ -169,3 +169,57 @@ def test_adding_again_says_the_photos_were_already_there():
     assert _summary([IndexResult(new=3, faces_found=4)]) == "Added 3 photos, 4 faces found"
     assert _summary([IndexResult(unchanged=83)]) == "Up to date: 83 photos already in the library"
     assert _summary([IndexResult(errors=1)]) == "No photos found there; 1 could not be read"
+
+
+@pytest.mark.parametrize("over", ["photoGrid", "peopleView"])
+def test_dropping_a_folder_anywhere_on_the_window_adds_it(qtbot, tmp_path, open_app, over):
+    """A folder dragged from the file manager: onto the grid, or onto the People page whose
+    tiles take drops of their own (people merged by dragging): either way it is added."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    photos, lib = _library(tmp_path)
+    ctx, window = open_app(lib)
+    window.show_page("people" if over == "peopleView" else "photos")
+    target = window.findChild(QWidget, over).viewport()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photos))])
+    at = QPointF(target.rect().center())
+    enter = QDragEnterEvent(at.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(at, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, drop)
+    qtbot.waitUntil(lambda: len(lib.photos()) == 3, timeout=30_000)
+    assert [Path(f) for f in lib.folders()] == [photos]
+
+
+def test_help_lists_every_shortcut_and_no_key_does_two_things_in_one_place(qtbot, tmp_path, open_app):
+    """F1 opens the list of keys, read from the actions themselves: the common verbs have
+    keys, and within the menus, or within one page, a key does one thing only."""
+    from collections import Counter
+
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QTableWidget
+
+    _, lib = _library(tmp_path)
+    ctx, window = open_app(lib)
+    qtbot.waitUntil(lambda: window.findChild(QAction, "shortcutsAction") is not None, timeout=30_000)  # after the first paint
+    window.findChild(QAction, "shortcutsAction").trigger()
+    dialog = window.findChild(QTableWidget, "shortcutsTable").window()
+    rows = dialog.rows
+    what = {(where, text): keys for where, text, keys in rows}
+    for where, text in (("Photo", "Restore Faces"), ("Photo", "Restore with Options…"), ("Photo", "Open in the File Manager"),
+                        ("File", "Add Folder…"), ("Tools", "Clean Up an Album…"), ("Tools", "Settings…"),
+                        ("People", "Merge"), ("People", "Rename"), ("People", "Find a person"),
+                        ("Jobs", "Cancel"), ("Jobs", "Retry"), ("Compare", "Keep the restored photo"),
+                        ("Compare", "Discard the restored photo"), ("View", "People")):
+        assert (where, text) in what, f"no key for {where} › {text}"
+    assert any(text.startswith("Undo") for where, text, _ in rows if where == "Edit")
+    menus = {"File", "Edit", "View", "Photo", "Tools", "Help"}
+    places = {where for where, _, _ in rows} - menus
+    for scope in [menus, *({p} for p in places)]:
+        keys = Counter(k for where, _, keys in rows if where in scope for k in keys.split(", "))
+        assert [k for k, n in keys.items() if n > 1] == [], scope
+    dialog.close()

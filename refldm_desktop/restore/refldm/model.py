@@ -81,7 +81,14 @@ def resolve_device(device: str = "auto") -> "torch.device":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("CUDA was requested but this torch has no usable CUDA device")
-    return torch.device(device)
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise ValueError(f"{device} was requested but this machine has {n} CUDA device{'s' if n != 1 else ''} "
+                         f"(cuda:0 to cuda:{n - 1})")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("mps (an Apple GPU) was requested but this torch cannot use one here: use cpu or auto")
+    return dev
 
 
 def resolve_dtype(precision: str, device: "torch.device") -> "torch.dtype":

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -28,10 +27,10 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QSlider,
-    QVBoxLayout,
     QWidget,
 )
 
+from refldm_desktop.ui.dialogs.forms import accept_buttons, add_rows, stack
 from refldm_desktop.ui.views.people_common import people_thumbs
 from refldm_desktop.db.models import JobState
 
@@ -138,11 +137,13 @@ class BatchDialog(QDialog):
 
     def __init__(self, ctx: "AppContext", parent: QWidget | None = None, settings: "RestoreSettings | None" = None) -> None:
         super().__init__(parent)
-        from refldm_desktop.core.restoring import RestoreSettings
+        from refldm_desktop.ui.restore_ops import saved_defaults
 
         self.ctx = ctx
         self.by = criterion(ctx.library.restoring)
-        self.settings = settings or RestoreSettings()
+        # The saved settings, as `refldm-desktop batch` reads them (the same batch then has
+        # the same id in both, and running it again finishes what remains).
+        self.settings = settings or saved_defaults(ctx)
         self.setObjectName("batchDialog")
         self.setWindowTitle("Clean up an album")
         self.setAccessibleName("Batch album cleanup")
@@ -177,6 +178,7 @@ class BatchDialog(QDialog):
         self.no_refs = QCheckBox("Also restore faces without a person or reference photos (less faithful)")
         self.no_refs.setObjectName("batchNoRefs")
         self.no_refs.setAccessibleName("Also restore faces that have no reference photos")
+        self.no_refs.setChecked(self.settings.no_refs_ok)
         self.no_refs.toggled.connect(self._no_refs_toggled)
         self.count = QLabel("Measuring the faces…")
         self.count.setObjectName("batchCount")
@@ -196,27 +198,13 @@ class BatchDialog(QDialog):
         self.progress.setAccessibleName("Batch progress")
         self.progress.hide()
         form = QFormLayout()
-        scope_label = QLabel("&Photos:")
-        scope_label.setBuddy(self.scope)
-        threshold_label = QLabel(self.by.label)
-        threshold_label.setBuddy(self.slider)
-        form.addRow(scope_label, self.scope)
-        form.addRow(threshold_label, row)
-        form.addRow("", self.no_refs)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.start_button = self.buttons.addButton("&Start", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.start_button.setObjectName("startBatchButton")
-        self.start_button.setAccessibleName("Start restoring these faces")
+        add_rows(form, (("&Photos:", self.scope), (self.by.label, row), ("", self.no_refs)))
+        self.buttons, self.start_button = accept_buttons(
+            self, "&Start", "Start restoring these faces", name="startBatchButton", cancel="Close", on_accept=self.start,
+        )
         self.start_button.setShortcut(QKeySequence("Ctrl+Return"))
         self.start_button.setEnabled(False)
-        self.buttons.accepted.connect(self.start)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.count)
-        lay.addWidget(self.faces, 1)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.buttons)
+        stack(self, form, self.count, (self.faces, 1), self.progress, self.buttons)
 
         ctx.jobs.event.connect(self._job_event)
         ctx.tasks.run(ctx.library.folders, self._folders, label="Listing folders")

@@ -1,23 +1,35 @@
-"""Errors shown as one readable line; the details (a traceback) can be copied."""
+"""Errors shown as one readable line; the line and the details (a traceback) can be selected
+and copied, for a search or a bug report."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QMessageBox, QTextEdit, QWidget
 
 
 def show_error(parent: QWidget | None, line: str, details: str = "") -> QMessageBox:
-    """A non-blocking message box: the line, and the details behind "Show Details..."
-    (selectable, so they can be copied into a bug report)."""
+    """A non-blocking message box: the line, and the details behind "Show Details..."; Copy
+    puts both on the clipboard and leaves the box open."""
     box = QMessageBox(parent)
     box.setObjectName("errorBox")
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("ReF-LDM Desktop")
     box.setText(line)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard)
     box.setAccessibleName("Error")
     box.setAccessibleDescription(line)
     if details:
         box.setDetailedText(details)
+        for text in box.findChildren(QTextEdit):  # Qt's own box for the details
+            text.setAccessibleName("Error details")
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    copy = box.addButton("&Copy", QMessageBox.ButtonRole.ActionRole)
+    copy.setObjectName("copyErrorButton")
+    copy.setAccessibleName("Copy the error and its details")
+    copy.clicked.disconnect()  # a message box closes on any of its buttons: not on this one
+    copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(f"{line}\n\n{details}".strip()))
     box.open()  # window-modal, does not block the event loop
     window = parent.window() if parent is not None else None
     if window is not None and hasattr(window, "statusBar"):

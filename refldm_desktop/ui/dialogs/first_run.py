@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QPushButton,
-    QVBoxLayout,
 )
+
+from refldm_desktop.ui.dialogs.forms import accept_buttons, stack
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
@@ -62,18 +62,8 @@ class FirstRunDialog(QDialog):
         note.setObjectName("firstRunNote")
         note.setWordWrap(True)
         note.setTextFormat(Qt.TextFormat.RichText)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Add and Start")
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setAccessibleName("Add these folders and start")
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Later")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addWidget(self.folders)
-        layout.addLayout(row)
-        layout.addWidget(note)
-        layout.addWidget(buttons)
+        buttons, _ = accept_buttons(self, "Add and Start", "Add these folders and start", cancel="Later")
+        stack(self, intro, self.folders, row, note, buttons)
         self.resize(560, 420)
 
     def _add(self) -> None:

@@ -85,7 +85,9 @@ class ModelsDialog(QDialog):
         self.name = QLineEdit("refldm")
         self.name.setAccessibleName("Name for the model to install or import")
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("Name:"))
+        name_label = QLabel("&Name:")
+        name_label.setBuddy(self.name)
+        bar.addWidget(name_label)
         bar.addWidget(self.name)
         self.buttons = verb_buttons(self, (
             ("install", "&Install…", "", "Download and install the authors' ReF-LDM release", self.install),

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -25,6 +24,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from refldm_desktop.ui.dialogs.forms import accept_buttons, add_rows, stack
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
@@ -182,13 +183,11 @@ class RestoreOptionsDialog(QDialog):
         self.no_refs.setAccessibleName("Also restore faces that have no references")
         self.no_refs.setChecked(d.no_refs_ok)
         form = QFormLayout()
-        form.addRow("Restorer:", self.restorer)
-        form.addRow("Steps:", self.steps)
-        form.addRow("Guidance:", self.cfg)
-        form.addRow("Seed:", self.seed)
-        form.addRow("Enlarge first:", self.upscale)
-        form.addRow("References per face:", self.k)
-        form.addRow("", self.no_refs)
+        add_rows(form, (
+            ("R&estorer:", self.restorer), ("&Steps:", self.steps), ("&Guidance:", self.cfg),
+            ("See&d:", self.seed), ("E&nlarge first:", self.upscale), ("Re&ferences per face:", self.k),
+            ("", self.no_refs),
+        ))
 
         self.faces_box = QVBoxLayout()
         self.faces_note = QLabel("Reading the faces…" if n == 1 else f"The same options for all {n} photos.")
@@ -200,17 +199,8 @@ class RestoreOptionsDialog(QDialog):
         scroll.setWidgetResizable(True)
         scroll.setWidget(faces_widget)
         scroll.setAccessibleName("Faces")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok.setText("Restore")
-        self.ok.setObjectName("restoreOk")
-        self.ok.setAccessibleName("Restore with these options")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(scroll, 1)
-        layout.addWidget(buttons)
+        buttons, self.ok = accept_buttons(self, "Restore", "Restore with these options", name="restoreOk")
+        stack(self, form, (scroll, 1), buttons)
         self.resize(620, 480)  # many faces scroll; one or two leave little empty space
         lib = ctx.library
         one = self.photo_ids[0] if n == 1 else None

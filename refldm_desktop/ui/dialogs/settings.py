@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -21,10 +20,10 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
+from refldm_desktop.ui.dialogs.forms import accept_buttons, add_rows, stack
 from refldm_desktop.ui.theme import THEMES, apply_theme
 
 if TYPE_CHECKING:
@@ -107,7 +106,12 @@ class SettingsDialog(QDialog):
             "settingsBackend", "Face backend",
             [("The one the library's faces came from", None)] + [(n, n) for n in installed_backends()],
         )
+        self.identity = _combo(
+            "settingsIdentity", "When a restored face no longer looks like its person",
+            [("Keep it, marked", "flag"), ("Keep the original face", "keep-original")],
+        )
         self.theme = _combo("settingsTheme", "Theme", [(t.capitalize(), t) for t in THEMES])
+        self.loaded: "Settings | None" = None  # what the file holds; saving keeps what is not shown here
         self.error = QLabel()
         self.error.setObjectName("settingsError")
         self.error.setAccessibleName("Why the settings cannot be saved")
@@ -116,30 +120,15 @@ class SettingsDialog(QDialog):
         self.error.hide()
 
         form = QFormLayout()
-        for label, widget in (
+        add_rows(form, (
             ("&Restorer:", self.restorer), ("&Model:", self.model), ("&Device:", self.device),
             ("&Precision:", self.precision), ("&Steps:", self.steps), ("&Guidance:", self.guidance),
             ("Re&ferences per face:", self.references), ("&Enlarge first:", self.upscale),
-        ):
-            lab = QLabel(label)
-            lab.setBuddy(widget)
-            form.addRow(lab, widget)
-        form.addRow("", self.reference_free)
-        out_label = QLabel("&Output folder:")
-        out_label.setBuddy(self.output)
-        form.addRow(out_label, out_row)
-        for label, widget in (("Face &backend:", self.backend), ("&Theme:", self.theme)):
-            lab = QLabel(label)
-            lab.setBuddy(widget)
-            form.addRow(lab, widget)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Save).setObjectName("saveSettingsButton")
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.error)
-        lay.addWidget(buttons)
+            ("", self.reference_free), ("If a face &looks different:", self.identity), ("&Output folder:", out_row),
+            ("Face &backend:", self.backend), ("&Theme:", self.theme),
+        ))
+        buttons, _ = accept_buttons(self, "Save", "Save these settings", name="saveSettingsButton", on_accept=self.save)
+        stack(self, form, self.error, buttons)
         self.load()
 
     def load(self) -> None:
@@ -155,6 +144,7 @@ class SettingsDialog(QDialog):
         self.ctx.tasks.run(lambda: load_settings(home), self.show_settings, failed, label="Reading settings")
 
     def show_settings(self, s: "Settings") -> None:
+        self.loaded = s
         _set(self.restorer, s.restorer)
         self.model.setText(s.model)
         _set(self.device, s.device)
@@ -166,6 +156,7 @@ class SettingsDialog(QDialog):
         self.reference_free.setChecked(s.reference_free)
         self.output.setText("" if s.output_folder is None else str(s.output_folder))
         _set(self.backend, s.face_backend)
+        _set(self.identity, s.identity_policy)
         _set(self.theme, s.theme)
 
     def values(self) -> dict[str, Any]:
@@ -182,15 +173,19 @@ class SettingsDialog(QDialog):
             "reference_free": self.reference_free.isChecked(),
             "output_folder": Path(out) if out else None,
             "face_backend": _get(self.backend),
+            "identity_policy": _get(self.identity),
             "theme": _get(self.theme),
         }
 
     def save(self) -> None:
+        from dataclasses import replace
+
         from refldm_desktop.core.settings import Settings, save_settings
 
         home = self.ctx.library.home
         try:
-            settings = Settings(**self.values())
+            # Over what was read, so a setting this dialog does not show is kept, not reset.
+            settings = replace(self.loaded or Settings(), **self.values())
         except Exception as exc:  # noqa: BLE001 - a SettingsError says which value and why
             from refldm_desktop.ui.tasks import describe
 

@@ -100,7 +100,28 @@ def _people(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
     contribute(window, ctx, menus)
 
 
-CONTRIBUTORS: list[Contributor] = [_file, _view, _photo, _people]
+def _help(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
+    def shortcuts() -> None:
+        from refldm_desktop.ui.dialogs.shortcuts import ShortcutsDialog
+
+        ShortcutsDialog(window).open()
+
+    def about() -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        from refldm_desktop import __version__
+
+        QMessageBox.about(
+            window, "About ReF-LDM Desktop",
+            f"ReF-LDM Desktop {__version__}\n\nRestores faces in old photos using good photos of the same "
+            f"person. Your originals are only ever read.\n\nData: {ctx.library.home.root}",
+        )
+
+    menus["help"].addAction(action(window, "Keyboard &Shortcuts", shortcuts, QKeySequence.StandardKey.HelpContents, "shortcutsAction"))
+    menus["help"].addAction(action(window, "&About ReF-LDM Desktop", about, None, "aboutAction"))
+
+
+CONTRIBUTORS: list[Contributor] = [_file, _view, _photo, _people, _help]
 
 
 def install(window: "MainWindow", ctx: "AppContext") -> Menus:

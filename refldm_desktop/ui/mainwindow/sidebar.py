@@ -43,7 +43,7 @@ class Sidebar(QTreeWidget):
             self._items[spec.key] = item
         self.itemSelectionChanged.connect(self._selected)
         ctx.changed.connect(self._on_change)
-        self.refresh_folders()
+        ctx.after_first_paint(self.refresh_folders)
 
     def select(self, key: str, arg: object = None) -> None:
         item = self._items.get(key)

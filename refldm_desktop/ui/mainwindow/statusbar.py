@@ -1,4 +1,5 @@
-"""The status bar: what runs in the background (with progress) and the device in use."""
+"""The status bar: what runs in the background (with progress), the restore job running
+now (mainwindow.jobs_status) and the device in use."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+
+from refldm_desktop.ui.dialogs.forms import named
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
@@ -18,12 +21,8 @@ class StatusBar(QStatusBar):
         self.ctx = ctx
         self.setObjectName("statusBar")
         self.setAccessibleName("Status bar")
-        self.task_label = QLabel()
-        self.task_label.setObjectName("taskLabel")
-        self.task_label.setAccessibleName("Background work")
-        self.progress = QProgressBar()
-        self.progress.setObjectName("taskProgress")
-        self.progress.setAccessibleName("Background progress")
+        self.task_label = named(QLabel(), "taskLabel", "Background work")
+        self.progress = named(QProgressBar(), "taskProgress", "Background progress")
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(False)
         self.cancel = QToolButton()
@@ -37,6 +36,10 @@ class StatusBar(QStatusBar):
         for w in (self.task_label, self.progress, self.cancel):
             self.addPermanentWidget(w)
             w.hide()
+        from refldm_desktop.ui.mainwindow.jobs_status import JobsStatus
+
+        self.jobs = JobsStatus(ctx)
+        self.addPermanentWidget(self.jobs)
         self.addPermanentWidget(self.device)
         ctx.tasks.started.connect(self._update)
         ctx.tasks.progressed.connect(self._update)
@@ -48,7 +51,7 @@ class StatusBar(QStatusBar):
         self._remeasure.setInterval(2000)
         self._remeasure.timeout.connect(self.measure_device)
         ctx.changed.connect(self._maybe_remeasure)
-        self.measure_device()
+        ctx.after_first_paint(self.measure_device)
 
     def measure_device(self) -> None:
         from refldm_desktop.ui.device import describe
@@ -72,12 +75,16 @@ class StatusBar(QStatusBar):
             return
         task = tasks[0]
         more = f" (+{len(tasks) - 1} more)" if len(tasks) > 1 else ""
-        detail = f": {task.done} of {task.total}" if task.total else ""
+        if task.total and task.stage == "download":
+            detail = f": {task.done / 2**20:,.0f} of {task.total / 2**20:,.0f} MiB"
+        else:
+            detail = f": {task.done:,} of {task.total:,}" if task.total else ""
         self.task_label.setText(f"{task.label}{detail}{more}")
         self.task_label.setToolTip(task.message)
         if task.total:
-            self.progress.setRange(0, task.total)
-            self.progress.setValue(min(task.done, task.total))
+            # Per mille: a download counts bytes, past what a progress bar's int holds.
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * min(task.done, task.total) / task.total))
         else:
             self.progress.setRange(0, 0)  # busy
         for w in (self.task_label, self.progress, self.cancel):

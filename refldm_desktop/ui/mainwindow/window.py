@@ -17,6 +17,7 @@ from refldm_desktop.ui.mainwindow.statusbar import StatusBar
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.dialogs.models import ModelsDialog
     from refldm_desktop.ui.people_undo import PeopleUndo
 
 
@@ -24,6 +25,7 @@ class MainWindow(QMainWindow):
     # Set while the menus are built (mainwindow.actions and its contributors).
     menus: actions.Menus
     people_undo: PeopleUndo
+    models_dialog: "ModelsDialog | None" = None  # made when first opened, then kept
 
     def __init__(self, ctx: "AppContext") -> None:
         super().__init__()
@@ -110,7 +112,8 @@ class MainWindow(QMainWindow):
                 dialog.folders_chosen.connect(self.open_paths)
                 dialog.open()
 
-        self.ctx.tasks.run(self.ctx.library.folders, maybe, label="Opening the library")
+        self.ctx.after_first_paint(
+            lambda: self.ctx.tasks.run(self.ctx.library.folders, maybe, label="Opening the library"))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):

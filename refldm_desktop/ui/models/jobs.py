@@ -9,9 +9,10 @@ from typing import Any, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 
+from refldm_desktop.core.restoring import preview_plan
 from refldm_desktop.jobs.queue import JobInfo
 from refldm_desktop.ui.models import Index
-from refldm_desktop.jobs.runner import JobEvent
+from refldm_desktop.jobs.runner import FULL_STAGE, PREVIEW_STAGE, JobEvent
 from refldm_desktop.ui.models.rows import sync_rows
 from refldm_desktop.db.models import JobState
 
@@ -21,12 +22,21 @@ FractionRole = Qt.ItemDataRole.UserRole + 2  # 0..1 while running with a known t
 StateRole = Qt.ItemDataRole.UserRole + 3
 
 
-def fraction(job: JobInfo) -> float | None:
-    """How much of the job is done: faces done, plus the current face's share of steps."""
+def fraction(job: JobInfo, stage: str | None = None) -> float | None:
+    """How much of the job is done: faces done, plus the current face's share of steps. A
+    restore that makes a quick preview first counts its steps within each phase (`stage`):
+    the preview is its share of all the steps of both, so the bar and the time left run on
+    through both phases instead of starting again."""
     if not job.faces_total:
         return None
     part = (job.step or 0) / job.steps if job.steps else 0.0
-    return min(1.0, (job.faces_done + part) / job.faces_total)
+    done = min(1.0, (job.faces_done + part) / job.faces_total)
+    plan = preview_plan(job.payload) if stage in (PREVIEW_STAGE, FULL_STAGE) else None
+    if plan is None:
+        return done
+    quick, full = plan
+    share = quick / (quick + full)
+    return share * done if stage == PREVIEW_STAGE else share + (1.0 - share) * done
 
 
 def duration(seconds: float) -> str:
@@ -37,12 +47,16 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def progress_text(job: JobInfo, left: float | None = None) -> str:
+def progress_text(job: JobInfo, left: float | None = None, stage: str | None = None, previewed: bool = False) -> str:
     if job.state != JobState.RUNNING:
         return {"queued": "waiting", "done": "done", "failed": "failed", "cancelled": "cancelled"}.get(
             job.state, job.state
         )
     parts = []
+    if stage == PREVIEW_STAGE:
+        parts.append("quick preview")
+    elif stage == FULL_STAGE:
+        parts.append("preview ready" if previewed else "full result")
     if job.faces_total:
         parts.append(f"face {min(job.faces_done + 1, job.faces_total)} of {job.faces_total}")
     if job.steps:
@@ -59,8 +73,8 @@ class Eta:
         self._clock = clock
         self._start: dict[int, tuple[float, float]] = {}
 
-    def update(self, job: JobInfo) -> float | None:
-        f = fraction(job)
+    def update(self, job: JobInfo, f: float | None) -> float | None:
+        """Seconds left of `job`, which has `f` of its work done."""
         if job.state != JobState.RUNNING or f is None:
             self._start.pop(job.id, None)
             return None
@@ -72,16 +86,36 @@ class Eta:
 
 
 class JobsModel(QAbstractTableModel):
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, *, clock=time.monotonic) -> None:
         super().__init__(parent)
         self._jobs: list[JobInfo] = []
         self._left: dict[int, float | None] = {}
-        self._eta = Eta()
+        self._eta = Eta(clock)
+        # Heard from the runner's events only (the database keeps neither): the phase each
+        # running job is in, and the preview it showed.
+        self._stage: dict[int, str] = {}
+        self._preview: dict[int, str] = {}
 
     def set_jobs(self, jobs: Sequence[JobInfo]) -> None:
         for j in jobs:
-            self._left[j.id] = self._eta.update(j)
+            self._track(j)
         sync_rows(self, self._jobs, list(jobs), key=lambda j: j.id, columns=len(COLUMNS))
+
+    def _track(self, job: JobInfo) -> None:
+        if job.state != JobState.RUNNING:
+            self._stage.pop(job.id, None)
+            self._preview.pop(job.id, None)
+        self._left[job.id] = self._eta.update(job, self.fraction(job))
+
+    def fraction(self, job: JobInfo) -> float | None:
+        return fraction(job, self._stage.get(job.id))
+
+    def stage(self, job_id: int) -> str | None:
+        return self._stage.get(job_id)
+
+    def preview(self, job_id: int) -> str | None:
+        """The path of the quick preview a running job showed, if it did."""
+        return self._preview.get(job_id)
 
     def apply_event(self, event: JobEvent) -> bool:
         """Update a listed job from a runner event; False when the job is not listed (the
@@ -96,9 +130,13 @@ class JobsModel(QAbstractTableModel):
                     fields[name] = value
             if event.note:
                 fields["note"] = f"{job.note}\n{event.note}" if job.note else event.note
+            if event.stage:
+                self._stage[job.id] = event.stage
+            if event.preview:
+                self._preview[job.id] = event.preview
             new = replace(job, **fields)
             self._jobs[row] = new
-            self._left[new.id] = self._eta.update(new)
+            self._track(new)
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
             return True
         return False
@@ -131,7 +169,7 @@ class JobsModel(QAbstractTableModel):
             if col == 1:
                 return job.state + (" (cancelling)" if job.cancel_requested and job.state == JobState.RUNNING else "")
             if col == 2:
-                return progress_text(job, self._left.get(job.id))
+                return progress_text(job, self._left.get(job.id), self._stage.get(job.id), job.id in self._preview)
             if col == 3:
                 return job.error or job.message or (job.note.splitlines()[-1] if job.note else "")
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -141,7 +179,7 @@ class JobsModel(QAbstractTableModel):
         if role == JobIdRole:
             return job.id
         if role == FractionRole:
-            return fraction(job) if job.state == JobState.RUNNING else None
+            return self.fraction(job) if job.state == JobState.RUNNING else None
         if role == StateRole:
             return job.state
         return None

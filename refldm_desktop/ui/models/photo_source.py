@@ -1,12 +1,15 @@
 """What the photo grid asks the core: which photo ids match a filter, and those photos,
-through the core's paged queries (PhotoQuery, photo_ids, photos_by_id). Runs on a worker
-thread, never on the GUI thread."""
+through the core's paged queries (PhotoQuery), read with its plain sqlite3 reader
+(`Library.reader`) so that a worker reading them hands the GIL back to the GUI thread every
+few hundred rows. Runs on a worker thread, never on the GUI thread."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
+
+from refldm_desktop.core.reader import PhotoSummary
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -19,16 +22,8 @@ class PhotoFilter:
     restored: bool = False  # only photos that have a restored version
 
 
-@dataclass(frozen=True)
-class PhotoRow:
-    """What the grid shows of a photo."""
-
-    id: int
-    path: Path
-    state: str
-    width: int | None
-    height: int | None
-    face_count: int
+# What the grid shows of a photo (id, path, state, width, height, face_count).
+PhotoRow = PhotoSummary
 
 
 def _query(f: PhotoFilter):
@@ -39,13 +34,27 @@ def _query(f: PhotoFilter):
     return PhotoQuery(folder=f.folder, person_id=f.person_id, restored=True if f.restored else None, order=PhotoOrder.PATH)
 
 
-def photo_ids(lib: "Library", f: PhotoFilter) -> list[int]:
-    """All ids matching the filter, in the grid's order."""
-    return list(lib.photo_ids(_query(f)))
+def _reader(lib: "Library"):
+    return getattr(lib, "reader", None)
+
+
+def photo_count(lib: "Library", f: PhotoFilter) -> int:
+    reader = _reader(lib)
+    return reader.photo_count(_query(f)) if reader is not None else lib.photo_count(_query(f))
+
+
+def photo_ids(lib: "Library", f: PhotoFilter, offset: int = 0, limit: int | None = None) -> list[int]:
+    """The ids matching the filter, in the grid's order (offset..offset+limit of them)."""
+    reader = _reader(lib)
+    source = reader if reader is not None else lib
+    return list(source.photo_ids(_query(f), offset, limit))
 
 
 def photos_by_id(lib: "Library", ids: Sequence[int]) -> dict[int, PhotoRow]:
+    reader = _reader(lib)
+    if reader is not None:
+        return {r.id: r for r in reader.summaries(list(ids))}
     return {
-        p.id: PhotoRow(p.id, Path(p.path), str(p.state), p.width, p.height, int(getattr(p, "face_count", 0) or 0))
+        p.id: PhotoRow(p.id, str(p.path), str(p.state), p.width, p.height, int(getattr(p, "face_count", 0) or 0))
         for p in lib.photos_by_id(list(ids))
     }

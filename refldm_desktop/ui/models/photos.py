@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QAbstractItemModel, QByteArray, QModelIndex, QObject, QStringListModel, Qt, QTimer, Signal
 
 from refldm_desktop.ui.models import Index
-from refldm_desktop.ui.models.photo_source import PhotoFilter, PhotoRow, photo_ids, photos_by_id
+from refldm_desktop.ui.models.photo_source import PhotoFilter, PhotoRow, photo_count, photo_ids, photos_by_id
 from refldm_desktop.db.models import PhotoState
 
 if TYPE_CHECKING:
@@ -20,12 +20,19 @@ if TYPE_CHECKING:
     from refldm_desktop.ui.thumbnails import ThumbnailCache
 
 PAGE = 256
+FIRST = 2 * PAGE  # ids read before the first paint: more than a screen
 STALE_PAGES = 2  # a page this far from the last one painted is no longer wanted
 RELOAD_MS = 300
 THUMB = 256
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # PhotoRow, or None while it is being fetched
 PIXMAP_ROLE = Qt.ItemDataRole.UserRole + 3
+
+
+def _listed(ids: list[int]) -> tuple[list[int], dict[int, int]]:
+    """The ids and each one's row, made on the worker (100,000 of them cost the GUI thread
+    milliseconds)."""
+    return ids, {pid: r for r, pid in enumerate(ids)}
 
 
 class PhotoListModel(QStringListModel):
@@ -47,6 +54,8 @@ class PhotoListModel(QStringListModel):
         self._fresh_pages: set[int] = set()  # pages fetched since the last change
         self._last_page = 0  # the page painted last
         self._generation = 0
+        self._shown_filter: PhotoFilter | None = None  # the filter whose ids are shown
+        self._partial = False  # only the first screen's ids are known yet
         self.thumbs.ready.connect(self._thumb_ready)
         # Changes come in bursts (a batch finishing photo after photo): one reload for each
         # burst, at most every RELOAD_MS.
@@ -93,31 +102,59 @@ class PhotoListModel(QStringListModel):
         self.ctx.tasks.run(lambda: photos_by_id(lib, ids), got, label="Reading photos")
 
     def reload(self) -> None:
-        """Fetch the ids again (after a change); rows already known stay until refetched."""
+        """Fetch the ids again (after a change); rows already known stay until refetched.
+        A new filter first gets its count and first screen of ids, so the grid paints
+        before the whole list (100,000 ids) is read."""
         self._generation += 1
         gen, f, lib = self._generation, self.filter, self.ctx.library
-        self.ctx.tasks.run(lambda: photo_ids(lib, f), lambda ids: self._set_ids(gen, ids), label="Listing photos")
+        if f != self._shown_filter:
 
-    def _set_ids(self, gen: int, ids: list[int]) -> None:
+            def first() -> tuple[int, list[int], dict[int, PhotoRow]]:
+                ids = photo_ids(lib, f, 0, FIRST)
+                return photo_count(lib, f), ids, photos_by_id(lib, ids)
+
+            self.ctx.tasks.run(first, lambda got: self._set_first(gen, f, *got), label="Listing photos")
+        self.ctx.tasks.run(lambda: _listed(photo_ids(lib, f)), lambda got: self._set_ids(gen, *got), label="Listing photos")
+
+    def _set_first(self, gen: int, f: PhotoFilter, count: int, first: list[int], rows: dict[int, PhotoRow]) -> None:
+        """The count and the first screen, with their rows: what the first paint shows."""
+        if gen != self._generation:
+            return
+        self._shown_filter = f
+        # Rows past the first screen have no id yet (0: no photo has it) until the whole
+        # list comes, a moment later.
+        self._ids = first + [0] * max(0, count - len(first))
+        self._row_of = {pid: r for r, pid in enumerate(first)}
+        self._rows = dict(rows)
+        self._fresh_pages = set(range((len(first) + PAGE - 1) // PAGE))
+        self._partial = True
+        self.setStringList([""] * len(self._ids))  # resets the model
+        self.loaded.emit()
+
+    def _set_ids(self, gen: int, ids: list[int], row_of: dict[int, int]) -> None:
         if gen != self._generation:
             return  # a newer filter was asked for meanwhile
-        ids = list(ids)
-        self._fresh_pages.clear()
-        if ids == self._ids:
-            # The same photos: keep showing what is known, refetch rows as they are painted
-            # (a reset would lay out every cell again and lose the selection).
+        self._shown_filter = self.filter
+        partial, self._partial = self._partial, False
+        if len(ids) == len(self._ids) and (partial or ids == self._ids):
+            # The same photos (or the rest of the first screen's list): keep showing what is
+            # known (a reset would lay out every cell again and lose the selection). After a
+            # change, rows are read again as they are painted.
+            if not partial:
+                self._fresh_pages.clear()
+            self._ids, self._row_of = ids, row_of
             if ids:
                 self.dataChanged.emit(self.index(0), self.index(len(ids) - 1), [ROW_ROLE])
         else:
-            self._ids = ids
-            self._row_of = {pid: r for r, pid in enumerate(ids)}
+            self._ids, self._row_of = ids, row_of
+            self._fresh_pages.clear()
             self._rows.clear()
             self.setStringList([""] * len(ids))  # resets the model
         self.loaded.emit()
 
     def _fetch_page(self, page: int, *, painting: bool = False) -> None:
-        if page in self._fresh_pages:
-            return
+        if page in self._fresh_pages or (self._partial and (page + 1) * PAGE > FIRST):
+            return  # fetched already, or its ids are not known yet
         self._fresh_pages.add(page)
         gen, lib = self._generation, self.ctx.library
         ids = self._ids[page * PAGE : (page + 1) * PAGE]
@@ -175,7 +212,7 @@ class PhotoListModel(QStringListModel):
         if r is None:
             return None, None
         key = ("photo", pid, THUMB)
-        self.thumbs.hint_path(key, r.path)
+        self.thumbs.hint_path(key, r.location)
         return r, self.thumbs.get(key)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -192,14 +229,14 @@ class PhotoListModel(QStringListModel):
         if row is None:
             return None
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
-            return row.path.name
+            return row.name
         if role == Qt.ItemDataRole.ToolTipRole:
             faces = f"{row.face_count} face{'s' if row.face_count != 1 else ''}"
             note = "" if row.state == PhotoState.OK else f" ({row.state})"
             return f"{row.path}\n{faces}{note}"
         if role in (Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE):
             key = ("photo", pid, THUMB)
-            self.thumbs.hint_path(key, row.path)
+            self.thumbs.hint_path(key, row.location)
             return self.thumbs.get(key)
         return None
 

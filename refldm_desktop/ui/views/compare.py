@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from refldm_desktop.ui.dialogs.forms import named
+from refldm_desktop.ui.job_follow import JobFollower
 from refldm_desktop.ui.views.compare_canvas import CompareCanvas, Mode
 from refldm_desktop.core.outcomes import FaceOutcome
 
@@ -118,6 +120,7 @@ class CompareView(QWidget):
         self.version_id: int | None = None
         self.loaded: Loaded | None = None
         self.preview_steps: int | None = None  # while a preview is shown
+        self._preview_photo: int | None = None
         self.canvas = CompareCanvas()
 
         back = QPushButton("Back")
@@ -125,6 +128,10 @@ class CompareView(QWidget):
         back.setAccessibleName("Back to the photos")
         back.setShortcut(QKeySequence("Esc"))
         back.clicked.connect(self.back)
+        # While a preview is shown: how far the full result is (the status bar's words).
+        self.progress = named(QLabel(), "compareProgress", "Progress of the full result")
+        self.progress.hide()
+        self._follow: JobFollower | None = None
         self.title = QLabel()
         self.title.setObjectName("compareTitle")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -171,6 +178,7 @@ class CompareView(QWidget):
         top = QHBoxLayout()
         top.addWidget(back)
         top.addWidget(self.title, 1)
+        top.addWidget(self.progress)
         top.addWidget(self.face_choice)
         top.addLayout(mode_row)
         top.addWidget(self.keep)
@@ -219,12 +227,19 @@ class CompareView(QWidget):
 
     # -- loading -------------------------------------------------------------------------
 
-    def show_preview(self, photo_id: int, preview: Path, steps: int | None) -> None:
+    def show_preview(self, photo_id: int, preview: Path, steps: int | None, job_id: int | None = None) -> None:
         """A quick low-step result while the full one is made: shown like a result, but
-        nothing to keep or discard yet; show_version() swaps in the final one."""
+        nothing to keep or discard yet, and how far the full one is (the job `job_id`);
+        show_version() swaps in the final one."""
+        if job_id is not None:
+            if self._follow is None:
+                self._follow = JobFollower(self.ctx, self, job_id)
+                self._follow.changed.connect(self._show_progress)
+            self._follow.follow(job_id)
         self.version_id = None
         self.loaded = None
         self.preview_steps = steps
+        self._preview_photo = photo_id
         self.keep.setEnabled(False)
         self.discard.setEnabled(False)
         what = f"Preview ({steps} steps)" if steps else "Preview"
@@ -246,10 +261,30 @@ class CompareView(QWidget):
 
         self.ctx.tasks.run(load, shown, lambda *_: None, label="Opening the preview")
 
+    def _show_progress(self) -> None:
+        follow = self._follow
+        shown = follow is not None and follow.running and self.preview_steps is not None
+        if shown and follow is not None:
+            self.progress.setText(follow.text())
+            self.progress.setToolTip("How far the full result is; it replaces this preview when it is done")
+        self.progress.setVisible(shown)
+
+    def preview_ended(self, photo_id: int, why: str) -> None:
+        """The job behind the preview on screen ended without a result: say so (the preview
+        stays to look at; there is nothing to keep or discard)."""
+        if self.preview_steps is None or self.version_id is not None or self._preview_photo != photo_id:
+            return
+        self.preview_steps = None
+        self.progress.hide()
+        self.title.setText(f"{why}. This was only the quick preview; the Jobs page has the details")
+        self.title.setToolTip(why)
+        self.ref_caption.setText("")
+
     def show_version(self, version_id: int) -> None:
         self.version_id = version_id
         self.loaded = None
         self.preview_steps = None
+        self.progress.hide()
         lib = self.ctx.library
         self.title.setText("Loading…")
         self.ctx.tasks.run(lambda: load_version(lib, version_id), self._show, label="Opening the restored photo")

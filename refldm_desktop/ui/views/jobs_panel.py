@@ -57,11 +57,13 @@ class ProgressDelegate(QStyledItemDelegate):
         QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
-def job_details(job: "JobInfo") -> str:
+def job_details(job: "JobInfo", preview: str | None = None) -> str:
     """Everything a user may want to read or paste into a bug report, as plain text."""
     lines = [f"Job {job.id} ({job.kind}), batch {job.batch_id}: {job.state}"]
     if job.photo:
         lines.append(f"Photo: {job.photo}")
+    if preview:
+        lines.append(f"Quick preview (shown in Compare): {preview}")
     if job.output:
         lines.append(f"Result: {job.output}")
     if job.error:
@@ -126,7 +128,10 @@ class JobsPanel(QWidget):
             ("cancel", "&Cancel", "Delete", "Cancel the selected jobs", self.cancel_selected),
             ("retry", "Re&try", "Ctrl+R", "Queue the selected failed or cancelled jobs again", self.retry_selected),
             ("copy", "Cop&y details", "Ctrl+Shift+C", "Copy the selected jobs' details and errors", self.copy_details),
+            ("open", "&Open result", "", "Compare the selected job's result (or its quick preview) with the original",
+             self.open_selected),
         ), "JobsButton", bar)
+        self.table.activated.connect(lambda _index: self.open_selected())  # Enter or a double click
         bar.addStretch(1)
         self.show_finished = QCheckBox("Show &finished")
         self.show_finished.setAccessibleName("Show finished and cancelled jobs too")
@@ -202,7 +207,9 @@ class JobsPanel(QWidget):
 
     def _selection_changed(self, *_) -> None:
         jobs = self.selected_jobs()
-        self.details.setPlainText("\n\n".join(job_details(j) for j in jobs))
+        text = self._details(jobs)
+        if text != self.details.toPlainText():  # else a selection being copied would be lost
+            self.details.setPlainText(text)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -210,6 +217,7 @@ class JobsPanel(QWidget):
         self.buttons["cancel"].setEnabled(bool(states & {"queued", "running"}))
         self.buttons["retry"].setEnabled(bool(states & {"failed", "cancelled"}))
         self.buttons["copy"].setEnabled(bool(states))
+        self.buttons["open"].setEnabled(any(j.version_id or self.model.preview(j.id) for j in self.selected_jobs()))
 
     # -- the user's verbs ----------------------------------------------------------------
 
@@ -246,8 +254,28 @@ class JobsPanel(QWidget):
 
         self.ctx.tasks.run(resume, done, label="Resume jobs")
 
+    def _details(self, jobs: list["JobInfo"]) -> str:
+        return "\n\n".join(job_details(j, self.model.preview(j.id)) for j in jobs)
+
+    def open_selected(self) -> None:
+        """The first selected job's result in the compare view (Restored page), or while it
+        runs its quick preview (Library page)."""
+        from pathlib import Path
+
+        from refldm_desktop.ui.views.photos_page import OpenPreview, OpenVersion
+
+        for job in self.selected_jobs():
+            preview = self.model.preview(job.id)
+            if job.version_id:
+                self.ctx.navigate.emit("restored", OpenVersion(job.version_id))
+                return
+            if preview and job.photo_id is not None:
+                self.ctx.navigate.emit("photos", OpenPreview(job.photo_id, Path(preview)))
+                return
+        self.ctx.status.emit("No result to show yet: a job shows its result when it is done")
+
     def copy_details(self) -> None:
-        text = "\n\n".join(job_details(j) for j in self.selected_jobs())
+        text = self._details(self.selected_jobs())
         if text:
             QGuiApplication.clipboard().setText(text)
             self.ctx.status.emit("Job details copied")

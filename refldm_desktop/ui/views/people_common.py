@@ -57,7 +57,9 @@ def people_thumbs(ctx: "AppContext"):
     if cache is None:
         from refldm_desktop.ui.thumbnails import ThumbnailCache
 
-        cache = ctx.people_thumbs = ThumbnailCache(ctx.library, ctx, source=thumb_source(ctx.library))
+        # A library that makes thumbnails has them made in the worker process, by id.
+        own = callable(getattr(ctx.library, "thumbnail", None))
+        cache = ctx.people_thumbs = ThumbnailCache(ctx.library, ctx, source=None if own else thumb_source(ctx.library))
         ctx.on_close(cache.close)
     return cache
 

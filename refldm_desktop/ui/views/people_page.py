@@ -8,6 +8,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -107,6 +108,7 @@ class PeoplePage(QWidget):
         self.view.customContextMenuRequested.connect(self._menu)
         shortcut(self.view, "Merge", "Ctrl+M", self.merge_selected)
         shortcut(self.view, "Rename", "F2", self._edit_current)
+        shortcut(self, "Find a person", QKeySequence(QKeySequence.StandardKey.Find).toString(), self.search.setFocus)
 
         grid = QWidget()
         lay = QVBoxLayout(grid)

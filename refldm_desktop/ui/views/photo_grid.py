@@ -49,7 +49,7 @@ class PhotoDelegate(QStyledItemDelegate):
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(pal.color(role))
         if row is not None:
-            name = option.fontMetrics.elidedText(row.path.name, Qt.TextElideMode.ElideMiddle, text_rect.width())
+            name = option.fontMetrics.elidedText(row.name, Qt.TextElideMode.ElideMiddle, text_rect.width())
             painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
             if row.face_count:
                 corner = target if pm is not None and not pm.isNull() else box
@@ -70,10 +70,12 @@ class PhotoGrid(QListView):
 
     opened = Signal(int)  # double click / Enter on a photo
     menu_requested = Signal(list, object)  # selected photo ids, global position
+    painted = Signal()  # once: the first paint after the model's first load
 
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("photoGrid")
+        self._loaded = self._painted = False
         self.setAccessibleName("Photos")
         self.setAccessibleDescription("Photos of the library; right-click to restore faces")
         # List mode flowing left to right and wrapping looks like icon mode, but with
@@ -96,6 +98,20 @@ class PhotoGrid(QListView):
         self.doubleClicked.connect(lambda idx: self.opened.emit(self.model().photo_id(idx.row())))
         menu_key = QShortcut(QKeySequence("Shift+F10"), self, context=Qt.ShortcutContext.WidgetShortcut)
         menu_key.activated.connect(lambda: self._menu(self.visualRect(self.currentIndex()).center()))
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self._loaded and not self._painted:
+            self._painted = True
+            self.painted.emit()
+
+    def setModel(self, model) -> None:
+        super().setModel(model)
+        self._loaded = self._painted = False
+        model.loaded.connect(self._on_loaded)
+
+    def _on_loaded(self) -> None:
+        self._loaded = True
 
     def model(self) -> PhotoListModel:
         model = super().model()

@@ -58,13 +58,22 @@ def restore(page: "PhotosPage", ids: list[int], settings=None, per_photo=None) -
 
     def preview(job_id: int, photo_id: int | None, path: str) -> None:
         if one and photo_id is not None:
-            page.open_compare_preview(photo_id, Path(path), settings.preview_steps)
+            page.open_compare_preview(photo_id, Path(path), settings.preview_steps, job_id)
 
     def finished(end: "JobEnd") -> None:
         if end.state == JobState.DONE and end.version_id is not None and one:
             page.open_compare(end.version_id)
-        elif end.state == JobState.FAILED:
-            page.ctx.status.emit(f"Restoring failed: {end.error}")
+            return
+        if end.state == JobState.FAILED:
+            why = f"Restoring failed: {end.error}"
+            page.ctx.status.emit(why)
+        elif end.state == JobState.CANCELLED:
+            why = "Restoring was cancelled"
+        else:
+            why = f"Nothing was restored: {end.message or 'no face could be restored'}"
+        # A preview on screen must not go on promising a result that will not come.
+        if one and page.compare_view is not None and end.photo_id is not None:
+            page.compare_view.preview_ended(end.photo_id, why)
 
     restore_photos(page.ctx, ids, settings, per_photo=per_photo, on_finished=finished, on_preview=preview)
 
@@ -98,11 +107,55 @@ def compare_latest(page: "PhotosPage", photo_id: int) -> None:
 
 
 def open_in_file_manager(page: "PhotosPage", photo_id: int) -> None:
-    at = page.model.row_of(photo_id)
-    row = page.model.photo_row(at) if at is not None else None
-    if row is None:
-        page.ctx.status.emit("That photo is not in this view any more")
-        return
-    folder = Path(row.path).parent
-    if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
-        page.ctx.status.emit(f"Could not open a file manager at {folder}")
+    """Show the photo in the file manager, selected (on the Restored page: its latest
+    restored file); the path comes from the core, so a photo not loaded in the grid works too."""
+    lib = page.ctx.library
+    restored = getattr(page, "restored", False)
+
+    def find() -> Path:
+        if restored:
+            versions = lib.jobs.versions(photo_id)  # discarded ones are left out
+            if versions:
+                return Path(versions[-1].output)
+        return Path(lib.photo(photo_id).path)
+
+    def show(path: Path) -> None:
+        if not reveal(path):
+            page.ctx.status.emit(f"Could not open a file manager at {path.parent}")
+
+    page.ctx.tasks.run(find, show, label="Finding the photo's file")
+
+
+def reveal(path: Path) -> bool:
+    """Open the file manager at `path`'s folder with the file selected where the platform
+    allows it (Windows Explorer, the macOS Finder, a freedesktop file manager over D-Bus);
+    else at the folder. Whether a file manager was asked to open."""
+    import sys
+
+    from PySide6.QtCore import QProcess
+
+    if sys.platform == "win32":
+        if QProcess.startDetached("explorer", [f"/select,{path}"])[0]:
+            return True
+    elif sys.platform == "darwin":
+        if QProcess.startDetached("open", ["-R", str(path)])[0]:
+            return True
+    elif _show_items_over_dbus(path):
+        return True
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
+
+
+def _show_items_over_dbus(path: Path) -> bool:
+    try:
+        from PySide6.QtDBus import QDBusConnection, QDBusInterface, QDBusMessage
+    except ImportError:
+        return False
+    bus = QDBusConnection.sessionBus()
+    if not bus.isConnected():
+        return False
+    manager = QDBusInterface("org.freedesktop.FileManager1", "/org/freedesktop/FileManager1",
+                             "org.freedesktop.FileManager1", bus)
+    if not manager.isValid():
+        return False
+    reply = manager.call("ShowItems", [QUrl.fromLocalFile(str(path)).toString()], "")
+    return reply.type() != QDBusMessage.MessageType.ErrorMessage

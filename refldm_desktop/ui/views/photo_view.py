@@ -7,8 +7,8 @@ from pathlib import Path
 from functools import partial
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPen, QPixmap
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QKeyEvent, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
     QGraphicsRectItem,
@@ -46,7 +46,11 @@ class FaceBox(QGraphicsRectItem):
         self.setPen(pen)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setAcceptHoverEvents(True)
+        # Tab moves from face to face, Enter (or the menu key) asks who it is, as a click does.
+        self.setFlag(QGraphicsRectItem.GraphicsItemFlag.ItemIsFocusable)
+        self._pen = pen
         name = face.person_name or (f"Person {face.person_id}" if face.person_id else "Unknown")
+        self.name = name
         self.setToolTip(f"{name} (face {face.id}); click to change")
         # The name on a tag of the box's colour: coloured text alone was unreadable on light
         # clothes and walls.
@@ -69,6 +73,29 @@ class FaceBox(QGraphicsRectItem):
             event.accept()
             return
         super().mousePressEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space, Qt.Key.Key_Menu):
+            view = self.scene().views()[0]
+            at = view.mapFromScene(self.sceneBoundingRect().bottomLeft())
+            self._on_click(self.face, view.viewport().mapToGlobal(at))
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def focusInEvent(self, event) -> None:
+        pen = QPen(self._pen)
+        pen.setWidth(6)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        self.setPen(pen)
+        view = self.scene().views()[0] if self.scene() and self.scene().views() else None
+        if view is not None:
+            view.setAccessibleDescription(f"Face of {self.name}; Enter to say who it is")
+        super().focusInEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        self.setPen(self._pen)
+        super().focusOutEvent(event)
 
 
 class PhotoView(QWidget):
@@ -104,7 +131,25 @@ class PhotoView(QWidget):
         layout.addWidget(self.view, 1)
         self._pixmap_item: QGraphicsPixmapItem | None = None
         self._size: tuple[int, int] | None = None
+        self.view.installEventFilter(self)
         ctx.changed.connect(self._on_change)
+
+    def eventFilter(self, watched, event) -> bool:
+        """Tab and Shift+Tab go from face to face in reading order, then on to the window's
+        next control; the focused face takes Enter (FaceBox.keyPressEvent)."""
+        if watched is self.view and isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress \
+                and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+            forward = event.key() == Qt.Key.Key_Tab and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+            boxes = sorted(self.face_boxes(), key=lambda b: (b.rect().top() // 64, b.rect().left()))
+            current = self.scene.focusItem()
+            at = boxes.index(current) if current in boxes else (-1 if forward else len(boxes))
+            nxt = at + (1 if forward else -1)
+            if 0 <= nxt < len(boxes):
+                boxes[nxt].setFocus(Qt.FocusReason.TabFocusReason)
+                self.view.ensureVisible(boxes[nxt])
+                return True
+            self.scene.clearFocus()
+        return super().eventFilter(watched, event)
 
     def show_photo(self, photo_id: int) -> None:
         self.photo_id = photo_id
@@ -173,25 +218,37 @@ class PhotoView(QWidget):
             move.setObjectName("assignMenu")
             for p in sorted(others, key=lambda p: (p.name is None, p.label.lower())):
                 move.addAction(p.label, partial(self._edit, partial(lib.confirm_face, face.id, p.id)))
+        # A name, typed or picked: the person of that name, or a new one (also for a face
+        # nobody was found for). One edit, so one Ctrl+Z takes it back.
+        a = menu.addAction("Name…", lambda: self._name_face(face, people))
+        a.setObjectName("nameFaceAction")
+        own = next((p for p in people if p.id == face.person_id), None)
+        if own is not None and not own.name:
+            a = menu.addAction(f"Name {own.label} ({own.face_count} faces)…", lambda: self._name_person(own))
+            a.setObjectName("namePersonAction")
         if face.person_id is not None:
-            # The core makes a new person by splitting a face off its person.
-            menu.addAction("Someone new…", lambda: self._new_person(face))
             menu.addAction("Not this person", lambda: self._edit(lambda: lib.reject_face(face.id)))
         return menu
 
-    def _new_person(self, face: "FaceInfo") -> None:
-        name, ok = QInputDialog.getText(self, "Someone new", "Name:")
-        if not ok:
-            return
-        lib = self.ctx.library
+    def _name_face(self, face: "FaceInfo", people: list["PersonInfo"]) -> None:
+        names = sorted({p.name for p in people if p.name}, key=str.casefold)
+        current = face.person_name or ""
+        at = names.index(current) if current in names else -1
+        if at < 0:
+            names.insert(0, current)
+            at = 0
+        name, ok = QInputDialog.getItem(self, "Who is this?", "Name (a new name makes a new person):", names, at, True)
+        name = name.strip() if ok else ""
+        if name:
+            lib = self.ctx.library
+            self._edit(lambda: lib.name_faces([face.id], name))
 
-        def work():
-            pid = lib.split_person(face.person_id, [face.id]).new_person
-            if name.strip():
-                lib.rename_person(pid, name.strip())
-            return pid
-
-        self._edit(work)
+    def _name_person(self, person: "PersonInfo") -> None:
+        name, ok = QInputDialog.getText(self, "Name this person", f"Name for all faces of {person.label}:")
+        name = name.strip() if ok else ""
+        if name:
+            lib = self.ctx.library
+            self._edit(lambda: lib.rename_person(person.id, name))
 
     def _edit(self, fn) -> None:
         self.ctx.call(fn, None, "faces", "people", label="Changing the face's person")

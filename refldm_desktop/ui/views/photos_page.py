@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,21 @@ if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.views.compare import CompareView
     from refldm_desktop.ui.views.photo_view import PhotoView
+
+
+@dataclass(frozen=True)
+class OpenVersion:
+    """Where to navigate (ctx.navigate) to compare a restored version, e.g. from Jobs."""
+
+    version_id: int
+
+
+@dataclass(frozen=True)
+class OpenPreview:
+    """Where to navigate to see the quick preview of a restore still running."""
+
+    photo_id: int
+    path: Path
 
 
 class PhotosPage(QWidget):
@@ -56,14 +72,21 @@ class PhotosPage(QWidget):
         layout.addWidget(self.stack, 1)
 
         self.model.loaded.connect(self._update_title)
+        self.grid.painted.connect(ctx.first_paint_done)
         ctx.changed.connect(self._on_change)
         ctx.on_close(self.thumbs.close)
+        ctx.after_first_paint(self.thumbs.start)
         self.set_folder(None)
 
     # -- navigation ----------------------------------------------------------------------
 
     def show_arg(self, arg: object) -> None:
-        self.set_folder(Path(str(arg)) if arg else None)
+        if isinstance(arg, OpenVersion):
+            self.open_compare(arg.version_id)
+        elif isinstance(arg, OpenPreview):
+            self.open_compare_preview(arg.photo_id, arg.path, None)
+        else:
+            self.set_folder(Path(str(arg)) if arg else None)
 
     def set_folder(self, folder: Path | None) -> None:
         self.model.set_filter(PhotoFilter(folder=folder, restored=self.restored))
@@ -104,9 +127,10 @@ class PhotosPage(QWidget):
     def open_compare(self, version_id: int) -> None:
         self._compare().show_version(version_id)
 
-    def open_compare_preview(self, photo_id: int, preview: Path, steps: int | None) -> None:
-        """A quick preview of a restore in progress; its result replaces it (open_compare)."""
-        self._compare().show_preview(photo_id, preview, steps)
+    def open_compare_preview(self, photo_id: int, preview: Path, steps: int | None, job_id: int | None = None) -> None:
+        """A quick preview of a restore in progress (the job `job_id`); its result replaces it
+        (open_compare)."""
+        self._compare().show_preview(photo_id, preview, steps, job_id)
 
     def open_photo_path(self, path: Path) -> None:
         """Select (and open) a photo once the grid has it."""

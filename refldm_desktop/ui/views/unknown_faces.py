@@ -36,6 +36,29 @@ SHOWN_FACES = 8  # per group; the rest are counted
 SHOWN_GROUPS = 60  # the biggest groups; naming them brings up the next ones
 
 
+class FaceTile(QLabel):
+    """A face's picture, asked for when the tile is painted: a page of many groups asks
+    only for what is in view, and a request the cache dropped is asked again when the tile
+    is shown again."""
+
+    def __init__(self, thumbs, key) -> None:
+        super().__init__()
+        self.thumbs, self.key = thumbs, key
+        self._shown = False
+
+    def show_picture(self) -> bool:
+        pm = self.thumbs.cached(self.key)
+        if pm is not None and not self._shown:
+            self.setPixmap(pm)
+            self._shown = True
+        return self._shown
+
+    def paintEvent(self, event) -> None:
+        if not self.show_picture():
+            self.thumbs.get(self.key)
+        super().paintEvent(event)
+
+
 class GroupRow(QFrame):
     def __init__(self, page: "UnknownFacesPage", group: "FaceGroup", names: list[str]) -> None:
         super().__init__()
@@ -45,11 +68,11 @@ class GroupRow(QFrame):
         self.setObjectName("unknownGroup")
         n = len(group.face_ids)
         self.setAccessibleName(f"Group of {n} unknown face{'s' if n != 1 else ''}")
-        self.faces: dict[int, QLabel] = {}
+        self.faces: dict[int, FaceTile] = {}
         strip = QHBoxLayout()
         strip.setSpacing(4)
         for fid in group.face_ids[:SHOWN_FACES]:
-            label = QLabel()
+            label = FaceTile(page.thumbs, ("face", fid, FACE * 2))
             label.setFixedSize(FACE, FACE)
             label.setScaledContents(True)
             label.setAccessibleName(f"Face {fid}")
@@ -89,13 +112,6 @@ class GroupRow(QFrame):
         lay = QHBoxLayout(self)
         lay.addLayout(strip, 3)
         lay.addLayout(side, 2)
-        self.update_pixmaps()
-
-    def update_pixmaps(self) -> None:
-        for fid, label in self.faces.items():
-            pm = self.page.thumbs.get(("face", fid, FACE * 2))
-            if pm is not None:
-                label.setPixmap(pm)
 
     def _name(self) -> None:
         name = self.name.text().strip()
@@ -178,8 +194,9 @@ class UnknownFacesPage(QWidget):
     def _pixmap_ready(self, key) -> None:
         if key[0] == "face":
             for row in self.rows:
-                if key[1] in row.faces:
-                    row.update_pixmaps()
+                tile = row.faces.get(key[1])
+                if tile is not None and not tile.show_picture():
+                    tile.update()  # not made: painted (and asked for again) only if in view
 
     def _changed(self, change) -> None:
         # Grouping compares every unknown face with every other: only for a page in view.

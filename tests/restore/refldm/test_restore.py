@@ -166,3 +166,34 @@ def test_bf16_runs_the_same_code(tiny_home, golden_dir):
     out = m.restore(png(golden_dir / "lq.png"), m.encode_references([png(golden_dir / "ref0.png")]), steps=STEPS,
                     noise=inp["xT"])
     assert out.shape == (1, 64, 64, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("device", ["cuda:0", "mps", "cpu"])
+def test_restore_face_takes_every_device_the_settings_take(tiny_home, golden_dir, tmp_path, capsys, device):
+    """`--device` of restore-face accepts what the device setting and `restore --device`
+    accept (cuda:N, mps): one that this machine lacks is refused in one line saying why."""
+    from refldm_desktop.core.settings import Settings
+
+    assert Settings(device=device).device == device
+    status = restore_face(tiny_home, golden_dir, tmp_path / "out.png", "--device", device)
+    err = capsys.readouterr().err
+    usable = device == "cpu" or (device == "mps" and torch.backends.mps.is_available()) or (
+        device.startswith("cuda") and torch.cuda.is_available())
+    if usable:
+        assert status == 0, err
+    else:
+        assert status == 2 and "invalid choice" not in err and "Traceback" not in err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("refldm-desktop: error: ") and device.split(":")[0].lower() in last.lower()
+
+
+@pytest.mark.parametrize("verb", ["restore-face", "restore"])
+def test_an_unknown_device_is_refused_with_the_choices(tiny_home, tmp_path, capsys, verb):
+    args = ["--home", str(tiny_home), verb, str(tmp_path / "x.png"), "--device", "gpu"]
+    if verb == "restore-face":
+        args += ["-o", str(tmp_path / "out.png")]
+    with pytest.raises(SystemExit) as exit:
+        main(args)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown device 'gpu': use auto, cpu, cuda, cuda:N or mps" in err

@@ -1,0 +1,113 @@
+"""The status bar follows the job queue on every page: the running restore's progress with
+the Jobs panel's words, and jobs an earlier session left, with a way to resume them."""
+
+from __future__ import annotations
+
+from musthave import require_module
+
+require_module("PySide6")
+require_module("pytestqt")
+
+
+def test_the_status_bar_shows_the_running_job_and_forgets_it_when_it_ends(qtbot, fake_ctx):
+    from refldm_desktop.jobs.runner import FULL_STAGE, PREVIEW_STAGE, JobEvent
+    from refldm_desktop.ui.mainwindow.statusbar import StatusBar
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    photo = lib.photos()[0]
+    (job_id,) = lib.jobs.enqueue_restore([photo.id], restorer="passthrough", options={"preview_steps": 8}, steps=50).queued
+    bar = StatusBar(ctx)
+    qtbot.addWidget(bar)
+    bar.show()
+    status = bar.jobs
+
+    def hear(**kw):
+        ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "running", "b", photo.id, **kw))
+
+    hear(faces_done=0, faces_total=2, step=4, steps=8, stage=PREVIEW_STAGE)
+    qtbot.waitUntil(lambda: status.label.isVisible(), timeout=30_000)
+    hear(faces_done=0, faces_total=2, step=4, steps=8, stage=PREVIEW_STAGE)
+    assert status.label.text().startswith(f"Restoring {photo.path.name}: quick preview · face 1 of 2 · step 4 of 8")
+    first = status.bar.value()
+    hear(faces_done=1, faces_total=2, step=10, steps=50, stage=FULL_STAGE)
+    assert "full result · face 2 of 2 · step 10 of 50" in status.label.text() and status.bar.value() > first
+    ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "done", "b", photo.id))
+    assert not status.label.isVisible() and not status.bar.isVisible()
+
+
+def test_jobs_left_from_an_earlier_session_are_offered_on_any_page(qtbot, fake_ctx):
+    from refldm_desktop.ui.mainwindow.statusbar import StatusBar
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    lib.jobs.enqueue_restore([p.id for p in lib.photos()[:2]], restorer="passthrough")
+    bar = StatusBar(ctx)
+    qtbot.addWidget(bar)
+    bar.show()
+    button = bar.jobs.left_over
+    qtbot.waitUntil(button.isVisible, timeout=30_000)
+    assert button.text().startswith("2 jobs from last time (2 waiting)")
+    with qtbot.waitSignal(ctx.navigate, timeout=5_000) as went:
+        button.click()
+    assert went.args[0] == "jobs" and not button.isVisible()
+
+
+def test_progress_of_a_running_job_leaves_a_selection_in_its_details_alone(qtbot, fake_ctx):
+    """Reading and copying a running job's details: its progress events must not wipe the
+    text the user is selecting."""
+    from refldm_desktop.jobs.runner import JobEvent
+    from refldm_desktop.ui.views.jobs_panel import JobsPanel
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    photo = lib.photos()[0]
+    (job_id,) = lib.jobs.enqueue_restore([photo.id], restorer="passthrough").queued
+    panel = JobsPanel(ctx)
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=30_000)
+    panel.table.selectRow(0)
+
+    def step(n):
+        ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "running", "b", photo.id, faces_done=0,
+                                     faces_total=1, step=n, steps=50))
+
+    step(1)
+    assert "running" in panel.details.toPlainText()
+    panel.details.selectAll()
+    chosen = panel.details.textCursor().selectedText()
+    assert chosen
+    step(2)
+    step(3)
+    assert panel.model.index(0, 2).data().startswith("face 1 of 1 · step 3 of 50")
+    assert panel.details.textCursor().selectedText() == chosen
+
+
+def test_a_finished_job_opens_its_result_in_the_compare_view(qtbot, tmp_path, open_app):
+    """Jobs > a done job > Open result (or Enter, or a double click): the Restored page
+    compares that version with the original."""
+    from PIL import Image
+
+    from fakes import draw_photo, open_test_library
+    from refldm_desktop.jobs.queue import JobResult, VersionRecord
+    from refldm_desktop.jobs.runner import HandlerRegistry
+
+    photos = tmp_path / "photos"
+    draw_photo(photos / "a.png", [(1, 0, 10, 10)])
+    lib = open_test_library(tmp_path / "home")
+    lib.index([photos])
+    photo = lib.photos()[0]
+    out = tmp_path / "out" / "a (restored).png"
+    out.parent.mkdir()
+    Image.open(photo.path).save(out)
+    lib.jobs.enqueue_restore([photo.id], restorer="passthrough")
+    lib.jobs.run(HandlerRegistry({"restore_photo": lambda c: JobResult(VersionRecord(out, "ab" * 32, "fake"))}))
+    (version,) = lib.jobs.versions(photo.id)
+    ctx, window = open_app(lib)
+    panel = window.show_page("jobs")
+    panel.show_finished.setChecked(True)
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=30_000)
+    panel.table.selectRow(0)
+    assert panel.buttons["open"].isEnabled()
+    panel.buttons["open"].click()
+    page = window.current_page()
+    assert page.objectName() == "restoredPage"
+    qtbot.waitUntil(lambda: page.compare_view is not None and page.compare_view.loaded is not None, timeout=30_000)
+    assert page.compare_view.loaded.version.id == version.id and page.stack.currentWidget() is page.compare_view
