@@ -58,21 +58,28 @@ def smooth_images(n: int, size: int, seed: int) -> np.ndarray:
     return np.stack(out)
 
 
-def run_one(spec: dict) -> dict:
-    """Child process: build the model, time one configuration, print a JSON line."""
+def random_model(cfg, device, precision: str, **kw):
+    """A RefLDM of config `cfg` with seeded random weights, built where it will run."""
     import torch
     from diffusers import UNet2DModel, VQModel
 
+    from refldm_desktop.restore.refldm.model import RefLDM
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        unet, vq = UNet2DModel(**cfg.unet_kwargs()), VQModel(**cfg.vq_kwargs())
+    return RefLDM.from_state_dicts(cfg, unet.state_dict(), vq.state_dict(), device, precision, **kw)
+
+
+def run_one(spec: dict) -> dict:
+    """Child process: build the model, time one configuration, print a JSON line."""
+    import torch
+
     from refldm_desktop.restore.refldm.config import DEFAULT_CONFIG as cfg
-    from refldm_desktop.restore.refldm.model import RefLDM, resolve_device
+    from refldm_desktop.restore.refldm.model import resolve_device
 
     device = resolve_device(spec["device"])
-    torch.manual_seed(0)
-    with torch.device(device):  # random weights, built where they will run
-        unet, vq = UNet2DModel(**cfg.unet_kwargs()), VQModel(**cfg.vq_kwargs())
-    model = RefLDM.from_state_dicts(cfg, unet.state_dict(), vq.state_dict(), device, spec["precision"],
-                                    cuda_graphs=spec["cuda_graphs"])
-    del unet, vq
+    model = random_model(cfg, device, spec["precision"], cuda_graphs=spec["cuda_graphs"])
     size = cfg.image_size
     refs = smooth_images(spec["refs"], size, seed=1)
     lqs = smooth_images(spec["batch"], size, seed=2)

@@ -118,6 +118,13 @@ def attend_to_references(q, part: RefPart, force_math: bool = False) -> tuple["t
     return out, lse
 
 
+def _layout_of(x: "torch.Tensor") -> "torch.memory_format":
+    import torch
+
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
 class CacheKVProcessor:
     def __init__(self) -> None:
         self.mode = "off"  # off | save | use
@@ -149,7 +156,9 @@ class CacheKVProcessor:
         if encoder_hidden_states is not None or attention_mask is not None:
             raise ValueError("CacheKVProcessor does self-attention only")
         b, c, h, w = hidden_states.shape
-        x = attn.group_norm(hidden_states.view(b, c, h * w)).transpose(1, 2)  # [b, tokens, c]
+        # Tokens [b, h * w, c]: a view of channels_last activations (the CPU's layout,
+        # cpu_conv.py), one copy of NCHW ones.
+        x = attn.group_norm(hidden_states).permute(0, 2, 3, 1).reshape(b, h * w, c)
         heads = attn.heads
         q = attn.to_q(x).view(b, h * w, heads, -1).transpose(1, 2)  # [b, heads, tokens, d]
         k = attn.to_k(x).view(b, h * w, heads, -1).transpose(1, 2)
@@ -170,6 +179,7 @@ class CacheKVProcessor:
                 self.saved = (k, v)
             out = F.scaled_dot_product_attention(q, k, v)
         out = attn.to_out[0](out.transpose(1, 2).reshape(b, h * w, c))
-        out = out.transpose(1, 2).reshape(b, c, h, w)
+        # [b, c, h, w] in the layout of the input: a view if that is channels_last
+        out = out.view(b, h, w, c).permute(0, 3, 1, 2).contiguous(memory_format=_layout_of(hidden_states))
         out = out + hidden_states
         return out if attn.rescale_output_factor == 1 else out / attn.rescale_output_factor
