@@ -76,11 +76,11 @@ class PhotoReader:
             self._local.db = db
         return db
 
-    def _rows(self, sql: str, params: Sequence) -> Iterator[tuple]:
+    def _rows(self, sql: str, params: Sequence, batch: int | None = None) -> Iterator[tuple]:
         cur = self._db().execute(sql, list(params))
         try:
             while True:
-                part = cur.fetchmany(self.batch)
+                part = cur.fetchmany(batch or self.batch)
                 if not part:
                     return
                 yield from part
@@ -97,17 +97,7 @@ class PhotoReader:
         `Library.photo_ids`)."""
         stmt = _q._page(_q._ordered(q, _q._filtered(q, select(Photo.id))), offset, limit)
         sql, params = _sql(stmt)
-        cur = self._db().execute(sql, params)
-        ids: list[int] = []
-        try:
-            while True:
-                part = cur.fetchmany(self.batch * 8)  # one int a row: cheap, read more at once
-                if not part:
-                    return ids
-                ids.extend(r[0] for r in part)
-                time.sleep(0)
-        finally:
-            cur.close()
+        return [r[0] for r in self._rows(sql, params, self.batch * 8)]  # one int a row: read more at once
 
     def summaries(self, ids: Sequence[int]) -> list[PhotoSummary]:
         """These photos' grid rows in the order given; ids no longer there are left out."""

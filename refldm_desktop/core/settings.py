@@ -19,14 +19,15 @@ from typing import Any, Callable, Mapping
 
 from refldm_desktop.core.changes import LibraryError
 from refldm_desktop.core.home import Home
-from refldm_desktop.defaults import PRECISIONS, check_device
 from refldm_desktop.defaults import (
     DEFAULT_CFG,
     DEFAULT_MODEL,
     DEFAULT_REFERENCES,
     DEFAULT_RESTORER,
     DEFAULT_STEPS,
+    PRECISIONS,
     UPSCALE_CHOICES,
+    check_device,
 )
 from refldm_desktop.library.atomic import write_atomic
 
