@@ -223,3 +223,9 @@ def test_help_lists_every_shortcut_and_no_key_does_two_things_in_one_place(qtbot
         keys = Counter(k for where, _, keys in rows if where in scope for k in keys.split(", "))
         assert [k for k, n in keys.items() if n > 1] == [], scope
     dialog.close()
+    # Reading the keys built the Restored page but must not have made it list the library;
+    # showing it does.
+    restored = window.page_widget("restored")
+    assert not restored.model.filter.restored  # no query was set, so none ran
+    window.show_page("restored")
+    assert restored.model.filter.restored

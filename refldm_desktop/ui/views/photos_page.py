@@ -76,7 +76,9 @@ class PhotosPage(QWidget):
         ctx.changed.connect(self._on_change)
         ctx.on_close(self.thumbs.close)
         ctx.after_first_paint(self.thumbs.start)
-        self.set_folder(None)
+        # Nothing is listed until the page is first on screen: the shortcuts list builds
+        # every page only to read its keys, and must not make it list a large library.
+        self._started = False
 
     # -- navigation ----------------------------------------------------------------------
 
@@ -88,9 +90,18 @@ class PhotosPage(QWidget):
         else:
             self.set_folder(Path(str(arg)) if arg else None)
 
+    def showEvent(self, event) -> None:
+        if not self._started:  # whole library; show_arg may have opened a view over the grid
+            self._load(None)
+        super().showEvent(event)
+
     def set_folder(self, folder: Path | None) -> None:
-        self.model.set_filter(PhotoFilter(folder=folder, restored=self.restored))
+        self._load(folder)
         self.show_grid()
+
+    def _load(self, folder: Path | None) -> None:
+        self._started = True
+        self.model.set_filter(PhotoFilter(folder=folder, restored=self.restored))
 
     def show_grid(self) -> None:
         self.stack.setCurrentWidget(self.grid)
@@ -166,7 +177,8 @@ class PhotosPage(QWidget):
         self.count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
 
     def _on_change(self, change) -> None:
-        self.model.on_change(change)
+        if self._started:
+            self.model.on_change(change)
 
     def _menu(self, ids: list[int], pos) -> None:
         from refldm_desktop.ui.views.photo_menu import photo_menu
