@@ -133,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             _wait(app, lambda m=model: all(m.index(r, 0).data(Qt.DecorationRole) is not None
                                            for r in range(m.rowCount())), 300)
         if hasattr(widget, "rows"):  # Unknown faces: a strip of face labels per group
-            _wait(app, lambda w=widget: bool(w.rows) and all(not label.pixmap().isNull() for row in w.rows
-                                                             for label in row.faces.values()), 300)
+            # Only tiles on screen ask for their picture (they do when painted): wait for those.
+            _wait(app, lambda w=widget: bool(w.rows) and all(
+                not label.pixmap().isNull() for row in w.rows for label in row.faces.values()
+                if not label.visibleRegion().isEmpty()), 300)
         _settle(app, 1.0)
         shot(window, name)
     window.show_page("restored")
