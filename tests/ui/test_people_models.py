@@ -211,3 +211,21 @@ def test_a_restore_with_a_preview_shows_its_phase_and_runs_its_progress_on_throu
     # The job ends: nothing of its phases is kept.
     model.set_jobs([job(1, "done", payload=payload)])
     assert model.preview(1) is None and model.stage(1) is None and model.index(0, 2).data() == "done"
+
+
+def test_a_preview_heard_before_the_job_is_listed_survives_a_listing_read_before_it_started():
+    """The runner's events and the job listing race: the preview event can come while the
+    panel's listing is still being read, and that listing can say "queued". The preview and
+    phase are still shown once the job is listed; only the job's end forgets them."""
+    model = JobsModel()
+    QAbstractItemModelTester(model, FAIL)
+    payload = {"steps": 50, "options": {"preview_steps": 8}}
+    early = JobEvent(1, "restore_photo", "running", "b", 1, faces_done=0, faces_total=1, step=8, steps=8,
+                     stage=PREVIEW_STAGE, preview="/home/cache/previews/job-1.jpg")
+    assert not model.apply_event(early)  # not listed yet: the panel lists again
+    model.set_jobs([job(1, "queued", payload=payload)])  # a listing read before the job started
+    assert model.preview(1) == "/home/cache/previews/job-1.jpg" and model.stage(1) == PREVIEW_STAGE
+    model.set_jobs([job(1, "running", payload=payload, faces_total=1, step=8, steps=8)])
+    assert model.index(0, 2).data().startswith("quick preview · face 1 of 1")
+    assert model.apply_event(JobEvent(1, "restore_photo", "cancelled", "b", 1))
+    assert model.preview(1) is None and model.stage(1) is None

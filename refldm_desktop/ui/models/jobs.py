@@ -16,6 +16,8 @@ from refldm_desktop.jobs.runner import FULL_STAGE, PREVIEW_STAGE, JobEvent
 from refldm_desktop.ui.models.rows import sync_rows
 from refldm_desktop.db.models import JobState
 
+ENDED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
+
 COLUMNS = ("Photo", "State", "Progress", "Details")
 JobIdRole = Qt.ItemDataRole.UserRole + 1
 FractionRole = Qt.ItemDataRole.UserRole + 2  # 0..1 while running with a known total, else None
@@ -102,7 +104,9 @@ class JobsModel(QAbstractTableModel):
         sync_rows(self, self._jobs, list(jobs), key=lambda j: j.id, columns=len(COLUMNS))
 
     def _track(self, job: JobInfo) -> None:
-        if job.state != JobState.RUNNING:
+        # Only an end forgets the phase: a listing read just before the job started says
+        # "queued" while its events already tell of a preview, and must not undo them.
+        if job.state in ENDED:
             self._stage.pop(job.id, None)
             self._preview.pop(job.id, None)
         self._left[job.id] = self._eta.update(job, self.fraction(job))
@@ -120,6 +124,14 @@ class JobsModel(QAbstractTableModel):
     def apply_event(self, event: JobEvent) -> bool:
         """Update a listed job from a runner event; False when the job is not listed (the
         caller then fetches the list again)."""
+        # Kept even for a job not listed yet: the listing that shows it carries no phase.
+        if event.stage:
+            self._stage[event.job_id] = event.stage
+        if event.preview:
+            self._preview[event.job_id] = event.preview
+        if event.state in ENDED:
+            self._stage.pop(event.job_id, None)
+            self._preview.pop(event.job_id, None)
         for row, job in enumerate(self._jobs):
             if job.id != event.job_id:
                 continue
@@ -130,10 +142,6 @@ class JobsModel(QAbstractTableModel):
                     fields[name] = value
             if event.note:
                 fields["note"] = f"{job.note}\n{event.note}" if job.note else event.note
-            if event.stage:
-                self._stage[job.id] = event.stage
-            if event.preview:
-                self._preview[job.id] = event.preview
             new = replace(job, **fields)
             self._jobs[row] = new
             self._track(new)

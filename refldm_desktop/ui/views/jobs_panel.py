@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
+from refldm_desktop.ui.models.jobs import ENDED, FractionRole, JobsModel, StateRole
 from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.views.people_common import coalesced
@@ -35,8 +35,6 @@ from refldm_desktop.db.models import JobState
 if TYPE_CHECKING:
     from refldm_desktop.jobs.queue import JobInfo
     from refldm_desktop.ui.context import AppContext
-
-TERMINAL = {JobState.DONE, JobState.FAILED, JobState.CANCELLED}
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -190,7 +188,7 @@ class JobsPanel(QWidget):
         self.resume_button.show()
 
     def _event(self, event) -> None:
-        if not self.model.apply_event(event) or event.state in TERMINAL or event.state == JobState.QUEUED:
+        if not self.model.apply_event(event) or event.state in ENDED or event.state == JobState.QUEUED:
             self._refresh_soon()
         elif self.table.selectionModel().isRowSelected(self.model.row_of(event.job_id), QModelIndex()):
             self._selection_changed()
