@@ -177,6 +177,95 @@ class StackSampler:
         self.samples.clear()
 
 
+# The floor under "first paint": a plain PySide6 window with the widgets of the app's first
+# screen (menus, sidebar, a 100,000-row grid in the same mode with a delegate, status bar)
+# and no app code at all, timed the same way in a fresh process: what creating those Qt
+# types on first use and laying the window out cost here, which no app code can avoid.
+PLAIN_QT = r"""
+import json, sys, time
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+t0, c0 = time.perf_counter(), time.thread_time()
+from PySide6.QtCore import QSize, QStringListModel, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QLabel, QListView, QMainWindow, QSplitter, QStackedWidget,
+                               QStyledItemDelegate, QTreeWidget, QTreeWidgetItem)
+class Delegate(QStyledItemDelegate):
+    def sizeHint(self, option, index):
+        return QSize(184, 192)
+    def paint(self, painter, option, index):
+        r = option.rect.adjusted(4, 4, -4, -4)
+        painter.fillRect(r.adjusted(12, 12, -12, -40), option.palette.midlight())
+        painter.drawText(r, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, f"photo{index.row():06d}.jpg")
+class Grid(QListView):
+    painted = False
+    def paintEvent(self, event):
+        super().paintEvent(event)
+        self.painted = True
+window = QMainWindow()
+for title in ("File", "Edit", "View", "Photo", "Tools", "Help"):
+    menu = window.menuBar().addMenu(title)
+    for i in range(4):
+        menu.addAction(QAction(f"{title} {i}", window))
+sidebar = QTreeWidget()
+sidebar.setHeaderHidden(True)
+for title in ("Library", "People", "Unknown Faces", "Restored", "Jobs"):
+    sidebar.addTopLevelItem(QTreeWidgetItem([title]))
+grid = Grid()
+grid.setViewMode(QListView.ViewMode.ListMode)
+grid.setFlow(QListView.Flow.LeftToRight)
+grid.setWrapping(True)
+grid.setResizeMode(QListView.ResizeMode.Adjust)
+grid.setUniformItemSizes(True)
+grid.setGridSize(QSize(188, 196))
+grid.setItemDelegate(Delegate(grid))
+grid.setModel(QStringListModel([""] * 100_000))
+stack = QStackedWidget()
+stack.addWidget(grid)
+split = QSplitter()
+split.addWidget(sidebar)
+split.addWidget(stack)
+window.setCentralWidget(split)
+window.statusBar().addPermanentWidget(QLabel("CPU"))
+window.show()
+window.resize(1280, 800)
+while not grid.painted:
+    app.processEvents()
+    time.sleep(0.001)
+print(json.dumps([(time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000]))
+"""
+
+
+def plain_qt_first_paint() -> tuple[float, float]:
+    """ms wall and GUI CPU to the first paint of PLAIN_QT's window, in a fresh process."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", PLAIN_QT], capture_output=True, text=True, check=True, timeout=300)
+    wall, cpu = json.loads(out.stdout.strip().splitlines()[-1])
+    return wall, cpu
+
+
+def compile_ms(modules: list[str]) -> float:
+    """CPU ms that compiling these modules' sources takes: what a start pays on imports when
+    Python keeps no bytecode (PYTHONDONTWRITEBYTECODE, or a read-only install)."""
+    import importlib.util
+
+    total = 0.0
+    for name in modules:
+        spec = sys.modules[name].__spec__
+        origin = getattr(spec, "origin", None)
+        if not origin or not origin.endswith(".py"):
+            continue
+        if Path(importlib.util.cache_from_source(origin)).is_file():
+            continue  # bytecode kept from an earlier run: not compiled
+        source = Path(origin).read_bytes()
+        t = time.thread_time()
+        compile(source, origin, "exec")
+        total += time.thread_time() - t
+    return total * 1000
+
+
 def pump(app, seconds: float, step=None, every: float = 0.016) -> None:
     end = time.perf_counter() + seconds
     next_step = 0.0
@@ -219,6 +308,7 @@ def main(argv=None) -> int:
     ThumbnailCache.__init__ = init
     app = make_qapp()
     painted = threading.Event()
+    modules_before = set(sys.modules)
     t0, cpu0, wait0 = time.perf_counter(), time.thread_time(), _run_delay()
     ctx, window = open_window(library=lib, start_jobs=False)
     window.resize(1280, 800)
@@ -244,6 +334,7 @@ def main(argv=None) -> int:
     first_paint = (time.perf_counter() - t0) * 1000
     first_paint_cpu = (time.thread_time() - cpu0) * 1000
     first_paint_wait = (_run_delay() - wait0) * 1000
+    imported = sorted(set(sys.modules) - modules_before)
     pump(app, 1.0)
     startup_stall = meter.stop()
     if sampler:
@@ -297,6 +388,9 @@ def main(argv=None) -> int:
     load_after = os.getloadavg()
 
     ctx.close()
+    app_modules = [m for m in imported if m.startswith("refldm_desktop")]
+    compiled = compile_ms(app_modules) if sys.dont_write_bytecode else 0.0
+    plain_wall, plain_cpu = plain_qt_first_paint()
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
     print(f"machine: {machine}; Qt platform {os.environ['QT_QPA_PLATFORM']}; PySide6 {PySide6.__version__}")
     print(f"load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
@@ -308,6 +402,11 @@ def main(argv=None) -> int:
     fp_wait = first_paint_wait
     print(f"{'first paint':33s} {first_paint:7.1f} {first_paint_cpu:8.1f} {fp_wait:9.1f} {first_paint - fp_wait:7.1f}  "
           f"{'ok' if first_paint - fp_wait < GOAL_MS else 'OVER GOAL'}")
+    print(f"{'  plain Qt, same widgets, no app':33s} {plain_wall:7.1f} {plain_cpu:8.1f}  "
+          "(a fresh process: Qt's own cost of this window, the floor)")
+    print(f"{'  of it: compiling app modules':33s} {'':7s} {compiled:8.1f}  "
+          f"({len(app_modules)} modules imported for the first paint; "
+          f"{'no bytecode kept here (PYTHONDONTWRITEBYTECODE)' if sys.dont_write_bytecode else 'bytecode kept: none compiled'})")
     for name, (ms, cpu, wait, own) in (("longest stall while starting", startup_stall),
                                        ("longest stall while scrolling", scroll_stall),
                                        ("longest stall while a batch runs", batch_stall)):

@@ -25,6 +25,7 @@ from refldm_desktop.core.changes import LibraryError
 from refldm_desktop.db.models import Photo
 
 BATCH = 64  # rows read between two pauses: a fraction of a millisecond of GIL each
+QUICK_WAIT_S = 0.02  # how long a quick read waits for a lock before it gives up
 
 
 class PhotoSummary(NamedTuple):
@@ -67,18 +68,23 @@ class PhotoReader:
         self.batch = batch
         self._local = threading.local()
 
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
+    def _db(self, quick: bool = False) -> sqlite3.Connection:
+        name = "quick" if quick else "db"
+        db = getattr(self._local, name, None)
         if db is None:
             if not self.database.is_file():
                 raise LibraryError(f"no library database at {self.database}")
-            db = sqlite3.connect(f"{self.database.as_uri()}?mode=ro", uri=True, timeout=10, check_same_thread=False)
-            self._local.db = db
+            db = sqlite3.connect(f"{self.database.as_uri()}?mode=ro", uri=True,
+                                 timeout=QUICK_WAIT_S if quick else 10, check_same_thread=False)
+            setattr(self._local, name, db)
         return db
 
-    def _rows(self, sql: str, params: Sequence, batch: int | None = None) -> Iterator[tuple]:
-        cur = self._db().execute(sql, list(params))
+    def _rows(self, sql: str, params: Sequence, batch: int | None = None, quick: bool = False) -> Iterator[tuple]:
+        cur = self._db(quick).execute(sql, list(params))
         try:
+            if quick:
+                yield from cur.fetchall()
+                return
             while True:
                 part = cur.fetchmany(batch or self.batch)
                 if not part:
@@ -99,20 +105,25 @@ class PhotoReader:
         sql, params = _sql(stmt)
         return [r[0] for r in self._rows(sql, params, self.batch * 8)]  # one int a row: read more at once
 
-    def summaries(self, ids: Sequence[int]) -> list[PhotoSummary]:
-        """These photos' grid rows in the order given; ids no longer there are left out."""
+    def summaries(self, ids: Sequence[int], *, quick: bool = False) -> list[PhotoSummary]:
+        """These photos' grid rows in the order given; ids no longer there are left out.
+
+        `quick`: for a few hundred rows wanted at once by the thread that asks (a GUI
+        thread painting them): read in one go, and give up (sqlite3.OperationalError)
+        rather than wait more than QUICK_WAIT_S for a lock."""
         ids = [int(i) for i in ids]
         found: dict[int, PhotoSummary] = {}
         for i in range(0, len(ids), _q.CHUNK):
             part = ids[i : i + _q.CHUNK]
             sql = _SUMMARY_SQL.format(marks=",".join("?" * len(part)))
-            for pid, path, state, width, height, faces in self._rows(sql, part):
+            for pid, path, state, width, height, faces in self._rows(sql, part, quick=quick):
                 found[pid] = PhotoSummary(pid, path, state, width, height, faces or 0)
         return [found[i] for i in ids if i in found]
 
     def close(self) -> None:
         """Closes this thread's connection (the others close with their threads)."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        for name in ("db", "quick"):
+            db = getattr(self._local, name, None)
+            if db is not None:
+                db.close()
+                setattr(self._local, name, None)

@@ -9,6 +9,7 @@ events calls `ctx.notify(...)` after it.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 
 AFTER_PAINT_MS = 1500  # at the latest, work waiting for the first paint starts then
+IDLE_MS = 1500  # no scrolling for this long: the app is idle
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ class AppContext(QObject):
         self.people_thumbs: ThumbnailCache | None = None  # made by the first people page
         self._after_paint: list | None = []  # None once the window has painted
         self._closing = False
+        self._frozen = False
+        self._when_idle: list = []
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(IDLE_MS)
+        self._idle.timeout.connect(self._run_idle)
         QTimer.singleShot(AFTER_PAINT_MS, self, self.first_paint_done)  # a window with no grid painting
 
     def after_first_paint(self, fn) -> None:
@@ -67,10 +75,41 @@ class AppContext(QObject):
         else:
             self._after_paint.append(fn)
 
+    def when_idle(self, fn) -> None:
+        """Call `fn()` on the GUI thread once the window has painted and nobody has scrolled
+        for IDLE_MS: for work nobody waits for (the device label), which would otherwise take
+        the cores and the GIL from a scrolling grid. Asked twice before it runs, it runs once."""
+        if self._closing:
+            return
+        if fn not in self._when_idle:
+            self._when_idle.append(fn)
+        if self._after_paint is None and not self._idle.isActive():
+            self._idle.start()
+
+    def user_active(self, *_args: object) -> None:
+        """The user is scrolling: work waiting for the app to be idle waits longer."""
+        if self._when_idle:
+            self._idle.start()
+
+    def _run_idle(self) -> None:
+        waiting, self._when_idle = self._when_idle, []
+        for fn in waiting:
+            if not self._closing:
+                fn()
+
     def first_paint_done(self) -> None:
         """The window has painted (called from inside a paint): what waited for it runs
         once this paint is on screen."""
         waiting, self._after_paint = self._after_paint, None
+        if waiting is None:
+            return
+        # What exists now (modules, Qt's types, the window) lives as long as the app: the
+        # garbage collector no longer walks it. A full collection over it took 50-150 ms of
+        # the GUI thread, now and then, while scrolling.
+        gc.freeze()
+        self._frozen = True
+        if self._when_idle:
+            self._idle.start()
         if waiting:
             QTimer.singleShot(0, self, lambda: [fn() for fn in waiting if not self._closing])
 
@@ -104,6 +143,10 @@ class AppContext(QObject):
         """Stop background work, then the library; in this order, so nothing writes to a
         closed database."""
         self._closing = True  # nothing waiting for the first paint starts any more
+        self._idle.stop()
+        if self._frozen:
+            gc.unfreeze()  # what the app made can be collected again (tests open many windows)
+            self._frozen = False
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -5,6 +5,10 @@ on a thread of the app, held the GIL and froze the window), then kept in
 `home/cache/device.json` with the installed torch's version, so later starts read one small
 file. How fast: the median seconds per restored face of the library's recent ReF-LDM jobs on
 that kind of device; before the first one it says it is not measured yet.
+
+The probe is background work nobody waits for: the window asks for it only when idle
+(AppContext.when_idle), the child runs at the lowest priority, one probe runs at a time,
+and one that failed is not tried again by the same process (its next start tries again).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +29,9 @@ PROBE_TIMEOUT_S = 120
 
 _PROBE = """
 import json
+import os
+if hasattr(os, "nice"):
+    os.nice(19)  # importing torch takes seconds of CPU: let a scrolling window have the cores
 try:
     import torch
 except ImportError:
@@ -43,34 +51,50 @@ def _torch_version() -> str:
         return ""
 
 
+_probing = threading.Lock()  # one probe at a time: a second caller waits for its answer
+_failed: set[tuple[str, str]] = set()  # (cache folder, torch version) whose probe failed here
+
+
+def _stored_answer(stored: Path | None, version: str) -> tuple[str, str] | None:
+    if stored is None:
+        return None
+    try:
+        data = json.loads(stored.read_text())
+        if data.get("torch") == version and data.get("kind") in ("cpu", "cuda"):
+            return data["kind"], str(data["name"])
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass  # missing or damaged: probe again
+    return None
+
+
 def device_name(cache_dir: Path | None = None) -> tuple[str, str]:
     """("cuda", "NVIDIA ...") or ("cpu", "CPU"); no torch, or a failed probe, is the CPU."""
     version = _torch_version()
     if not version:
         return "cpu", "CPU"
     stored = cache_dir / "device.json" if cache_dir is not None else None
-    if stored is not None:
+    with _probing:
+        known = _stored_answer(stored, version)
+        if known is not None:
+            return known
+        if (str(cache_dir), version) in _failed:
+            return "cpu", "CPU"
         try:
-            data = json.loads(stored.read_text())
-            if data.get("torch") == version and data.get("kind") in ("cpu", "cuda"):
-                return data["kind"], str(data["name"])
-        except (OSError, ValueError, AttributeError, KeyError):
-            pass  # missing or damaged: probe again
-    try:
-        out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                             timeout=PROBE_TIMEOUT_S, check=True).stdout
-        kind, name = json.loads(out.strip().splitlines()[-1])
-    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-        return "cpu", "CPU"  # not stored: the next start tries again
-    if stored is not None:
-        try:
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            tmp = stored.with_name(f".device.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"torch": version, "kind": kind, "name": name}))
-            os.replace(tmp, stored)
-        except OSError:
-            pass  # an unwritable cache only costs the probe next time
-    return kind, name
+            out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                                 timeout=PROBE_TIMEOUT_S, check=True).stdout
+            kind, name = json.loads(out.strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+            _failed.add((str(cache_dir), version))
+            return "cpu", "CPU"  # not stored: the next start tries again
+        if stored is not None:
+            try:
+                stored.parent.mkdir(parents=True, exist_ok=True)
+                tmp = stored.with_name(f".device.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps({"torch": version, "kind": kind, "name": name}))
+                os.replace(tmp, stored)
+            except OSError:
+                pass  # an unwritable cache only costs the probe next time
+        return kind, name
 
 
 def seconds_per_face(lib: "Library", kind: str) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 from fakes import open_test_library
@@ -72,3 +73,60 @@ def test_the_real_probe_answers_in_a_child_process(tmp_path):
     kind, name = device.device_name(tmp_path)
     assert kind in ("cpu", "cuda") and name
     assert ("torch" in sys.modules) == before  # never imported here
+
+
+def test_callers_at_once_share_one_probe_and_a_failed_one_is_not_rerun(tmp_path, monkeypatch, torch_version):
+    """A batch re-reads the speed after each burst of results: that must not start a second
+    torch import while the first still runs, nor one per burst when the probe fails."""
+    import threading
+
+    calls = []
+
+    def slow_failure(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.3)
+        raise subprocess.TimeoutExpired(args, 1)
+
+    monkeypatch.setattr(device.subprocess, "run", slow_failure)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(device.device_name(tmp_path))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [("cpu", "CPU")] * 3 and len(calls) == 1
+    assert device.device_name(tmp_path) == ("cpu", "CPU") and len(calls) == 1
+    assert not (tmp_path / "device.json").exists()  # the next start of the app tries again
+
+
+def test_the_device_label_waits_until_the_grid_stops_scrolling(qtbot, tmp_path, monkeypatch, open_app):
+    """Looking the device up takes a core for seconds: it waits for the app to be idle, not
+    only for the first paint, so it never competes with someone scrolling."""
+    from PySide6.QtWidgets import QLabel, QListView
+    from sqlalchemy import insert
+
+    from refldm_desktop.db.models import LibraryFolder, Photo
+    from refldm_desktop.ui import context
+
+    asked = []
+    monkeypatch.setattr(device, "describe", lambda lib: asked.append(1) or "Test device: fast")
+    lib = open_test_library(tmp_path / "home")
+    with lib._Session.begin() as s:
+        folder = LibraryFolder(path=str(tmp_path / "pics"))
+        s.add(folder)
+        s.flush()
+        s.execute(insert(Photo), [dict(folder_id=folder.id, path=str(tmp_path / "pics" / f"p{i:03d}.jpg"), size=1,
+                                       mtime_ns=0, state="ok", width=10, height=10, format="JPEG") for i in range(200)])
+    ctx, window = open_app(lib, start_jobs=False)
+    window.resize(900, 600)
+    grid = window.findChild(QListView, "photoGrid")
+    qtbot.waitUntil(lambda: grid.model().rowCount() == 200 and grid.verticalScrollBar().maximum() > 0, timeout=20_000)
+    bar = grid.verticalScrollBar()
+    scrolled_until = time.monotonic() + 2 * context.IDLE_MS / 1000
+    while time.monotonic() < scrolled_until:
+        bar.setValue((bar.value() + 40) % bar.maximum())
+        qtbot.wait(100)
+    assert not asked
+    label = window.findChild(QLabel, "deviceLabel")
+    qtbot.waitUntil(lambda: label.text() == "Test device: fast", timeout=10_000)
+    assert len(asked) == 1

@@ -22,6 +22,10 @@ NOT_SHOWN = 10**6  # photo ids from here on are in no row
 
 @pytest.fixture
 def big_library(tmp_path):
+    return _library(tmp_path, PHOTOS)
+
+
+def _library(tmp_path, photos: int):
     from sqlalchemy import insert
 
     from fakes import open_test_library
@@ -42,7 +46,7 @@ def big_library(tmp_path):
         s.execute(insert(Photo), [
             dict(folder_id=folder.id, path=str(pics / f"photo{i:04d}.jpg"), size=1, mtime_ns=0, state="ok",
                  width=320, height=240, format="JPEG")
-            for i in range(PHOTOS)
+            for i in range(photos)
         ])
     return lib, sources
 
@@ -128,3 +132,63 @@ def test_tiles_whose_requests_were_dropped_get_their_pictures_while_in_view(
     grid.scrollToBottom()
     qtbot.waitUntil(lambda: _visible_rows(grid) != shown and model.photo_row(PHOTOS - 1) is not None, timeout=10_000)
     qtbot.waitUntil(lambda: not unpictured(_visible_rows(grid)), timeout=15_000)
+
+
+LONG = 1500  # photos: the first screen read before the first paint is a fraction of them
+
+
+def _open_long(qtbot, open_app, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QListView
+
+    from refldm_desktop.ui import thumbnails
+    from refldm_desktop.ui.models.photos import FIRST
+    from refldm_desktop.ui.views import photos_page
+
+    assert LONG > 2 * FIRST
+    lib, sources = _library(tmp_path, LONG)
+
+    class Cache(thumbnails.ThumbnailCache):
+        def __init__(self, library, parent=None, **kw):
+            super().__init__(library, parent, source=lambda key: sources[key[1] % len(sources)], **kw)
+
+    monkeypatch.setattr(photos_page, "ThumbnailCache", Cache)
+    ctx, window = open_app(lib, start_jobs=False)
+    window.resize(1000, 700)
+    grid = window.findChild(QListView, "photoGrid")
+    qtbot.waitUntil(lambda: grid.model().rowCount() == LONG and grid.model().photo_row(0) is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=20_000)
+    return ctx, grid
+
+
+def test_tiles_scrolled_into_view_show_their_names_in_their_first_paint(qtbot, open_app, tmp_path, monkeypatch):
+    """No placeholder frame while scrolling: the rows of a page are read as it is painted,
+    not handed to a worker whose answer comes a paint later."""
+    ctx, grid = _open_long(qtbot, open_app, tmp_path, monkeypatch)
+    model = grid.model()
+    last = LONG - 1
+    assert model.photo_row(last) is None  # far below the first screen: not read yet
+    grid.scrollToBottom()
+    grid.viewport().repaint()  # one paint, no events handled in between
+    assert model.photo_row(last) is not None
+    assert model.photo_row(last).name == f"photo{last:04d}.jpg"
+
+
+def test_a_page_the_gui_cannot_read_at_once_is_read_by_the_worker(qtbot, open_app, tmp_path, monkeypatch):
+    """A locked database never holds up a paint: the page comes from the worker instead."""
+    import sqlite3
+
+    ctx, grid = _open_long(qtbot, open_app, tmp_path, monkeypatch)
+    reader = ctx.library.reader
+    real = reader.summaries
+
+    def locked(ids, *, quick=False):
+        if quick:
+            raise sqlite3.OperationalError("database is locked")
+        return real(ids)
+
+    monkeypatch.setattr(reader, "summaries", locked)
+    model = grid.model()
+    grid.scrollToBottom()
+    grid.viewport().repaint()
+    assert model.photo_row(LONG - 1) is None
+    qtbot.waitUntil(lambda: model.photo_row(LONG - 1) is not None, timeout=10_000)

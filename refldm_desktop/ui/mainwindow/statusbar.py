@@ -49,9 +49,10 @@ class StatusBar(QStatusBar):
         self._remeasure = QTimer(self)
         self._remeasure.setSingleShot(True)
         self._remeasure.setInterval(2000)
-        self._remeasure.timeout.connect(self.measure_device)
+        self._remeasure.timeout.connect(lambda: ctx.when_idle(self.measure_device))
         ctx.changed.connect(self._maybe_remeasure)
-        ctx.after_first_paint(self.measure_device)
+        # The label can wait: its probe takes a core for seconds, its speed reads every job.
+        ctx.when_idle(self.measure_device)
 
     def measure_device(self) -> None:
         from refldm_desktop.ui.device import describe

@@ -73,6 +73,7 @@ class PhotosPage(QWidget):
 
         self.model.loaded.connect(self._update_title)
         self.grid.painted.connect(ctx.first_paint_done)
+        self.grid.verticalScrollBar().valueChanged.connect(ctx.user_active)
         ctx.changed.connect(self._on_change)
         ctx.on_close(self.thumbs.close)
         ctx.after_first_paint(self.thumbs.start)
