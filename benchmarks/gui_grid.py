@@ -36,13 +36,44 @@ At a load of 1.0-1.6 the code before gave 622/174/353 (first paint), 324/9/243
 fed by two threads of the app, and the sqlite3 reader) gave 532/174/202, 204/2/120 and
 204/14/94 at a load of 2.4-3.4. A quiet machine was not to be had for the final code.
 
-Still over the 50 ms goal. In a scrolling stall the GUI thread runs for about 10 ms; the
-rest is waiting: for a core (the machine's load), for Qt's raster paint engine (it splits
-large fills across a thread pool, whose threads wait for cores too: py-spy --native), and
-for the GIL, held mostly by the GUI thread's own Python (the delegate's paints) and by
-the thread reading rows (py-spy --gil, before rows kept their paths as strings). First
-paint is mostly Qt: PySide making its enum and widget types on first use (about 100 ms of
-GUI CPU here, cProfile) and laying out the window.
+Still over the 50 ms goal then. In a scrolling stall the GUI thread ran for about 10 ms;
+the rest was waiting: for a core (the machine's load), for Qt's raster paint engine (it
+splits large fills across a thread pool, whose threads wait for cores too: py-spy
+--native), and for the GIL, held mostly by the GUI thread's own Python (the delegate's
+paints) and by the thread reading rows (py-spy --gil, before rows kept their paths as
+strings).
+
+Next round (same VM, shared, load 5-12: four engineers' test suites; runs alternated, the
+"app" column, ms). What the stalls were: full garbage collections. With 140,000 objects
+alive (modules, Qt's types, SQLAlchemy), a gen-2 pass took 40-150 ms, on the GUI thread or
+on a worker holding the GIL (gc callbacks). The app now freezes what exists when it starts
+and again after its first paint (gc.freeze; given back on close). A page's rows are read
+when painted, on the GUI thread (0.6 ms of CPU for 256 rows, read-only, gives up on a
+lock): no worker holds the GIL while the grid paints. The device probe waits until nobody
+has scrolled for 1.5 s, runs at nice 19, once at a time (two torch imports ran during the
+batch phase before). The delegate's enums and colours are looked up once (2.7 -> 2.6 ms of
+CPU a frame, best of 5). Deferred to after the first paint: the status bar's job line.
+
+    scrolling, "app"     before 112, 114, 122, 147, 199 (5 runs, load 5.6-10.5)
+                         garbage collector frozen only: 25, 33
+                         all of the above: 14, 15, 16, 17, 18, 20, 20, 24, 34, 51, 74
+                         (the last two at a load of 8.7 and 11.4: 9 of 11 runs under goal)
+    while a batch runs   before 30-167, after 15-103: the benchmark's own busy Python
+                         thread holds the GIL while it waits for a core; no change shown
+    first paint          before 152-187, after 145-198 ("app"); GUI CPU 125-165 both
+
+A switch interval of 1 ms (sys.setswitchinterval) instead of 5 was tried for the batch
+phase: 46 and 86 against 98 and 17, within the noise; dropped.
+
+First paint cannot reach 50 ms here. The floor line times a plain PySide6 window with the
+same widgets and no app code in a fresh process: 80-89 ms of GUI CPU (165-370 ms wall at
+a load of 9-10). That is PySide creating its Python enum and widget types on first use
+(about 40 ms of it enums: 72 enum types, traced) and Qt laying out and painting the window.
+Of the app's own extra, compiling its 30 modules is 32-35 ms of CPU on this machine, which
+keeps no bytecode (PYTHONDONTWRITEBYTECODE=1); an installed app has its .pyc files. The
+rest (about 15-40 ms) is the app's window code, its style sheet and icons, and reading the
+first screen on the worker. Deferring the menus instead saved about 50 ms before but broke
+the shortcuts list: not tried again.
 """
 
 from __future__ import annotations

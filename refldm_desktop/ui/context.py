@@ -46,6 +46,13 @@ class AppContext(QObject):
 
     def __init__(self, library: "Library", parent: QObject | None = None, *, start_jobs: bool = True) -> None:
         super().__init__(parent)
+        # What exists now (modules, Qt's types, the library) lives as long as the app: the
+        # garbage collector leaves it alone from here on. A full collection over it took
+        # 50-150 ms of the GUI thread: once while the window was being made, before its
+        # first paint, and now and then while the grid scrolled. After the first paint,
+        # what the window made joins it; closing the app gives it all back.
+        gc.freeze()
+        self._frozen = True
         self.library = library
         self.tasks = TaskRunner(self)
         self.jobs = JobsBridge(library, self, autostart=start_jobs)
@@ -56,7 +63,6 @@ class AppContext(QObject):
         self.people_thumbs: ThumbnailCache | None = None  # made by the first people page
         self._after_paint: list | None = []  # None once the window has painted
         self._closing = False
-        self._frozen = False
         self._when_idle: list = []
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
@@ -103,11 +109,7 @@ class AppContext(QObject):
         waiting, self._after_paint = self._after_paint, None
         if waiting is None:
             return
-        # What exists now (modules, Qt's types, the window) lives as long as the app: the
-        # garbage collector no longer walks it. A full collection over it took 50-150 ms of
-        # the GUI thread, now and then, while scrolling.
-        gc.freeze()
-        self._frozen = True
+        gc.freeze()  # the window, too, lives as long as the app (see __init__)
         if self._when_idle:
             self._idle.start()
         if waiting:

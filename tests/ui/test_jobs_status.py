@@ -19,6 +19,7 @@ def test_the_status_bar_shows_the_running_job_and_forgets_it_when_it_ends(qtbot,
     bar = StatusBar(ctx)
     qtbot.addWidget(bar)
     bar.show()
+    qtbot.waitUntil(lambda: bar.jobs is not None, timeout=10_000)  # made once the window has painted
     status = bar.jobs
 
     def hear(**kw):
@@ -43,6 +44,7 @@ def test_jobs_left_from_an_earlier_session_are_offered_on_any_page(qtbot, fake_c
     bar = StatusBar(ctx)
     qtbot.addWidget(bar)
     bar.show()
+    qtbot.waitUntil(lambda: bar.jobs is not None, timeout=10_000)
     button = bar.jobs.left_over
     qtbot.waitUntil(button.isVisible, timeout=30_000)
     assert button.text().startswith("2 jobs from last time (2 waiting)")

@@ -232,9 +232,10 @@ def test_help_lists_every_shortcut_and_no_key_does_two_things_in_one_place(qtbot
 
 
 def test_after_the_first_paint_the_collector_skips_what_the_app_keeps(qtbot, tmp_path, open_app):
-    """A full garbage collection over every module and Qt type froze a scrolling grid for
-    50-150 ms: once the window has painted, what exists then is left out of collections,
-    and given back to them when the app closes."""
+    """A full garbage collection over every module and Qt type froze the window for 50-150
+    ms, before its first paint and while the grid scrolled: what exists when the app starts,
+    and what its window has made by its first paint, is left out of collections, and given
+    back to them when the app closes."""
     import gc
 
     from PySide6.QtWidgets import QListView

@@ -1,10 +1,10 @@
-"""What every dialog (and bar) sets up the same way: controls with an object name and a name
-a screen reader says, labelled rows whose Alt+letter reaches the control, an accept button
+"""What every dialog sets up the same way (ui.naming names each control for tests and
+screen readers): labelled rows whose Alt+letter reaches the control, an accept button
 that says what it does beside Cancel, and the contents stacked top to bottom."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Sequence
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -18,14 +18,6 @@ from PySide6.QtWidgets import (
 )
 
 Part = QWidget | QLayout
-W = TypeVar("W", bound=QWidget)
-
-
-def named(widget: W, name: str, accessible: str) -> W:
-    """`widget` with its object name (tests, style sheet) and its accessible name."""
-    widget.setObjectName(name)
-    widget.setAccessibleName(accessible)
-    return widget
 
 
 def _first_widget(part: Part) -> QWidget | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu
+from PySide6.QtWidgets import QMenu
 
 from refldm_desktop.ui.mainwindow.pages import PAGES
 
@@ -36,6 +36,8 @@ def action(parent, text: str, slot, shortcut: str | QKeySequence.StandardKey | N
 
 def _file(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
     def add_folder() -> None:
+        from PySide6.QtWidgets import QFileDialog
+
         folder = QFileDialog.getExistingDirectory(window, "Add a folder of photos")
         if folder:
             from pathlib import Path

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
 from refldm_desktop.db.models import JobState
-from refldm_desktop.ui.dialogs.forms import named
+from refldm_desktop.ui.naming import named
 from refldm_desktop.ui.job_follow import JobFollower
 
 if TYPE_CHECKING:

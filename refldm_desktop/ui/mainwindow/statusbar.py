@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
-from refldm_desktop.ui.dialogs.forms import named
+from refldm_desktop.ui.naming import named
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.mainwindow.jobs_status import JobsStatus
     from refldm_desktop.ui.tasks import Task
 
 
@@ -33,14 +34,16 @@ class StatusBar(QStatusBar):
         self.device = QLabel("Looking up the device…")
         self.device.setObjectName("deviceLabel")
         self.device.setAccessibleName("Device used for restoring")
-        for w in (self.task_label, self.progress, self.cancel):
+        self._work_widgets = (self.task_label, self.progress, self.cancel)
+        for w in self._work_widgets:
             self.addPermanentWidget(w)
             w.hide()
-        from refldm_desktop.ui.mainwindow.jobs_status import JobsStatus
-
-        self.jobs = JobsStatus(ctx)
-        self.addPermanentWidget(self.jobs)
         self.addPermanentWidget(self.device)
+        # The running job's progress is made after the first paint: its models and the job
+        # runner's types cost the first paint about 10 ms (CPU) for a line that is empty
+        # unless a restore runs. It follows the running job from the job's next event on.
+        self.jobs: JobsStatus | None = None
+        ctx.after_first_paint(self._add_jobs_status)
         ctx.tasks.started.connect(self._update)
         ctx.tasks.progressed.connect(self._update)
         ctx.tasks.finished.connect(self._update)
@@ -53,6 +56,13 @@ class StatusBar(QStatusBar):
         ctx.changed.connect(self._maybe_remeasure)
         # The label can wait: its probe takes a core for seconds, its speed reads every job.
         ctx.when_idle(self.measure_device)
+
+    def _add_jobs_status(self) -> None:
+        from refldm_desktop.ui.mainwindow.jobs_status import JobsStatus
+
+        self.jobs = JobsStatus(self.ctx)
+        # After the background work's label, bar and button; before the device.
+        self.insertPermanentWidget(len(self._work_widgets), self.jobs)
 
     def measure_device(self) -> None:
         from refldm_desktop.ui.device import describe

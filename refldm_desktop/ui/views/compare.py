@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from refldm_desktop.ui.dialogs.forms import named
+from refldm_desktop.ui.naming import named
 from refldm_desktop.ui.job_follow import JobFollower
 from refldm_desktop.ui.views.compare_canvas import CompareCanvas, Mode
 from refldm_desktop.core.outcomes import FaceOutcome

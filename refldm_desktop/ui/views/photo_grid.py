@@ -14,6 +14,24 @@ CELL = 184
 THUMB_BOX = 160
 THUMB_SIZE = (THUMB_BOX, THUMB_BOX - 12)  # the picture's box in a cell, logical pixels
 
+# Looked up once: a Qt enum member or colour made in each cell's paint is Python work on the
+# GUI thread, 30 cells a frame while scrolling.
+_SELECTED = QStyle.StateFlag.State_Selected
+_HOVER = QStyle.StateFlag.State_MouseOver
+_HIGHLIGHT = QPalette.ColorRole.Highlight
+_HOVER_ROLE = QPalette.ColorRole.AlternateBase
+_PLACEHOLDER = QPalette.ColorRole.Midlight
+_TEXT = QPalette.ColorRole.Text
+_TEXT_SELECTED = QPalette.ColorRole.HighlightedText
+_NOTE = QPalette.ColorRole.PlaceholderText
+_KEEP_ASPECT = Qt.AspectRatioMode.KeepAspectRatio
+_ELIDE = Qt.TextElideMode.ElideMiddle
+_NAME_ALIGN = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+_CENTER = Qt.AlignmentFlag.AlignCenter
+_NO_PEN = Qt.PenStyle.NoPen
+_BADGE = QColor(0, 0, 0, 150)
+_BADGE_TEXT = QColor("white")
+
 
 class PhotoDelegate(QStyledItemDelegate):
     """Paints a cell: the thumbnail (or a placeholder), the file name, a face count."""
@@ -25,43 +43,44 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.save()
         r = option.rect.adjusted(4, 4, -4, -4)
         pal = option.palette
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        state = option.state
+        selected = bool(state & _SELECTED)
         if selected:
-            painter.fillRect(r, pal.color(QPalette.ColorRole.Highlight))
-        elif option.state & QStyle.StateFlag.State_MouseOver:
-            painter.fillRect(r, pal.color(QPalette.ColorRole.AlternateBase))
+            painter.fillRect(r, pal.color(_HIGHLIGHT))
+        elif state & _HOVER:
+            painter.fillRect(r, pal.color(_HOVER_ROLE))
         box = QRect(r.x() + (r.width() - THUMB_BOX) // 2, r.y() + 4, THUMB_BOX, THUMB_BOX - 12)
         # One plain Python call for what the cell shows (no round trips through Qt).
         model = index.model()
         assert isinstance(model, PhotoListModel)  # the grid shows nothing else
         row, pm = model.paint_data(index.row())
-        if pm is not None and not pm.isNull():
+        pictured = pm is not None and not pm.isNull()
+        if pictured:
             # Thumbnails are made at this size: drawn 1:1 unless the box is smaller.
             logical = pm.deviceIndependentSize().toSize()
-            size = logical.scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio) if (
+            size = logical.scaled(box.size(), _KEEP_ASPECT) if (
                 logical.width() > box.width() or logical.height() > box.height()) else logical
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(box.center())
             painter.drawPixmap(target, pm)
         else:
-            painter.fillRect(box.adjusted(12, 12, -12, -12), pal.color(QPalette.ColorRole.Midlight))
+            painter.fillRect(box.adjusted(12, 12, -12, -12), pal.color(_PLACEHOLDER))
         text_rect = QRect(r.x() + 4, box.bottom() + 4, r.width() - 8, r.bottom() - box.bottom() - 4)
-        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
-        painter.setPen(pal.color(role))
+        painter.setPen(pal.color(_TEXT_SELECTED if selected else _TEXT))
         if row is not None:
-            name = option.fontMetrics.elidedText(row.name, Qt.TextElideMode.ElideMiddle, text_rect.width())
-            painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+            name = option.fontMetrics.elidedText(row.name, _ELIDE, text_rect.width())
+            painter.drawText(text_rect, _NAME_ALIGN, name)
             if row.face_count:
-                corner = target if pm is not None and not pm.isNull() else box
+                corner = target if pictured else box
                 badge = QRect(corner.right() - 26, corner.y() + 3, 24, 18)
-                painter.setPen(Qt.PenStyle.NoPen)
-                painter.setBrush(QColor(0, 0, 0, 150))
+                painter.setPen(_NO_PEN)
+                painter.setBrush(_BADGE)
                 painter.drawRoundedRect(badge, 8, 8)
-                painter.setPen(QColor("white"))
-                painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, str(row.face_count))
+                painter.setPen(_BADGE_TEXT)
+                painter.drawText(badge, _CENTER, str(row.face_count))
             if row.state != PhotoState.OK:
-                painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, row.state)
+                painter.setPen(pal.color(_NOTE))
+                painter.drawText(box, _CENTER, row.state)
         painter.restore()
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 from refldm_desktop.db.models import JobState
 
@@ -132,7 +131,8 @@ def reveal(path: Path) -> bool:
     else at the folder. Whether a file manager was asked to open."""
     import sys
 
-    from PySide6.QtCore import QProcess
+    from PySide6.QtCore import QProcess, QUrl
+    from PySide6.QtGui import QDesktopServices
 
     if sys.platform == "win32":
         if QProcess.startDetached("explorer", [f"/select,{path}"])[0]:
@@ -146,6 +146,8 @@ def reveal(path: Path) -> bool:
 
 
 def _show_items_over_dbus(path: Path) -> bool:
+    from PySide6.QtCore import QUrl
+
     try:
         from PySide6.QtDBus import QDBusConnection, QDBusInterface, QDBusMessage
     except ImportError:
