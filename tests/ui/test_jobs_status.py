@@ -111,3 +111,43 @@ def test_a_finished_job_opens_its_result_in_the_compare_view(qtbot, tmp_path, op
     assert page.objectName() == "restoredPage"
     qtbot.waitUntil(lambda: page.compare_view is not None and page.compare_view.loaded is not None, timeout=30_000)
     assert page.compare_view.loaded.version.id == version.id and page.stack.currentWidget() is page.compare_view
+
+
+def test_one_follower_serves_the_status_bar_and_the_compare_view(qtbot, fake_ctx, monkeypatch):
+    """The compare view shows the full result's progress in the status bar's words, from
+    the same follower (each job is read once); another job running is not the preview's."""
+    from refldm_desktop.jobs.runner import FULL_STAGE, JobEvent
+    from refldm_desktop.ui.mainwindow.statusbar import StatusBar
+    from refldm_desktop.ui.views.compare import CompareView
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    a, b = lib.photos()[:2]
+    (shown_job,) = lib.jobs.enqueue_restore([a.id], restorer="passthrough", steps=50).queued
+    (other_job,) = lib.jobs.enqueue_restore([b.id], restorer="passthrough", steps=50).queued
+    reads = []
+    real_get = type(lib.jobs).get
+    monkeypatch.setattr(type(lib.jobs), "get", lambda self, job_id: reads.append(job_id) or real_get(self, job_id))
+    bar = StatusBar(ctx)
+    qtbot.addWidget(bar)
+    bar.show()
+    compare = CompareView(ctx)
+    qtbot.addWidget(compare)
+    compare.show()
+    compare.show_preview(a.id, a.path, 8, shown_job)
+
+    def hear(job_id, photo_id, step):
+        ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "running", "b", photo_id, faces_done=0,
+                                     faces_total=1, step=step, steps=50, stage=FULL_STAGE))
+
+    hear(shown_job, a.id, 3)
+    qtbot.waitUntil(lambda: compare.progress.isVisible() and bar.jobs.label.isVisible(), timeout=30_000)
+    hear(shown_job, a.id, 4)
+    assert compare.progress.text().startswith("full result · face 1 of 1 · step 4 of 50")
+    assert bar.jobs.label.text().endswith(compare.progress.text())
+    assert reads == [shown_job]  # one follower read it, once
+
+    ctx.jobs.event.emit(JobEvent(shown_job, "restore_photo", "done", "b", a.id))
+    hear(other_job, b.id, 1)  # the next job runs: the status bar follows it, the preview does not
+    qtbot.waitUntil(lambda: bar.jobs.label.isVisible() and b.path.name in bar.jobs.label.text(), timeout=30_000)
+    assert not compare.progress.isVisible()
+    assert reads == [shown_job, other_job]
