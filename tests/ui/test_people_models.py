@@ -260,3 +260,41 @@ def test_people_pages_get_person_and_face_pictures_either_way(qtbot, lib, own):
     finally:
         ctx.library = lib
         ctx.close()
+
+
+def test_a_job_another_process_runs_shows_its_phase_from_the_database():
+    """`jobs run` from a terminal sends this app no events: the listing's phase says which
+    one it is in, and the bar runs on through both phases as for the app's own jobs."""
+    model = JobsModel()
+    QAbstractItemModelTester(model, FAIL)
+    payload = {"steps": 50, "options": {"preview_steps": 8}}
+    model.set_jobs([job(1, "running", payload=payload, faces_done=0, faces_total=1, step=4, steps=8,
+                        stage=PREVIEW_STAGE)])
+    assert model.index(0, 2).data().startswith("quick preview · face 1 of 1 · step 4 of 8")
+    assert model.index(0, 2).data(FractionRole) == pytest.approx(4 / 58)
+    model.set_jobs([job(1, "running", payload=payload, faces_done=0, faces_total=1, step=25, steps=50,
+                        stage=FULL_STAGE)])
+    assert model.index(0, 2).data().startswith("full result · face 1 of 1 · step 25 of 50")
+    assert model.index(0, 2).data(FractionRole) == pytest.approx((8 + 25) / 58)
+    model.set_jobs([job(1, "done", payload=payload, stage=FULL_STAGE)])
+    assert model.index(0, 2).data() == "done" and model.stage(1) is None
+
+
+def test_the_full_run_is_timed_by_its_own_steps():
+    """The preview's pace includes encoding the references once; the full run's time left
+    comes from the full run's own steps as soon as it has some."""
+    now = [0.0]
+    model = JobsModel(clock=lambda: now[0])
+    payload = {"steps": 50, "options": {"preview_steps": 10}}
+    model.set_jobs([job(1, "running", payload=payload)])
+
+    def hear(t, step, stage, steps):
+        now[0] = t
+        model.apply_event(JobEvent(1, "restore_photo", "running", "b", 1, faces_done=0, faces_total=1,
+                                   step=step, steps=steps, stage=stage))
+        return model.index(0, 2).data()
+
+    hear(0, 0, PREVIEW_STAGE, 10)
+    hear(40, 10, PREVIEW_STAGE, 10)  # 4 s a step, the references' encoding included
+    assert hear(40, 0, FULL_STAGE, 50).endswith("about 3 min left")  # 50 steps at the preview's pace meanwhile
+    assert hear(50, 10, FULL_STAGE, 50).endswith("about 40 s left")  # then 1 s a step: 40 steps left
