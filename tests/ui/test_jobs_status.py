@@ -151,3 +151,46 @@ def test_one_follower_serves_the_status_bar_and_the_compare_view(qtbot, fake_ctx
     qtbot.waitUntil(lambda: bar.jobs.label.isVisible() and b.path.name in bar.jobs.label.text(), timeout=30_000)
     assert not compare.progress.isVisible()
     assert reads == [shown_job, other_job]
+
+
+def test_the_jobs_panel_shows_the_phase_of_a_job_run_from_the_command_line(qtbot, fake_ctx, tmp_path):
+    """`jobs run` in a terminal (here: another Library on the same database) sends the app no
+    events; the Jobs panel still says which phase the job is in, from the database."""
+    import threading
+
+    from fakes import open_test_library
+    from refldm_desktop.jobs.runner import FULL_STAGE, PREVIEW_STAGE, HandlerRegistry
+    from refldm_desktop.ui.views.jobs_panel import JobsPanel
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    photo = lib.photos()[0]
+    (job_id,) = lib.jobs.enqueue_restore([photo.id], restorer="passthrough", options={"preview_steps": 8},
+                                         steps=50).queued
+    panel = JobsPanel(ctx)
+    qtbot.addWidget(panel)
+    phase, done = [(PREVIEW_STAGE, 4, 8)], threading.Event()
+
+    def handler(job):
+        while not done.is_set():
+            stage, step, steps = phase[0]
+            job.progress(faces_done=0, faces_total=1, step=step, steps=steps, stage=stage)
+            done.wait(0.05)
+
+    terminal = open_test_library(tmp_path / "home")
+    runner = terminal.jobs.runner(HandlerRegistry({"restore_photo": handler}))
+    runner.start()
+
+    def progress() -> str:
+        row = panel.model.row_of(job_id)
+        return str(panel.model.index(row, 2).data()) if row >= 0 else ""
+
+    try:
+        qtbot.waitUntil(lambda: progress().startswith("quick preview · face 1 of 1 · step 4 of 8"), timeout=30_000)
+        phase[0] = (FULL_STAGE, 25, 50)
+        qtbot.waitUntil(lambda: progress().startswith("full result · face 1 of 1 · step 25 of 50"), timeout=30_000)
+        row = panel.model.row_of(job_id)
+        assert panel.model.fraction(panel.model.job(row)) > 8 / 58  # on from the preview, not back to 0
+    finally:
+        done.set()
+        runner.stop(timeout=10)
+        terminal.close()
