@@ -610,7 +610,7 @@ class Runner:
         if fields:
             # The phase goes to the database too: an app watching this job from another
             # process reads it there.
-            self.queue.progress(job.id, **fields, **({"stage": stage} if stage else {}))
+            self.queue.progress(job.id, **({**fields, "stage": stage} if stage else fields))
         self._emit(job, JobState.RUNNING, stage=stage, **fields)
 
     def _note(self, job: JobInfo, text: str) -> None:
