@@ -7,6 +7,8 @@ process's peak RSS on the CPU) belongs to that configuration alone.
     python benchmarks/restore_face.py --grid full --device cuda [--cuda-graphs]
     python benchmarks/restore_face.py --refs 4 --steps 50 --batch 8 --precision bf16 --device cuda
     python benchmarks/restore_face.py --refs 4 --steps 20 --stored-latents --preview-steps 8
+    python benchmarks/restore_face.py --refs 4 --steps 20 --stored-latents --no-psnr \
+        --authors ~/ref-ldm --authors-python ~/ref-ldm-venv/bin/python
 
 --stored-latents runs each configuration twice, in two processes sharing a reference-latent
 store: the first encodes and stores the references (a person's first face), the second, a NEW
@@ -17,7 +19,30 @@ Reported per configuration: the reference pass (VQ encode of the references + th
 reference pass, once per person), the restore call for the batch (LQ encode, DDIM with CFG 1.5,
 decode), seconds per face = (references + restore) / batch, faces per second when the
 references are already cached, and peak memory. With --psnr (on by default) the bf16 output is
-compared with the fp32 output of the same inputs, weights and noise.
+compared with the fp32 output of the same inputs, weights and noise. `unet_pass_s` and
+`unet_pass_cpu_s` are the median step after the first (one UNet call plus the DDIM update).
+
+--authors PATH first times the authors' code from that checkout at the same references and
+steps (authors_face.py, which says what it needs), so that both run at the same load, and
+reports ours/authors in wall and CPU time per face and per UNet pass; without it that is
+skipped with a line saying so.
+
+Measured on the shared 2-core AMD EPYC VM (Zen 3, AVX2, no AVX-512), torch 2.13.0+cpu, 2
+threads, 4 references, 20 steps, CFG 1.5, fp32, `--stored-latents --authors`, the three runs one
+after the other while other engineers' tests kept the load at 10-13 (so wall times are
+3-10x the quiet ones and CPU times 1.5-2x: compare the ratios, not the seconds):
+
+| run | wall | CPU | UNet step CPU | peak | ours/authors (wall, CPU) |
+|---|---|---|---|---|---|
+| authors' code, one face | 1249 s | 373 s | 12.36 s | 5.98 GiB | |
+| ours, a person's first face | 1033 s | 280 s | 7.68 s | 2.38 GiB | 0.83x, 0.75x |
+| ours, a later face, latents from disk | 882 s | 208 s | 8.16 s | 2.36 GiB | 0.71x, 0.56x |
+
+Quiet (load 1-2, the previous session, before the lean residual blocks): first face 93.5 s
+wall (184 s CPU), later face 55.4 s (109 s CPU). The issue's goals (<= 46 s and <= 28 s) were
+set from the authors' 92.9 s on an AVX-512 CPU. The authors' code was not timed quiet here;
+scaled by ours' quiet/loaded CPU (184/280) it would take about 245 s of CPU, some 120 s wall
+(an estimate, not a measurement).
 """
 
 from __future__ import annotations
