@@ -3,12 +3,15 @@
 Which device: found once by a child process that imports torch (seconds of work that, done
 on a thread of the app, held the GIL and froze the window), then kept in
 `home/cache/device.json` with the installed torch's version, so later starts read one small
-file. How fast: the median seconds per restored face of the library's recent ReF-LDM jobs on
+file. A failed probe is not stored there (the next start tries again), but describe() keeps
+its answer for the rest of the session, so the re-measures after every restore do not start
+the probe again; describe(lib, probe_again=True) asks afresh (the label's "Look up the device
+again"). How fast: the median seconds per restored face of the library's recent ReF-LDM jobs on
 that kind of device; before the first one it says it is not measured yet.
 
 The probe is background work nobody waits for: the window asks for it only when idle
-(AppContext.when_idle), the child runs at the lowest priority, one probe runs at a time,
-and one that failed is not tried again by the same process (its next start tries again).
+(AppContext.when_idle), its child runs at the lowest priority, and one runs at a time (a
+second caller waits for its answer).
 """
 
 from __future__ import annotations
@@ -51,50 +54,35 @@ def _torch_version() -> str:
         return ""
 
 
-_probing = threading.Lock()  # one probe at a time: a second caller waits for its answer
-_failed: set[tuple[str, str]] = set()  # (cache folder, torch version) whose probe failed here
-
-
-def _stored_answer(stored: Path | None, version: str) -> tuple[str, str] | None:
-    if stored is None:
-        return None
-    try:
-        data = json.loads(stored.read_text())
-        if data.get("torch") == version and data.get("kind") in ("cpu", "cuda"):
-            return data["kind"], str(data["name"])
-    except (OSError, ValueError, AttributeError, KeyError):
-        pass  # missing or damaged: probe again
-    return None
-
-
-def device_name(cache_dir: Path | None = None) -> tuple[str, str]:
-    """("cuda", "NVIDIA ...") or ("cpu", "CPU"); no torch, or a failed probe, is the CPU."""
+def device_name(cache_dir: Path | None = None, fresh: bool = False) -> tuple[str, str]:
+    """("cuda", "NVIDIA ...") or ("cpu", "CPU"); no torch, or a failed probe, is the CPU.
+    `fresh`: probe even when an answer is stored (and store the new one)."""
     version = _torch_version()
     if not version:
         return "cpu", "CPU"
     stored = cache_dir / "device.json" if cache_dir is not None else None
-    with _probing:
-        known = _stored_answer(stored, version)
-        if known is not None:
-            return known
-        if (str(cache_dir), version) in _failed:
-            return "cpu", "CPU"
+    if stored is not None and not fresh:
         try:
-            out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                                 timeout=PROBE_TIMEOUT_S, check=True).stdout
-            kind, name = json.loads(out.strip().splitlines()[-1])
-        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-            _failed.add((str(cache_dir), version))
-            return "cpu", "CPU"  # not stored: the next start tries again
-        if stored is not None:
-            try:
-                stored.parent.mkdir(parents=True, exist_ok=True)
-                tmp = stored.with_name(f".device.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps({"torch": version, "kind": kind, "name": name}))
-                os.replace(tmp, stored)
-            except OSError:
-                pass  # an unwritable cache only costs the probe next time
-        return kind, name
+            data = json.loads(stored.read_text())
+            if data.get("torch") == version and data.get("kind") in ("cpu", "cuda"):
+                return data["kind"], str(data["name"])
+        except (OSError, ValueError, AttributeError, KeyError):
+            pass  # missing or damaged: probe again
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                             timeout=PROBE_TIMEOUT_S, check=True).stdout
+        kind, name = json.loads(out.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return "cpu", "CPU"  # not stored: the next start tries again
+    if stored is not None:
+        try:
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            tmp = stored.with_name(f".device.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"torch": version, "kind": kind, "name": name}))
+            os.replace(tmp, stored)
+        except OSError:
+            pass  # an unwritable cache only costs the probe next time
+    return kind, name
 
 
 def seconds_per_face(lib: "Library", kind: str) -> float | None:
@@ -120,9 +108,19 @@ def seconds_per_face(lib: "Library", kind: str) -> float | None:
     return statistics.median(times) if times else None
 
 
-def describe(lib: "Library") -> str:
+# What device_name() answered this session, per cache folder: a failed probe too.
+_known: dict[Path | None, tuple[str, str]] = {}
+_probing = threading.Lock()  # one probe at a time: the re-measures after a batch's bursts
+
+
+def describe(lib: "Library", probe_again: bool = False) -> str:
+    """The label's text. `probe_again`: forget the stored device and probe once more."""
     home = getattr(lib, "home", None)
-    kind, name = device_name(getattr(home, "cache", None))
+    cache_dir = getattr(home, "cache", None)
+    with _probing:
+        if probe_again or cache_dir not in _known:
+            _known[cache_dir] = device_name(cache_dir, fresh=probe_again)
+        kind, name = _known[cache_dir]
     speed = seconds_per_face(lib, kind)
     if speed is None:
         return f"{name}: speed not measured yet (the first restore measures it)"
