@@ -168,7 +168,7 @@ def test_the_device_label_waits_until_the_grid_stops_scrolling(qtbot, tmp_path, 
     from refldm_desktop.ui import context
 
     asked = []
-    monkeypatch.setattr(device, "describe", lambda lib: asked.append(1) or "Test device: fast")
+    monkeypatch.setattr(device, "describe", lambda lib, probe_again=False: asked.append(1) or "Test device: fast")
     lib = open_test_library(tmp_path / "home")
     with lib._Session.begin() as s:
         folder = LibraryFolder(path=str(tmp_path / "pics"))

@@ -132,6 +132,7 @@ def test_one_follower_serves_the_status_bar_and_the_compare_view(qtbot, fake_ctx
     bar = StatusBar(ctx)
     qtbot.addWidget(bar)
     bar.show()
+    qtbot.waitUntil(lambda: bar.jobs is not None, timeout=10_000)  # made once the window has painted
     compare = CompareView(ctx)
     qtbot.addWidget(compare)
     compare.show()

@@ -36,6 +36,7 @@ class JobsStatus(QWidget):
             layout.addWidget(w)
             w.hide()
         self.follow.changed.connect(self._show)
+        self._show()  # made after the first paint: the shared follower may know the job already
         self.follow.heard.connect(self.left_over.hide)  # the runner works: what was left is being done
         jobs = ctx.library.jobs
         ctx.after_first_paint(lambda: ctx.tasks.run(lambda: jobs.list(), self._left_over, lambda *_: None, label=""))
