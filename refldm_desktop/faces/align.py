@@ -182,14 +182,14 @@ def warp_to_crop(image: np.ndarray, t: AlignTransform) -> np.ndarray:
     if n < size:
         m[:, :2] *= size / n  # grid pixel (i, j) covers crop pixels scaled by size / n
     out = cv2.warpAffine(
-        work, _centred(m), (n, n), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101
+        work, opencv_affine(m), (n, n), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101
     )
     if n < size:
         out = cv2.resize(out, (size, size), interpolation=cv2.INTER_CUBIC)
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
-def _centred(m: np.ndarray) -> np.ndarray:
+def opencv_affine(m: np.ndarray) -> np.ndarray:
     """An affine map between continuous coordinates (pixel (i, j) covers [i, i+1)) as
     OpenCV wants it, between pixel centres at integers."""
     out = np.array(m, dtype=np.float64)
