@@ -159,6 +159,50 @@ def estimate_jpeg_quality(quantization: dict[int, Any] | None) -> int | None:
     return int(np.argmin(err)) + 1
 
 
+def _png_text_keys(path: Path) -> list[str] | None:
+    """The keywords of a PNG file's text chunks when they all come before its image data;
+    None when some follow it (Pillow finds those only by decoding the whole image) or the
+    file does not parse. Reads the chunk headers only."""
+    keys: list[str] = []
+    seen_idat = False
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != _PNG_SIGNATURE:
+                return None
+            while True:
+                head = f.read(8)
+                if len(head) < 8:
+                    return keys
+                length, kind = int.from_bytes(head[:4], "big"), head[4:]
+                skip = length + 4
+                if kind == b"IDAT":
+                    seen_idat = True
+                elif kind in (b"tEXt", b"zTXt", b"iTXt"):
+                    if seen_idat:
+                        return None
+                    start = f.read(min(length, 80))  # a keyword has at most 79 bytes
+                    keys.append(start.split(b"\0", 1)[0].decode("latin-1"))
+                    skip -= len(start)
+                elif kind == b"IEND":
+                    return keys
+                f.seek(skip, os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+def _png_text(img: Image.Image, path: Path) -> dict[str, Any]:
+    """The text chunks of an opened PNG. Pillow's `text` decodes the whole image to find
+    chunks that follow the pixels; when there are none, those before them (already in
+    `info`, under their keywords) are all there is."""
+    keys = _png_text_keys(path)
+    if keys is None:
+        return dict(getattr(img, "text", {}) or {})
+    return {k: img.info[k] for k in keys if k in img.info}
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def _webp_is_lossless(path: Path) -> bool:
     """True when a WebP's image data is a VP8L (lossless) bitstream."""
     try:
@@ -204,7 +248,7 @@ def plan_output(original: Path, upright_size: tuple[int, int], out_size: tuple[i
         quantization = getattr(img, "quantization", None) if fmt == "JPEG" else None
         sampling = JpegImagePlugin.get_sampling(img) if fmt == "JPEG" else -1
         xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
-        png_text = dict(getattr(img, "text", {}) or {}) if fmt == "PNG" else {}
+        png_text = _png_text(img, original) if fmt == "PNG" else {}
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in info)
     grey = mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
     sixteen = mode in ("I", "I;16", "I;16B", "I;16L")

@@ -161,6 +161,33 @@ def test_png_is_lossless_and_keeps_its_metadata(lib, out):
         assert tuple(round(v) for v in new.info["dpi"]) == (600, 600)
 
 
+def test_png_text_written_after_the_pixels_is_kept_too(lib, out):
+    """Text chunks may follow the image data (some scanners write them last); the plan reads
+    the chunk headers to find them without decoding the photo, and must not lose them."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "scanned 1998")
+    info.add_text("Location", "Tromso, 1962", zip=True)
+    buf = io.BytesIO()
+    Image.fromarray(_photo()).save(buf, "PNG", pnginfo=info)
+    data = buf.getvalue()
+    # Move the zTXt chunk behind the image data.
+    chunks, i = [], 8
+    while i < len(data):
+        n = int.from_bytes(data[i : i + 4], "big")
+        chunks.append(data[i : i + 12 + n])
+        i += 12 + n
+    late = [c for c in chunks if c[4:8] == b"zTXt"]
+    assert len(late) == 1
+    rest = [c for c in chunks if c[4:8] != b"zTXt"]
+    src = lib / "late_text.png"
+    src.write_bytes(data[:8] + b"".join(rest[:-1]) + late[0] + rest[-1])
+    path = write_restored(src, _photo(), out)
+    with Image.open(path) as new:
+        assert new.text["Comment"] == "scanned 1998"
+        assert new.text["Location"] == "Tromso, 1962"
+        assert np.array_equal(np.asarray(new), _photo())
+
+
 def test_png_keeps_alpha_grey_and_16_bit(lib, out):
     rgba = np.dstack([_photo(), np.tile(np.arange(160, dtype=np.uint8), (120, 1))])
     Image.fromarray(rgba, "RGBA").save(lib / "alpha.png")
