@@ -109,7 +109,10 @@ class ThumbnailCache(QObject):
         self._asked: set[Key] = set()  # pending or in flight
         self._dropped: set[Key] = set()
         self._closed = False
-        self._paths: dict[Key, Path | str] = {}
+        # Hinted paths, newest last: a hint is needed only until its picture is asked of
+        # the worker, and the grid hints every row it paints (100,000 when scrolled through).
+        self._paths: OrderedDict[Key, Path | str] = OrderedDict()
+        self._max_paths = max_pending + capacity
         # Made at the size they are shown (in device pixels), so painting is a plain copy.
         self._fit = None if display is None else (round(display[0] * device_pixel_ratio), round(display[1] * device_pixel_ratio))
         self._dpr = device_pixel_ratio
@@ -124,7 +127,10 @@ class ThumbnailCache(QObject):
 
     def hint_path(self, key: Key, path: Path | str) -> None:
         """The original's path for a key, for a library that cannot make thumbnails."""
-        self._paths.setdefault(key, path)
+        self._paths[key] = path
+        self._paths.move_to_end(key)
+        if len(self._paths) > self._max_paths:
+            self._paths.popitem(last=False)
 
     def cached(self, key: Key) -> QPixmap | None:
         """The pixmap if made, without asking for it."""

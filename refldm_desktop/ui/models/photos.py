@@ -209,11 +209,13 @@ class PhotoListModel(QStringListModel):
         if row // PAGE not in self._fresh_pages:
             self._fetch_page(row // PAGE, painting=True)
         r = self._rows.get(pid)
-        if r is None:
-            return None, None
+        return (None, None) if r is None else (r, self._pixmap(pid, r))
+
+    def _pixmap(self, pid: int, row: PhotoRow) -> Any:
+        """The photo's thumbnail if made; else None, and it is asked for."""
         key = ("photo", pid, THUMB)
-        self.thumbs.hint_path(key, r.location)
-        return r, self.thumbs.get(key)
+        self.thumbs.hint_path(key, row.location)
+        return self.thumbs.get(key)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._ids):
@@ -235,9 +237,7 @@ class PhotoListModel(QStringListModel):
             note = "" if row.state == PhotoState.OK else f" ({row.state})"
             return f"{row.path}\n{faces}{note}"
         if role in (Qt.ItemDataRole.DecorationRole, PIXMAP_ROLE):
-            key = ("photo", pid, THUMB)
-            self.thumbs.hint_path(key, row.location)
-            return self.thumbs.get(key)
+            return self._pixmap(pid, row)
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
