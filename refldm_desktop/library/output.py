@@ -159,10 +159,10 @@ def estimate_jpeg_quality(quantization: dict[int, Any] | None) -> int | None:
     return int(np.argmin(err)) + 1
 
 
-def _png_text_keys(path: Path) -> list[str] | None:
-    """The keywords of a PNG file's text chunks when they all come before its image data;
-    None when some follow it (Pillow finds those only by decoding the whole image) or the
-    file does not parse. Reads the chunk headers only."""
+def _png_header(path: Path) -> list[str] | None:
+    """The keywords of a PNG file's text chunks when all its metadata (text and EXIF) comes
+    before its image data; None when some follows it (Pillow finds that only by decoding
+    the whole image) or the file does not parse. Reads the chunk headers only."""
     keys: list[str] = []
     seen_idat = False
     try:
@@ -177,12 +177,13 @@ def _png_text_keys(path: Path) -> list[str] | None:
                 skip = length + 4
                 if kind == b"IDAT":
                     seen_idat = True
-                elif kind in (b"tEXt", b"zTXt", b"iTXt"):
+                elif kind in (b"tEXt", b"zTXt", b"iTXt", b"eXIf"):
                     if seen_idat:
                         return None
-                    start = f.read(min(length, 80))  # a keyword has at most 79 bytes
-                    keys.append(start.split(b"\0", 1)[0].decode("latin-1"))
-                    skip -= len(start)
+                    if kind != b"eXIf":
+                        start = f.read(min(length, 80))  # a keyword has at most 79 bytes
+                        keys.append(start.split(b"\0", 1)[0].decode("latin-1"))
+                        skip -= len(start)
                 elif kind == b"IEND":
                     return keys
                 f.seek(skip, os.SEEK_CUR)
@@ -190,11 +191,22 @@ def _png_text_keys(path: Path) -> list[str] | None:
         return None
 
 
-def _png_text(img: Image.Image, path: Path) -> dict[str, Any]:
-    """The text chunks of an opened PNG. Pillow's `text` decodes the whole image to find
-    chunks that follow the pixels; when there are none, those before them (already in
-    `info`, under their keywords) are all there is."""
-    keys = _png_text_keys(path)
+def _open(path: Path) -> tuple[Image.Image, list[str] | None]:
+    """Image.open for reading metadata, and a PNG's text keywords (see _png_text). When a
+    PNG has no metadata after its pixels, an empty "exif" says it has none there: Pillow's
+    getexif() would otherwise decode the whole image to look."""
+    img = Image.open(path)
+    keys = None
+    if img.format == "PNG":
+        keys = _png_header(path)
+        if keys is not None:
+            img.info.setdefault("exif", b"")
+    return img, keys
+
+
+def _png_text(img: Image.Image, keys: list[str] | None) -> dict[str, Any]:
+    """The text chunks of a PNG: those named by `keys` (all of them come before the pixels,
+    where Pillow has already read them into info), or else all Pillow finds by decoding."""
     if keys is None:
         return dict(getattr(img, "text", {}) or {})
     return {k: img.info[k] for k in keys if k in img.info}
@@ -234,11 +246,14 @@ def plan_output(original: Path, upright_size: tuple[int, int], out_size: tuple[i
     `upright_size` is the original's (width, height) after EXIF orientation, `out_size` that
     of the pixels we write (larger when the photo was upscaled before restoration).
     """
-    with Image.open(original) as img:
+    opened, text_keys = _open(original)
+    with opened as img:
         fmt = (img.format or "").upper()
         mode = img.mode
-        info = dict(img.info)
+        # First what may load a PNG whose metadata follows its pixels, then the info it fills.
+        png_text = _png_text(img, text_keys) if fmt == "PNG" else {}
         orientation = _orientation(img)
+        info = dict(img.info)
         exif_raw = info.get("exif")
         if not exif_raw and fmt == "TIFF":
             try:
@@ -248,7 +263,6 @@ def plan_output(original: Path, upright_size: tuple[int, int], out_size: tuple[i
         quantization = getattr(img, "quantization", None) if fmt == "JPEG" else None
         sampling = JpegImagePlugin.get_sampling(img) if fmt == "JPEG" else -1
         xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
-        png_text = _png_text(img, original) if fmt == "PNG" else {}
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in info)
     grey = mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
     sixteen = mode in ("I", "I;16", "I;16B", "I;16L")
@@ -564,7 +578,7 @@ def write_restored(
     check_destination(out_dir, library_roots, allow_inside_library)
     try:
         if upright_size is None:
-            with Image.open(original) as img:
+            with _open(original)[0] as img:
                 size = upright_size_of(img)
         else:
             size = upright_size

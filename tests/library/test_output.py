@@ -161,31 +161,38 @@ def test_png_is_lossless_and_keeps_its_metadata(lib, out):
         assert tuple(round(v) for v in new.info["dpi"]) == (600, 600)
 
 
-def test_png_text_written_after_the_pixels_is_kept_too(lib, out):
-    """Text chunks may follow the image data (some scanners write them last); the plan reads
-    the chunk headers to find them without decoding the photo, and must not lose them."""
+@pytest.mark.parametrize("late", [(), (b"zTXt",), (b"zTXt", b"eXIf")])
+def test_png_metadata_written_after_the_pixels_is_kept_too(lib, out, late):
+    """Text and EXIF chunks may follow the image data (some scanners write them last). The
+    plan reads the chunk headers so as not to decode the photo for them when there are none
+    there, and must keep them, EXIF orientation included, when there are."""
     info = PngImagePlugin.PngInfo()
     info.add_text("Comment", "scanned 1998")
     info.add_text("Location", "Tromso, 1962", zip=True)
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    exif[0x010F] = "Kodak"
     buf = io.BytesIO()
-    Image.fromarray(_photo()).save(buf, "PNG", pnginfo=info)
+    Image.fromarray(_photo()).save(buf, "PNG", pnginfo=info, exif=exif.tobytes())
     data = buf.getvalue()
-    # Move the zTXt chunk behind the image data.
     chunks, i = [], 8
     while i < len(data):
         n = int.from_bytes(data[i : i + 4], "big")
         chunks.append(data[i : i + 12 + n])
         i += 12 + n
-    late = [c for c in chunks if c[4:8] == b"zTXt"]
-    assert len(late) == 1
-    rest = [c for c in chunks if c[4:8] != b"zTXt"]
-    src = lib / "late_text.png"
-    src.write_bytes(data[:8] + b"".join(rest[:-1]) + late[0] + rest[-1])
-    path = write_restored(src, _photo(), out)
+    moved = [c for c in chunks if c[4:8] in late]
+    assert len(moved) == len(late)
+    rest = [c for c in chunks if c[4:8] not in late]
+    src = lib / "late.png"
+    src.write_bytes(data[:8] + b"".join(rest[:-1]) + b"".join(moved) + rest[-1])
+    upright = _upright(src)  # turned by the EXIF orientation, wherever the chunk is
+    assert not np.array_equal(upright, _photo())
+    path = write_restored(src, upright, out)
     with Image.open(path) as new:
         assert new.text["Comment"] == "scanned 1998"
         assert new.text["Location"] == "Tromso, 1962"
-        assert np.array_equal(np.asarray(new), _photo())
+        assert new.getexif()[0x0112] == 1 and new.getexif()[0x010F] == "Kodak"
+        assert np.array_equal(np.asarray(new), upright)
 
 
 def test_png_keeps_alpha_grey_and_16_bit(lib, out):
