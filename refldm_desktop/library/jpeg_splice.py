@@ -194,7 +194,7 @@ def splice_jpeg(original: Path, pixels: np.ndarray, changed: np.ndarray) -> byte
                     setattr(old, name, a)
             # Without its source file jpeglib writes the coefficients as they are; with it, it
             # first decodes the whole original once more only to copy its parameters.
-            old.load()
+            _ = old.Y, old.qt  # read the coefficients and tables if nothing read them yet
             old.content = None
             old.write_dct(str(out_path), flags=["+OPTIMIZE_CODING"])
             spliced = out_path.read_bytes()

@@ -193,6 +193,13 @@ class PasteResult:
             np.maximum(cov[y0:y1, x0:x1], a, out=cov[y0:y1, x0:x1])
         return cov
 
+    def touched(self) -> np.ndarray:
+        """(H, W) bool: the pixels any face reaches (coverage() > 0, without its floats)."""
+        out = np.zeros(self.image.shape[:2], bool)
+        for (x0, y0, x1, y1), a in self.regions:
+            out[y0:y1, x0:x1] |= a > 0
+        return out
+
 
 # ---------------------------------------------------------------------------------------------
 # Colour and low-frequency matching, in crop space
