@@ -62,6 +62,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's package, whatever the installed copy points at
+
+# The precision trial's inputs and measure: the benchmark's bf16 figures are the same ones.
+from refldm_desktop.restore.refldm.precision import psnr  # noqa: E402
+from refldm_desktop.restore.refldm.precision import synthetic_faces as smooth_images  # noqa: E402
 CPU_GRID = [dict(refs=1, steps=20, batch=1, precision="fp32"), dict(refs=1, steps=50, batch=1, precision="fp32")]
 
 
@@ -70,18 +75,6 @@ def full_grid() -> list[dict]:
         dict(refs=r, steps=s, batch=b, precision=p)
         for p, r, s, b in itertools.product(("bf16", "fp32"), (1, 4, 8), (20, 50), (1, 8))
     ]
-
-
-def smooth_images(n: int, size: int, seed: int) -> np.ndarray:
-    """Deterministic smooth colour fields, uint8 (n, size, size, 3)."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
-        out.append(np.asarray(Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)))
-    return np.stack(out)
 
 
 def random_model(cfg, device, precision: str, **kw):
@@ -192,11 +185,6 @@ def child(spec: dict) -> dict:
     if res.returncode != 0:
         raise SystemExit(f"configuration {spec} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def compare_precisions(results: list[dict], device: str, cuda_graphs: bool, tmp: str) -> None:
