@@ -342,12 +342,11 @@ def _restore_face(args) -> int:
         print(f"warning: {n} references; memory grows with each (the authors trained with up to 5)", file=sys.stderr)
 
     from refldm_desktop.restore.refldm.model import RefLDM
-    from refldm_desktop.restore.refldm.precision import resolve_stored
+    from refldm_desktop.restore.refldm.precision import resolve_stored, store_in
 
     try:
         model_dir = _models_root(args) / args.model
-        cache = resolve_home(args.home).models.parent / "cache" / "precision.json"
-        precision = resolve_stored(args.precision, model_dir, args.device, cache)
+        precision = resolve_stored(args.precision, model_dir, args.device, store_in(resolve_home(args.home).cache))
         model = RefLDM.load(model_dir, args.device, precision, cuda_graphs=args.cuda_graphs)
     except _errors() as exc:
         raise CliError(f"model {args.model!r}: {exc}") from None

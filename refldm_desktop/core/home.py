@@ -74,11 +74,13 @@ def library_folder_of(home: Home, path: Path) -> tuple[Path | None, bool]:
     photo), read without opening the library: no schema upgrade, no lock, no write."""
     import sqlite3
 
+    from refldm_desktop.db.engine import connect_readonly
+
     if not home.database.is_file():
         return None, False
     spellings = list(dict.fromkeys([str(Path(path).absolute()), os.path.realpath(path)]))
     try:
-        db = sqlite3.connect(f"{home.database.as_uri()}?mode=ro", uri=True, timeout=10)
+        db = connect_readonly(home.database)
         try:
             folders = [Path(r[0]) for r in db.execute("SELECT path FROM library_folders")]
             marks = ",".join("?" * len(spellings))

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import sqlite as _sqlite
 
 from refldm_desktop.core import queries as _q
 from refldm_desktop.core.changes import LibraryError
+from refldm_desktop.db.engine import connect_readonly
 from refldm_desktop.db.models import Photo
 
 BATCH = 64  # rows read between two pauses: a fraction of a millisecond of GIL each
@@ -72,7 +73,7 @@ class PhotoReader:
         if db is None:
             if not self.database.is_file():
                 raise LibraryError(f"no library database at {self.database}")
-            db = sqlite3.connect(f"{self.database.as_uri()}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+            db = connect_readonly(self.database, check_same_thread=False)
             self._local.db = db
         return db
 

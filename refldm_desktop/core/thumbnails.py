@@ -167,21 +167,14 @@ def thumbnail_file(session_factory, cache: ThumbnailCache, kind: str, id: int, s
         if face_id is None:
             raise NotFound(f"person {id} has no faces to show")
         kind, id = "face", face_id
-    if kind == "photo":
+    if kind in ("photo", "face"):
+        # A face is its photo's thumbnail, cut to its box.
         with session_factory() as s:
-            p = s.get(Photo, id)
-            if p is None:
-                raise NotFound(f"no photo with id {id}")
+            row = s.get(Photo if kind == "photo" else Face, id)
+            if row is None:
+                raise NotFound(f"no {kind} with id {id}")
+            p, box = (row, None) if isinstance(row, Photo) else (row.photo, row.box)
             record = (Path(p.path), p.content_hash, p.size, p.mtime_ns)
-        return _photo_thumbnail(cache, record, size)
-    if kind == "face":
-        with session_factory() as s:
-            f = s.get(Face, id)
-            if f is None:
-                raise NotFound(f"no face with id {id}")
-            p = f.photo
-            record = (Path(p.path), p.content_hash, p.size, p.mtime_ns)
-            box = f.box
         return _photo_thumbnail(cache, record, size, box)
     if kind == "version":
         with session_factory() as s:

@@ -81,13 +81,16 @@ class _Libraries:
             raise ValueError(f"no picture for {req.kind} {req.id}: neither a file nor a library was given")
         key = (req.database, req.cache)
         if key not in self._open:
-            from sqlalchemy import create_engine, event
+            from sqlalchemy import URL, create_engine
             from sqlalchemy.orm import sessionmaker
 
             from refldm_desktop.core.thumbnails import ThumbnailCache
+            from refldm_desktop.db.engine import connect_readonly
 
-            engine = create_engine(f"sqlite:///file:{Path(req.database).as_posix()}?mode=ro&uri=true")
-            event.listen(engine, "connect", lambda conn, _rec: conn.execute("PRAGMA busy_timeout=10000"))
+            database = req.database
+            # The URL only tells SQLAlchemy it is a file (pooled as one); connections are
+            # read-only ones.
+            engine = create_engine(URL.create("sqlite", database=database), creator=lambda: connect_readonly(database))
             self._open[key] = (sessionmaker(engine), ThumbnailCache(Path(req.cache)))
         session_factory, cache = self._open[key]
         return thumbnail_file(session_factory, cache, req.kind, req.id, req.size)

@@ -8,7 +8,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from refldm_desktop.errors import DatabaseError  # noqa: F401 (also exported here)
@@ -30,7 +30,9 @@ def _on_connect(dbapi_connection, _record) -> None:
 
 
 def make_engine(path: str | os.PathLike[str]) -> Engine:
-    engine = create_engine(f"sqlite:///{os.fspath(path)}", connect_args={"check_same_thread": False})
+    # URL.create, not "sqlite:///path": a `?` in the path began the URL's query, and the
+    # database went to a file named by the part before it.
+    engine = create_engine(URL.create("sqlite", database=os.fspath(path)), connect_args={"check_same_thread": False})
     event.listen(engine, "connect", _on_connect)
     return engine
 
@@ -222,6 +224,16 @@ def open_database(
     return engine, sessionmaker(engine, expire_on_commit=False)
 
 
+def connect_readonly(path: str | os.PathLike[str], *, check_same_thread: bool = True):
+    """A read-only sqlite3 connection to the database at `path` (`mode=ro`: nothing done
+    through it can write the library), waiting up to 10 s for a writer's lock. The path is
+    made a file URI, so names with `?`, `#` or `%` open the right file."""
+    import sqlite3
+
+    uri = Path(path).absolute().as_uri()
+    return sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=10, check_same_thread=check_same_thread)
+
+
 def check_database(path: str | os.PathLike[str]) -> list[str]:
     """What is wrong with the database file at `path` (empty when it is whole), read-only."""
     import sqlite3
@@ -230,7 +242,7 @@ def check_database(path: str | os.PathLike[str]) -> list[str]:
     if not path.is_file():
         return [f"{path} does not exist"]
     try:
-        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)
+        db = connect_readonly(path)
         try:
             problems = [r[0] for r in db.execute("PRAGMA integrity_check") if r[0] != "ok"]
             problems += [f"a row of {r[0]} points at a missing row of {r[2]}" for r in db.execute("PRAGMA foreign_key_check")]

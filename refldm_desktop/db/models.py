@@ -255,6 +255,9 @@ class Job(Base):
     step: Mapped[int | None] = mapped_column(Integer)
     steps: Mapped[int | None] = mapped_column(Integer)
     message: Mapped[str | None] = mapped_column(Text)  # the latest progress message
+    # The phase a job with phases is in (jobs.runner PREVIEW_STAGE, FULL_STAGE): its step and
+    # steps count within it.
+    stage: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)  # why it failed
     # Things the user should know although the job went on (out-of-memory fallbacks,
     # interruptions), one per line.

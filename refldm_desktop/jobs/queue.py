@@ -88,6 +88,7 @@ class JobInfo:
     finished_at: datetime | None
     version_id: int | None = None
     output: Path | None = None
+    stage: str | None = None  # the phase it is in, for a job with phases (see Job.stage)
 
     def to_json(self) -> dict:
         return {
@@ -104,6 +105,7 @@ class JobInfo:
                 "faces_total": self.faces_total,
                 "step": self.step,
                 "steps": self.steps,
+                "stage": self.stage,
             },
             "message": self.message,
             "error": self.error,
@@ -288,7 +290,7 @@ class JobQueue:
                 .values(
                     state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=now, updated_at=now,
                     finished_at=None, cancel_requested=False, error=None, message=None,
-                    faces_done=0, faces_total=None, step=None, steps=None,
+                    faces_done=0, faces_total=None, step=None, steps=None, stage=None,
                 )
                 .returning(Job.id)
             ).scalar()
@@ -299,10 +301,10 @@ class JobQueue:
         return self.job(job_id)
 
     def progress(self, job_id: int, *, force: bool = False, **fields: Any) -> bool:
-        """Record progress (faces_done, faces_total, step, steps, message). Writes at most
-        once per `progress_interval` seconds per job unless `force`; the latest values are
-        kept and written with the next write. Returns whether it wrote."""
-        allowed = {"faces_done", "faces_total", "step", "steps", "message"}
+        """Record progress (faces_done, faces_total, step, steps, message, stage). Writes at
+        most once per `progress_interval` seconds per job unless `force`; the latest values
+        are kept and written with the next write. Returns whether it wrote."""
+        allowed = {"faces_done", "faces_total", "step", "steps", "message", "stage"}
         bad = set(fields) - allowed
         if bad:
             raise TypeError(f"unknown progress fields: {', '.join(sorted(bad))}")
@@ -536,7 +538,7 @@ class JobQueue:
             staged=None if j.staged is None else dict(j.staged),
             attempts=j.attempts, created_at=j.created_at, started_at=j.started_at,
             finished_at=j.finished_at, version_id=version_id,
-            output=None if output is None else Path(output),
+            output=None if output is None else Path(output), stage=j.stage,
         )
 
     def job(self, job_id: int) -> JobInfo:

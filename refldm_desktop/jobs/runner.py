@@ -608,7 +608,9 @@ class Runner:
 
     def _progress(self, job: JobInfo, fields: dict[str, Any], stage: str | None = None) -> None:
         if fields:
-            self.queue.progress(job.id, **fields)
+            # The phase goes to the database too: an app watching this job from another
+            # process reads it there.
+            self.queue.progress(job.id, **({**fields, "stage": stage} if stage else fields))
         self._emit(job, JobState.RUNNING, stage=stage, **fields)
 
     def _note(self, job: JobInfo, text: str) -> None:

@@ -19,6 +19,7 @@ from refldm_desktop.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
+    from refldm_desktop.ui.job_follow import JobFollower
     from refldm_desktop.ui.thumbnails import ThumbnailCache
 
 
@@ -52,9 +53,19 @@ class AppContext(QObject):
         self._unsubscribe = subscribe(self._from_core.emit) if callable(subscribe) else None
         self._closers: list = []
         self.people_thumbs: ThumbnailCache | None = None  # made by the first people page
+        self._running_job: JobFollower | None = None
         self._after_paint: list | None = []  # None once the window has painted
         self._closing = False
         QTimer.singleShot(AFTER_PAINT_MS, self, self.first_paint_done)  # a window with no grid painting
+
+    @property
+    def running_job(self) -> "JobFollower":
+        """The one follower of the running job, for every view that shows its progress."""
+        if self._running_job is None:
+            from refldm_desktop.ui.job_follow import JobFollower
+
+            self._running_job = JobFollower(self, self)
+        return self._running_job
 
     def after_first_paint(self, fn) -> None:
         """Call `fn()` on the GUI thread once the window's first page has painted. Work the

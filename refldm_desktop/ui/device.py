@@ -3,7 +3,10 @@
 Which device: found once by a child process that imports torch (seconds of work that, done
 on a thread of the app, held the GIL and froze the window), then kept in
 `home/cache/device.json` with the installed torch's version, so later starts read one small
-file. How fast: the median seconds per restored face of the library's recent ReF-LDM jobs on
+file. A failed probe is not stored there (the next start tries again), but describe() keeps
+its answer for the rest of the session, so the re-measures after every restore do not start
+the probe again; describe(lib, probe_again=True) asks afresh (the label's "Look up the device
+again"). How fast: the median seconds per restored face of the library's recent ReF-LDM jobs on
 that kind of device; before the first one it says it is not measured yet.
 """
 
@@ -43,13 +46,14 @@ def _torch_version() -> str:
         return ""
 
 
-def device_name(cache_dir: Path | None = None) -> tuple[str, str]:
-    """("cuda", "NVIDIA ...") or ("cpu", "CPU"); no torch, or a failed probe, is the CPU."""
+def device_name(cache_dir: Path | None = None, fresh: bool = False) -> tuple[str, str]:
+    """("cuda", "NVIDIA ...") or ("cpu", "CPU"); no torch, or a failed probe, is the CPU.
+    `fresh`: probe even when an answer is stored (and store the new one)."""
     version = _torch_version()
     if not version:
         return "cpu", "CPU"
     stored = cache_dir / "device.json" if cache_dir is not None else None
-    if stored is not None:
+    if stored is not None and not fresh:
         try:
             data = json.loads(stored.read_text())
             if data.get("torch") == version and data.get("kind") in ("cpu", "cuda"):
@@ -96,9 +100,17 @@ def seconds_per_face(lib: "Library", kind: str) -> float | None:
     return statistics.median(times) if times else None
 
 
-def describe(lib: "Library") -> str:
+# What device_name() answered this session, per cache folder: a failed probe too.
+_known: dict[Path | None, tuple[str, str]] = {}
+
+
+def describe(lib: "Library", probe_again: bool = False) -> str:
+    """The label's text. `probe_again`: forget the stored device and probe once more."""
     home = getattr(lib, "home", None)
-    kind, name = device_name(getattr(home, "cache", None))
+    cache_dir = getattr(home, "cache", None)
+    if probe_again or cache_dir not in _known:
+        _known[cache_dir] = device_name(cache_dir, fresh=probe_again)
+    kind, name = _known[cache_dir]
     speed = seconds_per_face(lib, kind)
     if speed is None:
         return f"{name}: speed not measured yet (the first restore measures it)"

@@ -1,6 +1,7 @@
 """Following a running job from the runner's events, in the Jobs panel's words (phase, face i
-of n, step j of m, time left) and with its share done: for the status bar (whichever job
-runs) and the compare view (the job behind the preview it shows)."""
+of n, step j of m, time left) and with its share done. The runner runs one job at a time,
+so one follower (`AppContext.running_job`) serves the status bar and the compare view (which
+shows it while the running job is the one behind its preview)."""
 
 from __future__ import annotations
 
@@ -23,22 +24,21 @@ class JobFollower(QObject):
     changed = Signal()  # the followed job moved on, or ended (then `running` is False)
     heard = Signal()  # any event of the runner
 
-    def __init__(self, ctx: "AppContext", parent: QObject | None = None, job_id: int | None = None) -> None:
+    def __init__(self, ctx: "AppContext", parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.job_id = job_id  # None: whichever job runs (the runner runs one at a time)
         self.model = JobsModel(self)
         self._fetching: dict[int, "JobEvent"] = {}  # job being read: its latest event meanwhile
         ctx.jobs.event.connect(self._event)
 
-    def follow(self, job_id: int | None) -> None:
-        self.job_id = job_id
-        self.model.set_jobs([])
-        self.changed.emit()
-
     @property
     def running(self) -> bool:
         return self.model.rowCount() > 0
+
+    @property
+    def job_id(self) -> int | None:
+        """The job followed now, if one runs."""
+        return self.model.job(0).id if self.running else None
 
     def name(self) -> str:
         return str(self.model.index(0, 0).data() or "") if self.running else ""
@@ -51,8 +51,6 @@ class JobFollower(QObject):
 
     def _event(self, event: "JobEvent") -> None:
         self.heard.emit()
-        if self.job_id is not None and event.job_id != self.job_id:
-            return
         if event.state in ENDED:
             if self.model.row_of(event.job_id) >= 0:
                 self.model.set_jobs([])
@@ -74,7 +72,7 @@ class JobFollower(QObject):
 
     def _fetched(self, job: "JobInfo") -> None:
         latest = self._fetching.pop(job.id, None)
-        if job.state in (JobState.QUEUED, JobState.RUNNING) and self.job_id in (None, job.id):
+        if job.state in (JobState.QUEUED, JobState.RUNNING):
             self.model.set_jobs([job])
             if latest is not None and latest.state not in ENDED:
                 self.model.apply_event(latest)  # what it said while it was read (its phase too)

@@ -220,12 +220,21 @@ class ThumbnailCache(QObject):
         return Request(kind, ident, size, self._fit, source=str(self._path_for(key)))
 
     def _path_for(self, key: Key) -> Path:
+        """The picture of a key, for a library whose thumbnails the worker cannot make."""
         kind, ident, size = key
         thumb = getattr(self._library, "thumbnail", None)
         if callable(thumb):
             return Path(thumb(kind, ident, size))
         if key in self._paths:
             return Path(self._paths[key])
+        if kind == "person":  # their best face
+            from refldm_desktop.db.models import PhotoState
+
+            faces = self._library.faces(ident)
+            if not faces:
+                raise LookupError(f"person {ident} has no faces")
+            best = max(faces, key=lambda f: (f.photo_state == PhotoState.OK, f.quality_score or 0.0, -f.id))
+            return self._library.face_crop(best.id)
         if kind == "face":
             return self._library.face_crop(ident)
         if kind == "version":

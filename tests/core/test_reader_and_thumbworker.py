@@ -97,3 +97,36 @@ def test_a_dead_worker_gives_up_what_it_owed_and_the_next_request_starts_another
     finally:
         worker.close()
     assert _ask(worker, Request("photo", 1, 64, source=str(Path(pic)))) is None  # closed: nothing made
+
+
+def test_every_read_only_opening_reads_a_home_with_an_odd_name(tmp_path):
+    """The reader, the thumbnail worker, `db check` and the output check all open the
+    library read-only the one way: a folder named with `#`, `?` and `%` is the same file."""
+    from fakes import FakeBackend, draw_photo, open_test_library
+    from refldm_desktop.core.home import library_folder_of
+    from refldm_desktop.db.engine import check_database, connect_readonly
+
+    root = tmp_path / "Pictures"
+    draw_photo(root / "a.png", [(1, 0, 10, 10)])
+    lib = open_test_library(tmp_path / "my #1 ?home% 20", FakeBackend())
+    try:
+        lib.index([root])
+        pid = lib.photo_ids(PhotoQuery())[0]
+        assert PhotoReader(lib.home.database).photo_ids() == [pid]
+        worker = ThumbnailWorker()
+        try:
+            home = dict(database=str(lib.home.database), cache=str(lib.thumbnails.root))
+            assert isinstance(_ask(worker, Request("photo", pid, 64, **home)), Picture)
+        finally:
+            worker.close()
+        assert check_database(lib.home.database) == []
+        assert library_folder_of(lib.home, root / "a.png") == (root, True)
+        db = connect_readonly(lib.home.database)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                db.execute("DELETE FROM photos")
+        finally:
+            db.close()
+        assert lib.photo_count(PhotoQuery()) == 1
+    finally:
+        lib.close()

@@ -62,7 +62,7 @@ def test_jobs_list_json_shape(cli, queued):
         assert set(j) == JOB_KEYS
         assert j["state"] == "queued" and j["kind"] == "restore_photo"
         assert j["photo_id"] == pid and j["photo"] == str(path) and Path(j["photo"]).is_absolute()
-        assert j["progress"] == {"faces_done": 0, "faces_total": None, "step": None, "steps": None}
+        assert j["progress"] == {"faces_done": 0, "faces_total": None, "step": None, "steps": None, "stage": None}
         assert j["payload"]["seed"] == 5 and j["payload"]["steps"] == 30
         assert j["output"] is None and j["version_id"] is None and j["started_at"] is None
         assert isinstance(j["created_at"], str)

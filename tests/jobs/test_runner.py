@@ -284,3 +284,32 @@ def test_the_failed_attempts_memory_is_gone_when_the_cuda_cache_is_emptied(libra
 
     assert len(lib.jobs.run(HandlerRegistry({"restore_photo": handler})).done) == 1
     assert emptied_while_alive == [False]
+
+
+def test_another_process_reads_the_phase_a_job_is_in(library_with_photos, home):
+    """`jobs run` in a terminal while the app is open: the app knows the job only from the
+    database, and reads there whether it makes the quick preview or the full result."""
+    from refldm_desktop.jobs.runner import FULL_STAGE, PREVIEW_STAGE
+
+    lib, ids = library_with_photos(1)
+    (job_id,) = lib.jobs.enqueue_restore(ids).queued
+    phase, done = [PREVIEW_STAGE], threading.Event()
+
+    def handler(ctx):
+        while not done.is_set():
+            ctx.progress(faces_done=0, faces_total=1, step=1, steps=8, stage=phase[0])
+            time.sleep(0.01)
+
+    runner = lib.jobs.runner(HandlerRegistry({"restore_photo": handler}))
+    runner.start()
+    try:
+        with reopen(home) as other:
+            wait_for(lambda: other.jobs.get(job_id).stage == PREVIEW_STAGE, what="the preview phase")
+            phase[0] = FULL_STAGE
+            wait_for(lambda: other.jobs.get(job_id).stage == FULL_STAGE, what="the full phase")
+            assert other.jobs.get(job_id).to_json()["progress"]["stage"] == FULL_STAGE
+        done.set()
+        wait_for(lambda: lib.jobs.get(job_id).state == "done", what="the end")
+    finally:
+        done.set()
+        runner.stop(timeout=10)

@@ -25,6 +25,7 @@ class _Probe:
 def torch_version(monkeypatch):
     version = {"value": "2.5.0"}
     monkeypatch.setattr(device, "_torch_version", lambda: version["value"])
+    monkeypatch.setattr(device, "_known", {})  # what this session learnt: nothing yet
     return version
 
 
@@ -52,6 +53,62 @@ def test_a_failed_probe_means_the_cpu_and_is_not_stored(tmp_path, monkeypatch, t
     monkeypatch.setattr(device.subprocess, "run", fail)
     assert device.device_name(tmp_path) == ("cpu", "CPU")
     assert not (tmp_path / "device.json").exists()
+
+
+def test_a_failed_probe_is_not_repeated_until_the_user_asks(tmp_path, monkeypatch, torch_version):
+    """The label is measured again after every restore: a probe that failed (a broken
+    driver, a torch that does not import) must not start a child process each time."""
+    calls = []
+
+    def fail(*args, **kwargs):
+        calls.append(args)
+        raise subprocess.CalledProcessError(1, args)
+
+    monkeypatch.setattr(device.subprocess, "run", fail)
+    lib = open_test_library(tmp_path / "home")
+    try:
+        for _ in range(3):
+            assert device.describe(lib).startswith("CPU: ")
+        assert len(calls) == 1
+        assert not (lib.home.cache / "device.json").exists()  # the next start tries again
+
+        # The user asks again (a driver installed meanwhile): probed afresh, and kept.
+        monkeypatch.setattr(device.subprocess, "run", _Probe(["cuda", "NVIDIA Test GPU"]))
+        assert device.describe(lib, probe_again=True).startswith("NVIDIA Test GPU: ")
+        assert device.describe(lib).startswith("NVIDIA Test GPU: ")
+        stored = json.loads((lib.home.cache / "device.json").read_text())
+    finally:
+        lib.close()
+    assert stored["name"] == "NVIDIA Test GPU"
+
+
+def test_looking_up_the_device_again_ignores_the_stored_answer(tmp_path, monkeypatch, torch_version, qtbot):
+    """From the status bar (the device label's menu, Tools): a stored GPU that is gone is
+    found gone."""
+    from refldm_desktop.ui.app import make_qapp
+    from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.mainwindow.statusbar import StatusBar
+
+    make_qapp()
+    monkeypatch.setattr(device.subprocess, "run", _Probe(["cuda", "NVIDIA Test GPU"]))
+    lib = open_test_library(tmp_path / "home")
+    ctx = AppContext(lib, start_jobs=False)
+    try:
+        bar = StatusBar(ctx)
+        qtbot.addWidget(bar)
+        bar.measure_device()
+        qtbot.waitUntil(lambda: bar.device.text().startswith("NVIDIA Test GPU: "), timeout=30_000)
+        probe = _Probe(["cpu", "CPU"])
+        monkeypatch.setattr(device.subprocess, "run", probe)
+        bar.measure_device()  # a re-measure after a restore: the device is known
+        qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=30_000)
+        assert probe.calls == 0 and bar.device.text().startswith("NVIDIA Test GPU: ")
+        assert bar.probe_again in bar.device.actions()
+        bar.probe_again.trigger()
+        qtbot.waitUntil(lambda: bar.device.text().startswith("CPU: "), timeout=30_000)
+        assert probe.calls == 1
+    finally:
+        ctx.close()
 
 
 def test_before_any_restore_the_speed_is_not_measured_yet(tmp_path, monkeypatch, torch_version):

@@ -27,7 +27,6 @@ from refldm_desktop.ui.models.people import (  # noqa: E402
     PersonIdRole,
 )
 from refldm_desktop.ui.thumbnails import ThumbnailCache  # noqa: E402
-from refldm_desktop.ui.views.people_common import thumb_source  # noqa: E402
 from refldm_desktop.ui.models.references import ReasonsRole, ReferencesModel  # noqa: E402
 
 FAIL = QAbstractItemModelTester.FailureReportingMode.Fatal
@@ -54,7 +53,7 @@ def person(pid, name=None, n=1, hidden=False):
 
 
 def test_people_model_follows_edits_without_a_reset(qtbot, lib):
-    pixmaps = ThumbnailCache(lib, source=thumb_source(lib))
+    pixmaps = ThumbnailCache(lib)
     model = PeopleModel(pixmaps, 64)
     QAbstractItemModelTester(model, FAIL)
     model.set_people(lib.people())
@@ -108,7 +107,7 @@ def test_people_are_sorted_named_first_and_hidden_ones_filtered():
 
 
 def test_faces_and_references_models(qtbot, lib):
-    pixmaps = ThumbnailCache(lib, source=thumb_source(lib))
+    pixmaps = ThumbnailCache(lib)
     faces = FacesModel(pixmaps, 64)
     refs = ReferencesModel(pixmaps, 64)
     QAbstractItemModelTester(faces, FAIL)
@@ -229,3 +228,73 @@ def test_a_preview_heard_before_the_job_is_listed_survives_a_listing_read_before
     assert model.index(0, 2).data().startswith("quick preview · face 1 of 1")
     assert model.apply_event(JobEvent(1, "restore_photo", "cancelled", "b", 1))
     assert model.preview(1) is None and model.stage(1) is None
+
+
+class _NoThumbnails:
+    """A library that makes no thumbnails of its own (only its faces and their crops)."""
+
+    def __init__(self, lib):
+        self.faces, self.face_crop = lib.faces, lib.face_crop
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["library-thumbnails", "face-crops"])
+def test_people_pages_get_person_and_face_pictures_either_way(qtbot, lib, own):
+    """The people pages' one cache decides where pictures come from: the library's own
+    thumbnails (made by id in the worker), else the face crops (a person's best face)."""
+    from refldm_desktop.ui.app import make_qapp
+    from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.views.people_common import people_thumbs
+
+    make_qapp()
+    ctx = AppContext(lib, start_jobs=False)
+    try:
+        if not own:
+            ctx.library = _NoThumbnails(lib)
+        cache = people_thumbs(ctx)
+        assert people_thumbs(ctx) is cache
+        person = max(lib.people(), key=lambda p: p.face_count)
+        keys = [("person", person.id, 64), ("face", lib.faces(person.id)[0].id, 64)]
+        for key in keys:
+            cache.get(key)
+        qtbot.waitUntil(lambda: all(cache.cached(k) is not None for k in keys), timeout=30_000)
+    finally:
+        ctx.library = lib
+        ctx.close()
+
+
+def test_a_job_another_process_runs_shows_its_phase_from_the_database():
+    """`jobs run` from a terminal sends this app no events: the listing's phase says which
+    one it is in, and the bar runs on through both phases as for the app's own jobs."""
+    model = JobsModel()
+    QAbstractItemModelTester(model, FAIL)
+    payload = {"steps": 50, "options": {"preview_steps": 8}}
+    model.set_jobs([job(1, "running", payload=payload, faces_done=0, faces_total=1, step=4, steps=8,
+                        stage=PREVIEW_STAGE)])
+    assert model.index(0, 2).data().startswith("quick preview · face 1 of 1 · step 4 of 8")
+    assert model.index(0, 2).data(FractionRole) == pytest.approx(4 / 58)
+    model.set_jobs([job(1, "running", payload=payload, faces_done=0, faces_total=1, step=25, steps=50,
+                        stage=FULL_STAGE)])
+    assert model.index(0, 2).data().startswith("full result · face 1 of 1 · step 25 of 50")
+    assert model.index(0, 2).data(FractionRole) == pytest.approx((8 + 25) / 58)
+    model.set_jobs([job(1, "done", payload=payload, stage=FULL_STAGE)])
+    assert model.index(0, 2).data() == "done" and model.stage(1) is None
+
+
+def test_the_full_run_is_timed_by_its_own_steps():
+    """The preview's pace includes encoding the references once; the full run's time left
+    comes from the full run's own steps as soon as it has some."""
+    now = [0.0]
+    model = JobsModel(clock=lambda: now[0])
+    payload = {"steps": 50, "options": {"preview_steps": 10}}
+    model.set_jobs([job(1, "running", payload=payload)])
+
+    def hear(t, step, stage, steps):
+        now[0] = t
+        model.apply_event(JobEvent(1, "restore_photo", "running", "b", 1, faces_done=0, faces_total=1,
+                                   step=step, steps=steps, stage=stage))
+        return model.index(0, 2).data()
+
+    hear(0, 0, PREVIEW_STAGE, 10)
+    hear(40, 10, PREVIEW_STAGE, 10)  # 4 s a step, the references' encoding included
+    assert hear(40, 0, FULL_STAGE, 50).endswith("about 3 min left")  # 50 steps at the preview's pace meanwhile
+    assert hear(50, 10, FULL_STAGE, 50).endswith("about 40 s left")  # then 1 s a step: 40 steps left

@@ -345,7 +345,9 @@ def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypat
             ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "running", "b", photo, faces_done=0,
                                          faces_total=1, step=step, steps=50, stage=FULL_STAGE))
         qtbot.waitUntil(lambda: compare.progress.isVisible() and "step 3 of 50" in compare.progress.text(), timeout=WAIT)
-        assert compare.progress.text().startswith("full result · face 1 of 1 · step 3 of 50")
+        # The status bar's follower, which heard the preview too: the same words there.
+        assert compare.progress.text().startswith("preview ready · face 1 of 1 · step 3 of 50")
+        assert status.jobs.label.text().endswith(compare.progress.text())
     finally:
         gate.set()
     qtbot.waitUntil(lambda: compare.loaded is not None, timeout=WAIT)

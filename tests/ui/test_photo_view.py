@@ -3,6 +3,8 @@ too, and one Ctrl+Z takes any of it back."""
 
 from __future__ import annotations
 
+import pytest
+
 from musthave import require_module
 
 require_module("PySide6")
@@ -118,10 +120,103 @@ def test_reveal_falls_back_to_the_folder_without_a_file_manager_service(tmp_path
 
     opened = []
     monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(photo_menu, "_show_items_over_dbus", lambda path: False)
+    monkeypatch.setattr(photo_menu, "_show_items_over_dbus", lambda path, failed: False)
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
     assert photo_menu.reveal(tmp_path / "a" / "b.jpg")
     assert opened == [str(tmp_path / "a")]
+
+
+_FILE_MANAGER = """
+import sys, time
+from PySide6.QtCore import ClassInfo, QCoreApplication, QObject, Slot
+from PySide6.QtDBus import QDBusConnection
+
+log, hang = sys.argv[1], sys.argv[2] == "hang"
+
+
+@ClassInfo({"D-Bus Interface": "org.freedesktop.FileManager1"})
+class FileManager(QObject):
+    @Slot("QStringList", str)
+    def ShowItems(self, uris, startup):
+        with open(log, "a") as f:
+            f.write(" ".join(uris) + "\\n")
+        if hang:
+            time.sleep(120)  # a file manager that does not answer
+
+
+app = QCoreApplication([])
+bus = QDBusConnection.connectToBus(sys.argv[3], "test")
+manager = FileManager()
+bus.registerObject("/org/freedesktop/FileManager1", manager, QDBusConnection.RegisterOption.ExportAllSlots)
+if bus.registerService("org.freedesktop.FileManager1"):
+    with open(log, "a") as f:
+        f.write("ready\\n")
+app.exec()
+"""
+
+
+@pytest.fixture
+def session_bus(tmp_path, monkeypatch, request):
+    """A private D-Bus session bus (Debian's dbus-daemon) that photo_menu talks to."""
+    import shutil
+    import subprocess
+
+    from PySide6.QtDBus import QDBusConnection
+
+    if shutil.which("dbus-daemon") is None:
+        pytest.skip("no dbus-daemon")
+    daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    request.addfinalizer(lambda: (daemon.kill(), daemon.wait(), daemon.stdout.close()))
+    address = daemon.stdout.readline().strip()
+    name = f"photo-menu-{tmp_path.name}"
+    bus = QDBusConnection.connectToBus(address, name)
+    request.addfinalizer(lambda: QDBusConnection.disconnectFromBus(name))
+    assert bus.isConnected()
+    monkeypatch.setattr("refldm_desktop.ui.views.photo_menu._session_bus", lambda: bus)
+    return address
+
+
+def _file_manager(tmp_path, address, hang: bool, request):
+    import subprocess
+    import sys
+    import time
+
+    script, log = tmp_path / "file_manager.py", tmp_path / "file_manager.log"
+    script.write_text(_FILE_MANAGER)
+    proc = subprocess.Popen([sys.executable, str(script), str(log), "hang" if hang else "answer", address])
+    request.addfinalizer(lambda: (proc.kill(), proc.wait()))
+    end = time.monotonic() + 30
+    while not (log.exists() and "ready" in log.read_text()):
+        assert proc.poll() is None and time.monotonic() < end, "the fake file manager did not start"
+        time.sleep(0.05)
+    return log
+
+
+@pytest.mark.parametrize("hang", [False, True], ids=["answers", "hangs"])
+def test_reveal_never_waits_for_the_file_manager(qtbot, tmp_path, monkeypatch, session_bus, request, hang):
+    """The file manager is asked over D-Bus without the window waiting for its answer; one
+    that hangs gets the folder opened instead once the call times out."""
+    import sys
+
+    from PySide6.QtGui import QDesktopServices
+
+    from refldm_desktop.ui.views import photo_menu
+
+    log = _file_manager(tmp_path, session_bus, hang, request)
+    opened: list[str] = []
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(photo_menu, "DBUS_TIMEOUT_MS", 1500)
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
+    photo = tmp_path / "album" / "b.jpg"
+    assert photo_menu.reveal(photo)
+    assert opened == []  # returned before any answer: a blocking call would have timed out first
+    qtbot.waitUntil(lambda: photo.as_uri() in log.read_text(), timeout=10_000)
+    if hang:
+        qtbot.waitUntil(lambda: opened == [str(photo.parent)], timeout=10_000)
+    else:
+        qtbot.wait(2000)  # past the timeout: an answered call opens nothing more
+        assert opened == []
 
 
 def test_faces_are_reached_with_tab_and_named_with_enter(qtbot, fake_ctx, monkeypatch):

@@ -115,7 +115,13 @@ def auto_precision(store: PrecisionStore | None, key: str, measure: Callable[[],
     return choose(trial)
 
 
+def store_in(cache: str | Path) -> Path:
+    """The trials' file in a home's cache folder (where the reference latents are kept too)."""
+    return Path(cache) / "precision.json"
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 images, in dB (inf when equal)."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
@@ -136,7 +142,7 @@ def measure(model_dir: str | Path, device: str, steps: int = TRIAL_STEPS) -> Pre
     for precision in ("fp32", "bf16"):
         model = RefLDM.load(model_dir, device=device, precision=precision)
         size = model.config.image_size
-        lq, refs = _synthetic_faces(1, size, 1), _synthetic_faces(TRIAL_REFS, size, 2)
+        lq, refs = synthetic_faces(1, size, 1), synthetic_faces(TRIAL_REFS, size, 2)
         cache = model.encode_references(refs)
         if dev.type == "cuda":  # kernel selection on the first call is not the precision's cost
             model.restore(lq, cache, steps=1, seed=0)
@@ -157,8 +163,9 @@ def _sync(dev) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _synthetic_faces(n: int, size: int, seed: int) -> np.ndarray:
-    """Smooth colour fields (uint8): like faces, no pixel-level noise for bf16 to amplify."""
+def synthetic_faces(n: int, size: int, seed: int) -> np.ndarray:
+    """`n` smooth colour fields (uint8, n x size x size x 3), the same for the same seed:
+    like faces, no pixel-level noise for bf16 to amplify (the trials and the benchmarks)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)

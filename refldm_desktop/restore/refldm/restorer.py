@@ -45,6 +45,7 @@ from refldm_desktop.restore.protocol import (
     check_crops,
 )
 from refldm_desktop.restore.refldm.latent_store import ReferenceLatentStore, latent_key
+from refldm_desktop.restore.refldm.precision import store_in
 
 BATCH_ON_ACCELERATOR = 8  # faces per UNet batch on a GPU: 8 of one person fit in 2 GiB in bf16
 REFERENCE_SETS_KEPT = 4  # a few MB each at 512 px; one set per person being restored
@@ -80,7 +81,7 @@ class RefLDMRestorer:
             cache_dir = self.models_dir.parent / "cache" / "ref_latents"
         self.latent_store: ReferenceLatentStore | None = ReferenceLatentStore(cache_dir) if cache_dir else None
         # --precision auto's measured choice per device (precision.py), beside the latents.
-        self.precision_file = Path(cache_dir).parent / "precision.json" if cache_dir else None
+        self.precision_file = store_in(Path(cache_dir).parent) if cache_dir else None
         self.requested_device = device
         self.precision = precision
         self.cuda_graphs = cuda_graphs

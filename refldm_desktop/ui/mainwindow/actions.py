@@ -100,6 +100,13 @@ def _people(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
     contribute(window, ctx, menus)
 
 
+def _tools(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
+    probe_again = getattr(window.statusBar(), "probe_again", None)
+    if probe_again is not None:
+        menus["tools"].addSeparator()
+        menus["tools"].addAction(probe_again)
+
+
 def _help(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
     def shortcuts() -> None:
         from refldm_desktop.ui.dialogs.shortcuts import ShortcutsDialog
@@ -121,7 +128,7 @@ def _help(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
     menus["help"].addAction(action(window, "&About ReF-LDM Desktop", about, None, "aboutAction"))
 
 
-CONTRIBUTORS: list[Contributor] = [_file, _view, _photo, _people, _help]
+CONTRIBUTORS: list[Contributor] = [_file, _view, _photo, _people, _tools, _help]
 
 
 def install(window: "MainWindow", ctx: "AppContext") -> Menus:

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QW
 
 from refldm_desktop.db.models import JobState
 from refldm_desktop.ui.dialogs.forms import named
-from refldm_desktop.ui.job_follow import JobFollower
 
 if TYPE_CHECKING:
     from refldm_desktop.jobs.queue import JobInfo
@@ -22,7 +21,7 @@ class JobsStatus(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.setObjectName("jobsStatus")
-        self.follow = JobFollower(ctx, self)
+        self.follow = ctx.running_job
         self.label = named(QLabel(), "jobStatusLabel", "Restoring now")
         self.bar = named(QProgressBar(), "jobStatusProgress", "Progress of the running job")
         self.bar.setRange(0, 1000)

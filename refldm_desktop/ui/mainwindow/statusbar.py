@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
 from refldm_desktop.ui.dialogs.forms import named
@@ -33,6 +34,14 @@ class StatusBar(QStatusBar):
         self.device = QLabel("Looking up the device…")
         self.device.setObjectName("deviceLabel")
         self.device.setAccessibleName("Device used for restoring")
+        # The device is looked up once a session (a failed look-up too): asked again here,
+        # after installing a driver or plugging in a GPU.
+        self.probe_again = QAction("Look Up the Device Again", self)
+        self.probe_again.setObjectName("probeDeviceAction")
+        self.probe_again.triggered.connect(lambda _checked=False: self.measure_device(probe_again=True))
+        self.device.addAction(self.probe_again)
+        self.device.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.device.setToolTip("Right-click to look up the device again")
         for w in (self.task_label, self.progress, self.cancel):
             self.addPermanentWidget(w)
             w.hide()
@@ -53,12 +62,14 @@ class StatusBar(QStatusBar):
         ctx.changed.connect(self._maybe_remeasure)
         ctx.after_first_paint(self.measure_device)
 
-    def measure_device(self) -> None:
+    def measure_device(self, probe_again: bool = False) -> None:
         from refldm_desktop.ui.device import describe
 
         lib = self.ctx.library
+        if probe_again:
+            self.set_device("Looking up the device…")
         # No label: quiet, not shown as background work.
-        self.ctx.tasks.run_long("", lambda _task: describe(lib), self.set_device, lambda *_: None)
+        self.ctx.tasks.run_long("", lambda _task: describe(lib, probe_again), self.set_device, lambda *_: None)
 
     def _maybe_remeasure(self, change) -> None:
         if "versions" in change.areas and not self._remeasure.isActive():

@@ -69,22 +69,30 @@ def progress_text(job: JobInfo, left: float | None = None, stage: str | None = N
 
 
 class Eta:
-    """Time left per job from its progress so far (wall clock since the first progress)."""
+    """Time left per job from its pace so far: wall-clock seconds per share of the work,
+    measured within the job's current phase. A restore's quick preview and its full run
+    make the same model calls per step (the same faces, references and batches), but the
+    preview also pays once for encoding the references: the full run's pace is measured
+    from its own steps as soon as it has some, the preview's meanwhile."""
 
     def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
-        self._start: dict[int, tuple[float, float]] = {}
+        # job id -> (phase start time, share done then, phase, seconds per share so far)
+        self._start: dict[int, tuple[float, float, str | None, float | None]] = {}
 
-    def update(self, job: JobInfo, f: float | None) -> float | None:
-        """Seconds left of `job`, which has `f` of its work done."""
+    def update(self, job: JobInfo, f: float | None, stage: str | None = None) -> float | None:
+        """Seconds left of `job`, which has `f` of its work done, in phase `stage`."""
         if job.state != JobState.RUNNING or f is None:
             self._start.pop(job.id, None)
             return None
         now = self._clock()
-        t0, f0 = self._start.setdefault(job.id, (now, f))
-        if f <= f0 or now <= t0:
-            return None
-        return (now - t0) / (f - f0) * (1.0 - f)
+        t0, f0, phase, pace = self._start.get(job.id) or (now, f, stage, None)
+        if stage != phase:
+            t0, f0, phase = now, f, stage
+        if f > f0 and now > t0:
+            pace = (now - t0) / (f - f0)
+        self._start[job.id] = (t0, f0, phase, pace)
+        return None if pace is None else pace * (1.0 - f)
 
 
 class JobsModel(QAbstractTableModel):
@@ -109,13 +117,19 @@ class JobsModel(QAbstractTableModel):
         if job.state in ENDED:
             self._stage.pop(job.id, None)
             self._preview.pop(job.id, None)
-        self._left[job.id] = self._eta.update(job, self.fraction(job))
+        self._left[job.id] = self._eta.update(job, self.fraction(job), self._stage_of(job))
 
     def fraction(self, job: JobInfo) -> float | None:
-        return fraction(job, self._stage.get(job.id))
+        return fraction(job, self._stage_of(job))
+
+    def _stage_of(self, job: JobInfo) -> str | None:
+        # Heard from this app's runner, else as the database has it (a job another process
+        # runs, or one listed before its events came).
+        return self._stage.get(job.id) or (job.stage if job.state == JobState.RUNNING else None)
 
     def stage(self, job_id: int) -> str | None:
-        return self._stage.get(job_id)
+        row = self.row_of(job_id)
+        return self._stage_of(self._jobs[row]) if row >= 0 else self._stage.get(job_id)
 
     def preview(self, job_id: int) -> str | None:
         """The path of the quick preview a running job showed, if it did."""
@@ -136,7 +150,7 @@ class JobsModel(QAbstractTableModel):
             if job.id != event.job_id:
                 continue
             fields: dict[str, Any] = {"state": event.state}
-            for name in ("faces_done", "faces_total", "step", "steps", "message", "error", "version_id"):
+            for name in ("faces_done", "faces_total", "step", "steps", "message", "error", "version_id", "stage"):
                 value = getattr(event, name)
                 if value is not None:
                     fields[name] = value
@@ -177,7 +191,7 @@ class JobsModel(QAbstractTableModel):
             if col == 1:
                 return job.state + (" (cancelling)" if job.cancel_requested and job.state == JobState.RUNNING else "")
             if col == 2:
-                return progress_text(job, self._left.get(job.id), self._stage.get(job.id), job.id in self._preview)
+                return progress_text(job, self._left.get(job.id), self._stage_of(job), job.id in self._preview)
             if col == 3:
                 return job.error or job.message or (job.note.splitlines()[-1] if job.note else "")
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.dialogs.forms import named
-from refldm_desktop.ui.job_follow import JobFollower
 from refldm_desktop.ui.views.compare_canvas import CompareCanvas, Mode
 from refldm_desktop.core.outcomes import FaceOutcome
 
@@ -131,7 +130,8 @@ class CompareView(QWidget):
         # While a preview is shown: how far the full result is (the status bar's words).
         self.progress = named(QLabel(), "compareProgress", "Progress of the full result")
         self.progress.hide()
-        self._follow: JobFollower | None = None
+        self._preview_job: int | None = None  # the job making the full result of the preview
+        ctx.running_job.changed.connect(self._show_progress)
         self.title = QLabel()
         self.title.setObjectName("compareTitle")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -231,11 +231,7 @@ class CompareView(QWidget):
         """A quick low-step result while the full one is made: shown like a result, but
         nothing to keep or discard yet, and how far the full one is (the job `job_id`);
         show_version() swaps in the final one."""
-        if job_id is not None:
-            if self._follow is None:
-                self._follow = JobFollower(self.ctx, self, job_id)
-                self._follow.changed.connect(self._show_progress)
-            self._follow.follow(job_id)
+        self._preview_job = job_id
         self.version_id = None
         self.loaded = None
         self.preview_steps = steps
@@ -245,6 +241,7 @@ class CompareView(QWidget):
         what = f"Preview ({steps} steps)" if steps else "Preview"
         self.title.setText(f"{what}: the full result follows")
         self.title.setToolTip("A quick result with fewer steps; the final one replaces it when it is done")
+        self._show_progress()
         self.references.clear()
         self.ref_caption.setText("References are listed with the full result")
         self.details.setText("")
@@ -262,9 +259,9 @@ class CompareView(QWidget):
         self.ctx.tasks.run(load, shown, lambda *_: None, label="Opening the preview")
 
     def _show_progress(self) -> None:
-        follow = self._follow
-        shown = follow is not None and follow.running and self.preview_steps is not None
-        if shown and follow is not None:
+        follow = self.ctx.running_job
+        shown = self.preview_steps is not None and self._preview_job is not None and follow.job_id == self._preview_job
+        if shown:
             self.progress.setText(follow.text())
             self.progress.setToolTip("How far the full result is; it replaces this preview when it is done")
         self.progress.setVisible(shown)

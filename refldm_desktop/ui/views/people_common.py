@@ -3,7 +3,6 @@ and the face tile delegate with its confirmed / pinned / excluded badges."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QRect, QSize, Qt
@@ -19,36 +18,12 @@ from PySide6.QtWidgets import (
 from refldm_desktop.ui.models.faces import ConfirmedRole, ReferenceRole
 from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.models.people import HiddenRole
-from refldm_desktop.db.models import PhotoState
 
 if TYPE_CHECKING:
-    from refldm_desktop.core.library import Library
     from refldm_desktop.ui.context import AppContext
 
 TILE = 128
 EDIT_AREAS = ("people", "faces", "references")
-
-
-def thumb_source(library: "Library") -> Callable[[tuple[str, int, int]], Path]:
-    """Pictures for ("person" | "face", id, size) keys: the core's thumbnails when it makes
-    them, else the aligned face crop (a person's best-scored face as their cover)."""
-
-    def source(key: tuple[str, int, int]) -> Path:
-        kind, ident, size = key
-        thumbnail = getattr(library, "thumbnail", None)
-        if callable(thumbnail):
-            return Path(thumbnail(kind, ident, size))
-        if kind == "person":
-            faces = library.faces(ident)
-            if not faces:
-                raise LookupError(f"person {ident} has no faces")
-            best = max(faces, key=lambda f: (f.photo_state == PhotoState.OK, f.quality_score or 0.0, -f.id))
-            return library.face_crop(best.id)
-        if kind == "face":
-            return library.face_crop(ident)
-        raise LookupError(f"no picture for {kind} {ident}")
-
-    return source
 
 
 def people_thumbs(ctx: "AppContext"):
@@ -57,9 +32,7 @@ def people_thumbs(ctx: "AppContext"):
     if cache is None:
         from refldm_desktop.ui.thumbnails import ThumbnailCache
 
-        # A library that makes thumbnails has them made in the worker process, by id.
-        own = callable(getattr(ctx.library, "thumbnail", None))
-        cache = ctx.people_thumbs = ThumbnailCache(ctx.library, ctx, source=None if own else thumb_source(ctx.library))
+        cache = ctx.people_thumbs = ThumbnailCache(ctx.library, ctx)
         ctx.on_close(cache.close)
     return cache
 

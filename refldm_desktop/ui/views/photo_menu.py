@@ -126,13 +126,20 @@ def open_in_file_manager(page: "PhotosPage", photo_id: int) -> None:
     page.ctx.tasks.run(find, show, label="Finding the photo's file")
 
 
+DBUS_TIMEOUT_MS = 25_000  # a file manager that has not answered by then: open the folder
+
+
 def reveal(path: Path) -> bool:
     """Open the file manager at `path`'s folder with the file selected where the platform
     allows it (Windows Explorer, the macOS Finder, a freedesktop file manager over D-Bus);
-    else at the folder. Whether a file manager was asked to open."""
+    else at the folder. Whether a file manager was asked to open. Never waits for it: the
+    D-Bus call is answered later, and an error or no answer then opens the folder."""
     import sys
 
     from PySide6.QtCore import QProcess
+
+    def open_folder() -> bool:
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
 
     if sys.platform == "win32":
         if QProcess.startDetached("explorer", [f"/select,{path}"])[0]:
@@ -140,22 +147,44 @@ def reveal(path: Path) -> bool:
     elif sys.platform == "darwin":
         if QProcess.startDetached("open", ["-R", str(path)])[0]:
             return True
-    elif _show_items_over_dbus(path):
+    elif _show_items_over_dbus(path, open_folder):
         return True
-    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
+    return open_folder()
 
 
-def _show_items_over_dbus(path: Path) -> bool:
+_waiting: set = set()  # D-Bus calls not answered yet (kept alive until they are)
+
+
+def _show_items_over_dbus(path: Path, failed) -> bool:
+    """Ask the session's file manager to show the file, without waiting for its answer
+    (a hung file manager held the window for the whole D-Bus timeout); `failed()` is
+    called on the GUI thread if the answer is an error or none comes. Whether it was asked."""
     try:
-        from PySide6.QtDBus import QDBusConnection, QDBusInterface, QDBusMessage
+        from PySide6.QtDBus import QDBusMessage, QDBusPendingCallWatcher
     except ImportError:
         return False
-    bus = QDBusConnection.sessionBus()
+    bus = _session_bus()
     if not bus.isConnected():
         return False
-    manager = QDBusInterface("org.freedesktop.FileManager1", "/org/freedesktop/FileManager1",
-                             "org.freedesktop.FileManager1", bus)
-    if not manager.isValid():
-        return False
-    reply = manager.call("ShowItems", [QUrl.fromLocalFile(str(path)).toString()], "")
-    return reply.type() != QDBusMessage.MessageType.ErrorMessage
+    # A plain message, not a QDBusInterface: making an interface asks the service to
+    # describe itself, a blocking call of its own.
+    call = QDBusMessage.createMethodCall("org.freedesktop.FileManager1", "/org/freedesktop/FileManager1",
+                                         "org.freedesktop.FileManager1", "ShowItems")
+    call.setArguments([[QUrl.fromLocalFile(str(path)).toString()], ""])
+    watcher = QDBusPendingCallWatcher(bus.asyncCall(call, DBUS_TIMEOUT_MS))
+    _waiting.add(watcher)
+
+    def answered(w) -> None:
+        _waiting.discard(watcher)
+        if watcher.isError():
+            failed()
+        watcher.deleteLater()
+
+    watcher.finished.connect(answered)
+    return True
+
+
+def _session_bus():
+    from PySide6.QtDBus import QDBusConnection
+
+    return QDBusConnection.sessionBus()

@@ -84,3 +84,14 @@ def test_auto_in_the_restorer_uses_the_stored_trial(tmp_path, tiny_home, monkeyp
     PrecisionStore(tmp_path / "cache" / "precision.json").put(key, PrecisionTrial(2.0, 1.0, 40.0))
     monkeypatch.setattr(P, "measure", lambda *a, **kw: pytest.fail("measured again"))
     assert r._load("cpu").dtype == torch.bfloat16
+
+
+def test_the_app_and_the_cli_keep_one_trial_file(tmp_path):
+    """A trial the app measured (its restorer's default cache) is the one `restore-face`
+    reads (the home's cache): the file is named in one place."""
+    from refldm_desktop.core.home import Home
+    from refldm_desktop.restore.refldm.restorer import RefLDMRestorer
+
+    home = Home(tmp_path / "home")
+    assert RefLDMRestorer(models_dir=home.models, device="cpu").precision_file == P.store_in(home.cache)
+    assert P.store_in(home.cache).parent == home.cache
