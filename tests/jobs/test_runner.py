@@ -75,7 +75,10 @@ def test_cancel_a_running_job_from_another_process(library_with_photos, home, ev
         with reopen(home) as other:
             c = other.jobs.cancel([r.queued[0]])
             assert c.stopping == (r.queued[0],)
-            assert other.jobs.get(r.queued[0]).cancel_requested
+            # Asked for, or already done: the runner polls every 0.05 s and clears the flag
+            # when it cancels the job.
+            seen = other.jobs.get(r.queued[0])
+            assert seen.cancel_requested or seen.state == "cancelled"
         wait_for(lambda: lib.jobs.get(r.queued[0]).state == "cancelled", what="cancel")
         # The runner goes on with the next job; let it finish.
         wait_for(lambda: runner.current_job_id == r.queued[1], what="next job")
