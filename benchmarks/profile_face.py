@@ -21,6 +21,28 @@ threads) and the load average, since the machine may be shared:
 - a torch.profiler breakdown of each phase by kind of operator: convolution, matrix
   products, attention, normalisation, element-wise, copies and layout changes, and the rest
   of the wall time (Python and framework), with the convolutions' and matmuls' GFLOP/s.
+
+Tried on the shared 2-core AMD EPYC VM (Zen 3, AVX2), torch 2.13.0+cpu, while the load was
+6-13: variants alternated call by call, 1 thread, medians of CPU seconds (the wall times were
+up to 10x those; a median moved by 5-10% between runs of the same code):
+- lean residual blocks (in-place SiLUs and sums, no divide by 1.0; bitwise the same result;
+  branch modelspeed-lean, with a `nolean` variant here; not landed): LQ encode -13% at 256 px
+  (2.38 vs 2.72 s) and -8% at 512 px (9.57 vs 10.44 s); decode -10% at 256 px (4.32 vs
+  4.78 s) but +2.5% at 512 px (19.72 vs 19.23 s); the guided UNet pass +1.5% (3.21 vs 3.16 s).
+  Only the encode's gain held in both runs.
+- the VQ encoder on channels_last activations: 5% more CPU at 256 px (2.38 vs 2.26 s), so it
+  stays NCHW; a lone 3x3 conv of 128 channels at 256 x 256 does run at 78 GFLOP/s per CPU
+  second channels_last and 55 NCHW, but the whole encoder did not gain.
+- torch.compile (inductor, gcc 12.2 present): on the tiny test model its first call took 750 s
+  wall (30 C++ kernels built at load 11), and the compiled pass took as long as the eager one
+  (0.036 vs 0.035-0.037 s CPU). The full-size pass was not compiled in the time left: not
+  added, not even as an option.
+- the plain attention fallback against the CPU flash kernel on the reference attention's
+  shapes: 6 against 42-51 GFLOP/s per CPU second, so the flash kernel stays.
+- threads: under load, torch's two OpenMP threads wait for each other on every small operator:
+  a GroupNorm of 2 x 320 x 32 x 32 took 8.0 ms CPU with 2 threads against 0.44 ms with 1, a
+  small flash-attention call 8 ms against 1 ms. Not changed: it needs a quiet machine to
+  weigh against the large operators' gain from the second core.
 """
 
 from __future__ import annotations

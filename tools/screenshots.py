@@ -36,7 +36,7 @@ def _settle(app, seconds: float = 1.0) -> None:
         time.sleep(0.02)
 
 
-def _hold_a_restore(app, ctx, page, photo_id: int):
+def _hold_a_restore(app, ctx, page, jobs_panel, photo_id: int):
     """Restore one photo (with the passthrough restorer, which has no steps of its own) and
     hold the job once its quick preview is made, so that the Jobs page shows it running;
     the full run's progress is reported as a 50-step ReF-LDM run would report it. Returns
@@ -61,12 +61,18 @@ def _hold_a_restore(app, ctx, page, photo_id: int):
     _wait(app, lambda: bool(previews), 300)
     job_id, batch = previews[0]
     follow = ctx.running_job
-    _wait(app, lambda: follow.job_id == job_id and follow.model.job(0).faces_total is not None, 120)
+    # Once the panel and the status bar have read the job (a listing read later would show
+    # the held job's own last report again).
+    _wait(app, lambda: follow.job_id == job_id and follow.model.job(0).faces_total is not None
+          and jobs_panel.model.row_of(job_id) >= 0 and not ctx.tasks.busy(), 120)
     faces = follow.model.job(0).faces_total or 1
-    for t, step in ((0.0, 10), (1.5, 23)):  # two reports: the time left comes from their pace
+    for t, step in ((0.0, 22), (1.5, 23)):  # two reports: the time left comes from their pace
         _settle(app, t)
-        ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "running", batch, photo_id, faces_done=faces - 1,
-                                     faces_total=faces, step=step, steps=50, stage=FULL_STAGE))
+        report = dict(faces_done=faces - 1, faces_total=faces, step=step, steps=50,
+                      message="preview ready; making the full result (50 steps)")
+        # Where the runner puts a report: the database (which the Jobs page lists) and its event.
+        ctx.library.jobs.queue.progress(job_id, force=True, stage=FULL_STAGE, **report)
+        ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "running", batch, photo_id, stage=FULL_STAGE, **report))
 
     def finish() -> None:
         gate.set()
@@ -167,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyError:
             continue  # that page is not in this version of the app
         if key == "jobs":  # with a restore running: its row, its progress, the status bar's
-            finish_held = _hold_a_restore(app, ctx, page, group.id)
+            finish_held = _hold_a_restore(app, ctx, page, widget, group.id)
         # Tiles' pictures come from the thumbnail cache off the GUI thread: on a busy machine
         # a fixed pause showed grey tiles, so wait until every tile has its picture.
         if hasattr(widget, "show_finished"):  # the restore above has ended: list it
@@ -178,10 +184,16 @@ def main(argv: list[str] | None = None) -> int:
             _wait(app, lambda m=model: all(m.index(r, 0).data(Qt.DecorationRole) is not None
                                            for r in range(m.rowCount())), 300)
         if hasattr(widget, "rows"):  # Unknown faces: a strip of face labels per group
-            # Only tiles on screen ask for their picture (they do when painted): wait for those.
-            _wait(app, lambda w=widget: bool(w.rows) and all(
-                not label.pixmap().isNull() for row in w.rows for label in row.faces.values()
-                if not label.visibleRegion().isEmpty()), 300)
+            # Only tiles on screen ask for their picture (they do when painted): wait for those,
+            # once the page has grouped the faces (a regrouping makes new tiles).
+            def pictured(w=widget) -> bool:
+                return bool(w.rows) and not ctx.tasks.busy() and all(
+                    not label.pixmap().isNull() for row in w.rows for label in row.faces.values()
+                    if not label.visibleRegion().isEmpty())
+
+            _wait(app, pictured, 300)
+            _settle(app, 1.0)
+            _wait(app, pictured, 300)
         _settle(app, 1.0)
         shot(window, name)
     if finish_held is not None:

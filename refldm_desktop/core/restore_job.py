@@ -437,7 +437,7 @@ def _encode(original: Path, image: np.ndarray, result) -> tuple[bytes, str, bool
     if result.upscale == 1:
         from refldm_desktop.library.jpeg_splice import splice_jpeg
 
-        data = splice_jpeg(original, result.image, result.paste.coverage() > 0)
+        data = splice_jpeg(original, result.image, result.paste.touched())
         if data is not None:
             ext = original.suffix if original.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".jfif") else ".jpg"
             return data, ext, True

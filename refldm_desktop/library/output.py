@@ -159,6 +159,62 @@ def estimate_jpeg_quality(quantization: dict[int, Any] | None) -> int | None:
     return int(np.argmin(err)) + 1
 
 
+def _png_header(path: Path) -> list[str] | None:
+    """The keywords of a PNG file's text chunks when all its metadata (text and EXIF) comes
+    before its image data; None when some follows it (Pillow finds that only by decoding
+    the whole image) or the file does not parse. Reads the chunk headers only."""
+    keys: list[str] = []
+    seen_idat = False
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != _PNG_SIGNATURE:
+                return None
+            while True:
+                head = f.read(8)
+                if len(head) < 8:
+                    return keys
+                length, kind = int.from_bytes(head[:4], "big"), head[4:]
+                skip = length + 4
+                if kind == b"IDAT":
+                    seen_idat = True
+                elif kind in (b"tEXt", b"zTXt", b"iTXt", b"eXIf"):
+                    if seen_idat:
+                        return None
+                    if kind != b"eXIf":
+                        start = f.read(min(length, 80))  # a keyword has at most 79 bytes
+                        keys.append(start.split(b"\0", 1)[0].decode("latin-1"))
+                        skip -= len(start)
+                elif kind == b"IEND":
+                    return keys
+                f.seek(skip, os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+def _open(path: Path) -> tuple[Image.Image, list[str] | None]:
+    """Image.open for reading metadata, and a PNG's text keywords (see _png_text). When a
+    PNG has no metadata after its pixels, an empty "exif" says it has none there: Pillow's
+    getexif() would otherwise decode the whole image to look."""
+    img = Image.open(path)
+    keys = None
+    if img.format == "PNG":
+        keys = _png_header(path)
+        if keys is not None:
+            img.info.setdefault("exif", b"")
+    return img, keys
+
+
+def _png_text(img: Image.Image, keys: list[str] | None) -> dict[str, Any]:
+    """The text chunks of a PNG: those named by `keys` (all of them come before the pixels,
+    where Pillow has already read them into info), or else all Pillow finds by decoding."""
+    if keys is None:
+        return dict(getattr(img, "text", {}) or {})
+    return {k: img.info[k] for k in keys if k in img.info}
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def _webp_is_lossless(path: Path) -> bool:
     """True when a WebP's image data is a VP8L (lossless) bitstream."""
     try:
@@ -190,11 +246,14 @@ def plan_output(original: Path, upright_size: tuple[int, int], out_size: tuple[i
     `upright_size` is the original's (width, height) after EXIF orientation, `out_size` that
     of the pixels we write (larger when the photo was upscaled before restoration).
     """
-    with Image.open(original) as img:
+    opened, text_keys = _open(original)
+    with opened as img:
         fmt = (img.format or "").upper()
         mode = img.mode
-        info = dict(img.info)
+        # First what may load a PNG whose metadata follows its pixels, then the info it fills.
+        png_text = _png_text(img, text_keys) if fmt == "PNG" else {}
         orientation = _orientation(img)
+        info = dict(img.info)
         exif_raw = info.get("exif")
         if not exif_raw and fmt == "TIFF":
             try:
@@ -204,7 +263,6 @@ def plan_output(original: Path, upright_size: tuple[int, int], out_size: tuple[i
         quantization = getattr(img, "quantization", None) if fmt == "JPEG" else None
         sampling = JpegImagePlugin.get_sampling(img) if fmt == "JPEG" else -1
         xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
-        png_text = dict(getattr(img, "text", {}) or {}) if fmt == "PNG" else {}
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in info)
     grey = mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
     sixteen = mode in ("I", "I;16", "I;16B", "I;16L")
@@ -520,7 +578,7 @@ def write_restored(
     check_destination(out_dir, library_roots, allow_inside_library)
     try:
         if upright_size is None:
-            with Image.open(original) as img:
+            with _open(original)[0] as img:
                 size = upright_size_of(img)
         else:
             size = upright_size

@@ -25,7 +25,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from refldm_desktop.faces.align import AlignTransform, warp_to_crop
+from refldm_desktop.faces.align import AlignTransform, opencv, opencv_affine, warp_to_crop
 from refldm_desktop.restore.tone import PhotoTone
 from refldm_desktop.restore.torch_threads import one_torch_thread
 
@@ -163,8 +163,9 @@ class PasteOptions:
     # Paste the restorer's change (photo + warped restored - warped original crop), so the
     # photo's detail that the crop cannot hold survives. False: paste the warped crop itself.
     keep_detail: bool = True
-    # The torch device that warps and blends ("cuda" where the model runs on a GPU, where it
-    # costs next to nothing); None: the CPU.
+    # None: OpenCV warps back on the CPU (a few ms per face). A torch device name ("cuda"
+    # where the model runs on a GPU) warps with torch there instead; "cpu" runs that same
+    # torch code on the CPU, which is how the tests keep it covered.
     device: str | None = None
 
 
@@ -192,6 +193,13 @@ class PasteResult:
             np.maximum(cov[y0:y1, x0:x1], a, out=cov[y0:y1, x0:x1])
         return cov
 
+    def touched(self) -> np.ndarray:
+        """(H, W) bool: the pixels any face reaches (coverage() > 0, without its floats)."""
+        out = np.zeros(self.image.shape[:2], bool)
+        for (x0, y0, x1, y1), a in self.regions:
+            out[y0:y1, x0:x1] |= a > 0
+        return out
+
 
 # ---------------------------------------------------------------------------------------------
 # Colour and low-frequency matching, in crop space
@@ -213,20 +221,13 @@ def _gauss_kernel(sigma: float) -> np.ndarray:
 
 def _blur_small(a: np.ndarray, sigma: float) -> np.ndarray:
     """Separable Gaussian of a small (h, w, c) float32 array, edges reflected."""
+    cv2 = opencv()
     k = _gauss_kernel(sigma)
     r = len(k) // 2
-    for axis in (0, 1):
-        n = a.shape[axis]
-        pad = [(0, 0)] * a.ndim
-        pad[axis] = (r, r)
-        p = np.pad(a, pad, mode="reflect" if r < n else "edge")
-        acc = np.zeros_like(a)
-        for i, w in enumerate(k):
-            sl = [slice(None)] * a.ndim
-            sl[axis] = slice(i, i + n)
-            acc += w * p[tuple(sl)]
-        a = acc
-    return a
+    # Reflection needs more pixels than the kernel's radius; a smaller grid repeats its edge.
+    border = cv2.BORDER_REFLECT_101 if r < min(a.shape[:2]) else cv2.BORDER_REPLICATE
+    out = cv2.sepFilter2D(np.ascontiguousarray(a, np.float32), cv2.CV_32F, k, k, borderType=border)
+    return out.reshape(a.shape)
 
 
 @functools.lru_cache(maxsize=8)
@@ -271,8 +272,8 @@ def _coarse(crop: np.ndarray, sigma_px: float) -> np.ndarray:
     size = crop.shape[0]
     cell = max(1, int(round(sigma_px / 2.0)))
     m = max(2, int(round(size / cell)))
-    img = Image.fromarray(crop)
-    small = img.reduce(cell) if m * cell == size else img.resize((m, m), Image.Resampling.BOX)
+    cv2 = opencv()
+    small = cv2.resize(np.ascontiguousarray(crop), (m, m), interpolation=cv2.INTER_AREA)
     return np.asarray(small, dtype=np.float32)
 
 
@@ -351,18 +352,17 @@ def _fit_colour(
         low = _blur_small(small, sigma_px * small.shape[0] / size)
     a = b = None
     if color_match:
-        # Statistics on every _STATS_STEP-th pixel of each row and column where the face's
-        # weight is not 0: some 8000 pixels of a face, plenty for a mean and a spread.
+        # Statistics on every _STATS_STEP-th pixel of each row and column, weighted by the
+        # face's mask: some 8000 pixels of a face, plenty for a mean and a spread. Pixels
+        # outside the face weigh 0; summing them costs less than picking the others out.
         step = _STATS_STEP
-        w = np.asarray(weights, np.float32)[::step, ::step]
-        inside = w > 0
-        ws = w[inside].astype(np.float64)
+        ws = np.asarray(weights, np.float32)[::step, ::step].astype(np.float64).reshape(-1)
         if float(ws.sum()) * step * step > 4.0:
-            r = restored[::step, ::step][inside].astype(np.float64)
+            r = restored[::step, ::step].astype(np.float32)
             if low is not None:
-                r += _upsampled_every(low, size, step)[inside]
-            yr = r @ _RGB_TO_YCC.T
-            yc = original[::step, ::step][inside].astype(np.float64) @ _RGB_TO_YCC.T
+                r += _upsampled_every(low, size, step)
+            yr = r.reshape(-1, 3).astype(np.float64) @ _RGB_TO_YCC.T
+            yc = original[::step, ::step].reshape(-1, 3).astype(np.float64) @ _RGB_TO_YCC.T
             mr, sr = _weighted_stats(yr, ws)
             mc, sc = _weighted_stats(yc, ws)
             gain = np.ones(3)
@@ -378,14 +378,18 @@ def _fit_colour(
 def _upsampled_every(small: np.ndarray, size: int, step: int) -> np.ndarray:
     """Pixels [::step, ::step] of `small` enlarged to `size` as _add_upsampled does,
     without computing the others."""
-    i0, i1, f = _linear_taps(small.shape[0], size)
-    i0, i1, f = i0[::step], i1[::step], f[::step]
-    # np.take along an axis is about twice as fast as fancy indexing here.
-    rows = np.take(small, i0, axis=0)
-    rows += (np.take(small, i1, axis=0) - rows) * f[:, None, None]
-    out = np.take(rows, i0, axis=1)
-    out += (np.take(rows, i1, axis=1) - out) * f[None, :, None]
-    return out
+    cv2 = opencv()
+    m = small.shape[0]
+    n = len(range(0, size, step))
+    # Output pixel i lies at (i * step + 0.5) * m / size - 0.5 in the grid's pixel centres;
+    # beyond the outer centres the edge is held, as _linear_taps clips.
+    f = m / size
+    matrix = np.array([[step * f, 0.0, 0.5 * f - 0.5], [0.0, step * f, 0.5 * f - 0.5]])
+    out = cv2.warpAffine(
+        np.ascontiguousarray(small, np.float32), matrix, (n, n),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
+    )
+    return out.reshape(n, n, -1)
 
 
 def _affine(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -532,8 +536,7 @@ def _warp_back(torch, tensor, field: _Field, box: tuple[int, int, int, int], smo
     import torch.nn.functional as F
 
     x0, y0, x1, y1 = box
-    c = field.per_photo_pixel
-    k = 1 if smooth else max(1, int(np.ceil((c + 1.0) / _FINE_SPACING - 1e-6)))
+    k = 1 if smooth else _fineness(field)
     grid = _box_grid(torch, field, box, k, tensor.device)
     mode = "bilinear" if smooth or k > 1 else "bicubic"
     out = F.grid_sample(tensor[None], grid, mode=mode, padding_mode="border", align_corners=False)
@@ -542,14 +545,47 @@ def _warp_back(torch, tensor, field: _Field, box: tuple[int, int, int, int], smo
     return out[0]
 
 
+def _fineness(field: _Field) -> int:
+    """k of _warp_back: the finer grid keeps its samples within 2c / (c + 1) field pixels."""
+    return max(1, int(np.ceil((field.per_photo_pixel + 1.0) / _FINE_SPACING - 1e-6)))
+
+
+# The 3-tap sharpening that follows an area shrink: -1/24 on each side cancels the box
+# filter's loss of contrast in the passband (its response 1 - (pi f)^2 / 6 + ...), so that
+# detail at the photo's own scale comes back as strong as the restorer drew it.
+_AREA_SHARPEN = np.array([-1.0 / 24.0, 1.0 + 1.0 / 12.0, -1.0 / 24.0], np.float32)
+
+
+def _warp_back_cv(array: np.ndarray, field: _Field, box: tuple[int, int, int, int], smooth: bool = False) -> np.ndarray:
+    """_warp_back with OpenCV on the CPU, for an (h, w, c) float32 crop-space array:
+    bilinear taps on the grid k times finer than the photo's, shrunk by area averaging
+    (then sharpened back, see _AREA_SHARPEN) where torch uses an antialiasing cubic; on the
+    photos of ../shared both land a drawn change equally well (tests/restore/test_paste.py).
+    Returns (box height, box width, c) float32."""
+    cv2 = opencv()
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    k = 1 if smooth else _fineness(field)
+    # Fine pixel (i, j) lies at photo (x0 + i / k, y0 + j / k) in continuous coordinates.
+    to_photo = np.array([[1.0 / k, 0.0, x0], [0.0, 1.0 / k, y0], [0.0, 0.0, 1.0]])
+    m = opencv_affine(field.matrix @ to_photo)
+    mode = cv2.INTER_LINEAR if smooth or k > 1 else cv2.INTER_CUBIC
+    out = cv2.warpAffine(array, m, (w * k, h * k), flags=mode | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    if k > 1:
+        out = cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
+        out = cv2.sepFilter2D(out, -1, _AREA_SHARPEN, _AREA_SHARPEN, borderType=cv2.BORDER_REPLICATE)
+    return out.reshape(h, w, -1)
+
+
 def _reduced(crop: np.ndarray, window: tuple[int, int, int, int], reduce: int) -> np.ndarray:
     """The window of a uint8 crop (or float mask), box-averaged over reduce x reduce pixels."""
     u0, v0, u1, v1 = window
     if reduce == 1:
         return crop[v0:v1, u0:u1]
-    if crop.dtype == np.uint8:
-        return np.asarray(Image.fromarray(crop).reduce(reduce, box=(u0, v0, u1, v1)))
     h, w = (v1 - v0) // reduce, (u1 - u0) // reduce
+    if crop.dtype == np.uint8:
+        cv2 = opencv()
+        return cv2.resize(np.ascontiguousarray(crop[v0:v1, u0:u1]), (w, h), interpolation=cv2.INTER_AREA)
     return crop[v0:v1, u0:u1].reshape(h, reduce, w, reduce).mean(axis=(1, 3), dtype=np.float32)
 
 
@@ -565,8 +601,9 @@ def _box_alpha(t: AlignTransform, shape: FaceMaskShape, box: tuple[int, int, int
     xs = np.arange(x0, x1, dtype=np.float64) + 0.5
     ys = np.arange(y0, y1, dtype=np.float64) + 0.5
     m = t.matrix
-    u = m[0, 0] * xs[None, :] + m[0, 1] * ys[:, None] + m[0, 2]
-    v = m[1, 0] * xs[None, :] + m[1, 1] * ys[:, None] + m[1, 2]
+    # The grids in float32 (crop positions to 1/30000 of a pixel): half the memory traffic.
+    u = (m[0, 0] * xs).astype(np.float32)[None, :] + (m[0, 1] * ys + m[0, 2]).astype(np.float32)[:, None]
+    v = (m[1, 0] * xs).astype(np.float32)[None, :] + (m[1, 1] * ys + m[1, 2]).astype(np.float32)[:, None]
     return shape.alpha(u, v, t.size)
 
 
@@ -607,10 +644,13 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
         fit = _fit_colour(
             restored, original, weights, lowfreq_sigma=options.lowfreq_sigma, color_match=options.color_match
         )
-    torch = _torch()
-    device = torch.device(options.device or "cpu")
-    with one_torch_thread() if device.type == "cpu" else contextlib.nullcontext():
-        rgb, mask = _warped_change(torch, device, image, t, box, restored, original, fit, crop_mask, options)
+    if options.device is None:
+        rgb, mask = _warped_change_cv(image, t, box, restored, original, fit, crop_mask, options)
+    else:
+        torch = _torch()
+        device = torch.device(options.device)
+        with one_torch_thread() if device.type == "cpu" else contextlib.nullcontext():
+            rgb, mask = _warped_change(torch, device, image, t, box, restored, original, fit, crop_mask, options)
     if options.tone is not None and options.tone.monochrome:
         rgb = options.tone.apply(rgb)  # last, so that a grey photo stays exactly grey
     if mask is None:
@@ -620,6 +660,29 @@ def _prepare(image: np.ndarray, face: FacePaste, options: PasteOptions) -> _Warp
         # Where the ellipse is 0 the mask is exactly 0, whatever the resampler left there.
         alpha[_box_alpha(t, options.mask, box) <= 0] = 0.0
     return _Warped(box, rgb, alpha)
+
+
+def _crop_part(t: AlignTransform, options: PasteOptions) -> tuple[tuple[int, int, int, int], int]:
+    """The window of the crop that is warped back and by how much it is box-reduced first:
+    a crop with far more pixels than the face has in the photo is reduced by powers of two."""
+    window = _crop_window(options.mask, t.size)
+    crop_per_photo = 1.0 / t.source_pixels_per_crop_pixel
+    u0, v0, u1, v1 = window
+    reduce = 1
+    while crop_per_photo / reduce >= _REDUCE_FROM and (u1 - u0) % (2 * reduce) == 0 and (v1 - v0) % (2 * reduce) == 0:
+        reduce *= 2
+    return window, reduce
+
+
+def _low_grid(fit: _ColourFit, t: AlignTransform) -> tuple[np.ndarray, _Field]:
+    """The colour fit's smooth part (its low band through the 3x3 part, plus the offset) as an
+    (m, m, 3) float32 grid, and where that grid lies."""
+    assert fit.low is not None
+    a = fit.a if fit.a is not None else np.eye(3)
+    b = fit.b if fit.b is not None else np.zeros(3)
+    low = (fit.low.astype(np.float64) @ a.T + b).astype(np.float32)
+    m = low.shape[0]
+    return low, _Field(t.matrix * (m / t.size), m, m)
 
 
 def _warped_change(torch, device, image, t, box, restored, original, fit, crop_mask, options):
@@ -633,13 +696,7 @@ def _warped_change(torch, device, image, t, box, restored, original, fit, crop_m
     than the face in the photo. The colour fit's smooth part is sampled at the photo's pixels.
     """
     x0, y0, x1, y1 = box
-    size = t.size
-    window = _crop_window(options.mask, size)
-    crop_per_photo = 1.0 / t.source_pixels_per_crop_pixel
-    u0, v0, u1, v1 = window
-    reduce = 1
-    while crop_per_photo / reduce >= _REDUCE_FROM and (u1 - u0) % (2 * reduce) == 0 and (v1 - v0) % (2 * reduce) == 0:
-        reduce *= 2
+    window, reduce = _crop_part(t, options)
     keep = options.keep_detail and original is not None
     field = _Field.of_crop(t, window, reduce)
     tensor = _chw(torch, _reduced(restored, window, reduce), device)
@@ -653,11 +710,8 @@ def _warped_change(torch, device, image, t, box, restored, original, fit, crop_m
     warped = _warp_back(torch, tensor, field, box)
     rgb = warped[:3]
     if fit is not None and fit.low is not None:
-        a = fit.a if fit.a is not None else np.eye(3)
-        b = fit.b if fit.b is not None else np.zeros(3)
-        low = (fit.low.astype(np.float64) @ a.T + b).astype(np.float32)
-        m = low.shape[0]
-        rgb += _warp_back(torch, _chw(torch, low, device), _Field(t.matrix * (m / size), m, m), box, smooth=True)
+        low, low_field = _low_grid(fit, t)
+        rgb += _warp_back(torch, _chw(torch, low, device), low_field, box, smooth=True)
     elif fit is not None and fit.b is not None:
         rgb += torch.from_numpy(fit.b.astype(np.float32)).to(device)[:, None, None]
     if keep:
@@ -665,6 +719,34 @@ def _warped_change(torch, device, image, t, box, restored, original, fit, crop_m
     rgb.clamp_(0.0, 255.0)
     mask = warped[3].cpu().numpy() if crop_mask is not None else None
     return rgb.permute(1, 2, 0).contiguous().cpu().numpy(), mask
+
+
+def _warped_change_cv(image, t, box, restored, original, fit, crop_mask, options):
+    """_warped_change with OpenCV on the CPU, in (h, w, c) float32 arrays throughout."""
+    cv2 = opencv()
+    x0, y0, x1, y1 = box
+    window, reduce = _crop_part(t, options)
+    keep = options.keep_detail and original is not None
+    field = _Field.of_crop(t, window, reduce)
+    change = _reduced(restored, window, reduce).astype(np.float32)
+    if fit is not None and fit.a is not None:
+        change = cv2.transform(change, fit.a.astype(np.float32))
+    if keep:
+        change -= _reduced(original, window, reduce)
+    if crop_mask is not None:
+        change = np.dstack([change, _reduced(crop_mask, window, reduce)])
+    warped = _warp_back_cv(change, field, box)
+    rgb = np.ascontiguousarray(warped[..., :3])
+    if fit is not None and fit.low is not None:
+        low, low_field = _low_grid(fit, t)
+        rgb += _warp_back_cv(low, low_field, box, smooth=True)
+    elif fit is not None and fit.b is not None:
+        rgb += fit.b.astype(np.float32)
+    if keep:
+        rgb += image[y0:y1, x0:x1]
+    np.clip(rgb, 0.0, 255.0, out=rgb)
+    mask = warped[..., 3].copy() if crop_mask is not None else None
+    return rgb, mask
 
 
 def _group_overlapping(items: list[_Warped]) -> list[list[_Warped]]:
@@ -734,11 +816,11 @@ def paste_faces(
             alpha = 1.0 - keep
             safe = np.maximum(den, 1e-30)[..., None]
             blended = np.where(den[..., None] > 0, num / safe, orig)
-        new = blended - orig
+        new = np.subtract(blended, orig, out=blended)  # blended is ours to change
         new *= alpha[..., None]
         new += orig
-        np.clip(np.rint(new, out=new), 0, 255, out=new)
-        np.copyto(out[y0:y1, x0:x1], new.astype(np.uint8), where=(alpha > 0)[..., None])
+        # OpenCV rounds (half to even, as np.rint) and saturates to uint8 in one pass.
+        np.copyto(out[y0:y1, x0:x1], opencv().convertScaleAbs(new), where=(alpha > 0)[..., None])
         regions.append(((x0, y0, x1, y1), np.asarray(alpha, np.float32)))
     return PasteResult(out, regions)
 

@@ -104,21 +104,24 @@ def _hue_name(cb: float, cr: float) -> str:
 def detect_tone(image: np.ndarray) -> PhotoTone:
     """The tone of an (H, W, 3) uint8 photo (see the module docstring)."""
     x = _sample(np.asarray(image))
-    ycc = x @ _RGB_TO_YCC.T
-    y, cb, cr = ycc[:, 0], ycc[:, 1], ycc[:, 2]
+    # Channel by channel rather than a matrix product: BLAS threads spin against each other
+    # on a busy machine, and this product is plain arithmetic anyway.
+    y, cb, cr = (x[:, 0] * m[0] + x[:, 1] * m[1] + x[:, 2] * m[2] for m in _RGB_TO_YCC)
     chroma = np.hypot(cb, cr)
     strong = float(np.percentile(chroma, 99)) if len(chroma) else 0.0
     if strong <= _GREY_CHROMA_99:
         return PhotoTone(GREY, "black-and-white")
     band = np.clip((y * (_BANDS / 256.0)).astype(np.intp), 0, _BANDS - 1)
+    # Pixels sorted by band once, so that each band is one slice (not a mask over all).
+    order = np.argsort(band.astype(np.uint8), kind="stable")  # a radix sort for bytes
+    bounds = np.searchsorted(band[order], np.arange(_BANDS + 1))
+    cb_sorted, cr_sorted = cb[order], cr[order]
     centres = np.full((_BANDS, 2), np.nan)
-    dist = np.zeros(len(y))
     for b in range(_BANDS):
-        m = band == b
-        if not m.any():
-            continue
-        centres[b] = np.median(cb[m]), np.median(cr[m])
-        dist[m] = np.hypot(cb[m] - centres[b, 0], cr[m] - centres[b, 1])
+        lo, hi = bounds[b], bounds[b + 1]
+        if lo < hi:
+            centres[b] = np.median(cb_sorted[lo:hi]), np.median(cr_sorted[lo:hi])
+    dist = np.hypot(cb - centres[band, 0], cr - centres[band, 1])
     spread = float(np.percentile(dist, 90))
     if spread > _CURVE_SPREAD_90:
         name = "faded colour" if strong <= _FADED_CHROMA_99 else "colour"

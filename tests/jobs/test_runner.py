@@ -18,7 +18,9 @@ from refldm_desktop.jobs.queue import JobResult
 from refldm_desktop.jobs.runner import HandlerRegistry, is_out_of_memory
 
 
-def wait_for(cond, timeout=10.0, what="condition"):
+# Generous: a machine running other work can hold a thread for seconds. A test that checks
+# something happens without a poll keeps its wait well under the poll interval instead.
+def wait_for(cond, timeout=40.0, what="condition"):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
@@ -67,13 +69,16 @@ def test_cancel_a_running_job_from_another_process(library_with_photos, home, ev
     )
     runner.start()
     try:
-        assert blocker.started.wait(10)
+        assert blocker.started.wait(40)
         assert runner.current_job_id == r.queued[0]
         # `jobs cancel` from a terminal: another Library on the same database.
         with reopen(home) as other:
             c = other.jobs.cancel([r.queued[0]])
             assert c.stopping == (r.queued[0],)
-            assert other.jobs.get(r.queued[0]).cancel_requested
+            # Asked for, or already done: the runner polls every 0.05 s and clears the flag
+            # when it cancels the job.
+            seen = other.jobs.get(r.queued[0])
+            assert seen.cancel_requested or seen.state == "cancelled"
         wait_for(lambda: lib.jobs.get(r.queued[0]).state == "cancelled", what="cancel")
         # The runner goes on with the next job; let it finish.
         wait_for(lambda: runner.current_job_id == r.queued[1], what="next job")
@@ -95,9 +100,9 @@ def test_runner_cancel_stops_the_running_job_at_once(library_with_photos):
     runner = lib.jobs.runner(HandlerRegistry({"restore_photo": blocker}), cancel_check_interval=60)
     runner.start()
     try:
-        assert blocker.started.wait(10)
+        assert blocker.started.wait(40)
         runner.cancel(r.queued[0])  # no database poll needed (interval is 60 s)
-        wait_for(lambda: lib.jobs.get(r.queued[0]).state == "cancelled", timeout=5, what="cancel")
+        wait_for(lambda: lib.jobs.get(r.queued[0]).state == "cancelled", timeout=20, what="cancel")
     finally:
         runner.stop(timeout=10)
 
@@ -108,7 +113,7 @@ def test_stopping_the_runner_puts_the_running_job_back(library_with_photos, home
     blocker = Blocker()
     runner = lib.jobs.runner(HandlerRegistry({"restore_photo": blocker}))
     runner.start()
-    assert blocker.started.wait(10)
+    assert blocker.started.wait(40)
     runner.stop(timeout=10)
     assert not runner.running
     job = lib.jobs.get(r.queued[0])
@@ -129,10 +134,10 @@ def test_the_background_runner_picks_up_jobs_queued_later(library_with_photos):
         time.sleep(0.1)  # idle, waiting
         lib.jobs.enqueue_restore(ids[:1])
         runner.wake()
-        wait_for(lambda: done == ids[:1], timeout=5, what="first job")
+        wait_for(lambda: done == ids[:1], timeout=20, what="first job")
         lib.jobs.enqueue_restore(ids[1:])
         runner.wake()
-        wait_for(lambda: done == ids, timeout=5, what="second job")
+        wait_for(lambda: done == ids, timeout=20, what="second job")
     finally:
         runner.stop(timeout=10)
 

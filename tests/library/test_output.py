@@ -161,6 +161,40 @@ def test_png_is_lossless_and_keeps_its_metadata(lib, out):
         assert tuple(round(v) for v in new.info["dpi"]) == (600, 600)
 
 
+@pytest.mark.parametrize("late", [(), (b"zTXt",), (b"zTXt", b"eXIf")])
+def test_png_metadata_written_after_the_pixels_is_kept_too(lib, out, late):
+    """Text and EXIF chunks may follow the image data (some scanners write them last). The
+    plan reads the chunk headers so as not to decode the photo for them when there are none
+    there, and must keep them, EXIF orientation included, when there are."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "scanned 1998")
+    info.add_text("Location", "Tromso, 1962", zip=True)
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    exif[0x010F] = "Kodak"
+    buf = io.BytesIO()
+    Image.fromarray(_photo()).save(buf, "PNG", pnginfo=info, exif=exif.tobytes())
+    data = buf.getvalue()
+    chunks, i = [], 8
+    while i < len(data):
+        n = int.from_bytes(data[i : i + 4], "big")
+        chunks.append(data[i : i + 12 + n])
+        i += 12 + n
+    moved = [c for c in chunks if c[4:8] in late]
+    assert len(moved) == len(late)
+    rest = [c for c in chunks if c[4:8] not in late]
+    src = lib / "late.png"
+    src.write_bytes(data[:8] + b"".join(rest[:-1]) + b"".join(moved) + rest[-1])
+    upright = _upright(src)  # turned by the EXIF orientation, wherever the chunk is
+    assert not np.array_equal(upright, _photo())
+    path = write_restored(src, upright, out)
+    with Image.open(path) as new:
+        assert new.text["Comment"] == "scanned 1998"
+        assert new.text["Location"] == "Tromso, 1962"
+        assert new.getexif()[0x0112] == 1 and new.getexif()[0x010F] == "Kodak"
+        assert np.array_equal(np.asarray(new), upright)
+
+
 def test_png_keeps_alpha_grey_and_16_bit(lib, out):
     rgba = np.dstack([_photo(), np.tile(np.arange(160, dtype=np.uint8), (120, 1))])
     Image.fromarray(rgba, "RGBA").save(lib / "alpha.png")

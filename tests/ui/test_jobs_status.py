@@ -197,3 +197,44 @@ def test_the_jobs_panel_shows_the_phase_of_a_job_run_from_the_command_line(qtbot
         done.set()
         runner.stop(timeout=10)
         terminal.close()
+
+
+def test_a_running_jobs_bar_fills_from_the_left_on_one_line(qtbot, fake_ctx):
+    """The Jobs panel's progress cell: a quarter done is the left quarter of the bar (the
+    style filled it from the bottom when not told the bar is horizontal)."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from refldm_desktop.jobs.runner import JobEvent
+    from refldm_desktop.ui.models.jobs import FractionRole, JobsModel
+    from refldm_desktop.ui.views.jobs_panel import ProgressDelegate
+
+    lib = fake_ctx.library
+    photo = lib.photos()[0]
+    (job_id,) = lib.jobs.enqueue_restore([photo.id], restorer="passthrough", steps=40).queued
+    model = JobsModel()
+    model.set_jobs([lib.jobs.get(job_id)])
+    model.apply_event(JobEvent(job_id, "restore_photo", "running", "b", photo.id, faces_done=0, faces_total=1,
+                               step=10, steps=40))
+    index = model.index(0, 2)
+    assert index.data(FractionRole) == 0.25
+    option = QStyleOptionViewItem()
+    option.rect = QRect(0, 0, 200, 30)
+    option.palette = QPalette()
+    image = QImage(200, 30, QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    option.fontMetrics = painter.fontMetrics()
+    ProgressDelegate().paint(painter, option, index)
+    painter.end()
+
+    highlight = option.palette.color(QPalette.ColorRole.Highlight)
+
+    def filled(x: int, y: int) -> bool:
+        c = image.pixelColor(x, y)
+        return abs(c.red() - highlight.red()) + abs(c.green() - highlight.green()) + abs(c.blue() - highlight.blue()) < 90
+
+    top, bottom = 7, 23  # inside the bar, above and below its text
+    assert filled(12, top) and filled(12, bottom)  # the done quarter, its full height
+    assert not filled(160, top) and not filled(160, bottom)  # the rest is empty

@@ -48,9 +48,12 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.rect = option.rect.adjusted(2, 3, -2, -3)
         bar.minimum, bar.maximum = 0, 1000
         bar.progress = int(fraction * 1000)
-        bar.text = str(index.data() or "")
+        # One line on the bar: a narrow column wrapped it over the bar's edges.
+        bar.text = option.fontMetrics.elidedText(str(index.data() or ""), Qt.TextElideMode.ElideRight,
+                                                 max(0, bar.rect.width() - 8))
         bar.textVisible = True
-        bar.state = option.state
+        # Horizontal said outright: without it the style filled the bar from the bottom up.
+        bar.state = option.state | QStyle.StateFlag.State_Horizontal
         bar.palette = option.palette
         QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
@@ -111,7 +114,7 @@ class JobsPanel(QWidget):
         header.resizeSection(0, 240)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.resizeSection(2, 260)
+        header.resizeSection(2, 380)  # "preview ready · face 2 of 3 · step 23 of 50 · about 1 min left"
         header.setStretchLastSection(True)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
