@@ -130,7 +130,7 @@ class _Progress:
         self.bar.write(text, file=sys.stderr)
 
     def __call__(self, e) -> None:
-        from refldm_desktop.db.models import JobState
+        from refldm_desktop.db.models import ENDED, JobState
 
         name = self.names.get(e.job_id, f"job {e.job_id}")
         if e.state == JobState.RUNNING:
@@ -145,7 +145,7 @@ class _Progress:
                     text += f", step {e.step or 0}/{e.steps}"
                 self.bar.set_postfix_str(text, refresh=True)
             return
-        if e.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+        if e.state in ENDED:
             self.bar.update(1)
         text = e.error or e.message or ""
         self._say(f"{name}: {e.state}" + (f": {text}" if text else ""))

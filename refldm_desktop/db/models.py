@@ -64,6 +64,9 @@ class JobState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+ENDED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})  # a job in these never runs again by itself
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

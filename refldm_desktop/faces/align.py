@@ -215,8 +215,13 @@ def opencv():
     runs one warp per face at a time, and on a shared machine more threads only contend."""
     global _cv2
     if _cv2 is None:
-        import cv2
+        try:
+            import cv2
+        except ImportError as exc:  # an install from before OpenCV was needed
+            from refldm_desktop.errors import RestoreError
 
+            raise RestoreError("aligning faces needs OpenCV, which is not installed: "
+                               "python3 -m pip install opencv-python-headless") from exc
         cv2.setNumThreads(1)
         _cv2 = cv2
     return _cv2

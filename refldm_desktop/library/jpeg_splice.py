@@ -217,8 +217,8 @@ def _jpeglib():
         _TURBO_SET = True
         try:
             jpeglib.version.set("turbo210")
-        except (RuntimeError, NotImplementedError):
-            pass  # another libjpeg: slower, the same result
+        except (RuntimeError, NotImplementedError, OSError, ValueError):
+            pass  # another libjpeg (or turbo's library would not load): slower, the same result
     return jpeglib
 
 

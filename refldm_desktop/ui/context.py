@@ -28,6 +28,23 @@ AFTER_PAINT_MS = 1500  # at the latest, work waiting for the first paint starts 
 IDLE_MS = 1500  # no scrolling for this long: the app is idle
 
 
+# gc.freeze is global to the process: what exists stays frozen while any context is open.
+_open_contexts = 0
+
+
+def _opened() -> None:
+    global _open_contexts
+    _open_contexts += 1
+    gc.freeze()
+
+
+def _closed() -> None:
+    global _open_contexts
+    _open_contexts = max(0, _open_contexts - 1)
+    if not _open_contexts:
+        gc.unfreeze()
+
+
 @dataclass(frozen=True)
 class UiChange:
     """The shape of the core's Change (areas, ids per area, external), for changes the
@@ -52,7 +69,7 @@ class AppContext(QObject):
         # 50-150 ms of the GUI thread: once while the window was being made, before its
         # first paint, and now and then while the grid scrolled. After the first paint,
         # what the window made joins it; closing the app gives it all back.
-        gc.freeze()
+        _opened()
         self._frozen = True
         self.library = library
         self.tasks = TaskRunner(self)
@@ -105,7 +122,7 @@ class AppContext(QObject):
 
     def user_active(self, *_args: object) -> None:
         """The user is scrolling: work waiting for the app to be idle waits longer."""
-        if self._when_idle:
+        if self._when_idle and self._after_paint is None:  # idle work never goes before the first paint
             self._idle.start()
 
     def _run_idle(self) -> None:
@@ -118,7 +135,7 @@ class AppContext(QObject):
         """The window has painted (called from inside a paint): what waited for it runs
         once this paint is on screen."""
         waiting, self._after_paint = self._after_paint, None
-        if waiting is None:
+        if waiting is None or self._closing:  # a context closed before it painted stays closed
             return
         gc.freeze()  # the window, too, lives as long as the app (see __init__)
         if self._when_idle:
@@ -158,7 +175,7 @@ class AppContext(QObject):
         self._closing = True  # nothing waiting for the first paint starts any more
         self._idle.stop()
         if self._frozen:
-            gc.unfreeze()  # what the app made can be collected again (tests open many windows)
+            _closed()  # what the app made can be collected again (tests open many windows)
             self._frozen = False
         if self._unsubscribe is not None:
             self._unsubscribe()

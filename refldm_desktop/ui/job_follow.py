@@ -9,16 +9,13 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from refldm_desktop.db.models import JobState
+from refldm_desktop.db.models import ENDED, JobState
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel
 
 if TYPE_CHECKING:
     from refldm_desktop.jobs.queue import JobInfo
     from refldm_desktop.jobs.runner import JobEvent
     from refldm_desktop.ui.context import AppContext
-
-ENDED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
-
 
 class JobFollower(QObject):
     changed = Signal()  # the followed job moved on, or ended (then `running` is False)
@@ -52,6 +49,8 @@ class JobFollower(QObject):
     def _event(self, event: "JobEvent") -> None:
         self.heard.emit()
         if event.state in ENDED:
+            if event.job_id in self._fetching:
+                self._fetching[event.job_id] = event  # a read under way must not list it as running
             if self.model.row_of(event.job_id) >= 0:
                 self.model.set_jobs([])
                 self.changed.emit()
@@ -72,8 +71,9 @@ class JobFollower(QObject):
 
     def _fetched(self, job: "JobInfo") -> None:
         latest = self._fetching.pop(job.id, None)
-        if job.state in (JobState.QUEUED, JobState.RUNNING):
+        ended = latest is not None and latest.state in ENDED  # while it was being read
+        if job.state in (JobState.QUEUED, JobState.RUNNING) and not ended:
             self.model.set_jobs([job])
-            if latest is not None and latest.state not in ENDED:
+            if latest is not None:
                 self.model.apply_event(latest)  # what it said while it was read (its phase too)
         self.changed.emit()

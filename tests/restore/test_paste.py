@@ -281,7 +281,12 @@ def test_aligned_crops_match_pillows_warp(faces_dir, dlib_faces, name):
         t = ffhq_transform(lm, 512)
         inside = _inside_photo(t, image.shape, margin=4.0)
         assert inside.mean() > 0.2
-        assert psnr(warp_to_crop(image, t)[inside], _pillow_crop(image, t)[inside]) >= 40.0
+        crop = warp_to_crop(image, t)[inside]
+        good = psnr(crop, _pillow_crop(image, t)[inside])
+        assert good >= 40.0
+        # And nearer Pillow's than a crop half a pixel off is: the bar alone lets that pass
+        # on the largest face.
+        assert good > psnr(crop, _pillow_crop(image, t, shift=0.5)[inside]) + 1.0
 
 
 def _crop_coordinates(t: AlignTransform, shape) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]:

@@ -238,3 +238,20 @@ def test_a_running_jobs_bar_fills_from_the_left_on_one_line(qtbot, fake_ctx):
     top, bottom = 7, 23  # inside the bar, above and below its text
     assert filled(12, top) and filled(12, bottom)  # the done quarter, its full height
     assert not filled(160, top) and not filled(160, bottom)  # the rest is empty
+
+
+def test_a_job_that_ends_while_it_is_being_read_is_not_shown_as_running(qtbot, fake_ctx):
+    """The first event of a job the follower has not seen makes it read the job; when the job
+    ends before that read comes back, the read (taken earlier) must not bring it back as
+    running in the status bar and the compare view."""
+    from refldm_desktop.jobs.runner import JobEvent
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    photo = lib.photos()[0]
+    (job_id,) = lib.jobs.enqueue_restore([photo.id], restorer="passthrough").queued  # reads back as queued
+    follower = ctx.running_job
+    ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "running", "b", photo.id, faces_done=0, faces_total=1))
+    ctx.jobs.event.emit(JobEvent(job_id, "restore_photo", "done", "b", photo.id))  # before the read returns
+    qtbot.waitUntil(lambda: not follower._fetching, timeout=30_000)
+    qtbot.wait(50)
+    assert not follower.running and follower.text() == ""

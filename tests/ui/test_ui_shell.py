@@ -231,7 +231,7 @@ def test_help_lists_every_shortcut_and_no_key_does_two_things_in_one_place(qtbot
     assert restored.model.filter.restored
 
 
-def test_after_the_first_paint_the_collector_skips_what_the_app_keeps(qtbot, tmp_path, open_app):
+def test_after_the_first_paint_the_collector_skips_what_the_app_keeps(qtbot, tmp_path, open_app, monkeypatch):
     """A full garbage collection over every module and Qt type froze the window for 50-150
     ms, before its first paint and while the grid scrolled: what exists when the app starts,
     and what its window has made by its first paint, is left out of collections, and given
@@ -240,11 +240,24 @@ def test_after_the_first_paint_the_collector_skips_what_the_app_keeps(qtbot, tmp
 
     from PySide6.QtWidgets import QListView
 
+    from refldm_desktop.ui import context
+
+    counts: list[tuple[int, int]] = []  # frozen objects before and after the first paint's freeze
+    real = context.AppContext.first_paint_done
+
+    def first_paint_done(self):
+        before = gc.get_freeze_count()
+        real(self)
+        counts.append((before, gc.get_freeze_count()))
+
+    monkeypatch.setattr(context.AppContext, "first_paint_done", first_paint_done)
     photos, lib = _library(tmp_path)
     before = gc.get_freeze_count()
     ctx, window = open_app(lib, paths=[photos])
+    assert gc.get_freeze_count() > before + 1000  # what the app starts with
     grid = window.findChild(QListView, "photoGrid")
     qtbot.waitUntil(lambda: grid.model().rowCount() == 3, timeout=30_000)
-    qtbot.waitUntil(lambda: gc.get_freeze_count() > before + 1000, timeout=10_000)
+    qtbot.waitUntil(lambda: bool(counts), timeout=10_000)
+    assert counts[0][1] > counts[0][0]  # and what the window made by its first paint
     ctx.close()
     assert gc.get_freeze_count() == 0

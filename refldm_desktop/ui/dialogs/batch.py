@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from refldm_desktop.ui.dialogs.forms import accept_buttons, add_rows, stack
 from refldm_desktop.ui.views.people_common import people_thumbs
-from refldm_desktop.db.models import JobState
+from refldm_desktop.db.models import ENDED
 
 if TYPE_CHECKING:
     from refldm_desktop.core.restoring import BatchPlan, RestoreSettings
@@ -344,7 +344,7 @@ class BatchDialog(QDialog):
         self.ctx.tasks.run(queue, queued, label="Queueing the batch")
 
     def _job_event(self, event) -> None:
-        if self.batch_id is not None and event.batch_id == self.batch_id and event.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+        if self.batch_id is not None and event.batch_id == self.batch_id and event.state in ENDED:
             self._check_finished()
 
     def _check_finished(self) -> None:

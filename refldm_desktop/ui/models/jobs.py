@@ -14,9 +14,7 @@ from refldm_desktop.jobs.queue import JobInfo
 from refldm_desktop.ui.models import Index
 from refldm_desktop.jobs.runner import FULL_STAGE, PREVIEW_STAGE, JobEvent
 from refldm_desktop.ui.models.rows import sync_rows
-from refldm_desktop.db.models import JobState
-
-ENDED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
+from refldm_desktop.db.models import ENDED, JobState
 
 COLUMNS = ("Photo", "State", "Progress", "Details")
 JobIdRole = Qt.ItemDataRole.UserRole + 1

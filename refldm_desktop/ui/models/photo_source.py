@@ -1,7 +1,8 @@
 """What the photo grid asks the core: which photo ids match a filter, and those photos,
 through the core's paged queries (PhotoQuery), read with its plain sqlite3 reader
 (`Library.reader`) so that a worker reading them hands the GIL back to the GUI thread every
-few hundred rows. Runs on a worker thread, never on the GUI thread."""
+few hundred rows. Runs on a worker thread, except `photos_now`: the rows of a page being
+painted, a quick lookup by id that gives up at once when the database is busy."""
 
 from __future__ import annotations
 

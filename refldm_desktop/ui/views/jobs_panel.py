@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from refldm_desktop.ui.models.jobs import ENDED, FractionRole, JobsModel, StateRole
+from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
 from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.views.people_common import coalesced
-from refldm_desktop.db.models import JobState
+from refldm_desktop.db.models import ENDED, JobState
 
 if TYPE_CHECKING:
     from refldm_desktop.jobs.queue import JobInfo
