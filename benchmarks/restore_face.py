@@ -38,11 +38,17 @@ after the other while other engineers' tests kept the load at 10-13 (so wall tim
 | ours, a person's first face | 1033 s | 280 s | 7.68 s | 2.38 GiB | 0.83x, 0.75x |
 | ours, a later face, latents from disk | 882 s | 208 s | 8.16 s | 2.36 GiB | 0.71x, 0.56x |
 
-Quiet (load 1-2, the previous session, before the lean residual blocks): first face 93.5 s
-wall (184 s CPU), later face 55.4 s (109 s CPU). The issue's goals (<= 46 s and <= 28 s) were
-set from the authors' 92.9 s on an AVX-512 CPU. The authors' code was not timed quiet here;
-scaled by ours' quiet/loaded CPU (184/280) it would take about 245 s of CPU, some 120 s wall
-(an estimate, not a measurement).
+Quiet (the same machine alone, load 1.0-2.0 with the benchmark's own threads, same command):
+
+| run | wall | CPU | UNet step wall (CPU) | peak | ours/authors (wall, CPU) |
+|---|---|---|---|---|---|
+| authors' code, one face | 137.7 s | 260.2 s | 4.02 s (7.46) | 5.94 GiB | |
+| ours, a person's first face | 105.7 s | 204.1 s | 2.00 s (3.97) | 2.35 GiB | 0.77x, 0.78x |
+| ours, a later face, latents from disk | 59.7 s | 117.8 s | 1.94 s (3.85) | 2.42 GiB | 0.43x, 0.45x |
+
+The issue's goals (<= 46 s and <= 28 s) were set from the authors' 92.9 s on an AVX-512 CPU
+with BF16: as ratios to the authors' code, 0.50x and 0.30x. This CPU runs the authors' code
+1.48x slower than that one; here the goals in seconds would be 68 s and 41 s.
 """
 
 from __future__ import annotations
