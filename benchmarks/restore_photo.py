@@ -42,8 +42,7 @@ coefficients, and every block's coefficients are entropy-coded again.
 
 Quiet (the machine alone, load 1.0), final code, --changed --repeat 3: added per face 16.5 ms
 wall (align 4.6, paste 5.8 of which colour 2.7, save 6.1; goal 20), 16.3 ms CPU; the job path
-165 ms per face,
-most of it the identity guard's dlib face descriptor.
+165 ms per face, most of it the identity guard's dlib face descriptor.
 """
 
 from __future__ import annotations
