@@ -154,8 +154,10 @@ def test_a_change_to_shown_photos_rereads_only_their_rows(qtbot, tmp_path, open_
     monkeypatch.setattr(photos_model, "photo_ids", lambda *a: listed.append(1) or real_ids(*a))
     monkeypatch.setattr(photos_model, "photos_by_id", lambda lib_, ids: read.append(list(ids)) or real_rows(lib_, ids))
     first = model.photo_id(0)
-    with qtbot.waitSignal(model.dataChanged, timeout=10_000):
-        lib._emit(Change.of(versions=[1], photos=[first]))
+    lib._emit(Change.of(versions=[1], photos=[first]))
+    # Waiting for the read itself: a thumbnail landing late also changes the model's data.
+    qtbot.waitUntil(lambda: bool(read), timeout=10_000)
+    qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=10_000)
     assert read == [[first]] and listed == []
 
     lib._emit(Change.of(Area.PHOTOS, photos=[first, 10_000]))  # one not shown (new): list again
