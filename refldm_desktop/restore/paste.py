@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from refldm_desktop.faces.align import AlignTransform, opencv, opencv_affine, warp_to_crop
-from refldm_desktop.restore.tone import PhotoTone
+from refldm_desktop.restore.tone import _RGB_TO_YCC, _YCC_TO_RGB, PhotoTone
 from refldm_desktop.restore.torch_threads import one_torch_thread
 
 # ---------------------------------------------------------------------------------------------
@@ -204,12 +204,8 @@ class PasteResult:
 # ---------------------------------------------------------------------------------------------
 # Colour and low-frequency matching, in crop space
 
-# Full-range BT.601 YCbCr (as JPEG uses): luma and two colour-difference channels, so that a
-# colour cast lives in Cb/Cr and lightness in Y.
-_RGB_TO_YCC = np.array(
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float64
-)
-_YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC)
+# Colours are matched in full-range BT.601 YCbCr (tone's matrices): a colour cast lives in
+# Cb/Cr and lightness in Y.
 
 
 def _gauss_kernel(sigma: float) -> np.ndarray:

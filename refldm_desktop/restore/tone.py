@@ -25,7 +25,7 @@ GREY = "grey"
 TONED = "toned"
 COLOUR = "colour"
 
-# Full-range BT.601, as JPEG and restore.paste use.
+# Full-range BT.601, as JPEG uses; restore.paste matches colours with these too.
 _RGB_TO_YCC = np.array(
     [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float64
 )
