@@ -71,7 +71,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's package, whatever the installed copy points at
 
 # The precision trial's inputs and measure: the benchmark's bf16 figures are the same ones.
-from refldm_desktop.restore.refldm.precision import psnr  # noqa: E402
+from refldm_desktop.restore.metrics import psnr  # noqa: E402
 from refldm_desktop.restore.refldm.precision import synthetic_faces as smooth_images  # noqa: E402
 CPU_GRID = [dict(refs=1, steps=20, batch=1, precision="fp32"), dict(refs=1, steps=50, batch=1, precision="fp32")]
 

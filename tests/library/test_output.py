@@ -20,6 +20,7 @@ from refldm_desktop.library.output import (
     mirrored_dir,
     write_restored,
 )
+from refldm_desktop.restore.metrics import psnr
 
 XMP = (
     b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
@@ -39,11 +40,6 @@ def _photo(h: int = 120, w: int = 160, seed: int = 0) -> np.ndarray:
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(float) - b.astype(float)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def _upright(path: Path) -> np.ndarray:
@@ -89,7 +85,7 @@ def test_exif_kept_with_orientation_reset_and_pixels_upright(faces_dir, out):
         assert b'tiff:Orientation="6"' not in new.info["xmp"]
         pixels = np.asarray(new.convert("RGB"))
     # Viewers that honour orientation and those that ignore it now show the same upright photo.
-    assert _psnr(pixels, upright) > 35
+    assert psnr(pixels, upright) > 35
     assert _sha(src) == before
 
 
