@@ -375,6 +375,26 @@ def test_bad_pixels_and_unreadable_originals_are_refused(lib, out):
         write_restored(src, np.zeros((120, 160, 3), np.float32), out)
     with pytest.raises(OutputError, match="cannot read the original"):
         write_restored(lib / "missing.jpg", _photo(), out)
+    broken = lib / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature, then nothing
+    with pytest.raises(OutputError, match="cannot read the original .*broken.png"):
+        write_restored(broken, _photo(), out)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_a_png_cut_inside_the_exif_after_its_pixels_is_refused_and_nothing_written(lib, out):
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    buf = io.BytesIO()
+    Image.fromarray(_photo()).save(buf, "PNG", exif=exif.tobytes())
+    data = buf.getvalue()
+    at = data.index(b"eXIf") - 4
+    exif_chunk = data[at : at + 12 + int.from_bytes(data[at : at + 4], "big")]
+    late = data[:at] + data[at + len(exif_chunk) : -12] + exif_chunk  # IEND dropped
+    src = lib / "cut.png"
+    src.write_bytes(late[: len(late) - len(exif_chunk) // 2])
+    with pytest.raises(OutputError, match="cannot encode the restored cut.png"):
+        write_restored(src, _photo(), out, upright_size=(160, 120))
     assert not out.exists() or list(out.iterdir()) == []
 
 
