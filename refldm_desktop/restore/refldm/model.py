@@ -117,7 +117,7 @@ class RefLDM:
         divide and with in-place SiLUs and sums (modules.lean_resnets; bitwise the same result).
         """
         from refldm_desktop.restore.refldm.cpu_conv import pack_convolutions, packing_available
-        from refldm_desktop.restore.refldm.modules import cachekv_processors, lean_resnets
+        from refldm_desktop.restore.refldm.modules import SharedHalves, cachekv_processors, lean_resnets
 
         self.config = config
         self.unet, self.vq = unet, vq
@@ -135,6 +135,7 @@ class RefLDM:
         # The VQ's blocks only: on a 2-core AVX2 EPYC they took 10-14% less CPU there (large
         # activations), none measurably less in the UNet (small ones, conv-bound).
         self.lean_blocks = lean_resnets(vq) if lean_blocks else 0
+        self._shared_halves = SharedHalves(self.unet)
         self._zero_kv: dict[tuple[int, int], dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
         self._token = object()  # unlike id(self), never reused by a later model
 
@@ -373,7 +374,7 @@ class RefLDM:
         order = schedule.in_execution_order()
         # float32 alphas of every step moved to the device once: no host transfer inside the loop
         alphas = torch.tensor([[a, p] for _, a, p in order], dtype=torch.float32, device=self.device)
-        with torch.inference_mode(), self._bound(refs, b, guided):
+        with torch.inference_mode(), self._bound(refs, b, guided), self._halves_shared(guided):
             unet = self._unet_runner()
             for i, ((t, _, _), (a_t, a_prev)) in enumerate(zip(order, alphas, strict=True)):
                 if cancel is not None and cancel():
@@ -391,6 +392,16 @@ class RefLDM:
                     callback(StepState(i, len(schedule), t, x, eps_u, eps_c, eps, pred_x0))
                 x = x_next
         return x
+
+    @contextmanager
+    def _halves_shared(self, guided: bool) -> Iterator[None]:
+        """While a guided batch runs, its two equal halves share the layers before the
+        first attention (modules.SharedHalves)."""
+        self._shared_halves.active = guided
+        try:
+            yield
+        finally:
+            self._shared_halves.active = False
 
     @property
     def cpu_packing(self) -> bool:
