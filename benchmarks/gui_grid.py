@@ -11,7 +11,9 @@ batch while the core announces a finished photo every 0.5 s (its version and pho
 restore does), and the grid keeps scrolling. Goal: < 50 ms for each figure.
 
 First paint is counted from opening the window (its modules' imports included) to the grid
-painted with rows. Each figure comes with the GUI thread's CPU time and the time the kernel
+painted with rows. "Switching" isolates the grid: in the window already open, a sidebar
+click from an empty folder to the 100,000-photo folder, until the grid has painted that
+folder's rows (its listing on the worker, its layout and paint); three times. Each figure comes with the GUI thread's CPU time and the time the kernel
 kept it waiting for a core (Linux schedstat): on a machine shared with other work, a long
 stall with little CPU and a long core wait is the machine's load, not the app; the "app"
 column takes that wait out. Both, and the load average, are printed so that a figure is
@@ -83,6 +85,38 @@ session's (2b8168e), alternated old, new, old, new; "app" ms:
     starting             old  32,  29   new  22,  21
 Two more runs of this code at --seconds 5: first paint 172, 230; scrolling 30, 32; batch
 121 (core wait 61 ms) and 20.
+
+Next round: the app's own share of the first paint, and the grid alone (switching). Where
+the first paint's GUI CPU went (phase timers and cProfile, best of 3, 20,000 rows): the
+mainwindow modules 20 ms (most of it compiling them, and Qt making its Python types on
+first use, which the floor pays too), the menus 15 ms, the Library page 30-39 ms (its
+modules; the delegate's first read of option.state alone makes QStyle's 11 enum types, 9
+ms, in any delegate that draws the selection), Qt's layout and paint 25-38 ms. The menus'
+widgets themselves cost little (6 menus 0.3 ms, 25 actions 2.6 ms): of their 15 ms, 10 were
+imports their contributors made (the settings and theme modules, the right-click menu's
+module). Those now come after the first paint: the settings are read and imported on the
+worker, the theme module only for a theme other than the system's, the right-click verbs
+when a key is first used, the thumbnail worker's module when the worker starts. The menus
+and their shortcuts are made at start as before (deferring them would save under 3 ms).
+The first screen's rows are inserted into the empty model (2 ms) instead of reset from a
+Python list of 100,000 empty strings (6.6 ms). Tried and dropped: the app's style sheet
+(no difference measured, 4 runs each way). The GUI thread's CPU to the first paint, this
+harness: 100-139 ms before, 88-118 ms after; the benchmark's compile line went from 25 to
+22 modules, 26 to 20-23 ms.
+
+Switching was slow for a reason of its own: a folder's photos were asked for in path order
+with a "+" that keeps SQLite off the order's index, so showing a folder's first screen
+sorted all 100,000 of its photos (24-37 ms on the worker, and the whole listing 132 ms);
+the path index finds a folder's photos already in order (1.7 ms; 66 ms).
+
+Busy VM (load 4.2-4.3, four engineers' work), --seconds 3, main (d4aa5ae) and this code
+alternated, "app" ms:
+    first paint          main 187, 140        new 165, 125   (floor GUI CPU 77-99)
+    switching (3 each)   main 78, 67, 90;     new 62, 62, 75;
+                              69, 54, 68           33, 60, 40
+On switching, GUI CPU fell from 24-38 to 22-39 ms (first run) and 22 (second); the rest of
+"app" is the GUI thread waiting for the worker's count and first rows, itself kept from a
+core by the load.
 """
 
 from __future__ import annotations
