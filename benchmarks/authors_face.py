@@ -1,6 +1,6 @@
 """The authors' ReF-LDM code timed on this machine, the baseline that restore_face.py is compared with.
 
-    python benchmarks/authors_face.py --authors PATH [--refs 4] [--steps 20] [--cfg 1.5]
+    python benchmarks/authors_face.py --authors PATH [--refs 4] [--steps 20] [--cfg 1.5] [--size 512]
     python benchmarks/restore_face.py --refs 4 --steps 20 --stored-latents --authors PATH
 
 PATH is a checkout of github.com/ChiWeiHsiao/ref-ldm (the golden data came from commit af6690c)
@@ -16,8 +16,14 @@ random weights, so that no pass works on zeros), fp32, on the CPU, one face as t
 inference.py runs it: VQ-encode the LQ face and the references side by side
 (get_learned_conditioning), DDIM with guidance under the EMA weights (their first step also
 saves the references' keys/values), decode. Reported: `s_per_face` (all of that), `refs_s` (the
-conditioning encode), `sample_s`, `decode_s`, `unet_pass_s` (median guided UNet call after
-the first step), CPU seconds, load, peak RSS.
+conditioning encode), `sample_s`, `decode_s`, `first_step_s`, `step_s` and `step_cpu_s`, CPU
+seconds, load, peak RSS. A step is timed as restore_face.py times ours: from the end of one
+DDIM step to the end of the next (the sampler's per-step callback), so it holds the guided
+UNet call (the unconditional and conditional branch as one batch of 2), the guidance mix, the
+DDIM update and the loop's own work; `step_s` is the median over all steps but the first
+(which also saves the references' keys/values; `first_step_s` is that one, from the start of
+sampling). `--size` (default 512, the model's) only makes a quick check of the script cheap:
+its times are not comparable with anything.
 
 Two import lines of that code do not load with current libraries; the child provides them
 without touching the checkout: `pytorch_lightning.utilities.distributed.rank_zero_only`
@@ -26,14 +32,16 @@ only for training image logs; stubbed when torchvision is absent).
 
 Measured on the shared 2-core AMD EPYC (Zen 3, AVX2) VM, torch 2.13.0+cpu, 2 threads, 4
 references, 20 steps, CFG 1.5, fp32, at load 12.5 (other engineers' tests running): 1249 s
-wall, 373 s CPU per face (references 75 s, sampling 276 s, decode 22 s of CPU), a guided UNet
-pass 12.4 s of CPU, peak 5.98 GiB (the issue's 92.9 s came from an AVX-512 CPU, quiet).
-restore_face.py's docstring has ours beside it at the same load.
+wall, 373 s CPU per face (references 75 s, sampling 276 s, decode 22 s of CPU), peak 5.98 GiB
+(the issue's 92.9 s came from an AVX-512 CPU, quiet). That run timed the guided UNet call
+alone (12.4 s of CPU), not yet the whole step. restore_face.py's docstring has ours beside it
+at the same load.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -109,22 +117,18 @@ def run_one(spec: dict) -> dict:
     model.eval()
     torch.set_grad_enabled(False)
 
-    size = 512
+    size = spec.get("size", 512)  # the model's own size: image_size latents of 1/8 the pixels
     lq = _images(1, 2, size)
     refs = _images(spec["refs"], 1, size)
-    shape = [model.model.diffusion_model.out_channels, model.image_size, model.image_size]
+    latent = model.image_size * size // 512
+    shape = [model.model.diffusion_model.out_channels, latent, latent]
     torch.manual_seed(2024)
     x_t = torch.randn([1, *shape])
-    passes: list[tuple[float, float]] = []  # (wall, cpu) of each UNet call
-    apply_model = model.apply_model
+    ticks: list[tuple[float, float]] = []  # (wall, cpu) as each step ends, as restore_face.py's
 
-    def timed_apply(*a, **k):
-        t, c = time.perf_counter(), time.process_time()
-        out = apply_model(*a, **k)
-        passes.append((time.perf_counter() - t, time.process_time() - c))
-        return out
+    def tick(_i) -> None:
+        ticks.append((time.perf_counter(), time.process_time()))
 
-    model.apply_model = timed_apply
     sampler = DDIMSampler(model, print_tqdm=False, schedule="uniform_trailing")
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -140,27 +144,30 @@ def run_one(spec: dict) -> dict:
     with model.ema_scope(), contextlib.redirect_stdout(io.StringIO()):  # it prints its timesteps
         latent, _ = sampler.sample(S=spec["steps"], unconditional_guidance_scale=spec["cfg"], conditioning=c,
                                    unconditional_conditioning=uc, shape=shape, x_T=x_t, batch_size=1,
-                                   verbose=False)
+                                   verbose=False, callback=tick)
     t2, c2 = time.perf_counter(), time.process_time()
+    step_wall = [b[0] - a[0] for a, b in itertools.pairwise(ticks)]
+    step_cpu = [b[1] - a[1] for a, b in itertools.pairwise(ticks)]
     image = ((model.decode_first_stage(latent) + 1.0) / 2.0).clamp(0.0, 1.0)
     t3, c3 = time.perf_counter(), time.process_time()
     assert torch.isfinite(image).all()
     return {
         "code": "authors", "checkout": str(checkout), "refs": spec["refs"], "steps": spec["steps"],
         "cfg": spec["cfg"], "precision": "fp32", "device": f"cpu ({torch.get_num_threads()} threads)",
-        "s_per_face": t3 - t0, "refs_s": t1 - t0, "sample_s": t2 - t1, "decode_s": t3 - t2,
-        "first_pass_s": passes[0][0] if passes else None,
-        "unet_pass_s": statistics.median(w for w, _ in passes[1:]) if len(passes) > 1 else None,
-        "unet_pass_cpu_s": statistics.median(c for _, c in passes[1:]) if len(passes) > 1 else None,
+        "size": size, "s_per_face": t3 - t0, "refs_s": t1 - t0, "sample_s": t2 - t1, "decode_s": t3 - t2,
+        "first_step_s": ticks[0][0] - t1 if ticks else None,
+        "step_s": statistics.median(step_wall) if step_wall else None,
+        "step_cpu_s": statistics.median(step_cpu) if step_cpu else None,
         "cpu_s": c3 - c0, "refs_cpu_s": c1 - c0, "sample_cpu_s": c2 - c1, "decode_cpu_s": c3 - c2,
         "load_avg_1min": os.getloadavg()[0],
         "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }
 
 
-def time_authors(checkout: Path, refs: int, steps: int, cfg: float, python: str | None = None) -> dict:
+def time_authors(checkout: Path, refs: int, steps: int, cfg: float, python: str | None = None,
+                 size: int = 512) -> dict:
     """Run one timed face of the authors' code in a new process; returns its JSON record."""
-    spec = {"authors": str(checkout), "refs": refs, "steps": steps, "cfg": cfg}
+    spec = {"authors": str(checkout), "refs": refs, "steps": steps, "cfg": cfg, "size": size}
     cmd = [python or sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
@@ -185,6 +192,8 @@ def main() -> None:
     ap.add_argument("--refs", type=int, default=4)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--cfg", type=float, default=1.5)
+    ap.add_argument("--size", type=int, default=512,
+                    help="face size in pixels, a multiple of 64; below 512 only to check the script quickly")
     ap.add_argument("--out", type=Path, default=HERE / "out" / "authors_face.json")
     args = ap.parse_args()
     if args.one:
@@ -194,10 +203,10 @@ def main() -> None:
     if why:
         print(why)
         return
-    r = time_authors(args.authors, args.refs, args.steps, args.cfg, args.python)
+    r = time_authors(args.authors, args.refs, args.steps, args.cfg, args.python, args.size)
     print(f"authors' code: {r['s_per_face']:.1f} s per face (refs {r['refs_s']:.1f} + sample {r['sample_s']:.1f} "
-          f"+ decode {r['decode_s']:.1f}), guided UNet pass {r['unet_pass_s'] or float('nan'):.2f} s "
-          f"(cpu {r['unet_pass_cpu_s'] or float('nan'):.2f} s), "
+          f"+ decode {r['decode_s']:.1f}), DDIM step {r['step_s'] or float('nan'):.2f} s "
+          f"(cpu {r['step_cpu_s'] or float('nan'):.2f} s), "
           f"cpu {r['cpu_s']:.1f} s, load {r['load_avg_1min']:.1f}, peak {r['peak_gib']:.2f} GiB")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(r, indent=1))

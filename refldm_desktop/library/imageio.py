@@ -26,7 +26,7 @@ import warnings
 import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, Iterator
 
 import numpy as np
 from PIL import Image
@@ -125,6 +125,7 @@ _VIDEO_BRANDS = frozenset(
      b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"dash", b"crx "}
 )
 _BMP_DIB_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _ftyp_brands(head: bytes) -> list[bytes] | None:
@@ -146,7 +147,7 @@ def sniff_bytes(head: bytes) -> str | None:
     """
     if head.startswith(b"\xff\xd8\xff"):
         return "JPEG"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+    if head.startswith(PNG_SIGNATURE):
         return "PNG"
     if len(head) >= 12 and head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return "WEBP"
@@ -403,24 +404,35 @@ def _read_exif(im: Image.Image) -> tuple[bool, int, datetime | None]:
     return has_exif, orientation, taken_at
 
 
-def _png_trailing_exif(f: IO[bytes]) -> bytes | None:
-    """Find an eXIf chunk after the image data by hopping over chunk headers.
+def png_chunks(f: IO[bytes]) -> Iterator[tuple[bytes, int]]:
+    """The type and data length of each chunk of the PNG in `f`, up to IEND, from the 8-byte
+    chunk headers alone: Pillow sees the chunks after the image data only by decoding it.
 
-    Pillow only sees chunks after IDAT by decoding the whole image; this keeps ``probe``
-    cheap (a few small reads) for PNGs that put EXIF at the end.
+    At each chunk `f` stands at the start of its data, which the caller may read, all or in
+    part; the next step seeks to the next header whatever was read. A file cut short just
+    ends early (ending is no proof of an IEND). Raises ValueError when `f` is not a PNG.
     """
-    f.seek(8)
-    while True:
-        header = f.read(8)
-        if len(header) < 8:
-            return None
+    f.seek(0)
+    if f.read(8) != PNG_SIGNATURE:
+        raise ValueError("not a PNG file")
+    position = 8
+    while len(header := f.read(8)) == 8:
         length, kind = struct.unpack(">I4s", header)
+        yield kind, length
+        if kind == b"IEND":
+            return
+        position += 12 + length  # header, data, CRC
+        f.seek(position)
+
+
+def _png_trailing_exif(f: IO[bytes]) -> bytes | None:
+    """The eXIf chunk's data of a PNG that stores it after the image data (Pillow has read
+    any before it), keeping ``probe`` to a few small reads; None when there is none whole."""
+    for kind, length in png_chunks(f):
         if kind == b"eXIf":
             data = f.read(length)
             return data if len(data) == length else None
-        if kind == b"IEND":
-            return None
-        f.seek(length + 4, os.SEEK_CUR)
+    return None
 
 
 def _stored_size(im: Image.Image, fmt: str) -> tuple[int, int]:

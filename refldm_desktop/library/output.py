@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
 from refldm_desktop.errors import OutputError  # noqa: F401 (also exported here)
+from refldm_desktop.library.imageio import png_chunks
 
 ORIENTATION = 0x0112
 EXIF_IFD = 0x8769
@@ -167,14 +168,7 @@ def _png_header(path: Path) -> list[str] | None:
     seen_idat = False
     try:
         with open(path, "rb") as f:
-            if f.read(8) != _PNG_SIGNATURE:
-                return None
-            while True:
-                head = f.read(8)
-                if len(head) < 8:
-                    return keys
-                length, kind = int.from_bytes(head[:4], "big"), head[4:]
-                skip = length + 4
+            for kind, length in png_chunks(f):
                 if kind == b"IDAT":
                     seen_idat = True
                 elif kind in (b"tEXt", b"zTXt", b"iTXt", b"eXIf"):
@@ -183,12 +177,9 @@ def _png_header(path: Path) -> list[str] | None:
                     if kind != b"eXIf":
                         start = f.read(min(length, 80))  # a keyword has at most 79 bytes
                         keys.append(start.split(b"\0", 1)[0].decode("latin-1"))
-                        skip -= len(start)
-                elif kind == b"IEND":
-                    return keys
-                f.seek(skip, os.SEEK_CUR)
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or not a PNG after all
         return None
+    return keys
 
 
 def _open(path: Path) -> tuple[Image.Image, list[str] | None]:
@@ -210,9 +201,6 @@ def _png_text(img: Image.Image, keys: list[str] | None) -> dict[str, Any]:
     if keys is None:
         return dict(getattr(img, "text", {}) or {})
     return {k: img.info[k] for k in keys if k in img.info}
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _webp_is_lossless(path: Path) -> bool:

@@ -6,6 +6,7 @@ write it), so the cases run anywhere; the real photos in ../shared are checked a
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import sys
@@ -19,7 +20,7 @@ from PIL import Image, ImageOps, features
 
 from musthave import require_module
 from refldm_desktop.library import imageio
-from refldm_desktop.library.imageio import ImageError, load_rgb, parse_exif_datetime, probe, sniff
+from refldm_desktop.library.imageio import ImageError, load_rgb, parse_exif_datetime, png_chunks, probe, sniff
 
 # --------------------------------------------------------------------------- helpers
 
@@ -182,6 +183,44 @@ def test_probe_finds_exif_stored_after_the_image_data(tmp_path: Path) -> None:
     arr, loaded = load_rgb(path)
     assert loaded == info
     assert arr.shape == (4, 2, 3)
+
+
+def _late_exif_png() -> tuple[bytes, bytes]:
+    raw = b"".join(b"\x00" + bytes([r * 10, 0, 0]) * 4 for r in range(2))  # 4x2 RGB
+    exif = exif_bytes(orientation=6)
+    return png_by_hand(4, 2, 8, 2, raw, extra_after_idat=png_chunk(b"eXIf", exif)), exif
+
+
+def test_png_chunks_are_walked_from_their_headers_whatever_the_caller_reads() -> None:
+    data, exif = _late_exif_png()
+    f = io.BytesIO(data)
+    seen = []
+    for kind, length in png_chunks(f):
+        seen.append((kind, length))
+        if kind == b"IHDR":
+            assert f.read(4) == (4).to_bytes(4, "big")  # the width; the rest is left unread
+        elif kind == b"eXIf":
+            assert f.read(length) == exif
+    assert seen[0] == (b"IHDR", 13)
+    assert [kind for kind, _ in seen] == [b"IHDR", b"IDAT", b"eXIf", b"IEND"]
+    assert seen[2] == (b"eXIf", len(exif))
+
+
+def test_a_png_cut_inside_its_late_exif_has_no_exif_and_is_still_a_truncated_png(tmp_path: Path) -> None:
+    data, _ = _late_exif_png()
+    cut = data[: data.index(b"eXIf") + 10]
+    assert [kind for kind, _ in png_chunks(io.BytesIO(cut))] == [b"IHDR", b"IDAT", b"eXIf"]
+    path = tmp_path / "cut_exif.png"
+    path.write_bytes(cut)
+    info = probe(path)  # half an EXIF block counts as none, as a missing one does
+    assert (info.orientation, info.exif, info.width, info.height) == (1, False, 4, 2)
+    assert reason_of(path) == "truncated PNG data"
+
+
+def test_png_chunks_refuse_what_is_not_a_png(tmp_path: Path) -> None:
+    jpeg = save(tmp_path / "photo.jpg", reference_image(), "JPEG").read_bytes()
+    with pytest.raises(ValueError, match="not a PNG"):
+        next(png_chunks(io.BytesIO(jpeg)))
 
 
 # --------------------------------------------------------------------------- colour modes

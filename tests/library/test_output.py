@@ -20,6 +20,7 @@ from refldm_desktop.library.output import (
     mirrored_dir,
     write_restored,
 )
+from refldm_desktop.restore.metrics import psnr
 
 XMP = (
     b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
@@ -39,11 +40,6 @@ def _photo(h: int = 120, w: int = 160, seed: int = 0) -> np.ndarray:
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(float) - b.astype(float)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def _upright(path: Path) -> np.ndarray:
@@ -89,7 +85,7 @@ def test_exif_kept_with_orientation_reset_and_pixels_upright(faces_dir, out):
         assert b'tiff:Orientation="6"' not in new.info["xmp"]
         pixels = np.asarray(new.convert("RGB"))
     # Viewers that honour orientation and those that ignore it now show the same upright photo.
-    assert _psnr(pixels, upright) > 35
+    assert psnr(pixels, upright) > 35
     assert _sha(src) == before
 
 
@@ -379,6 +375,26 @@ def test_bad_pixels_and_unreadable_originals_are_refused(lib, out):
         write_restored(src, np.zeros((120, 160, 3), np.float32), out)
     with pytest.raises(OutputError, match="cannot read the original"):
         write_restored(lib / "missing.jpg", _photo(), out)
+    broken = lib / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature, then nothing
+    with pytest.raises(OutputError, match="cannot read the original .*broken.png"):
+        write_restored(broken, _photo(), out)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_a_png_cut_inside_the_exif_after_its_pixels_is_refused_and_nothing_written(lib, out):
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    buf = io.BytesIO()
+    Image.fromarray(_photo()).save(buf, "PNG", exif=exif.tobytes())
+    data = buf.getvalue()
+    at = data.index(b"eXIf") - 4
+    exif_chunk = data[at : at + 12 + int.from_bytes(data[at : at + 4], "big")]
+    late = data[:at] + data[at + len(exif_chunk) : -12] + exif_chunk  # IEND dropped
+    src = lib / "cut.png"
+    src.write_bytes(late[: len(late) - len(exif_chunk) // 2])
+    with pytest.raises(OutputError, match="cannot encode the restored cut.png"):
+        write_restored(src, _photo(), out, upright_size=(160, 120))
     assert not out.exists() or list(out.iterdir()) == []
 
 

@@ -68,11 +68,6 @@ def sha256_tree(root: Path) -> dict[str, str]:
     }
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-
-
 def load(path: Path) -> np.ndarray:
     from refldm_desktop.library.imageio import load_rgb
 

@@ -19,16 +19,12 @@ from refldm_desktop.restore.paste import (
     scale_landmarks,
     upscale_image,
 )
+from refldm_desktop.restore.metrics import psnr
 from refldm_desktop.restore.photo import FaceToRestore, restore_photo
 
 from musthave import FACES
 # Paste the warped crops themselves: what the geometry tests look at.
 RAW = PasteOptions(color_match=False, lowfreq_sigma=0.0, keep_detail=False)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 
 
 def _photos() -> list[str]:

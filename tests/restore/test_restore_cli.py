@@ -20,9 +20,10 @@ from restore_testlib import (
     indexed_library,
     load,
     outputs_under,
-    psnr,
     sha256_tree,
 )
+
+from refldm_desktop.restore.metrics import psnr
 
 
 @pytest.fixture

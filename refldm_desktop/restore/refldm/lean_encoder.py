@@ -7,10 +7,11 @@ and a plain residual block holds four or five of them at once (input, norm, acti
 output, the conv library's reordered copies): 6.1 GiB peak with 8 references.
 
 Here the large levels run their residual blocks in vertical stripes instead:
-- each GroupNorm's statistics are gathered over the whole activation first, stripe by stripe
-  (mean and variance per stripe, merged), so every stripe is normalised exactly as the whole;
-- norm, SiLU and the 3x3 conv then run per stripe with one column of the neighbours on each
-  side (zeros only at the strip's true left and right edges, as the conv's own padding);
+- each GroupNorm's statistics are taken over the whole activation first (a reduction, no
+  copy), so every stripe is normalised exactly as the whole;
+- norm (one multiply-add per value), SiLU (in place) and the 3x3 conv then run per stripe
+  with one column of the neighbours on each side (zeros only at the strip's true left and
+  right edges, as the conv's own padding);
 - the block's output is added into its input in place, stripe by stripe (a stripe's residual
   is needed only by that stripe; the second conv reads the intermediate, not the input).
 So a large level holds two full activations (the input and the first conv's output) plus one
@@ -76,54 +77,44 @@ def _spans(width: int, columns: int) -> list[tuple[int, int]]:
     return [(a, min(a + columns, width)) for a in range(0, width, columns)]
 
 
-def group_stats(norm, x: "torch.Tensor", columns: int) -> tuple["torch.Tensor", "torch.Tensor"]:
-    """GroupNorm's per-(sample, group) mean and 1/sqrt(var + eps) over all of x, gathered
-    stripe by stripe and merged (Chan et al.'s parallel variance) in float64."""
+def group_affine(norm, x: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
+    """GroupNorm over all of x as a per-(sample, channel) scale and shift [b, c, 1, 1]:
+    norm(x) == x * scale + shift, the form PyTorch's own GroupNorm kernel applies.
+
+    The statistics come from one float32 pass over the whole activation, without a copy
+    (only the normalised activation is large, and that is made stripe by stripe). Each
+    (sample, group) is a channel of a [1, b * g, rest] view to batch norm's statistics
+    kernel: the same biased variance as var_mean, three times faster on the CPU."""
     import torch
 
-    b, c, h, w = x.shape
+    b, c = x.shape[:2]
     g = norm.num_groups
-
-    def moments(a: int, e: int) -> tuple[int, "torch.Tensor", "torch.Tensor"]:
-        part = x[..., a:e].reshape(b, g, -1)
-        var_i, mean_i = torch.var_mean(part.double(), dim=2, correction=0)
-        return part.shape[2], mean_i, var_i * part.shape[2]
-
-    spans = _spans(w, columns)
-    total, mean, m2 = moments(*spans[0])
-    for a, e in spans[1:]:
-        n_i, mean_i, m2_i = moments(a, e)
-        delta = mean_i - mean
-        both = total + n_i
-        mean = mean + delta * (n_i / both)
-        m2 = m2 + m2_i + delta**2 * (total * n_i / both)
-        total = both
-    rstd = torch.rsqrt(m2 / total + norm.eps)
-    return mean.to(x.dtype), rstd.to(x.dtype)
-
-
-def _norm_silu(norm, part: "torch.Tensor", mean, rstd) -> "torch.Tensor":
-    import torch.nn.functional as F
-
-    b, c, h, w = part.shape
-    g = norm.num_groups
-    y = (part.reshape(b, g, -1) - mean[..., None]) * rstd[..., None]
-    y = y.reshape(b, c, h, w)
+    mean, var = torch.batch_norm_update_stats(x.reshape(1, b * g, -1), None, None, 0.0)
+    mean, var = mean.view(b, g), var.view(b, g)
+    rstd = torch.rsqrt(var + norm.eps)
+    scale = rstd.repeat_interleave(c // g, dim=1)  # [b, c]
+    shift = -mean.repeat_interleave(c // g, dim=1) * scale
     if norm.affine:
-        y = y * norm.weight[:, None, None] + norm.bias[:, None, None]
-    return F.silu(y)
+        shift = shift * norm.weight + norm.bias
+        scale = scale * norm.weight
+    return scale[..., None, None], shift[..., None, None]
 
 
-def _conv_stripe(conv, norm, x, stats, a: int, e: int) -> "torch.Tensor":
-    """conv(silu(norm(x))) for output columns [a, e), with the conv's zero padding only at
-    x's true left and right edges."""
+def _conv_stripe(conv, x, affine, a: int, e: int) -> "torch.Tensor":
+    """conv(silu(norm(x))) for output columns [a, e).
+
+    The stripe is read with one neighbour column on each side where x has one, and the
+    conv pads as usual: output columns next to a neighbour column are exact, the two
+    extra ones (computed against padding) are dropped; at x's true edges the padding is
+    the conv's own."""
+    import torch
     import torch.nn.functional as F
 
-    w = x.shape[-1]
-    lo, hi = max(a - 1, 0), min(e + 1, w)
-    z = _norm_silu(norm, x[..., lo:hi], *stats)
-    z = F.pad(z, (1 if a == 0 else 0, 1 if e == w else 0))
-    return F.conv2d(z, conv.weight, conv.bias, stride=1, padding=(1, 0))
+    lo, hi = max(a - 1, 0), min(e + 1, x.shape[-1])
+    scale, shift = affine
+    z = torch.addcmul(shift, x[..., lo:hi], scale)  # one pass: a new, contiguous stripe
+    F.silu(z, inplace=True)
+    return conv(z)[..., a - lo:e - lo]
 
 
 def _resnet_striped(resnet, x: "torch.Tensor", columns: int) -> "torch.Tensor":
@@ -131,13 +122,13 @@ def _resnet_striped(resnet, x: "torch.Tensor", columns: int) -> "torch.Tensor":
     import torch
 
     spans = _spans(x.shape[-1], columns)
-    stats1 = group_stats(resnet.norm1, x, columns)
+    affine1 = group_affine(resnet.norm1, x)
     h = torch.empty(x.shape[0], resnet.conv1.out_channels, *x.shape[2:], dtype=x.dtype, device=x.device)
     for a, e in spans:
-        h[..., a:e] = _conv_stripe(resnet.conv1, resnet.norm1, x, stats1, a, e)
-    stats2 = group_stats(resnet.norm2, h, columns)
+        h[..., a:e] = _conv_stripe(resnet.conv1, x, affine1, a, e)
+    affine2 = group_affine(resnet.norm2, h)
     for a, e in spans:
-        x[..., a:e] += _conv_stripe(resnet.conv2, resnet.norm2, h, stats2, a, e)
+        x[..., a:e] += _conv_stripe(resnet.conv2, h, affine2, a, e)
     return x
 
 

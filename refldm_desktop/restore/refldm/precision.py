@@ -21,6 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+from refldm_desktop.restore.metrics import psnr
+
 log = logging.getLogger(__name__)
 
 MIN_PSNR_DB = 35.0
@@ -118,12 +120,6 @@ def auto_precision(store: PrecisionStore | None, key: str, measure: Callable[[],
 def store_in(cache: str | Path) -> Path:
     """The trials' file in a home's cache folder (where the reference latents are kept too)."""
     return Path(cache) / "precision.json"
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Peak signal-to-noise ratio of two uint8 images, in dB (inf when equal)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
 def measure(model_dir: str | Path, device: str, steps: int = TRIAL_STEPS) -> PrecisionTrial:

@@ -41,3 +41,17 @@ def test_stripe_width_changes_nothing_but_rounding(tiny_model, golden_dir, monke
         for columns in (2, 8, 40, 1000):
             striped = lean_encoder.encode_lean(tiny_model.vq, strip, above_bytes=0, columns=columns)
             assert (striped - plain).abs().max() <= 1e-5 * plain.abs().max()
+
+
+def test_group_affine_is_group_norm_per_sample():
+    """The stripes' norm (x * scale + shift) equals GroupNorm, each sample with its own statistics."""
+    torch.manual_seed(0)
+    norm = torch.nn.GroupNorm(4, 16)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(3, 16, 20, 28) * torch.tensor([0.5, 2.0, 4.0])[:, None, None, None] + 1.5
+    with torch.inference_mode():
+        scale, shift = lean_encoder.group_affine(norm, x)
+        want = norm(x)
+    assert scale.shape == shift.shape == (3, 16, 1, 1)
+    assert (x * scale + shift - want).abs().max() <= 1e-5 * want.abs().max()
