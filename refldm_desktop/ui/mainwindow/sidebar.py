@@ -74,7 +74,8 @@ class Sidebar(QTreeWidget):
             if not spec.folders:
                 continue
             parent = self._items[spec.key]
-            if [parent.child(i).data(0, ARG) for i in range(parent.childCount())] == [str(f) for f in folders]:
+            listed = [child.data(0, ARG) for i in range(parent.childCount()) if (child := parent.child(i)) is not None]
+            if listed == [str(f) for f in folders]:
                 continue  # the same folders: the items (and the selection) stay
             current = self.currentItem()
             current_arg = current.data(0, ARG) if current is not None else None
