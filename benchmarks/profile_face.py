@@ -26,10 +26,12 @@ Tried on the shared 2-core AMD EPYC VM (Zen 3, AVX2), torch 2.13.0+cpu, while th
 6-13: variants alternated call by call, 1 thread, medians of CPU seconds (the wall times were
 up to 10x those; a median moved by 5-10% between runs of the same code):
 - lean residual blocks (in-place SiLUs and sums, no divide by 1.0; bitwise the same result;
-  branch modelspeed-lean, with a `nolean` variant here; not landed): LQ encode -13% at 256 px
+  first tried on branch modelspeed-lean): LQ encode -13% at 256 px
   (2.38 vs 2.72 s) and -8% at 512 px (9.57 vs 10.44 s); decode -10% at 256 px (4.32 vs
   4.78 s) but +2.5% at 512 px (19.72 vs 19.23 s); the guided UNet pass +1.5% (3.21 vs 3.16 s).
-  Only the encode's gain held in both runs.
+  Only the encode's gain held in both runs. Landed for the VQ only (RefLDM(lean_blocks=True))
+  after a third trial at 512 px, full-size, 2 threads, load 3.4-4.3, three alternated rounds:
+  median CPU encode 11.72 vs 12.69 s (-8%), decode 20.08 vs 20.97 s (-4%).
 - the VQ encoder on channels_last activations: 5% more CPU at 256 px (2.38 vs 2.26 s), so it
   stays NCHW; a lone 3x3 conv of 128 channels at 256 x 256 does run at 78 GFLOP/s per CPU
   second channels_last and 55 NCHW, but the whole encoder did not gain.
