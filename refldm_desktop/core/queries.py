@@ -97,8 +97,10 @@ def _ordered(q: PhotoQuery, stmt: Select) -> Select:
     # Each order matches one index exactly (migration 0005), so on the whole library a page
     # reads no more rows than offset + limit. A folder or a person selects few photos:
     # then it is faster to find those first and sort them, and a leading "+" tells SQLite
-    # not to walk the order's index instead.
-    few = q.folder is not None or q.person_id is not None
+    # not to walk the order's index instead. Except a folder in path order: the path index
+    # finds its photos already in that order (a "+" there sorted all 100,000 photos of a
+    # folder to show its first screen: 25-35 ms instead of 1).
+    few = q.person_id is not None or (q.folder is not None and q.order != PhotoOrder.PATH)
     return stmt.order_by(*(text(("+" if few else "") + term) for term in _ORDERS[q.order]))
 
 

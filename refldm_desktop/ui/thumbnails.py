@@ -181,8 +181,9 @@ class ThumbnailCache(QObject):
 
     def _send(self) -> None:
         """Hand the newest requests to the worker, up to `workers` in flight."""
-        link = _Link.get()
-        if not link.worker.running():
+        # Not made inside the first paint: the worker's module and process come after it.
+        link = _Link._instance
+        if link is None or not link.worker.running():
             # Started after this paint, not inside it (once; it then stays).
             if not self._starting:
                 self._starting = True

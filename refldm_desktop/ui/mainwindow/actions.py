@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 Menus = dict[str, QMenu]
 Contributor = Callable[["MainWindow", "AppContext", Menus], None]
 
+# The keys of the grid's right-click menu, the same in the Photo menu.
+RESTORE_SHORTCUT = "Ctrl+R"
+OPTIONS_SHORTCUT = "Ctrl+Shift+R"
+
 MENUS = (("file", "&File"), ("edit", "&Edit"), ("view", "&View"), ("photo", "&Photo"), ("tools", "&Tools"), ("help", "&Help"))
 
 
@@ -58,27 +62,29 @@ def _view(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
 
 def _photo(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
     """The right-click menu's actions, for the selected photos of the page on screen."""
-    from refldm_desktop.ui.views import photo_menu as pm
 
-    def on_selection(fn, single: bool = False):
+    def on_selection(verb: str, single: bool = False):
         def run() -> None:
+            # The verbs' module is read when a key is first used, not before the first paint.
+            from refldm_desktop.ui.views import photo_menu
+
             page = window.current_page()
             selected = getattr(page, "selected_photo_ids", None)
             ids = selected() if selected is not None else []
             if not ids:
                 ctx.status.emit("Select a photo first")
             else:
-                fn(page, ids[0] if single else ids)
+                getattr(photo_menu, verb)(page, ids[0] if single else ids)
 
         return run
 
     m = menus["photo"]
     acts = [
-        action(window, "&Restore Faces", on_selection(pm.restore), pm.RESTORE_SHORTCUT, "restoreSelected"),
-        action(window, "Restore with &Options…", on_selection(pm.restore_with_options), pm.OPTIONS_SHORTCUT, "restoreSelectedOptions"),
-        action(window, "Show &Faces", on_selection(pm.show_faces, True), "Ctrl+F", "showFacesSelected"),
-        action(window, "&Compare with Restored", on_selection(pm.compare_latest, True), "Ctrl+D", "compareSelected"),
-        action(window, "Open in the File &Manager", on_selection(pm.open_in_file_manager, True), "Ctrl+Shift+O", "openFolderSelected"),
+        action(window, "&Restore Faces", on_selection("restore"), RESTORE_SHORTCUT, "restoreSelected"),
+        action(window, "Restore with &Options…", on_selection("restore_with_options"), OPTIONS_SHORTCUT, "restoreSelectedOptions"),
+        action(window, "Show &Faces", on_selection("show_faces", True), "Ctrl+F", "showFacesSelected"),
+        action(window, "&Compare with Restored", on_selection("compare_latest", True), "Ctrl+D", "compareSelected"),
+        action(window, "Open in the File &Manager", on_selection("open_in_file_manager", True), "Ctrl+Shift+O", "openFolderSelected"),
     ]
     for i, a in enumerate(acts):
         if i == 2:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
 
 from refldm_desktop.ui.mainwindow.pages import PAGES
@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 KEY = Qt.ItemDataRole.UserRole
 ARG = Qt.ItemDataRole.UserRole + 1
+# Changes that may add a folder come in bursts (indexing announces every commit): the
+# folders are listed once per burst, this long after its first change.
+FOLDERS_MS = 500
 
 
 class Sidebar(QTreeWidget):
@@ -42,6 +45,10 @@ class Sidebar(QTreeWidget):
             self.addTopLevelItem(item)
             self._items[spec.key] = item
         self.itemSelectionChanged.connect(self._selected)
+        self._folders_timer = QTimer(self)
+        self._folders_timer.setSingleShot(True)
+        self._folders_timer.setInterval(FOLDERS_MS)
+        self._folders_timer.timeout.connect(self.refresh_folders)
         ctx.changed.connect(self._on_change)
         ctx.after_first_paint(self.refresh_folders)
 
@@ -67,6 +74,9 @@ class Sidebar(QTreeWidget):
             if not spec.folders:
                 continue
             parent = self._items[spec.key]
+            listed = [child.data(0, ARG) for i in range(parent.childCount()) if (child := parent.child(i)) is not None]
+            if listed == [str(f) for f in folders]:
+                continue  # the same folders: the items (and the selection) stay
             current = self.currentItem()
             current_arg = current.data(0, ARG) if current is not None else None
             self.blockSignals(True)
@@ -84,8 +94,16 @@ class Sidebar(QTreeWidget):
             self.blockSignals(False)
 
     def _on_change(self, change) -> None:
-        if "photos" in change.areas or "folders" in change.areas:
-            self.refresh_folders()
+        areas = change.areas
+        if "photos" not in areas and "folders" not in areas:
+            return
+        # A restore or a discard announces its version and its photo: a photo the library
+        # has already, in a folder listed already. A batch announces one per photo, and
+        # each one listed every folder again.
+        if "versions" in areas and not change.external:
+            return
+        if not self._folders_timer.isActive():
+            self._folders_timer.start()
 
     def _selected(self) -> None:
         item = self.currentItem()

@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 from refldm_desktop.db.models import JobState
+from refldm_desktop.ui.mainwindow.actions import OPTIONS_SHORTCUT, RESTORE_SHORTCUT
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.restore_ops import JobEnd
     from refldm_desktop.ui.views.photos_page import PhotosPage
-
-RESTORE_SHORTCUT = "Ctrl+R"
-OPTIONS_SHORTCUT = "Ctrl+Shift+R"
 
 
 def photo_menu(page: "PhotosPage", ids: list[int]) -> QMenu:
