@@ -3,6 +3,7 @@ in step with the core without a reset, and asking for edits instead of making th
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -237,10 +238,10 @@ class _NoThumbnails:
         self.faces, self.face_crop, self.cover_face = lib.faces, lib.face_crop, lib.cover_face
 
 
-@pytest.mark.parametrize("own", [True, False], ids=["library-thumbnails", "face-crops"])
-def test_people_pages_get_person_and_face_pictures_either_way(qtbot, lib, own):
-    """The people pages' one cache decides where pictures come from: the library's own
-    thumbnails (made by id in the worker), else the face crops (a person's best face)."""
+@contextmanager
+def _people_pictures(lib, own: bool):
+    """(context, the people pages' picture cache) over `lib`: its own thumbnails, or only
+    its face crops (own=False)."""
     from refldm_desktop.ui.app import make_qapp
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.views.people_common import people_thumbs
@@ -250,16 +251,25 @@ def test_people_pages_get_person_and_face_pictures_either_way(qtbot, lib, own):
     try:
         if not own:
             ctx.library = _NoThumbnails(lib)
-        cache = people_thumbs(ctx)
+        yield ctx, people_thumbs(ctx)
+    finally:
+        ctx.library = lib
+        ctx.close()
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["library-thumbnails", "face-crops"])
+def test_people_pages_get_person_and_face_pictures_either_way(qtbot, lib, own):
+    """The people pages' one cache decides where pictures come from: the library's own
+    thumbnails (made by id in the worker), else the face crops (a person's best face)."""
+    from refldm_desktop.ui.views.people_common import people_thumbs
+
+    with _people_pictures(lib, own) as (ctx, cache):
         assert people_thumbs(ctx) is cache
         person = max(lib.people(), key=lambda p: p.face_count)
         keys = [("person", person.id, 64), ("face", lib.faces(person.id)[0].id, 64)]
         for key in keys:
             cache.get(key)
         qtbot.waitUntil(lambda: all(cache.cached(k) is not None for k in keys), timeout=30_000)
-    finally:
-        ctx.library = lib
-        ctx.close()
 
 
 @pytest.mark.parametrize("own", [True, False], ids=["library-thumbnails", "face-crops"])
@@ -271,10 +281,7 @@ def test_a_person_tile_shows_the_face_the_core_chooses(qtbot, lib, own):
     from sqlalchemy import update
 
     from refldm_desktop.db.models import Face
-    from refldm_desktop.ui.app import make_qapp
-    from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.models.people import PeopleModel
-    from refldm_desktop.ui.views.people_common import people_thumbs
 
     who = max(lib.people(), key=lambda p: p.face_count)
     faces = sorted(f.id for f in lib.faces(who.id))
@@ -284,12 +291,7 @@ def test_a_person_tile_shows_the_face_the_core_chooses(qtbot, lib, own):
     cover = lib.cover_face(who.id)
     assert cover == faces[-1] != faces[0]
 
-    make_qapp()
-    ctx = AppContext(lib, start_jobs=False)
-    try:
-        if not own:
-            ctx.library = _NoThumbnails(lib)
-        cache = people_thumbs(ctx)
+    with _people_pictures(lib, own) as (_ctx, cache):
         model = PeopleModel(cache, size=64)
         QAbstractItemModelTester(model, FAIL)
         model.set_people(lib.people())
@@ -303,10 +305,6 @@ def test_a_person_tile_shows_the_face_the_core_chooses(qtbot, lib, own):
         shown = tile.data(Qt.ItemDataRole.DecorationRole).toImage()
         assert shown == cache.cached(keys[0]).toImage()
         assert shown != cache.cached(keys[1]).toImage()  # the faces do look different
-    finally:
-        ctx.library = lib
-        ctx.close()
-
 
 def test_a_job_another_process_runs_shows_its_phase_from_the_database():
     """`jobs run` from a terminal sends this app no events: the listing's phase says which
