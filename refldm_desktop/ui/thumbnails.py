@@ -228,14 +228,11 @@ class ThumbnailCache(QObject):
             return Path(thumb(kind, ident, size))
         if key in self._paths:
             return Path(self._paths[key])
-        if kind == "person":  # their best face
-            from refldm_desktop.db.models import PhotoState
-
-            faces = self._library.faces(ident)
-            if not faces:
+        if kind == "person":  # their best face, by the core's one rule (its thumbnails' too)
+            face_id = self._library.cover_face(ident)
+            if face_id is None:
                 raise LookupError(f"person {ident} has no faces")
-            best = max(faces, key=lambda f: (f.photo_state == PhotoState.OK, f.quality_score or 0.0, -f.id))
-            return self._library.face_crop(best.id)
+            return self._library.face_crop(face_id)
         if kind == "face":
             return self._library.face_crop(ident)
         if kind == "version":

@@ -3,6 +3,7 @@ in step with the core without a reset, and asking for edits instead of making th
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -234,13 +235,13 @@ class _NoThumbnails:
     """A library that makes no thumbnails of its own (only its faces and their crops)."""
 
     def __init__(self, lib):
-        self.faces, self.face_crop = lib.faces, lib.face_crop
+        self.faces, self.face_crop, self.cover_face = lib.faces, lib.face_crop, lib.cover_face
 
 
-@pytest.mark.parametrize("own", [True, False], ids=["library-thumbnails", "face-crops"])
-def test_people_pages_get_person_and_face_pictures_either_way(qtbot, lib, own):
-    """The people pages' one cache decides where pictures come from: the library's own
-    thumbnails (made by id in the worker), else the face crops (a person's best face)."""
+@contextmanager
+def _people_pictures(lib, own: bool):
+    """(context, the people pages' picture cache) over `lib`: its own thumbnails, or only
+    its face crops (own=False)."""
     from refldm_desktop.ui.app import make_qapp
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.views.people_common import people_thumbs
@@ -250,17 +251,60 @@ def test_people_pages_get_person_and_face_pictures_either_way(qtbot, lib, own):
     try:
         if not own:
             ctx.library = _NoThumbnails(lib)
-        cache = people_thumbs(ctx)
+        yield ctx, people_thumbs(ctx)
+    finally:
+        ctx.library = lib
+        ctx.close()
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["library-thumbnails", "face-crops"])
+def test_people_pages_get_person_and_face_pictures_either_way(qtbot, lib, own):
+    """The people pages' one cache decides where pictures come from: the library's own
+    thumbnails (made by id in the worker), else the face crops (a person's best face)."""
+    from refldm_desktop.ui.views.people_common import people_thumbs
+
+    with _people_pictures(lib, own) as (ctx, cache):
         assert people_thumbs(ctx) is cache
         person = max(lib.people(), key=lambda p: p.face_count)
         keys = [("person", person.id, 64), ("face", lib.faces(person.id)[0].id, 64)]
         for key in keys:
             cache.get(key)
         qtbot.waitUntil(lambda: all(cache.cached(k) is not None for k in keys), timeout=30_000)
-    finally:
-        ctx.library = lib
-        ctx.close()
 
+
+@pytest.mark.parametrize("own", [True, False], ids=["library-thumbnails", "face-crops"])
+def test_a_person_tile_shows_the_face_the_core_chooses(qtbot, lib, own):
+    """A person's tile shows their best face as the core chooses it (Library.cover_face),
+    whether the library makes the picture or the app crops the face itself. Here the faces
+    tie on quality, so the detector's confidence decides: the app's own rule once took the
+    oldest face instead."""
+    from sqlalchemy import update
+
+    from refldm_desktop.db.models import Face
+    from refldm_desktop.ui.models.people import PeopleModel
+
+    who = max(lib.people(), key=lambda p: p.face_count)
+    faces = sorted(f.id for f in lib.faces(who.id))
+    with lib._Session.begin() as s:  # the newest face is the detector's surest
+        for rank, face_id in enumerate(faces):
+            s.execute(update(Face).where(Face.id == face_id).values(quality_score=0.5, score=0.5 + 0.1 * rank))
+    cover = lib.cover_face(who.id)
+    assert cover == faces[-1] != faces[0]
+
+    with _people_pictures(lib, own) as (_ctx, cache):
+        model = PeopleModel(cache, size=64)
+        QAbstractItemModelTester(model, FAIL)
+        model.set_people(lib.people())
+        tile = model.index(model.row_of(who.id))
+        keys = [("face", cover, 64), ("face", faces[0], 64)]
+        for key in keys:
+            cache.get(key)
+        tile.data(Qt.ItemDataRole.DecorationRole)  # asks for the tile's picture
+        qtbot.waitUntil(lambda: tile.data(Qt.ItemDataRole.DecorationRole) is not None
+                        and all(cache.cached(k) is not None for k in keys), timeout=30_000)
+        shown = tile.data(Qt.ItemDataRole.DecorationRole).toImage()
+        assert shown == cache.cached(keys[0]).toImage()
+        assert shown != cache.cached(keys[1]).toImage()  # the faces do look different
 
 def test_a_job_another_process_runs_shows_its_phase_from_the_database():
     """`jobs run` from a terminal sends this app no events: the listing's phase says which
