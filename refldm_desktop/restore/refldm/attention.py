@@ -125,10 +125,30 @@ def _layout_of(x: "torch.Tensor") -> "torch.memory_format":
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
+class ReferencePassDone(Exception):
+    """Raised by the last attention layer of a reference pass once every layer has kept its
+    keys and values: the rest of the UNet (its last level and output) would be discarded."""
+
+
+class SaveCounter:
+    """Shared by the processors of one UNet during a reference pass: counts the layers that
+    have saved, and ends the pass when the last one has."""
+
+    def __init__(self, layers: int) -> None:
+        self.layers = layers
+        self.saved = 0
+
+    def one_saved(self) -> None:
+        self.saved += 1
+        if self.saved == self.layers:
+            raise ReferencePassDone()
+
+
 class CacheKVProcessor:
     def __init__(self) -> None:
         self.mode = "off"  # off | save | use
         self.saved: tuple["torch.Tensor", "torch.Tensor"] | None = None
+        self.counter: SaveCounter | None = None  # save mode: ends the pass after the last layer
         self.parts: list[RefPart] = []
         self.force_math = False  # tests: run the plain fallback on the CPU too
 
@@ -148,6 +168,7 @@ class CacheKVProcessor:
         self.mode = "off"
         self.saved = None
         self.parts = []
+        self.counter = None
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None):
         import torch
@@ -177,6 +198,8 @@ class CacheKVProcessor:
         else:
             if self.mode == "save":
                 self.saved = (k, v)
+                if self.counter is not None:
+                    self.counter.one_saved()
             out = F.scaled_dot_product_attention(q, k, v)
         out = attn.to_out[0](out.transpose(1, 2).reshape(b, h * w, c))
         # [b, c, h, w] in the layout of the input: a view if that is channels_last

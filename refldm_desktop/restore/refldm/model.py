@@ -287,18 +287,27 @@ class RefLDM:
         return ReferenceCache(latents.shape[0], latents.cpu(), self._reference_kv(latents), hw, self._token)
 
     def _reference_kv(self, latents: "torch.Tensor") -> dict[str, tuple["torch.Tensor", "torch.Tensor"]]:
-        """The reference pass: every reference through the UNet at t = 0, in one batch."""
+        """The reference pass: every reference through the UNet at t = 0, in one batch, as far
+        as the last attention layer (only the layers' keys and values are kept)."""
         import torch
         import torch.nn.functional as F
+
+        from refldm_desktop.restore.refldm.attention import ReferencePassDone, SaveCounter
 
         pad = self.config.unet.in_channels - latents.shape[1]
         x = F.pad(latents, (0, 0, 0, 0, 0, pad))  # the reference sits where x_t sits; LQ slot is zero
         t = torch.zeros(x.shape[0], dtype=torch.long, device=self.device)
+        counter = SaveCounter(len(self._processors))
         try:
             for p in self._processors.values():
-                p.mode = "save"
+                p.mode, p.counter = "save", counter
             with torch.inference_mode():
-                self.unet(self._unet_input(x), t)  # output discarded; the processors kept k/v
+                try:
+                    self.unet(self._unet_input(x), t)
+                except ReferencePassDone:  # every layer has its k/v: the rest would be discarded
+                    pass
+                if counter.saved != counter.layers:
+                    raise RuntimeError("the reference pass did not reach every attention layer")
                 # [n, heads, tokens, d] -> [1, heads, n * tokens, d]: references one after another
                 return {
                     name: tuple(a.transpose(0, 1).reshape(1, a.shape[1], -1, a.shape[3]) for a in p.saved_kv())
