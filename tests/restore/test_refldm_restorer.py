@@ -65,6 +65,22 @@ def test_references_are_encoded_once_per_set_of_crops_and_the_model_loaded_once(
     assert restorer.reference_encodings == 3
 
 
+def test_a_preview_and_the_full_run_encode_each_face_once(restorer, models):
+    """A quick preview, then the full result, of the same faces: the LQ crops go through the
+    VQ encoder once, and the full result is what a restorer that never saw them makes."""
+    lq, refs = crops(2, 6), crops(2, 7)
+    restorer.restore(lq, refs, RestoreOptions(steps=1, cfg=1.5, seed=7, device="cpu"))  # preview
+    assert restorer.lq_encodings == 2
+    full = restorer.restore([c.copy() for c in lq], refs, OPTIONS)  # same pixels, new arrays
+    assert restorer.lq_encodings == 2
+    restorer.restore([lq[0], crops(1, 8)[0]], refs, OPTIONS)  # one face seen, one new
+    assert restorer.lq_encodings == 3
+    fresh = Registry(RESTORERS_GROUP).create("refldm", models_dir=str(models), device="cpu", cache_dir=None)
+    expected = fresh.restore(lq, refs, OPTIONS)
+    assert fresh.lq_encodings == 2
+    assert all(np.array_equal(a, b) for a, b in zip(full, expected, strict=True))
+
+
 def test_cancel_stops_between_steps(restorer):
     calls = []
 

@@ -445,22 +445,27 @@ class RefLDM:
         generator: "torch.Generator | None" = None,
         callback: Callable[[StepState], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        lq_latent: "torch.Tensor | None" = None,
     ) -> np.ndarray:
         """Restore a batch of LQ faces of one person; returns uint8 [B, H, W, 3].
 
         The initial noise is `noise` [B, C, h, w], else drawn from `generator`, else from `seed`.
         `callback` sees every step (StepState: index, total, ...); `cancel` returning True stops
-        with RestoreCancelled before the next step.
+        with RestoreCancelled before the next step. `lq_latent`: encode(lq_images) when the
+        caller has it already (the restorer keeps recent ones); the images are still checked.
         """
         import torch
 
         lq = self.images_to_tensor(lq_images)
+        if lq_latent is not None and lq_latent.shape[0] != lq.shape[0]:
+            raise ValueError(f"{lq_latent.shape[0]} LQ latents for {lq.shape[0]} faces")
         if noise is None:
             noise = self.initial_noise(lq.shape[0], seed, generator)
         start = torch.as_tensor(noise, dtype=torch.float32)
         if start.dim() == 3:
             start = start[None]
-        latent = self.sample(self.encode(lq), refs, steps, cfg, start, callback, cancel)
+        latent = self.sample(self.encode(lq) if lq_latent is None else lq_latent, refs, steps, cfg, start,
+                             callback, cancel)
         return self.to_uint8(self.decode(latent)[0])
 
 

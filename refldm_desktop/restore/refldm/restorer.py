@@ -8,6 +8,8 @@
 - The VQ pass's latents also go to a store on disk (`cache_dir`, the home's cache by default),
   so a later process restoring the same person skips the VQ encoder and runs only the UNet's
   reference pass. Changed references are other crops, hence another key.
+- The LQ crops' latents are kept for the last LQ_LATENTS_KEPT crops, keyed by their bytes:
+  a quick preview and the full result after it encode each face once.
 - Faces of one person go through the UNet in batches that share one copy of the reference
   keys/values (attention.py). A face restored in a batch differs from the same face restored
   alone only by float rounding: on the tiny golden model the final latent by at most 2e-6 of
@@ -49,6 +51,9 @@ from refldm_desktop.restore.refldm.precision import store_in
 
 BATCH_ON_ACCELERATOR = 8  # faces per UNet batch on a GPU: 8 of one person fit in 2 GiB in bf16
 REFERENCE_SETS_KEPT = 4  # a few MB each at 512 px; one set per person being restored
+# LQ latents kept (128 KiB each at 512 px): a quick preview and the full result that follows
+# it encode the same crops, as does restoring a photo again with other steps, seed or guidance.
+LQ_LATENTS_KEPT = 64
 
 
 class RefLDMRestorer:
@@ -90,9 +95,12 @@ class RefLDMRestorer:
         self._stored: Any = None
         self._model: Any = None
         self._refs: OrderedDict[str, Any] = OrderedDict()
+        self._lq: OrderedDict[str, Any] = OrderedDict()  # crop key -> its VQ latent [1, C, h, w]
+        self._lq_owner: object = None  # the model those latents came from
         self._lock = threading.Lock()
         self.reference_encodings = 0  # how often references went through the model (for tests)
         self.vq_reference_encodings = 0  # how often the VQ encoder ran on references (for tests)
+        self.lq_encodings = 0  # how many LQ crops went through the VQ encoder (for tests)
 
     # -- what the pipeline reads --------------------------------------------------------
 
@@ -221,6 +229,27 @@ class RefLDMRestorer:
             self._refs.move_to_end(key)
         return cache
 
+    def _lq_latents(self, model, crops: Sequence[np.ndarray]):
+        """The VQ latents [B, C, h, w] of these LQ crops; crops seen lately are not encoded again."""
+        import torch
+
+        if self._lq_owner is not model._token:  # another model (device, precision): start afresh
+            self._lq.clear()
+            self._lq_owner = model._token
+        keys = [latent_key("lq", self.resolution, [c]) for c in crops]
+        missing = [i for i, k in enumerate(keys) if k not in self._lq]
+        if missing:
+            fresh = model.encode(model.images_to_tensor(np.stack([crops[i] for i in missing])))
+            self.lq_encodings += len(missing)
+            for i, latent in zip(missing, fresh, strict=True):
+                self._lq[keys[i]] = latent[None].cpu()
+        for k in keys:
+            self._lq.move_to_end(k)
+        latents = torch.cat([self._lq[k] for k in keys])
+        while len(self._lq) > LQ_LATENTS_KEPT:
+            self._lq.popitem(last=False)
+        return latents
+
     # -- the protocol -----------------------------------------------------------------
 
     def restore(
@@ -255,9 +284,11 @@ class RefLDMRestorer:
                         progress(RestoreProgress(done, total, state.index + 1, state.total))
 
                 try:
+                    faces = crops[done:done + batch]
                     restored = model.restore(
-                        np.stack(crops[done:done + batch]), refs, steps=options.steps, cfg=options.cfg,
+                        np.stack(faces), refs, steps=options.steps, cfg=options.cfg,
                         noise=noise.expand(batch, -1, -1, -1).clone(), callback=step, cancel=cancelled,
+                        lq_latent=self._lq_latents(model, faces),
                     )
                 except ModelCancelled:
                     raise RestoreCancelled("cancelled") from None
