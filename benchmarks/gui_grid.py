@@ -121,6 +121,10 @@ to the first paint, timed alone (100,000 rows, 8 runs each alternated, load 3.6-
 GUI CPU (23-35 ms) is the GUI thread waiting for the worker's count and first rows (the
 folder's count alone is 9 ms), the worker itself kept from a core by the load.
 
+Less busy (load 1.3-2.1, this benchmark included), two runs each alternated, "app" ms:
+first paint main 150, 135, new 156, 133: no gain shown here; switching main 56 77 81 |
+56 93 64, new 51 56 61 | 45 74 45. Compiling: main 25 modules, 24-40 ms; new 22, 20-26.
+
 The floor printed before was not the app's floor: this process has made PySide's Qt enums
 (make_qapp) and the list view's type before it starts the app's clock, and the fresh plain
 window paid them inside its own: 30-40 ms. Started the same way, the plain window's GUI CPU
