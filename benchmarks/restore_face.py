@@ -54,6 +54,23 @@ guided UNet call alone, ours the whole DDIM step as described above, so the auth
 somewhat longer than shown (by its guidance mix, DDIM update and conditioning copies, not
 measured). Compare the step columns only from a run made since.
 
+Quiet again a session later (load 1.8-1.9, same command, both sides timing the whole DDIM
+step), after: the reference strip's striped encode without its extra passes, the VQ's lean
+residual blocks, the guided batch's two halves sharing the UNet layers before the first
+attention, the reference pass stopping at the last attention layer, and sleeping OpenMP
+threads:
+
+| run | wall | CPU | step wall (CPU) | peak | ours/authors (wall, CPU) |
+|---|---|---|---|---|---|
+| authors' code, one face | 128.4 s | 235.0 s | 3.74 s (6.73) | 5.94 GiB | |
+| ours, a person's first face | 78.5 s | 147.9 s | 1.68 s (3.17) | 2.35 GiB | 0.61x, 0.63x |
+| ours, a later face, latents from disk | 51.6 s | 96.9 s | 1.73 s (3.25) | 2.23 GiB | 0.40x, 0.41x |
+
+The first face's references took 30.3 s (46.1 s before), a later face's reference pass from
+stored latents 2.0 s (3.5 s). What is left is nearly all arithmetic: on this CPU (2.45 GHz,
+two AVX2 FMA units per core, about 157 GFLOP/s in fp32 for both cores) the VQ convolutions
+run at 145-152 GFLOP/s and the UNet's at about 127 (benchmarks/profile_face.py).
+
 The issue's goals (<= 46 s and <= 28 s) were set from the authors' 92.9 s on an AVX-512 CPU
 with BF16: as ratios to the authors' code, 0.50x and 0.30x. This CPU runs the authors' code
 1.48x slower than that one; here the goals in seconds would be 68 s and 41 s.
