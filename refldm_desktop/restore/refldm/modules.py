@@ -96,7 +96,7 @@ class SharedHalves:
     reference keys/values the attention layers see. So everything before the first attention
     layer (the input conv, the attention-free first level, the next level's first residual
     block) gives both halves the same activations; computing them once and copying saves that
-    work (about 8% of a full-size pass's arithmetic). Off unless switched on for a guided
+    work (about 6% of a full-size pass's arithmetic). Off unless switched on for a guided
     batch (`active`).
     """
 
