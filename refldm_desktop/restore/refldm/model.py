@@ -306,7 +306,7 @@ class RefLDM:
                     self.unet(self._unet_input(x), t)
                 except ReferencePassDone:  # every layer has its k/v: the rest would be discarded
                     pass
-                if counter.saved != counter.layers:
+                else:
                     raise RuntimeError("the reference pass did not reach every attention layer")
                 # [n, heads, tokens, d] -> [1, heads, n * tokens, d]: references one after another
                 return {
@@ -452,20 +452,20 @@ class RefLDM:
         The initial noise is `noise` [B, C, h, w], else drawn from `generator`, else from `seed`.
         `callback` sees every step (StepState: index, total, ...); `cancel` returning True stops
         with RestoreCancelled before the next step. `lq_latent`: encode(lq_images) when the
-        caller has it already (the restorer keeps recent ones); the images are still checked.
+        caller has it already (the restorer keeps recent ones, of crops it has checked).
         """
         import torch
 
-        lq = self.images_to_tensor(lq_images)
-        if lq_latent is not None and lq_latent.shape[0] != lq.shape[0]:
-            raise ValueError(f"{lq_latent.shape[0]} LQ latents for {lq.shape[0]} faces")
+        if lq_latent is None:
+            lq_latent = self.encode(self.images_to_tensor(lq_images))
+        elif lq_latent.shape[0] != (faces := 1 if getattr(lq_images, "ndim", 0) == 3 else len(lq_images)):
+            raise ValueError(f"{lq_latent.shape[0]} LQ latents for {faces} faces")
         if noise is None:
-            noise = self.initial_noise(lq.shape[0], seed, generator)
+            noise = self.initial_noise(lq_latent.shape[0], seed, generator)
         start = torch.as_tensor(noise, dtype=torch.float32)
         if start.dim() == 3:
             start = start[None]
-        latent = self.sample(self.encode(lq) if lq_latent is None else lq_latent, refs, steps, cfg, start,
-                             callback, cancel)
+        latent = self.sample(lq_latent, refs, steps, cfg, start, callback, cancel)
         return self.to_uint8(self.decode(latent)[0])
 
 

@@ -239,7 +239,7 @@ class RefLDMRestorer:
         keys = [latent_key("lq", self.resolution, [c]) for c in crops]
         missing = [i for i, k in enumerate(keys) if k not in self._lq]
         if missing:
-            fresh = model.encode(model.images_to_tensor(np.stack([crops[i] for i in missing])))
+            fresh = model.encode(model.images_to_tensor([crops[i] for i in missing]))
             self.lq_encodings += len(missing)
             for i, latent in zip(missing, fresh, strict=True):
                 self._lq[keys[i]] = latent[None].cpu()
