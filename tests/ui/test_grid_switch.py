@@ -163,3 +163,26 @@ def test_the_first_screen_counts_the_whole_folder(folders):
     count, first, rows = first_screen(lib, PhotoFilter(folder=big), BIG + 5)
     assert (count, first, len(rows)) == (BIG, ids, BIG)
     assert first_screen(lib, PhotoFilter(folder=empty), 10) == (0, [], {})
+
+
+def test_a_selected_photo_is_painted_selected_and_the_others_not(qtbot, open_app, folders):
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QListView
+
+    lib, big, empty = folders
+    ctx, window = open_app(lib, start_jobs=False)
+    window.resize(1000, 700)
+    window.show()
+    grid = window.findChild(QListView, "photoGrid")
+    _show(qtbot, ctx, window, grid, big, BIG)
+
+    def corner(row: int):
+        rect = grid.visualRect(grid.model().index(row))
+        return grid.viewport().grab().toImage().pixelColor(rect.x() + 6, rect.y() + 6)
+
+    plain = corner(1)
+    grid.setCurrentIndex(grid.model().index(1))
+    assert grid.selected_ids() == [grid.model().photo_id(1)]
+    highlight = grid.palette().color(QPalette.ColorRole.Highlight)
+    assert corner(1) == highlight != plain
+    assert corner(0) == plain
