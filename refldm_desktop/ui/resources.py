@@ -26,14 +26,37 @@ def resource(*parts: str) -> Path:
 _icons: dict = {}
 
 
+ICON_STROKE = "#5a6b7c"  # the line colour the icons are drawn in
+SELECTED_STROKE = "#ffffff"  # on a selected row's highlight, where grey lines all but vanished
+
+
 def icon(name: str):
-    """A QIcon from resources/icons (an empty icon when there is none by that name)."""
+    """A QIcon from resources/icons (an empty icon when there is none by that name); drawn
+    in white when its item is selected."""
     from PySide6.QtGui import QIcon
 
     if name not in _icons:
         path = resource("icons", name) if name else None
-        _icons[name] = QIcon(str(path)) if path is not None and path.is_file() else QIcon()
+        if path is None or not path.is_file():
+            _icons[name] = QIcon()
+        else:
+            _icons[name] = made = QIcon(str(path))
+            if path.suffix == ".svg":
+                _add_selected(made, path.read_text(encoding="utf-8"))
     return _icons[name]
+
+
+def _add_selected(made, svg: str) -> None:
+    from PySide6.QtGui import QIcon, QPixmap
+
+    white = svg.replace(ICON_STROKE, SELECTED_STROKE)
+    if white == svg:
+        return  # drawn in its own colours: they stay
+    for size in (16, 24, 32, 48, 64):  # sharp on HiDPI screens too
+        sized = white.replace('width="24" height="24"', f'width="{size}" height="{size}"', 1)
+        pixmap = QPixmap()
+        if pixmap.loadFromData(sized.encode("utf-8"), "SVG"):
+            made.addPixmap(pixmap, QIcon.Mode.Selected)
 
 
 def style_sheet() -> str:
