@@ -443,7 +443,8 @@ class Library:
             return _q.people_by_id(s, ids)
 
     def cover_face(self, person_id: int) -> int | None:
-        """The face that shows a person: their best-scored face (None without faces)."""
+        """The face that shows a person: their best-scored face, of a photo that can be read
+        when there is one (None without faces)."""
         with self._Session() as s:
             if s.get(Person, person_id) is None:
                 raise NotFound(f"no person with id {person_id}")

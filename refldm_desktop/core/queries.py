@@ -23,6 +23,7 @@ from refldm_desktop.db.models import (
     FaceAssignment,
     Person,
     Photo,
+    PhotoState,
 )
 
 CHUNK = 500  # ids per IN (...), under SQLite's bound-parameter limit
@@ -211,12 +212,16 @@ def all_people(s: Session, include_hidden: bool = True) -> list[PersonInfo]:
 
 def cover_face(s: Session, person_id: int) -> int | None:
     """The person's best-scored face: the highest quality score (unscored faces last), then
-    the detector's confidence. None when the person has no faces."""
+    the detector's confidence. Faces whose photo can be read come first, so that a tile
+    does not show a placeholder while a readable face exists. None when the person has no
+    faces."""
     return s.scalar(
         select(Face.id)
         .join(FaceAssignment, FaceAssignment.face_id == Face.id)
+        .join(Photo, Photo.id == Face.photo_id)
         .where(FaceAssignment.person_id == person_id, FaceAssignment.state.in_(_LIVE))
         .order_by(
+            Photo.state != PhotoState.OK,
             Face.quality_score.is_(None),
             Face.quality_score.desc(),
             Face.score.desc(),

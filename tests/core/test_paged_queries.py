@@ -11,7 +11,7 @@ from sqlalchemy import update
 from fakes import FakeBackend, draw_photo, open_test_library
 from refldm_desktop.core.changes import LibraryError, NotFound
 from refldm_desktop.core.queries import PersonOrder, PhotoOrder, PhotoQuery
-from refldm_desktop.db.models import Face, Photo
+from refldm_desktop.db.models import Face, Photo, PhotoState
 
 
 @pytest.fixture
@@ -155,6 +155,34 @@ def test_people_pages_counts_and_cover(lib):
     assert lib.cover_face(top) == best
     with pytest.raises(NotFound):
         lib.cover_face(4242)
+
+
+def test_the_cover_is_a_face_whose_photo_can_be_read(lib):
+    """A tile showing a face whose photo is gone (or unreadable) shows a placeholder: the
+    best face of a readable photo comes first, any face when none can be read."""
+    top = lib.person_ids(order=PersonOrder.FACES)[0]
+    faces = lib.faces(top)
+    by_photo = {f.photo_id: f for f in faces}  # one face per photo
+    assert len(by_photo) >= 3
+    best, second, third = list(by_photo.values())[:3]
+    with lib._Session.begin() as s:
+        s.execute(update(Face).where(Face.id.in_([f.id for f in faces])).values(quality_score=0.1))
+        for face, q in ((best, 0.9), (second, 0.6), (third, 0.3)):
+            s.execute(update(Face).where(Face.id == face.id).values(quality_score=q))
+    assert lib.cover_face(top) == best.id
+
+    _set_state(lib, [best.photo_id], PhotoState.MISSING)
+    assert lib.cover_face(top) == second.id
+    _set_state(lib, [second.photo_id], PhotoState.ERROR)
+    assert lib.cover_face(top) == third.id
+
+    _set_state(lib, list(by_photo), PhotoState.MISSING)  # none readable: still a face, the best
+    assert lib.cover_face(top) == best.id
+
+
+def _set_state(lib, photo_ids, state):
+    with lib._Session.begin() as s:
+        s.execute(update(Photo).where(Photo.id.in_(photo_ids)).values(state=state))
 
 
 def test_a_discarded_version_loses_its_file_not_its_record(lib, tmp_path):

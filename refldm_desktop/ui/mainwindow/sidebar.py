@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 KEY = Qt.ItemDataRole.UserRole
 ARG = Qt.ItemDataRole.UserRole + 1
-# Changes that may add a folder come in bursts (indexing announces every commit): the
-# folders are listed once per burst, this long after its first change.
+# Changes that may add a folder come in bursts (indexing announces every commit, a batch
+# every restored photo): the folders are listed once per burst, this long after its first change.
 FOLDERS_MS = 500
 
 
@@ -94,15 +94,10 @@ class Sidebar(QTreeWidget):
             self.blockSignals(False)
 
     def _on_change(self, change) -> None:
-        areas = change.areas
-        if "photos" not in areas and "folders" not in areas:
-            return
-        # A restore or a discard announces its version and its photo: a photo the library
-        # has already, in a folder listed already. A batch announces one per photo, and
-        # each one listed every folder again.
-        if "versions" in areas and not change.external:
-            return
-        if not self._folders_timer.isActive():
+        # Only a change to photos can add a folder. Whatever else a change names (a
+        # restore's version) cannot rule that out, so a burst of restores costs one listing
+        # per FOLDERS_MS, and an unchanged list leaves the items alone.
+        if "photos" in change.areas and not self._folders_timer.isActive():
             self._folders_timer.start()
 
     def _selected(self) -> None:
