@@ -6,6 +6,7 @@ VQ decode. Paste-back is timed by benchmarks/restore_photo.py (tens of ms per fa
 
     python benchmarks/profile_face.py --profile --floor     # timings, profile and overhead floor
     python benchmarks/profile_face.py --variants default,plain --threads 1 --phases unet_pass_guided
+    python benchmarks/profile_face.py --phases ref_encode,ref_pass --repeat 1 --profile  # a first face's extra
 
 Variants (timed alternately, call by call, so that a shared machine's load falls on all
 alike): default (the model as it loads), plain (cpu_packing=False: no packed convolutions,
@@ -13,7 +14,9 @@ NCHW activations).
 
 It reports, each as a median over --repeat runs with wall and CPU seconds (process_time, all
 threads) and the load average, since the machine may be shared:
-- the phases of one face: LQ encode, one guided UNet pass, decode;
+- the phases of one face: LQ encode, one guided UNet pass, decode; on request, what a
+  person's first face adds: the references' strip VQ-encoded (`ref_encode`) and the UNet's
+  reference pass from their latents (`ref_pass`);
 - the UNet pass with plain self-attention (the processors off): the reference attention's
   extra cost is the difference;
 - the same UNet at an 8x8 latent (1/64 of the arithmetic): a floor for the per-pass cost
@@ -125,7 +128,9 @@ class Face:
         self.lq = smooth_images(1, size, seed=2)
         # Reference latents of the right shape and scale; their values do not change the cost.
         g = torch.Generator().manual_seed(3)
-        self.cache = self.model.reference_cache_from_latents(torch.randn((refs, cfg.latent_channels, n, n), generator=g))
+        self.ref_images = smooth_images(refs, size, seed=1)
+        self.ref_latents = torch.randn((refs, cfg.latent_channels, n, n), generator=g)
+        self.cache = self.model.reference_cache_from_latents(self.ref_latents)
         # [uncond, cond] get the same input, as in a guided step (model.sample)
         self.x_in = torch.randn((1, cfg.unet.in_channels, n, n), generator=g).to(self.model.dtype).repeat(2, 1, 1, 1)
         if hasattr(self.model, "_unet_input"):  # the layout the model feeds its UNet
@@ -153,6 +158,7 @@ class Face:
 
 
 PHASES = ("lq_encode", "unet_pass_guided", "unet_pass_plain_attention", "decode", "restore")
+FIRST_FACE_PHASES = ("ref_encode", "ref_pass")  # not run unless asked: a strip's encode is long
 
 
 def time_phases(faces: dict[str, Face], phases: list[str], repeat: int, passes: int, steps: int) -> dict:
@@ -164,6 +170,8 @@ def time_phases(faces: dict[str, Face], phases: list[str], repeat: int, passes: 
         "unet_pass_plain_attention": lambda f: f.plain_pass(),
         "decode": lambda f: f.model.decode(f.latent),
         "restore": lambda f: f.restore(steps),
+        "ref_encode": lambda f: f.model.encode_reference_latents(f.ref_images),
+        "ref_pass": lambda f: f.model.reference_cache_from_latents(f.ref_latents),
     }
     for face in faces.values():  # warm-up: first calls create the conv primitives
         face.latent = face.encode()
@@ -217,6 +225,8 @@ def profile_breakdown(face: Face, wanted: list[str], passes: int) -> dict:
         "unet_pass_guided": face.guided_pass,
         "unet_pass_plain_attention": face.plain_pass,
         "decode": lambda: face.model.decode(latent),
+        "ref_encode": lambda: face.model.encode_reference_latents(face.ref_images),
+        "ref_pass": lambda: face.model.reference_cache_from_latents(face.ref_latents),
     }
     phases = {k: v for k, v in phases.items() if k in wanted}
     for fn in phases.values():
@@ -263,7 +273,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--variants", default="default",
                     help="comma-separated, timed alternately: default, plain (see above)")
-    ap.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {', '.join(PHASES)}")
+    ap.add_argument("--phases", default=",".join(PHASES),
+                    help=f"comma-separated subset of {', '.join(PHASES + FIRST_FACE_PHASES)} (default: the first {len(PHASES)})")
     ap.add_argument("--image-size", type=int, help="another face size (a quick check of the script: 64)")
     ap.add_argument("--profile", action="store_true", help="torch.profiler breakdown of each variant's phases")
     ap.add_argument("--floor", action="store_true", help="time the 8x8-latent pass (the per-pass overhead floor)")
@@ -281,7 +292,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     variants = args.variants.split(",")
     phases = [p for p in args.phases.split(",") if p]
-    if unknown := set(phases) - set(PHASES):
+    if unknown := set(phases) - set(PHASES + FIRST_FACE_PHASES):
         raise SystemExit(f"unknown phases: {', '.join(sorted(unknown))}")
     result = {
         "machine": f"{platform.node()} {platform.processor() or platform.machine()} ({os.cpu_count()} cpus)",

@@ -19,19 +19,27 @@ stripe's temporaries. The downsampling conv (stride 2, padding (0, 1, 0, 1)) run
 too. The result differs from the plain forward only by float rounding (the statistics are
 summed in another order; tests compare with the authors' tensors at their tolerance).
 
-Smaller levels, the middle block (its attention must see everything) and the output layers
-run as they are: they are 4x and more smaller.
+Smaller levels run whole, the middle block (its attention must see everything) and the output
+layers as diffusers has them.
 
-On the CPU (`channels_last=True`, what RefLDM.encode asks there) the striped levels are
-channels_last: oneDNN convolves NHWC directly, while NCHW stripes are reordered into its
-blocked layout and back at every call. A 128-channel 3x3 conv on a 512 x 258 stripe ran at
-83 GFLOP per CPU second NHWC against 66 NCHW. GroupNorm statistics of an NHWC activation
-come per channel from batch norm's kernel, per block of rows, merged in float64 (the kernel's
-float32 sums over a whole 512 x 2048 channel were off by 7e-5 of the variance; the blocks
-keep it near 1e-6). Measured on the 2-core AVX2 EPYC at load 2.5-3.9, full size, 4 references,
-alternated: the strip's encode took 44.1 s of CPU against 51.0 s NCHW (medians of 2),
-results within 1e-5 of each other's range. Striping every level channels_last as well gave
-44.4 against 45.9 s (3%, within the load's noise), so the small levels stay as they are.
+On the CPU (`channels_last=True`, what RefLDM.encode asks there) the down levels are
+channels_last, and their plain residual blocks and downsamplers take the path above (a small
+level in one stripe, its whole width): oneDNN convolves NHWC directly, while NCHW input is
+reordered into its blocked layout and back at every call. A 128-channel 3x3 conv on a
+512 x 258 stripe ran at 83 GFLOP per CPU second NHWC against 66 NCHW. GroupNorm statistics
+of an NHWC activation come per channel from batch norm's kernel, per block of rows, merged in
+float64 (the kernel's float32 sums over a whole 512 x 2048 channel were off by 7e-5 of the
+variance; the blocks keep it near 1e-6). Measured on the 2-core AVX2 EPYC, full size, medians
+of CPU seconds over alternated runs:
+- the 4-reference strip, striped levels channels_last: 44.1 s against 51.0 s NCHW (load 2.5-3.9);
+- one 512 px LQ face, every level so: 9.44 s against 10.66 s (load 5.5-6.6); the strip gained
+  nothing more from it (45.7 against 45.8 s), its small levels being near the peak already.
+Per part of the strip's 45 CPU s (load 6; small levels still NCHW then): the striped first level's four convolutions
+18.4 s (1237 GFLOP, 67 GFLOP per CPU s: the stripes' norm, SiLU and copies are the rest), its
+downsampling 1.7 s (46), the 256 px level 5.1 s (61), the 128 and 64 px levels 3.9 and
+3.5 s (71, 80), the middle block's residual blocks 3.9 s (79) and its attention over all
+16384 tokens 7.4 s (584 GFLOP, 79: the CPU flash kernel, near the peak of about 80 per core).
+The results stay within 1e-5 of the plain forward's range.
 """
 
 from __future__ import annotations
@@ -53,19 +61,18 @@ def encode_lean(vq, x: "torch.Tensor", above_bytes: int = STRIPED_ABOVE_BYTES,
     import torch
 
     enc = vq.encoder
-    if channels_last and x.numel() // x.shape[1] * enc.conv_in.out_channels * x.element_size() > above_bytes:
+    if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)  # conv_in gives the first level's layout
     h = enc.conv_in(x)
     for block in enc.down_blocks:
         big = h.numel() * h.element_size() > above_bytes
-        if channels_last and big:
+        lean, width = big or channels_last, columns if big else h.shape[-1]
+        if channels_last:
             h = h.contiguous(memory_format=torch.channels_last)
-        elif not h.is_contiguous():
-            h = h.contiguous()
         for resnet in block.resnets:
-            h = _resnet_striped(resnet, h, columns) if big and _stripable(resnet) else resnet(h, None)
+            h = _resnet_striped(resnet, h, width) if lean and _stripable(resnet) else resnet(h, None)
         for down in block.downsamplers or ():
-            h = _downsample_striped(down, h, columns) if big and _stripable_down(down) else down(h)
+            h = _downsample_striped(down, h, width) if lean and _stripable_down(down) else down(h)
     h = enc.mid_block(h.contiguous())
     h = enc.conv_out(enc.conv_act(enc.conv_norm_out(h)))
     return vq.quant_conv(h)
@@ -181,6 +188,13 @@ def _resnet_striped(resnet, x: "torch.Tensor", columns: int) -> "torch.Tensor":
     return x
 
 
+def _layout_of(x: "torch.Tensor") -> "torch.memory_format":
+    import torch
+
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
 def _downsample_striped(down, x: "torch.Tensor", columns: int) -> "torch.Tensor":
     """F.pad(x, (0, 1, 0, 1)) then the stride-2 conv, per stripe of output columns."""
     import torch
@@ -189,7 +203,8 @@ def _downsample_striped(down, x: "torch.Tensor", columns: int) -> "torch.Tensor"
     b, c, h, w = x.shape
     conv = down.conv
     out_w, out_h = (w + 1 - 3) // 2 + 1, (h + 1 - 3) // 2 + 1
-    out = torch.empty(b, conv.out_channels, out_h, out_w, dtype=x.dtype, device=x.device)
+    out = torch.empty(b, conv.out_channels, out_h, out_w, dtype=x.dtype, device=x.device,
+                      memory_format=_layout_of(x))
     for a, e in _spans(out_w, max(1, columns // 2)):
         lo, hi = 2 * a, min(2 * e + 1, w)  # output column j reads padded columns 2j .. 2j + 2
         part = F.pad(x[..., lo:hi], (0, 2 * e + 1 - hi, 0, 1))

@@ -128,9 +128,9 @@ class RefLDM:
         on_cpu = cpu_packing and self.device.type == "cpu" and packing_available()
         self._packing = pack_convolutions(self.unet) if on_cpu else None
         # The VQ decoder convolves large images: its weight reorders cost little, the layout
-        # more (decode 13% faster channels_last). The encoder as a whole was not faster (with
-        # the lean residual blocks, channels_last took 5% more CPU), but its striped levels
-        # are (a reference strip's encode 13% less CPU; lean_encoder.py), so only they are.
+        # more (decode 13% faster channels_last). The encoder's down levels are channels_last
+        # too, through lean_encoder's own norm (diffusers' channels_last GroupNorm made the
+        # whole encoder 5% slower; this path: a strip's encode 13%, an LQ face's 11% less CPU).
         self.vq_channels_last = on_cpu
         self._processors = cachekv_processors(self.unet)
         # The VQ's blocks only: on a 2-core AVX2 EPYC they took 10-14% less CPU there (large
