@@ -81,10 +81,15 @@ def test_switching_to_a_big_folder_lays_it_out_once_and_shows_its_photos(qtbot, 
     grid = window.findChild(QListView, "photoGrid")
     _show(qtbot, ctx, window, grid, empty, 0)
     assert not grid.verticalScrollBar().isVisible()
+    # The grid opened full (every photo); an empty folder still says why it is empty.
+    from PySide6.QtWidgets import QLabel
+
+    note = window.findChild(QLabel, "photosEmpty")
+    assert note is not None and note.isVisible() and "No photos in empty" in note.text()
     layouts.clear()
 
     _show(qtbot, ctx, window, grid, big, BIG)
-    assert grid.verticalScrollBar().isVisible()
+    assert grid.verticalScrollBar().isVisible() and not note.isVisible()
     assert layouts.count(BIG) == 1, f"every cell laid out {layouts.count(BIG)} times"
     model = grid.model()
     assert [model.photo_row(r).name for r in range(8)] == [f"p{i:05d}.jpg" for i in range(8)]
