@@ -137,6 +137,42 @@ Quiet at the end of that session (load 1.1-1.5, this code alone, --seconds 5, tw
 "app" ms: first paint 116, 110 (GUI CPU 102, 99; the floor started as the app is 47, 50 of
 GUI CPU; compiling 20); switching 38 41 41 | 36 47 43; starting 23, 18; scrolling 22, 27;
 while a batch runs 16, 19. Everything but the first paint is under the goal.
+
+Next round: where switching's time went (spans and cProfile of the GUI thread). QListView
+(Qt 6.11) laid all 100,000 cells out again (5-13 ms each time) after any dataChanged, one
+thumbnail arriving included: 102 full layouts in 3 s of scrolling. A switch laid them out
+twice: once for the new rows, again when the vertical scroll bar showed up, though the
+layout's width already leaves room for the bar. The grid now only repaints on a data change
+and lays out again only when the width it may use changes (0 layouts while scrolling, 1 per
+switch). On the worker, the folder's count walked 6 MB of path index through SQLite's
+2 MB default page cache (9-11 ms; 4-5 with a 16 MB cache on the listing connection); the
+first screen's reads paused to hand over the GIL nobody waited for (about 1 ms), and
+SQLAlchemy made the same SQL each time (0.4 ms a query). First paint: the delegate read
+option.state, which makes QStyle's 11 enum types, and the empty note (new this round) looked
+at the grid's viewport, which makes the Python types of every Qt widget class (65 enums,
+10-16 ms); both now wait until something is selected or hovered, or the grid is empty. The
+window's first paint makes 42 enum types instead of 117.
+
+Two new lines: the first paint in a fresh process, with no bytecode for anything and with
+the files it imports compiled beforehand (an installed app), each in its own bytecode
+folder (PYTHONPYCACHEPREFIX), so that both mean the same on any machine.
+
+Busy VM (four engineers' test suites, load 6-9), --seconds 3, main before this round
+(4ce3969) and this code alternated, two runs each; "app" ms unless said:
+    first paint           main 137, 254 (GUI CPU 128, 185)   new 114, 112 (GUI CPU 99, 105)
+    switching             main 39 44 37 | 51 191 78          new 26 19 18 | 42 27 37
+    fresh, no bytecode    main 239, 211                      new 141, 152
+    fresh, with bytecode  main 142, 129                      new 94, 141
+    scrolling             main 41, 17 (scrolled 1.5, 2.2 M px in 3 s)
+                          new 26, 6 (scrolled 3.3, 2.7 M px: fewer frames lost)
+    starting              main 26, 37                        new 35, 58 (GUI CPU 15, 40;
+                          the same second timed alone, three runs each alternated: main
+                          22, 31, 36 (GUI CPU 20-22), new 17, 22, 26 (GUI CPU 14-20))
+    while a batch runs    main 12, 55                        new 74, 72 (GUI CPU 5.5, 4.2:
+                          the benchmark's own thread holding the GIL while it waits for a core)
+Switching alone, three more alternated rounds (load 7-9, nine switches each): main median
+42 (20-88), new median 30 (24-41). Not measured on a quiet machine; the first paint from a
+cold process stays over the goal.
 """
 
 from __future__ import annotations
