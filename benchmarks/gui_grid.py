@@ -225,6 +225,19 @@ def make_library(root: Path, n: int, files: int = 300):
     return lib, sources, pics, empty
 
 
+def pictures_from(sources: list[Path]) -> None:
+    """Thumbnails from the generated files, round robin (the rows' own files do not exist)."""
+    from refldm_desktop.ui.thumbnails import ThumbnailCache
+
+    real_init = ThumbnailCache.__init__
+
+    def init(self, library, parent=None, **kw):
+        kw["source"] = lambda key: sources[key[1] % len(sources)]
+        real_init(self, library, parent, **kw)
+
+    ThumbnailCache.__init__ = init
+
+
 def _run_delay() -> float:
     """Seconds this thread has waited for a core so far (Linux schedstat); 0 elsewhere."""
     try:
@@ -425,17 +438,9 @@ def child_first_paint(root: str) -> int:
     from refldm_desktop.core.home import Home
     from refldm_desktop.core.library import Library
     from refldm_desktop.ui.app import make_qapp, open_window
-    from refldm_desktop.ui.thumbnails import ThumbnailCache
 
     lib = Library.open(Home(Path(root) / "home"))
-    sources = sorted((Path(root) / "pics").glob("src*.jpg"))
-    real_init = ThumbnailCache.__init__
-
-    def init(self, library, parent=None, **kw):
-        kw["source"] = lambda key: sources[key[1] % len(sources)]
-        real_init(self, library, parent, **kw)
-
-    ThumbnailCache.__init__ = init
+    pictures_from(sorted((Path(root) / "pics").glob("src*.jpg")))
     app = make_qapp()
     before = set(sys.modules)
     t0, cpu0, wait0 = time.perf_counter(), time.thread_time(), _run_delay()
@@ -518,21 +523,13 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QListView
 
     from refldm_desktop.ui.app import make_qapp, open_window
-    from refldm_desktop.ui.thumbnails import ThumbnailCache
 
     tmp = Path(tempfile.mkdtemp(prefix="refldm-gui-bench-"))
     t = time.perf_counter()
     lib, sources, full_folder, empty_folder = make_library(tmp, args.photos)
     print(f"library of {args.photos:,} photo rows made in {time.perf_counter() - t:.1f} s")
 
-    # Thumbnails from the generated files, round robin (the rows' own files do not exist).
-    real_init = ThumbnailCache.__init__
-
-    def init(self, library, parent=None, **kw):
-        kw["source"] = lambda key: sources[key[1] % len(sources)]
-        real_init(self, library, parent, **kw)
-
-    ThumbnailCache.__init__ = init
+    pictures_from(sources)
     app = make_qapp()
     painted = threading.Event()
     modules_before = set(sys.modules)
