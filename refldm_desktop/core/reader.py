@@ -10,6 +10,7 @@ connection is read-only (`mode=ro`): nothing here can write to the library.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -27,6 +28,11 @@ from refldm_desktop.db.models import Photo
 
 BATCH = 64  # rows read between two pauses: a fraction of a millisecond of GIL each
 QUICK_WAIT_S = 0.02  # how long a quick read waits for a lock before it gives up
+# Page cache of a listing connection, KiB (SQLite's default is 2,000). A folder's count and
+# its ids walk the path index: 100,000 photos' paths are about 6 MB of it, which the
+# default cache cannot keep, so each count read it all from the OS again (9-11 ms where a
+# cached walk takes 4-5). Pages are only held once read: a small library uses little.
+LIST_CACHE_KIB = 16384
 
 
 class PhotoSummary(NamedTuple):
@@ -60,6 +66,27 @@ def _sql(stmt: Select) -> tuple[str, list]:
     return str(compiled), params
 
 
+def _make_sql(kind: str, q: _q.PhotoQuery, offset: int = 0, limit: int | None = None) -> tuple[str, tuple]:
+    if kind == "count":
+        stmt = _q._filtered(q, select(func.count()).select_from(Photo))
+    else:
+        stmt = _q._page(_q._ordered(q, _q._filtered(q, select(Photo.id))), offset, limit)
+    sql, params = _sql(stmt)
+    return sql, tuple(params)
+
+
+# Made once per query: SQLAlchemy takes about 0.4 ms of Python to make each, twice on the way
+# to a folder's first screen.
+_cached_sql = functools.lru_cache(maxsize=64)(_make_sql)
+
+
+def _query_sql(kind: str, q: _q.PhotoQuery, offset: int = 0, limit: int | None = None) -> tuple[str, tuple]:
+    """The SQL of a count ("count") or of a page of ids ("ids") and its parameters."""
+    # A relative or "~" folder is resolved when the SQL is made: not the same SQL later.
+    fixed = q.folder is None or Path(q.folder).is_absolute()
+    return (_cached_sql if fixed else _make_sql)(kind, q, offset, limit)
+
+
 class PhotoReader:
     """Counts, ordered ids and grid rows of the photos a PhotoQuery selects. Safe to use
     from several threads: each gets its own connection."""
@@ -78,13 +105,16 @@ class PhotoReader:
             db = connect_readonly(self.database, check_same_thread=False)
             if quick:
                 db.execute(f"PRAGMA busy_timeout = {int(QUICK_WAIT_S * 1000)}")
+            else:
+                db.execute(f"PRAGMA cache_size = -{LIST_CACHE_KIB}")
             setattr(self._local, name, db)
         return db
 
-    def _rows(self, sql: str, params: Sequence, batch: int | None = None, quick: bool = False) -> Iterator[tuple]:
+    def _rows(self, sql: str, params: Sequence, batch: int | None = None, quick: bool = False,
+              pause: bool = True) -> Iterator[tuple]:
         cur = self._db(quick).execute(sql, list(params))
         try:
-            if quick:
+            if quick or not pause:
                 yield from cur.fetchall()
                 return
             while True:
@@ -97,28 +127,30 @@ class PhotoReader:
             cur.close()
 
     def photo_count(self, q: _q.PhotoQuery = _q.PhotoQuery()) -> int:
-        sql, params = _sql(_q._filtered(q, select(func.count()).select_from(Photo)))
+        sql, params = _query_sql("count", q)
         return int(self._db().execute(sql, params).fetchone()[0])
 
-    def photo_ids(self, q: _q.PhotoQuery = _q.PhotoQuery(), offset: int = 0, limit: int | None = None) -> list[int]:
+    def photo_ids(self, q: _q.PhotoQuery = _q.PhotoQuery(), offset: int = 0, limit: int | None = None, *,
+                  pause: bool = True) -> list[int]:
         """The ids at positions offset..offset+limit of the query's order (as
-        `Library.photo_ids`)."""
-        stmt = _q._page(_q._ordered(q, _q._filtered(q, select(Photo.id))), offset, limit)
-        sql, params = _sql(stmt)
-        return [r[0] for r in self._rows(sql, params, self.batch * 8)]  # one int a row: read more at once
+        `Library.photo_ids`). `pause`: as in `summaries`."""
+        sql, params = _query_sql("ids", q, offset, limit)
+        return [r[0] for r in self._rows(sql, params, self.batch * 8, pause=pause)]  # one int a row: read more at once
 
-    def summaries(self, ids: Sequence[int], *, quick: bool = False) -> list[PhotoSummary]:
+    def summaries(self, ids: Sequence[int], *, quick: bool = False, pause: bool = True) -> list[PhotoSummary]:
         """These photos' grid rows in the order given; ids no longer there are left out.
 
         `quick`: for a few hundred rows wanted at once by the thread that asks (a GUI
         thread painting them): read in one go, and give up (sqlite3.OperationalError)
-        rather than wait more than QUICK_WAIT_S for a lock."""
+        rather than wait more than QUICK_WAIT_S for a lock. `pause=False`: read in one go
+        too, waiting for a lock as usual: a few hundred rows that the GUI thread is idle
+        waiting for (a folder's first screen), where each pause only delays them."""
         ids = [int(i) for i in ids]
         found: dict[int, PhotoSummary] = {}
         for i in range(0, len(ids), _q.CHUNK):
             part = ids[i : i + _q.CHUNK]
             sql = _SUMMARY_SQL.format(marks=",".join("?" * len(part)))
-            for pid, path, state, width, height, faces in self._rows(sql, part, quick=quick):
+            for pid, path, state, width, height, faces in self._rows(sql, part, quick=quick, pause=pause):
                 found[pid] = PhotoSummary(pid, path, state, width, height, faces or 0)
         return [found[i] for i in ids if i in found]
 

@@ -26,14 +26,40 @@ def resource(*parts: str) -> Path:
 _icons: dict = {}
 
 
+ICON_STROKE = "#5a6b7c"  # the line colour the icons are drawn in
+SELECTED_STROKE = "#ffffff"  # on a selected row's highlight, where grey lines all but vanished
+
+
 def icon(name: str):
-    """A QIcon from resources/icons (an empty icon when there is none by that name)."""
+    """A QIcon from resources/icons (an empty icon when there is none by that name); drawn
+    in white when its item is selected."""
     from PySide6.QtGui import QIcon
 
     if name not in _icons:
         path = resource("icons", name) if name else None
-        _icons[name] = QIcon(str(path)) if path is not None and path.is_file() else QIcon()
+        if path is None or not path.is_file():
+            _icons[name] = QIcon()
+        elif path.suffix == ".svg" and ICON_STROKE in (svg := path.read_text(encoding="utf-8")):
+            _icons[name] = _two_colour(svg)
+        else:
+            _icons[name] = QIcon(str(path))
     return _icons[name]
+
+
+def _two_colour(svg: str):
+    """The icon as pixmaps in its own colour and, for the Selected mode, in white. (Pixmaps
+    added to an SVG icon are used only at exactly their size, and the sidebar's is not one
+    of them: all pixmaps, and Qt scales the nearest.)"""
+    from PySide6.QtGui import QIcon, QPixmap
+
+    made = QIcon()
+    for mode, text in ((QIcon.Mode.Normal, svg), (QIcon.Mode.Selected, svg.replace(ICON_STROKE, SELECTED_STROKE))):
+        for size in (16, 20, 24, 32, 40, 48, 64, 96):  # sharp on HiDPI screens too
+            sized = text.replace('width="24" height="24"', f'width="{size}" height="{size}"', 1)
+            pixmap = QPixmap()
+            if pixmap.loadFromData(sized.encode("utf-8"), "SVG"):
+                made.addPixmap(pixmap, mode)
+    return made
 
 
 def style_sheet() -> str:

@@ -130,3 +130,21 @@ def test_every_read_only_opening_reads_a_home_with_an_odd_name(tmp_path):
         assert lib.photo_count(PhotoQuery()) == 1
     finally:
         lib.close()
+
+
+def test_the_reader_answers_the_same_in_one_go_and_for_a_folder_named_relatively(lib, monkeypatch, tmp_path):
+    reader = PhotoReader(lib.home.database, batch=2)
+    q = PhotoQuery(order=PhotoOrder.PATH)
+    ids = reader.photo_ids(q)
+    assert reader.photo_ids(q, pause=False) == ids
+    assert reader.summaries(ids, pause=False) == reader.summaries(ids)
+    # A relative folder means the one under the working folder at the time of asking,
+    # each time (the SQL made for it is not kept for later).
+    sub = next(p for p in lib.root.iterdir() if p.is_dir())
+    rel = PhotoQuery(folder=Path(sub.name), order=PhotoOrder.PATH)
+    monkeypatch.chdir(lib.root)
+    inside = reader.photo_ids(rel)
+    assert inside and inside == reader.photo_ids(PhotoQuery(folder=sub, order=PhotoOrder.PATH))
+    assert reader.photo_count(rel) == len(inside)
+    monkeypatch.chdir(tmp_path)
+    assert reader.photo_ids(rel) == [] and reader.photo_count(rel) == 0

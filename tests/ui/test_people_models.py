@@ -173,6 +173,23 @@ def test_time_left_comes_from_the_progress_so_far():
     assert progress_text(job(1, faces_done=0, step=5, **running), left) == "face 1 of 2 · step 5 of 10 · about 30 s left"
 
 
+def test_a_listing_read_after_the_last_report_leaves_the_time_left_as_it_was():
+    """The Jobs page also re-reads the jobs from the database (after any job queues or
+    ends): a row saying no more than the last report, or less (the database is written less
+    often), read later, must not count that wait as slow work. The status bar, which hears
+    only the reports, and the Jobs page then say the same time left."""
+    now = [0.0]
+    eta = Eta(clock=lambda: now[0])
+    running = dict(state="running", faces_total=1, steps=10)
+    at = {step: job(1, faces_done=0, step=step, **running) for step in (0, 2, 4)}
+    eta.update(at[0], fraction(at[0]))
+    now[0] = 10.0
+    assert eta.update(at[4], fraction(at[4])) == pytest.approx(15.0, abs=1e-6)  # 4 steps in 10 s
+    now[0] = 30.0  # a listing: the same step, or an older one from the database
+    assert eta.update(at[4], fraction(at[4])) == pytest.approx(15.0, abs=1e-6)
+    assert eta.update(at[2], fraction(at[2])) == pytest.approx(15.0, abs=1e-6)
+
+
 def test_a_restore_with_a_preview_shows_its_phase_and_runs_its_progress_on_through_both():
     """One photo restored from the menu makes an 8-step preview, then the 50-step result:
     the row says which phase it is in and that the preview is ready, and the bar and the

@@ -122,7 +122,7 @@ def test_add_index_restore_compare_keep_and_discard(qtbot, open_app, photos_copy
     qtbot.waitUntil(lambda: compare.isVisible() and compare.loaded is not None and compare.loaded.version.photo_id == other, timeout=120_000)
     discarded = compare.loaded.version
     # The identity guard's verdict is shown: passthrough leaves the face as it was.
-    assert "likeness: kept" in compare.identity.text(), compare.identity.text()
+    assert "still looks like the same person" in compare.identity.text(), compare.identity.text()
     compare.discard.click()
     # The version is marked discarded first, then its file goes (a crash between the two
     # leaves a file, never a record without one): wait for both.

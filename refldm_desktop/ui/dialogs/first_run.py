@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.dialogs.forms import accept_buttons, stack
+from refldm_desktop.ui.views.empty_hint import EmptyHint
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
@@ -44,14 +46,20 @@ class FirstRunDialog(QDialog):
         self.folders = QListWidget()
         self.folders.setObjectName("firstRunFolders")
         self.folders.setAccessibleName("Folders to add")
+        self.folders.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        self.empty = EmptyHint(self.folders, "firstRunEmpty")
+        self.empty.set_text("No folders yet: click Add Folder… or drop folders here.")
         pictures = Path.home() / "Pictures"
         if pictures.is_dir():
             self.folders.addItem(str(pictures))
+        # The dialog is modal, so the window under it takes no drops meanwhile: it does.
+        self.setAcceptDrops(True)
         add = QPushButton("Add Folder…")
         add.setObjectName("firstRunAdd")
         add.setAccessibleName("Add a folder")
         add.clicked.connect(self._add)
-        remove = QPushButton("Remove")
+        self.remove = remove = QPushButton("Remove")
+        remove.setObjectName("firstRunRemove")
         remove.setAccessibleName("Remove the selected folder")
         remove.clicked.connect(lambda: [self.folders.takeItem(self.folders.row(i)) for i in self.folders.selectedItems()])
         row = QHBoxLayout()
@@ -62,14 +70,38 @@ class FirstRunDialog(QDialog):
         note.setObjectName("firstRunNote")
         note.setWordWrap(True)
         note.setTextFormat(Qt.TextFormat.RichText)
-        buttons, _ = accept_buttons(self, "Add and Start", "Add these folders and start", cancel="Later")
+        buttons, self.start = accept_buttons(self, "Add and Start", "Add these folders and start", cancel="Later")
         stack(self, intro, self.folders, row, note, buttons)
         self.resize(560, 420)
+        # Nothing to start with no folder; Remove only what is selected.
+        model = self.folders.model()
+        for signal in (model.rowsInserted, model.rowsRemoved):
+            signal.connect(self._update_buttons)
+        self.folders.itemSelectionChanged.connect(self._update_buttons)
+        self._update_buttons()
+
+    def _update_buttons(self, *_) -> None:
+        self.start.setEnabled(self.folders.count() > 0)
+        self.remove.setEnabled(bool(self.folders.selectedItems()))
 
     def _add(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos")
         if folder:
-            self.folders.addItem(folder)
+            self.add_folder(Path(folder))
+
+    def add_folder(self, folder: Path) -> None:
+        if str(folder) not in (self.folders.item(i).text() for i in range(self.folders.count())):
+            self.folders.addItem(str(folder))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(Path(u.toLocalFile()).is_dir() for u in event.mimeData().urls() if u.isLocalFile()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile() and Path(url.toLocalFile()).is_dir():
+                self.add_folder(Path(url.toLocalFile()))
+        event.acceptProposedAction()
 
     def chosen(self) -> list[Path]:
         return [Path(self.folders.item(i).text()) for i in range(self.folders.count())]

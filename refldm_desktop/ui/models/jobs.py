@@ -75,8 +75,9 @@ class Eta:
 
     def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
-        # job id -> (phase start time, share done then, phase, seconds per share so far)
-        self._start: dict[int, tuple[float, float, str | None, float | None]] = {}
+        # job id -> (phase start time, share done then, phase, seconds per share so far,
+        # the most done heard of)
+        self._start: dict[int, tuple[float, float, str | None, float | None, float]] = {}
 
     def update(self, job: JobInfo, f: float | None, stage: str | None = None) -> float | None:
         """Seconds left of `job`, which has `f` of its work done, in phase `stage`."""
@@ -84,13 +85,17 @@ class Eta:
             self._start.pop(job.id, None)
             return None
         now = self._clock()
-        t0, f0, phase, pace = self._start.get(job.id) or (now, f, stage, None)
+        t0, f0, phase, pace, most = self._start.get(job.id) or (now, f, stage, None, f)
         if stage != phase:
-            t0, f0, phase = now, f, stage
-        if f > f0 and now > t0:
+            t0, f0, phase, most = now, f, stage, f
+        # The pace is measured when the work moves on: a listing read later that says no
+        # more (or, from the database, less) than the events did must not slow it, or the
+        # Jobs page said "about 2 min left" where the status bar said 41 s.
+        if f > most and now > t0:
             pace = (now - t0) / (f - f0)
-        self._start[job.id] = (t0, f0, phase, pace)
-        return None if pace is None else pace * (1.0 - f)
+            most = f
+        self._start[job.id] = (t0, f0, phase, pace, most)
+        return None if pace is None else pace * (1.0 - max(f, most))
 
 
 class JobsModel(QAbstractTableModel):

@@ -51,6 +51,22 @@ def photo_ids(lib: "Library", f: PhotoFilter, offset: int = 0, limit: int | None
     return list(source.photo_ids(_query(f), offset, limit))
 
 
+def first_screen(lib: "Library", f: PhotoFilter, n: int) -> tuple[int, list[int], dict[int, PhotoRow]]:
+    """The filter's count, its first `n` ids and their rows: what the grid paints first.
+    Read in one go, not handing the GIL over between batches: the GUI thread is waiting
+    for this, and a few hundred rows hold the GIL under a millisecond."""
+    reader = _reader(lib)
+    if reader is None:
+        ids = photo_ids(lib, f, 0, n)
+        return (photo_count(lib, f) if len(ids) == n else len(ids)), ids, photos_by_id(lib, ids)
+    q = _query(f)
+    ids = reader.photo_ids(q, 0, n, pause=False)
+    # A short first page is the whole list: no need to count (a folder's count walks its
+    # part of the path index, 5-10 ms for 100,000 photos).
+    count = reader.photo_count(q) if len(ids) == n else len(ids)
+    return count, ids, {r.id: r for r in reader.summaries(ids, pause=False)}
+
+
 def photos_now(lib: "Library", ids: Sequence[int]) -> dict[int, PhotoRow] | None:
     """The rows of a page being painted, read on the calling (GUI) thread: a lookup by
     primary key of a few hundred rows, under a millisecond. None when it cannot be quick

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QAbstractItemModel, QByteArray, QModelIndex, QObject, QStringListModel, Qt, QTimer, Signal
 
 from refldm_desktop.ui.models import Index
-from refldm_desktop.ui.models.photo_source import PhotoFilter, PhotoRow, photo_count, photo_ids, photos_by_id, photos_now
+from refldm_desktop.ui.models.photo_source import PhotoFilter, PhotoRow, first_screen, photo_ids, photos_by_id, photos_now
 from refldm_desktop.db.models import PhotoState
 
 if TYPE_CHECKING:
@@ -112,11 +112,8 @@ class PhotoListModel(QStringListModel):
         gen, f, lib = self._generation, self.filter, self.ctx.library
         if f != self._shown_filter:
 
-            def first() -> tuple[int, list[int], dict[int, PhotoRow]]:
-                ids = photo_ids(lib, f, 0, FIRST)
-                return photo_count(lib, f), ids, photos_by_id(lib, ids)
-
-            self.ctx.tasks.run(first, lambda got: self._set_first(gen, f, *got), label="Listing photos")
+            self.ctx.tasks.run(lambda: first_screen(lib, f, FIRST), lambda got: self._set_first(gen, f, *got),
+                               label="Listing photos")
         self.ctx.tasks.run(lambda: _listed(photo_ids(lib, f)), lambda got: self._set_ids(gen, *got), label="Listing photos")
 
     def _set_first(self, gen: int, f: PhotoFilter, count: int, first: list[int], rows: dict[int, PhotoRow]) -> None:

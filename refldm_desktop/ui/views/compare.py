@@ -96,15 +96,22 @@ def load_version(lib, version_id: int) -> Loaded:
     return loaded
 
 
-def _identity_line(face: dict) -> str:
+# The identity guard's verdict in words (its distances are in the tooltip).
+LIKENESS = {"kept": "still looks like the same person", "improved": "looks more like the person than before",
+            "drifted": "may no longer look like the person: compare closely",
+            "no_face": "no face was found in the result"}
+
+
+def _identity_line(face: dict, name: str) -> tuple[str, str]:
+    """The guard's verdict for one face, and its numbers for the tooltip."""
     from refldm_desktop.restore.identity import DRIFTED, NO_FACE, IdentityCheck
 
     fid = face["face_id"]
     if not face.get("identity"):
-        return f"Face {fid}: likeness not checked"
+        return f"{name}: likeness not checked", f"Face {fid}: the restorer's result was not compared with the person"
     check = IdentityCheck.from_json(face["identity"])
     warn = "⚠ " if check.verdict in (DRIFTED, NO_FACE) else ""
-    return f"{warn}Face {fid} likeness: {check.describe()}"
+    return f"{warn}{name}: {LIKENESS.get(check.verdict, check.verdict)}", f"Face {fid}: {check.describe()}"
 
 
 class CompareView(QWidget):
@@ -138,6 +145,8 @@ class CompareView(QWidget):
         self.face_choice = QComboBox()
         self.face_choice.setObjectName("compareFace")
         self.face_choice.setAccessibleName("Which face to show")
+        # Wide enough for its longest entry: "Whole photo" was cut to "Whole pl".
+        self.face_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.face_choice.currentIndexChanged.connect(self._face_chosen)
         self.modes = QButtonGroup(self)
         self._mode_buttons: dict[Mode, QToolButton] = {}
@@ -308,7 +317,7 @@ class CompareView(QWidget):
         p = v.parameters or {}
         self.details.setText(
             f"{v.restorer}{' ' + v.model if v.model and v.model != v.restorer else ''} · steps {p.get('steps', '?')} · "
-            f"guidance {p.get('cfg', '?')} · seed {v.seed} · {p.get('device', '')}"
+            f"guidance {p.get('cfg', '?')} · seed {v.seed}" + (f" · device: {p['device']}" if p.get("device") else "")
             + (f" · upscale {p['upscale']}×" if p.get("upscale", 1) != 1 else "")
         )
 
@@ -334,19 +343,28 @@ class CompareView(QWidget):
         count = 0
         for f in faces:
             face_id = int(f["face_id"])
+            name = self._name(face_id)
             for rid, crop, reason in loaded.references.get(face_id, []):
-                item = QListWidgetItem(f"Face {rid}: {reason}")
+                # With several faces shown, each reference says whose it is.
+                item = QListWidgetItem(f"For {name}: {reason}" if len(faces) > 1 else reason)
                 item.setData(Qt.ItemDataRole.UserRole, rid)
-                item.setToolTip(reason)
+                item.setToolTip(f"Face {rid}, a reference for {name} (face {face_id}): {reason}")
                 if crop is not None:
                     item.setIcon(QIcon(QPixmap.fromImage(crop)))
                 self.references.addItem(item)
                 count += 1
-        self.identity.setText("\n".join(_identity_line(f) for f in faces))
+        lines = [_identity_line(f, self._name(int(f["face_id"]))) for f in faces]
+        self.identity.setText("\n".join(text for text, _ in lines))
+        self.identity.setToolTip("Does the result still look like the person? Distances between faces, "
+                                 "lower is closer:\n" + "\n".join(tip for _, tip in lines))
         if count:
             self.ref_caption.setText(f"{count} reference photo{'s' if count != 1 else ''} used, and why")
         else:
             self.ref_caption.setText("Restored without references")
+
+    def _name(self, face_id: int) -> str:
+        names = self.loaded.names if self.loaded is not None else {}
+        return names.get(face_id, "Unknown")
 
     # -- the decision --------------------------------------------------------------------
 

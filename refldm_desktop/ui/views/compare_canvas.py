@@ -19,6 +19,7 @@ class Mode(str, Enum):
 
 LENS_RADIUS = 110
 LENS_ZOOM = 2.5
+LENS_LABEL = f"After, in the lens ({LENS_ZOOM:g}×): point at the photo"
 
 
 def _keep_inside(center: float, span: float, size: float) -> float:
@@ -139,8 +140,12 @@ class CompareCanvas(QWidget):
                 p.drawEllipse(QPointF(x, pane.center().y()), 9, 9)
                 self._label(p, pane, "Before", Qt.AlignmentFlag.AlignLeft)
                 self._label(p, pane, "After", Qt.AlignmentFlag.AlignRight)
-            elif self._lens_at is not None:
-                self._lens(p, pane, src, self._lens_at, after)
+            else:
+                # Which picture is which: without labels the lens read as a plain zoom.
+                self._label(p, pane, "Before", Qt.AlignmentFlag.AlignLeft)
+                self._label(p, pane, LENS_LABEL, Qt.AlignmentFlag.AlignRight)
+                if self._lens_at is not None:
+                    self._lens(p, pane, src, self._lens_at, after)
         p.end()
 
     def _lens(self, p: QPainter, pane: QRectF, src: QRectF, at: QPointF, after: QImage) -> None:

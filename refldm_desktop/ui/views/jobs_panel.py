@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
 from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.views.buttons import verb_buttons
+from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.people_common import coalesced
 from refldm_desktop.db.models import ENDED, JobState
 
@@ -108,6 +109,7 @@ class JobsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().hide()
+        self.empty = EmptyHint(self.table, "jobsEmpty")
         header = self.table.horizontalHeader()
         # Photo names arrive after the header is laid out (sized to contents they were cut to
         # "oba…"): a width that shows a usual file name, and the user can drag it.
@@ -167,6 +169,12 @@ class JobsPanel(QWidget):
 
     def _show(self, jobs) -> None:
         self.model.set_jobs(jobs)
+        if self.show_finished.isChecked():
+            self.empty.set_text("No jobs yet.\n\nRight-click a photo in the Library and choose Restore Faces "
+                                "(Ctrl+R), or clean up an album with Tools › Clean Up an Album… (Ctrl+B).")
+        else:
+            self.empty.set_text("Nothing is waiting or running.\n\nTick Show finished to see the jobs that "
+                                "have ended, with their results and errors.")
         self._offer_resume(jobs)
         self._update_buttons()
         self._selection_changed()

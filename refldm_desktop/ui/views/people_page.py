@@ -30,6 +30,7 @@ from refldm_desktop.ui.models.people import (
     PersonIdRole,
 )
 from refldm_desktop.ui.views.buttons import shortcut
+from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.people_common import (
     EDIT_AREAS,
     TILE,
@@ -93,6 +94,9 @@ class PeoplePage(QWidget):
 
         self.view = tile_view("peopleView", "People", self)
         self.view.setModel(self.proxy)
+        self.empty = EmptyHint(self.view, "peopleEmpty")
+        self.search.textChanged.connect(self._update_empty)
+        self.show_hidden.toggled.connect(self._update_empty)
         self.view.setItemDelegate(FaceDelegate(TILE, self.view))
         self.view.setEditTriggers(
             QAbstractItemView.EditTrigger.EditKeyPressed | QAbstractItemView.EditTrigger.SelectedClicked
@@ -147,6 +151,18 @@ class PeoplePage(QWidget):
         shown = sum(1 for p in people if not p.hidden)
         self.count.setText(f"{shown} {'person' if shown == 1 else 'people'}")
         self._update_buttons()
+        self._update_empty()
+
+    def _update_empty(self, *_) -> None:
+        find = self.search.text().strip()
+        if self.model.rowCount() == 0:
+            text = ("No people yet.\n\nPeople appear here once faces are found in your photos: add a folder "
+                    "with File › Add Folder… (Ctrl+O).")
+        elif find:
+            text = f"Nobody's name matches “{find}”."
+        else:
+            text = "Everyone here is hidden: tick Show hidden to see them."
+        self.empty.set_text(text)
 
     def _changed(self, change) -> None:
         if set(EDIT_AREAS) & set(change.areas):

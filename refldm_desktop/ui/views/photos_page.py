@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, 
 from refldm_desktop.ui.models.photo_source import PhotoFilter
 from refldm_desktop.ui.models.photos import PhotoListModel
 from refldm_desktop.ui.thumbnails import ThumbnailCache
+from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.photo_grid import PhotoGrid
 
 if TYPE_CHECKING:
@@ -34,6 +35,17 @@ class OpenPreview:
     path: Path
 
 
+def empty_text(restored: bool, folder: Path | None) -> str:
+    """Why a grid is empty, and what to do about it."""
+    if restored:
+        return ("Nothing restored yet.\n\nRight-click a photo in the Library and choose Restore Faces (Ctrl+R); "
+                "the restored copies are listed here.")
+    if folder is not None:
+        return f"No photos in {folder.name} yet.\n\nPhotos appear here as the folder is indexed."
+    return ("No photos yet.\n\nAdd a folder with File › Add Folder… (Ctrl+O), or drop folders or photos onto "
+            "this window; photos appear here as they are indexed.")
+
+
 class PhotosPage(QWidget):
     def __init__(self, ctx: "AppContext", *, restored: bool = False) -> None:
         super().__init__()
@@ -55,6 +67,7 @@ class PhotosPage(QWidget):
             self.grid.setObjectName("restoredGrid")
             self.grid.setAccessibleName("Restored photos")
         self.grid.setModel(self.model)
+        self.empty = EmptyHint(self.grid, "restoredEmpty" if restored else "photosEmpty")
         self.grid.opened.connect(self.open_photo)
         self.grid.menu_requested.connect(self._menu)
         self.photo_view: PhotoView | None = None  # made when first opened
@@ -176,6 +189,7 @@ class PhotosPage(QWidget):
         self.title.setText(name)
         n = self.model.rowCount()
         self.count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
+        self.empty.set_text(empty_text(self.restored, f.folder))
 
     def _on_change(self, change) -> None:
         if self._started:

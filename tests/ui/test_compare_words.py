@@ -1,0 +1,52 @@
+"""The compare view's side panel in words a user reads: whose each reference is when
+several faces are shown, the likeness verdict by name (numbers in the tooltip), the
+settings line, and a face chooser wide enough for its entries."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from musthave import require_module
+
+require_module("PySide6")
+require_module("pytestqt")
+
+
+def _identity(verdict: str, before: float, after: float) -> dict:
+    return {"before": before, "after": after, "threshold": 0.6, "verdict": verdict, "against": "references"}
+
+
+def test_the_side_panel_names_whose_references_and_likeness_it_shows(qtbot, fake_ctx):
+    from PySide6.QtGui import QImage
+
+    from refldm_desktop.ui.views.compare import CompareView, Loaded
+
+    compare = CompareView(fake_ctx)
+    qtbot.addWidget(compare)
+    compare.resize(1000, 600)
+    compare.show()
+    picture = QImage(400, 300, QImage.Format.Format_RGB32)
+    picture.fill(0x808080)
+    version = SimpleNamespace(id=7, photo_id=1, original="/p/beach.jpg", output="/out/beach (restored).jpg",
+                              restorer="refldm", model="refldm", seed=42,
+                              parameters={"steps": 50, "cfg": 1.5, "device": "cuda:0"})
+    faces = [{"face_id": 1, "box": [10, 10, 60, 60], "identity": _identity("kept", 0.35, 0.34)},
+             {"face_id": 2, "box": [200, 10, 260, 70], "identity": _identity("drifted", 0.4, 0.9)}]
+    loaded = Loaded(version, picture, picture, (400, 300), (400, 300), faces, {1: "Ann", 2: "Person 7"},
+                    {1: [(10, None, "sharp")], 2: [(11, None, "large face")]})
+    compare.version_id = 7
+    compare._show(loaded)
+
+    assert compare.face_choice.currentText() == "Whole photo"
+    qtbot.waitUntil(lambda: compare.face_choice.width() > compare.fontMetrics().horizontalAdvance("Whole photo") + 10)
+    texts = [compare.references.item(i).text() for i in range(compare.references.count())]
+    assert texts == ["For Ann: sharp", "For Person 7: large face"]
+    lines = compare.identity.text().splitlines()
+    assert lines == ["Ann: still looks like the same person",
+                     "⚠ Person 7: may no longer look like the person: compare closely"]
+    assert "0.40 -> 0.90" in compare.identity.toolTip()
+    assert compare.details.text() == "refldm · steps 50 · guidance 1.5 · seed 42 · device: cuda:0"
+
+    compare.face_choice.setCurrentIndex(1)  # Ann alone: her reference, without "For"
+    assert [compare.references.item(i).text() for i in range(compare.references.count())] == ["sharp"]
+    assert compare.identity.text() == "Ann: still looks like the same person"

@@ -1,0 +1,91 @@
+"""A list with nothing in it says why and what to do, and the note goes once rows come;
+the first-run assistant starts nothing until it has a folder, and takes dropped folders."""
+
+from __future__ import annotations
+
+from musthave import require_module
+
+require_module("PySide6")
+require_module("pytestqt")
+
+
+def _hint(widget, name):
+    from PySide6.QtWidgets import QLabel
+
+    hint = widget.findChild(QLabel, name)
+    assert hint is not None, name
+    return hint
+
+
+def test_empty_pages_say_why_and_the_note_goes_when_rows_come(qtbot, tmp_path, open_app):
+    from fakes import draw_photo, open_test_library
+
+    photos = tmp_path / "photos"
+    draw_photo(photos / "a.png", [(1, 0, 10, 10)])
+    draw_photo(photos / "b.png", [(1, 4, 40, 40)])
+    lib = open_test_library(tmp_path / "home")
+    ctx, window = open_app(lib)
+    qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=30_000)
+    library = window.show_page("photos")
+    note = _hint(library, "photosEmpty")
+    qtbot.waitUntil(lambda: not note.isHidden(), timeout=10_000)
+    assert "Add Folder" in note.text() and note.geometry().width() > 100  # placed over the grid
+
+    for key, name, words in (("restored", "restoredEmpty", "Restore Faces"), ("people", "peopleEmpty", "No people yet"),
+                             ("jobs", "jobsEmpty", "Show finished")):
+        page = window.show_page(key)
+        hint = _hint(page, name)
+        qtbot.waitUntil(lambda h=hint: not h.isHidden(), timeout=10_000)
+        assert words in hint.text()
+    unknown = window.show_page("unknown")
+    qtbot.waitUntil(lambda: "No faces found yet" in unknown.summary.text(), timeout=10_000)
+    jobs = window.show_page("jobs")
+    jobs.show_finished.setChecked(True)
+    qtbot.waitUntil(lambda: "No jobs yet" in _hint(jobs, "jobsEmpty").text(), timeout=10_000)
+
+    window.open_paths([photos])
+    library = window.show_page("photos", "")
+    qtbot.waitUntil(lambda: library.model.rowCount() == 2, timeout=30_000)
+    assert note.isHidden()
+    people = window.show_page("people")
+    qtbot.waitUntil(lambda: people.model.rowCount() > 0, timeout=30_000)
+    hint = _hint(people, "peopleEmpty")
+    assert hint.isHidden()
+    # A search that finds nobody says so, and clearing it brings the tiles back.
+    people.search.setText("zz-nobody")
+    assert not hint.isHidden() and "zz-nobody" in hint.text()
+    people.search.clear()
+    assert hint.isHidden()
+
+
+def test_first_run_starts_only_with_a_folder_and_takes_dropped_folders(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from refldm_desktop.ui.app import make_qapp
+    from refldm_desktop.ui.dialogs.first_run import FirstRunDialog
+
+    make_qapp()
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/Pictures: the list starts empty
+    dialog = FirstRunDialog(None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.folders.count() == 0
+    assert not dialog.start.isEnabled() and not dialog.remove.isEnabled()
+    assert not _hint(dialog, "firstRunEmpty").isHidden()
+
+    folder = tmp_path / "Photos 1962"
+    folder.mkdir()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder)), QUrl.fromLocalFile(str(tmp_path / "missing"))])
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    dialog.dropEvent(drop)
+    dialog.dropEvent(drop)  # the same folder twice is listed once; a missing one not at all
+    assert dialog.chosen() == [folder]
+    assert dialog.start.isEnabled() and _hint(dialog, "firstRunEmpty").isHidden()
+    chosen = []
+    dialog.folders_chosen.connect(chosen.append)
+    dialog.folders.item(0).setSelected(True)
+    assert dialog.remove.isEnabled()
+    dialog.start.click()
+    assert chosen == [[folder]]
