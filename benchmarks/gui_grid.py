@@ -16,6 +16,8 @@ Each figure comes as wall time, the GUI thread's CPU time, and "app": wall time 
 time the kernel kept the GUI thread waiting for a core (Linux schedstat). On a shared,
 loaded machine read "app"; the load average is printed too. The "floor" line times a plain
 PySide6 window with the same widgets, started the same way: the app cannot paint faster.
+The first paint is also timed in fresh processes, without bytecode and with it compiled
+beforehand (as an installed app has it).
 --why samples every thread's stack during stalls.
 
 Last quiet run (2-core AMD EPYC VM, load 1.1-1.5, --seconds 5, "app" ms): first paint 110-116
