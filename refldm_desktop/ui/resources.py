@@ -39,24 +39,27 @@ def icon(name: str):
         path = resource("icons", name) if name else None
         if path is None or not path.is_file():
             _icons[name] = QIcon()
+        elif path.suffix == ".svg" and ICON_STROKE in (svg := path.read_text(encoding="utf-8")):
+            _icons[name] = _two_colour(svg)
         else:
-            _icons[name] = made = QIcon(str(path))
-            if path.suffix == ".svg":
-                _add_selected(made, path.read_text(encoding="utf-8"))
+            _icons[name] = QIcon(str(path))
     return _icons[name]
 
 
-def _add_selected(made, svg: str) -> None:
+def _two_colour(svg: str):
+    """The icon as pixmaps in its own colour and, for the Selected mode, in white. (Pixmaps
+    added to an SVG icon are used only at exactly their size, and the sidebar's is not one
+    of them: all pixmaps, and Qt scales the nearest.)"""
     from PySide6.QtGui import QIcon, QPixmap
 
-    white = svg.replace(ICON_STROKE, SELECTED_STROKE)
-    if white == svg:
-        return  # drawn in its own colours: they stay
-    for size in (16, 24, 32, 48, 64):  # sharp on HiDPI screens too
-        sized = white.replace('width="24" height="24"', f'width="{size}" height="{size}"', 1)
-        pixmap = QPixmap()
-        if pixmap.loadFromData(sized.encode("utf-8"), "SVG"):
-            made.addPixmap(pixmap, QIcon.Mode.Selected)
+    made = QIcon()
+    for mode, text in ((QIcon.Mode.Normal, svg), (QIcon.Mode.Selected, svg.replace(ICON_STROKE, SELECTED_STROKE))):
+        for size in (16, 20, 24, 32, 40, 48, 64, 96):  # sharp on HiDPI screens too
+            sized = text.replace('width="24" height="24"', f'width="{size}" height="{size}"', 1)
+            pixmap = QPixmap()
+            if pixmap.loadFromData(sized.encode("utf-8"), "SVG"):
+                made.addPixmap(pixmap, mode)
+    return made
 
 
 def style_sheet() -> str:

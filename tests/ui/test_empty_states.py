@@ -41,6 +41,8 @@ def test_empty_pages_say_why_and_the_note_goes_when_rows_come(qtbot, tmp_path, o
         hint = _hint(page, name, qtbot)
         qtbot.waitUntil(lambda h=hint: not h.isHidden(), timeout=10_000)
         assert words in hint.text()
+    unknown = window.show_page("unknown")
+    qtbot.waitUntil(lambda: "No faces found yet" in unknown.summary.text(), timeout=10_000)
     jobs = window.show_page("jobs")
     jobs.show_finished.setChecked(True)
     qtbot.waitUntil(lambda: "No jobs yet" in _hint(jobs, "jobsEmpty").text(), timeout=10_000)

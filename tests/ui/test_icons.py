@@ -32,9 +32,30 @@ def test_a_selected_item_draws_its_icon_in_white(qtbot):
     make_qapp()
     for name in ("photos.svg", "people.svg", "folder.svg"):
         made = icon(name)
-        normal = made.pixmap(24, QIcon.Mode.Normal).toImage()
-        selected = made.pixmap(24, QIcon.Mode.Selected).toImage()
-        assert _brightest_alpha_weighted(normal) < 0.5
-        assert _brightest_alpha_weighted(selected) > 0.9, name
+        for size in (18, 24, 30):  # any size a view asks for, not only the ones drawn
+            normal = made.pixmap(size, QIcon.Mode.Normal).toImage()
+            selected = made.pixmap(size, QIcon.Mode.Selected).toImage()
+            assert _brightest_alpha_weighted(normal) < 0.5
+            assert _brightest_alpha_weighted(selected) > 0.9, (name, size)
         # HiDPI: a larger pixmap is drawn sharp, not scaled up from 24 px.
         assert made.pixmap(48, QIcon.Mode.Selected).width() == 48
+
+
+def test_the_sidebar_draws_the_selected_page_icon_light_on_its_highlight(qtbot, fake_ctx):
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    from refldm_desktop.ui.mainwindow.sidebar import Sidebar
+
+    bar = Sidebar(fake_ctx)
+    qtbot.addWidget(bar)
+    bar.resize(220, 300)
+    bar.show()
+    item = bar.topLevelItem(0)
+    bar.setCurrentItem(item)
+    qtbot.wait(50)
+    rect = bar.visualItemRect(item)
+    shot = bar.viewport().grab(rect).toImage()
+    # The icon's square at the row's left: its lightest pixels are white lines, not grey.
+    h = shot.height()
+    lightest = max(QColor(shot.pixelColor(x, y)).lightnessF() for x in range(min(h - 4, shot.width())) for y in range(h))
+    assert lightest > 0.9

@@ -396,3 +396,31 @@ def test_a_preview_whose_full_run_fails_says_so_instead_of_promising_a_result(qt
     qtbot.waitUntil(lambda: "the disk is full" in compare.title.text(), timeout=WAIT)
     assert compare.title.text().startswith("Restoring failed: the disk is full")
     assert "follows" not in compare.title.text() and not compare.keep.isEnabled()
+
+
+def test_chosen_references_are_listed_by_photo_name_and_reach_the_job(qtbot, ctx):
+    """Restore with Options, References I choose: each reference shows its photo's file
+    name (a user knows their files, not the app's face numbers); the choice reaches the job."""
+    from PySide6.QtCore import Qt
+
+    from refldm_desktop.ui.dialogs.restore_options import CHOSEN, RestoreOptionsDialog
+
+    lib = ctx.library
+    person = biggest_named_or_not(lib)
+    photo = a_photo_with_a_known_face(lib)
+    dialog = RestoreOptionsDialog(ctx, [photo])
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: bool(dialog.rows), timeout=WAIT)
+    row = next(r for r in dialog.rows if r.mode.findData(CHOSEN) >= 0)
+    row.mode.setCurrentIndex(row.mode.findData(CHOSEN))
+    assert not row.refs.isHidden()
+    theirs = {lib.photo(f.photo_id).path.name for f in lib.faces(person.id)}
+    names = [row.refs.item(i).text() for i in range(row.refs.count())]
+    assert names and set(names) <= theirs, (names, theirs)
+    first = row.refs.item(0)
+    fid = first.data(Qt.ItemDataRole.UserRole)
+    assert first.toolTip().startswith(f"{names[0]} (face {fid}): ")
+    for i in range(row.refs.count()):
+        row.refs.item(i).setCheckState(Qt.CheckState.Unchecked)
+    first.setCheckState(Qt.CheckState.Checked)
+    assert dialog.per_photo()[photo]["face_references"][str(row.choice.face_id)] == [fid]

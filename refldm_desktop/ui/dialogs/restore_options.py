@@ -4,6 +4,7 @@ photo whether to restore it and from which references (automatic, chosen, or non
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -40,7 +41,8 @@ class FaceChoice:
     label: str
     crop: QImage | None
     automatic: list[int]  # the references the library would choose
-    candidates: list[tuple[int, QImage | None, str]]  # the person's other faces, best first
+    # The person's other faces, best first: face id, crop, the photo's file name, reasons.
+    candidates: list[tuple[int, QImage | None, str, str]]
 
 
 def load_choices(lib, photo_id: int | None) -> tuple[list[str], list[FaceChoice]]:
@@ -63,11 +65,13 @@ def load_choices(lib, photo_id: int | None) -> tuple[list[str], list[FaceChoice]
         automatic, candidates = [], []
         if f.person_id is not None:
             try:
-                automatic = [c.face_id for c in lib.references_for_face(f.id)]
+                chosen = lib.references_for_face(f.id)
+                automatic = [c.face_id for c in chosen]
                 best = lib.best_shots(f.person_id, CANDIDATES_SHOWN)
                 ids = list(dict.fromkeys(automatic + [c.face_id for c in best if c.photo_id != f.photo_id]))
-                reasons = {c.face_id: "; ".join(c.reasons) for c in best}
-                candidates = [(i, crop(i), reasons.get(i, "")) for i in ids]
+                reasons = {c.face_id: "; ".join(c.reasons) for c in best + chosen}
+                photos = {c.face_id: Path(c.photo_path).name for c in best + chosen}
+                candidates = [(i, crop(i), photos.get(i, ""), reasons.get(i, "")) for i in ids]
             except Exception:  # noqa: BLE001 - then only automatic and reference-free
                 pass
         out.append(FaceChoice(f.id, f"{label} (face {f.id})", crop(f.id), automatic, candidates))
@@ -102,12 +106,18 @@ class FaceRow(QGroupBox):
         self.refs.setMaximumHeight(110)
         self.refs.setFlow(QListWidget.Flow.LeftToRight)
         self.refs.setWrapping(False)
-        for fid, image, reason in choice.candidates:
-            item = QListWidgetItem(f"{fid}")
+        # Cells of one size: a long file name is cut short (the tooltip has it whole).
+        self.refs.setGridSize(QSize(104, 92))
+        self.refs.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        for fid, image, photo, reason in choice.candidates:
+            # The photo's name, not the face's number: a user knows their files, not our ids.
+            item = QListWidgetItem(photo or f"face {fid}")
             item.setData(Qt.ItemDataRole.UserRole, fid)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if fid in choice.automatic else Qt.CheckState.Unchecked)
-            item.setToolTip(reason or "one of this person's faces")
+            why = reason or "one of this person's faces"
+            item.setToolTip(f"{photo} (face {fid}): {why}")
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{photo}, face {fid}")
             if image is not None:
                 item.setIcon(QIcon(QPixmap.fromImage(image)))
             self.refs.addItem(item)

@@ -170,7 +170,10 @@ class UnknownFacesPage(QWidget):
             self.body_layout.insertWidget(self.body_layout.count() - 1, row)
             self.rows.append(row)
         faces = sum(len(g.face_ids) for g in groups)
-        if not groups:
+        if not groups and not people:  # not "every face has a name": there are none yet
+            self.summary.setText("No faces found yet. They appear here as your photos are indexed: add a folder "
+                                 "with File › Add Folder… (Ctrl+O).")
+        elif not groups:
             self.summary.setText("Every face has a name. New photos bring new faces here.")
         else:
             self.summary.setText(
