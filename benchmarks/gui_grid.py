@@ -26,10 +26,14 @@ while a batch runs 16-19. All but the first paint meet the goal. Earlier rounds 
 each change gained: `git log -p benchmarks/gui_grid.py`.
 
 Since then (not yet timed quiet): no full layout of 100,000 cells per data change or per
-scroll-bar show, a cached folder count, fewer Qt types made at first paint. Busy VM (load
-6-9), alternated with the code before, "app" ms: switching median 30 (24-41) against 42
-(20-88); first paint 112-114 against 137-254; fresh process with bytecode 94-141 against
-129-142; scrolling 6-26 against 17-41.
+scroll-bar show, a cached folder count, fewer Qt types made at first paint. Alternated with
+the code before (4ce3969), "app" ms, before -> after:
+- load 6-9, two runs each: first paint 137, 254 -> 114, 112; switching 39 44 37 | 51 191 78
+  -> 26 19 18 | 42 27 37; scrolling 41, 17 -> 26, 6.
+- load 2, two runs each: first paint 130, 150 -> 125, 117 (GUI CPU 122, 142 -> 113, 102);
+  fresh process with bytecode 128, 188 -> 100, 97; switching 36 67 26 | 29 33 30 -> 40 27 24
+  | 27 27 50 (no gain shown here); scrolling 25, 22 -> 9, 10 (3.0 M px scrolled in 3 s ->
+  3.7 M: fewer frames lost); while a batch runs 105, 17 -> 27, 16; starting 21, 21 -> 19, 15.
 """
 
 from __future__ import annotations
