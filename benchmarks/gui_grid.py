@@ -1,142 +1,39 @@
-"""The photo grid with 100,000 photos: time to first paint, and the longest GUI-thread
-stall while scrolling through it and while a batch runs.
+"""How the photo grid feels with 100,000 photos. Goal: under 50 ms for each figure.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_grid.py [--photos 100000] [--seconds 10] [--why]
 
-The library is a real one: 100,000 photo rows written straight into its database (under
-one folder), their files 300 small JPEGs reused round robin for the thumbnails. A stall is
-a gap between two ticks of a 5 ms timer on the GUI thread beyond its period: what a user
-feels as a frozen window. "While a batch runs": a background thread does the CPU work of a
-batch while the core announces a finished photo every 0.5 s (its version and photo, as a
-restore does), and the grid keeps scrolling. Goal: < 50 ms for each figure.
+It writes 100,000 photo rows into a real library (files: 300 small JPEGs reused for the
+thumbnails), opens the window and times:
+- first paint: from opening the window (its imports included) to the grid painted with rows;
+- switching (three times): a sidebar click from an empty folder to the big one, until its
+  rows are painted;
+- the longest GUI-thread stall in the second after the first paint, while scrolling, and
+  while a batch runs (a busy background thread, and a restored photo announced every
+  0.5 s). A stall is a gap between two ticks of a 5 ms GUI-thread timer: what a user feels
+  as a frozen window.
 
-First paint is counted from opening the window (its modules' imports included) to the grid
-painted with rows. "Switching" isolates the grid: in the window already open, a sidebar
-click from an empty folder to the 100,000-photo folder, until the grid has painted that
-folder's rows (its listing on the worker, its layout and paint); three times. Each figure comes with the GUI thread's CPU time and the time the kernel
-kept it waiting for a core (Linux schedstat): on a machine shared with other work, a long
-stall with little CPU and a long core wait is the machine's load, not the app; the "app"
-column takes that wait out. Both, and the load average, are printed so that a figure is
-never read without its conditions. --why samples every thread's stack during stalls.
+Each figure comes as wall time, the GUI thread's CPU time, and "app": wall time less the
+time the kernel kept the GUI thread waiting for a core (Linux schedstat). On a shared,
+loaded machine read "app"; the load average is printed too. The "floor" line times a plain
+PySide6 window with the same widgets, started the same way: the app cannot paint faster.
+The first paint is also timed in fresh processes, without bytecode and with it compiled
+beforehand (as an installed app has it).
+--why samples every thread's stack during stalls.
 
-Measured on the 2-core AMD EPYC VM shared by four engineers (ms, --seconds 5; wall / GUI
-CPU / app, "app" being wall less the GUI thread's core wait). Before: thumbnails decoded
-and rows read through SQLAlchemy on threads of the app's process. After: thumbnails made
-in one worker process whose pipe the GUI thread reads itself, rows read with a plain
-sqlite3 cursor, the count and first screen read before the whole id list, the sidebar,
-device and undo state read after the first paint. Runs alternated in one quarter hour, at
-a load of 7.7-8.4 (four times the cores):
+Last quiet run (2-core AMD EPYC VM, load 1.1-1.5, --seconds 5, "app" ms): first paint 110-116
+over a floor of 47-50 ms of GUI CPU; switching 36-47; starting 18-23; scrolling 22-27;
+while a batch runs 16-19. All but the first paint meet the goal. Earlier rounds and what
+each change gained: `git log -p benchmarks/gui_grid.py`.
 
-                        before (two runs)                  after (two runs)
-    first paint         2332/228/615,  889/208/357         910/191/206,  891/190/201
-    starting             266/ 23/102,  183/ 21/ 48         250/ 43/ 47,  194/ 10/ 41
-    scrolling            579/ 14/214,  569/ 12/393         462/  8/163,  488/ 11/298
-    while a batch runs   374/ 19/ 54,  330/ 20/ 70         225/ 16/ 23,  376/ 11/ 64
-
-At a load of 1.0-1.6 the code before gave 622/174/353 (first paint), 324/9/243
-(scrolling) and 143/12/58 (batch); the first step alone (the worker process, then still
-fed by two threads of the app, and the sqlite3 reader) gave 532/174/202, 204/2/120 and
-204/14/94 at a load of 2.4-3.4. A quiet machine was not to be had for the final code.
-
-Still over the 50 ms goal then. In a scrolling stall the GUI thread ran for about 10 ms;
-the rest was waiting: for a core (the machine's load), for Qt's raster paint engine (it
-splits large fills across a thread pool, whose threads wait for cores too: py-spy
---native), and for the GIL, held mostly by the GUI thread's own Python (the delegate's
-paints) and by the thread reading rows (py-spy --gil, before rows kept their paths as
-strings).
-
-Next round (same VM, shared, load 5-12: four engineers' test suites; runs alternated, the
-"app" column, ms). What the stalls were: full garbage collections. With 140,000 objects
-alive (modules, Qt's types, SQLAlchemy), a gen-2 pass took 40-150 ms, on the GUI thread or
-on a worker holding the GIL (gc callbacks). The app now freezes what exists when it starts
-and again after its first paint (gc.freeze; given back on close). A page's rows are read
-when painted, on the GUI thread (0.6 ms of CPU for 256 rows, read-only, gives up on a
-lock): no worker holds the GIL while the grid paints. The device probe waits until nobody
-has scrolled for 1.5 s, runs at nice 19, once at a time (two torch imports ran during the
-batch phase before). The delegate's enums and colours are looked up once (2.7 -> 2.6 ms of
-CPU a frame, best of 5). Deferred to after the first paint: the status bar's job line.
-
-    scrolling, "app"     before 112, 114, 122, 147, 199 (5 runs, load 5.6-10.5)
-                         garbage collector frozen only: 25, 33
-                         all of the above: 14, 15, 16, 17, 18, 20, 20, 24, 34, 51, 74
-                         (the last two at a load of 8.7 and 11.4: 9 of 11 runs under goal)
-    while a batch runs   before 30-167, after 15-103: the benchmark's own busy Python
-                         thread holds the GIL while it waits for a core; no change shown
-    first paint          before 152-187, after 145-198 ("app"); GUI CPU 125-165 both
-
-A switch interval of 1 ms (sys.setswitchinterval) instead of 5 was tried for the batch
-phase: 46 and 86 against 98 and 17, within the noise; dropped.
-
-First paint cannot reach 50 ms here. The floor line times a plain PySide6 window with the
-same widgets and no app code in a fresh process: 80-89 ms of GUI CPU (165-370 ms wall at
-a load of 9-10). That is PySide creating its Python enum and widget types on first use
-(about 40 ms of it enums: 72 enum types, traced) and Qt laying out and painting the window.
-Of the app's own extra, compiling its 30 modules is 32-35 ms of CPU on this machine, which
-keeps no bytecode (PYTHONDONTWRITEBYTECODE=1); an installed app has its .pyc files. The
-rest (about 15-40 ms) is the app's window code, its style sheet and icons, and reading the
-first screen on the worker. Deferring the menus instead saved about 50 ms before but broke
-the shortcuts list: not tried again.
-
-Quiet (the machine alone, load 0.8-1.3), --seconds 3, this code against the previous
-session's (2b8168e), alternated old, new, old, new; "app" ms:
-    first paint          old 163, 142   new 127, 138   (plain-Qt floor 77-83; GUI CPU 120-149)
-    scrolling            old  59,  84   new  26,  28
-    while a batch runs   old  18,  16   new  21,  20
-    starting             old  32,  29   new  22,  21
-Two more runs of this code at --seconds 5: first paint 172, 230; scrolling 30, 32; batch
-121 (core wait 61 ms) and 20.
-
-Next round: the app's own share of the first paint, and the grid alone (switching). Where
-the first paint's GUI CPU went (phase timers and cProfile, best of 3, 20,000 rows): the
-mainwindow modules 20 ms (most of it compiling them, and Qt making its Python types on
-first use, which the floor pays too), the menus 15 ms, the Library page 30-39 ms (its
-modules; the delegate's first read of option.state alone makes QStyle's 11 enum types, 9
-ms, in any delegate that draws the selection), Qt's layout and paint 25-38 ms. The menus'
-widgets themselves cost little (6 menus 0.3 ms, 25 actions 2.6 ms): of their 15 ms, 10 were
-imports their contributors made (the settings and theme modules, the right-click menu's
-module). Those now come after the first paint: the settings are read and imported on the
-worker, the theme module only for a theme other than the system's, the right-click verbs
-when a key is first used, the thumbnail worker's module when the worker starts. The menus
-and their shortcuts are made at start as before (deferring them would save under 3 ms).
-The first screen's rows are inserted into the empty model (2 ms) instead of reset from a
-Python list of 100,000 empty strings (6.6 ms). Tried and dropped: the app's style sheet
-(no difference measured, 4 runs each way). The GUI thread's CPU to the first paint, this
-harness: 100-139 ms before, 88-118 ms after; the benchmark's compile line went from 25 to
-22 modules, 26 to 20-23 ms.
-
-Switching was slow for a reason of its own: a folder's photos were asked for in path order
-with a "+" that keeps SQLite off the order's index, so showing a folder's first screen
-sorted all 100,000 of its photos (24-37 ms on the worker, and the whole listing 132 ms);
-the path index finds a folder's photos already in order (1.7 ms; 66 ms).
-
-Busy VM (load 2.4-4.3, four engineers' work), --seconds 3, main (d4aa5ae) and this code
-alternated, five runs each in two sittings; "app" ms (switching: its three switches):
-    first paint          main 187, 140, 168, 147, 154     new 165, 125, 120, 173, 166
-    switching            main 78 67 90 | 69 54 68 | 60 116 73 | 64 61 60 | 58 88 60
-                         new  62 62 75 | 33 60 40 | 40 41 50 | 53 61 43 | 43 53 45
-    plain-Qt floor       GUI CPU 76-119 ms; started as the app is, 53-96 ms
-The first paint's gain is within this load's noise in the benchmark; the GUI thread's CPU
-to the first paint, timed alone (100,000 rows, 8 runs each alternated, load 3.6-4.1): main
-132-211 ms (median 172), new 109-206 (median 120). On switching, the rest of "app" past the
-GUI CPU (23-35 ms) is the GUI thread waiting for the worker's count and first rows (the
-folder's count alone is 9 ms), the worker itself kept from a core by the load.
-
-Less busy (load 1.3-2.1, this benchmark included), two runs each alternated, "app" ms:
-first paint main 150, 135, new 156, 133: no gain shown here; switching main 56 77 81 |
-56 93 64, new 51 56 61 | 45 74 45. Compiling: main 25 modules, 24-40 ms; new 22, 20-26.
-
-The floor printed before was not the app's floor: this process has made PySide's Qt enums
-(make_qapp) and the list view's type before it starts the app's clock, and the fresh plain
-window paid them inside its own: 30-40 ms. Started the same way, the plain window's GUI CPU
-is 52-65 ms (84 and 96 in two runs at a higher load). Against that, the app's own share of the
-first paint is 40-70 ms of GUI CPU: compiling its 22 modules (19-29 ms here, where no
-bytecode is kept), its window code, and the delegate's first read of option.state (QStyle's
-enum types, 9 ms). Still over the 50 ms goal, and not to be reached over a floor of 52-65.
-
-Quiet at the end of that session (load 1.1-1.5, this code alone, --seconds 5, two runs),
-"app" ms: first paint 116, 110 (GUI CPU 102, 99; the floor started as the app is 47, 50 of
-GUI CPU; compiling 20); switching 38 41 41 | 36 47 43; starting 23, 18; scrolling 22, 27;
-while a batch runs 16, 19. Everything but the first paint is under the goal.
+Since then (not yet timed quiet): no full layout of 100,000 cells per data change or per
+scroll-bar show, a cached folder count, fewer Qt types made at first paint. Alternated with
+the code before (4ce3969), "app" ms, before -> after:
+- load 6-9, two runs each: first paint 137, 254 -> 114, 112; switching 39 44 37 | 51 191 78
+  -> 26 19 18 | 42 27 37; scrolling 41, 17 -> 26, 6.
+- load 2, two runs each: first paint 130, 150 -> 125, 117 (GUI CPU 122, 142 -> 113, 102);
+  fresh process with bytecode 128, 188 -> 100, 97; switching 36 67 26 | 29 33 30 -> 40 27 24
+  | 27 27 50 (no gain shown here); scrolling 25, 22 -> 9, 10 (3.0 M px scrolled in 3 s ->
+  3.7 M: fewer frames lost); while a batch runs 105, 17 -> 27, 16; starting 21, 21 -> 19, 15.
 """
 
 from __future__ import annotations
@@ -187,6 +84,19 @@ def make_library(root: Path, n: int, files: int = 300):
         for i in range(0, n, 20000):
             s.execute(insert(Photo), rows[i : i + 20000])
     return lib, sources, pics, empty
+
+
+def pictures_from(sources: list[Path]) -> None:
+    """Thumbnails from the generated files, round robin (the rows' own files do not exist)."""
+    from refldm_desktop.ui.thumbnails import ThumbnailCache
+
+    real_init = ThumbnailCache.__init__
+
+    def init(self, library, parent=None, **kw):
+        kw["source"] = lambda key: sources[key[1] % len(sources)]
+        real_init(self, library, parent, **kw)
+
+    ThumbnailCache.__init__ = init
 
 
 def _run_delay() -> float:
@@ -389,17 +299,9 @@ def child_first_paint(root: str) -> int:
     from refldm_desktop.core.home import Home
     from refldm_desktop.core.library import Library
     from refldm_desktop.ui.app import make_qapp, open_window
-    from refldm_desktop.ui.thumbnails import ThumbnailCache
 
     lib = Library.open(Home(Path(root) / "home"))
-    sources = sorted((Path(root) / "pics").glob("src*.jpg"))
-    real_init = ThumbnailCache.__init__
-
-    def init(self, library, parent=None, **kw):
-        kw["source"] = lambda key: sources[key[1] % len(sources)]
-        real_init(self, library, parent, **kw)
-
-    ThumbnailCache.__init__ = init
+    pictures_from(sorted((Path(root) / "pics").glob("src*.jpg")))
     app = make_qapp()
     before = set(sys.modules)
     t0, cpu0, wait0 = time.perf_counter(), time.thread_time(), _run_delay()
@@ -482,21 +384,13 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QListView
 
     from refldm_desktop.ui.app import make_qapp, open_window
-    from refldm_desktop.ui.thumbnails import ThumbnailCache
 
     tmp = Path(tempfile.mkdtemp(prefix="refldm-gui-bench-"))
     t = time.perf_counter()
     lib, sources, full_folder, empty_folder = make_library(tmp, args.photos)
     print(f"library of {args.photos:,} photo rows made in {time.perf_counter() - t:.1f} s")
 
-    # Thumbnails from the generated files, round robin (the rows' own files do not exist).
-    real_init = ThumbnailCache.__init__
-
-    def init(self, library, parent=None, **kw):
-        kw["source"] = lambda key: sources[key[1] % len(sources)]
-        real_init(self, library, parent, **kw)
-
-    ThumbnailCache.__init__ = init
+    pictures_from(sources)
     app = make_qapp()
     painted = threading.Event()
     modules_before = set(sys.modules)

@@ -65,6 +65,11 @@ class _Link(QObject):
             cls._instance = cls()
         return cls._instance
 
+    @classmethod
+    def started(cls) -> "_Link | None":
+        """The link if get() has made it, without making it (that imports the worker)."""
+        return cls._instance
+
     def _watch(self, proc) -> None:
         notifier = QSocketNotifier(proc.stdout.fileno(), QSocketNotifier.Type.Read, self)
 
@@ -182,7 +187,7 @@ class ThumbnailCache(QObject):
     def _send(self) -> None:
         """Hand the newest requests to the worker, up to `workers` in flight."""
         # Not made inside the first paint: the worker's module and process come after it.
-        link = _Link._instance
+        link = _Link.started()
         if link is None or not link.worker.running():
             # Started after this paint, not inside it (once; it then stays).
             if not self._starting:

@@ -9,9 +9,13 @@ require_module("PySide6")
 require_module("pytestqt")
 
 
-def _hint(widget, name):
+def _hint(widget, name, qtbot=None):
+    """The page's note; with qtbot, once the page has made it (a photo grid makes its note
+    when it is first empty, after its first listing)."""
     from PySide6.QtWidgets import QLabel
 
+    if qtbot is not None:
+        qtbot.waitUntil(lambda: widget.findChild(QLabel, name) is not None, timeout=10_000)
     hint = widget.findChild(QLabel, name)
     assert hint is not None, name
     return hint
@@ -27,14 +31,14 @@ def test_empty_pages_say_why_and_the_note_goes_when_rows_come(qtbot, tmp_path, o
     ctx, window = open_app(lib)
     qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=30_000)
     library = window.show_page("photos")
-    note = _hint(library, "photosEmpty")
+    note = _hint(library, "photosEmpty", qtbot)
     qtbot.waitUntil(lambda: not note.isHidden(), timeout=10_000)
     assert "Add Folder" in note.text() and note.geometry().width() > 100  # placed over the grid
 
     for key, name, words in (("restored", "restoredEmpty", "Restore Faces"), ("people", "peopleEmpty", "No people yet"),
                              ("jobs", "jobsEmpty", "Show finished")):
         page = window.show_page(key)
-        hint = _hint(page, name)
+        hint = _hint(page, name, qtbot)
         qtbot.waitUntil(lambda h=hint: not h.isHidden(), timeout=10_000)
         assert words in hint.text()
     unknown = window.show_page("unknown")

@@ -81,10 +81,15 @@ def test_switching_to_a_big_folder_lays_it_out_once_and_shows_its_photos(qtbot, 
     grid = window.findChild(QListView, "photoGrid")
     _show(qtbot, ctx, window, grid, empty, 0)
     assert not grid.verticalScrollBar().isVisible()
+    # The grid opened full (every photo); an empty folder still says why it is empty.
+    from PySide6.QtWidgets import QLabel
+
+    note = window.findChild(QLabel, "photosEmpty")
+    assert note is not None and note.isVisible() and "No photos in empty" in note.text()
     layouts.clear()
 
     _show(qtbot, ctx, window, grid, big, BIG)
-    assert grid.verticalScrollBar().isVisible()
+    assert grid.verticalScrollBar().isVisible() and not note.isVisible()
     assert layouts.count(BIG) == 1, f"every cell laid out {layouts.count(BIG)} times"
     model = grid.model()
     assert [model.photo_row(r).name for r in range(8)] == [f"p{i:05d}.jpg" for i in range(8)]
@@ -124,15 +129,21 @@ def test_switching_to_a_big_folder_lays_it_out_once_and_shows_its_photos(qtbot, 
     assert model.photo_id(BIG - 1) == lib.photo_ids(_query(big))[-1]
 
 
-def test_a_wider_window_puts_more_photos_in_a_row(qtbot, open_app, folders):
+def _open_big(qtbot, open_app, folders, width: int):
+    """The window, `width` wide, showing the big folder: (ctx, window, grid)."""
     from PySide6.QtWidgets import QListView
 
     lib, big, empty = folders
     ctx, window = open_app(lib, start_jobs=False)
-    window.resize(900, 700)
+    window.resize(width, 700)
     window.show()
     grid = window.findChild(QListView, "photoGrid")
     _show(qtbot, ctx, window, grid, big, BIG)
+    return ctx, window, grid
+
+
+def test_a_wider_window_puts_more_photos_in_a_row(qtbot, open_app, folders):
+    ctx, window, grid = _open_big(qtbot, open_app, folders, 900)
 
     def per_row() -> int:
         rects = _rects(grid, range(40))
@@ -167,14 +178,8 @@ def test_the_first_screen_counts_the_whole_folder(folders):
 
 def test_a_selected_photo_is_painted_selected_and_the_others_not(qtbot, open_app, folders):
     from PySide6.QtGui import QPalette
-    from PySide6.QtWidgets import QListView
 
-    lib, big, empty = folders
-    ctx, window = open_app(lib, start_jobs=False)
-    window.resize(1000, 700)
-    window.show()
-    grid = window.findChild(QListView, "photoGrid")
-    _show(qtbot, ctx, window, grid, big, BIG)
+    ctx, window, grid = _open_big(qtbot, open_app, folders, 1000)
 
     def corner(row: int):
         rect = grid.visualRect(grid.model().index(row))

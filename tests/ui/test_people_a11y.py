@@ -106,8 +106,10 @@ def test_every_page_view_and_dialog_of_the_window_names_every_control(qtbot, tmp
     people.open_person(people.model.person(0).id)
     qtbot.waitUntil(lambda: people.person_page.faces_model.rowCount() > 0, timeout=30_000)
 
+    from refldm_desktop.ui.dialogs.shortcuts import ShortcutsDialog
+
     dialogs = [FirstRunDialog(ctx, window), RestoreOptionsDialog(ctx, [pid], window), BatchDialog(ctx, window),
-               ModelsDialog(ctx, window), SettingsDialog(ctx, window)]
+               ModelsDialog(ctx, window), SettingsDialog(ctx, window), ShortcutsDialog(window)]
     box = show_error(window, "the photo is gone", "Traceback: details")
     dialogs.append(box)
     qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=30_000)

@@ -178,7 +178,10 @@ def test_pin_and_exclude_in_the_references_view(qtbot, ctx):
     assert pp.refs.objectName() == "referencesView"
     first = pp.refs_model.index(0)
     assert pp.refs_model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    # Pin and Exclude act on the selected references: nothing selected, nothing to press.
+    assert not pp.buttons["refPin"].isEnabled() and not pp.buttons["refExclude"].isEnabled()
     pp.refs.setCurrentIndex(first)
+    assert pp.buttons["refPin"].isEnabled() and pp.buttons["refExclude"].isEnabled()
     assert pp.reasons.text() and "Select a reference" not in pp.reasons.text()
     second = pp.refs_model.index(1).data(FaceIdRole)
     pp.refs.selectionModel().select(pp.refs_model.index(1), QItemSelectionModel.SelectionFlag.ClearAndSelect)

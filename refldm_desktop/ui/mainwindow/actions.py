@@ -24,6 +24,16 @@ Contributor = Callable[["MainWindow", "AppContext", Menus], None]
 RESTORE_SHORTCUT = "Ctrl+R"
 OPTIONS_SHORTCUT = "Ctrl+Shift+R"
 
+# The Photo menu: text, the verb of ui.views.photo_menu it calls, whether the verb takes one
+# photo (the first selected) rather than all of them, shortcut, object name.
+PHOTO_VERBS = (
+    ("&Restore Faces", "restore", False, RESTORE_SHORTCUT, "restoreSelected"),
+    ("Restore with &Options…", "restore_with_options", False, OPTIONS_SHORTCUT, "restoreSelectedOptions"),
+    ("Show &Faces", "show_faces", True, "Ctrl+F", "showFacesSelected"),
+    ("&Compare with Restored", "compare_latest", True, "Ctrl+D", "compareSelected"),
+    ("Open in the File &Manager", "open_in_file_manager", True, "Ctrl+Shift+O", "openFolderSelected"),
+)
+
 MENUS = (("file", "&File"), ("edit", "&Edit"), ("view", "&View"), ("photo", "&Photo"), ("tools", "&Tools"), ("help", "&Help"))
 
 
@@ -80,11 +90,8 @@ def _photo(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
 
     m = menus["photo"]
     acts = [
-        action(window, "&Restore Faces", on_selection("restore"), RESTORE_SHORTCUT, "restoreSelected"),
-        action(window, "Restore with &Options…", on_selection("restore_with_options"), OPTIONS_SHORTCUT, "restoreSelectedOptions"),
-        action(window, "Show &Faces", on_selection("show_faces", True), "Ctrl+F", "showFacesSelected"),
-        action(window, "&Compare with Restored", on_selection("compare_latest", True), "Ctrl+D", "compareSelected"),
-        action(window, "Open in the File &Manager", on_selection("open_in_file_manager", True), "Ctrl+Shift+O", "openFolderSelected"),
+        action(window, text, on_selection(verb, single), shortcut, name)
+        for text, verb, single, shortcut, name in PHOTO_VERBS
     ]
     for i, a in enumerate(acts):
         if i == 2:

@@ -30,6 +30,9 @@ THUMB = 256
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # PhotoRow, or None while it is being fetched
 PIXMAP_ROLE = Qt.ItemDataRole.UserRole + 3
+# Made once: flags() is asked for each cell painted, and each "|" of Qt's flags is Python work.
+_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
 
 
 def _listed(ids: list[int]) -> tuple[list[int], dict[int, int]]:
@@ -259,9 +262,7 @@ class PhotoListModel(QStringListModel):
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+        return _FLAGS if index.isValid() else _NO_FLAGS
 
     def roleNames(self) -> dict[int, QByteArray]:
         names = super().roleNames()

@@ -105,6 +105,7 @@ class PersonPage(QWidget):
         self.refs.setFixedHeight(REF_TILE + 52)
         self.refs.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.refs.selectionModel().currentChanged.connect(self._show_reasons)
+        self.refs.selectionModel().selectionChanged.connect(self._update_buttons)
         self.reasons = QLabel("Select a reference to see why it was chosen.")
         self.reasons.setObjectName("referenceReasons")
         self.reasons.setAccessibleName("Why this reference was chosen")
@@ -235,8 +236,10 @@ class PersonPage(QWidget):
         for key in ("confirm", "reject", "move", "pin", "exclude"):
             self.buttons[key].setEnabled(n > 0)
         self.buttons["split"].setEnabled(0 < n < total)
-        self.buttons["refPin"].setEnabled(self.refs_model.rowCount() > 0)
-        self.buttons["refExclude"].setEnabled(self.refs_model.rowCount() > 0)
+        # They act on the selected references: enabled with none, they did nothing when pressed.
+        refs = bool(self.refs.selectionModel().selectedIndexes())
+        self.buttons["refPin"].setEnabled(refs)
+        self.buttons["refExclude"].setEnabled(refs)
         self.buttons["refReset"].setEnabled(self.person is not None)
 
     def _show_reasons(self, current, _previous) -> None:

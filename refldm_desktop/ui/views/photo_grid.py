@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPainter, QPalette, QShortcut
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyledItemDelegate, QStyleOptionViewItem
 from refldm_desktop.db.models import PhotoState
 from refldm_desktop.ui.models.photos import PhotoListModel
 
@@ -16,8 +16,6 @@ THUMB_SIZE = (THUMB_BOX, THUMB_BOX - 12)  # the picture's box in a cell, logical
 
 # Looked up once: a Qt enum member or colour made in each cell's paint is Python work on the
 # GUI thread, 30 cells a frame while scrolling.
-_SELECTED = QStyle.StateFlag.State_Selected
-_HOVER = QStyle.StateFlag.State_MouseOver
 _HIGHLIGHT = QPalette.ColorRole.Highlight
 _HOVER_ROLE = QPalette.ColorRole.AlternateBase
 _PLACEHOLDER = QPalette.ColorRole.Midlight
@@ -33,8 +31,27 @@ _BADGE = QColor(0, 0, 0, 150)
 _BADGE_TEXT = QColor("white")
 
 
+_state_flags: tuple = ()
+
+
+def state_flags() -> tuple:
+    """QStyle's Selected and MouseOver flags. Looked up when first needed: PySide makes the
+    Python types of all of QStyle's enums when its first one is used (9 ms here), and the
+    first paint needs none of them (nothing is selected or under the mouse yet)."""
+    global _state_flags
+    if not _state_flags:
+        from PySide6.QtWidgets import QStyle
+
+        _state_flags = (QStyle.StateFlag.State_Selected, QStyle.StateFlag.State_MouseOver)
+    return _state_flags
+
+
 class PhotoDelegate(QStyledItemDelegate):
     """Paints a cell: the thumbnail (or a placeholder), the file name, a face count."""
+
+    def __init__(self, view: QAbstractItemView) -> None:
+        super().__init__(view)
+        self._view = view
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(CELL, CELL + 8)
@@ -43,11 +60,20 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.save()
         r = option.rect.adjusted(4, 4, -4, -4)
         pal = option.palette
-        state = option.state
-        selected = bool(state & _SELECTED)
+        selected = hover = False
+        view = self._view
+        # A cell can only be selected when something is, or under the mouse when the mouse
+        # is over the grid: only then is its state (a QStyle flag) read. (The grid, not its
+        # viewport: PySide's first look at the viewport makes the Python types of every Qt
+        # widget class, 10-16 ms.)
+        if view.selectionModel().hasSelection() or view.underMouse():
+            is_selected, is_hover = state_flags()
+            state = option.state
+            selected = bool(state & is_selected)
+            hover = not selected and bool(state & is_hover)
         if selected:
             painter.fillRect(r, pal.color(_HIGHLIGHT))
-        elif state & _HOVER:
+        elif hover:
             painter.fillRect(r, pal.color(_HOVER_ROLE))
         box = QRect(r.x() + (r.width() - THUMB_BOX) // 2, r.y() + 4, THUMB_BOX, THUMB_BOX - 12)
         # One plain Python call for what the cell shows (no round trips through Qt).
