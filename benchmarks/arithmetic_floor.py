@@ -116,6 +116,7 @@ def main() -> None:
                     help="the authors' seconds per face at these settings on this machine")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    import refldm_desktop  # noqa: F401  first: its thread policy must be set before torch loads
     import torch
 
     if args.threads:

@@ -281,6 +281,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "profile_face.json")
     args = ap.parse_args()
 
+    import refldm_desktop  # noqa: F401  first: its thread policy must be set before torch loads
     import torch
 
     from refldm_desktop.restore.refldm.config import DEFAULT_CONFIG
