@@ -25,15 +25,12 @@ over a floor of 47-50 ms of GUI CPU; switching 36-47; starting 18-23; scrolling 
 while a batch runs 16-19. All but the first paint meet the goal. Earlier rounds and what
 each change gained: `git log -p benchmarks/gui_grid.py`.
 
-Since then (not yet timed quiet): no full layout of 100,000 cells per data change or per
-scroll-bar show, a cached folder count, fewer Qt types made at first paint. Alternated with
-the code before (4ce3969), "app" ms, before -> after:
-- load 6-9, two runs each: first paint 137, 254 -> 114, 112; switching 39 44 37 | 51 191 78
-  -> 26 19 18 | 42 27 37; scrolling 41, 17 -> 26, 6.
-- load 2, two runs each: first paint 130, 150 -> 125, 117 (GUI CPU 122, 142 -> 113, 102);
-  fresh process with bytecode 128, 188 -> 100, 97; switching 36 67 26 | 29 33 30 -> 40 27 24
-  | 27 27 50 (no gain shown here); scrolling 25, 22 -> 9, 10 (3.0 M px scrolled in 3 s ->
-  3.7 M: fewer frames lost); while a batch runs 105, 17 -> 27, 16; starting 21, 21 -> 19, 15.
+Quiet again after them (same machine, load 1.0-1.7, two runs, "app" ms): first paint 135,
+143 (GUI CPU 123, 128); a fresh process without bytecode 121, 140, with bytecode 109, 108;
+switching 23 27 20 | 38 38 34; starting 17, 16; scrolling 16, 20; while a batch runs 11, 17.
+The floor line varied between the two runs (49 and 84 ms GUI CPU). All but the first paint
+meet the goal. The same-sitting before/after figures on the busy machine (against 4ce3969) are
+in the commit that added them: `git log -p benchmarks/gui_grid.py`.
 """
 
 from __future__ import annotations
