@@ -21,6 +21,38 @@ def _hint(widget, name, qtbot=None):
     return hint
 
 
+def _add_folder_keys(window) -> str:
+    """The key of File › Add Folder… as its menu shows it (Cmd+O on a Mac)."""
+    from PySide6.QtGui import QAction, QKeySequence
+
+    keys = window.findChild(QAction, "addFolderAction").shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+    assert keys
+    return keys
+
+
+def test_notes_that_ask_for_a_folder_give_add_folders_own_key(qtbot, tmp_path, open_app, monkeypatch):
+    """The notes name the key the Add Folder action really has, not one typed into the text
+    (which said Ctrl+O on a Mac, where it is Cmd+O): give the action another key and every
+    note follows."""
+    from fakes import open_test_library
+    from refldm_desktop.ui.mainwindow import actions
+
+    monkeypatch.setattr(actions, "ADD_FOLDER_SHORTCUT", "Ctrl+Alt+Shift+O")
+    ctx, window = open_app(open_test_library(tmp_path / "home"))
+    keys = _add_folder_keys(window)
+    assert "Shift" in keys or "⇧" in keys  # the action took the new key
+    qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=30_000)
+    library = window.show_page("photos")
+    note = _hint(library, "photosEmpty", qtbot)
+    qtbot.waitUntil(lambda: f"({keys})" in note.text(), timeout=10_000)
+    people = _hint(window.show_page("people"), "peopleEmpty", qtbot)
+    qtbot.waitUntil(lambda: f"({keys})" in people.text(), timeout=10_000)
+    unknown = window.show_page("unknown")
+    qtbot.waitUntil(lambda: f"({keys})" in unknown.summary.text(), timeout=10_000)
+    for text in (note.text(), people.text(), unknown.summary.text()):
+        assert "Ctrl+O" not in text
+
+
 def test_empty_pages_say_why_and_the_note_goes_when_rows_come(qtbot, tmp_path, open_app):
     from fakes import draw_photo, open_test_library
 
@@ -34,6 +66,7 @@ def test_empty_pages_say_why_and_the_note_goes_when_rows_come(qtbot, tmp_path, o
     note = _hint(library, "photosEmpty", qtbot)
     qtbot.waitUntil(lambda: not note.isHidden(), timeout=10_000)
     assert "Add Folder" in note.text() and note.geometry().width() > 100  # placed over the grid
+    assert f"({_add_folder_keys(window)})" in note.text()
 
     for key, name, words in (("restored", "restoredEmpty", "Restore Faces"), ("people", "peopleEmpty", "No people yet"),
                              ("jobs", "jobsEmpty", "Show finished")):

@@ -23,6 +23,8 @@ Contributor = Callable[["MainWindow", "AppContext", Menus], None]
 # The keys of the grid's right-click menu, the same in the Photo menu.
 RESTORE_SHORTCUT = "Ctrl+R"
 OPTIONS_SHORTCUT = "Ctrl+Shift+R"
+# The platform's Open key: Ctrl+O, or Cmd+O on macOS.
+ADD_FOLDER_SHORTCUT: str | QKeySequence.StandardKey = QKeySequence.StandardKey.Open
 
 # The Photo menu: text, the verb of ui.views.photo_menu it calls, whether the verb takes one
 # photo (the first selected) rather than all of them, shortcut, object name.
@@ -48,6 +50,13 @@ def action(parent, text: str, slot, shortcut: str | QKeySequence.StandardKey | N
     return a
 
 
+def add_folder_words() -> str:
+    """Where Add Folder is and its key as this platform's menu writes it, for notes that ask
+    users to add a folder: a key typed into the text said Ctrl+O on a Mac too."""
+    keys = QKeySequence(ADD_FOLDER_SHORTCUT).toString(QKeySequence.SequenceFormat.NativeText)
+    return f"File › Add Folder… ({keys})" if keys else "File › Add Folder…"
+
+
 def _file(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
     def add_folder() -> None:
         from PySide6.QtWidgets import QFileDialog
@@ -58,7 +67,7 @@ def _file(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
 
             window.open_paths([Path(folder)])
 
-    menus["file"].addAction(action(window, "&Add Folder…", add_folder, QKeySequence.StandardKey.Open, "addFolderAction"))
+    menus["file"].addAction(action(window, "&Add Folder…", add_folder, ADD_FOLDER_SHORTCUT, "addFolderAction"))
     menus["file"].addSeparator()
     menus["file"].addAction(action(window, "&Quit", window.close, QKeySequence.StandardKey.Quit, "quitAction"))
 

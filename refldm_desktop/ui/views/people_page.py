@@ -156,8 +156,10 @@ class PeoplePage(QWidget):
     def _update_empty(self, *_) -> None:
         find = self.search.text().strip()
         if self.model.rowCount() == 0:
+            from refldm_desktop.ui.mainwindow.actions import add_folder_words
+
             text = ("No people yet.\n\nPeople appear here once faces are found in your photos: add a folder "
-                    "with File › Add Folder… (Ctrl+O).")
+                    f"with {add_folder_words()}.")
         elif find:
             text = f"Nobody's name matches “{find}”."
         else:

@@ -42,7 +42,9 @@ def empty_text(restored: bool, folder: Path | None) -> str:
                 "the restored copies are listed here.")
     if folder is not None:
         return f"No photos in {folder.name} yet.\n\nPhotos appear here as the folder is indexed."
-    return ("No photos yet.\n\nAdd a folder with File › Add Folder… (Ctrl+O), or drop folders or photos onto "
+    from refldm_desktop.ui.mainwindow.actions import add_folder_words
+
+    return (f"No photos yet.\n\nAdd a folder with {add_folder_words()}, or drop folders or photos onto "
             "this window; photos appear here as they are indexed.")
 
 

@@ -171,8 +171,10 @@ class UnknownFacesPage(QWidget):
             self.rows.append(row)
         faces = sum(len(g.face_ids) for g in groups)
         if not groups and not people:  # not "every face has a name": there are none yet
+            from refldm_desktop.ui.mainwindow.actions import add_folder_words
+
             self.summary.setText("No faces found yet. They appear here as your photos are indexed: add a folder "
-                                 "with File › Add Folder… (Ctrl+O).")
+                                 f"with {add_folder_words()}.")
         elif not groups:
             self.summary.setText("Every face has a name. New photos bring new faces here.")
         else:
