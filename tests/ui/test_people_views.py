@@ -4,6 +4,7 @@ user would, over a copy of ../shared/data/faces indexed once for the module."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -417,9 +418,9 @@ def test_chosen_references_are_listed_by_photo_name_and_reach_the_job(qtbot, ctx
     row = next(r for r in dialog.rows if r.mode.findData(CHOSEN) >= 0)
     row.mode.setCurrentIndex(row.mode.findData(CHOSEN))
     assert not row.refs.isHidden()
-    theirs = {lib.photo(f.photo_id).path.name for f in lib.faces(person.id)}
+    theirs = {lib.photo(f.photo_id).path for f in lib.faces(person.id)}
     names = [row.refs.item(i).text() for i in range(row.refs.count())]
-    assert names and set(names) <= theirs, (names, theirs)
+    assert names and all(any(str(p).endswith(n) for p in theirs) for n in names), (names, theirs)
     first = row.refs.item(0)
     fid = first.data(Qt.ItemDataRole.UserRole)
     assert first.toolTip().startswith(f"{names[0]} (face {fid}): ")
@@ -427,3 +428,38 @@ def test_chosen_references_are_listed_by_photo_name_and_reach_the_job(qtbot, ctx
         row.refs.item(i).setCheckState(Qt.CheckState.Unchecked)
     first.setCheckState(Qt.CheckState.Checked)
     assert dialog.per_photo()[photo]["face_references"][str(row.choice.face_id)] == [fid]
+
+
+def test_references_from_photos_of_the_same_name_say_their_folders(qtbot, tmp_path, monkeypatch):
+    """Cameras name files IMG_0001.JPG in every folder: two chosen references from such
+    photos must not read alike, so each says its folder; a name used once stays bare."""
+    from fakes import FakeQuality, SpreadBackend, fake_photo, open_test_library
+
+    from refldm_desktop.faces import quality
+    from refldm_desktop.ui.app import make_qapp
+    from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.dialogs.restore_options import CHOSEN, RestoreOptionsDialog
+
+    make_qapp()
+    monkeypatch.setattr(quality, "assess", FakeQuality())  # fake squares, sharp ones
+    root = tmp_path / "Pictures"
+    for v, name in enumerate(("2019/IMG_0001.png", "2020/IMG_0001.png", "2020/beach.png", "here.png"), start=3):
+        fake_photo(root / name, [(1, v)])
+    lib = open_test_library(tmp_path / "home", SpreadBackend())
+    lib.index([root])
+    ctx = AppContext(lib, start_jobs=False)
+    try:
+        photo = next(p.id for p in lib.photos() if p.path.name == "here.png")
+        dialog = RestoreOptionsDialog(ctx, [photo])
+        qtbot.addWidget(dialog)
+        qtbot.waitUntil(lambda: bool(dialog.rows), timeout=WAIT)
+        row = dialog.rows[0]
+        row.mode.setCurrentIndex(row.mode.findData(CHOSEN))
+        items = [row.refs.item(i) for i in range(row.refs.count())]
+        names = sorted(item.text() for item in items)
+        assert names == sorted([str(Path("2019", "IMG_0001.png")), str(Path("2020", "IMG_0001.png")), "beach.png"])
+        for item in items:  # the tooltip and the screen reader's text say the same
+            assert item.toolTip().startswith(f"{item.text()} (face ")
+            assert item.data(Qt.ItemDataRole.AccessibleTextRole).startswith(f"{item.text()}, face ")
+    finally:
+        ctx.close()

@@ -3,9 +3,10 @@ photo whether to restore it and from which references (automatic, chosen, or non
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
@@ -41,8 +42,23 @@ class FaceChoice:
     label: str
     crop: QImage | None
     automatic: list[int]  # the references the library would choose
-    # The person's other faces, best first: face id, crop, the photo's file name, reasons.
+    # The person's other faces, best first: face id, crop, the photo's name (photo_names), reasons.
     candidates: list[tuple[int, QImage | None, str, str]]
+
+
+def photo_names(paths: Iterable[Path]) -> dict[Path, str]:
+    """Each photo's file name, with as many of its folders as tell it from the others':
+    cameras name files IMG_0001.JPG in every folder, and two references must not read alike."""
+    unique = set(paths)
+    depth = dict.fromkeys(unique, 1)
+    while True:
+        names = {p: str(Path(*p.parts[-depth[p]:])) for p in unique}
+        seen = Counter(names.values())
+        clashing = [p for p in unique if seen[names[p]] > 1 and depth[p] < len(p.parts)]
+        if not clashing:
+            return names
+        for p in clashing:
+            depth[p] += 1
 
 
 def load_choices(lib, photo_id: int | None) -> tuple[list[str], list[FaceChoice]]:
@@ -70,7 +86,8 @@ def load_choices(lib, photo_id: int | None) -> tuple[list[str], list[FaceChoice]
                 best = lib.best_shots(f.person_id, CANDIDATES_SHOWN)
                 ids = list(dict.fromkeys(automatic + [c.face_id for c in best if c.photo_id != f.photo_id]))
                 reasons = {c.face_id: "; ".join(c.reasons) for c in best + chosen}
-                photos = {c.face_id: Path(c.photo_path).name for c in best + chosen}
+                names = photo_names(Path(c.photo_path) for c in best + chosen)
+                photos = {c.face_id: names[Path(c.photo_path)] for c in best + chosen}
                 candidates = [(i, crop(i), photos.get(i, ""), reasons.get(i, "")) for i in ids]
             except Exception:  # noqa: BLE001 - then only automatic and reference-free
                 pass
