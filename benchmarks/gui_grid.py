@@ -26,7 +26,8 @@ while a batch runs 16-19. All but the first paint meet the goal. Earlier rounds 
 each change gained: `git log -p benchmarks/gui_grid.py`.
 
 Quiet a session later (same machine, load 1.0-1.7, two runs, "app" ms), after: no full
-layout of 100,000 cells per data change or scroll-bar show, a cached folder count, fewer Qt
+layout of 100,000 cells per data change or scroll-bar show, the count's database pages and
+SQL text kept warm (the count itself is read each time), fewer Qt
 types made at first paint. The VM ran about 15% slower that hour (the model benchmark's
 authors' code too), so compare with care: first paint 135,
 143 (GUI CPU 123, 128); a fresh process without bytecode 121, 140, with bytecode 109, 108;

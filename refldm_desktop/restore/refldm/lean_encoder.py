@@ -146,7 +146,8 @@ def _group_stats_blocked(x: "torch.Tensor", groups: int) -> tuple["torch.Tensor"
         dtype = parts[0][0].dtype
         m = torch.stack([p[0] for p in parts]).double()  # [blocks, c]
         v = torch.stack([p[1] for p in parts]).double()
-        weight = torch.tensor([min(rows, h - r) for r in range(0, h, rows)], dtype=torch.float64)[:, None] / h
+        weight = torch.tensor([min(rows, h - r) for r in range(0, h, rows)], dtype=torch.float64,
+                              device=m.device)[:, None] / h
         mean_c = (m * weight).sum(0)
         var_c = (v * weight).sum(0) + ((m - mean_c) ** 2 * weight).sum(0)
         mean_c, var_c = mean_c.view(groups, c // groups), var_c.view(groups, c // groups)
@@ -179,9 +180,12 @@ def _resnet_striped(resnet, x: "torch.Tensor", columns: int) -> "torch.Tensor":
 
     spans = _spans(x.shape[-1], columns)
     affine1 = group_affine(resnet.norm1, x)
-    h = torch.empty_like(x)  # the same layout (a plain block keeps its width)
-    for a, e in spans:
-        h[..., a:e] = _conv_stripe(resnet.conv1, x, affine1, a, e)
+    if len(spans) == 1:  # one stripe: the conv's own output, without a second full buffer
+        h = _conv_stripe(resnet.conv1, x, affine1, 0, x.shape[-1])
+    else:
+        h = torch.empty_like(x)  # the same layout (a plain block keeps its width)
+        for a, e in spans:
+            h[..., a:e] = _conv_stripe(resnet.conv1, x, affine1, a, e)
     affine2 = group_affine(resnet.norm2, h)
     for a, e in spans:
         x[..., a:e] += _conv_stripe(resnet.conv2, h, affine2, a, e)

@@ -81,6 +81,9 @@ def test_group_affine_is_group_norm_per_sample(shape, channels_last):
     torch.nn.init.normal_(norm.bias)
     b = shape[0]
     x = torch.randn(shape) * torch.tensor([0.5, 2.0, 4.0][:b])[:, None, None, None] + 1.5
+    # Rows and channels that differ in level, as a face's activations do: the row blocks'
+    # statistics then differ, and merging them must account for the spread of their means.
+    x += torch.linspace(-5, 5, shape[2])[:, None] + 3 * torch.randn(1, shape[1], 1, 1)
     with torch.inference_mode():
         want = norm(x)
         if channels_last:
@@ -88,3 +91,16 @@ def test_group_affine_is_group_norm_per_sample(shape, channels_last):
         scale, shift = lean_encoder.group_affine(norm, x)
     assert scale.shape == shift.shape == (b, 16, 1, 1)
     assert (x * scale + shift - want).abs().max() <= 1e-5 * want.abs().max()
+
+
+def test_blocked_group_statistics_equal_float64_ones():
+    """The row blocks' statistics, merged, are the group's mean and variance over all of it."""
+    torch.manual_seed(1)
+    b, c, h, w, groups = 2, 8, 45, 2000, 4  # 16 rows a block: three blocks, the last shorter
+    x = torch.randn(b, c, h, w) + torch.linspace(-8, 8, h)[:, None] + 3 * torch.randn(1, c, 1, 1)
+    x = x.contiguous(memory_format=torch.channels_last)
+    mean, var = lean_encoder._group_stats_blocked(x, groups)
+    var_want, mean_want = torch.var_mean(x.double().reshape(b, groups, -1), dim=-1, correction=0)
+    # float32 sums per block: about 1e-6 of the data's range (a dropped merge term is 10%)
+    assert torch.allclose(mean.double(), mean_want, rtol=0, atol=2e-6 * x.abs().max())
+    assert torch.allclose(var.double(), var_want, rtol=1e-5, atol=0)
