@@ -33,33 +33,46 @@ SELECTED_STROKE = "#ffffff"  # on a selected row's highlight, where grey lines a
 def icon(name: str):
     """A QIcon from resources/icons (an empty icon when there is none by that name); drawn
     in white when its item is selected."""
+    from PySide6.QtCore import QSize
     from PySide6.QtGui import QIcon
 
     if name not in _icons:
         path = resource("icons", name) if name else None
         if path is None or not path.is_file():
             _icons[name] = QIcon()
-        elif path.suffix == ".svg" and ICON_STROKE in (svg := path.read_text(encoding="utf-8")):
-            _icons[name] = _two_colour(svg)
         else:
-            _icons[name] = QIcon(str(path))
+            # Qt renders an SVG only at the size a view asks for, so nothing is drawn here.
+            made = QIcon(str(path))
+            if path.suffix == ".svg" and ICON_STROKE in (svg := path.read_text(encoding="utf-8")):
+                white = _white_copy(svg.replace(ICON_STROKE, SELECTED_STROKE))
+                if white is not None:
+                    made.addFile(str(white), QSize(), QIcon.Mode.Selected)
+            _icons[name] = made
     return _icons[name]
 
 
-def _two_colour(svg: str):
-    """The icon as pixmaps in its own colour and, for the Selected mode, in white. (Pixmaps
-    added to an SVG icon are used only at exactly their size, and the sidebar's is not one
-    of them: all pixmaps, and Qt scales the nearest.)"""
-    from PySide6.QtGui import QIcon, QPixmap
+def _white_copy(svg: str) -> Path | None:
+    """The selected icon's SVG as a file (QIcon renders a file's SVG only when drawn), written
+    once per user and text; None when it cannot be written, and the icon stays grey."""
+    import hashlib
+    import os
+    import tempfile
 
-    made = QIcon()
-    for mode, text in ((QIcon.Mode.Normal, svg), (QIcon.Mode.Selected, svg.replace(ICON_STROKE, SELECTED_STROKE))):
-        for size in (16, 20, 24, 32, 40, 48, 64, 96):  # sharp on HiDPI screens too
-            sized = text.replace('width="24" height="24"', f'width="{size}" height="{size}"', 1)
-            pixmap = QPixmap()
-            if pixmap.loadFromData(sized.encode("utf-8"), "SVG"):
-                made.addPixmap(pixmap, mode)
-    return made
+    from refldm_desktop.library.atomic import write_atomic
+
+    data = svg.encode("utf-8")
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    path = Path(tempfile.gettempdir()) / f"refldm-desktop-icons-{user}" / f"{hashlib.sha256(data).hexdigest()[:16]}.svg"
+    try:
+        # Private to this user: another's folder of that name could hold other pictures.
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        if hasattr(os, "getuid") and path.parent.stat().st_uid != os.getuid():
+            return None
+        if not path.is_file():
+            write_atomic(path, data)
+    except OSError:
+        return None
+    return path
 
 
 def style_sheet() -> str:

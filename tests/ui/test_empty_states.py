@@ -95,6 +95,22 @@ def test_empty_pages_say_why_and_the_note_goes_when_rows_come(qtbot, tmp_path, o
     assert hint.isHidden()
 
 
+def test_a_persons_empty_photo_grid_does_not_ask_for_folders(qtbot, fake_ctx):
+    """The library has photos; this person's grid is empty for another reason."""
+    from refldm_desktop.ui.models.photo_source import PhotoFilter
+    from refldm_desktop.ui.views.photos_page import PhotosPage
+
+    page = PhotosPage(fake_ctx)
+    qtbot.addWidget(page)
+    page.resize(600, 400)
+    page.show()
+    unused = max(p.id for p in fake_ctx.library.people()) + 1  # a person with no faces
+    page.model.set_filter(PhotoFilter(person_id=unused))
+    note = _hint(page, "photosEmpty", qtbot)
+    qtbot.waitUntil(lambda: "this person" in note.text(), timeout=10_000)
+    assert "Add Folder" not in note.text()
+
+
 def test_first_run_starts_only_with_a_folder_and_takes_dropped_folders(qtbot, tmp_path, monkeypatch):
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDropEvent

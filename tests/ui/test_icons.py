@@ -8,7 +8,7 @@ from musthave import require_module
 require_module("PySide6")
 
 
-def _brightest_alpha_weighted(image) -> float:
+def _mean_lightness(image) -> float:
     """The mean lightness of the drawn (opaque) pixels."""
     from PySide6.QtGui import QColor
 
@@ -35,10 +35,28 @@ def test_a_selected_item_draws_its_icon_in_white(qtbot):
         for size in (18, 24, 30):  # any size a view asks for, not only the ones drawn
             normal = made.pixmap(size, QIcon.Mode.Normal).toImage()
             selected = made.pixmap(size, QIcon.Mode.Selected).toImage()
-            assert _brightest_alpha_weighted(normal) < 0.5
-            assert _brightest_alpha_weighted(selected) > 0.9, (name, size)
+            assert _mean_lightness(normal) < 0.5
+            assert _mean_lightness(selected) > 0.9, (name, size)
         # HiDPI: a larger pixmap is drawn sharp, not scaled up from 24 px.
         assert made.pixmap(48, QIcon.Mode.Selected).width() == 48
+
+
+def test_an_unwritable_temp_folder_leaves_the_icon_grey_when_selected(qtbot, tmp_path, monkeypatch):
+    import tempfile
+
+    from PySide6.QtGui import QIcon
+
+    from refldm_desktop.ui import resources
+    from refldm_desktop.ui.app import make_qapp
+
+    make_qapp()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(blocked))
+    monkeypatch.setattr(resources, "_icons", {})
+    made = resources.icon("photos.svg")
+    assert not made.isNull()
+    assert _mean_lightness(made.pixmap(24, QIcon.Mode.Selected).toImage()) < 0.9
 
 
 def test_the_sidebar_draws_the_selected_page_icon_light_on_its_highlight(qtbot, fake_ctx):

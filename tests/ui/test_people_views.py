@@ -199,6 +199,13 @@ def test_pin_and_exclude_in_the_references_view(qtbot, ctx):
         lambda: last not in {pp.refs_model.index(r).data(FaceIdRole) for r in range(pp.refs_model.rowCount())},
         timeout=WAIT,
     )
+    # Another person: the old selection went with the old references, and so do the buttons,
+    # before the new person has even loaded.
+    pp.refs.setCurrentIndex(pp.refs_model.index(0))
+    pp.faces.setCurrentIndex(pp.faces_model.index(0))
+    assert pp.buttons["refPin"].isEnabled() and pp.buttons["pin"].isEnabled()
+    pp.show_person(biggest(ctx, 2)[1].id)
+    assert not any(pp.buttons[k].isEnabled() for k in ("refPin", "refExclude", "refReset", "pin", "exclude"))
 
 
 def test_unknown_faces_are_named_a_group_at_once(qtbot, ctx):

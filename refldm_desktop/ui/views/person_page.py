@@ -158,6 +158,7 @@ class PersonPage(QWidget):
             self.faces_model.set_faces([])
             self.refs_model.set_references([])
             self.person = None
+            self._update_buttons()  # Reset choices follows self.person, which no signal reports
         self._person_id = person_id
         self.refresh()
 

@@ -35,11 +35,14 @@ class OpenPreview:
     path: Path
 
 
-def empty_text(restored: bool, folder: Path | None) -> str:
+def empty_text(restored: bool, folder: Path | None, person: bool = False) -> str:
     """Why a grid is empty, and what to do about it."""
     if restored:
         return ("Nothing restored yet.\n\nRight-click a photo in the Library and choose Restore Faces (Ctrl+R); "
                 "the restored copies are listed here.")
+    if person:  # adding folders is not what a person's empty grid lacks
+        return ("No photos of this person.\n\nA photo is listed here once one of its faces is put in this person, "
+                "on the People or Unknown Faces page.")
     if folder is not None:
         return f"No photos in {folder.name} yet.\n\nPhotos appear here as the folder is indexed."
     from refldm_desktop.ui.mainwindow.actions import add_folder_words
@@ -198,7 +201,7 @@ class PhotosPage(QWidget):
             # the Python types of every Qt widget class (65 enums, 10-16 ms here), which the
             # first paint of a full grid should not wait for.
             self.empty = EmptyHint(self.grid, "restoredEmpty" if self.restored else "photosEmpty")
-        self.empty.set_text(empty_text(self.restored, f.folder))
+        self.empty.set_text(empty_text(self.restored, f.folder, person=f.person_id is not None))
 
     def _on_change(self, change) -> None:
         if self._started:
