@@ -58,13 +58,13 @@ def first_screen(lib: "Library", f: PhotoFilter, n: int) -> tuple[int, list[int]
     reader = _reader(lib)
     if reader is None:
         ids = photo_ids(lib, f, 0, n)
-        return (photo_count(lib, f) if len(ids) == n else len(ids)), ids, photos_by_id(lib, ids)
-    q = _query(f)
-    ids = reader.photo_ids(q, 0, n, pause=False)
+        rows = photos_by_id(lib, ids)
+    else:
+        ids = reader.photo_ids(_query(f), 0, n, pause=False)
+        rows = {r.id: r for r in reader.summaries(ids, pause=False)}
     # A short first page is the whole list: no need to count (a folder's count walks its
     # part of the path index, 5-10 ms for 100,000 photos).
-    count = reader.photo_count(q) if len(ids) == n else len(ids)
-    return count, ids, {r.id: r for r in reader.summaries(ids, pause=False)}
+    return (photo_count(lib, f) if len(ids) == n else len(ids)), ids, rows
 
 
 def photos_now(lib: "Library", ids: Sequence[int]) -> dict[int, PhotoRow] | None:

@@ -61,12 +61,9 @@ class PhotoDelegate(QStyledItemDelegate):
         r = option.rect.adjusted(4, 4, -4, -4)
         pal = option.palette
         selected = hover = False
-        view = self._view
         # A cell can only be selected when something is, or under the mouse when the mouse
-        # is over the grid: only then is its state (a QStyle flag) read. (The grid, not its
-        # viewport: PySide's first look at the viewport makes the Python types of every Qt
-        # widget class, 10-16 ms.)
-        if view.selectionModel().hasSelection() or view.underMouse():
+        # is over the grid: only then is its state (a QStyle flag) read (see PhotoGrid.paintEvent).
+        if getattr(self._view, "cell_states_matter", True):
             is_selected, is_hover = state_flags()
             state = option.state
             selected = bool(state & is_selected)
@@ -168,6 +165,10 @@ class PhotoGrid(QListView):
         QAbstractItemView.dataChanged(self, topLeft, bottomRight, list(roles))
 
     def paintEvent(self, event) -> None:
+        # Once per paint, not per cell. (The grid, not its viewport, is asked about the mouse:
+        # PySide's first look at the viewport makes the Python types of every Qt widget
+        # class, 10-16 ms.)
+        self.cell_states_matter = self.selectionModel().hasSelection() or self.underMouse()
         super().paintEvent(event)
         if self._loaded and not self._painted:
             self._painted = True
