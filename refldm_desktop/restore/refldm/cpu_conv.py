@@ -61,16 +61,22 @@ class Packing:
 def pack_convolutions(module: "torch.nn.Module") -> Packing:
     """Give every plain Conv2d under `module` a packed weight (on its first CPU call).
     nn.Conv2d.forward calls self._conv_forward, which this replaces."""
-    import torch
-
     packing = Packing()
     if not packing_available():
         return packing
     for conv in module.modules():
-        if type(conv) is torch.nn.Conv2d and conv.padding_mode == "zeros" and not isinstance(conv.padding, str):
-            conv._conv_forward = _PackedConv(conv, packing)
-            packing.count += 1
+        pack_one(conv, packing)
     return packing
+
+
+def pack_one(conv: "torch.nn.Module", packing: Packing) -> None:
+    """Give one plain Conv2d a packed weight under `packing`'s switch (if it can take one)."""
+    import torch
+
+    if (packing_available() and type(conv) is torch.nn.Conv2d and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str)):
+        conv._conv_forward = _PackedConv(conv, packing)
+        packing.count += 1
 
 
 class _PackedConv:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -33,6 +34,19 @@ from refldm_desktop.restore.refldm.schedule import ddim_schedule
 if TYPE_CHECKING:
     import torch
 
+# Latent positions per block of the decode's codebook search (model.quantize).
+QUANTIZE_ROWS = 256
+
+
+def _working(method):
+    """Run a method of RefLDM inside its working() scope."""
+
+    @wraps(method)
+    def run(self, *args, **kwargs):
+        with self.working():
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 class RestoreCancelled(Exception):
@@ -112,12 +126,14 @@ class RefLDM:
         """unet and vq come from build_modules with weights loaded (see from_state_dicts).
 
         `cpu_packing`: on the CPU, the UNet's convolutions keep oneDNN-packed weights, and the
-        UNet's and the VQ decoder's activations are channels_last (cpu_conv.py); False runs
-        the plain modules. `lean_blocks`: the VQ's residual blocks run without their no-op
+        UNet's and the VQ decoder's activations are channels_last (cpu_conv.py), and their
+        nearest-2x upsamplers run as four 2x2 convolutions (upsample.py); False runs the
+        plain modules. `lean_blocks`: the VQ's residual blocks run without their no-op
         divide and with in-place SiLUs and sums (modules.lean_resnets; bitwise the same result).
         """
         from refldm_desktop.restore.refldm.cpu_conv import pack_convolutions, packing_available
         from refldm_desktop.restore.refldm.modules import SharedHalves, cachekv_processors, lean_resnets
+        from refldm_desktop.restore.refldm.upsample import sub_pixel_upsamplers
 
         self.config = config
         self.unet, self.vq = unet, vq
@@ -133,12 +149,25 @@ class RefLDM:
         # whole encoder 5% slower; this path: a strip's encode 13%, an LQ face's 11% less CPU).
         self.vq_channels_last = on_cpu
         self._processors = cachekv_processors(self.unet)
+        # Nearest 2x upsampling + 3x3 conv as four 2x2 convs (upsample.py): 2.25x fewer
+        # multiply-adds in the six upsamplers (10% of a UNet pass's, 19% of a decode's).
+        self.sub_pixel = 0
+        if on_cpu:
+            self.sub_pixel = sub_pixel_upsamplers(self.unet, self._packing) + sub_pixel_upsamplers(self.vq.decoder)
         # The VQ's blocks only: on a 2-core AVX2 EPYC they took 10-14% less CPU there (large
         # activations), none measurably less in the UNet (small ones, conv-bound).
         self.lean_blocks = lean_resnets(vq) if lean_blocks else 0
         self._shared_halves = SharedHalves(self.unet)
         self._zero_kv: dict[tuple[int, int], dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
         self._token = object()  # unlike id(self), never reused by a later model
+
+    def working(self):
+        """A scope for a run of work on this model: on the CPU, freed memory stays in the
+        process for reuse until the outermost scope ends (heap.py: the VQ coder's large
+        activations would otherwise come zeroed from the kernel every time)."""
+        from refldm_desktop.restore.refldm.heap import kept_heap
+
+        return kept_heap() if self.device.type == "cpu" else nullcontext()
 
     # --- construction ------------------------------------------------------------------
 
@@ -192,6 +221,7 @@ class RefLDM:
             raise ValueError(f"expected {size}x{size} RGB images, got shape {tuple(x.shape)}")
         return x.to(torch.float32)
 
+    @_working
     def encode(self, images: "torch.Tensor") -> "torch.Tensor":
         """quant_conv(encoder(x)): the pre-quantisation latent, float32.
 
@@ -206,6 +236,7 @@ class RefLDM:
             x = images.to(self.device, self.vq_dtype)
             return encode_lean(self.vq, x, channels_last=self.vq_channels_last).float()
 
+    @_working
     def decode(self, latent: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
         """Quantise, post_quant_conv, decoder. Returns (image in ~[-1, 1], codebook indices)."""
         import torch
@@ -222,14 +253,17 @@ class RefLDM:
         """Nearest codebook entries of z [B, C, h, w] -> (z_q as the decoder sees it, indices)."""
         import torch
 
-        # taming's VectorQuantizer2 in float32, one image at a time to bound the distance matrix.
+        # taming's VectorQuantizer2 in float32, by blocks of QUANTIZE_ROWS positions: the
+        # distance matrix of a whole 512 px image is 4096 x 8192 (128 MiB), and its four
+        # element-wise passes went to memory; a block's stay in the cache.
         emb = self.vq.quantize.embedding.weight.float()
+        emb_sq = (emb**2).sum(1)
         _, c, h, w = z.shape
         out, indices = [], []
         for zi in z:
             flat = zi.permute(1, 2, 0).reshape(-1, c)
-            d = (flat**2).sum(1, keepdim=True) + (emb**2).sum(1) - 2 * (flat @ emb.t())
-            idx = d.argmin(1)
+            idx = torch.cat([((f**2).sum(1, keepdim=True) + emb_sq - 2 * (f @ emb.t())).argmin(1)
+                             for f in flat.split(QUANTIZE_ROWS)])
             q = emb[idx].view(h, w, c).permute(2, 0, 1)
             out.append(zi + (q - zi))  # the straight-through form the authors decode
             indices.append(idx.view(h, w))
@@ -258,6 +292,7 @@ class RefLDM:
         """One VQ pass over the references side by side, then the UNet reference pass."""
         return self.reference_cache_from_latents(self.encode_reference_latents(images))
 
+    @_working
     def encode_reference_latents(self, images) -> "torch.Tensor | None":
         """The references side by side in one VQ pass, split into [n, C, h, w] float32 latents.
 
@@ -274,6 +309,7 @@ class RefLDM:
         wide = self.encode(strip)
         return torch.cat(wide.chunk(n, dim=-1))
 
+    @_working
     def reference_cache_from_latents(self, latents: "torch.Tensor | None") -> ReferenceCache:
         """Reference pass over latents [n, C, h, w]; None or n == 0 gives the no-reference cache."""
         import torch
@@ -357,6 +393,7 @@ class RefLDM:
 
     # --- sampling ---------------------------------------------------------------------
 
+    @_working
     def sample(
         self,
         lq_latent: "torch.Tensor",
@@ -435,6 +472,7 @@ class RefLDM:
 
     # --- the whole job ----------------------------------------------------------------
 
+    @_working
     def restore(
         self,
         lq_images,

@@ -54,10 +54,18 @@ def lean_resnets(model) -> int:
     count = 0
     for block in model.modules():
         if (type(block) is ResnetBlock2D and block.upsample is None and block.downsample is None
-                and block.time_embedding_norm == "default" and type(block.nonlinearity).__name__ == "SiLU"):
+                and _plain_norm2(block) and type(block.nonlinearity).__name__ == "SiLU"):
             block.forward = _LeanResnetForward(block)
             count += 1
     return count
+
+
+def _plain_norm2(block) -> bool:
+    """Whether norm2 is a plain norm, with the time embedding (if any) added before it.
+    The VQ decoder's blocks say "group" and have no time embedding: diffusers then runs just
+    norm2, as for "default"."""
+    return block.time_embedding_norm == "default" or (
+        block.time_emb_proj is None and block.time_embedding_norm == "group")
 
 
 class _LeanResnetForward:

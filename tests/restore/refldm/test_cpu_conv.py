@@ -51,5 +51,8 @@ def test_a_refused_packed_call_falls_back_to_the_plain_one(tiny_home, golden_dir
 
     monkeypatch.setattr(torch._C._nn, "mkldnn_reorder_conv2d_weight", refuse)
     out = _restore_latent(packed, golden_dir)
-    assert packed._packing.refused == packed._packing.count > 0
+    # every packed call was refused; the upsamplers' own 3x3 convs never ran (upsample.py
+    # runs their folded 2x2 ones, which are packed and refused as the others)
+    replaced = sum(type(m.forward).__name__ == "_SubPixelForward" for m in packed.unet.modules())
+    assert packed._packing.refused == packed._packing.count - replaced > 0
     assert matches(out, _restore_latent(plain, golden_dir))

@@ -15,10 +15,12 @@ from refldm_desktop.restore.refldm.modules import lean_resnets
 from refldm_desktop.restore.refldm.model import RefLDM
 
 
-@pytest.mark.parametrize("channels_out, temb", [(32, None), (64, 16)], ids=["plain", "shortcut+temb"])
-def test_lean_forward_is_bitwise_the_original(channels_out, temb):
+@pytest.mark.parametrize("channels_out, temb, norm", [(32, None, "default"), (64, 16, "default"), (64, None, "group")],
+                         ids=["plain", "shortcut+temb", "decoder-group"])
+def test_lean_forward_is_bitwise_the_original(channels_out, temb, norm):
     torch.manual_seed(0)
-    block = ResnetBlock2D(in_channels=32, out_channels=channels_out, temb_channels=temb, groups=8).eval()
+    block = ResnetBlock2D(in_channels=32, out_channels=channels_out, temb_channels=temb, groups=8,
+                          time_embedding_norm=norm).eval()
     lean = copy.deepcopy(block)
     assert lean_resnets(lean) == 1
     x = torch.randn(2, 32, 12, 12)
@@ -47,6 +49,8 @@ def test_a_lean_model_restores_bitwise_as_a_plain_one(tiny_home, golden_dir, pac
     lean = RefLDM.load(path, device="cpu", precision="fp32", cpu_packing=packing)
     plain = RefLDM.load(path, device="cpu", precision="fp32", cpu_packing=packing, lean_blocks=False)
     assert lean.lean_blocks > 0 and plain.lean_blocks == 0
+    # the decoder's blocks too (diffusers builds them with time_embedding_norm "group")
+    assert all(type(r.forward).__name__ == "_LeanResnetForward" for b in lean.vq.decoder.up_blocks for r in b.resnets)
     inp = golden(golden_dir, "inputs")
     outs = []
     for model in (lean, plain):

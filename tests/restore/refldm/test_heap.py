@@ -1,0 +1,48 @@
+"""While the model works on the CPU, freed large blocks are reused instead of coming zeroed
+from the kernel again (heap.py), and the process's defaults come back afterwards."""
+
+from __future__ import annotations
+
+import resource
+
+import pytest
+import torch
+from refldm_testlib import golden
+
+from refldm_desktop.restore.refldm import heap
+
+pytestmark = pytest.mark.skipif(not heap.available(), reason="glibc's malloc only")
+
+BIG = 2**24  # float32 values: 64 MiB
+SMALLER = 3 * 2**22  # 48 MiB: above glibc's largest mmap threshold (32 MiB), so mapped afresh by default
+
+
+def _faults_after_a_free() -> int:
+    """Page faults while a 48 MiB block is made just after a 64 MiB one was freed."""
+    block = torch.ones(BIG)
+    del block
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = torch.ones(SMALLER)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    del block
+    return faults
+
+
+def test_a_kept_heap_reuses_a_freed_block_and_lets_go_after():
+    pages = SMALLER * 4 // 4096
+    assert _faults_after_a_free() > pages // 2  # a fresh mapping faults in its pages...
+    with heap.kept_heap():
+        with heap.kept_heap():  # nested scopes: the outer one decides
+            pass
+        assert heap.is_kept()
+        assert _faults_after_a_free() < pages // 10  # ...a reused block does not
+    assert not heap.is_kept()
+    assert _faults_after_a_free() > pages // 2  # glibc's defaults again
+
+
+def test_the_cpu_model_restores_inside_a_kept_heap(tiny_model, golden_dir):
+    inp = golden(golden_dir, "inputs")
+    seen = []
+    cache = tiny_model.encode_references(inp["ref_images"][:1])
+    tiny_model.restore(inp["lq_image"], cache, steps=2, callback=lambda state: seen.append(heap.is_kept()))
+    assert seen == [True, True] and not heap.is_kept()
