@@ -175,23 +175,24 @@ def face_settings(raw: Any) -> dict[int, FaceSettings]:
         unknown = sorted(str(k) for k in value if k not in ("steps", "cfg", "seed"))
         if unknown:
             raise LibraryError(f"{where}: unknown setting {', '.join(map(repr, unknown))} (use steps, cfg or seed)")
-
-        def whole(name: str, lo: int, hi: int | None) -> int | None:
-            v = value.get(name)
-            if v is None:
-                return None
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v >= hi):
-                limit = f"between {lo} and {hi - 1}" if hi else f"at least {lo}"
-                raise LibraryError(f"{where}: {name} must be a whole number {limit}, got {v!r}")
-            return int(v)
-
         cfg = value.get("cfg")
         if cfg is not None and (isinstance(cfg, bool) or not isinstance(cfg, (int, float))
                                 or not math.isfinite(cfg) or cfg < 0):
             raise LibraryError(f"{where}: cfg must be a number >= 0, got {cfg!r}")
-        out[face_id] = FaceSettings(whole("steps", 1, None), None if cfg is None else float(cfg),
-                                    whole("seed", 0, _SEED_LIMIT))
+        out[face_id] = FaceSettings(_whole(value, "steps", 1, None, where), None if cfg is None else float(cfg),
+                                    _whole(value, "seed", 0, _SEED_LIMIT, where))
     return out
+
+
+def _whole(value: Mapping[str, Any], name: str, lo: int, hi: int | None, where: str) -> int | None:
+    """value[name] when it is a whole number in [lo, hi), None when not given."""
+    v = value.get(name)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v >= hi):
+        limit = f"between {lo} and {hi - 1}" if hi is not None else f"at least {lo}"
+        raise LibraryError(f"{where}: {name} must be a whole number {limit}, got {v!r}")
+    return v
 
 
 def preview_plan(payload: Mapping[str, Any]) -> tuple[int, int] | None:
