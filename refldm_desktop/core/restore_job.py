@@ -5,10 +5,11 @@ references the library chooses for it; a face without a person, or without refer
 skipped with a reason unless the job allows reference-free restoration. A face may have its
 own steps, guidance and seed (the job option core.restoring.FACE_SETTINGS); the version
 records each face's. The photo is then restored in memory (restore.photo: upscale, align,
-restore per person and settings, paste back), encoded like the original (a JPEG keeps its untouched blocks bit for bit, library.jpeg_splice),
-staged with the runner and written as a new file in the output folder, which mirrors the
-library's folders. The runner records the Version in the transaction that marks the job
-done, so a killed process never leaves an output without a record, nor a record twice.
+restore per person and settings, paste back), encoded like the original (a JPEG keeps its
+untouched blocks bit for bit, library.jpeg_splice), staged with the runner and written as a
+new file in the output folder, which mirrors the library's folders. The runner records the
+Version in the transaction that marks the job done, so a killed process never leaves an
+output without a record, nor a record twice.
 
 Kept for the runner's lifetime in `ctx.shared`: the restorer (a loaded model), and the
 reference crops of recent jobs (a person's references are mostly the same from photo to

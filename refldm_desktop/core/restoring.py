@@ -147,7 +147,7 @@ class FaceSettings:
         """The photo's options with this face's own settings in their place."""
         from dataclasses import replace
 
-        own = {k: v for k, v in (("steps", self.steps), ("cfg", self.cfg), ("seed", self.seed)) if v is not None}
+        own = self.to_json()
         return replace(options, **own) if own else options
 
     def to_json(self) -> dict[str, Any]:

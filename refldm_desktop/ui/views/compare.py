@@ -315,15 +315,16 @@ class CompareView(QWidget):
         self.face_choice.setCurrentIndex(1 if len(loaded.faces) == 1 else 0)
         self._face_chosen()
 
-    def _details(self, face_id: int | None) -> str:
+    @staticmethod
+    def _details(loaded: Loaded, face_id: int | None) -> str:
         """How the shown face was restored (a face may have had its own steps, guidance and
         seed); for the whole photo, what its faces share, or that they differ."""
-        v = self.loaded.version
+        v = loaded.version
         p = v.parameters or {}
         s = v.sampling(face_id)
         differ = False
         if face_id is None:
-            shared = {tuple(v.sampling(int(f["face_id"])).items()) for f in self.loaded.faces}
+            shared = {tuple(v.sampling(int(f["face_id"])).items()) for f in loaded.faces}
             s = dict(next(iter(shared))) if len(shared) == 1 else s
             differ = len(shared) > 1
         if differ:
@@ -368,7 +369,7 @@ class CompareView(QWidget):
                     item.setIcon(QIcon(QPixmap.fromImage(crop)))
                 self.references.addItem(item)
                 count += 1
-        self.details.setText(self._details(fid))
+        self.details.setText(self._details(loaded, fid))
         lines = [_identity_line(f, self._name(int(f["face_id"]))) for f in faces]
         self.identity.setText("\n".join(text for text, _ in lines))
         self.identity.setToolTip("Does the result still look like the person? Distances between faces, "
