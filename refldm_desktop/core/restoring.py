@@ -32,6 +32,7 @@ import numpy as np
 from sqlalchemy import and_, select
 
 from refldm_desktop.core.changes import LibraryError, NotFound
+from refldm_desktop.errors import Advice, advise
 from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus, PhotoOutcome
 from refldm_desktop.core.people import LIVE
 from refldm_desktop.core.progress import Cancel, Cancelled, ProgressFn, is_cancelled, report
@@ -157,7 +158,7 @@ class PhotoRecord:
         except OSError as exc:
             return f"cannot read {self.path}: {exc.strerror or exc}"
         if (st.st_size, st.st_mtime_ns) != (self.size, self.mtime_ns):
-            return f"{self.path} changed since it was indexed; run `index` on its folder again"
+            return f"{self.path} changed since it was indexed; {advise(Advice.INDEX_FOLDER)}"
         return None
 
 
@@ -525,7 +526,7 @@ class Restoring:
             try:
                 check_destination(out_root, self._lib.folders(), False)
             except OutputError as exc:
-                raise LibraryError(exc.reason + " (--inside-library allows it)") from exc
+                raise LibraryError(f"{exc.reason} ({advise(Advice.INSIDE_LIBRARY)})") from exc
         base = settings.job_options()
         # One seed for the whole run, recorded with every job.
         seed = secrets.randbelow(2**31) if settings.seed is None else settings.seed

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
+from refldm_desktop.ui.advice import for_app
 from refldm_desktop.ui.models import Index
 from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.views.empty_hint import EmptyHint
@@ -69,9 +70,9 @@ def job_details(job: "JobInfo", preview: str | None = None) -> str:
     if job.output:
         lines.append(f"Result: {job.output}")
     if job.error:
-        lines.append(f"Error: {job.error}")
+        lines.append(f"Error: {for_app(job.error)}")
     if job.note:
-        lines.append("Notes:\n" + "\n".join(f"  {n}" for n in job.note.splitlines()))
+        lines.append("Notes:\n" + "\n".join(f"  {n}" for n in for_app(job.note).splitlines()))
     if job.message:
         lines.append(f"Last message: {job.message}")
     lines.append(f"Attempts: {job.attempts}")
