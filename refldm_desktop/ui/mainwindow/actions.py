@@ -78,8 +78,9 @@ def action(parent, text: str, slot, shortcut: str | QKeySequence.StandardKey | N
 def add_folder_words() -> str:
     """Where Add Folder is and its key as this platform's menu writes it, for notes that ask
     users to add a folder: a key typed into the text said Ctrl+O on a Mac too."""
-    keys = QKeySequence(ADD_FOLDER_SHORTCUT).toString(QKeySequence.SequenceFormat.NativeText)
-    return f"File › Add Folder… ({keys})" if keys else "File › Add Folder…"
+    from refldm_desktop.ui.keys import with_key
+
+    return with_key("File › Add Folder…", ADD_FOLDER_SHORTCUT)
 
 
 def _file(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QTreeWidget, QTreeWidgetItem
 
+from refldm_desktop.ui.keys import with_key
 from refldm_desktop.ui.mainwindow.pages import PAGES
 from refldm_desktop.ui.resources import icon
 
@@ -41,7 +42,7 @@ class Sidebar(QTreeWidget):
             if spec.folders:
                 item.setData(0, ARG, "")  # the page's "no folder": every photo, not the last folder
             item.setIcon(0, icon(spec.icon))
-            item.setToolTip(0, f"{spec.title} ({spec.shortcut})" if spec.shortcut else spec.title)
+            item.setToolTip(0, with_key(spec.title, spec.shortcut))
             self.addTopLevelItem(item)
             self._items[spec.key] = item
         self.itemSelectionChanged.connect(self._selected)

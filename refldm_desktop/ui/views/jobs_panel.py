@@ -171,8 +171,13 @@ class JobsPanel(QWidget):
     def _show(self, jobs) -> None:
         self.model.set_jobs(jobs)
         if self.show_finished.isChecked():
-            self.empty.set_text("No jobs yet.\n\nRight-click a photo in the Library and choose Restore Faces "
-                                "(Ctrl+R), or clean up an album with Tools › Clean Up an Album… (Ctrl+B).")
+            from refldm_desktop.ui.keys import with_key
+            from refldm_desktop.ui.mainwindow.actions import BATCH_SHORTCUT, photo_verb
+
+            restore = with_key("Restore Faces", photo_verb("restore").shortcut)
+            batch = with_key("Tools › Clean Up an Album…", BATCH_SHORTCUT)
+            self.empty.set_text(f"No jobs yet.\n\nRight-click a photo in the Library and choose {restore}, "
+                                f"or clean up an album with {batch}.")
         else:
             self.empty.set_text("Nothing is waiting or running.\n\nTick Show finished to see the jobs that "
                                 "have ended, with their results and errors.")

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from refldm_desktop.ui.keys import undo_words
 from refldm_desktop.ui.models.faces import FaceIdRole, FacesModel
 from refldm_desktop.ui.models.references import ReasonsRole, ReferencesModel
 from refldm_desktop.ui.views.buttons import verb_buttons
@@ -285,7 +286,7 @@ class PersonPage(QWidget):
             self.ctx,
             lambda: lib.split_person(pid, ids),
             "Split",
-            lambda r: self.ctx.status.emit(f"{len(r.face_ids)} faces are now Person {r.new_person}; Ctrl+Z undoes it"),
+            lambda r: self.ctx.status.emit(f"{len(r.face_ids)} faces are now Person {r.new_person}; {undo_words()}"),
         )
 
     def pin_selected(self) -> None:

@@ -38,7 +38,11 @@ class OpenPreview:
 def empty_text(restored: bool, folder: Path | None, person: bool = False) -> str:
     """Why a grid is empty, and what to do about it."""
     if restored:
-        return ("Nothing restored yet.\n\nRight-click a photo in the Library and choose Restore Faces (Ctrl+R); "
+        from refldm_desktop.ui.keys import with_key
+        from refldm_desktop.ui.mainwindow.actions import photo_verb
+
+        restore = with_key("Restore Faces", photo_verb("restore").shortcut)
+        return (f"Nothing restored yet.\n\nRight-click a photo in the Library and choose {restore}; "
                 "the restored copies are listed here.")
     if person:  # adding folders is not what a person's empty grid lacks
         return ("No photos of this person.\n\nA photo is listed here once one of its faces is put in this person, "

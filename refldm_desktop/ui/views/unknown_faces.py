@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from refldm_desktop.ui.keys import undo_words
 from refldm_desktop.ui.views.people_common import (
     EDIT_AREAS,
     coalesced,
@@ -180,7 +181,7 @@ class UnknownFacesPage(QWidget):
         else:
             self.summary.setText(
                 f"{faces} faces in {len(groups)} groups have no name yet. Name a group and every face in it "
-                "is that person (Ctrl+Z undoes it)."
+                f"is that person ({undo_words()})."
             )
 
     def name_group(self, group: "FaceGroup", name: str) -> None:
@@ -194,7 +195,7 @@ class UnknownFacesPage(QWidget):
             fn = partial(lib.rename_person, pid, name)
         else:
             fn = partial(lib.name_faces, group.face_ids, name)
-        run_edit(self.ctx, fn, f"Name {name}", lambda r: self.ctx.status.emit(f"Named {name}; Ctrl+Z undoes it"))
+        run_edit(self.ctx, fn, f"Name {name}", lambda r: self.ctx.status.emit(f"Named {name}; {undo_words()}"))
 
     def _pixmap_ready(self, key) -> None:
         if key[0] == "face":
