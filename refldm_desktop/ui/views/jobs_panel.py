@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
 from refldm_desktop.ui.advice import for_app
 from refldm_desktop.ui.models import Index
+from refldm_desktop.ui.mainwindow.pages import page
+from refldm_desktop.ui.views.heading import heading, page_title
 from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.people_common import coalesced
@@ -148,6 +150,7 @@ class JobsPanel(QWidget):
         split.setStretchFactor(0, 3)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
+        lay.addLayout(heading(page_title(page("jobs").title)))
         lay.addLayout(banner)
         lay.addLayout(bar)
         lay.addWidget(split, 1)

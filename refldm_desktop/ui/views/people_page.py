@@ -30,6 +30,8 @@ from refldm_desktop.ui.models.people import (
     PeopleSortFilter,
     PersonIdRole,
 )
+from refldm_desktop.ui.mainwindow.pages import page
+from refldm_desktop.ui.views.heading import heading, page_title
 from refldm_desktop.ui.views.buttons import shortcut
 from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.people_common import (
@@ -95,7 +97,6 @@ class PeoplePage(QWidget):
         bar.addWidget(self.show_hidden)
         bar.addWidget(self.merge_button)
         bar.addWidget(self.hide_button)
-        bar.addWidget(self.count)
 
         self.view = tile_view("peopleView", "People", self)
         self.view.setModel(self.proxy)
@@ -122,6 +123,7 @@ class PeoplePage(QWidget):
         grid = QWidget()
         lay = QVBoxLayout(grid)
         lay.setContentsMargins(8, 8, 8, 8)
+        lay.addLayout(heading(page_title(page("people").title), self.count))
         lay.addLayout(bar)
         lay.addWidget(self.view, 1)
         self.person_page = PersonPage(ctx, self)

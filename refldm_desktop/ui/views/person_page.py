@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMenu,
     QSplitter,
+    QPushButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -70,10 +71,16 @@ class PersonPage(QWidget):
         self.hidden = QCheckBox("Hidden")
         self.hidden.setAccessibleName("Hide this person")
         self.hidden.clicked.connect(self._hide)
+        self.photos_button = QPushButton("P&hotos")
+        self.photos_button.setObjectName("personPhotosButton")
+        self.photos_button.setAccessibleName("Show every photo this person is in")
+        self.photos_button.setToolTip("Show every photo this person is in, in the Library")
+        self.photos_button.clicked.connect(self.show_photos)
         head = QHBoxLayout()
         head.addWidget(back)
         head.addWidget(self.name, 1)
         head.addWidget(self.summary)
+        head.addWidget(self.photos_button)
         head.addWidget(self.hidden)
 
         self.faces_model = FacesModel(thumbs, TILE, self)
@@ -203,12 +210,19 @@ class PersonPage(QWidget):
         self._people = people
         if not self.name.hasFocus():
             self.name.setText(person.name or "")
+        self.name.setPlaceholderText(f"{person.label}: who is this? Type a name")
         self.summary.setText(
             f"{person.face_count} face{'s' if person.face_count != 1 else ''}, {person.confirmed_count} confirmed"
         )
         self.hidden.setChecked(person.hidden)
         self.faces_model.set_faces(faces)
         self._update_buttons()
+
+    def show_photos(self) -> None:
+        from refldm_desktop.ui.views.photos_page import PersonPhotos
+
+        if self.person is not None:
+            self.ctx.navigate.emit("photos", PersonPhotos(self.person.id, self.person.label))
 
     def _refs_loaded(self, result) -> None:
         refs, why = result

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.keys import undo_words
+from refldm_desktop.ui.mainwindow.pages import page
+from refldm_desktop.ui.views.heading import heading, page_title
 from refldm_desktop.ui.views.people_common import (
     EDIT_AREAS,
     coalesced,
@@ -144,6 +146,7 @@ class UnknownFacesPage(QWidget):
         scroll.setWidget(self.body)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
+        lay.addLayout(heading(page_title(page("unknown").title)))
         lay.addWidget(self.summary)
         lay.addWidget(scroll, 1)
         self._refresh_soon = coalesced(self, self.refresh, 500)
