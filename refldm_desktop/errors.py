@@ -127,6 +127,7 @@ class Advice(StrEnum):
     INSTALL_MODEL = "run `refldm-desktop models install`"
     RESTORE_AGAIN = "queue it again with `restore PHOTO`"
     NO_REFS_OK = "allow reference-free restoration: --no-refs-ok"
+    NO_REFS_RESTORES = "--no-refs-ok restores it"
     SMALLER_UPSCALE = "use a smaller --upscale"
     FIX_SETTINGS = "fix it with `refldm-desktop config set`"
     CONFIRM_FACE = "faces confirm {face} --person ID"

@@ -321,7 +321,7 @@ class LeftOut(enum.StrEnum):
 
 
 # What includes the faces a batch left out for want of references, without them.
-NO_REFS_FLAG = "--no-refs-ok"
+NO_REFS_FLAG = Advice.NO_REFS_RESTORES.value.split()[0]  # "--no-refs-ok"
 
 
 @dataclass(frozen=True)
@@ -637,11 +637,11 @@ class Restoring:
                 continue
             if f.person_id is None:
                 if not settings.no_refs_ok:
-                    skip(f, LeftOut.NOT_A_PERSON, f"not a person: it belongs to no person ({NO_REFS_FLAG} restores it)")
+                    skip(f, LeftOut.NOT_A_PERSON, f"not a person: it belongs to no person ({advise(Advice.NO_REFS_RESTORES)})")
                     continue
             elif not settings.no_refs_ok and not references_for(lib, f.id, settings.references):
                 skip(f, LeftOut.NO_REFERENCES,
-                     f"no references: person {f.person_id} has no usable reference photos ({NO_REFS_FLAG} restores it)")
+                     f"no references: person {f.person_id} has no usable reference photos ({advise(Advice.NO_REFS_RESTORES)})")
                 continue
             chosen.append(BatchFace(f.id, f.photo_id, f.person_id, float(score), tuple(reasons),
                                     None if n is None else float(n), tuple(n_reasons)))

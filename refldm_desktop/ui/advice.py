@@ -25,6 +25,7 @@ APP_WORDS: dict[Advice, str] = {
         "allow reference-free restoration: Restore with Options…, "
         "Also restore faces that have no references"
     ),
+    Advice.NO_REFS_RESTORES: "Also restore faces without a person or reference photos restores it",
     Advice.SMALLER_UPSCALE: "choose less under Enlarge first in Restore with Options…",
     Advice.FIX_SETTINGS: f"fix it in {SETTINGS}",
     Advice.CONFIRM_FACE: "Show Faces, right-click its box and name it",
