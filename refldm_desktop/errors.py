@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import re
+from functools import partial
 import sqlite3
 from enum import StrEnum
 from typing import Mapping
@@ -147,6 +148,10 @@ class Advice(StrEnum):
             re.escape(part) if i % 2 == 0 else rf"(?P<{part}>[^\s()]+)" for i, part in enumerate(parts)))
 
 
+def _say(template: str, match: "re.Match[str]") -> str:
+    return template.format(**match.groupdict())
+
+
 def advise(kind: Advice, **values: object) -> str:
     """The command line's words for `kind`, its fields filled in."""
     return kind.value.format(**values)
@@ -156,7 +161,7 @@ def reword(text: str, words: Mapping[Advice, str]) -> str:
     """`text` with each piece of advice that `words` knows said in those words instead (same
     fields); the rest of the text as it was."""
     for kind in sorted(words, key=lambda k: -len(k.value)):  # a longer advice before one inside it
-        text = kind.pattern().sub(lambda m, k=kind: words[k].format(**m.groupdict()), text)
+        text = kind.pattern().sub(partial(_say, words[kind]), text)
     return text
 
 
