@@ -27,6 +27,7 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 
 from refldm_desktop.core.changes import LibraryError
+from refldm_desktop.errors import Advice, advise
 from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus
 from refldm_desktop.defaults import DEFAULT_REFERENCES, DEFAULT_RESTORER
 from refldm_desktop.core.restoring import (
@@ -87,7 +88,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     payload = ctx.payload
     opts = dict(payload.get("options") or {})
     if ctx.photo_id is None:
-        raise LibraryError("this restore job names no photo; queue it again with `restore PHOTO`")
+        raise LibraryError(f"this restore job names no photo; {advise(Advice.RESTORE_AGAIN)}")
     photo = photo_record(lib, ctx.photo_id)
     problem = photo.changed_on_disk()
     if problem:
@@ -132,11 +133,10 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
                 ctx.note(f"face {f.id}: {p}")
         if not face.references and not no_refs_ok:
             if f.person_id is None:
-                face.skip(FaceStatus.SKIPPED, "no person (put this face into a person, or allow reference-free "
-                          "restoration: --no-refs-ok)")
+                face.skip(FaceStatus.SKIPPED, f"no person (put this face into a person, or {advise(Advice.NO_REFS_OK)})")
             else:
                 face.skip(FaceStatus.SKIPPED, f"no usable reference photos of person {f.person_id} "
-                          "(add sharp photos of them, or allow reference-free restoration: --no-refs-ok)")
+                          f"(add sharp photos of them, or {advise(Advice.NO_REFS_OK)})")
     todo = [f for f in faces if f.status is FaceStatus.RESTORED]
     summary: dict[str, Any] = {"faces": [f.outcome().to_json() for f in faces], "output": None}
     if not todo:
@@ -156,7 +156,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     if pixels > MAX_OUTPUT_PIXELS:
         raise LibraryError(
             f"upscaling this {image.shape[1]}x{image.shape[0]} photo {upscale} times would make "
-            f"{pixels / 1e6:.0f} megapixels (at most {MAX_OUTPUT_PIXELS / 1e6:.0f}); use a smaller --upscale"
+            f"{pixels / 1e6:.0f} megapixels (at most {MAX_OUTPUT_PIXELS / 1e6:.0f}); {advise(Advice.SMALLER_UPSCALE)}"
         )
     # Where the model runs, for the runner's out-of-memory notes and fall-back.
     ctx.device = str(getattr(restorer, "device", "") or ctx.device)

@@ -33,6 +33,7 @@ import numpy as np
 from sqlalchemy import and_, select
 
 from refldm_desktop.core.changes import LibraryError, NotFound
+from refldm_desktop.errors import Advice, advise
 from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus, PhotoOutcome
 from refldm_desktop.core.people import LIVE
 from refldm_desktop.core.progress import Cancel, Cancelled, ProgressFn, is_cancelled, report
@@ -227,7 +228,7 @@ class PhotoRecord:
         except OSError as exc:
             return f"cannot read {self.path}: {exc.strerror or exc}"
         if (st.st_size, st.st_mtime_ns) != (self.size, self.mtime_ns):
-            return f"{self.path} changed since it was indexed; run `index` on its folder again"
+            return f"{self.path} changed since it was indexed; {advise(Advice.INDEX_FOLDER)}"
         return None
 
 
@@ -390,7 +391,7 @@ class LeftOut(enum.StrEnum):
 
 
 # What includes the faces a batch left out for want of references, without them.
-NO_REFS_FLAG = "--no-refs-ok"
+NO_REFS_FLAG = Advice.NO_REFS_RESTORES.value.split()[0]  # "--no-refs-ok"
 
 
 @dataclass(frozen=True)
@@ -595,7 +596,7 @@ class Restoring:
             try:
                 check_destination(out_root, self._lib.folders(), False)
             except OutputError as exc:
-                raise LibraryError(exc.reason + " (--inside-library allows it)") from exc
+                raise LibraryError(f"{exc.reason} ({advise(Advice.INSIDE_LIBRARY)})") from exc
         base = settings.job_options()
         # One seed for the whole run, recorded with every job.
         seed = secrets.randbelow(2**31) if settings.seed is None else settings.seed
@@ -706,11 +707,11 @@ class Restoring:
                 continue
             if f.person_id is None:
                 if not settings.no_refs_ok:
-                    skip(f, LeftOut.NOT_A_PERSON, f"not a person: it belongs to no person ({NO_REFS_FLAG} restores it)")
+                    skip(f, LeftOut.NOT_A_PERSON, f"not a person: it belongs to no person ({advise(Advice.NO_REFS_RESTORES)})")
                     continue
             elif not settings.no_refs_ok and not references_for(lib, f.id, settings.references):
                 skip(f, LeftOut.NO_REFERENCES,
-                     f"no references: person {f.person_id} has no usable reference photos ({NO_REFS_FLAG} restores it)")
+                     f"no references: person {f.person_id} has no usable reference photos ({advise(Advice.NO_REFS_RESTORES)})")
                 continue
             chosen.append(BatchFace(f.id, f.photo_id, f.person_id, float(score), tuple(reasons),
                                     None if n is None else float(n), tuple(n_reasons)))

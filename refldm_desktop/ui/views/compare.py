@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from refldm_desktop.ui.keys import with_key
 from refldm_desktop.ui.naming import named
 from refldm_desktop.ui.views.compare_canvas import CompareCanvas, Mode
 from refldm_desktop.core.outcomes import FaceOutcome
@@ -175,13 +176,13 @@ class CompareView(QWidget):
         self.keep.setObjectName("keepButton")
         self.keep.setAccessibleName("Keep the restored photo")
         self.keep.setShortcut(QKeySequence("Ctrl+Return"))
-        self.keep.setToolTip("Keep the restored copy (Ctrl+Enter)")
+        self.keep.setToolTip(with_key("Keep the restored copy", self.keep.shortcut()))
         self.keep.clicked.connect(lambda: self._decide("kept"))
         self.discard = QPushButton("Discard")
         self.discard.setObjectName("discardButton")
         self.discard.setAccessibleName("Discard the restored photo")
         self.discard.setShortcut(QKeySequence("Ctrl+Delete"))
-        self.discard.setToolTip("Delete the restored copy; the original is never touched (Ctrl+Delete)")
+        self.discard.setToolTip(with_key("Delete the restored copy; the original is never touched", self.discard.shortcut()))
         self.discard.clicked.connect(lambda: self._decide("discarded"))
 
         top = QHBoxLayout()
