@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from refldm_desktop.ui.models.photo_source import PhotoFilter
 from refldm_desktop.ui.models.photos import PhotoListModel
 from refldm_desktop.ui.thumbnails import ThumbnailCache
+from refldm_desktop.ui.views.heading import heading, page_title
 from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.photo_grid import PhotoGrid
 
@@ -35,10 +36,22 @@ class OpenPreview:
     path: Path
 
 
+@dataclass(frozen=True)
+class PersonPhotos:
+    """Where to navigate to see every photo a person is in (a person's page, Photos)."""
+
+    person_id: int
+    label: str  # the person's name, or "Person 12": the grid's title names them
+
+
 def empty_text(restored: bool, folder: Path | None, person: bool = False) -> str:
     """Why a grid is empty, and what to do about it."""
     if restored:
-        return ("Nothing restored yet.\n\nRight-click a photo in the Library and choose Restore Faces (Ctrl+R); "
+        from refldm_desktop.ui.keys import with_key
+        from refldm_desktop.ui.mainwindow.actions import photo_verb
+
+        restore = with_key("Restore Faces", photo_verb("restore").shortcut)
+        return (f"Nothing restored yet.\n\nRight-click a photo in the Library and choose {restore}; "
                 "the restored copies are listed here.")
     if person:  # adding folders is not what a person's empty grid lacks
         return ("No photos of this person.\n\nA photo is listed here once one of its faces is put in this person, "
@@ -58,8 +71,8 @@ class PhotosPage(QWidget):
         self.restored = restored
         self.setObjectName("restoredPage" if restored else "photosPage")
         self.setAccessibleName("Restored photos" if restored else "Library")
-        self.title = QLabel()
-        self.title.setObjectName("pageTitle")
+        self.title = page_title()
+        self._person_label = ""  # the title's name for the person whose photos are listed
         self.count = QLabel()
         self.count.setObjectName("photoCount")
         self.count.setAccessibleName("Number of photos")
@@ -80,13 +93,9 @@ class PhotosPage(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.grid)
 
-        head = QHBoxLayout()
-        head.addWidget(self.title)
-        head.addStretch(1)
-        head.addWidget(self.count)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 0)
-        layout.addLayout(head)
+        layout.addLayout(heading(self.title, self.count))
         layout.addWidget(self.stack, 1)
 
         self.model.loaded.connect(self._update_title)
@@ -106,6 +115,11 @@ class PhotosPage(QWidget):
             self.open_compare(arg.version_id)
         elif isinstance(arg, OpenPreview):
             self.open_compare_preview(arg.photo_id, arg.path, None)
+        elif isinstance(arg, PersonPhotos):
+            self._person_label = arg.label
+            self._started = True
+            self.model.set_filter(PhotoFilter(person_id=arg.person_id, restored=self.restored))
+            self.show_grid()
         else:
             self.set_folder(Path(str(arg)) if arg else None)
 
@@ -190,7 +204,10 @@ class PhotosPage(QWidget):
 
     def _update_title(self) -> None:
         f = self.model.filter
-        name = "Restored" if self.restored else (f.folder.name if f.folder else "All photos")
+        if f.person_id is not None:
+            name = f"Photos of {self._person_label or f'Person {f.person_id}'}"
+        else:
+            name = "Restored" if self.restored else (f.folder.name if f.folder else "All photos")
         self.title.setText(name)
         n = self.model.rowCount()
         self.count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
