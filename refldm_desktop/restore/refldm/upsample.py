@@ -62,9 +62,11 @@ def _foldable(up) -> bool:
     import torch
 
     conv = getattr(up, "conv", None) if up.name == "conv" else getattr(up, "Conv2d_0", None)
+    if not isinstance(conv, torch.nn.Conv2d) or type(conv) is not torch.nn.Conv2d:
+        return False
     return (
         up.use_conv and not up.use_conv_transpose and up.interpolate and up.norm is None
-        and type(conv) is torch.nn.Conv2d and conv.kernel_size == (3, 3) and conv.padding == (1, 1)
+        and conv.kernel_size == (3, 3) and conv.padding == (1, 1)
         and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
         and conv.padding_mode == "zeros"
     )
@@ -108,7 +110,7 @@ class _SubPixelForward:
         wt, bias = self.conv.weight, self.conv.bias
         source = (wt, wt._version, bias, -1 if bias is None else bias._version)
         if self.folded is None or self.source is None or any(
-                a is not b if i % 2 == 0 else a != b for i, (a, b) in enumerate(zip(self.source, source))):
+                a is not b if i % 2 == 0 else a != b for i, (a, b) in enumerate(zip(self.source, source, strict=True))):
             conv = torch.nn.Conv2d(self.conv.in_channels, 4 * self.conv.out_channels, 2, padding=1,
                                    bias=bias is not None, device=wt.device, dtype=wt.dtype)
             conv.requires_grad_(False)
