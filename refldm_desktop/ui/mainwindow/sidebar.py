@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from refldm_desktop.ui.mainwindow.pages import PAGES
 from refldm_desktop.ui.resources import icon
@@ -24,8 +24,8 @@ FOLDERS_MS = 500
 class Sidebar(QTreeWidget):
     chosen = Signal(str, object)  # page key, argument (a folder for the Library page)
 
-    def __init__(self, ctx: "AppContext") -> None:
-        super().__init__()
+    def __init__(self, ctx: "AppContext", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.ctx = ctx
         self.setObjectName("sidebar")
         self.setAccessibleName("Sidebar")

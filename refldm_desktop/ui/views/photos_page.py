@@ -11,12 +11,12 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, 
 from refldm_desktop.ui.models.photo_source import PhotoFilter
 from refldm_desktop.ui.models.photos import PhotoListModel
 from refldm_desktop.ui.thumbnails import ThumbnailCache
-from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.photo_grid import PhotoGrid
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.views.compare import CompareView
+    from refldm_desktop.ui.views.empty_hint import EmptyHint
     from refldm_desktop.ui.views.photo_view import PhotoView
 
 
@@ -52,22 +52,29 @@ def empty_text(restored: bool, folder: Path | None, person: bool = False) -> str
 
 
 class PhotosPage(QWidget):
-    def __init__(self, ctx: "AppContext", *, restored: bool = False) -> None:
-        super().__init__()
+    def __init__(self, ctx: "AppContext", parent: QWidget | None = None, *, restored: bool = False) -> None:
+        super().__init__(parent)
         self.ctx = ctx
         self.restored = restored
         self.setObjectName("restoredPage" if restored else "photosPage")
         self.setAccessibleName("Restored photos" if restored else "Library")
-        self.title = QLabel()
+        # Widgets are made inside their parents (see MainWindow: the style sheet restyles a
+        # widget's children each time it gets a parent).
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 0)
+        head = QHBoxLayout()
+        layout.addLayout(head)
+        self.title = QLabel(self)
         self.title.setObjectName("pageTitle")
-        self.count = QLabel()
+        self.count = QLabel(self)
         self.count.setObjectName("photoCount")
         self.count.setAccessibleName("Number of photos")
         from refldm_desktop.ui.views.photo_grid import THUMB_SIZE
 
         self.thumbs = ThumbnailCache(ctx.library, self, display=THUMB_SIZE, device_pixel_ratio=self.devicePixelRatioF())
         self.model = PhotoListModel(ctx, self.thumbs, self)
-        self.grid = PhotoGrid()
+        self.stack = QStackedWidget(self)
+        self.grid = PhotoGrid(self.stack)
         if restored:
             self.grid.setObjectName("restoredGrid")
             self.grid.setAccessibleName("Restored photos")
@@ -77,16 +84,10 @@ class PhotosPage(QWidget):
         self.grid.menu_requested.connect(self._menu)
         self.photo_view: PhotoView | None = None  # made when first opened
         self.compare_view: CompareView | None = None
-        self.stack = QStackedWidget()
         self.stack.addWidget(self.grid)
-
-        head = QHBoxLayout()
         head.addWidget(self.title)
         head.addStretch(1)
         head.addWidget(self.count)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 0)
-        layout.addLayout(head)
         layout.addWidget(self.stack, 1)
 
         self.model.loaded.connect(self._update_title)
@@ -200,6 +201,8 @@ class PhotosPage(QWidget):
             # Made when first needed: its first look at the grid's viewport makes PySide build
             # the Python types of every Qt widget class (65 enums, 10-16 ms here), which the
             # first paint of a full grid should not wait for.
+            from refldm_desktop.ui.views.empty_hint import EmptyHint
+
             self.empty = EmptyHint(self.grid, "restoredEmpty" if self.restored else "photosEmpty")
         self.empty.set_text(empty_text(self.restored, f.folder, person=f.person_id is not None))
 
