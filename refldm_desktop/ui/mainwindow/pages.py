@@ -9,8 +9,7 @@ the window navigates to it, and `page_shown()` to refresh when it becomes visibl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
@@ -18,8 +17,7 @@ if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
 
 
-@dataclass(frozen=True)
-class PageSpec:
+class PageSpec(NamedTuple):  # not a frozen dataclass: see models.photo_source.PhotoFilter
     key: str  # stable name: ctx.navigate.emit(key, arg) opens it
     title: str
     factory: Callable[["AppContext", "QWidget"], "QWidget"]  # (ctx, parent) -> the page

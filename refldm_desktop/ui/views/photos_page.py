@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
@@ -20,15 +19,14 @@ if TYPE_CHECKING:
     from refldm_desktop.ui.views.photo_view import PhotoView
 
 
-@dataclass(frozen=True)
-class OpenVersion:
-    """Where to navigate (ctx.navigate) to compare a restored version, e.g. from Jobs."""
+class OpenVersion(NamedTuple):
+    """Where to navigate (ctx.navigate) to compare a restored version, e.g. from Jobs.
+    (NamedTuples: see models.photo_source.PhotoFilter.)"""
 
     version_id: int
 
 
-@dataclass(frozen=True)
-class OpenPreview:
+class OpenPreview(NamedTuple):
     """Where to navigate to see the quick preview of a restore still running."""
 
     photo_id: int
