@@ -12,7 +12,11 @@ still export it.
 from __future__ import annotations
 
 import errno
+import re
+from functools import partial
 import sqlite3
+from enum import StrEnum
+from typing import Mapping
 
 
 class RefldmError(Exception):
@@ -104,23 +108,77 @@ class CliError(RefldmError):
     """A bad command line: wrong or conflicting options."""
 
 
+# -- what to do, said on the command line -------------------------------------------------
+
+
+class Advice(StrEnum):
+    """Advice that names a command-line verb or option. Each value is the words the command
+    line says (a str.format template); the app says the same thing in its own words
+    (ui/advice.py), finding the advice in a message by its template. A message gives advice
+    through `advise`, so that the words stay the ones the app looks for."""
+
+    RUN_AGAIN = "run the command again"
+    RUN_THIS_AGAIN = "run this one again"
+    THEN_RUN_AGAIN = "then run again"
+    INDEX_FOLDER = "run `index` on its folder again"
+    INSTALL_WEIGHTS = (
+        "install the ReF-LDM weights with `refldm-desktop models install`, "
+        "or convert downloaded files with `refldm-desktop models import`"
+    )
+    INSTALL_MODEL = "run `refldm-desktop models install`"
+    RESTORE_AGAIN = "queue it again with `restore PHOTO`"
+    NO_REFS_OK = "allow reference-free restoration: --no-refs-ok"
+    NO_REFS_RESTORES = "--no-refs-ok restores it"
+    SMALLER_UPSCALE = "use a smaller --upscale"
+    FIX_SETTINGS = "fix it with `refldm-desktop config set`"
+    CONFIRM_FACE = "faces confirm {face} --person ID"
+    RESET_REFS = "refs reset --face {face}"
+    INSIDE_LIBRARY = "--inside-library allows it"
+    DEVICE_CUDA = "--device cuda was asked for"
+    DB_CHECK = (
+        "run `refldm-desktop db check` to see what is wrong, and "
+        "`refldm-desktop db restore-backup` to go back to the last backup"
+    )
+    DB_CHECK_INTACT = "`refldm-desktop db check` tells whether the library is intact"
+
+    def pattern(self) -> "re.Pattern[str]":
+        """The advice as it appears in a message, its {fields} as named groups."""
+        parts = re.split(r"\{(\w+)\}", self.value)
+        return re.compile("".join(
+            re.escape(part) if i % 2 == 0 else rf"(?P<{part}>[^\s()]+)" for i, part in enumerate(parts)))
+
+
+def _say(template: str, match: "re.Match[str]") -> str:
+    return template.format(**match.groupdict())
+
+
+def advise(kind: Advice, **values: object) -> str:
+    """The command line's words for `kind`, its fields filled in."""
+    return kind.value.format(**values)
+
+
+def reword(text: str, words: Mapping[Advice, str]) -> str:
+    """`text` with each piece of advice that `words` knows said in those words instead (same
+    fields); the rest of the text as it was."""
+    for kind in sorted(words, key=lambda k: -len(k.value)):  # a longer advice before one inside it
+        text = kind.pattern().sub(partial(_say, words[kind]), text)
+    return text
+
+
 # -- failures of the machine, said as a user can act on them ----------------------------
 
 _OS_ADVICE = {
-    errno.ENOSPC: "the disk is full: free some space and run the command again",
-    errno.EDQUOT: "the disk quota is used up: free some space and run the command again",
+    errno.ENOSPC: f"the disk is full: free some space and {Advice.RUN_AGAIN}",
+    errno.EDQUOT: f"the disk quota is used up: free some space and {Advice.RUN_AGAIN}",
     errno.EROFS: "the disk is read-only: choose a folder on a writable disk",
     errno.EACCES: "permission denied: choose a folder you may write to, or fix its permissions",
     errno.EPERM: "permission denied: choose a folder you may write to, or fix its permissions",
     errno.ENOTDIR: "a file stands where a folder is needed: choose another folder",
     errno.EISDIR: "that is a folder, not a file: give a file name",
-    errno.EIO: "the disk reported a read or write error: check the disk, then run again",
+    errno.EIO: f"the disk reported a read or write error: check the disk, {Advice.THEN_RUN_AGAIN}",
 }
 
-_DB_DAMAGED = (
-    "the library database {where}is damaged ({what}): run `refldm-desktop db check` to see "
-    "what is wrong, and `refldm-desktop db restore-backup` to go back to the last backup"
-)
+_DB_DAMAGED = "the library database {where}is damaged ({what}): " + Advice.DB_CHECK.value
 
 
 def os_error_message(exc: OSError, what: str | None = None) -> str | None:
@@ -147,10 +205,10 @@ def database_error_message(exc: BaseException, where: str | None = None) -> str 
     if "database is locked" in text or "database is busy" in text or code in (5, 6):
         return (
             "another refldm-desktop command is writing to this library right now: wait for it "
-            "to finish, then run this one again"
+            f"to finish, then {Advice.RUN_THIS_AGAIN}"
         )
     if "disk is full" in text or "database or disk is full" in text or code == 13:
-        return "the disk holding the library is full: free some space and run the command again"
+        return f"the disk holding the library is full: free some space and {Advice.RUN_AGAIN}"
     if "readonly" in text or "read-only" in text or code == 8:
         return (
             "the library database cannot be written (read-only disk or file): use a writable "
@@ -166,8 +224,7 @@ def database_error_message(exc: BaseException, where: str | None = None) -> str 
     if "disk i/o error" in text or code == 10:
         return (
             "the disk could not write the library database (most often because it is full): "
-            "free some space (or check the disk), then run again; `refldm-desktop db check` "
-            "tells whether the library is intact"
+            f"free some space (or check the disk), {Advice.THEN_RUN_AGAIN}; {Advice.DB_CHECK_INTACT}"
         )
     return None
 

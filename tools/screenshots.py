@@ -248,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     people_page = person_page()
     shot(window, "person-dark")
     people_page.show_grid()
+    # A dialog with check boxes: an empty one must show on the dark ground.
+    settings = SettingsDialog(ctx, window)
+    settings.show()
+    _wait(app, lambda: not ctx.tasks.busy(), 120)
+    shot(settings, "settings-dark")
+    settings.reject()
     apply_theme("system")
     ctx.close()
     return 0

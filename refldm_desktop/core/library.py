@@ -61,7 +61,7 @@ from refldm_desktop.db.models import (
     Photo,
 )
 from refldm_desktop.defaults import DEFAULT_FACE_BACKEND, DEFAULT_REFERENCES, FACE_BACKENDS_GROUP
-from refldm_desktop.errors import LibraryBusy
+from refldm_desktop.errors import Advice, LibraryBusy, advise
 from refldm_desktop.faces.types import EmbeddingSpace, FaceBackend
 
 if TYPE_CHECKING:
@@ -650,7 +650,7 @@ class Library:
         if owner is None:
             raise LibraryError(
                 f"face {face_id} belongs to nobody yet; references come from its person's other "
-                f"photos, so put it into a person first (faces confirm {face_id} --person ID)"
+                f"photos, so put it into a person first ({advise(Advice.CONFIRM_FACE, face=face_id)})"
             )
         pf = self._person_faces(owner)  # rescores the target too, when stale
         space = self.space()

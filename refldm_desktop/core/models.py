@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refldm_desktop.core.changes import LibraryError
+from refldm_desktop.errors import Advice, advise
 from refldm_desktop.core.home import Home
 from refldm_desktop.defaults import DEFAULT_MODEL
 from refldm_desktop.core.progress import (
@@ -96,7 +97,7 @@ class ModelManager:
         for m in self.list():
             if m.name == name or m.path.name == name:
                 return m
-        raise ModelError(f"no model named {name!r} is installed in {self.root}; run `refldm-desktop models install`")
+        raise ModelError(f"no model named {name!r} is installed in {self.root}; {advise(Advice.INSTALL_MODEL)}")
 
     @property
     def default(self) -> str:

@@ -23,6 +23,7 @@ from refldm_desktop.core.changes import (
     ReferencesReset,
 )
 from refldm_desktop.core.people import LIVE
+from refldm_desktop.errors import Advice, advise
 from refldm_desktop.db.models import (
     Face,
     FaceAssignment,
@@ -160,7 +161,7 @@ def _decision_target(session: Session, face_id: int, verb: str) -> int:
     if person_id is None:
         raise LibraryError(
             f"face {face_id} belongs to nobody; references are chosen among a person's faces, "
-            f"so put it into a person (faces confirm {face_id} --person ID) before you {verb} it"
+            f"so put it into a person ({advise(Advice.CONFIRM_FACE, face=face_id)}) before you {verb} it"
         )
     return person_id
 
@@ -178,7 +179,7 @@ def _decide(session: Session, face_id: int, decision: RefDecision) -> tuple[int,
         undo = "pin" if row.decision == RefDecision.PINNED else "exclusion"
         raise LibraryError(
             f"face {face_id} is {held}; a face cannot be pinned and excluded "
-            f"at once (undo the {undo} first: refs reset --face {face_id})"
+            f"at once (undo the {undo} first: {advise(Advice.RESET_REFS, face=face_id)})"
         )
     return person_id, False
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from refldm_desktop.core.changes import LibraryError
+from refldm_desktop.errors import Advice, advise
 from refldm_desktop.core.home import Home
 from refldm_desktop.defaults import (
     DEFAULT_CFG,
@@ -229,7 +230,7 @@ def load_settings(home: Home) -> Settings:
     try:
         return replace(DEFAULTS, **known)
     except SettingsError as exc:
-        raise SettingsError(f"{exc} (in {settings_path(home)}; fix it with `refldm-desktop config set`)") from None
+        raise SettingsError(f"{exc} (in {settings_path(home)}; {advise(Advice.FIX_SETTINGS)})") from None
 
 
 def save_settings(home: Home, settings: Settings) -> Settings:

@@ -12,21 +12,32 @@ if TYPE_CHECKING:
 
 
 def _summary(results: list) -> str:
-    new = sum(getattr(r, "new", 0) for r in results)
-    faces = sum(getattr(r, "faces_found", 0) for r in results)
-    errors = sum(getattr(r, "errors", 0) for r in results)
-    known = sum(getattr(r, "unchanged", 0) + getattr(r, "reappeared", 0) for r in results)
+    def total(name: str) -> int:
+        return sum(getattr(r, name, 0) for r in results)
+
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}{'s' if count != 1 else ''}"
+
+    new, faces, errors = total("new"), total("faces_found"), total("errors")
+    # What a rescan finds besides new photos: each said, not hidden under "up to date".
+    others = [f"{n(c, 'photo')} {what}" for c, what in (
+        (total("changed"), "changed and read again"), (total("moved"), "moved"), (total("missing"), "missing"))
+        if c]
+    known = total("unchanged") + total("reappeared")
     if new:
-        text = f"Added {new} photo{'s' if new != 1 else ''}, {faces} face{'s' if faces != 1 else ''} found"
+        text = f"Added {n(new, 'photo')}, {n(faces, 'face')} found"
+    elif others:
+        text = "Rescanned"
     elif known:
-        text = f"Up to date: {known} photo{'s' if known != 1 else ''} already in the library"
+        text = f"Up to date: {n(known, 'photo')} already in the library"
     else:
         text = "No photos found there"
-    return text + (f"; {errors} could not be read" if errors else "")
+    return "; ".join([text, *others] + ([f"{errors} could not be read"] if errors else []))
 
 
 def add_paths(
-    ctx: "AppContext", paths: Sequence[Path], on_done: Callable[[], None] | None = None
+    ctx: "AppContext", paths: Sequence[Path], on_done: Callable[[], None] | None = None,
+    label: str = "Adding photos",
 ) -> "Task | None":
     """Index folders (whole) and photos (alone) in the background; announce the change."""
     paths = [Path(p) for p in paths]
@@ -48,8 +59,8 @@ def add_paths(
     def done(results: list) -> None:
         ctx.notify("photos", "faces", "people")
         cancelled = any(getattr(r, "cancelled", False) for r in results)
-        ctx.status.emit("Adding photos was cancelled; what was done is kept" if cancelled else _summary(results))
+        ctx.status.emit(f"{label} was cancelled; what was done is kept" if cancelled else _summary(results))
         if on_done is not None:
             on_done()
 
-    return ctx.tasks.run_long("Adding photos", work, done)
+    return ctx.tasks.run_long(label, work, done)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from refldm_desktop.ui.mainwindow import actions
 from refldm_desktop.ui.mainwindow.actions import action
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def contribute(window: "MainWindow", ctx: "AppContext", menus: "Menus") -> None:
 
         SettingsDialog(ctx, window).open()
 
-    menus["tools"].addAction(action(window, "&Clean Up an Album…", batch, "Ctrl+B", "batchCleanupAction"))
+    menus["tools"].addAction(action(window, "&Clean Up an Album…", batch, actions.BATCH_SHORTCUT, "batchCleanupAction"))
     menus["tools"].addAction(action(window, "&Models…", models, "", "modelsAction"))
     menus["tools"].addAction(action(window, "&Settings…", settings, "Ctrl+,", "settingsAction"))
     _apply_saved_theme(ctx)

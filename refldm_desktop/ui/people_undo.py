@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
+from refldm_desktop.ui import keys
+
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
 
@@ -27,7 +29,7 @@ class PeopleUndo(QObject):
         self.ctx = ctx
         self.undo_action = QAction("Undo", self)
         self.undo_action.setObjectName("undoPeopleAction")
-        self.undo_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
+        self.undo_action.setShortcut(QKeySequence(keys.UNDO_KEY))
         self.undo_action.triggered.connect(lambda _=False: self.undo())
         self.redo_action = QAction("Redo", self)
         self.redo_action.setObjectName("redoPeopleAction")

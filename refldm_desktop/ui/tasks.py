@@ -74,7 +74,9 @@ def describe(exc: BaseException) -> str:
         pass
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, known) and text:
-        return text
+        from refldm_desktop.ui.advice import for_app
+
+        return for_app(text)
     return f"unexpected error ({type(exc).__name__}): {text}" if text else f"unexpected error ({type(exc).__name__})"
 
 

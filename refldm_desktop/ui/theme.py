@@ -3,8 +3,9 @@ on every platform, so that a chosen theme looks as chosen)."""
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleFactory
 
 THEMES = ("system", "light", "dark")
 
@@ -29,6 +30,39 @@ def _dark() -> QPalette:
     return p
 
 
+_INDICATORS = (
+    QStyle.PrimitiveElement.PE_IndicatorCheckBox,
+    QStyle.PrimitiveElement.PE_IndicatorRadioButton,
+    QStyle.PrimitiveElement.PE_IndicatorItemViewItemCheck,
+)
+
+
+class ClearIndicators(QProxyStyle):
+    """Fusion with check boxes and radio buttons that show when empty.
+
+    Fusion outlines an indicator a shade darker than the window: on a dark window an
+    unchecked box (in a dialog or a list) is all but invisible. The outline is drawn again
+    in the text colour, faded, which reads on light and dark windows alike."""
+
+    def drawPrimitive(self, element, option, painter, widget=None) -> None:  # noqa: N802 (Qt's name)
+        super().drawPrimitive(element, option, painter, widget)
+        if element not in _INDICATORS:
+            return
+        enabled = bool(option.state & QStyle.StateFlag.State_Enabled)
+        colour = QColor(option.palette.color(QPalette.ColorRole.Text))
+        colour.setAlpha(150 if enabled else 90)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(colour, 1.0))
+        painter.setBrush(QColor(0, 0, 0, 0))
+        box = QRectF(option.rect).adjusted(0.5, 0.5, -1.5, -1.5)
+        if element == QStyle.PrimitiveElement.PE_IndicatorRadioButton:
+            painter.drawEllipse(box)
+        else:
+            painter.drawRoundedRect(box, 1.5, 1.5)
+        painter.restore()
+
+
 def apply_theme(name: str, app: QApplication | None = None) -> None:
     global _system_look
     if app is None:
@@ -45,7 +79,7 @@ def apply_theme(name: str, app: QApplication | None = None) -> None:
         app.setStyle(QStyleFactory.create(style))
         app.setPalette(palette)
     else:
-        app.setStyle(QStyleFactory.create("Fusion"))
+        app.setStyle(ClearIndicators(QStyleFactory.create("Fusion")))
         app.setPalette(_dark() if name == "dark" else app.style().standardPalette())
     # Widgets polished under the app's style sheet keep the palette they had then (the grid
     # stayed white, titles black on dark grey): setting the sheet again polishes them anew.

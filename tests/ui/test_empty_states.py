@@ -142,3 +142,47 @@ def test_first_run_starts_only_with_a_folder_and_takes_dropped_folders(qtbot, tm
     assert dialog.remove.isEnabled()
     dialog.start.click()
     assert chosen == [[folder]]
+
+
+def test_keys_named_in_notes_and_tips_are_the_keys_the_actions_have(qtbot, tmp_path, open_app, monkeypatch):
+    """Restore Faces, Clean Up an Album, Undo, Merge and the pages' keys are named in notes,
+    tips and status lines from the shortcuts themselves, as the platform writes them (Cmd on
+    a Mac): give each another key and every text follows."""
+    from dataclasses import replace
+
+    from PySide6.QtGui import QAction
+
+    from fakes import open_test_library
+    from refldm_desktop.ui import keys
+    from refldm_desktop.ui.keys import key_text
+    from refldm_desktop.ui.mainwindow import actions
+    from refldm_desktop.ui.views import people_page
+
+    monkeypatch.setattr(actions, "PHOTO_VERBS", tuple(
+        replace(v, shortcut="Ctrl+Alt+Shift+R") if v.verb == "restore" else v for v in actions.PHOTO_VERBS))
+    monkeypatch.setattr(actions, "BATCH_SHORTCUT", "Ctrl+Alt+Shift+B")
+    monkeypatch.setattr(keys, "UNDO_KEY", "Ctrl+Alt+Shift+Z")
+    monkeypatch.setattr(people_page, "MERGE_KEY", "Ctrl+Alt+Shift+M")
+    ctx, window = open_app(open_test_library(tmp_path / "home"))
+    restore = key_text(window.findChild(QAction, "restoreSelected"))
+    batch = key_text(window.findChild(QAction, "batchCleanupAction"))
+    undo = key_text(window.people_undo.undo_action)
+    for shown in (restore, batch, undo):
+        assert "Shift" in shown or "⇧" in shown  # the actions took the new keys
+    qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=30_000)
+
+    restored = _hint(window.show_page("restored"), "restoredEmpty", qtbot)
+    qtbot.waitUntil(lambda: f"Restore Faces ({restore})" in restored.text(), timeout=10_000)
+    jobs = window.show_page("jobs")
+    jobs.show_finished.setChecked(True)
+    note = _hint(jobs, "jobsEmpty", qtbot)
+    qtbot.waitUntil(lambda: f"({restore})" in note.text() and f"({batch})" in note.text(), timeout=10_000)
+    people = window.show_page("people")
+    merge = next(a for a in people.view.actions() if a.text() == "Merge")
+    assert f"({key_text(merge)}); {undo} undoes it" in people.merge_button.toolTip()
+    retry = next(a for a in jobs.actions() if a.text() == "Re&try")  # a button's key, read from its action
+    assert jobs.buttons["retry"].toolTip().endswith(f"({key_text(retry)})")
+    for spec, item in ((s, window.sidebar._items[s.key]) for s in actions.PAGES):
+        assert item.toolTip(0) == f"{spec.title} ({key_text(window.findChild(QAction, f'show_{spec.key}'))})"
+    for text in (restored.text(), note.text(), people.merge_button.toolTip()):
+        assert "Ctrl+R" not in text and "Ctrl+B" not in text and "Ctrl+Z" not in text and "Ctrl+M)" not in text

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from refldm_desktop.defaults import DEFAULT_MODEL
-from refldm_desktop.errors import is_out_of_memory
+from refldm_desktop.errors import Advice, advise, is_out_of_memory
 from refldm_desktop.restore.protocol import (
     CancelCheck,
     ProgressCallback,
@@ -118,8 +118,7 @@ class RefLDMRestorer:
                 self._stored = open_model(self.path, verify=False)
             except ModelStoreError as exc:
                 raise RestoreError(
-                    f"{exc} (install the ReF-LDM weights with `refldm-desktop models install`, "
-                    "or convert downloaded files with `refldm-desktop models import`)"
+                    f"{exc} ({advise(Advice.INSTALL_WEIGHTS)})"
                 ) from None
         return self._stored
 
@@ -164,7 +163,7 @@ class RefLDMRestorer:
         except ImportError as exc:
             return False, f"PyTorch is not installed ({exc})"
         if self.requested_device.startswith("cuda") and not torch.cuda.is_available():
-            return False, "--device cuda was asked for, but this PyTorch sees no CUDA GPU"
+            return False, f"{Advice.DEVICE_CUDA}, but this PyTorch sees no CUDA GPU"
         return True, ""
 
     # -- the model --------------------------------------------------------------------

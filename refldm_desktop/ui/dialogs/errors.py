@@ -7,10 +7,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QTextEdit, QWidget
 
+from refldm_desktop.ui.advice import for_app
+
 
 def show_error(parent: QWidget | None, line: str, details: str = "") -> QMessageBox:
     """A non-blocking message box: the line, and the details behind "Show Details..."; Copy
     puts both on the clipboard and leaves the box open."""
+    line = for_app(line)
     box = QMessageBox(parent)
     box.setObjectName("errorBox")
     box.setIcon(QMessageBox.Icon.Warning)

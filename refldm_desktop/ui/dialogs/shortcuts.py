@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QAbstractButton, QDialog, QHeaderView, QMenu, QTableWidget, QTableWidgetItem, QWidget
 
 from refldm_desktop.ui.dialogs.forms import stack
+from refldm_desktop.ui.keys import key_text
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.mainwindow.window import MainWindow
@@ -18,7 +19,7 @@ Row = tuple[str, str, str]  # where, what, keys
 
 
 def _keys(sequences: Iterable[QKeySequence]) -> str:
-    return ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in sequences if not s.isEmpty())
+    return ", ".join(key_text(s) for s in sequences if not s.isEmpty())
 
 
 def _menu_rows(menu: QMenu, where: str) -> list[Row]:

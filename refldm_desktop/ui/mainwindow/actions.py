@@ -20,21 +20,46 @@ if TYPE_CHECKING:
 Menus = dict[str, QMenu]
 Contributor = Callable[["MainWindow", "AppContext", Menus], None]
 
-# The keys of the grid's right-click menu, the same in the Photo menu.
-RESTORE_SHORTCUT = "Ctrl+R"
-OPTIONS_SHORTCUT = "Ctrl+Shift+R"
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PhotoVerb:
+    """One entry of both the grid's right-click menu and the Photo menu."""
+
+    text: str
+    verb: str  # the function of ui.views.photo_menu it calls: (page, ids) or (page, one id)
+    single: bool  # takes one photo (the first selected) rather than all of them
+    shortcut: str
+    menu_name: str  # object name in the Photo menu
+    popup_name: str  # object name in the right-click menu
+    tip: str = ""
+    many_text: str = ""  # the right-click text for several photos, "{what}" being "3 Photos"
+    needs_one: bool = False  # greyed out in the right-click menu when several are selected
+    group_start: bool = False  # a separator before it
+
+
+PHOTO_VERBS = (
+    PhotoVerb("&Restore Faces", "restore", False, "Ctrl+R", "restoreSelected", "restoreAction",
+              tip="Restore with your saved settings", many_text="&Restore Faces of {what}"),
+    PhotoVerb("Restore with &Options…", "restore_with_options", False, "Ctrl+Shift+R", "restoreSelectedOptions",
+              "restoreOptionsAction"),
+    PhotoVerb("Show &Faces", "show_faces", True, "Ctrl+F", "showFacesSelected", "showFacesAction",
+              needs_one=True, group_start=True),
+    PhotoVerb("&Compare with Restored", "compare_latest", True, "Ctrl+D", "compareSelected", "compareAction",
+              needs_one=True),
+    PhotoVerb("Open in the File &Manager", "open_in_file_manager", True, "Ctrl+Shift+O", "openFolderSelected",
+              "openFolderAction"),
+)
+
+
+def photo_verb(verb: str) -> PhotoVerb:
+    return next(v for v in PHOTO_VERBS if v.verb == verb)
+
+
 # The platform's Open key: Ctrl+O, or Cmd+O on macOS.
 ADD_FOLDER_SHORTCUT: str | QKeySequence.StandardKey = QKeySequence.StandardKey.Open
-
-# The Photo menu: text, the verb of ui.views.photo_menu it calls, whether the verb takes one
-# photo (the first selected) rather than all of them, shortcut, object name.
-PHOTO_VERBS = (
-    ("&Restore Faces", "restore", False, RESTORE_SHORTCUT, "restoreSelected"),
-    ("Restore with &Options…", "restore_with_options", False, OPTIONS_SHORTCUT, "restoreSelectedOptions"),
-    ("Show &Faces", "show_faces", True, "Ctrl+F", "showFacesSelected"),
-    ("&Compare with Restored", "compare_latest", True, "Ctrl+D", "compareSelected"),
-    ("Open in the File &Manager", "open_in_file_manager", True, "Ctrl+Shift+O", "openFolderSelected"),
-)
+BATCH_SHORTCUT = "Ctrl+B"
 
 MENUS = (("file", "&File"), ("edit", "&Edit"), ("view", "&View"), ("photo", "&Photo"), ("tools", "&Tools"), ("help", "&Help"))
 
@@ -53,8 +78,9 @@ def action(parent, text: str, slot, shortcut: str | QKeySequence.StandardKey | N
 def add_folder_words() -> str:
     """Where Add Folder is and its key as this platform's menu writes it, for notes that ask
     users to add a folder: a key typed into the text said Ctrl+O on a Mac too."""
-    keys = QKeySequence(ADD_FOLDER_SHORTCUT).toString(QKeySequence.SequenceFormat.NativeText)
-    return f"File › Add Folder… ({keys})" if keys else "File › Add Folder…"
+    from refldm_desktop.ui.keys import with_key
+
+    return with_key("File › Add Folder…", ADD_FOLDER_SHORTCUT)
 
 
 def _file(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
@@ -98,14 +124,13 @@ def _photo(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
         return run
 
     m = menus["photo"]
-    acts = [
-        action(window, text, on_selection(verb, single), shortcut, name)
-        for text, verb, single, shortcut, name in PHOTO_VERBS
-    ]
-    for i, a in enumerate(acts):
-        if i == 2:
+    acts = []
+    for v in PHOTO_VERBS:
+        if v.group_start:
             m.addSeparator()
-        m.addAction(a)
+        acts.append(action(window, v.text, on_selection(v.verb, v.single), v.shortcut, v.menu_name))
+        acts[-1].setToolTip(v.tip)
+        m.addAction(acts[-1])
 
     def follow_page(_index: int = 0) -> None:
         # Only on a page of photos: elsewhere these keys belong to that page (Ctrl+R retries

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtWidgets import QAbstractItemView, QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
+from refldm_desktop.ui.keys import with_key
 from refldm_desktop.ui.mainwindow.pages import PAGES
 from refldm_desktop.ui.resources import icon
 
@@ -41,10 +42,12 @@ class Sidebar(QTreeWidget):
             if spec.folders:
                 item.setData(0, ARG, "")  # the page's "no folder": every photo, not the last folder
             item.setIcon(0, icon(spec.icon))
-            item.setToolTip(0, f"{spec.title} ({spec.shortcut})" if spec.shortcut else spec.title)
+            item.setToolTip(0, with_key(spec.title, spec.shortcut))
             self.addTopLevelItem(item)
             self._items[spec.key] = item
         self.itemSelectionChanged.connect(self._selected)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._menu)
         self._folders_timer = QTimer(self)
         self._folders_timer.setSingleShot(True)
         self._folders_timer.setInterval(FOLDERS_MS)
@@ -99,6 +102,26 @@ class Sidebar(QTreeWidget):
         # per FOLDERS_MS, and an unchanged list leaves the items alone.
         if "photos" in change.areas and not self._folders_timer.isActive():
             self._folders_timer.start()
+
+    def _menu(self, pos: QPoint) -> None:
+        item = self.itemAt(pos)
+        folder = item.data(0, ARG) if item is not None else None
+        if folder:
+            self.folder_menu(Path(folder)).exec(self.viewport().mapToGlobal(pos))
+
+    def folder_menu(self, folder: Path) -> QMenu:
+        """A folder's right-click menu (the place the app's error advice sends users to)."""
+        menu = QMenu(self)
+        a = menu.addAction("Rescan Folder", lambda: self.rescan(folder))
+        a.setObjectName("rescanFolderAction")
+        a.setToolTip("Read the folder again: new, changed, moved and missing photos")
+        return menu
+
+    def rescan(self, folder: Path) -> None:
+        """Index the folder again, as adding it does (the app's words for `index FOLDER`)."""
+        from refldm_desktop.ui.library_ops import add_paths
+
+        add_paths(self.ctx, [folder], label=f"Rescanning {folder.name or folder}")
 
     def _selected(self) -> None:
         item = self.currentItem()

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
+from refldm_desktop.ui.advice import for_app
 from refldm_desktop.ui.naming import named
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ class StatusBar(QStatusBar):
         ctx.tasks.started.connect(self._update)
         ctx.tasks.progressed.connect(self._update)
         ctx.tasks.finished.connect(self._update)
-        ctx.status.connect(lambda text: self.showMessage(text, 8000))
+        # Any line may carry the core's advice (a failed restore's error): said the app's way.
+        ctx.status.connect(lambda text: self.showMessage(for_app(text), 8000))
         # A batch makes a version per photo: read the speed again once per burst.
         self._remeasure = QTimer(self)
         self._remeasure.setSingleShot(True)

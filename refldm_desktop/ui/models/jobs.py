@@ -11,6 +11,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 
 from refldm_desktop.core.restoring import preview_plan
 from refldm_desktop.jobs.queue import JobInfo
+from refldm_desktop.ui.advice import for_app
 from refldm_desktop.ui.models import Index
 from refldm_desktop.jobs.runner import FULL_STAGE, PREVIEW_STAGE, JobEvent
 from refldm_desktop.ui.models.rows import sync_rows
@@ -196,10 +197,10 @@ class JobsModel(QAbstractTableModel):
             if col == 2:
                 return progress_text(job, self._left.get(job.id), self._stage_of(job), job.id in self._preview)
             if col == 3:
-                return job.error or job.message or (job.note.splitlines()[-1] if job.note else "")
+                return for_app(job.error or job.message or (job.note.splitlines()[-1] if job.note else ""))
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [str(job.photo) if job.photo else job.kind, f"job {job.id}, batch {job.batch_id}"]
-            lines += [x for x in (job.error, job.note) if x]
+            lines += [for_app(x) for x in (job.error, job.note) if x]
             return "\n".join(lines)
         if role == JobIdRole:
             return job.id

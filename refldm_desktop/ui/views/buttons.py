@@ -9,6 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
+from refldm_desktop.ui.keys import with_key
+
 # key, button text, shortcut ("" for none), what it does (accessible name and tooltip), slot
 Verb = tuple[str, str, str, str, Callable[[], None]]
 
@@ -29,7 +31,7 @@ def verb_buttons(owner: QWidget, verbs: Iterable[Verb], suffix: str, bar: QHBoxL
         b = QPushButton(text)
         b.setObjectName(f"{key}{suffix}")
         b.setAccessibleName(tip)
-        b.setToolTip(f"{tip} ({keys})" if keys else tip)
+        b.setToolTip(with_key(tip, keys))
         b.clicked.connect(lambda _=False, s=slot: s())
         if keys:
             shortcut(owner, text, keys, slot)

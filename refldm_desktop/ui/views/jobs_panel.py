@@ -27,7 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.models.jobs import FractionRole, JobsModel, StateRole
+from refldm_desktop.ui.advice import for_app
 from refldm_desktop.ui.models import Index
+from refldm_desktop.ui.mainwindow.pages import page
+from refldm_desktop.ui.views.heading import heading, page_title
 from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.people_common import coalesced
@@ -69,9 +72,9 @@ def job_details(job: "JobInfo", preview: str | None = None) -> str:
     if job.output:
         lines.append(f"Result: {job.output}")
     if job.error:
-        lines.append(f"Error: {job.error}")
+        lines.append(f"Error: {for_app(job.error)}")
     if job.note:
-        lines.append("Notes:\n" + "\n".join(f"  {n}" for n in job.note.splitlines()))
+        lines.append("Notes:\n" + "\n".join(f"  {n}" for n in for_app(job.note).splitlines()))
     if job.message:
         lines.append(f"Last message: {job.message}")
     lines.append(f"Attempts: {job.attempts}")
@@ -147,6 +150,7 @@ class JobsPanel(QWidget):
         split.setStretchFactor(0, 3)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
+        lay.addLayout(heading(page_title(page("jobs").title)))
         lay.addLayout(banner)
         lay.addLayout(bar)
         lay.addWidget(split, 1)
@@ -170,8 +174,13 @@ class JobsPanel(QWidget):
     def _show(self, jobs) -> None:
         self.model.set_jobs(jobs)
         if self.show_finished.isChecked():
-            self.empty.set_text("No jobs yet.\n\nRight-click a photo in the Library and choose Restore Faces "
-                                "(Ctrl+R), or clean up an album with Tools › Clean Up an Album… (Ctrl+B).")
+            from refldm_desktop.ui.keys import with_key
+            from refldm_desktop.ui.mainwindow.actions import BATCH_SHORTCUT, photo_verb
+
+            restore = with_key("Restore Faces", photo_verb("restore").shortcut)
+            batch = with_key("Tools › Clean Up an Album…", BATCH_SHORTCUT)
+            self.empty.set_text(f"No jobs yet.\n\nRight-click a photo in the Library and choose {restore}, "
+                                f"or clean up an album with {batch}.")
         else:
             self.empty.set_text("Nothing is waiting or running.\n\nTick Show finished to see the jobs that "
                                 "have ended, with their results and errors.")

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from refldm_desktop.ui.keys import key_text, undo_words, with_key
 from refldm_desktop.ui.models.people import (
     HiddenRole,
     NamedRole,
@@ -29,6 +30,8 @@ from refldm_desktop.ui.models.people import (
     PeopleSortFilter,
     PersonIdRole,
 )
+from refldm_desktop.ui.mainwindow.pages import page
+from refldm_desktop.ui.views.heading import heading, page_title
 from refldm_desktop.ui.views.buttons import shortcut
 from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.people_common import (
@@ -51,6 +54,10 @@ def merge_target(people: list["PersonInfo"]) -> "PersonInfo":
     """Whom several people are merged into: a named one before the unnamed, then the one
     with the most faces (the merge keeps the target's id and name)."""
     return max(people, key=lambda p: (p.name is not None, p.face_count, -p.id))
+
+
+MERGE_KEY = "Ctrl+M"  # Cmd+M on a Mac, as Qt maps Ctrl there
+RENAME_KEY = "F2"
 
 
 class PeoplePage(QWidget):
@@ -77,7 +84,7 @@ class PeoplePage(QWidget):
         self.merge_button = QPushButton("&Merge")
         self.merge_button.setObjectName("mergePeopleButton")
         self.merge_button.setAccessibleName("Merge the selected people into one")
-        self.merge_button.setToolTip("Merge the selected people into one (Ctrl+M); Ctrl+Z undoes it")
+        self.merge_button.setToolTip(f"{with_key('Merge the selected people into one', MERGE_KEY)}; {undo_words()}")
         self.merge_button.clicked.connect(self.merge_selected)
         self.hide_button = QPushButton("Hi&de")
         self.hide_button.setObjectName("hidePeopleButton")
@@ -90,7 +97,6 @@ class PeoplePage(QWidget):
         bar.addWidget(self.show_hidden)
         bar.addWidget(self.merge_button)
         bar.addWidget(self.hide_button)
-        bar.addWidget(self.count)
 
         self.view = tile_view("peopleView", "People", self)
         self.view.setModel(self.proxy)
@@ -110,13 +116,14 @@ class PeoplePage(QWidget):
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._menu)
-        shortcut(self.view, "Merge", "Ctrl+M", self.merge_selected)
-        shortcut(self.view, "Rename", "F2", self._edit_current)
+        shortcut(self.view, "Merge", MERGE_KEY, self.merge_selected)
+        shortcut(self.view, "Rename", RENAME_KEY, self._edit_current)
         shortcut(self, "Find a person", QKeySequence(QKeySequence.StandardKey.Find).toString(), self.search.setFocus)
 
         grid = QWidget()
         lay = QVBoxLayout(grid)
         lay.setContentsMargins(8, 8, 8, 8)
+        lay.addLayout(heading(page_title(page("people").title), self.count))
         lay.addLayout(bar)
         lay.addWidget(self.view, 1)
         self.person_page = PersonPage(ctx, self)
@@ -203,7 +210,7 @@ class PeoplePage(QWidget):
             self.ctx,
             lambda: lib.merge_people(into, others),
             "Merge people",
-            lambda r: self.ctx.status.emit(f"Merged {len(r.merged) + 1} people; Ctrl+Z undoes it"),
+            lambda r: self.ctx.status.emit(f"Merged {len(r.merged) + 1} people; {undo_words()}"),
         )
 
     def merge_selected(self) -> None:
@@ -235,7 +242,7 @@ class PeoplePage(QWidget):
         people = self.selected()
         menu = QMenu(self)
         menu.addAction("Open", lambda: self.open_person(idx.data(PersonIdRole)))
-        menu.addAction("Rename\tF2", lambda: self.view.edit(idx))
+        menu.addAction(f"Rename\t{key_text(RENAME_KEY)}", lambda: self.view.edit(idx))
         if len(people) >= 2:
             into = menu.addMenu("Merge into")
             for p in sorted(people, key=lambda p: p.label.casefold()):

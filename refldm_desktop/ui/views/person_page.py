@@ -16,11 +16,13 @@ from PySide6.QtWidgets import (
     QListView,
     QMenu,
     QSplitter,
+    QPushButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from refldm_desktop.ui.keys import undo_words
 from refldm_desktop.ui.models.faces import FaceIdRole, FacesModel
 from refldm_desktop.ui.models.references import ReasonsRole, ReferencesModel
 from refldm_desktop.ui.views.buttons import verb_buttons
@@ -69,10 +71,16 @@ class PersonPage(QWidget):
         self.hidden = QCheckBox("Hidden")
         self.hidden.setAccessibleName("Hide this person")
         self.hidden.clicked.connect(self._hide)
+        self.photos_button = QPushButton("P&hotos")
+        self.photos_button.setObjectName("personPhotosButton")
+        self.photos_button.setAccessibleName("Show every photo this person is in")
+        self.photos_button.setToolTip("Show every photo this person is in, in the Library")
+        self.photos_button.clicked.connect(self.show_photos)
         head = QHBoxLayout()
         head.addWidget(back)
         head.addWidget(self.name, 1)
         head.addWidget(self.summary)
+        head.addWidget(self.photos_button)
         head.addWidget(self.hidden)
 
         self.faces_model = FacesModel(thumbs, TILE, self)
@@ -202,12 +210,19 @@ class PersonPage(QWidget):
         self._people = people
         if not self.name.hasFocus():
             self.name.setText(person.name or "")
+        self.name.setPlaceholderText(f"{person.label}: who is this? Type a name")
         self.summary.setText(
             f"{person.face_count} face{'s' if person.face_count != 1 else ''}, {person.confirmed_count} confirmed"
         )
         self.hidden.setChecked(person.hidden)
         self.faces_model.set_faces(faces)
         self._update_buttons()
+
+    def show_photos(self) -> None:
+        from refldm_desktop.ui.views.photos_page import PersonPhotos
+
+        if self.person is not None:
+            self.ctx.navigate.emit("photos", PersonPhotos(self.person.id, self.person.label))
 
     def _refs_loaded(self, result) -> None:
         refs, why = result
@@ -285,7 +300,7 @@ class PersonPage(QWidget):
             self.ctx,
             lambda: lib.split_person(pid, ids),
             "Split",
-            lambda r: self.ctx.status.emit(f"{len(r.face_ids)} faces are now Person {r.new_person}; Ctrl+Z undoes it"),
+            lambda r: self.ctx.status.emit(f"{len(r.face_ids)} faces are now Person {r.new_person}; {undo_words()}"),
         )
 
     def pin_selected(self) -> None:

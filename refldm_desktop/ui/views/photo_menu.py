@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 from refldm_desktop.db.models import JobState
-from refldm_desktop.ui.mainwindow.actions import OPTIONS_SHORTCUT, RESTORE_SHORTCUT
+from refldm_desktop.ui.mainwindow.actions import PHOTO_VERBS
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.restore_ops import JobEnd
@@ -16,27 +17,23 @@ if TYPE_CHECKING:
 
 
 def photo_menu(page: "PhotosPage", ids: list[int]) -> QMenu:
+    """The grid's right-click menu: the Photo menu's verbs (one table, actions.PHOTO_VERBS)
+    for these photos."""
     n = len(ids)
     what = "this photo" if n == 1 else f"{n} photos"
     menu = QMenu(page)
     menu.setObjectName("photoMenu")
     menu.setAccessibleName(f"Actions for {what}")
-    a = menu.addAction(f"Restore Faces of {what.capitalize()}" if n > 1 else "Restore Faces", lambda: restore(page, ids))
-    a.setObjectName("restoreAction")
-    a.setShortcut(QKeySequence(RESTORE_SHORTCUT))
-    a.setToolTip("Restore with your saved settings")
-    a = menu.addAction("Restore with Options…", lambda: restore_with_options(page, ids))
-    a.setObjectName("restoreOptionsAction")
-    a.setShortcut(QKeySequence(OPTIONS_SHORTCUT))
-    menu.addSeparator()
-    a = menu.addAction("Show Faces", lambda: show_faces(page, ids[0]))
-    a.setObjectName("showFacesAction")
-    a.setEnabled(n == 1)
-    a = menu.addAction("Compare with Restored", lambda: compare_latest(page, ids[0]))
-    a.setObjectName("compareAction")
-    a.setEnabled(n == 1)
-    a = menu.addAction("Open in the File Manager", lambda: open_in_file_manager(page, ids[0]))
-    a.setObjectName("openFolderAction")
+    verbs = globals()
+    for v in PHOTO_VERBS:
+        if v.group_start:
+            menu.addSeparator()
+        text = v.many_text.format(what=what.title()) if n > 1 and v.many_text else v.text
+        a = menu.addAction(text, partial(verbs[v.verb], page, ids[0] if v.single else ids))
+        a.setObjectName(v.popup_name)
+        a.setShortcut(QKeySequence(v.shortcut))
+        a.setToolTip(v.tip)
+        a.setEnabled(n == 1 or not v.needs_one)
     return menu
 
 

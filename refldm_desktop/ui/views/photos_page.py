@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from refldm_desktop.ui.models.photo_source import PhotoFilter
 from refldm_desktop.ui.models.photos import PhotoListModel
 from refldm_desktop.ui.thumbnails import ThumbnailCache
+from refldm_desktop.ui.views.heading import heading, page_title
 from refldm_desktop.ui.views.photo_grid import PhotoGrid
 
 if TYPE_CHECKING:
@@ -33,10 +34,21 @@ class OpenPreview(NamedTuple):
     path: Path
 
 
+class PersonPhotos(NamedTuple):
+    """Where to navigate to see every photo a person is in (a person's page, Photos)."""
+
+    person_id: int
+    label: str  # the person's name, or "Person 12": the grid's title names them
+
+
 def empty_text(restored: bool, folder: Path | None, person: bool = False) -> str:
     """Why a grid is empty, and what to do about it."""
     if restored:
-        return ("Nothing restored yet.\n\nRight-click a photo in the Library and choose Restore Faces (Ctrl+R); "
+        from refldm_desktop.ui.keys import with_key
+        from refldm_desktop.ui.mainwindow.actions import photo_verb
+
+        restore = with_key("Restore Faces", photo_verb("restore").shortcut)
+        return (f"Nothing restored yet.\n\nRight-click a photo in the Library and choose {restore}; "
                 "the restored copies are listed here.")
     if person:  # adding folders is not what a person's empty grid lacks
         return ("No photos of this person.\n\nA photo is listed here once one of its faces is put in this person, "
@@ -56,21 +68,17 @@ class PhotosPage(QWidget):
         self.restored = restored
         self.setObjectName("restoredPage" if restored else "photosPage")
         self.setAccessibleName("Restored photos" if restored else "Library")
-        # Widgets are made inside their parents (see MainWindow: the style sheet restyles a
-        # widget's children each time it gets a parent).
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 0)
-        head = QHBoxLayout()
-        layout.addLayout(head)
-        self.title = QLabel(self)
-        self.title.setObjectName("pageTitle")
-        self.count = QLabel(self)
+        self.title = page_title()
+        self._person_label = ""  # the title's name for the person whose photos are listed
+        self.count = QLabel()
         self.count.setObjectName("photoCount")
         self.count.setAccessibleName("Number of photos")
         from refldm_desktop.ui.views.photo_grid import THUMB_SIZE
 
         self.thumbs = ThumbnailCache(ctx.library, self, display=THUMB_SIZE, device_pixel_ratio=self.devicePixelRatioF())
         self.model = PhotoListModel(ctx, self.thumbs, self)
+        # The grid is made inside its parents (see MainWindow: under the style sheet, each
+        # new parent restyled the grid with all its children).
         self.stack = QStackedWidget(self)
         self.grid = PhotoGrid(self.stack)
         if restored:
@@ -83,9 +91,10 @@ class PhotosPage(QWidget):
         self.photo_view: PhotoView | None = None  # made when first opened
         self.compare_view: CompareView | None = None
         self.stack.addWidget(self.grid)
-        head.addWidget(self.title)
-        head.addStretch(1)
-        head.addWidget(self.count)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 0)
+        layout.addLayout(heading(self.title, self.count))
         layout.addWidget(self.stack, 1)
 
         self.model.loaded.connect(self._update_title)
@@ -105,6 +114,11 @@ class PhotosPage(QWidget):
             self.open_compare(arg.version_id)
         elif isinstance(arg, OpenPreview):
             self.open_compare_preview(arg.photo_id, arg.path, None)
+        elif isinstance(arg, PersonPhotos):
+            self._person_label = arg.label
+            self._started = True
+            self.model.set_filter(PhotoFilter(person_id=arg.person_id, restored=self.restored))
+            self.show_grid()
         else:
             self.set_folder(Path(str(arg)) if arg else None)
 
@@ -189,7 +203,10 @@ class PhotosPage(QWidget):
 
     def _update_title(self) -> None:
         f = self.model.filter
-        name = "Restored" if self.restored else (f.folder.name if f.folder else "All photos")
+        if f.person_id is not None:
+            name = f"Photos of {self._person_label or f'Person {f.person_id}'}"
+        else:
+            name = "Restored" if self.restored else (f.folder.name if f.folder else "All photos")
         self.title.setText(name)
         n = self.model.rowCount()
         self.count.setText(f"{n:,} photo{'s' if n != 1 else ''}")

@@ -19,6 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from refldm_desktop.ui.keys import undo_words
+from refldm_desktop.ui.mainwindow.pages import page
+from refldm_desktop.ui.views.heading import heading, page_title
 from refldm_desktop.ui.views.people_common import (
     EDIT_AREAS,
     coalesced,
@@ -143,6 +146,7 @@ class UnknownFacesPage(QWidget):
         scroll.setWidget(self.body)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
+        lay.addLayout(heading(page_title(page("unknown").title)))
         lay.addWidget(self.summary)
         lay.addWidget(scroll, 1)
         self._refresh_soon = coalesced(self, self.refresh, 500)
@@ -180,7 +184,7 @@ class UnknownFacesPage(QWidget):
         else:
             self.summary.setText(
                 f"{faces} faces in {len(groups)} groups have no name yet. Name a group and every face in it "
-                "is that person (Ctrl+Z undoes it)."
+                f"is that person ({undo_words()})."
             )
 
     def name_group(self, group: "FaceGroup", name: str) -> None:
@@ -194,7 +198,7 @@ class UnknownFacesPage(QWidget):
             fn = partial(lib.rename_person, pid, name)
         else:
             fn = partial(lib.name_faces, group.face_ids, name)
-        run_edit(self.ctx, fn, f"Name {name}", lambda r: self.ctx.status.emit(f"Named {name}; Ctrl+Z undoes it"))
+        run_edit(self.ctx, fn, f"Name {name}", lambda r: self.ctx.status.emit(f"Named {name}; {undo_words()}"))
 
     def _pixmap_ready(self, key) -> None:
         if key[0] == "face":

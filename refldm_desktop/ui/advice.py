@@ -1,0 +1,46 @@
+"""The core's advice in the app's words: a message that tells a command-line user to run a
+verb or pass an option tells an app user where to click instead.
+
+The core writes advice through `errors.advise`, so each piece is found here by its template;
+job errors and notes stored in the database are reworded when shown, the same way.
+"""
+
+from __future__ import annotations
+
+from refldm_desktop.errors import Advice, reword
+
+# Menu paths as the menus write them (mainwindow.actions, people_actions, sidebar).
+MODELS = "Tools › Models…"
+SETTINGS = "Tools › Settings…"
+
+APP_WORDS: dict[Advice, str] = {
+    Advice.RUN_AGAIN: "try again",
+    Advice.RUN_THIS_AGAIN: "try again",
+    Advice.THEN_RUN_AGAIN: "then try again",
+    Advice.INDEX_FOLDER: "rescan its folder (right-click the folder in the sidebar, then Rescan Folder)",
+    Advice.INSTALL_WEIGHTS: f"install the ReF-LDM weights in {MODELS}, or import downloaded files there",
+    Advice.INSTALL_MODEL: f"install it in {MODELS}",
+    Advice.RESTORE_AGAIN: "right-click the photo and restore it again",
+    Advice.NO_REFS_OK: (
+        "allow reference-free restoration: Restore with Options…, "
+        "Also restore faces that have no references"
+    ),
+    Advice.NO_REFS_RESTORES: "Also restore faces without a person or reference photos restores it",
+    Advice.SMALLER_UPSCALE: "choose less under Enlarge first in Restore with Options…",
+    Advice.FIX_SETTINGS: f"fix it in {SETTINGS}",
+    Advice.CONFIRM_FACE: "Show Faces, right-click its box and name it",
+    Advice.RESET_REFS: "right-click the face on its person's page, then Forget pin or exclusion",
+    Advice.INSIDE_LIBRARY: f"choose an output folder outside your photo folders in {SETTINGS}",
+    Advice.DEVICE_CUDA: f"the CUDA device was chosen in {SETTINGS}",
+    # The app has no database check; the command line has, and the message says so plainly.
+    Advice.DB_CHECK: (
+        "quit the app and run `refldm-desktop db check` in a terminal to see what is wrong, "
+        "and `refldm-desktop db restore-backup` to go back to the last backup"
+    ),
+    Advice.DB_CHECK_INTACT: "`refldm-desktop db check`, run in a terminal, tells whether the library is intact",
+}
+
+
+def for_app(text: str | None) -> str:
+    """`text` with its command-line advice said as what to do in the app."""
+    return reword(text, APP_WORDS) if text else ""
