@@ -20,6 +20,7 @@ from sqlalchemy import select
 from refldm_desktop.core.changes import LibraryError, NotFound
 from refldm_desktop.core.events import Change
 from refldm_desktop.core.progress import Progress, ProgressFn
+from refldm_desktop.core.restoring import FACE_SETTINGS, face_settings
 from refldm_desktop.db.models import Photo
 from refldm_desktop.defaults import DEFAULT_RESTORER, check_device
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
@@ -142,6 +143,10 @@ class Jobs:
             raise LibraryError(f"unknown device {device!r}: {exc}") from None
         if seed is not None and not 0 <= seed < 2**63:
             raise LibraryError(f"seed must be between 0 and 2**63-1, got {seed}")
+        options = dict(options or {})
+        if options.get(FACE_SETTINGS) is not None:
+            # Checked now, so a bad value is refused before anything is queued.
+            options[FACE_SETTINGS] = {str(k): v.to_json() for k, v in face_settings(options[FACE_SETTINGS]).items()}
         out = Path(output_dir).expanduser().absolute() if output_dir else self._lib.home.restored
         if out.exists() and not out.is_dir():
             raise LibraryError(f"the output folder {out} is a file, not a folder")
@@ -157,7 +162,7 @@ class Jobs:
             "seed": seed,
             "device": device,
             "output_dir": str(out),
-            "options": dict(options or {}),
+            "options": options,
         }
         r = self.queue.enqueue(
             RESTORE_KIND,

@@ -2,12 +2,14 @@
 
 For each face of the photo (those the job names, for a batch): a face with a person gets the
 references the library chooses for it; a face without a person, or without references, is
-skipped with a reason unless the job allows reference-free restoration. The photo is then
-restored in memory (restore.photo: upscale, align, restore per person, paste back), encoded
-like the original (a JPEG keeps its untouched blocks bit for bit, library.jpeg_splice),
-staged with the runner and written as a new file in the output folder, which mirrors the
-library's folders. The runner records the Version in the transaction that marks the job
-done, so a killed process never leaves an output without a record, nor a record twice.
+skipped with a reason unless the job allows reference-free restoration. A face may have its
+own steps, guidance and seed (the job option core.restoring.FACE_SETTINGS); the version
+records each face's. The photo is then restored in memory (restore.photo: upscale, align,
+restore per person and settings, paste back), encoded like the original (a JPEG keeps its
+untouched blocks bit for bit, library.jpeg_splice), staged with the runner and written as a
+new file in the output folder, which mirrors the library's folders. The runner records the
+Version in the transaction that marks the job done, so a killed process never leaves an
+output without a record, nor a record twice.
 
 Kept for the runner's lifetime in `ctx.shared`: the restorer (a loaded model), and the
 reference crops of recent jobs (a person's references are mostly the same from photo to
@@ -29,12 +31,15 @@ from refldm_desktop.errors import Advice, advise
 from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus
 from refldm_desktop.defaults import DEFAULT_REFERENCES, DEFAULT_RESTORER
 from refldm_desktop.core.restoring import (
+    FACE_SETTINGS,
     FaceRecord,
+    FaceSettings,
     PhotoRecord,
     known_embeddings,
     Reference,
     create_restorer,
     face_records,
+    face_settings,
     photo_record,
     preview_plan,
     references_for,
@@ -100,7 +105,12 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     # The user's own choice for some faces (the app's "Restore with options"): these
     # reference faces, or none at all (reference-free, on purpose).
     chosen_refs = {int(k): [int(r) for r in v] for k, v in dict(opts.get("face_references") or {}).items()}
+    # ... and their own steps, guidance or seed.
+    own_settings = face_settings(opts.get(FACE_SETTINGS))
     faces = [_Face(f) for f in face_records(lib, photo_id=photo.id)]
+    strangers = sorted(set(own_settings) - {f.record.id for f in faces})
+    if strangers:
+        ctx.note(f"{FACE_SETTINGS} names faces not in this photo (found again since?): {strangers}")
     for face in faces:
         face.status, face.reason = _why_not(face.record, wanted, not_chosen)
     ctx.check_cancelled()
@@ -158,6 +168,8 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         batch_size=ctx.batch_size,
     )
     groups = [(f.record.person_id, tuple(f.references)) for f in todo]
+    # Each face's own options; faces of one person and the same options are restored together.
+    face_options = [own_settings.get(f.record.id, FaceSettings()).over(options) for f in todo]
     references: dict[Hashable, Sequence[np.ndarray]] = {g: f.crops for g, f in zip(groups, todo, strict=True)}
     plan = preview_plan({**payload, "steps": options.steps})
     stage = PREVIEW_STAGE if plan else None
@@ -169,7 +181,10 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     from refldm_desktop.restore.paste import PasteOptions
 
     parser = _face_parser(ctx, lib)
-    to_restore = [FaceToRestore(f.record.landmarks, g) for f, g in zip(todo, groups, strict=True)]
+
+    def faces_at(steps: int | None = None) -> list[FaceToRestore]:
+        return [FaceToRestore(f.record.landmarks, g, o if steps is None else replace(o, steps=steps))
+                for f, g, o in zip(todo, groups, face_options, strict=True)]
     try:
         if plan:
             quick_steps = plan[0]
@@ -177,7 +192,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
                          message=f"making a quick preview ({quick_steps} steps)", stage=stage)
             # Same seed, fewer steps: the same face, less detailed. The references' keys and
             # values the restorer caches now serve the full run as well.
-            quick = restore_photo(image, to_restore, restorer, references, upscale=upscale,
+            quick = restore_photo(image, faces_at(quick_steps), restorer, references, upscale=upscale,
                                   options=replace(options, steps=quick_steps), progress=progress,
                                   cancelled=ctx.is_cancelled)
             shown = _write_preview(ctx, lib, quick.image)
@@ -187,7 +202,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
                          stage=stage)
         result = restore_photo(
             image,
-            to_restore,
+            faces_at(),
             restorer,
             references,
             options=options,
@@ -245,7 +260,11 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         model=getattr(restorer, "model", None),
         parameters=parameters,
         seed=options.seed,
-        references_used=[{"face_id": f.record.id, "references": list(f.references)} for f in todo],
+        # How each face was restored: its references and its own sampling settings.
+        references_used=[
+            {"face_id": f.record.id, "references": list(f.references), "steps": o.steps, "cfg": o.cfg, "seed": o.seed}
+            for f, o in zip(todo, face_options, strict=True)
+        ],
         face_status=summary["faces"],
         original_path=photo.path,
         original_sha256=photo.content_hash,

@@ -22,6 +22,7 @@ import enum
 import hashlib
 import inspect
 import json
+import math
 import os
 import secrets
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from refldm_desktop.jobs.queue import JobsEnqueued
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
+    from refldm_desktop.restore.protocol import RestoreOptions
     from refldm_desktop.core.settings import Settings
 
 
@@ -124,6 +126,74 @@ class RestoreSettings:
             **({"preview_steps": self.preview_steps} if self.preview_steps else {}),
             **({"precision": self.precision} if self.precision != "auto" else {}),
         }
+
+
+# The job option that gives some faces of a photo their own sampling settings (the app's
+# "Restore with options"): {face id: {"steps": int, "cfg": float, "seed": int}}, each key
+# optional; what a face leaves out is the photo's. Upscaling is the photo's alone: it
+# enlarges the whole photo before any face is restored.
+FACE_SETTINGS = "face_settings"
+_SEED_LIMIT = 2**63
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """A face's own sampling settings; None keeps the photo's."""
+
+    steps: int | None = None
+    cfg: float | None = None
+    seed: int | None = None
+
+    def over(self, options: "RestoreOptions") -> "RestoreOptions":
+        """The photo's options with this face's own settings in their place."""
+        from dataclasses import replace
+
+        own = self.to_json()
+        return replace(options, **own) if own else options
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in (("steps", self.steps), ("cfg", self.cfg), ("seed", self.seed)) if v is not None}
+
+
+def face_settings(raw: Any) -> dict[int, FaceSettings]:
+    """The FACE_SETTINGS job option checked: per face id, its own settings. Anything else
+    (an unknown key, a wrong type, a value out of range) raises LibraryError in one line."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise LibraryError(f"{FACE_SETTINGS} must map face ids to settings, got {type(raw).__name__}")
+    out: dict[int, FaceSettings] = {}
+    for key, value in raw.items():
+        try:
+            if isinstance(key, bool):
+                raise ValueError
+            face_id = int(key)
+        except (TypeError, ValueError):
+            raise LibraryError(f"{FACE_SETTINGS}: {key!r} is not a face id") from None
+        where = f"{FACE_SETTINGS} of face {face_id}"
+        if not isinstance(value, Mapping):
+            raise LibraryError(f"{where} must be a mapping of steps, cfg and seed, got {type(value).__name__}")
+        unknown = sorted(str(k) for k in value if k not in ("steps", "cfg", "seed"))
+        if unknown:
+            raise LibraryError(f"{where}: unknown setting {', '.join(map(repr, unknown))} (use steps, cfg or seed)")
+        cfg = value.get("cfg")
+        if cfg is not None and (isinstance(cfg, bool) or not isinstance(cfg, (int, float))
+                                or not math.isfinite(cfg) or cfg < 0):
+            raise LibraryError(f"{where}: cfg must be a number >= 0, got {cfg!r}")
+        out[face_id] = FaceSettings(_whole(value, "steps", 1, None, where), None if cfg is None else float(cfg),
+                                    _whole(value, "seed", 0, _SEED_LIMIT, where))
+    return out
+
+
+def _whole(value: Mapping[str, Any], name: str, lo: int, hi: int | None, where: str) -> int | None:
+    """value[name] when it is a whole number in [lo, hi), None when not given."""
+    v = value.get(name)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v >= hi):
+        limit = f"between {lo} and {hi - 1}" if hi is not None else f"at least {lo}"
+        raise LibraryError(f"{where}: {name} must be a whole number {limit}, got {v!r}")
+    return v
 
 
 def preview_plan(payload: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -710,7 +780,9 @@ __all__ = [
     "stored_need",
     "DEFAULT_MIN_QUALITY",
     "DEFAULT_RESTORER",
+    "FACE_SETTINGS",
     "FaceRecord",
+    "FaceSettings",
     "PhotoRecord",
     "Reference",
     "RestoreSettings",
@@ -718,6 +790,7 @@ __all__ = [
     "batch_id_for",
     "create_restorer",
     "face_records",
+    "face_settings",
     "stored_quality",
     "photo_record",
     "references_for",

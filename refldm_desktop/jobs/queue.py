@@ -46,7 +46,8 @@ class VersionRecord:
     model: str | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
     seed: int | None = None
-    references_used: Sequence[Mapping[str, Any]] = ()  # [{"face_id", "references": [ids]}]
+    # [{"face_id", "references": [ids], "steps", "cfg", "seed"}]: each face's own settings
+    references_used: Sequence[Mapping[str, Any]] = ()
     face_status: Sequence[Mapping[str, Any]] = ()  # [{"face_id", "box", "person_id", "status"}]
     original_path: Path | None = None  # default: the job's photo's path
     original_sha256: str | None = None  # default: the job's photo's content hash
@@ -145,6 +146,15 @@ class VersionInfo:
         before and after, threshold and verdict. Faces restored before the guard existed,
         or whose check could not run, are absent."""
         return {int(f["face_id"]): f["identity"] for f in self.face_status if f.get("identity")}
+
+    def sampling(self, face_id: int | None = None) -> dict[str, Any]:
+        """Steps, cfg and seed a face was restored with (a face may have its own); the
+        photo's for None, and for a face of a version recorded before faces had their own."""
+        out = {"steps": self.parameters.get("steps"), "cfg": self.parameters.get("cfg"), "seed": self.seed}
+        for used in self.references_used:
+            if face_id is not None and int(used["face_id"]) == int(face_id):
+                out.update({k: used[k] for k in out if used.get(k) is not None})
+        return out
 
     @property
     def output_lost(self) -> bool:

@@ -36,10 +36,12 @@ from refldm_desktop.restore.protocol import (
 @dataclass(frozen=True, eq=False)
 class FaceToRestore:
     """A face of the photo: landmarks (68 or 5 points) in the upright, NOT upscaled photo,
-    and the group (normally the person id) whose references it is restored with."""
+    the group (normally the person id) whose references it is restored with, and its own
+    sampling options (None: the photo's)."""
 
     landmarks: np.ndarray
     group: Hashable = None
+    options: RestoreOptions | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,8 +88,10 @@ def restore_photo(
 ) -> RestoredPhoto:
     """Restore `faces` of an upright (H, W, 3) uint8 photo; see the module docstring.
 
-    Faces of one group go to the restorer in one call with that group's references (aligned
-    crops at the restorer's resolution), so a reference-based model caches them once.
+    Faces of one group and the same options go to the restorer in one call with that
+    group's references (aligned crops at the restorer's resolution), so a reference-based
+    model caches them once; a face with its own options is restored in a call of its own
+    kind, and comes out as it would from a whole photo restored with those options.
     With `keep_tone`, a black-and-white or toned photo (restore.tone) keeps its tone where
     faces are pasted, unless `paste_options` already names a tone.
     """
@@ -99,16 +103,16 @@ def restore_photo(
     transforms = [ffhq_transform(scale_landmarks(f.landmarks, upscale), res) for f in faces]
     crops = [warp_to_crop(work, t) for t in transforms]
 
-    groups: dict[Hashable, list[int]] = {}
+    groups: dict[tuple[Hashable, RestoreOptions], list[int]] = {}
     for i, f in enumerate(faces):
-        groups.setdefault(f.group, []).append(i)
-    for key in groups:
+        groups.setdefault((f.group, f.options or options), []).append(i)
+    for key, _ in groups:
         if restorer.needs_references and not references.get(key):
             raise ValueError(f"restorer {restorer.name!r} needs references, but group {key!r} has none")
 
     by_face: dict[int, np.ndarray] = {}  # every face is in one group
     done = 0
-    for key, idx in groups.items():
+    for (key, group_options), idx in groups.items():
         if cancelled is not None and cancelled():
             raise RestoreCancelled("cancelled")
         offset = done
@@ -120,7 +124,7 @@ def restore_photo(
         out = restorer.restore(
             [crops[i] for i in idx],
             list(references.get(key, ())),
-            options,
+            group_options,
             progress=relay,
             cancelled=cancelled,
         )

@@ -1,8 +1,9 @@
 """The Restorer protocol: what every face restorer plugin implements.
 
 A restorer turns aligned face crops into restored crops of the same size. It is handed all
-the faces of ONE person that are restored together, with one shared set of reference crops
-of that person, so that a reference-based model (ReF-LDM) computes its reference keys and
+the faces of ONE person that are restored together with the same options (a face given its
+own steps, guidance or seed comes in a call of its own), with one shared set of reference
+crops of that person, so that a reference-based model (ReF-LDM) computes its reference keys and
 values once for the whole batch instead of once per face.
 
 Plugins register a factory under the entry-point group "refldm_desktop.restorers"; the

@@ -147,3 +147,38 @@ def test_jobs_of_one_person_share_the_encoded_references(models, tmp_path, monke
         assert len(made) == 1 and made[0].reference_encodings == 1
         for v in lib.jobs.versions():
             assert v.references_used[0]["references"] == [ref.id] and v.model == made[0].model
+
+
+def test_a_face_with_its_own_seed_comes_out_as_in_a_photo_restored_with_that_seed(models, tmp_path, monkeypatch):
+    """Per-face settings in the real job path: the face given seed 7 of its own matches the
+    same face of the photo restored with seed 7; the other face follows the photo's seed."""
+    from fakes import FakeBackend, draw_photo, open_test_library
+    from PIL import Image
+
+    from refldm_desktop.core import restore_job
+    from refldm_desktop.core.restoring import RestoreSettings, create_restorer
+
+    pics = tmp_path / "Pictures"
+    draw_photo(pics / "a.png", [(1, 0, 30, 40), (2, 0, 260, 40)], size=(320, 120))
+    monkeypatch.setattr(restore_job, "create_restorer",
+                        lambda name, **o: create_restorer(name, **{**o, "models_dir": str(models)}))
+    with open_test_library(tmp_path / "home", FakeBackend()) as lib, one_torch_thread():
+        lib.index([pics])
+        (a,) = lib.photos()
+        first, second = sorted((f for f in lib.faces() if f.photo_id == a.id), key=lambda f: f.box[0])
+        outputs = []
+        for seed, own in ((7, None), (9, {first.id: {"seed": 7}})):
+            settings = RestoreSettings(restorer="refldm", steps=2, seed=seed, device="cpu", references=0,
+                                       no_refs_ok=True, output_dir=tmp_path / f"out{seed}")
+            queued = lib.restoring.enqueue([a.id], settings, per_photo={a.id: {"face_settings": own}})
+            assert lib.jobs.run(batch_id=queued.batch_id).done
+            outputs.append(np.asarray(Image.open(lib.jobs.versions(a.id)[-1].output).convert("RGB"), np.int16))
+
+    def region(image, face):
+        x0, y0, x1, y1 = (int(round(v)) for v in face.box)
+        return image[y0:y1, x0:x1]
+
+    same = np.abs(region(outputs[0], first) - region(outputs[1], first))
+    assert same.max() <= 2  # 8-bit levels; the same process, so really equal
+    other = np.abs(region(outputs[0], second) - region(outputs[1], second))
+    assert other.max() > 2  # seed 9 against seed 7

@@ -358,3 +358,77 @@ def test_the_precision_setting_reaches_the_restorer_of_every_job(lib, painter, t
     assert summary.done and Painter.made[-1].precision == "bf16"
     summary, _ = run(lib, [a.id], tmp_path / "out2")
     assert summary.done and Painter.made[-1].precision == "auto"  # a new restorer: the precision differs
+
+
+def run_with_face_settings(lib, photo_id, out, face_settings, **settings):
+    queued = lib.restoring.enqueue(
+        [photo_id], RestoreSettings(restorer="painter", output_dir=out, **settings),
+        per_photo={photo_id: {"face_settings": face_settings}},
+    )
+    summary = lib.jobs.run(batch_id=queued.batch_id)
+    return summary, lib.jobs.versions(photo_id)[-1]
+
+
+def test_each_face_is_restored_with_its_own_steps_guidance_and_seed(lib, painter, tmp_path):
+    a = photo(lib, "a.png")
+    first, second = sorted(f.id for f in lib.faces() if f.photo_id == a.id)
+    # The first face has all its own settings; the second only its own seed.
+    summary, v = run_with_face_settings(
+        lib, a.id, tmp_path / "out", {str(first): {"steps": 4, "cfg": 2.5, "seed": 11}, second: {"seed": 5}},
+        steps=3, cfg=1.0, seed=7,
+    )
+    assert summary.done and not summary.failed
+    used = sorted((o.steps, o.cfg, o.seed) for _, _, o in Painter.made[0].calls)
+    assert used == [(3, 1.0, 5), (4, 2.5, 11)]
+    # The version says how each face was restored; the photo's own settings stay the photo's.
+    assert v.sampling(first) == {"steps": 4, "cfg": 2.5, "seed": 11}
+    assert v.sampling(second) == {"steps": 3, "cfg": 1.0, "seed": 5}
+    assert v.sampling() == {"steps": 3, "cfg": 1.0, "seed": 7} and v.seed == 7
+
+
+def test_faces_of_one_person_are_restored_together_unless_their_settings_differ(lib, painter, tmp_path):
+    pics = tmp_path / "Pictures"
+    draw_photo(pics / "twice.png", [(1, 3, 20, 30), (1, 4, 100, 30)])
+    lib.index([pics])
+    p = photo(lib, "twice.png")
+    first, second = sorted(f.id for f in lib.faces() if f.photo_id == p.id)
+    lib.confirm_face(second, lib.face(first).person_id)  # one person twice (a photo of a photo)
+    # The same settings, given per face or not: one call for both faces.
+    run_with_face_settings(lib, p.id, tmp_path / "out", {first: {"seed": 7}}, seed=7)
+    assert [n for n, _, _ in Painter.made[-1].calls] == [2]
+    run_with_face_settings(lib, p.id, tmp_path / "out", {first: {"seed": 8}}, seed=7)
+    assert sorted((n, o.seed) for n, _, o in Painter.made[-1].calls) == [(1, 7), (1, 8)]
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"1": {"stpes": 4}}, "unknown setting 'stpes' (use steps, cfg or seed)"),
+    ({"1": {"steps": 0}}, "steps must be a whole number at least 1, got 0"),
+    ({"1": {"steps": 2.5}}, "steps must be a whole number at least 1, got 2.5"),
+    ({"1": {"cfg": -1}}, "cfg must be a number >= 0, got -1"),
+    ({"1": {"cfg": float("nan")}}, "cfg must be a number >= 0, got nan"),
+    ({"1": {"seed": -3}}, "seed must be a whole number between 0 and"),
+    ({"1": {"seed": True}}, "seed must be a whole number"),
+    ({"face one": {"seed": 1}}, "'face one' is not a face id"),
+    ({"1": 50}, "must be a mapping of steps, cfg and seed, got int"),
+    ([1, 2], "face_settings must map face ids to settings, got list"),
+])
+def test_bad_face_settings_are_refused_in_one_line_before_anything_is_queued(lib, painter, tmp_path, bad, words):
+    a = photo(lib, "a.png")
+    with pytest.raises(LibraryError) as caught:
+        lib.restoring.enqueue([a.id], RestoreSettings(restorer="painter"), per_photo={a.id: {"face_settings": bad}})
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+    assert lib.jobs.list(all=True) == []
+
+
+def test_a_job_with_bad_face_settings_fails_with_the_reason(lib, painter, tmp_path):
+    """A job queued some other way (an older app, a hand-edited queue) is checked too."""
+    a = photo(lib, "a.png")
+    queued = lib.jobs.enqueue_restore([a.id], restorer="painter", output_dir=tmp_path / "out")
+    from refldm_desktop.db.models import Job
+
+    with lib._Session() as s, s.begin():
+        job = s.get(Job, queued.queued[0])
+        job.payload = {**job.payload, "options": {"face_settings": {"1": {"guidance": 2}}}}
+    summary = lib.jobs.run(batch_id=queued.batch_id)
+    assert summary.failed
+    assert "unknown setting 'guidance'" in lib.jobs.get(queued.queued[0]).error

@@ -1,12 +1,14 @@
 """Restore with options: how to restore the chosen photos, and for each face of a single
-photo whether to restore it and from which references (automatic, chosen, or none)."""
+photo whether to restore it, from which references (automatic, chosen, or none) and, if
+the user asks, with its own steps, guidance and seed. Enlarging stays the photo's: it
+happens to the whole photo before any face is restored."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
@@ -27,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from refldm_desktop.defaults import DEFAULT_CFG, DEFAULT_STEPS
 from refldm_desktop.ui.dialogs.forms import accept_buttons, add_rows, stack
 
 if TYPE_CHECKING:
@@ -34,6 +37,37 @@ if TYPE_CHECKING:
 
 AUTO, CHOSEN, NONE = "auto", "chosen", "none"
 CANDIDATES_SHOWN = 24  # a person's best faces offered as references
+SEED_MAX = 2**31 - 1
+
+
+def steps_box(value: int, name: str, accessible: str) -> QSpinBox:
+    box = QSpinBox()
+    box.setObjectName(name)
+    box.setAccessibleName(accessible)
+    box.setRange(1, 500)
+    box.setValue(value)
+    return box
+
+
+def guidance_box(value: float, name: str, accessible: str) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setObjectName(name)
+    box.setAccessibleName(accessible)
+    box.setRange(0.0, 20.0)
+    box.setSingleStep(0.1)
+    box.setValue(value)
+    return box
+
+
+def seed_box(value: int, name: str, accessible: str, zero: str) -> QSpinBox:
+    """A seed; 0 shows `zero` (what happens without one)."""
+    box = QSpinBox()
+    box.setObjectName(name)
+    box.setAccessibleName(accessible)
+    box.setRange(0, SEED_MAX)
+    box.setSpecialValueText(zero)
+    box.setValue(value)
+    return box
 
 
 @dataclass
@@ -96,9 +130,14 @@ def load_choices(lib, photo_id: int | None) -> tuple[list[str], list[FaceChoice]
 
 
 class FaceRow(QGroupBox):
-    def __init__(self, choice: FaceChoice) -> None:
+    def __init__(
+        self, choice: FaceChoice, photo_values: Callable[[], tuple[int, float, int]] = lambda: (DEFAULT_STEPS, DEFAULT_CFG, 0)
+    ) -> None:
+        """`photo_values`: the photo's steps, guidance and seed now (0: its seed), which a
+        face's own settings start from."""
         super().__init__()
         self.choice = choice
+        self.photo_values = photo_values
         self.setObjectName(f"faceOptions_{choice.face_id}")
         self.setAccessibleName(f"Options for {choice.label}")
         self.include = QCheckBox(f"Restore {choice.label}")
@@ -141,12 +180,63 @@ class FaceRow(QGroupBox):
         self.refs.setVisible(False)
         self.mode.currentIndexChanged.connect(lambda: self.refs.setVisible(self.mode.currentData() == CHOSEN))
         self.include.toggled.connect(self.mode.setEnabled)
+
+        # Its own steps, guidance and seed, shown only when asked for.
+        self.own = QCheckBox("Own settings")
+        self.own.setObjectName("faceOwnSettings")
+        self.own.setAccessibleName(f"Custom settings for {choice.label}")
+        self.own.setToolTip("Steps, guidance and seed for this face alone (enlarging is the whole photo's)")
+        steps, cfg, seed = photo_values()
+        self.steps = steps_box(steps, "faceSteps", f"Sampling steps for {choice.label}")
+        self.cfg = guidance_box(cfg, "faceGuidance", f"Guidance for {choice.label}")
+        self.seed = seed_box(seed, "faceSeed", f"Seed for {choice.label} (0 keeps the photo's)", "photo's")
+        self.settings = QWidget()
+        self.settings.setObjectName("faceSettings")
+        row = QHBoxLayout(self.settings)
+        row.setContentsMargins(0, 0, 0, 0)
+        for text, box in (("Steps:", self.steps), ("Guidance:", self.cfg), ("Seed:", self.seed)):
+            label = QLabel(text)
+            label.setBuddy(box)
+            row.addWidget(label)
+            row.addWidget(box)
+        row.addStretch(1)
+        self.settings.setVisible(False)
+        self.own.toggled.connect(self._own_toggled)
+        self.include.toggled.connect(self.own.setEnabled)
+        self.include.toggled.connect(self.settings.setEnabled)
+
         head = QHBoxLayout()
         head.addWidget(self.include, 1)
         head.addWidget(self.mode)
+        head.addWidget(self.own)
         layout = QVBoxLayout(self)
         layout.addLayout(head)
+        layout.addWidget(self.settings)
         layout.addWidget(self.refs)
+        # Tab goes across the row, then to what it reveals.
+        QWidget.setTabOrder(self.include, self.mode)
+        QWidget.setTabOrder(self.mode, self.own)
+        QWidget.setTabOrder(self.own, self.steps)
+        QWidget.setTabOrder(self.steps, self.cfg)
+        QWidget.setTabOrder(self.cfg, self.seed)
+        QWidget.setTabOrder(self.seed, self.refs)
+
+    def _own_toggled(self, on: bool) -> None:
+        if on:  # start from what the photo has now
+            steps, cfg, seed = self.photo_values()
+            self.steps.setValue(steps)
+            self.cfg.setValue(cfg)
+            self.seed.setValue(seed)
+        self.settings.setVisible(on)
+
+    def own_settings(self) -> dict[str, Any] | None:
+        """The face's own settings for the job (core.restoring.FACE_SETTINGS), or None."""
+        if not (self.include.isChecked() and self.own.isChecked()):
+            return None
+        out: dict[str, Any] = {"steps": self.steps.value(), "cfg": round(self.cfg.value(), 2)}
+        if self.seed.value():
+            out["seed"] = self.seed.value()
+        return out
 
     def chosen_refs(self) -> list[int]:
         return [
@@ -177,26 +267,13 @@ class RestoreOptionsDialog(QDialog):
         self.restorer.setObjectName("restorerChoice")
         self.restorer.setAccessibleName("Restorer")
         self.restorer.addItem(d.restorer)
-        self.steps = QSpinBox()
-        self.steps.setObjectName("stepsChoice")
-        self.steps.setAccessibleName("Sampling steps")
-        self.steps.setRange(1, 500)
-        self.steps.setValue(d.steps or 50)
-        self.cfg = QDoubleSpinBox()
-        self.cfg.setObjectName("guidanceChoice")
-        self.cfg.setAccessibleName("Guidance")
-        self.cfg.setRange(0.0, 20.0)
-        self.cfg.setSingleStep(0.1)
-        self.cfg.setValue(1.5 if d.cfg is None else d.cfg)
-        self.seed = QSpinBox()
-        self.seed.setObjectName("seedChoice")
-        self.seed.setAccessibleName("Seed (0 draws a random one)")
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setSpecialValueText("random")
-        self.seed.setValue(d.seed or 0)
+        self.steps = steps_box(d.steps or DEFAULT_STEPS, "stepsChoice", "Sampling steps")
+        self.cfg = guidance_box(DEFAULT_CFG if d.cfg is None else d.cfg, "guidanceChoice", "Guidance")
+        self.seed = seed_box(d.seed or 0, "seedChoice", "Seed (0 draws a random one)", "random")
         self.upscale = QComboBox()
         self.upscale.setObjectName("upscaleChoice")
         self.upscale.setAccessibleName("Enlarge the photo first")
+        self.upscale.setToolTip("Enlarges the whole photo before its faces are restored, so it is the same for every face")
         for u in (1, 2, 4):
             self.upscale.addItem("no" if u == 1 else f"{u}×", u)
         self.upscale.setCurrentIndex((1, 2, 4).index(d.upscale))
@@ -243,7 +320,7 @@ class RestoreOptionsDialog(QDialog):
             return
         self.faces_note.setText("No faces were found in this photo." if not faces else "Each face:")
         for choice in faces:
-            row = FaceRow(choice)
+            row = FaceRow(choice, lambda: (self.steps.value(), self.cfg.value(), self.seed.value()))
             self.rows.append(row)
             self.faces_box.addWidget(row)
         self.faces_box.addStretch(1)
@@ -272,7 +349,13 @@ class RestoreOptionsDialog(QDialog):
             elif r.include.isChecked() and mode == NONE:
                 chosen[str(r.choice.face_id)] = []
         left_out = {str(r.choice.face_id): "left out in Restore with Options" for r in self.rows if not r.include.isChecked()}
-        return {self.photo_ids[0]: {"face_ids": wanted, "face_references": chosen, "not_chosen": left_out}}
+        options: dict[str, Any] = {"face_ids": wanted, "face_references": chosen, "not_chosen": left_out}
+        own = {str(r.choice.face_id): r.own_settings() for r in self.rows if r.own_settings()}
+        if own:
+            from refldm_desktop.core.restoring import FACE_SETTINGS
+
+            options[FACE_SETTINGS] = own
+        return {self.photo_ids[0]: options}
 
     def accept(self) -> None:
         per_photo = self.per_photo()

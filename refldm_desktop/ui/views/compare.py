@@ -315,10 +315,26 @@ class CompareView(QWidget):
         self.face_choice.blockSignals(False)
         self.face_choice.setCurrentIndex(1 if len(loaded.faces) == 1 else 0)
         self._face_chosen()
+
+    @staticmethod
+    def _details(loaded: Loaded, face_id: int | None) -> str:
+        """How the shown face was restored (a face may have had its own steps, guidance and
+        seed); for the whole photo, what its faces share, or that they differ."""
+        v = loaded.version
         p = v.parameters or {}
-        self.details.setText(
-            f"{v.restorer}{' ' + v.model if v.model and v.model != v.restorer else ''} · steps {p.get('steps', '?')} · "
-            f"guidance {p.get('cfg', '?')} · seed {v.seed}" + (f" · device: {p['device']}" if p.get("device") else "")
+        s = v.sampling(face_id)
+        differ = False
+        if face_id is None:
+            shared = {tuple(v.sampling(int(f["face_id"])).items()) for f in loaded.faces}
+            s = dict(next(iter(shared))) if len(shared) == 1 else s
+            differ = len(shared) > 1
+        if differ:
+            sampling = "each face its own steps, guidance and seed (choose a face)"
+        else:
+            sampling = f"steps {s['steps'] or '?'} · guidance {'?' if s['cfg'] is None else s['cfg']} · seed {s['seed']}"
+        return (
+            f"{v.restorer}{' ' + v.model if v.model and v.model != v.restorer else ''} · {sampling}"
+            + (f" · device: {p['device']}" if p.get("device") else "")
             + (f" · upscale {p['upscale']}×" if p.get("upscale", 1) != 1 else "")
         )
 
@@ -354,6 +370,7 @@ class CompareView(QWidget):
                     item.setIcon(QIcon(QPixmap.fromImage(crop)))
                 self.references.addItem(item)
                 count += 1
+        self.details.setText(self._details(loaded, fid))
         lines = [_identity_line(f, self._name(int(f["face_id"]))) for f in faces]
         self.identity.setText("\n".join(text for text, _ in lines))
         self.identity.setToolTip("Does the result still look like the person? Distances between faces, "
