@@ -123,6 +123,15 @@ class Sidebar(QTreeWidget):
 
         add_paths(self.ctx, [folder], label=f"Rescanning {folder.name or folder}")
 
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        # A click on the entry already chosen goes there again: back to every photo from a
+        # person's photos or a photo opened over the grid, which a selection change never tells.
+        before = self.currentItem()
+        super().mousePressEvent(event)
+        item = self.itemAt(event.position().toPoint())
+        if item is not None and item is before and event.button() == Qt.MouseButton.LeftButton:
+            self._selected()
+
     def _selected(self) -> None:
         item = self.currentItem()
         if item is not None:
