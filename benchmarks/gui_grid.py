@@ -35,6 +35,22 @@ switching 23 27 20 | 38 38 34; starting 17, 16; scrolling 16, 20; while a batch 
 The floor line varied between the two runs (49 and 84 ms GUI CPU). All but the first paint
 meet the goal. The same-sitting before/after figures on the busy machine (against 4ce3969) are
 in the commit that added them: `git log -p benchmarks/gui_grid.py`.
+
+A later session on the busy VM (load 6-7: two runs of this script each, alternating, gave
+100-163 ms of first-paint GUI CPU both before and after, so only many same-sitting runs
+count): the window built top-down (under the style sheet, giving a widget a parent
+restyled all its children: 8 ms), event types and the empty note imported when used,
+NamedTuples for the small values a frozen dataclass took 1 ms each to define. First paint
+in a fresh process, no bytecode, 12 alternating runs each: GUI CPU median 109.8 -> 102.0
+ms (least 98.4 -> 92.1). Where the GUI thread's time over the floor goes now (medians of
+6 runs, ms): compiling and running the app's imports about 45 (compiling alone 22-25
+without bytecode), the menus 7, the sidebar 5, the first screen's 100,000 rows inserted 5,
+the status bar 8 (mostly a first-use cost of Qt's that the floor pays too: its own status
+bar line takes 6). 50 ms cannot be reached from a cold start: the floor alone takes 47-54
+ms of GUI CPU on a quiet machine, and compiling the app's modules adds 22-25 when no
+bytecode is kept. Reading the whole id list after the
+first paint instead of beside it was tried and dropped: the stall while starting doubled
+(34-41 ms against 17).
 """
 
 from __future__ import annotations

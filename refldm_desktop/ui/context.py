@@ -10,8 +10,8 @@ events calls `ctx.notify(...)` after it.
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
@@ -45,13 +45,12 @@ def _closed() -> None:
         gc.unfreeze()
 
 
-@dataclass(frozen=True)
-class UiChange:
+class UiChange(NamedTuple):
     """The shape of the core's Change (areas, ids per area, external), for changes the
-    app announces itself."""
+    app announces itself. (A NamedTuple: see models.photo_source.PhotoFilter.)"""
 
     areas: frozenset[str]
-    ids: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    ids: Mapping[str, tuple[int, ...]] = MappingProxyType({})
     external: bool = False
 
 

@@ -1,5 +1,7 @@
-"""The pages of the sidebar, in order. Each page is a factory taking the AppContext and
-returning a QWidget; add a page by adding a PageSpec here.
+"""The pages of the sidebar, in order. Each page is a factory taking the AppContext and the
+page's parent (the window's stack of pages) and returning a QWidget made inside that parent
+(made first and added after, a page was restyled with all its children: see MainWindow);
+add a page by adding a PageSpec here.
 
 A page widget may have `show_arg(arg)` to open at something (a folder, a person id) when
 the window navigates to it, and `page_shown()` to refresh when it becomes visible.
@@ -7,8 +9,7 @@ the window navigates to it, and `page_shown()` to refresh when it becomes visibl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
@@ -16,44 +17,43 @@ if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
 
 
-@dataclass(frozen=True)
-class PageSpec:
+class PageSpec(NamedTuple):  # not a frozen dataclass: see models.photo_source.PhotoFilter
     key: str  # stable name: ctx.navigate.emit(key, arg) opens it
     title: str
-    factory: Callable[["AppContext"], "QWidget"]
+    factory: Callable[["AppContext", "QWidget"], "QWidget"]  # (ctx, parent) -> the page
     icon: str = ""  # a file name under resources/icons
     shortcut: str = ""  # e.g. "Ctrl+1"
     folders: bool = False  # the library's folders are listed under it in the sidebar
 
 
-def _photos(ctx: "AppContext") -> "QWidget":
+def _photos(ctx: "AppContext", parent: "QWidget") -> "QWidget":
     from refldm_desktop.ui.views.photos_page import PhotosPage
 
-    return PhotosPage(ctx)
+    return PhotosPage(ctx, parent)
 
 
-def _restored(ctx: "AppContext") -> "QWidget":
+def _restored(ctx: "AppContext", parent: "QWidget") -> "QWidget":
     from refldm_desktop.ui.views.photos_page import PhotosPage
 
-    return PhotosPage(ctx, restored=True)
+    return PhotosPage(ctx, restored=True, parent=parent)
 
 
-def _people(ctx: "AppContext") -> "QWidget":
+def _people(ctx: "AppContext", parent: "QWidget") -> "QWidget":
     from refldm_desktop.ui.views.people_page import PeoplePage
 
-    return PeoplePage(ctx)
+    return PeoplePage(ctx, parent)
 
 
-def _unknown(ctx: "AppContext") -> "QWidget":
+def _unknown(ctx: "AppContext", parent: "QWidget") -> "QWidget":
     from refldm_desktop.ui.views.unknown_faces import UnknownFacesPage
 
-    return UnknownFacesPage(ctx)
+    return UnknownFacesPage(ctx, parent)
 
 
-def _jobs(ctx: "AppContext") -> "QWidget":
+def _jobs(ctx: "AppContext", parent: "QWidget") -> "QWidget":
     from refldm_desktop.ui.views.jobs_panel import JobsPanel
 
-    return JobsPanel(ctx)
+    return JobsPanel(ctx, parent)
 
 
 PAGES: list[PageSpec] = [

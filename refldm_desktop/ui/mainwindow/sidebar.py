@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtWidgets import QAbstractItemView, QMenu, QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QAbstractItemView, QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
 from refldm_desktop.ui.keys import with_key
 from refldm_desktop.ui.mainwindow.pages import PAGES
@@ -25,8 +25,8 @@ FOLDERS_MS = 500
 class Sidebar(QTreeWidget):
     chosen = Signal(str, object)  # page key, argument (a folder for the Library page)
 
-    def __init__(self, ctx: "AppContext") -> None:
-        super().__init__()
+    def __init__(self, ctx: "AppContext", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.ctx = ctx
         self.setObjectName("sidebar")
         self.setAccessibleName("Sidebar")
@@ -122,6 +122,15 @@ class Sidebar(QTreeWidget):
         from refldm_desktop.ui.library_ops import add_paths
 
         add_paths(self.ctx, [folder], label=f"Rescanning {folder.name or folder}")
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        # A click on the entry already chosen goes there again: back to every photo from a
+        # person's photos or a photo opened over the grid, which a selection change never tells.
+        before = self.currentItem()
+        super().mousePressEvent(event)
+        item = self.itemAt(event.position().toPoint())
+        if item is not None and item is before and event.button() == Qt.MouseButton.LeftButton:
+            self._selected()
 
     def _selected(self) -> None:
         item = self.currentItem()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
 from refldm_desktop.ui.advice import for_app
 from refldm_desktop.ui.naming import named
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 class StatusBar(QStatusBar):
-    def __init__(self, ctx: "AppContext") -> None:
-        super().__init__()
+    def __init__(self, ctx: "AppContext", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.ctx = ctx
         self.setObjectName("statusBar")
         self.setAccessibleName("Status bar")

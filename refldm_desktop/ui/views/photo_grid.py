@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPainter, QPalette, QShortcut
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 from refldm_desktop.db.models import PhotoState
 from refldm_desktop.ui.models.photos import PhotoListModel
 
@@ -114,8 +114,8 @@ class PhotoGrid(QListView):
     menu_requested = Signal(list, object)  # selected photo ids, global position
     painted = Signal()  # once: the first paint after the model's first load
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.setObjectName("photoGrid")
         self._loaded = self._painted = False
         self._layout_width = -1  # the width the view may use, at its last resize

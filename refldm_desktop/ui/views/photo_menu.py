@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 from refldm_desktop.db.models import JobState
+from refldm_desktop.ui.advice import for_app
 from refldm_desktop.ui.mainwindow.actions import PHOTO_VERBS
 
 if TYPE_CHECKING:
@@ -59,12 +60,12 @@ def restore(page: "PhotosPage", ids: list[int], settings=None, per_photo=None) -
             page.open_compare(end.version_id)
             return
         if end.state == JobState.FAILED:
-            why = f"Restoring failed: {end.error}"
+            why = f"Restoring failed: {for_app(end.error)}"
             page.ctx.status.emit(why)
         elif end.state == JobState.CANCELLED:
             why = "Restoring was cancelled"
         else:
-            why = f"Nothing was restored: {end.message or 'no face could be restored'}"
+            why = f"Nothing was restored: {for_app(end.message) or 'no face could be restored'}"
         # A preview on screen must not go on promising a result that will not come.
         if one and page.compare_view is not None and end.photo_id is not None:
             page.compare_view.preview_ended(end.photo_id, why)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
@@ -12,32 +11,30 @@ from refldm_desktop.ui.models.photo_source import PhotoFilter
 from refldm_desktop.ui.models.photos import PhotoListModel
 from refldm_desktop.ui.thumbnails import ThumbnailCache
 from refldm_desktop.ui.views.heading import heading, page_title
-from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.photo_grid import PhotoGrid
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.views.compare import CompareView
+    from refldm_desktop.ui.views.empty_hint import EmptyHint
     from refldm_desktop.ui.views.photo_view import PhotoView
 
 
-@dataclass(frozen=True)
-class OpenVersion:
-    """Where to navigate (ctx.navigate) to compare a restored version, e.g. from Jobs."""
+class OpenVersion(NamedTuple):
+    """Where to navigate (ctx.navigate) to compare a restored version, e.g. from Jobs.
+    (NamedTuples: see models.photo_source.PhotoFilter.)"""
 
     version_id: int
 
 
-@dataclass(frozen=True)
-class OpenPreview:
+class OpenPreview(NamedTuple):
     """Where to navigate to see the quick preview of a restore still running."""
 
     photo_id: int
     path: Path
 
 
-@dataclass(frozen=True)
-class PersonPhotos:
+class PersonPhotos(NamedTuple):
     """Where to navigate to see every photo a person is in (a person's page, Photos)."""
 
     person_id: int
@@ -65,8 +62,8 @@ def empty_text(restored: bool, folder: Path | None, person: bool = False) -> str
 
 
 class PhotosPage(QWidget):
-    def __init__(self, ctx: "AppContext", *, restored: bool = False) -> None:
-        super().__init__()
+    def __init__(self, ctx: "AppContext", parent: QWidget | None = None, *, restored: bool = False) -> None:
+        super().__init__(parent)
         self.ctx = ctx
         self.restored = restored
         self.setObjectName("restoredPage" if restored else "photosPage")
@@ -80,7 +77,10 @@ class PhotosPage(QWidget):
 
         self.thumbs = ThumbnailCache(ctx.library, self, display=THUMB_SIZE, device_pixel_ratio=self.devicePixelRatioF())
         self.model = PhotoListModel(ctx, self.thumbs, self)
-        self.grid = PhotoGrid()
+        # The grid is made inside its parents (see MainWindow: under the style sheet, each
+        # new parent restyled the grid with all its children).
+        self.stack = QStackedWidget(self)
+        self.grid = PhotoGrid(self.stack)
         if restored:
             self.grid.setObjectName("restoredGrid")
             self.grid.setAccessibleName("Restored photos")
@@ -90,7 +90,6 @@ class PhotosPage(QWidget):
         self.grid.menu_requested.connect(self._menu)
         self.photo_view: PhotoView | None = None  # made when first opened
         self.compare_view: CompareView | None = None
-        self.stack = QStackedWidget()
         self.stack.addWidget(self.grid)
 
         layout = QVBoxLayout(self)
@@ -217,6 +216,8 @@ class PhotosPage(QWidget):
             # Made when first needed: its first look at the grid's viewport makes PySide build
             # the Python types of every Qt widget class (65 enums, 10-16 ms here), which the
             # first paint of a full grid should not wait for.
+            from refldm_desktop.ui.views.empty_hint import EmptyHint
+
             self.empty = EmptyHint(self.grid, "restoredEmpty" if self.restored else "photosEmpty")
         self.empty.set_text(empty_text(self.restored, f.folder, person=f.person_id is not None))
 
