@@ -28,7 +28,7 @@ APP_WORDS: dict[Advice, str] = {
     Advice.NO_REFS_RESTORES: "Also restore faces without a person or reference photos restores it",
     Advice.SMALLER_UPSCALE: "choose less under Enlarge first in Restore with Options…",
     Advice.FIX_SETTINGS: f"fix it in {SETTINGS}",
-    Advice.CONFIRM_FACE: "Show Faces, right-click its box and name it",
+    Advice.CONFIRM_FACE: "Show Faces, then click its box and name it",
     Advice.RESET_REFS: "right-click the face on its person's page, then Forget pin or exclusion",
     Advice.INSIDE_LIBRARY: f"choose an output folder outside your photo folders in {SETTINGS}",
     Advice.DEVICE_CUDA: f"the CUDA device was chosen in {SETTINGS}",
