@@ -140,6 +140,7 @@ class Advice(StrEnum):
         "`refldm-desktop db restore-backup` to go back to the last backup"
     )
     DB_CHECK_INTACT = "`refldm-desktop db check` tells whether the library is intact"
+    REPLACE_MODEL = "use --force to replace it"
 
     def pattern(self) -> "re.Pattern[str]":
         """The advice as it appears in a message, its {fields} as named groups."""

@@ -38,6 +38,8 @@ APP_WORDS: dict[Advice, str] = {
         "and `refldm-desktop db restore-backup` to go back to the last backup"
     ),
     Advice.DB_CHECK_INTACT: "`refldm-desktop db check`, run in a terminal, tells whether the library is intact",
+    # The Models dialog has no "replace": the old model is removed there first.
+    Advice.REPLACE_MODEL: f"remove it first in {MODELS}, or give another name there",
 }
 
 
