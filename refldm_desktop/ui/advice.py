@@ -7,7 +7,9 @@ job errors and notes stored in the database are reworded when shown, the same wa
 
 from __future__ import annotations
 
-from refldm_desktop.errors import Advice, reword
+from functools import cache
+
+from refldm_desktop.errors import Advice, rewording
 
 # Menu paths as the menus write them (mainwindow.actions, people_actions, sidebar).
 MODELS = "Tools › Models…"
@@ -43,6 +45,12 @@ APP_WORDS: dict[Advice, str] = {
 }
 
 
+@cache
+def _in_app_words():
+    # Built at the first message shown, not at import: the window appears first.
+    return rewording(APP_WORDS)
+
+
 def for_app(text: str | None) -> str:
     """`text` with its command-line advice said as what to do in the app."""
-    return reword(text, APP_WORDS) if text else ""
+    return _in_app_words()(text) if text else ""

@@ -112,3 +112,18 @@ def test_advice_made_by_the_core_is_found_with_its_values():
     line = "face 12 belongs to nobody; so put it into a person (faces confirm 12 --person ID) before you pin it"
     assert reword(line, {Advice.CONFIRM_FACE: "name face {face} first"}) == (
         "face 12 belongs to nobody; so put it into a person (name face 12 first) before you pin it")
+
+
+def test_app_advice_patterns_are_built_once_not_per_message(monkeypatch):
+    # for_app runs on every Jobs row painted and every tooltip: it must not compile each time.
+    from refldm_desktop.errors import Advice, advise
+    from refldm_desktop.ui.advice import for_app
+
+    line = f"it failed; {advise(Advice.INDEX_FOLDER)}"
+    first = for_app(line)
+
+    def no_more(self):
+        raise AssertionError("a pattern was built again")
+
+    monkeypatch.setattr(Advice, "pattern", no_more)
+    assert for_app(line) == first and "Rescan Folder" in first
