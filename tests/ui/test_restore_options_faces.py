@@ -34,7 +34,7 @@ def test_a_faces_own_settings_reach_the_job_and_others_keep_the_photos(qtbot, fa
     qtbot.waitUntil(lambda: len(dialog.rows) == 2, timeout=WAIT)
     dialog.steps.setValue(20)
     dialog.cfg.setValue(2.0)
-    dialog.seed.setValue(0)  # a random seed for the photo
+    dialog.seed.setValue(7)
     dialog.no_refs.setChecked(True)
     mine, other = dialog.rows
     assert mine.settings.isHidden()  # compact until asked for
@@ -42,33 +42,36 @@ def test_a_faces_own_settings_reach_the_job_and_others_keep_the_photos(qtbot, fa
     mine.own.setFocus()
     qtbot.keyClick(mine.own, Qt.Key.Key_Space)
     assert mine.own.isChecked() and not mine.settings.isHidden()
-    # It starts from the photo's values; a seed of 0 keeps the photo's.
+    # It starts from the photo's steps and guidance, and from the photo's seed (0), not a copy of it.
     assert (mine.steps.value(), mine.cfg.value(), mine.seed.value()) == (20, 2.0, 0)
     assert mine.seed.text() == "photo's"
     # Tab leads from the check box to what it revealed, in order.
     assert tab_order(mine.own, 3) == [mine.steps, mine.cfg, mine.seed]
     point = mine.cfg.locale().decimalPoint()
-    for box, typed in ((mine.steps, "30"), (mine.cfg, f"2{point}5"), (mine.seed, "42")):
+    for box, typed in ((mine.cfg, f"2{point}5"), (mine.seed, "42")):
         box.setFocus()
         box.selectAll()
         qtbot.keyClicks(box, typed)
-    assert (mine.steps.value(), mine.cfg.value(), mine.seed.value()) == (30, 2.5, 42)
-    # Custom settings on a face that is then left out are not sent.
+    assert (mine.steps.value(), mine.cfg.value(), mine.seed.value()) == (20, 2.5, 42)
+    # The photo's values changed afterwards: the face follows where it kept the photo's.
+    dialog.steps.setValue(25)
+    dialog.cfg.setValue(3.0)
+    assert (mine.steps.value(), mine.cfg.value()) == (25, 2.5)
+    # Own settings on a face that is then left out are not sent.
     other.own.setChecked(True)
+    other.cfg.setValue(4.0)
     other.include.setChecked(False)
-    assert not other.own.isEnabled()
-    other.include.setChecked(True)
-    other.own.setChecked(False)
+    assert not other.own.isEnabled() and other.own.isChecked()
 
     with qtbot.waitSignal(dialog.chosen, timeout=WAIT) as sent:
         qtbot.mouseClick(dialog.ok, Qt.MouseButton.LeftButton)
     settings, per_photo = sent.args
     options = per_photo[photo]
-    assert options["face_settings"] == {str(mine.choice.face_id): {"steps": 30, "cfg": 2.5, "seed": 42}}
+    assert options["face_settings"] == {str(mine.choice.face_id): {"cfg": 2.5, "seed": 42}}
+    assert options["face_ids"] == [mine.choice.face_id] and str(other.choice.face_id) in options["not_chosen"]
 
     # Through the core, as the app queues it (the passthrough restorer: no model needed).
     queued = lib.restoring.enqueue([photo], replace(settings, restorer="passthrough"), per_photo=per_photo)
     assert lib.jobs.run(batch_id=queued.batch_id).done
     (version,) = lib.jobs.versions(photo)
-    assert version.sampling(mine.choice.face_id) == {"steps": 30, "cfg": 2.5, "seed": 42}
-    assert version.sampling(other.choice.face_id) == {"steps": 20, "cfg": 2.0, "seed": version.seed}
+    assert version.sampling(mine.choice.face_id) == {"steps": 25, "cfg": 2.5, "seed": 42}

@@ -186,10 +186,11 @@ class FaceRow(QGroupBox):
         self.own.setObjectName("faceOwnSettings")
         self.own.setAccessibleName(f"Custom settings for {choice.label}")
         self.own.setToolTip("Steps, guidance and seed for this face alone (enlarging is the whole photo's)")
-        steps, cfg, seed = photo_values()
+        steps, cfg, _ = photo_values()
+        self._follows = (steps, round(cfg, 2))  # the photo's values the face's boxes were given
         self.steps = steps_box(steps, "faceSteps", f"Sampling steps for {choice.label}")
         self.cfg = guidance_box(cfg, "faceGuidance", f"Guidance for {choice.label}")
-        self.seed = seed_box(seed, "faceSeed", f"Seed for {choice.label} (0 keeps the photo's)", "photo's")
+        self.seed = seed_box(0, "faceSeed", f"Seed for {choice.label} (0 keeps the photo's)", "photo's")
         self.settings = QWidget()
         self.settings.setObjectName("faceSettings")
         row = QHBoxLayout(self.settings)
@@ -222,21 +223,34 @@ class FaceRow(QGroupBox):
         QWidget.setTabOrder(self.seed, self.refs)
 
     def _own_toggled(self, on: bool) -> None:
-        if on:  # start from what the photo has now
-            steps, cfg, seed = self.photo_values()
+        if on:  # start from what the photo has now; the seed from "the photo's"
+            steps, cfg, _ = self.photo_values()
             self.steps.setValue(steps)
             self.cfg.setValue(cfg)
-            self.seed.setValue(seed)
+            self.seed.setValue(0)
+            self._follows = (steps, round(cfg, 2))
         self.settings.setVisible(on)
+
+    def follow_photo(self) -> None:
+        """The photo's steps or guidance changed: a face value the user left as the photo's
+        takes the new one, so what the row shows is what the face gets."""
+        steps, cfg, _ = self.photo_values()
+        for box, was, now in ((self.steps, self._follows[0], steps), (self.cfg, self._follows[1], cfg)):
+            if round(box.value(), 2) == was:
+                box.setValue(now)
+        self._follows = (steps, round(cfg, 2))
 
     def own_settings(self) -> dict[str, Any] | None:
         """The face's own settings for the job (core.restoring.FACE_SETTINGS), or None."""
         if not (self.include.isChecked() and self.own.isChecked()):
             return None
-        out: dict[str, Any] = {"steps": self.steps.value(), "cfg": round(self.cfg.value(), 2)}
-        if self.seed.value():
-            out["seed"] = self.seed.value()
-        return out
+        # Only what differs from the photo: a value left as the photo's follows the photo's,
+        # even when the photo's is changed after Own settings was ticked.
+        photo = dict(zip(("steps", "cfg", "seed"), self.photo_values(), strict=True))
+        photo["cfg"] = round(photo["cfg"], 2)
+        face = {"steps": self.steps.value(), "cfg": round(self.cfg.value(), 2), "seed": self.seed.value()}
+        out = {k: v for k, v in face.items() if v != photo[k] and not (k == "seed" and v == 0)}
+        return out or None
 
     def chosen_refs(self) -> list[int]:
         return [
@@ -321,6 +335,8 @@ class RestoreOptionsDialog(QDialog):
         self.faces_note.setText("No faces were found in this photo." if not faces else "Each face:")
         for choice in faces:
             row = FaceRow(choice, lambda: (self.steps.value(), self.cfg.value(), self.seed.value()))
+            self.steps.valueChanged.connect(row.follow_photo)
+            self.cfg.valueChanged.connect(row.follow_photo)
             self.rows.append(row)
             self.faces_box.addWidget(row)
         self.faces_box.addStretch(1)
