@@ -16,7 +16,7 @@ import re
 from functools import partial
 import sqlite3
 from enum import StrEnum
-from typing import Mapping
+from typing import Callable, Mapping
 
 
 class RefldmError(Exception):
@@ -140,6 +140,7 @@ class Advice(StrEnum):
         "`refldm-desktop db restore-backup` to go back to the last backup"
     )
     DB_CHECK_INTACT = "`refldm-desktop db check` tells whether the library is intact"
+    REPLACE_MODEL = "use --force to replace it"
 
     def pattern(self) -> "re.Pattern[str]":
         """The advice as it appears in a message, its {fields} as named groups."""
@@ -157,12 +158,24 @@ def advise(kind: Advice, **values: object) -> str:
     return kind.value.format(**values)
 
 
+def rewording(words: Mapping[Advice, str]) -> Callable[[str], str]:
+    """`reword` with `words` fixed, its patterns built once: for text reworded often (the app
+    rewords every job row it paints)."""
+    subs = [(kind.pattern(), partial(_say, words[kind]))
+            for kind in sorted(words, key=lambda k: -len(k.value))]  # a longer advice before one inside it
+
+    def apply(text: str) -> str:
+        for pattern, say in subs:
+            text = pattern.sub(say, text)
+        return text
+
+    return apply
+
+
 def reword(text: str, words: Mapping[Advice, str]) -> str:
     """`text` with each piece of advice that `words` knows said in those words instead (same
     fields); the rest of the text as it was."""
-    for kind in sorted(words, key=lambda k: -len(k.value)):  # a longer advice before one inside it
-        text = kind.pattern().sub(partial(_say, words[kind]), text)
-    return text
+    return rewording(words)(text)
 
 
 # -- failures of the machine, said as a user can act on them ----------------------------

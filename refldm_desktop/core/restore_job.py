@@ -183,7 +183,9 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     parser = _face_parser(ctx, lib)
 
     def faces_at(steps: int | None = None) -> list[FaceToRestore]:
-        return [FaceToRestore(f.record.landmarks, g, o if steps is None else replace(o, steps=steps))
+        # A preview never gives a face more steps than its final result will have: a face set to
+        # few steps of its own is previewed at those. The plan itself reads only the photo's steps.
+        return [FaceToRestore(f.record.landmarks, g, o if steps is None else replace(o, steps=min(o.steps, steps)))
                 for f, g, o in zip(todo, groups, face_options, strict=True)]
     try:
         if plan:

@@ -7,7 +7,9 @@ job errors and notes stored in the database are reworded when shown, the same wa
 
 from __future__ import annotations
 
-from refldm_desktop.errors import Advice, reword
+from functools import cache
+
+from refldm_desktop.errors import Advice, rewording
 
 # Menu paths as the menus write them (mainwindow.actions, people_actions, sidebar).
 MODELS = "Tools › Models…"
@@ -28,7 +30,7 @@ APP_WORDS: dict[Advice, str] = {
     Advice.NO_REFS_RESTORES: "Also restore faces without a person or reference photos restores it",
     Advice.SMALLER_UPSCALE: "choose less under Enlarge first in Restore with Options…",
     Advice.FIX_SETTINGS: f"fix it in {SETTINGS}",
-    Advice.CONFIRM_FACE: "Show Faces, right-click its box and name it",
+    Advice.CONFIRM_FACE: "Show Faces, then click its box and name it",
     Advice.RESET_REFS: "right-click the face on its person's page, then Forget pin or exclusion",
     Advice.INSIDE_LIBRARY: f"choose an output folder outside your photo folders in {SETTINGS}",
     Advice.DEVICE_CUDA: f"the CUDA device was chosen in {SETTINGS}",
@@ -38,9 +40,17 @@ APP_WORDS: dict[Advice, str] = {
         "and `refldm-desktop db restore-backup` to go back to the last backup"
     ),
     Advice.DB_CHECK_INTACT: "`refldm-desktop db check`, run in a terminal, tells whether the library is intact",
+    # The Models dialog has no "replace": the old model is removed there first.
+    Advice.REPLACE_MODEL: f"remove it first in {MODELS}, or give another name there",
 }
+
+
+@cache
+def _in_app_words():
+    # Built at the first message shown, not at import: the window appears first.
+    return rewording(APP_WORDS)
 
 
 def for_app(text: str | None) -> str:
     """`text` with its command-line advice said as what to do in the app."""
-    return reword(text, APP_WORDS) if text else ""
+    return _in_app_words()(text) if text else ""

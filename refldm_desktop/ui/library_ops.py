@@ -23,6 +23,9 @@ def _summary(results: list) -> str:
     others = [f"{n(c, 'photo')} {what}" for c, what in (
         (total("changed"), "changed and read again"), (total("moved"), "moved"), (total("missing"), "missing"))
         if c]
+    if total("changed"):
+        # The indexer reads a changed photo's faces anew, so the names given to them are gone.
+        others.append(f"faces of {n(total('changed'), 'changed photo')} were found again: name them again")
     known = total("unchanged") + total("reappeared")
     if new:
         text = f"Added {n(new, 'photo')}, {n(faces, 'face')} found"
@@ -33,6 +36,13 @@ def _summary(results: list) -> str:
     else:
         text = "No photos found there"
     return "; ".join([text, *others] + ([f"{errors} could not be read"] if errors else []))
+
+
+def _announce(ctx: "AppContext", label: str, results: list) -> None:
+    """Tell the views and the user what an indexing task did."""
+    ctx.notify("photos", "faces", "people")
+    cancelled = any(getattr(r, "cancelled", False) for r in results)
+    ctx.status.emit(f"{label} was cancelled; what was done is kept" if cancelled else _summary(results))
 
 
 def add_paths(
@@ -57,10 +67,28 @@ def add_paths(
         return results
 
     def done(results: list) -> None:
-        ctx.notify("photos", "faces", "people")
-        cancelled = any(getattr(r, "cancelled", False) for r in results)
-        ctx.status.emit(f"{label} was cancelled; what was done is kept" if cancelled else _summary(results))
+        _announce(ctx, label, results)
         if on_done is not None:
             on_done()
+
+    return ctx.tasks.run_long(label, work, done)
+
+
+def rescan_folder(ctx: "AppContext", folder: Path, label: str) -> "Task":
+    """Index a library folder again. Whether it is there is asked in the background: on a
+    dead network drive that question alone can hang, and the window must not."""
+    folder = Path(folder)
+    lib = ctx.library
+
+    def work(task: "Task"):
+        if not folder.is_dir():
+            return None  # not indexed: every photo in it would be called missing
+        return [lib.index([folder], progress=task.progress, cancel=task.cancelled)]
+
+    def done(results: list | None) -> None:
+        if results is None:
+            ctx.status.emit(f"{folder} is not there (disconnected drive?); nothing was changed")
+            return
+        _announce(ctx, label, results)
 
     return ctx.tasks.run_long(label, work, done)

@@ -432,3 +432,17 @@ def test_a_job_with_bad_face_settings_fails_with_the_reason(lib, painter, tmp_pa
     summary = lib.jobs.run(batch_id=queued.batch_id)
     assert summary.failed
     assert "unknown setting 'guidance'" in lib.jobs.get(queued.queued[0]).error
+
+
+def test_a_preview_never_gives_a_face_more_steps_than_its_own(lib, painter, tmp_path):
+    a = photo(lib, "a.png")
+    few, many = sorted(f.id for f in lib.faces() if f.photo_id == a.id)
+    # The photo: 10 steps, previewed at 6. One face has 2 steps of its own: its preview has 2, not 6.
+    summary, _ = run_with_face_settings(
+        lib, a.id, tmp_path / "out", {few: {"steps": 2, "seed": 3}}, steps=10, seed=5, preview_steps=6,
+    )
+    assert summary.done and not summary.failed
+    calls = [(o.seed, o.steps) for _, _, o in Painter.made[0].calls]
+    preview, full = calls[:2], calls[2:]
+    assert sorted(preview) == [(3, 2), (5, 6)]
+    assert sorted(full) == [(3, 2), (5, 10)]

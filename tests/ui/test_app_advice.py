@@ -59,7 +59,33 @@ def test_rescan_folder_in_the_sidebar_reads_a_changed_photo_again(qtbot, tmp_pat
     qtbot.waitUntil(lambda: any(s.startswith("Rescanned") for s in seen), timeout=60_000)
     wait_idle(qtbot, ctx)
     assert any("1 photo changed and read again" in s for s in seen), seen
+    # Its faces were found anew, so any names they had are gone: the user is told.
+    assert any("faces of 1 changed photo were found again: name them again" in s for s in seen), seen
     assert lib.photo(lib.photos()[0].id) is not None and len(lib.faces()) == 2
+
+
+def test_rescan_of_a_folder_that_is_not_there_says_so_and_changes_nothing(qtbot, tmp_path, open_app):
+    import shutil
+
+    from conftest import wait_idle
+    from fakes import draw_photo, open_test_library
+    from PySide6.QtGui import QAction
+
+    root = tmp_path / "Pictures"
+    draw_photo(root / "a.png", [(1, 0, 10, 10)])
+    lib = open_test_library(tmp_path / "home")
+    lib.index([root])
+    before = [(p.id, p.state) for p in lib.photos()]
+    ctx, window = open_app(lib)
+    shutil.rmtree(root)  # a drive unplugged since
+    seen = []
+    ctx.status.connect(seen.append)
+    window.sidebar.folder_menu(root).findChild(QAction, "rescanFolderAction").trigger()
+    qtbot.waitUntil(lambda: any("is not there" in s for s in seen), timeout=60_000)
+    wait_idle(qtbot, ctx)
+    assert any(f"{root} is not there (disconnected drive?); nothing was changed" in s for s in seen), seen
+    assert not any("Nothing to add" in s for s in seen), seen
+    assert [(p.id, p.state) for p in lib.photos()] == before
 
 
 def test_every_piece_of_command_line_advice_has_app_words_that_name_no_command():
@@ -86,3 +112,18 @@ def test_advice_made_by_the_core_is_found_with_its_values():
     line = "face 12 belongs to nobody; so put it into a person (faces confirm 12 --person ID) before you pin it"
     assert reword(line, {Advice.CONFIRM_FACE: "name face {face} first"}) == (
         "face 12 belongs to nobody; so put it into a person (name face 12 first) before you pin it")
+
+
+def test_app_advice_patterns_are_built_once_not_per_message(monkeypatch):
+    # for_app runs on every Jobs row painted and every tooltip: it must not compile each time.
+    from refldm_desktop.errors import Advice, advise
+    from refldm_desktop.ui.advice import for_app
+
+    line = f"it failed; {advise(Advice.INDEX_FOLDER)}"
+    first = for_app(line)
+
+    def no_more(self):
+        raise AssertionError("a pattern was built again")
+
+    monkeypatch.setattr(Advice, "pattern", no_more)
+    assert for_app(line) == first and "Rescan Folder" in first

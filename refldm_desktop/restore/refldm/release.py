@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from refldm_desktop.errors import ReleaseError  # noqa: F401 (also exported here)
+from refldm_desktop.errors import Advice, ReleaseError, advise  # noqa: F401 (ReleaseError also exported here)
 from refldm_desktop.restore.refldm.config import DEFAULT_CONFIG, RefLDMConfig, load_config
 
 RELEASE_ENV = "REFLDM_DESKTOP_RELEASE_MANIFEST"
@@ -95,7 +95,7 @@ def install(
 
     check_name(name)
     if (models_root / name).exists() and not force:
-        raise ModelStoreError(f"a model named {name!r} is already installed; use --force to replace it")
+        raise ModelStoreError(f"a model named {name!r} is already installed; {advise(Advice.REPLACE_MODEL)}")
     log(f"installing {release.title} ({release.source})")
     paths = {}
     for role in ROLES:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from refldm_desktop import __version__
 from refldm_desktop.defaults import DEFAULT_MODEL
-from refldm_desktop.errors import ModelStoreError  # noqa: F401 (also exported here)
+from refldm_desktop.errors import Advice, ModelStoreError, advise  # noqa: F401 (ModelStoreError also exported here)
 from refldm_desktop.library.scan import content_hash
 from refldm_desktop.restore.refldm.config import ConfigError, RefLDMConfig
 
@@ -137,7 +137,7 @@ def import_checkpoints(
     check_name(name)
     final = models_root / name
     if final.exists() and not force:
-        raise ModelStoreError(f"a model named {name!r} already exists at {final}; use --force to replace it")
+        raise ModelStoreError(f"a model named {name!r} already exists at {final}; {advise(Advice.REPLACE_MODEL)}")
     refldm_path, vqgan_path = Path(refldm_path), Path(vqgan_path)
     if refldm_path.resolve() == vqgan_path.resolve():
         raise ModelStoreError("--refldm and --vqgan name the same file")

@@ -107,21 +107,27 @@ class Sidebar(QTreeWidget):
         item = self.itemAt(pos)
         folder = item.data(0, ARG) if item is not None else None
         if folder:
-            self.folder_menu(Path(folder)).exec(self.viewport().mapToGlobal(pos))
+            menu = self.folder_menu(Path(folder))
+            menu.exec(self.viewport().mapToGlobal(pos))
+            menu.deleteLater()  # one per right-click: not kept for the sidebar's life
 
     def folder_menu(self, folder: Path) -> QMenu:
         """A folder's right-click menu (the place the app's error advice sends users to)."""
         menu = QMenu(self)
+        menu.setToolTipsVisible(True)
         a = menu.addAction("Rescan Folder", lambda: self.rescan(folder))
         a.setObjectName("rescanFolderAction")
-        a.setToolTip("Read the folder again: new, changed, moved and missing photos")
+        a.setToolTip(
+            "Read the folder again: new, changed, moved and missing photos. The faces of a photo "
+            "changed on disk are found again, so their names and pins must be given again"
+        )
         return menu
 
     def rescan(self, folder: Path) -> None:
         """Index the folder again, as adding it does (the app's words for `index FOLDER`)."""
-        from refldm_desktop.ui.library_ops import add_paths
+        from refldm_desktop.ui.library_ops import rescan_folder
 
-        add_paths(self.ctx, [folder], label=f"Rescanning {folder.name or folder}")
+        rescan_folder(self.ctx, folder, label=f"Rescanning {folder.name or folder}")
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         # A click on the entry already chosen goes there again: back to every photo from a

@@ -45,8 +45,13 @@ def test_install_reports_progress_cancels_and_resumes(tmp_path, golden_dir, serv
     assert [m.name for m in manager.list()] == ["tiny"]
     assert manager.pending_download() == 0
 
-    with pytest.raises(ModelError, match="already installed"):
+    with pytest.raises(ModelError, match="already installed; use --force to replace it") as refused:
         manager.install(name="tiny", manifest=manifest)
+    # The Models dialog has no --force: it says where to remove the old one instead.
+    from refldm_desktop.ui.advice import for_app
+
+    shown = for_app(str(refused.value))
+    assert "--force" not in shown and "already installed; remove it first in Tools › Models…" in shown, shown
 
 
 def test_import_default_and_remove(tmp_path, golden_dir, capsys):
