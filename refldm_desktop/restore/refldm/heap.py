@@ -12,23 +12,32 @@ threads' wake-ups). The peak memory: a later face 2.6-2.8 GiB against 2.3, a fir
 8 references 3.8 against 4.1.
 
 While at least one `kept_heap()` is open, malloc takes large blocks from the heap and returns
-nothing to the system; when the last one closes, glibc's defaults come back and the free
-memory is handed back (malloc_trim), so an idle app does not hold a restore's peak. Elsewhere
-(macOS, Windows, musl) this does nothing.
+nothing to the system; when the last one closes, the free memory is handed back (malloc_trim)
+so an idle app does not hold a restore's peak. Any mallopt call ends glibc's self-adjusting
+threshold for good, so the values it grows to by itself (mmap from 32 MiB, trim above 64 MiB)
+are then set explicitly rather than its 128 KiB start values, which would map and zero every
+mid-size block afresh for the rest of the process.
+
+Only the main thread's arena can keep blocks over 64 MiB: other threads' arenas are capped
+there by glibc and map larger blocks afresh whatever is set. So the gain is the command
+line's (its job runner works on the main thread) and the benchmarks'; the app's job runner
+thread keeps blocks up to 64 MiB only, and the VQ coder's 128 MiB activations still come
+from the kernel there. Elsewhere (macOS, Windows, musl) this does nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-# mallopt parameters (glibc's malloc.h) and the defaults put back afterwards.
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-DEFAULT_TRIM_THRESHOLD, DEFAULT_MMAP_MAX = 128 * 1024, 65536
+# mallopt parameters (glibc's malloc.h), and what is set afterwards: the thresholds glibc's
+# own adjustment grows to (32 MiB is its DEFAULT_MMAP_THRESHOLD_MAX on 64-bit, trimming at
+# twice that), and its default count of mappings.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+AFTER_MMAP_THRESHOLD, AFTER_TRIM_THRESHOLD, AFTER_MMAP_MAX = 32 * 2**20, 64 * 2**20, 65536
 
 _lock = threading.Lock()
 _depth = 0
@@ -41,7 +50,7 @@ def _glibc():
         _libc = False
         if sys.platform.startswith("linux"):
             try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                libc = ctypes.CDLL(None)  # the process's own symbols: no ldconfig run to find libc
                 if all(hasattr(libc, name) for name in ("gnu_get_libc_version", "mallopt", "malloc_trim")):
                     _libc = libc
             except OSError:
@@ -77,6 +86,7 @@ def kept_heap() -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0:
-                libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
-                libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
+                libc.mallopt(M_MMAP_THRESHOLD, AFTER_MMAP_THRESHOLD)
+                libc.mallopt(M_TRIM_THRESHOLD, AFTER_TRIM_THRESHOLD)
+                libc.mallopt(M_MMAP_MAX, AFTER_MMAP_MAX)
                 libc.malloc_trim(0)

@@ -149,7 +149,7 @@ class RefLDM:
         # whole encoder 5% slower; this path: a strip's encode 13%, an LQ face's 11% less CPU).
         self.vq_channels_last = on_cpu
         self._processors = cachekv_processors(self.unet)
-        # Nearest 2x upsampling + 3x3 conv as four 2x2 convs (upsample.py): 2.25x fewer
+        # Nearest 2x upsampling + 3x3 conv as four 2x2 convs (upsample.py): about 2x fewer
         # multiply-adds in the six upsamplers (10% of a UNet pass's, 19% of a decode's).
         self.sub_pixel = 0
         if on_cpu:

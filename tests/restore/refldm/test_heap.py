@@ -3,8 +3,12 @@ from the kernel again (heap.py), and the process's defaults come back afterwards
 
 from __future__ import annotations
 
+import os
 import resource
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 from refldm_testlib import golden
@@ -46,3 +50,26 @@ def test_the_cpu_model_restores_inside_a_kept_heap(tiny_model, golden_dir):
     cache = tiny_model.encode_references(inp["ref_images"][:1])
     tiny_model.restore(inp["lq_image"], cache, steps=2, callback=lambda state: seen.append(heap.is_kept()))
     assert seen == [True, True] and not heap.is_kept()
+
+
+REUSE_AFTER_A_SCOPE = """
+import resource, numpy as np
+from refldm_desktop.restore.refldm import heap
+with heap.kept_heap():
+    pass
+mid = 15 * 2**20
+block = np.ones(mid, np.uint8); del block
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+block = np.ones(mid, np.uint8)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def test_mid_size_blocks_are_still_reused_after_a_scope():
+    """Any mallopt ends glibc's self-adjusting thresholds: after a scope, a freed 15 MiB block
+    must still be reused (as glibc's grown thresholds do), not mapped and zeroed afresh at the
+    128 KiB threshold glibc starts from. In a fresh process, whose thresholds have not grown
+    before the scope (numpy's plain malloc: torch's aligned blocks are not always reused)."""
+    out = subprocess.run([sys.executable, "-c", REUSE_AFTER_A_SCOPE], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert int(out.stdout.split()[-1]) < 15 * 2**20 // 4096 // 10

@@ -80,8 +80,10 @@ def test_a_suspended_packing_runs_the_plain_forward():
     packing = Packing()
     sub_pixel_upsamplers(folded, packing)
     x = torch.randn(1, 8, 6, 6).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():  # first called here, as the model's sampling loop does
+        assert _close(folded(x), plain(x)) and packing.count == 1  # the folded conv, packed...
+    assert packing.refused == 0  # ...and its packed call ran (a refusal falls back quietly)
     with torch.inference_mode():
-        assert _close(folded(x), plain(x)) and packing.count == 1  # the folded conv, packed
         with packing.suspended():
             assert torch.equal(folded(x), plain(x))
     assert folded.forward.calls == 1
