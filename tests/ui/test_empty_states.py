@@ -148,8 +148,6 @@ def test_keys_named_in_notes_and_tips_are_the_keys_the_actions_have(qtbot, tmp_p
     """Restore Faces, Clean Up an Album, Undo, Merge and the pages' keys are named in notes,
     tips and status lines from the shortcuts themselves, as the platform writes them (Cmd on
     a Mac): give each another key and every text follows."""
-    from dataclasses import replace
-
     from PySide6.QtGui import QAction
 
     from fakes import open_test_library
@@ -159,7 +157,7 @@ def test_keys_named_in_notes_and_tips_are_the_keys_the_actions_have(qtbot, tmp_p
     from refldm_desktop.ui.views import people_page
 
     monkeypatch.setattr(actions, "PHOTO_VERBS", tuple(
-        replace(v, shortcut="Ctrl+Alt+Shift+R") if v.verb == "restore" else v for v in actions.PHOTO_VERBS))
+        v._replace(shortcut="Ctrl+Alt+Shift+R") if v.verb == "restore" else v for v in actions.PHOTO_VERBS))
     monkeypatch.setattr(actions, "BATCH_SHORTCUT", "Ctrl+Alt+Shift+B")
     monkeypatch.setattr(keys, "UNDO_KEY", "Ctrl+Alt+Shift+Z")
     monkeypatch.setattr(people_page, "MERGE_KEY", "Ctrl+Alt+Shift+M")

@@ -6,7 +6,7 @@ Each contributor in CONTRIBUTORS gets the window, the context and the menus by n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
@@ -20,12 +20,10 @@ if TYPE_CHECKING:
 Menus = dict[str, QMenu]
 Contributor = Callable[["MainWindow", "AppContext", Menus], None]
 
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class PhotoVerb:
-    """One entry of both the grid's right-click menu and the Photo menu."""
+class PhotoVerb(NamedTuple):
+    """One entry of both the grid's right-click menu and the Photo menu. A NamedTuple, not a
+    dataclass: these are made before the window's first paint, and a tuple costs nothing."""
 
     text: str
     verb: str  # the function of ui.views.photo_menu it calls: (page, ids) or (page, one id)
