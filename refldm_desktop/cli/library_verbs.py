@@ -133,6 +133,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"{r.moved} moved, {r.missing} missing, {r.reappeared} back, {r.errors} errors; "
         f"{r.faces_found} faces found; {c.faces_assigned} faces grouped, {c.people_created} new people"
     )
+    if r.faces_kept or r.faces_lost:
+        print(f"faces of changed photos: {r.faces_kept} kept their people and pins in place, "
+              f"{r.faces_lost} not found in place again (name them again)")
     if r.rescoring.faces_rescored:
         print(f"{r.rescoring.faces_rescored} faces scored again by the current quality measures")
     return status

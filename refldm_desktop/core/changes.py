@@ -128,6 +128,10 @@ class IndexResult:
     reappeared: int = 0  # missing files that came back unchanged
     errors: int = 0  # files that could not be read, and folders that could not be scanned
     faces_found: int = 0
+    # Faces of changed photos with a person, rejection, pin or exclusion: found again in the
+    # same place (which keeps them), or not (the user names them again).
+    faces_kept: int = 0
+    faces_lost: int = 0
     cancelled: bool = False
     problems: tuple[Problem, ...] = ()
     clustering: ClusterResult = field(default_factory=ClusterResult)

@@ -68,6 +68,8 @@ class _Tally:
     missing: int = 0
     reappeared: int = 0
     faces_found: int = 0
+    faces_kept: int = 0
+    faces_lost: int = 0
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -211,6 +213,8 @@ class Indexer:
             reappeared=t.reappeared,
             errors=len(t.problems),
             faces_found=t.faces_found,
+            faces_kept=t.faces_kept,
+            faces_lost=t.faces_lost,
             cancelled=cancelled,
             problems=tuple(t.problems),
         )
@@ -293,9 +297,15 @@ class Indexer:
                     self._t.unchanged += 1
                 return
             found = self._detect(entry)  # before any write: the write lock is not held meanwhile
+            said = _user_say(s, photo)
             s.execute(delete(Face).where(Face.photo_id == photo.id))
             s.expire(photo, ["faces"])
             self._analyse(s, photo, entry, digest, found)
+            if said:
+                s.flush()
+                kept = _give_back(s, photo, said)
+                self._t.faces_kept += kept
+                self._t.faces_lost += len(said) - kept
             self._t.changed += 1
             return
 
@@ -447,3 +457,78 @@ def check_roots(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     if not roots:
         raise LibraryError("give at least one folder to index")
     return list(dict.fromkeys(roots))
+
+
+# A changed photo's faces are found again (new rows): what the user said of the old ones
+# (the person, rejections, a pin or an exclusion) goes to the new face in the same place,
+# so re-tagging a photo in another program does not lose the names given to it. "Same
+# place": boxes relative to the photo's size (a resized copy keeps them) that overlap by
+# at least this much of their union, each old face to one new face at most.
+SAME_PLACE_IOU = 0.5
+
+
+class _Said(NamedTuple):
+    box: tuple[float, float, float, float]  # relative to the photo's width and height
+    model_id: str
+    assignments: list[tuple[int, str]]  # (person id, state)
+    decision: tuple[str, datetime] | None
+
+
+def _relative(face, photo: Photo) -> tuple[float, float, float, float]:
+    w, h = max(photo.width or 1, 1), max(photo.height or 1, 1)
+    return face.x0 / w, face.y0 / h, face.x1 / w, face.y1 / h
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _user_say(s: Session, photo: Photo) -> list[_Said]:
+    """What the user (or clustering) said of the photo's faces, before they are deleted.
+    Read as plain rows, not ORM objects: SQLite may give the new faces the deleted ones'
+    ids, and stale objects of those ids in the session would clash with them."""
+    from refldm_desktop.db.models import FaceAssignment, FaceRefDecision
+
+    said = []
+    for face in s.execute(select(Face.id, Face.x0, Face.y0, Face.x1, Face.y1, Face.model_id)
+                          .where(Face.photo_id == photo.id).order_by(Face.id)):
+        assignments = [(int(p), str(st)) for p, st in s.execute(
+            select(FaceAssignment.person_id, FaceAssignment.state)
+            .where(FaceAssignment.face_id == face.id).order_by(FaceAssignment.id))]
+        d = s.execute(select(FaceRefDecision.decision, FaceRefDecision.decided_at)
+                      .where(FaceRefDecision.face_id == face.id)).first()
+        if assignments or d is not None:
+            said.append(_Said(_relative(face, photo), face.model_id, assignments,
+                              None if d is None else (d.decision, d.decided_at)))
+    return said
+
+
+def _give_back(s: Session, photo: Photo, said: list[_Said]) -> int:
+    """Give each new face what was said of the old face in its place; how many got it."""
+    from refldm_desktop.db.models import FaceAssignment, FaceRefDecision
+
+    faces = list(s.scalars(select(Face).where(Face.photo_id == photo.id).order_by(Face.id)))
+    pairs = sorted(
+        ((_iou(old.box, _relative(new, photo)), i, j)
+         for i, old in enumerate(said) for j, new in enumerate(faces) if old.model_id == new.model_id),
+        reverse=True,
+    )
+    used_old: set[int] = set()
+    used_new: set[int] = set()
+    for overlap, i, j in pairs:
+        if overlap < SAME_PLACE_IOU:
+            break
+        if i in used_old or j in used_new:
+            continue
+        used_old.add(i)
+        used_new.add(j)
+        old, new = said[i], faces[j]
+        for person_id, state in old.assignments:
+            s.add(FaceAssignment(face_id=new.id, person_id=person_id, state=state))
+        if old.decision is not None:
+            s.add(FaceRefDecision(face_id=new.id, decision=old.decision[0], decided_at=old.decision[1]))
+    return len(used_new)

@@ -321,8 +321,8 @@ class FaceRefDecision(Base):
 
     Keyed by the face, not by (face, person): a face belongs to one person at a time, and
     when it moves (merge, confirm into another person) the decision moves with it. One row
-    per face, so a face cannot be pinned and excluded at once. Deleted with the face (its
-    photo's content changed, so the face was found again)."""
+    per face, so a face cannot be pinned and excluded at once. Deleted with the face; when its
+    photo's content changed, the new face found in its place gets it (core.indexer)."""
 
     __tablename__ = "face_ref_decisions"
     __table_args__ = (CheckConstraint("decision IN ('pinned', 'excluded')", name="decision"),)

@@ -23,9 +23,11 @@ def _summary(results: list) -> str:
     others = [f"{n(c, 'photo')} {what}" for c, what in (
         (total("changed"), "changed and read again"), (total("moved"), "moved"), (total("missing"), "missing"))
         if c]
-    if total("changed"):
-        # The indexer reads a changed photo's faces anew, so the names given to them are gone.
-        others.append(f"faces of {n(total('changed'), 'changed photo')} were found again: name them again")
+    # A changed photo's faces are found anew: one still in its place keeps its name and pin.
+    if total("faces_kept"):
+        others.append(f"{n(total('faces_kept'), 'named face')} of changed photos kept in place")
+    if total("faces_lost"):
+        others.append(f"{n(total('faces_lost'), 'named face')} of changed photos not found in place: name them again")
     known = total("unchanged") + total("reappeared")
     if new:
         text = f"Added {n(new, 'photo')}, {n(faces, 'face')} found"

@@ -113,6 +113,51 @@ def test_changed_content_is_detected_again(lib, lib_dir, backend):
     assert len([f for f in lib.faces() if f.photo.name == "b.png"]) == 2
 
 
+def _rewrite(path: Path, faces, size=(160, 120)) -> None:
+    """The photo's bytes change (as when another program re-tags or resizes it)."""
+    draw_photo(path, faces, size)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000_000))
+
+
+def test_a_changed_photo_keeps_what_was_said_of_faces_still_in_their_place(lib, lib_dir, backend):
+    lib.index([lib_dir])
+    a = lib_dir / "2019" / "a.png"
+    alice, bob = sorted((f for f in lib.faces() if f.photo == a), key=lambda f: f.box[0])
+    lib.rename_person(alice.person_id, "Alice")
+    lib.confirm_face(alice.id)
+    lib.pin_reference(alice.id)
+    lib.confirm_face(bob.id)
+    before = a.read_bytes()
+    # Alice's face where it was; Bob's face moved far away; a new face (Carol) appears.
+    _rewrite(a, [(ALICE, 0, 10, 10), (BOB, 0, 100, 80), (CAROL, 1, 60, 40)])
+    assert a.read_bytes() != before
+    r = lib.index([lib_dir])
+    assert r.changed == 1 and r.faces_found == 3 and (r.faces_kept, r.faces_lost) == (1, 1)  # Bob moved
+    now = {f.box[:2]: f for f in lib.faces() if f.photo == a}
+    assert len(now) == 3
+    kept = now[alice.box[:2]]
+    assert (kept.person_id, kept.person_name, kept.assignment, kept.reference) == (
+        alice.person_id, "Alice", "confirmed", "pinned")
+    others = [f for box, f in now.items() if box != alice.box[:2]]
+    assert all(f.reference is None and f.assignment != "confirmed" for f in others)
+    assert lib.person(alice.person_id).name == "Alice"  # not left empty and removed
+
+
+def test_a_face_a_pixel_away_is_still_in_its_place(lib, lib_dir, backend):
+    """A re-saved photo (another program's edit) may shift a detected box a little."""
+    lib.index([lib_dir])
+    b = lib_dir / "2019" / "b.png"
+    (face,) = [f for f in lib.faces() if f.photo == b]
+    lib.rename_person(face.person_id, "Alice")
+    lib.confirm_face(face.id)
+    _rewrite(b, [(ALICE, 5, 41, 41)])
+    r = lib.index([lib_dir])
+    assert r.faces_kept == 1
+    (now,) = [f for f in lib.faces() if f.photo == b]
+    assert (now.person_name, now.assignment) == ("Alice", "confirmed")
+
+
 def test_moved_and_renamed_files_keep_their_faces_and_people(lib, lib_dir, backend):
     lib.index([lib_dir])
     lib.rename_person(next(f.person_id for f in lib.faces() if f.photo.name == "b.png"), "Alice")

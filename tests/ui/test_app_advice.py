@@ -48,6 +48,7 @@ def test_rescan_folder_in_the_sidebar_reads_a_changed_photo_again(qtbot, tmp_pat
     draw_photo(root / "a.png", [(1, 0, 10, 10)])
     lib = open_test_library(tmp_path / "home")
     lib.index([root])
+    lib.name_faces([lib.faces()[0].id], "Ann")
     ctx, window = open_app(lib)
     draw_photo(root / "a.png", [(1, 0, 10, 10), (2, 0, 100, 10)])  # edited elsewhere: a face more
     seen = []
@@ -59,9 +60,10 @@ def test_rescan_folder_in_the_sidebar_reads_a_changed_photo_again(qtbot, tmp_pat
     qtbot.waitUntil(lambda: any(s.startswith("Rescanned") for s in seen), timeout=60_000)
     wait_idle(qtbot, ctx)
     assert any("1 photo changed and read again" in s for s in seen), seen
-    # Its faces were found anew, so any names they had are gone: the user is told.
-    assert any("faces of 1 changed photo were found again: name them again" in s for s in seen), seen
+    # Its faces were found anew; Ann's, still in its place, kept her name, and the user is told.
+    assert any("1 named face of changed photos kept in place" in s for s in seen), seen
     assert lib.photo(lib.photos()[0].id) is not None and len(lib.faces()) == 2
+    assert sorted(f.person_name or "" for f in lib.faces()) == ["", "Ann"]
 
 
 def test_rescan_of_a_folder_that_is_not_there_says_so_and_changes_nothing(qtbot, tmp_path, open_app):

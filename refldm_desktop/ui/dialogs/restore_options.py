@@ -235,9 +235,10 @@ class FaceRow(QGroupBox):
         """The photo's steps or guidance changed: a face value the user left as the photo's
         takes the new one, so what the row shows is what the face gets."""
         steps, cfg, _ = self.photo_values()
-        for box, was, now in ((self.steps, self._follows[0], steps), (self.cfg, self._follows[1], cfg)):
-            if round(box.value(), 2) == was:
-                box.setValue(now)
+        if self.steps.value() == self._follows[0]:
+            self.steps.setValue(steps)
+        if round(self.cfg.value(), 2) == self._follows[1]:
+            self.cfg.setValue(cfg)
         self._follows = (steps, round(cfg, 2))
 
     def own_settings(self) -> dict[str, Any] | None:

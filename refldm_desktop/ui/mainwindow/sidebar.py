@@ -118,8 +118,8 @@ class Sidebar(QTreeWidget):
         a = menu.addAction("Rescan Folder", lambda: self.rescan(folder))
         a.setObjectName("rescanFolderAction")
         a.setToolTip(
-            "Read the folder again: new, changed, moved and missing photos. The faces of a photo "
-            "changed on disk are found again, so their names and pins must be given again"
+            "Read the folder again: new, changed, moved and missing photos. A photo changed on disk "
+            "has its faces found again: a face still in its place keeps its name and pin"
         )
         return menu
 
