@@ -110,6 +110,8 @@ class CliError(RefldmError):
 
 # -- what to do, said on the command line -------------------------------------------------
 
+NO_REFS_FLAG = "--no-refs-ok"  # restore faces without references too (restore, clean-album)
+
 
 class Advice(StrEnum):
     """Advice that names a command-line verb or option. Each value is the words the command
@@ -127,8 +129,8 @@ class Advice(StrEnum):
     )
     INSTALL_MODEL = "run `refldm-desktop models install`"
     RESTORE_AGAIN = "queue it again with `restore PHOTO`"
-    NO_REFS_OK = "allow reference-free restoration: --no-refs-ok"
-    NO_REFS_RESTORES = "--no-refs-ok restores it"
+    NO_REFS_OK = f"allow reference-free restoration: {NO_REFS_FLAG}"
+    NO_REFS_RESTORES = f"{NO_REFS_FLAG} restores it"
     SMALLER_UPSCALE = "use a smaller --upscale"
     FIX_SETTINGS = "fix it with `refldm-desktop config set`"
     CONFIRM_FACE = "faces confirm {face} --person ID"

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from refldm_desktop.core.changes import LibraryError, NotFound
 from refldm_desktop.core.events import Change
 from refldm_desktop.core.progress import Progress, ProgressFn
-from refldm_desktop.core.restoring import FACE_SETTINGS, face_settings
+from refldm_desktop.core.restoring import FACE_SETTINGS, SEED_LIMIT, face_settings
 from refldm_desktop.db.models import Photo
 from refldm_desktop.defaults import DEFAULT_RESTORER, check_device
 from refldm_desktop.jobs.lock import RunnerBusy, RunnerLock
@@ -141,8 +141,8 @@ class Jobs:
             check_device(device)
         except ValueError as exc:
             raise LibraryError(f"unknown device {device!r}: {exc}") from None
-        if seed is not None and not 0 <= seed < 2**63:
-            raise LibraryError(f"seed must be between 0 and 2**63-1, got {seed}")
+        if seed is not None and not 0 <= seed < SEED_LIMIT:
+            raise LibraryError(f"seed must be between 0 and {SEED_LIMIT - 1}, got {seed}")
         options = dict(options or {})
         if options.get(FACE_SETTINGS) is not None:
             # Checked now, so a bad value is refused before anything is queued.

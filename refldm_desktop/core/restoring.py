@@ -33,7 +33,7 @@ import numpy as np
 from sqlalchemy import and_, select
 
 from refldm_desktop.core.changes import LibraryError, NotFound
-from refldm_desktop.errors import Advice, advise
+from refldm_desktop.errors import NO_REFS_FLAG, Advice, advise
 from refldm_desktop.core.outcomes import FaceOutcome, FaceStatus, PhotoOutcome
 from refldm_desktop.core.people import LIVE
 from refldm_desktop.core.progress import Cancel, Cancelled, ProgressFn, is_cancelled, report
@@ -133,7 +133,7 @@ class RestoreSettings:
 # optional; what a face leaves out is the photo's. Upscaling is the photo's alone: it
 # enlarges the whole photo before any face is restored.
 FACE_SETTINGS = "face_settings"
-_SEED_LIMIT = 2**63
+SEED_LIMIT = 2**63  # seeds are stored as SQLite integers (signed 64-bit)
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def face_settings(raw: Any) -> dict[int, FaceSettings]:
                                 or not math.isfinite(cfg) or cfg < 0):
             raise LibraryError(f"{where}: cfg must be a number >= 0, got {cfg!r}")
         out[face_id] = FaceSettings(_whole(value, "steps", 1, None, where), None if cfg is None else float(cfg),
-                                    _whole(value, "seed", 0, _SEED_LIMIT, where))
+                                    _whole(value, "seed", 0, SEED_LIMIT, where))
     return out
 
 
@@ -391,7 +391,6 @@ class LeftOut(enum.StrEnum):
 
 
 # What includes the faces a batch left out for want of references, without them.
-NO_REFS_FLAG = Advice.NO_REFS_RESTORES.value.split()[0]  # "--no-refs-ok"
 
 
 @dataclass(frozen=True)
