@@ -89,3 +89,31 @@ def test_a_comparisons_face_names_follow_a_rename_and_its_undo(qtbot, tmp_path, 
     qtbot.waitUntil(lambda: choice.itemText(1) == f"Alice (face {face.id})", timeout=WAIT)
     assert choice.currentIndex() == 1  # the face shown stays chosen
     assert compare.canvas.zoom == pytest.approx(2.5, abs=1e-9)
+
+
+def test_a_comparison_whose_copy_is_discarded_elsewhere_offers_nothing_to_keep(qtbot, tmp_path, open_app):
+    """The same result open on the Library and the Restored pages, or discarded from the
+    command line: the other view still offered Keep and Discard of a file that was gone."""
+    from fakes import draw_photo, open_test_library
+    from refldm_desktop.core.restoring import RestoreSettings
+
+    root = tmp_path / "Pictures"
+    draw_photo(root / "beach.png", [(1, 0, 10, 10)])
+    lib = open_test_library(tmp_path / "home")
+    lib.index([root])
+    (photo,) = lib.photos()
+    queued = lib.restoring.enqueue([photo.id], RestoreSettings(restorer="passthrough", no_refs_ok=True,
+                                                               output_dir=tmp_path / "out"))
+    assert lib.jobs.run(batch_id=queued.batch_id).done
+    (version,) = lib.jobs.versions(photo.id)
+    ctx, window = open_app(lib)
+    page = window.show_page("photos")
+    page.open_compare(version.id)
+    compare = page.compare_view
+    qtbot.waitUntil(lambda: compare.loaded is not None and compare.discard.isEnabled(), timeout=WAIT)
+    lib.jobs.keep_version(version.id)  # a change to this version that leaves it there
+    qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=WAIT)
+    assert compare.keep.isEnabled() and compare.discard.isEnabled()
+    lib.jobs.discard_version(version.id)
+    qtbot.waitUntil(lambda: not compare.discard.isEnabled(), timeout=WAIT)
+    assert not compare.keep.isEnabled() and "discarded" in compare.title.text()

@@ -419,13 +419,31 @@ class CompareView(QWidget):
 
     def _on_change(self, change) -> None:
         """A face's person renamed, moved or undone: the names follow (the picture, its
-        zoom and the references stay)."""
+        zoom and the references stay). The version discarded elsewhere (the other page's
+        compare view, the command line): nothing is left to keep or discard."""
         loaded = self.loaded
-        if loaded is None or not {"people", "faces"} & set(change.areas):
+        if loaded is None:
             return
-        lib, vid, ids = self.ctx.library, loaded.version.id, list(loaded.names)
-        self.ctx.tasks.run(lambda: face_names(lib, ids), lambda names: self._renamed(vid, names),
-                           label="Reading names")
+        lib, vid = self.ctx.library, loaded.version.id
+        if {"people", "faces"} & set(change.areas):
+            ids = list(loaded.names)
+            self.ctx.tasks.run(lambda: face_names(lib, ids), lambda names: self._renamed(vid, names),
+                               label="Reading names")
+        versions = change.ids.get("versions") if not change.external else None
+        if "versions" in change.areas and (versions is None or vid in versions):
+            pid = loaded.version.photo_id
+
+            def there() -> bool:
+                return any(v.id == vid for v in (lib.jobs.versions(pid) if pid is not None else lib.jobs.versions()))
+
+            self.ctx.tasks.run(there, lambda still: still or self._discarded(vid), label="Reading versions")
+
+    def _discarded(self, version_id: int) -> None:
+        if self.loaded is None or self.loaded.version.id != version_id:
+            return
+        self.keep.setEnabled(False)
+        self.discard.setEnabled(False)
+        self.title.setText(f"{Path(self.loaded.version.output).name} was discarded; the original is untouched")
 
     def _renamed(self, version_id: int, names: dict[int, str]) -> None:
         loaded = self.loaded
