@@ -59,20 +59,11 @@ def test_a_persons_name_field_follows_the_undo_of_its_rename(qtbot, tmp_path, op
 def test_a_comparisons_face_names_follow_a_rename_and_its_undo(qtbot, tmp_path, open_app):
     """The compare view named each face as it was when it opened: a face named (or its
     person renamed) while it was on screen kept its old name there."""
-    from fakes import draw_photo, open_test_library
-    from refldm_desktop.core.restoring import RestoreSettings
+    from ui_testlib import restored_library
 
-    root = tmp_path / "Pictures"
-    draw_photo(root / "beach.png", [(1, 0, 10, 10)])
-    lib = open_test_library(tmp_path / "home")
-    lib.index([root])
-    (photo,) = lib.photos()
+    lib, photo, version = restored_library(tmp_path)
     (face,) = lib.faces()
     lib.rename_person(face.person_id, "Alice")
-    queued = lib.restoring.enqueue([photo.id], RestoreSettings(restorer="passthrough", no_refs_ok=True,
-                                                               output_dir=tmp_path / "out"))
-    assert lib.jobs.run(batch_id=queued.batch_id).done
-    (version,) = lib.jobs.versions(photo.id)
     ctx, window = open_app(lib)
     page = window.show_page("photos")
     page.open_compare(version.id)
@@ -94,18 +85,9 @@ def test_a_comparisons_face_names_follow_a_rename_and_its_undo(qtbot, tmp_path, 
 def test_a_comparison_whose_copy_is_discarded_elsewhere_offers_nothing_to_keep(qtbot, tmp_path, open_app):
     """The same result open on the Library and the Restored pages, or discarded from the
     command line: the other view still offered Keep and Discard of a file that was gone."""
-    from fakes import draw_photo, open_test_library
-    from refldm_desktop.core.restoring import RestoreSettings
+    from ui_testlib import restored_library
 
-    root = tmp_path / "Pictures"
-    draw_photo(root / "beach.png", [(1, 0, 10, 10)])
-    lib = open_test_library(tmp_path / "home")
-    lib.index([root])
-    (photo,) = lib.photos()
-    queued = lib.restoring.enqueue([photo.id], RestoreSettings(restorer="passthrough", no_refs_ok=True,
-                                                               output_dir=tmp_path / "out"))
-    assert lib.jobs.run(batch_id=queued.batch_id).done
-    (version,) = lib.jobs.versions(photo.id)
+    lib, photo, version = restored_library(tmp_path)
     ctx, window = open_app(lib)
     page = window.show_page("photos")
     page.open_compare(version.id)

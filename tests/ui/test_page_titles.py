@@ -135,19 +135,10 @@ def test_a_photo_or_comparison_over_the_grid_has_its_own_title(qtbot, tmp_path, 
     going back, the grid's title and count are back."""
     from PySide6.QtWidgets import QPushButton
 
-    from fakes import draw_photo, open_test_library
-    from refldm_desktop.core.restoring import RestoreSettings
+    from ui_testlib import restored_library
 
-    root = tmp_path / "Pictures"
-    draw_photo(root / "beach.png", [(1, 0, 10, 10)])
-    draw_photo(root / "party.png", [(2, 0, 10, 10)])
-    lib = open_test_library(tmp_path / "home")
-    lib.index([root])
-    beach = next(p.id for p in lib.photos() if p.path.name == "beach.png")
-    queued = lib.restoring.enqueue([beach], RestoreSettings(restorer="passthrough", no_refs_ok=True,
-                                                             output_dir=tmp_path / "out"))
-    assert lib.jobs.run(batch_id=queued.batch_id).done
-    (version,) = lib.jobs.versions(beach)
+    lib, photo, version = restored_library(tmp_path, ("beach.png", "party.png"))
+    beach = photo.id
     ctx, window = open_app(lib)
     page = window.show_page("photos")
     qtbot.waitUntil(lambda: page.title.text() == "All photos" and page.count.text() == "2 photos", timeout=30_000)
