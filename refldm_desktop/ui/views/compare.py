@@ -436,7 +436,11 @@ class CompareView(QWidget):
             def there() -> bool:
                 return any(v.id == vid for v in (lib.jobs.versions(pid) if pid is not None else lib.jobs.versions()))
 
-            self.ctx.tasks.run(there, lambda still: still or self._discarded(vid), label="Reading versions")
+            def read(still: bool) -> None:
+                if not still:
+                    self._discarded(vid)
+
+            self.ctx.tasks.run(there, read, label="Reading versions")
 
     def _discarded(self, version_id: int) -> None:
         if self.loaded is None or self.loaded.version.id != version_id:
