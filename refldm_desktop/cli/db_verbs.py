@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser(
         "restore-backup",
         help="replace the database with a backup (the newest whole one by default)",
-        description="The current database is kept beside it, renamed, never deleted. Close "
-        "the app first. Photos indexed after the backup are found again by the next `index`.",
+        description="The current database is kept beside it, renamed, never deleted; a whole one is "
+        "also backed up first, so that this can be undone. Close the app first (or use its Tools › "
+        "Check Library…). Photos indexed after the backup are found again by the next `index`.",
     )
     p.add_argument("backup", nargs="?", type=Path, metavar="FILE", help="a backup file (default: the newest whole one)")
     p.set_defaults(func=cmd_restore_backup)

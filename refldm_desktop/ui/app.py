@@ -107,15 +107,16 @@ class OpenApp(QObject):
     def open_or_offer_way_back(self, paths: Sequence[Path] = ()) -> bool:
         """Open the window; when the library's database is damaged, show Check Library
         instead, offering the newest whole backup. False when the library did not open."""
-        from refldm_desktop.errors import DatabaseError
+        from refldm_desktop.errors import translate
         from refldm_desktop.ui.advice import damage_advised
 
         try:
             self.open(paths)
-        except DatabaseError as exc:
-            if not damage_advised(str(exc)):
+        except Exception as exc:  # SQLite's own error too, when a damaged page is read at opening
+            known = translate(exc)
+            if known is None or not damage_advised(str(known)):
                 raise
-            self.failure = str(exc)
+            self.failure = str(known)
             self.check_library(failure=self.failure)
             return False
         return True
@@ -221,9 +222,9 @@ class OpenApp(QObject):
         kept = (f"The library as it was is kept as a backup ({went.kept.taken:%d %b %Y, %H:%M}): "
                 "Tools › Check Library… goes back to it." if went.kept is not None else
                 f"The damaged database is kept as {went.replaced}." if went.replaced is not None else "")
-        text = (f"Your library is back as it was on {when(backup)}. {kept}\n\n"
-                "Photos added since then come back when you rescan their folders.")
-        box = QMessageBox(QMessageBox.Icon.Information, "Back to a Backup", text.replace("  ", " "),
+        text = " ".join(filter(None, (f"Your library is back as it was on {when(backup)}.", kept)))
+        text += "\n\nPhotos added since then come back when you rescan their folders."
+        box = QMessageBox(QMessageBox.Icon.Information, "Back to a Backup", text,
                           QMessageBox.StandardButton.Ok, window)
         box.setObjectName("wentBack")
         box.setAccessibleName("Back to a backup")
