@@ -219,7 +219,7 @@ class OpenApp(QObject):
 
         from refldm_desktop.ui.dialogs.check_library import when
 
-        kept = (f"The library as it was is kept as a backup ({went.kept.taken:%d %b %Y, %H:%M}): "
+        kept = (f"The library as it was is kept as a backup ({when(went.kept)}): "
                 "Tools › Check Library… goes back to it." if went.kept is not None else
                 f"The damaged database is kept as {went.replaced}." if went.replaced is not None else "")
         text = " ".join(filter(None, (f"Your library is back as it was on {when(backup)}.", kept)))

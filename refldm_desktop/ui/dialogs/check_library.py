@@ -37,7 +37,7 @@ COLUMNS = ("Taken", "Size", "State", "Why")
 
 
 def when(info: "BackupInfo") -> str:
-    return info.taken.strftime("%d %b %Y, %H:%M")
+    return info.taken.strftime("%d %b %Y, %H:%M:%S")  # seconds: two backups in a minute tell apart
 
 
 def size_words(n: int) -> str:
@@ -145,7 +145,12 @@ class CheckLibraryDialog(QDialog):
     def _show(self, check: "LibraryCheck", select: str = "") -> None:
         self.check = check
         self.state.setText(check.summary())
-        self.state.setProperty("damaged", not check.whole)
+        font = self.state.font()
+        font.setBold(not check.whole)  # what must be done stands out
+        self.state.setFont(font)
+        # The failure that opened the dialog says again what the check says: shown only
+        # when the check finds the database whole (the failure was then elsewhere).
+        self.failure.setVisible(bool(self.failure.text()) and check.whole)
         self.table.setRowCount(len(check.backups))
         for r, b in enumerate(check.backups):
             state = "whole" if b.whole else f"damaged: {b.problems[0]}"
