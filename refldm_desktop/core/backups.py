@@ -71,7 +71,7 @@ class LibraryCheck:
         """One plain sentence: is the library whole, and if not, what to do."""
         if self.whole:
             return "Your library is whole: nothing is wrong with its database."
-        what = "there is no library database yet" if not self.exists else f"its database is damaged ({self.problems[0]})"
+        what = "there is no library database yet" if not self.exists else f"its database is damaged; {self.problems[0]}"
         if self.newest_whole is not None:
             return f"Your library cannot be used: {what}. Go back to the newest whole backup to use it again."
         return (f"Your library cannot be used: {what}, and there is no whole backup. Move {self.database} "

@@ -142,7 +142,9 @@ class OpenApp(QObject):
         if ctx.jobs.current_job_id is not None:
             return ("A job is running. Wait for it to finish, or cancel it in Jobs, then go back to the backup "
                     "(jobs waiting in the queue are kept in the replaced database).")
-        long = [t.label for t in ctx.tasks.active() if t.long]
+        # Work the user started (indexing, a model download); unnamed background work (the
+        # device's speed) is cancelled with the window instead.
+        long = [t.label for t in ctx.tasks.active() if t.long and t.label]
         if long:
             return f"{long[0]} is still running. Wait for it to finish (or cancel it), then go back to the backup."
         return None

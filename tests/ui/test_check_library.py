@@ -127,6 +127,20 @@ def test_going_back_reopens_the_window_over_the_backup_and_waits_for_a_running_j
     assert dialog.confirm is None and not reopened
     refused.accept()
     monkeypatch.undo()
+    # Indexing (work the user started) makes it wait too; unnamed background work does not.
+    import threading
+
+    gate = threading.Event()
+    ctx.tasks.run_long("Adding photos", lambda _task: gate.wait(30))
+    _click(qtbot, dialog.buttons["goBack"])
+    refused = [b for b in dialog.findChildren(QMessageBox, "goBackRefused") if b.isVisible()]
+    assert refused and "Adding photos is still running" in refused[0].text() and dialog.confirm is None
+    refused[0].accept()
+    gate.set()
+    wait_idle(qtbot, ctx)
+    gate.clear()
+    # (the device's speed is measured so): it ends when the window closes for going back
+    ctx.tasks.run_long("", lambda task: [gate.wait(0.05) for _ in range(600) if not task.cancelled()])
 
     _click(qtbot, dialog.buttons["goBack"])
     text = _agree(qtbot, dialog)

@@ -214,7 +214,7 @@ class CheckLibraryDialog(QDialog):
         yes.setObjectName("goBackYes")
         yes.setAccessibleName("Go back to this backup")
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)  # Enter does not replace the library
-        box.accepted.connect(lambda: self._agreed(b))
+        yes.clicked.connect(lambda _=False: self._agreed(b))  # a box's custom button need not "accept" it
         self.confirm = box
         box.open()
 
