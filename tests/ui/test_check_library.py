@@ -13,7 +13,7 @@ from musthave import require_module
 require_module("PySide6")
 require_module("pytestqt")
 
-from conftest import wait_idle  # noqa: E402
+from ui_testlib import wait_idle  # noqa: E402
 
 
 def _photos(folder: Path, n: int, start: int = 0) -> Path:
