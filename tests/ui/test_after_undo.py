@@ -28,13 +28,10 @@ def test_a_persons_name_field_follows_the_undo_of_its_rename(qtbot, tmp_path, op
     (owner,) = lib.people()
     lib.rename_person(owner.id, "Alice")
     ctx, window = open_app(lib)
-    window.show()
-    qtbot.waitExposed(window)
     people = window.show_page("people")
     people.open_person(owner.id)
     page = people.person_page
     qtbot.waitUntil(lambda: page.person is not None and page.name.text() == "Alice", timeout=WAIT)
-    window.activateWindow()
     page.name.setFocus()
     qtbot.waitUntil(page.name.hasFocus, timeout=WAIT)
     page.name.selectAll()
