@@ -53,10 +53,10 @@ def for_app(text: str | None) -> str:
     return _in_app_words()(text) if text else ""
 
 
-def damage_advised(text: str) -> bool:
+def damage_advised(text: str, *, or_doubt: bool = False) -> bool:
     """Whether `text` says the library's database is damaged (it then gives the way back, in
-    the command line's words or the app's): the app offers Check Library with it."""
-    return DAMAGE_WORDS in text or Advice.DB_CHECK.pattern().search(text) is not None
+    the command line's words or the app's): the app offers Check Library with it. With
+    `or_doubt`, also when it only advises checking whether the library is whole."""
+    kinds = (Advice.DB_CHECK, Advice.DB_CHECK_INTACT) if or_doubt else (Advice.DB_CHECK,)
+    return any(APP_WORDS[k] in text or k.pattern().search(text) is not None for k in kinds)
 
-
-DAMAGE_WORDS = APP_WORDS[Advice.DB_CHECK]

@@ -63,9 +63,14 @@ def going_back_words(info: "BackupInfo", current_whole: bool) -> str:
 
 def failure_words(text: str) -> str:
     """Why the library failed, without the advice to open this dialog (it is open)."""
-    from refldm_desktop.ui.advice import DAMAGE_WORDS, for_app
+    from refldm_desktop.errors import Advice
+    from refldm_desktop.ui.advice import APP_WORDS, for_app
 
-    text = for_app(text).replace(f": {DAMAGE_WORDS}", "").replace(DAMAGE_WORDS, "").strip()
+    text = for_app(text)
+    for kind in (Advice.DB_CHECK, Advice.DB_CHECK_INTACT):
+        words = APP_WORDS[kind]
+        text = text.replace(f": {words}", "").replace(f"; {words}", "").replace(words, "")
+    text = text.strip()
     return f"What went wrong: {text}." if text else ""
 
 

@@ -35,7 +35,7 @@ def show_error(parent: QWidget | None, line: str, details: str = "") -> QMessage
     copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(f"{line}\n\n{details}".strip()))
     window = parent.window() if parent is not None else None
     check = getattr(window, "check_library", None)
-    if callable(check) and damage_advised(line):  # the way back, one click away
+    if callable(check) and damage_advised(line, or_doubt=True):  # the way back, one click away
         offer = box.addButton("Check &Library…", QMessageBox.ButtonRole.AcceptRole)
         offer.setObjectName("checkLibraryButton")
         offer.setAccessibleName("Check the library and go back to a backup")
