@@ -10,6 +10,7 @@ reports progress and can be cancelled, so it never holds up the quick lane.
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 import traceback
@@ -17,6 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+# What PySide says when a callback touches a Qt object that has been deleted.
+_GONE = ("already deleted", "has been deleted")
 
 Success = Callable[[Any], None]
 Failure = Callable[[BaseException, str], None]
@@ -167,6 +173,12 @@ class TaskRunner(QObject):
             else:
                 line = describe(error)
                 self.failed.emit(task, f"{task.label}: {line}" if task.label else line, details)
+        except RuntimeError as exc:
+            # The view or model that asked was closed while its work ran: nobody is left to
+            # tell, and its Qt side is gone (any other error still reaches the user).
+            if not any(words in str(exc) for words in _GONE):
+                raise
+            log.debug("%s: its receiver was closed before the result came: %s", task.label or "task", exc)
         finally:
             if task.long:
                 self.finished.emit(task)

@@ -73,6 +73,33 @@ def test_a_failing_call_comes_back_as_one_line_with_details(qtbot, tmp_path, ope
     assert "Traceback" in details and "boom" in details
 
 
+def test_work_for_a_closed_view_is_dropped_quietly_and_other_errors_still_show(qtbot, fake_ctx):
+    """A view closed while its query ran must not crash the window when the result comes;
+    a callback's own bug must still reach the user."""
+    import threading
+
+    from PySide6.QtCore import QObject, Signal
+
+    class Receiver(QObject):
+        got = Signal()
+
+    gate = threading.Event()
+    receiver = Receiver()
+    task = fake_ctx.tasks.run(lambda: gate.wait(10), lambda _result: receiver.got.emit(), label="Listing")
+    receiver.deleteLater()
+    qtbot.waitUntil(lambda: not __import__("shiboken6").isValid(receiver), timeout=5_000)
+    gate.set()
+    qtbot.waitUntil(lambda: task not in fake_ctx.tasks.active(), timeout=10_000)  # no exception raised
+
+    def buggy(_result):
+        raise RuntimeError("a callback's own bug")
+
+    with qtbot.captureExceptions() as caught:
+        done = fake_ctx.tasks.run(lambda: 1, buggy)
+        qtbot.waitUntil(lambda: done not in fake_ctx.tasks.active(), timeout=10_000)
+    assert [str(e[1]) for e in caught] == ["a callback's own bug"]
+
+
 def test_first_run_offers_to_add_folders(qtbot, tmp_path, open_app):
     from PySide6.QtWidgets import QDialog, QLabel
 
