@@ -40,7 +40,9 @@ def make_qapp(argv: Sequence[str] | None = None) -> QApplication:
     from refldm_desktop.ui.resources import icon, style_sheet
 
     app.setWindowIcon(icon("app.svg"))
-    app.setStyleSheet(style_sheet())
+    sheet = style_sheet()
+    if app.styleSheet() != sheet:  # setting it again restyles every widget alive, for nothing
+        app.setStyleSheet(sheet)
     return app
 
 
