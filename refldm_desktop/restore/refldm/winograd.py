@@ -48,12 +48,12 @@ _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
 
 
 def transform_weight(weight: "torch.Tensor") -> "torch.Tensor":
-    """[out, in, 3, 3] -> [36, in, out]: G w G^T per channel pair, index column * 6 + row
+    """[out, in, 3, 3] -> [36, in, out]: G w G^T per channel pair, index row * 6 + column
     of the 6x6 transform (the order the input transform below writes)."""
     import torch
 
     g = torch.tensor(_G, dtype=torch.float64)
-    u = torch.einsum("ri,koij,cj->crok", g, weight.detach().double(), g)
+    u = torch.einsum("ri,koij,cj->rcok", g, weight.detach().double(), g)
     return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
 
 
@@ -68,7 +68,9 @@ def conv3x3(x: "torch.Tensor", u: "torch.Tensor", bias: "torch.Tensor | None") -
     channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     xl = x.permute(0, 2, 3, 1)  # NHWC: channels innermost, as the matrix products read them
     out = torch.empty((n, 4 * th, 4 * tw, k), dtype=x.dtype)
-    rows = max(1, min(th, STRIPE_VALUES // (36 * n * tw * max(c, k))))
+    # Stripes of block rows as even as they can be: a short last stripe's products are slow.
+    stripes = -(-th // max(1, STRIPE_VALUES // (36 * n * tw * max(c, k))))
+    rows = -(-th // stripes)
     for r0 in range(0, th, rows):
         r1 = min(th, r0 + rows)
         v = _transform_input(xl, r0, r1, tw)
@@ -81,7 +83,7 @@ def conv3x3(x: "torch.Tensor", u: "torch.Tensor", bias: "torch.Tensor | None") -
 
 
 def _transform_input(xl: "torch.Tensor", r0: int, r1: int, tw: int) -> "torch.Tensor":
-    """B^T d B of the 6x6 input blocks of block rows [r0, r1) -> [6 col, 6 row, N, rows, tw, C]."""
+    """B^T d B of the 6x6 input blocks of block rows [r0, r1) -> [6 row, 6 col, N, rows, tw, C]."""
     import torch
 
     n, h, w, c = xl.shape
@@ -96,16 +98,17 @@ def _transform_input(xl: "torch.Tensor", r0: int, r1: int, tw: int) -> "torch.Te
     pad[:, :, :1].zero_()
     pad[:, :, w + 1:].zero_()
     # Columns, then rows: each block's six columns (rows) are every fourth one from k.
+    # Each result is written whole and in order (the first axis), which is what the cache likes.
     cols = _b_transform([pad[:, :, j::4][:, :, :tw] for j in range(6)], (6, n, 4 * nr + 2, tw, c), xl)
-    return _b_transform([cols[:, :, i::4][:, :, :nr] for i in range(6)], (6, 6, n, nr, tw, c), xl, axis=1)
+    return _b_transform([cols[:, :, i::4][:, :, :nr] for i in range(6)], (6, 6, n, nr, tw, c), xl)
 
 
-def _b_transform(d: list, shape: tuple[int, ...], like: "torch.Tensor", axis: int = 0) -> "torch.Tensor":
-    """The six rows of B^T d along a new axis `axis` of a tensor of `shape`."""
+def _b_transform(d: list, shape: tuple[int, ...], like: "torch.Tensor") -> "torch.Tensor":
+    """The six rows of B^T d along a new first axis of a tensor of `shape`."""
     import torch
 
     out = torch.empty(shape, dtype=like.dtype)
-    r = [out.select(axis, i) for i in range(6)]
+    r = list(out)
     d0, d1, d2, d3, d4, d5 = d
     # 4 d0 - 5 d2 + d4
     torch.add(d4, d2, alpha=-5, out=r[0])
@@ -128,24 +131,24 @@ def _b_transform(d: list, shape: tuple[int, ...], like: "torch.Tensor", axis: in
 
 
 def _transform_output(m: "torch.Tensor", out: "torch.Tensor") -> None:
-    """A^T m A of the products m [6 col, 6 row, N, rows, tw, K] into out [N, 4 rows, 4 tw, K]."""
+    """A^T m A of the products m [6 row, 6 col, N, rows, tw, K] into out [N, 4 rows, 4 tw, K]."""
     n, nr, tw, k = m.shape[2:]
-    # Rows first, with the six columns kept: [6 col, 4 row, N, rows, tw, K].
-    rows = _a_transform([m[:, i] for i in range(6)], [None] * 4, (6, 4, n, nr, tw, k), m, axis=1)
+    # Rows first, with the six columns kept: [4 row, 6 col, N, rows, tw, K].
+    rows = _a_transform(list(m), None, (4, 6, n, nr, tw, k), m)
     # Then columns, straight into the output: out[:, 4 a + i, 4 b + j] = result (i, j) of block (a, b).
     blocks = out.view(n, nr, 4, tw, 4, k)
     dest = [blocks[:, :, :, :, j] for j in range(4)]  # [N, rows, 4 row, tw, K]
-    _a_transform([rows[j].permute(1, 2, 0, 3, 4) for j in range(6)], dest, None, None)
+    _a_transform([rows[:, j].permute(1, 2, 0, 3, 4) for j in range(6)], dest)
 
 
-def _a_transform(d: list, dest: list, shape, like, axis: int = 0):
-    """The four rows of A^T d: into `dest` where given, else along a new axis of a new tensor."""
+def _a_transform(d: list, dest: list | None, shape=None, like=None):
+    """The four rows of A^T d: into `dest` where given, else along a new first axis of a new tensor."""
     import torch
 
     out = None
-    if dest[0] is None:
+    if dest is None:
         out = torch.empty(shape, dtype=like.dtype)
-        dest = [out.select(axis, i) for i in range(4)]
+        dest = list(out)
     d0, d1, d2, d3, d4, d5 = d
     s12, s34 = d1 + d2, d3 + d4
     # d0 + (d1 + d2) + (d3 + d4) and (d1 + d2) + 4 (d3 + d4)
