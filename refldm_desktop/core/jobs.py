@@ -58,6 +58,15 @@ class VersionDiscarded:
 
 RESTORE_KIND = "restore_photo"
 
+
+def _checked_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A restore job's options, with its FACE_SETTINGS checked and stored in one form, so a
+    bad value is refused before anything is queued."""
+    out = dict(options or {})
+    if out.get(FACE_SETTINGS) is not None:
+        out[FACE_SETTINGS] = {str(k): v.to_json() for k, v in face_settings(out[FACE_SETTINGS]).items()}
+    return out
+
 PhotoRef = int | str | os.PathLike[str]
 
 
@@ -126,12 +135,15 @@ class Jobs:
         options: Mapping[str, Any] | None = None,
         batch_id: str | None = None,
         priority: int = 0,
+        per_photo: Mapping[int, Mapping[str, Any]] | None = None,
     ) -> JobsEnqueued:
         """Queue a "restore_photo" job per photo. With the `batch_id` of an earlier run,
-        photos that already have a job in that batch are not queued again.
+        photos that already have a job in that batch are not queued again. `per_photo` adds
+        job options to a photo's job, over `options` (keyed by photo id).
 
-        The seed is fixed now (a random one when not given), so a job resumed after a
-        restart produces the same result it would have.
+        All or nothing: every photo's options are checked before any job is queued, and the
+        jobs are queued in one transaction. The seed is fixed now (a random one when not
+        given), so a job resumed after a restart produces the same result it would have.
         """
         if steps is not None and steps < 1:
             raise LibraryError(f"steps must be at least 1, got {steps}")
@@ -143,16 +155,20 @@ class Jobs:
             raise LibraryError(f"unknown device {device!r}: {exc}") from None
         if seed is not None and not 0 <= seed < SEED_LIMIT:
             raise LibraryError(f"seed must be between 0 and {SEED_LIMIT - 1}, got {seed}")
-        options = dict(options or {})
-        if options.get(FACE_SETTINGS) is not None:
-            # Checked now, so a bad value is refused before anything is queued.
-            options[FACE_SETTINGS] = {str(k): v.to_json() for k, v in face_settings(options[FACE_SETTINGS]).items()}
+        options = _checked_options(options)
         out = Path(output_dir).expanduser().absolute() if output_dir else self._lib.home.restored
         if out.exists() and not out.is_dir():
             raise LibraryError(f"the output folder {out} is a file, not a folder")
         ids = list(dict.fromkeys(self.photo_id(p) for p in photos))
         if not ids:
             raise LibraryError("no photo given")
+        own: dict[int, dict[str, Any]] = {}
+        for pid in ids:
+            if per_photo and per_photo.get(pid):
+                try:
+                    own[pid] = _checked_options({**options, **per_photo[pid]})
+                except LibraryError as exc:
+                    raise LibraryError(f"{self._photo_path(pid)}: {exc}; nothing was queued") from None
         seed = secrets.randbelow(2**31) if seed is None else int(seed)
         payload = {
             "restorer": restorer,
@@ -166,13 +182,17 @@ class Jobs:
         }
         r = self.queue.enqueue(
             RESTORE_KIND,
-            [(pid, {"photo_id": pid, **payload}) for pid in ids],
+            [(pid, {"photo_id": pid, **payload, "options": own.get(pid, options)}) for pid in ids],
             batch_id=batch_id,
             priority=priority,
         )
         if r.queued:
             self._lib._emit(Change.of(jobs=r.queued))
         return r
+
+    def _photo_path(self, photo_id: int) -> str:
+        with self._lib._Session() as s:
+            return s.scalar(select(Photo.path).where(Photo.id == photo_id)) or f"photo {photo_id}"
 
     # -- queries -------------------------------------------------------------------------
 

@@ -587,7 +587,8 @@ class Restoring:
         per_photo: Mapping[int, Mapping[str, Any]] | None = None,
     ) -> JobsEnqueued:
         """One job per photo. `per_photo` adds job options to a photo's job (a batch names
-        the faces to restore: {"face_ids": [...]})."""
+        the faces to restore: {"face_ids": [...]}). All or nothing: a photo whose options are
+        wrong is named in the error, and no photo is queued."""
         out_root = self.output_root(settings)
         if not settings.inside_library and out_root != self._lib.home.restored:
             from refldm_desktop.library.output import OutputError, check_destination
@@ -599,25 +600,11 @@ class Restoring:
         base = settings.job_options()
         # One seed for the whole run, recorded with every job.
         seed = secrets.randbelow(2**31) if settings.seed is None else settings.seed
-        if per_photo is None:
-            return self._lib.jobs.enqueue_restore(
-                list(photo_ids), restorer=settings.restorer, model=settings.model, steps=settings.steps,
-                cfg=settings.cfg, seed=seed, device=settings.device, output_dir=out_root,
-                options=base, batch_id=batch_id,
-            )
-        queued: list[int] = []
-        existing: list[int] = []
-        bid = batch_id
-        for pid in photo_ids:
-            r = self._lib.jobs.enqueue_restore(
-                [pid], restorer=settings.restorer, model=settings.model, steps=settings.steps,
-                cfg=settings.cfg, seed=seed, device=settings.device, output_dir=out_root,
-                options={**base, **per_photo.get(pid, {})}, batch_id=bid,
-            )
-            bid = r.batch_id
-            queued += r.queued
-            existing += r.existing
-        return JobsEnqueued(bid or "", tuple(queued), tuple(existing))
+        return self._lib.jobs.enqueue_restore(
+            list(photo_ids), restorer=settings.restorer, model=settings.model, steps=settings.steps,
+            cfg=settings.cfg, seed=seed, device=settings.device, output_dir=out_root,
+            options=base, batch_id=batch_id, per_photo=per_photo,
+        )
 
     # -- batches ----------------------------------------------------------------------
 

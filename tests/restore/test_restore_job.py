@@ -420,6 +420,30 @@ def test_bad_face_settings_are_refused_in_one_line_before_anything_is_queued(lib
     assert lib.jobs.list(all=True) == []
 
 
+def test_a_selection_is_queued_whole_or_not_at_all_and_the_error_names_the_bad_photo(lib, painter, tmp_path):
+    """Restore with Options over several photos: the second photo's face settings are wrong.
+    The first photo was once queued already (one job at a time) when the error came."""
+    a, b, c = photo(lib, "a.png"), photo(lib, "b.png"), photo(lib, "c.png")
+    face_b = next(f.id for f in lib.faces() if f.photo_id == b.id)
+    good = {"face_settings": {str(next(f.id for f in lib.faces() if f.photo_id == a.id)): {"seed": 3}}}
+    with pytest.raises(LibraryError) as caught:
+        lib.restoring.enqueue([a.id, b.id, c.id], RestoreSettings(restorer="painter"),
+                              per_photo={a.id: good, b.id: {"face_settings": {str(face_b): {"steps": 0}}}})
+    line = str(caught.value)
+    assert str(b.path) in line and str(a.path) not in line and "\n" not in line
+    assert f"face {face_b}: steps must be a whole number at least 1, got 0" in line
+    assert lib.jobs.list(all=True) == []
+    # Fixed, the same selection is queued in one batch, each photo with its own options.
+    queued = lib.restoring.enqueue([a.id, b.id, c.id], RestoreSettings(restorer="painter"),
+                                   per_photo={a.id: good, b.id: {"face_settings": {face_b: {"steps": 2}}}})
+    assert len(queued.queued) == 3
+    jobs = {j.photo_id: j for j in lib.jobs.list(all=True, batch_id=queued.batch_id)}
+    assert jobs[a.id].payload["options"]["face_settings"] == good["face_settings"]
+    assert jobs[b.id].payload["options"]["face_settings"] == {str(face_b): {"steps": 2}}
+    assert "face_settings" not in jobs[c.id].payload["options"]
+    assert len({j.payload["seed"] for j in jobs.values()}) == 1  # one run, one seed
+
+
 def test_a_job_with_bad_face_settings_fails_with_the_reason(lib, painter, tmp_path):
     """A job queued some other way (an older app, a hand-edited queue) is checked too."""
     a = photo(lib, "a.png")

@@ -32,11 +32,6 @@ def open_app(qtbot, tmp_path):
         ctx.close()
 
 
-def wait_idle(qtbot, ctx, timeout=60_000):
-    """Until no background task of the app is running."""
-    qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=timeout)
-
-
 @pytest.fixture
 def fake_ctx(qtbot, tmp_path):
     """An app context (no window) over a small library of fake faces: two people with

@@ -41,7 +41,7 @@ def test_a_photo_changed_on_disk_fails_its_job_with_advice_to_rescan_in_the_app(
 
 
 def test_rescan_folder_in_the_sidebar_reads_a_changed_photo_again(qtbot, tmp_path, open_app):
-    from conftest import wait_idle
+    from ui_testlib import wait_idle
     from fakes import draw_photo, open_test_library
 
     root = tmp_path / "Pictures"
@@ -69,7 +69,7 @@ def test_rescan_folder_in_the_sidebar_reads_a_changed_photo_again(qtbot, tmp_pat
 def test_rescan_of_a_folder_that_is_not_there_says_so_and_changes_nothing(qtbot, tmp_path, open_app):
     import shutil
 
-    from conftest import wait_idle
+    from ui_testlib import wait_idle
     from fakes import draw_photo, open_test_library
     from PySide6.QtGui import QAction
 

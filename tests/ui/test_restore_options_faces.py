@@ -75,3 +75,21 @@ def test_a_faces_own_settings_reach_the_job_and_others_keep_the_photos(qtbot, fa
     assert lib.jobs.run(batch_id=queued.batch_id).done
     (version,) = lib.jobs.versions(photo)
     assert version.sampling(mine.choice.face_id) == {"steps": 25, "cfg": 2.5, "seed": 42}
+
+
+def test_restoring_a_selection_with_a_bad_photo_queues_none_and_names_it(qtbot, fake_ctx):
+    """The app queues a selection in one go: one photo's wrong face settings leave no other
+    photo queued behind the error, and the error says which photo."""
+    from refldm_desktop.core.restoring import RestoreSettings
+    from refldm_desktop.ui.restore_ops import restore_photos
+
+    lib = fake_ctx.library
+    by_name = {p.path.name: p for p in lib.photos()}
+    first, second = by_name["p0.png"], by_name["p1.png"]
+    face = next(f.id for f in lib.faces() if f.photo_id == second.id)
+    with qtbot.waitSignal(fake_ctx.tasks.failed, timeout=WAIT) as failed:
+        restore_photos(fake_ctx, [first.id, second.id], RestoreSettings(restorer="passthrough"),
+                       per_photo={second.id: {"face_settings": {str(face): {"cfg": -1}}}})
+    _task, line, _details = failed.args
+    assert str(second.path) in line and str(first.path) not in line and "cfg must be a number >= 0" in line
+    assert lib.jobs.list(all=True) == []

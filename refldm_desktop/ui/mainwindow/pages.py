@@ -4,7 +4,10 @@ page's parent (the window's stack of pages) and returning a QWidget made inside 
 add a page by adding a PageSpec here.
 
 A page widget may have `show_arg(arg)` to open at something (a folder, a person id) when
-the window navigates to it, and `page_shown()` to refresh when it becomes visible.
+the window navigates to it, and `page_shown()` to refresh when it becomes visible. Its
+sidebar entry passes "" as the argument: the page's top (every photo, every person).
+A page that can show what belongs to another entry (the Library page showing a person's
+photos: People) has `sidebar_entry() -> (key, arg)`, the entry that says where the user is.
 """
 
 from __future__ import annotations

@@ -39,8 +39,9 @@ class Sidebar(QTreeWidget):
         for spec in PAGES:
             item = QTreeWidgetItem([spec.title])
             item.setData(0, KEY, spec.key)
-            if spec.folders:
-                item.setData(0, ARG, "")  # the page's "no folder": every photo, not the last folder
+            # The page's top: every photo (not the last folder), every person (not the last
+            # person's page). See pages.py.
+            item.setData(0, ARG, "")
             item.setIcon(0, icon(spec.icon))
             item.setToolTip(0, with_key(spec.title, spec.shortcut))
             self.addTopLevelItem(item)
@@ -131,7 +132,8 @@ class Sidebar(QTreeWidget):
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         # A click on the entry already chosen goes there again: back to every photo from a
-        # person's photos or a photo opened over the grid, which a selection change never tells.
+        # photo opened over the grid, to every person from a person's page or photos, which
+        # a selection change never tells.
         before = self.currentItem()
         super().mousePressEvent(event)
         item = self.itemAt(event.position().toPoint())

@@ -75,12 +75,16 @@ class MainWindow(QMainWindow):
 
     def show_page(self, key: str, arg: object = None) -> QWidget:
         widget = self.page_widget(key)
+        if arg is None and _entry(widget, key, arg)[0] != key:
+            # The page shows what belongs to another entry (the Library page a person's
+            # photos); asked for by its own name (Ctrl+1), it opens at its top, as its entry does.
+            arg = ""
         if arg is not None and hasattr(widget, "show_arg"):
             widget.show_arg(arg)
         self.stack.setCurrentWidget(widget)
         if hasattr(widget, "page_shown"):
             widget.page_shown()
-        self.sidebar.select(key, arg)
+        self.sidebar.select(*_entry(widget, key, arg))
         return widget
 
     def current_page(self) -> QWidget | None:
@@ -140,3 +144,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.statusBar().showMessage("Closing…")
         super().closeEvent(event)
+
+
+def _entry(widget: QWidget, key: str, arg: object) -> tuple[str, object]:
+    """The sidebar entry that says where the user is on the page (see pages.py)."""
+    entry = getattr(widget, "sidebar_entry", None)
+    return entry() if entry is not None else (key, arg)

@@ -118,6 +118,7 @@ def _identity_line(face: dict, name: str) -> tuple[str, str]:
 class CompareView(QWidget):
     back = Signal()
     decided = Signal(int, str)  # version id, "kept" / "discarded"
+    heading_changed = Signal()  # `heading`, the page's title while this view is shown, changed
 
     def __init__(self, ctx: "AppContext") -> None:
         super().__init__()
@@ -126,6 +127,7 @@ class CompareView(QWidget):
         self.setAccessibleName("Compare before and after")
         self.version_id: int | None = None
         self.loaded: Loaded | None = None
+        self.heading = "Compare"
         self.preview_steps: int | None = None  # while a preview is shown
         self._preview_photo: int | None = None
         self.canvas = CompareCanvas()
@@ -229,6 +231,11 @@ class CompareView(QWidget):
         layout.addLayout(top)
         layout.addWidget(split, 1)
 
+    def _set_heading(self, text: str) -> None:
+        if text != self.heading:
+            self.heading = text
+            self.heading_changed.emit()
+
     def set_mode(self, mode: Mode) -> None:
         self.canvas.set_mode(mode)
 
@@ -255,14 +262,18 @@ class CompareView(QWidget):
         self.references.clear()
         self.ref_caption.setText("References are listed with the full result")
         self.details.setText("")
+        self._set_heading("Preview")
         lib = self.ctx.library
 
-        def load() -> tuple[QImage, QImage]:
-            return _image(Path(lib.photo(photo_id).path), SHOWN)[0], _image(preview, SHOWN)[0]
+        def load() -> tuple[str, QImage, QImage]:
+            original = Path(lib.photo(photo_id).path)
+            return original.name, _image(original, SHOWN)[0], _image(preview, SHOWN)[0]
 
-        def shown(images: tuple[QImage, QImage]) -> None:
+        def shown(got: tuple[str, QImage, QImage]) -> None:
             if self.version_id is not None or self.preview_steps != steps:
                 return  # the final result came first
+            name, *images = got
+            self._set_heading(f"Preview: {name}")
             self.canvas.set_images(*images)
             self.canvas.show_region(QRectF(0, 0, images[1].width(), images[1].height()))
 
@@ -294,6 +305,7 @@ class CompareView(QWidget):
         self.progress.hide()
         lib = self.ctx.library
         self.title.setText("Loading…")
+        self._set_heading("Compare")
         self.ctx.tasks.run(lambda: load_version(lib, version_id), self._show, label="Opening the restored photo")
 
     def _show(self, loaded: Loaded) -> None:
@@ -305,6 +317,7 @@ class CompareView(QWidget):
         v = loaded.version
         self.canvas.set_images(loaded.before, loaded.after)
         self.title.setText(f"{Path(v.original).name}  →  {Path(v.output).name}")
+        self._set_heading(f"Compare: {Path(v.original).name}")
         self.title.setToolTip(f"Original: {v.original}\nRestored: {v.output}")
         self.face_choice.blockSignals(True)
         self.face_choice.clear()

@@ -143,7 +143,10 @@ class PeoplePage(QWidget):
     # -- what the window calls -----------------------------------------------------------
 
     def show_arg(self, person_id) -> None:
-        self.open_person(int(person_id))
+        if person_id == "":  # the sidebar's People: everyone, not the last person's page
+            self.show_grid()
+        else:
+            self.open_person(int(person_id))
 
     def page_shown(self) -> None:
         self.refresh()

@@ -100,6 +100,7 @@ class FaceBox(QGraphicsRectItem):
 
 class PhotoView(QWidget):
     back = Signal()
+    heading_changed = Signal()  # `heading`, the page's title while this view is shown, changed
 
     def __init__(self, ctx: "AppContext") -> None:
         super().__init__()
@@ -107,6 +108,7 @@ class PhotoView(QWidget):
         self.setObjectName("photoView")
         self.setAccessibleName("Photo with its faces")
         self.photo_id: int | None = None
+        self.heading = "Photo"  # the photo's name once it is read
         self.faces: list["FaceInfo"] = []
         self.scene = QGraphicsScene(self)
         self.view = QGraphicsView(self.scene)
@@ -152,6 +154,8 @@ class PhotoView(QWidget):
         return super().eventFilter(watched, event)
 
     def show_photo(self, photo_id: int) -> None:
+        if photo_id != self.photo_id:
+            self._set_heading("Photo")  # not the last photo's name while this one loads
         self.photo_id = photo_id
         lib = self.ctx.library
 
@@ -182,6 +186,12 @@ class PhotoView(QWidget):
         n = len(self.faces)
         self.caption.setText(f"{Path(info.path).name} — {n} face{'s' if n != 1 else ''}")
         self.caption.setToolTip(str(info.path))
+        self._set_heading(Path(info.path).name)
+
+    def _set_heading(self, text: str) -> None:
+        if text != self.heading:
+            self.heading = text
+            self.heading_changed.emit()
 
     def fit(self) -> None:
         if self._size:

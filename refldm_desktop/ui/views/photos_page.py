@@ -122,6 +122,14 @@ class PhotosPage(QWidget):
         else:
             self.set_folder(Path(str(arg)) if arg else None)
 
+    def sidebar_entry(self) -> tuple[str, object]:
+        """A person's photos are the People entry's (as in digiKam and Immich); else this
+        page's own entry, or its folder."""
+        f = self.model.filter
+        if f.person_id is not None:
+            return "people", None
+        return ("restored" if self.restored else "photos"), (str(f.folder) if f.folder else "")
+
     def showEvent(self, event) -> None:
         if not self._started:  # whole library; show_arg may have opened a view over the grid
             self._load(None)
@@ -138,6 +146,7 @@ class PhotosPage(QWidget):
     def show_grid(self) -> None:
         self.stack.setCurrentWidget(self.grid)
         self.grid.setFocus()
+        self._update_heading()
 
     def open_photo(self, photo_id: int) -> None:
         if self.restored:
@@ -153,9 +162,11 @@ class PhotosPage(QWidget):
 
             self.photo_view = PhotoView(self.ctx)
             self.photo_view.back.connect(self.show_grid)
+            self.photo_view.heading_changed.connect(self._update_heading)
             self.stack.addWidget(self.photo_view)
         self.photo_view.show_photo(photo_id)
         self.stack.setCurrentWidget(self.photo_view)
+        self._update_heading()
 
     def _compare(self):
         if self.compare_view is None:
@@ -163,17 +174,20 @@ class PhotosPage(QWidget):
 
             self.compare_view = CompareView(self.ctx)
             self.compare_view.back.connect(self.show_grid)
+            self.compare_view.heading_changed.connect(self._update_heading)
             self.stack.addWidget(self.compare_view)
         self.stack.setCurrentWidget(self.compare_view)
         return self.compare_view
 
     def open_compare(self, version_id: int) -> None:
         self._compare().show_version(version_id)
+        self._update_heading()
 
     def open_compare_preview(self, photo_id: int, preview: Path, steps: int | None, job_id: int | None = None) -> None:
         """A quick preview of a restore in progress (the job `job_id`); its result replaces it
         (open_compare)."""
         self._compare().show_preview(photo_id, preview, steps, job_id)
+        self._update_heading()
 
     def open_photo_path(self, path: Path) -> None:
         """Select (and open) a photo once the grid has it."""
@@ -201,13 +215,24 @@ class PhotosPage(QWidget):
             return [pid] if pid is not None else []
         return self.grid.selected_ids()
 
-    def _update_title(self) -> None:
+    def _update_heading(self) -> None:
+        """The page's title says what is on screen: a photo or a comparison opened over the
+        grid has its own (it once kept the grid's "All photos"); the count is the grid's."""
+        current = self.stack.currentWidget()
+        over = current if current is not self.grid else None
+        heading = getattr(over, "heading", None)
+        self.title.setText(heading if heading is not None else self._grid_title())
+        self.count.setVisible(over is None)
+
+    def _grid_title(self) -> str:
         f = self.model.filter
         if f.person_id is not None:
-            name = f"Photos of {self._person_label or f'Person {f.person_id}'}"
-        else:
-            name = "Restored" if self.restored else (f.folder.name if f.folder else "All photos")
-        self.title.setText(name)
+            return f"Photos of {self._person_label or f'Person {f.person_id}'}"
+        return "Restored" if self.restored else (f.folder.name if f.folder else "All photos")
+
+    def _update_title(self) -> None:
+        self._update_heading()
+        f = self.model.filter
         n = self.model.rowCount()
         self.count.setText(f"{n:,} photo{'s' if n != 1 else ''}")
         if self.empty is None:
@@ -224,6 +249,29 @@ class PhotosPage(QWidget):
     def _on_change(self, change) -> None:
         if self._started:
             self.model.on_change(change)
+        pid = self.model.filter.person_id
+        named = change.ids.get("people") if not change.external else None
+        if pid is not None and "people" in change.areas and (named is None or pid in named):
+            self._read_person_label(pid)
+
+    def _read_person_label(self, person_id: int) -> None:
+        """A person's photos follow their name: renamed, or the rename undone."""
+        lib = self.ctx.library
+
+        def read() -> str | None:
+            from refldm_desktop.core.changes import NotFound
+
+            try:
+                return lib.person(person_id).label
+            except NotFound:  # merged into someone else: the grid says it is empty
+                return None
+
+        def got(label: str | None) -> None:
+            if label is not None and self.model.filter.person_id == person_id:
+                self._person_label = label
+                self._update_heading()
+
+        self.ctx.tasks.run(read, got, label="Reading a person's name")
 
     def _menu(self, ids: list[int], pos) -> None:
         from refldm_desktop.ui.views.photo_menu import photo_menu
