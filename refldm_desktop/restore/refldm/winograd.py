@@ -24,6 +24,11 @@ the direct call too: their matrix products are too thin.
 Used on the CPU in float32 only, under the UNet's packing switch where there is one (the
 zero reference's keys are computed with the plain rounding); anything else runs the
 convolution's own call.
+
+Memory: each convolution keeps its transformed weight, 4x its own size. For the full-size
+model that is about 0.49 GiB for the UNet's convolutions that run at 16 px or more (whose
+packed copies, cpu_conv.py, are then never made) and 0.14 GiB for the VQ's up to 256
+channels: a face's peak grew by about 0.5 GiB (benchmarks/restore_face.py).
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ def transform_weight(weight: "torch.Tensor") -> "torch.Tensor":
 
 def conv3x3(x: "torch.Tensor", u: "torch.Tensor", bias: "torch.Tensor | None") -> "torch.Tensor":
     """The 3x3, stride 1, zero-padding 1 convolution of x [N, C, H, W] whose weight gave
-    u = transform_weight(weight). The result has x's memory layout."""
+    u = transform_weight(weight). The result is channels_last if x is (else NCHW)."""
     import torch
 
     n, c, h, w = x.shape
@@ -75,9 +80,10 @@ def conv3x3(x: "torch.Tensor", u: "torch.Tensor", bias: "torch.Tensor | None") -
         r1 = min(th, r0 + rows)
         v = _transform_input(xl, r0, r1, tw)
         m = torch.bmm(v.view(36, -1, c), u)
-        _transform_output(m.view(6, 6, n, r1 - r0, tw, k), out[:, 4 * r0:4 * r1])
-    if bias is not None:
-        out.add_(bias)
+        stripe = out[:, 4 * r0:4 * r1]
+        _transform_output(m.view(6, 6, n, r1 - r0, tw, k), stripe)
+        if bias is not None:
+            stripe.add_(bias)  # while the stripe is in the cache
     y = out[:, :h, :w].permute(0, 3, 1, 2)
     return y.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
@@ -194,7 +200,7 @@ class _WinogradConv:
     def __init__(self, direct: Callable, packing: "Packing | None") -> None:
         self.direct = direct
         self.packing = packing
-        self.source: tuple[object, int] | None = None  # the weight transformed and its version
+        self.source: tuple[object, int, int] | None = None  # the weight transformed: object, version, storage
         self.u: "torch.Tensor | None" = None
         self.calls = 0  # Winograd calls (tests)
 
@@ -202,13 +208,16 @@ class _WinogradConv:
         import torch
 
         if (x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or x.dim() != 4
-                or x.shape[-2] * x.shape[-1] < MIN_PIXELS or (self.packing is not None and not self.packing.enabled)
+                or x.shape[0] == 0 or x.shape[-2] * x.shape[-1] < MIN_PIXELS or weight.is_inference()
+                or (self.packing is not None and not self.packing.enabled)
                 or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
+            # (an inference-mode weight keeps no version to tell a change by)
             return self.direct(x, weight, bias)
-        if self.u is None or self.source is None or self.source[0] is not weight or self.source[1] != weight._version:
-            # Outside inference mode: a weight changed in place later must still show a new version.
-            with torch.inference_mode(False), torch.no_grad():
+        # The storage too: `param.data = ...` (what Module.to() does) keeps the object and version.
+        source = (weight, weight._version, weight.data_ptr())
+        if self.u is None or self.source is None or self.source[0] is not weight or self.source[1:] != source[1:]:
+            with torch.no_grad():
                 self.u = transform_weight(weight)
-            self.source = (weight, weight._version)
+            self.source = source
         self.calls += 1
         return conv3x3(x, self.u, bias)

@@ -69,8 +69,9 @@ def test_the_cpu_model_restores_inside_a_kept_heap(tiny_model, golden_dir):
 
 
 REUSE_AFTER_A_SCOPE = """
-import resource, numpy as np
+import ctypes, resource, numpy as np
 from refldm_desktop.restore.refldm import heap
+ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE (see KEPT_HEAP_FAULTS)
 with heap.kept_heap():
     pass
 mid = 15 * 2**20

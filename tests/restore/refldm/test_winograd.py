@@ -74,6 +74,34 @@ def test_a_changed_weight_is_transformed_again():
     assert call.calls == 2
 
 
+def test_a_replaced_weight_is_transformed_again():
+    plain, fast, call = _wrapped()
+    x = torch.randn(1, 32, 16, 16)
+    with torch.inference_mode():
+        fast(x)
+    for m in (plain, fast):  # a new Parameter, then new storage under the same one (Module.to does that)
+        m.weight = torch.nn.Parameter(m.weight * 3, requires_grad=False)
+    with torch.inference_mode():
+        assert _close(fast(x), _exact(plain, x))
+    for m in (plain, fast):
+        m.weight.data = m.weight.data * -0.5
+    with torch.inference_mode():
+        assert _close(fast(x), _exact(plain, x))
+    assert call.calls == 3
+
+
+def test_an_empty_batch_and_an_inference_weight_take_the_direct_call():
+    plain, fast, call = _wrapped()
+    with torch.inference_mode():
+        assert fast(torch.randn(0, 32, 16, 16)).shape == (0, 32, 16, 16)
+        frozen = torch.nn.Conv2d(32, 32, 3, padding=1).requires_grad_(False)  # made in inference mode
+    winograd.winograd_convolutions(frozen)
+    x = torch.randn(1, 32, 16, 16)
+    with torch.inference_mode():
+        assert torch.equal(frozen(x), F.conv2d(x, frozen.weight, frozen.bias, padding=1))
+    assert call.calls == 0 and frozen._conv_forward.calls == 0
+
+
 def test_small_images_autograd_and_other_dtypes_take_the_direct_call():
     plain, fast, call = _wrapped()
     with torch.inference_mode():
@@ -90,7 +118,9 @@ def test_small_images_autograd_and_other_dtypes_take_the_direct_call():
 
 def test_thin_and_strided_convolutions_are_left_alone():
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3, padding=1), torch.nn.Conv2d(64, 64, 3, padding=1, stride=2),
-                                torch.nn.Conv2d(64, 64, 1), torch.nn.Conv2d(64, 64, 3, padding=1))
+                                torch.nn.Conv2d(64, 64, 1), torch.nn.Conv2d(64, 64, 3, padding=2, dilation=2),
+                                torch.nn.Conv2d(64, 64, 3, padding=1, groups=2), torch.nn.Conv2d(64, 64, 3),
+                                torch.nn.Conv2d(64, 64, 3, padding=1))
     assert winograd.winograd_convolutions(model) == 1
     assert winograd.winograd_convolutions(model) == 0  # not wrapped twice
     wide = torch.nn.Sequential(torch.nn.Conv2d(64, 64, 3, padding=1), torch.nn.Conv2d(64, 128, 3, padding=1))
@@ -122,5 +152,8 @@ def test_the_cpu_model_runs_winograd_in_the_unet_and_the_vq(tiny_home):
         got, want = fast.unet(x, t).sample, direct.unet(x, t).sample
     assert sum(c.calls for c in calls) > 0
     assert matches(got, want)  # rtol 1e-4 + atol 1e-4 * max, as the golden tensors
+    vq = [m._conv_forward for m in fast.vq.modules() if isinstance(getattr(m, "_conv_forward", None),
+                                                                    winograd._WinogradConv)]
     image = torch.rand(1, 3, fast.config.image_size, fast.config.image_size) * 2 - 1
     assert matches(fast.encode(image), direct.encode(image))
+    assert sum(c.calls for c in vq) > 0
