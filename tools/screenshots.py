@@ -84,6 +84,28 @@ def _hold_a_restore(app, ctx, page, jobs_panel, photo_id: int):
     return finish
 
 
+def _damaged_check(app, ctx, home, where: Path):
+    """Check Library over a copy of the home whose database lost its first page, as the app
+    shows it when it cannot open the library (the running library is left alone)."""
+    from refldm_desktop.core.home import Home
+    from refldm_desktop.errors import database_error_message
+    from refldm_desktop.ui.dialogs.check_library import CheckLibraryDialog
+
+    shutil.rmtree(where, ignore_errors=True)
+    shutil.copytree(home.backups, where / "backups")
+    newest = sorted((where / "backups").glob("library-*.sqlite3"))[-1]
+    data = bytearray(newest.read_bytes())
+    data[:4096] = bytes(4096)
+    (where / "library.sqlite3").write_bytes(bytes(data))
+    import sqlite3
+
+    failure = database_error_message(sqlite3.DatabaseError("file is not a database")) or ""
+    dialog = CheckLibraryDialog(Home(where), ctx.tasks, lambda _backup: None, failure=failure)
+    dialog.show()
+    _wait(app, lambda: dialog.check is not None and dialog.task is None, 120)
+    return dialog
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "faces")
@@ -233,6 +255,17 @@ def main(argv: list[str] | None = None) -> int:
         _wait(app, lambda: not ctx.tasks.busy(), 120)
         shot(dialog, name)
         dialog.reject()
+
+    # Check Library: a whole library with two backups, then a damaged copy of it.
+    from refldm_desktop.core.backups import back_up
+
+    back_up(lib.home)
+    back_up(lib.home)
+    check = window.check_library()
+    _wait(app, lambda: check.check is not None and check.task is None, 120)
+    shot(check, "check-library")
+    check.reject()
+    shot(_damaged_check(app, ctx, lib.home, work / "damaged-home"), "check-library-damaged")
 
     from refldm_desktop.ui.dialogs.shortcuts import ShortcutsDialog
     from refldm_desktop.ui.theme import apply_theme

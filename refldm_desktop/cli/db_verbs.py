@@ -26,76 +26,59 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser(
         "restore-backup",
         help="replace the database with a backup (the newest whole one by default)",
-        description="The current database is kept beside it, renamed, never deleted. Close "
-        "the app first. Photos indexed after the backup are found again by the next `index`.",
+        description="The current database is kept beside it, renamed, never deleted; a whole one is "
+        "also backed up first, so that this can be undone. Close the app first (or use its Tools › "
+        "Check Library…). Photos indexed after the backup are found again by the next `index`.",
     )
     p.add_argument("backup", nargs="?", type=Path, metavar="FILE", help="a backup file (default: the newest whole one)")
     p.set_defaults(func=cmd_restore_backup)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from refldm_desktop.db.engine import check_database, list_backups
+    from refldm_desktop.core.backups import check_library
 
     home = resolve_home(args.home)
-    problems = check_database(home.database)
-    backups = list_backups(home.backups)
-    if problems:
-        print(f"{home.database}: DAMAGED")
-        for p in problems[:20]:
-            print(f"  {p}")
-        if backups:
-            print(f"the way back: `refldm-desktop db restore-backup` (newest backup: {backups[-1].name})")
-        else:
-            print("there is no backup; move the file away and run `index` again to rebuild the library")
-    else:
+    check = check_library(home)
+    if check.whole:
         print(f"{home.database}: ok")
-    for b in reversed(backups):
-        print(f"backup: {b}")
-    return 1 if problems else 0
+    else:
+        print(f"{home.database}: {'DAMAGED' if check.exists else 'MISSING'}")
+        for p in check.problems[:20]:
+            print(f"  {p}")
+        newest = check.newest_whole
+        if newest is not None:
+            print(f"the way back: `refldm-desktop db restore-backup` (newest whole backup: {newest.path.name})")
+        else:
+            print("there is no whole backup; move the file away and run `index` again to rebuild the library")
+    for b in check.backups:
+        state = "whole" if b.whole else f"DAMAGED ({b.problems[0]})"
+        print(f"backup: {b.path} ({b.size / 2**20:.1f} MiB, {state})")
+    return 0 if check.whole else 1
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from refldm_desktop.db.engine import backup_database, check_database, make_engine, upgrade_lock
+    from refldm_desktop.core.backups import back_up
 
     home = resolve_home(args.home)
-    problems = check_database(home.database)
-    if problems:
-        raise CliError(f"{home.database} is damaged ({problems[0]}); a backup of it would not help: "
-                       "see `refldm-desktop db check`")
-    engine = make_engine(home.database)
-    try:
-        with upgrade_lock(home.database):
-            path = backup_database(engine, home.backups, "manual")
-    finally:
-        engine.dispose()
-    print(f"backed up to {path}")
+    if not home.database.is_file():
+        raise CliError(f"there is no library database at {home.database} to back up")
+    print(f"backed up to {back_up(home).path}")
     return 0
 
 
 def cmd_restore_backup(args: argparse.Namespace) -> int:
-    from refldm_desktop.db.engine import check_database, list_backups, restore_backup
-    from refldm_desktop.jobs.lock import RunnerLock
+    from refldm_desktop.core.backups import go_back, newest_whole_backup
 
     home = resolve_home(args.home)
-    if args.backup is not None:
-        backup = args.backup
-        if not backup.is_file():
-            raise CliError(f"no such backup: {backup}")
-    else:
-        whole = [b for b in reversed(list_backups(home.backups)) if not check_database(b)]
-        if not whole:
-            raise CliError(f"there is no whole backup in {home.backups}; move {home.database} away and run "
-                           "`index` again to rebuild the library")
-        backup = whole[0]
-    locks = [RunnerLock(home.root / name) for name in ("runner.lock", "index.lock")]
-    try:
-        for lock in locks:
-            if not lock.acquire():
-                raise CliError(f"{lock.holder()} is using the library: let it finish (or stop it), then run this again")
-        aside = restore_backup(home.database, backup)
-    finally:
-        for lock in locks:
-            lock.release()
-    print(f"restored {backup.name}; the previous database is kept as {aside}")
+    backup = args.backup if args.backup is not None else newest_whole_backup(home)
+    if backup is None:
+        raise CliError(f"there is no whole backup in {home.backups}; move {home.database} away and run "
+                       "`index` again to rebuild the library")
+    went = go_back(home, backup)
+    print(f"restored {went.backup.name}")
+    if went.kept is not None:
+        print(f"the database it replaced was whole: backed up as {went.kept.path.name} (restore that to undo this)")
+    if went.replaced is not None:
+        print(f"the previous database is kept as {went.replaced}")
     print("run `refldm-desktop index` on your folders to pick up photos added since that backup")
     return 0

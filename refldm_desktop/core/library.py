@@ -171,6 +171,11 @@ class Library:
         self.events.close()
         self._engine.dispose()
 
+    def reopened(self) -> "Library":
+        """This library opened again, with the same face backend and clustering: for after
+        its database file was replaced (going back to a backup). Close this one first."""
+        return type(self).open(self.home, backend=self._backend_choice, cluster=self._cluster)
+
     @property
     def settings(self):
         """The user's defaults (core.settings.Settings), read from the home folder."""

@@ -7,6 +7,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Sequence
 
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -164,10 +165,11 @@ def upgrade_lock(db_path: Path):
 BACKUPS_KEPT = 5
 
 
-def backup_database(engine: Engine, folder: Path, label: str) -> Path:
+def backup_database(engine: Engine, folder: Path, label: str, *, spare: Sequence[Path] = ()) -> Path:
     """A consistent copy of the database in `folder` (SQLite's online backup, so writers in
     other processes are not disturbed), written under a temporary name and then renamed;
-    the newest BACKUPS_KEPT copies are kept. The caller holds `upgrade_lock`."""
+    the newest BACKUPS_KEPT copies are kept, and those in `spare` (the one being gone back
+    to). The caller holds `upgrade_lock`."""
     import datetime
     import sqlite3
 
@@ -194,8 +196,10 @@ def backup_database(engine: Engine, folder: Path, label: str) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    keep = {Path(p).resolve() for p in spare}
     for old in list_backups(folder)[:-BACKUPS_KEPT]:
-        old.unlink(missing_ok=True)
+        if old.resolve() not in keep:
+            old.unlink(missing_ok=True)
     return final
 
 
@@ -253,10 +257,10 @@ def check_database(path: str | os.PathLike[str]) -> list[str]:
     return problems
 
 
-def restore_backup(path: str | os.PathLike[str], backup: str | os.PathLike[str]) -> Path:
+def restore_backup(path: str | os.PathLike[str], backup: str | os.PathLike[str], *, aside_as: str = "damaged") -> Path:
     """Put `backup` in place of the database at `path`. The current file (with its WAL) is
-    kept beside it, renamed, never deleted; returns its new name. The caller makes sure no
-    other process has the library open."""
+    kept beside it, renamed `NAME.{aside_as}-STAMP`, never deleted; returns that name. The
+    caller makes sure no other process has the library open."""
     import datetime
     import shutil
 
@@ -264,8 +268,9 @@ def restore_backup(path: str | os.PathLike[str], backup: str | os.PathLike[str])
     problems = check_database(backup)
     if problems:
         raise DatabaseError(f"the backup {backup} is damaged too ({problems[0]}): choose another one")
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    # To the microsecond: going back twice in a second must not put one kept file over another.
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    aside = path.with_name(f"{path.name}.{aside_as}-{stamp}")
     tmp = path.with_name(f".{path.name}.restoring")
     shutil.copyfile(backup, tmp)
     with open(tmp, "rb") as fh:

@@ -14,6 +14,7 @@ from refldm_desktop.errors import Advice, rewording
 # Menu paths as the menus write them (mainwindow.actions, people_actions, sidebar).
 MODELS = "Tools › Models…"
 SETTINGS = "Tools › Settings…"
+CHECK_LIBRARY = "Tools › Check Library…"
 
 APP_WORDS: dict[Advice, str] = {
     Advice.RUN_AGAIN: "try again",
@@ -34,12 +35,8 @@ APP_WORDS: dict[Advice, str] = {
     Advice.RESET_REFS: "right-click the face on its person's page, then Forget pin or exclusion",
     Advice.INSIDE_LIBRARY: f"choose an output folder outside your photo folders in {SETTINGS}",
     Advice.DEVICE_CUDA: f"the CUDA device was chosen in {SETTINGS}",
-    # The app has no database check; the command line has, and the message says so plainly.
-    Advice.DB_CHECK: (
-        "quit the app and run `refldm-desktop db check` in a terminal to see what is wrong, "
-        "and `refldm-desktop db restore-backup` to go back to the last backup"
-    ),
-    Advice.DB_CHECK_INTACT: "`refldm-desktop db check`, run in a terminal, tells whether the library is intact",
+    Advice.DB_CHECK: f"open {CHECK_LIBRARY} to see what is wrong and go back to the newest whole backup",
+    Advice.DB_CHECK_INTACT: f"{CHECK_LIBRARY} tells whether the library is intact",
     # The Models dialog has no "replace": the old model is removed there first.
     Advice.REPLACE_MODEL: f"remove it first in {MODELS}, or give another name there",
 }
@@ -54,3 +51,12 @@ def _in_app_words():
 def for_app(text: str | None) -> str:
     """`text` with its command-line advice said as what to do in the app."""
     return _in_app_words()(text) if text else ""
+
+
+def damage_advised(text: str, *, or_doubt: bool = False) -> bool:
+    """Whether `text` says the library's database is damaged (it then gives the way back, in
+    the command line's words or the app's): the app offers Check Library with it. With
+    `or_doubt`, also when it only advises checking whether the library is whole."""
+    kinds = (Advice.DB_CHECK, Advice.DB_CHECK_INTACT) if or_doubt else (Advice.DB_CHECK,)
+    return any(APP_WORDS[k] in text or k.pattern().search(text) is not None for k in kinds)
+

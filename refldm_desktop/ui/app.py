@@ -6,11 +6,22 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
+    from refldm_desktop.core.backups import BackupInfo, WentBack
+    from refldm_desktop.core.home import Home
+    from refldm_desktop.core.library import Library
+    from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.dialogs.check_library import CheckLibraryDialog
+    from refldm_desktop.ui.mainwindow import MainWindow
+    from refldm_desktop.ui.tasks import TaskRunner
 
 
 def make_qapp(argv: Sequence[str] | None = None) -> QApplication:
@@ -34,38 +45,221 @@ def make_qapp(argv: Sequence[str] | None = None) -> QApplication:
 
 
 def open_window(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] = (), *, library=None, start_jobs: bool = True):
-    """Open the library and show the main window; returns (context, window)."""
+    """Open the library and show the main window; returns (context, window). The window's
+    `holder` (an OpenApp) opens them again after going back to a backup."""
     from refldm_desktop.core.home import resolve_home
-    from refldm_desktop.ui.context import AppContext
-    from refldm_desktop.ui.mainwindow import MainWindow
 
     make_qapp()
     if library is None:
         from refldm_desktop.core.library import Library
 
         library = Library.open(resolve_home(home))
-    ctx = AppContext(library, start_jobs=start_jobs)
-    window = MainWindow(ctx)
-    window.destroyed.connect(lambda *_: None)
-    window.show()
-    if paths:
-        window.open_paths(list(paths))
-    else:
-        window.first_run_if_needed()
-    return ctx, window
+    holder = OpenApp(library.home, library.reopened, start_jobs=start_jobs)
+    return holder.open(paths, library=library)
+
+
+class OpenApp(QObject):
+    """The running app's library, context and window. Going back to a backup closes all
+    three (nothing may read the replaced file on), puts the backup in place off the GUI
+    thread, and opens them again: every view starts afresh from the restored database."""
+
+    reopened = Signal(object, object)  # the new context and window
+
+    def __init__(self, home: "Home", open_library: "Callable[[], Library]", *, start_jobs: bool = True) -> None:
+        super().__init__(QApplication.instance())  # lives on while its window is replaced
+        self.home = home
+        self._open_library = open_library
+        self._start_jobs = start_jobs
+        self.ctx: "AppContext | None" = None
+        self.window: "MainWindow | None" = None
+        self._tasks: "TaskRunner | None" = None
+        self.dialog: "CheckLibraryDialog | None" = None
+        self.failure = ""  # why the library could not be opened, while it cannot
+
+    @property
+    def tasks(self) -> "TaskRunner":
+        """For work while no window is open (the check at start-up, going back); made when
+        first needed, so a window that never goes back costs no thread."""
+        if self._tasks is None:
+            from refldm_desktop.ui.tasks import TaskRunner
+
+            self._tasks = TaskRunner(self)
+        return self._tasks
+
+    def open(self, paths: Sequence[Path] = (), *, library: "Library | None" = None):
+        """Open the library (or use `library`) and show the main window; (context, window)."""
+        from refldm_desktop.ui.context import AppContext
+        from refldm_desktop.ui.mainwindow import MainWindow
+
+        if library is None:
+            library = self._open_library()
+        ctx = AppContext(library, start_jobs=self._start_jobs)
+        window = MainWindow(ctx)
+        window.holder = self
+        self.ctx, self.window, self.failure = ctx, window, ""
+        window.show()
+        if paths:
+            window.open_paths(list(paths))
+        else:
+            window.first_run_if_needed()
+        return ctx, window
+
+    def open_or_offer_way_back(self, paths: Sequence[Path] = ()) -> bool:
+        """Open the window; when the library's database is damaged, show Check Library
+        instead, offering the newest whole backup. False when the library did not open."""
+        from refldm_desktop.errors import translate
+        from refldm_desktop.ui.advice import damage_advised
+
+        try:
+            self.open(paths)
+        except Exception as exc:  # SQLite's own error too, when a damaged page is read at opening
+            known = translate(exc)
+            if known is None or not damage_advised(str(known)):
+                raise
+            self.failure = str(known)
+            self.check_library(failure=self.failure)
+            return False
+        return True
+
+    # -- Check Library ---------------------------------------------------------------------
+
+    def check_library(self, parent: "QWidget | None" = None, *, failure: str = "") -> "CheckLibraryDialog":
+        from refldm_desktop.ui.dialogs.check_library import CheckLibraryDialog
+
+        tasks = self.ctx.tasks if self.ctx is not None and parent is not None else self.tasks
+        dialog = CheckLibraryDialog(self.home, tasks, self.go_back, self.busy_reason, parent, failure=failure)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.dialog = dialog
+        dialog.open() if parent is not None else dialog.show()
+        return dialog
+
+    def busy_reason(self) -> str | None:
+        """Why going back must wait, or None: a job or a long task would go on writing to
+        the database that is being replaced."""
+        ctx = self.ctx
+        if ctx is None:
+            return None
+        if ctx.jobs.current_job_id is not None:
+            return ("A job is running. Wait for it to finish, or cancel it in Jobs, then go back to the backup "
+                    "(jobs waiting in the queue are kept in the replaced database).")
+        # Work the user started (indexing, a model download); unnamed background work (the
+        # device's speed) is cancelled with the window instead.
+        long = [t.label for t in ctx.tasks.active() if t.long and t.label]
+        if long:
+            return f"{long[0]} is still running. Wait for it to finish (or cancel it), then go back to the backup."
+        return None
+
+    def go_back(self, backup: "BackupInfo") -> None:
+        """Close the window and the library, put `backup` in place, open them again."""
+        from PySide6.QtWidgets import QProgressDialog
+
+        from refldm_desktop.core.backups import go_back
+        from refldm_desktop.ui.dialogs.check_library import when
+
+        why = self.busy_reason()
+        if why:
+            from refldm_desktop.ui.dialogs.errors import show_error
+
+            show_error(self.window, why)
+            return
+        progress = QProgressDialog(f"Going back to the backup taken {when(backup)}…\n"
+                                   "Your library opens again when it is done.", "", 0, 0)
+        progress.setObjectName("goingBack")
+        progress.setAccessibleName("Going back to a backup")
+        progress.setWindowTitle("ReF-LDM Desktop")
+        progress.setCancelButton(None)  # half a file swap cannot be cancelled; it is quick
+        progress.setMinimumDuration(0)
+        progress.show()
+        geometry = None
+        app = QApplication.instance()
+        quits = isinstance(app, QApplication) and app.quitOnLastWindowClosed()
+        if isinstance(app, QApplication):
+            app.setQuitOnLastWindowClosed(False)  # no window is open for a moment
+        if self.window is not None:
+            geometry = self.window.saveGeometry()
+            self.window.hide()
+            self.window.deleteLater()
+        if self.ctx is not None:
+            self.ctx.close()  # jobs stop, workers end, the library's connections close
+        self.ctx, self.window = None, None
+        home = self.home
+
+        def reopen(went=None, error: BaseException | None = None) -> None:
+            progress.close()
+            progress.deleteLater()
+            try:
+                ctx, window = self.open()
+            except Exception as exc:  # the library is still damaged: the way back is offered again
+                from refldm_desktop.errors import translate
+
+                known = translate(exc)
+                if known is None:
+                    raise
+                self.failure = str(known)
+                self.check_library(failure=self.failure)
+            else:
+                if geometry is not None:
+                    window.restoreGeometry(geometry)
+                self.reopened.emit(ctx, window)
+                if error is not None:
+                    from refldm_desktop.ui.tasks import describe
+
+                    from refldm_desktop.ui.dialogs.errors import show_error
+
+                    show_error(window, describe(error))
+                elif went is not None:
+                    self._said_went_back(window, went, backup)
+            finally:
+                if isinstance(app, QApplication):
+                    app.setQuitOnLastWindowClosed(quits)
+
+        self.tasks.run_long("Going back to a backup", lambda _task: go_back(home, backup.path), reopen,
+                            lambda exc, _details: reopen(error=exc))
+
+    def _said_went_back(self, window: "MainWindow", went: "WentBack", backup: "BackupInfo") -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        from refldm_desktop.ui.dialogs.check_library import when
+
+        kept = (f"The library as it was is kept as a backup ({when(went.kept)}): "
+                "Tools › Check Library… goes back to it." if went.kept is not None else
+                f"The damaged database is kept as {went.replaced}." if went.replaced is not None else "")
+        text = " ".join(filter(None, (f"Your library is back as it was on {when(backup)}.", kept)))
+        text += "\n\nPhotos added since then come back when you rescan their folders."
+        box = QMessageBox(QMessageBox.Icon.Information, "Back to a Backup", text,
+                          QMessageBox.StandardButton.Ok, window)
+        box.setObjectName("wentBack")
+        box.setAccessibleName("Back to a backup")
+        box.open()
+        window.statusBar().showMessage(f"Back to the backup taken {when(backup)}", 10000)
+
+    def close(self) -> None:
+        if self.window is not None:
+            self.window.deleteLater()
+        if self.ctx is not None:
+            self.ctx.close()
+        if self._tasks is not None:
+            self._tasks.close()
 
 
 def run_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] = ()) -> int:
-    from refldm_desktop.core.changes import LibraryError
+    from refldm_desktop.core.home import resolve_home
+    from refldm_desktop.core.library import Library
+    from refldm_desktop.errors import RefldmError
 
     app = make_qapp()
+    where = resolve_home(home)
+    holder = OpenApp(where, lambda: Library.open(where))
     try:
-        ctx, window = open_window(home, paths)
-    except LibraryError as exc:
+        holder.open_or_offer_way_back(paths)
+    except RefldmError as exc:
         print(f"refldm-desktop: error: {exc}", file=sys.stderr)
         return 2
     try:
-        return app.exec()
+        code = app.exec()
     finally:
-        window.deleteLater()
-        ctx.close()
+        holder.close()
+    if holder.failure:  # closed without going back to a backup
+        print(f"refldm-desktop: error: {holder.failure}", file=sys.stderr)
+        return 2
+    return code

@@ -33,6 +33,11 @@ class JobsBridge(QObject):
     def running(self) -> bool:
         return self._runner is not None and self._runner.running
 
+    @property
+    def current_job_id(self) -> int | None:
+        """The job being worked on now, or None."""
+        return self._runner.current_job_id if self._runner is not None else None
+
     def start(self) -> None:
         """Run queued jobs in the background from now on (until the window closes)."""
         if self._runner is None:

@@ -79,6 +79,12 @@ def test_the_sidebar_says_where_the_user_is_on_a_persons_photos(qtbot, tmp_path,
     library, people_item = sidebar._items["photos"], sidebar._items["people"]
     photos = open_photos()
     assert sidebar.currentItem() is people_item and not library.isSelected()
+    # Back to Alice's page from her photos, where the Photos button was.
+    assert photos.person_back.isVisible() and photos.person_back.text() == "← Alice"
+    photos.person_back.click()
+    assert window.current_page() is people and people.stack.currentWidget() is people.person_page
+    assert people.person_page.person.id == owner.id and sidebar.currentItem() is people_item
+    photos = open_photos()
 
     # People, already the chosen entry: every person, not Alice's page or photos.
     _click(qtbot, sidebar, people_item)
@@ -90,6 +96,7 @@ def test_the_sidebar_says_where_the_user_is_on_a_persons_photos(qtbot, tmp_path,
     window.findChild(QAction, "show_photos").trigger()
     assert window.current_page() is photos and sidebar.currentItem() is library
     qtbot.waitUntil(lambda: photos.title.text() == "All photos" and photos.count.text() == "3 photos", timeout=30_000)
+    assert photos.person_back.isHidden()
 
     # A folder, then People and back by the shortcut: the folder is what is shown and highlighted.
     qtbot.waitUntil(lambda: library.childCount() == 1, timeout=30_000)
@@ -110,6 +117,7 @@ def test_a_persons_photos_follow_a_rename_and_its_undo(qtbot, tmp_path, open_app
     wait_idle(qtbot, ctx)
     lib.rename_person(owner.id, "Alicia")  # from anywhere: the person's page, a face's menu, the CLI
     qtbot.waitUntil(lambda: photos.title.text() == "Photos of Alicia", timeout=30_000)
+    assert photos.person_back.text() == "← Alicia"
     undo = window.findChild(QAction, "undoPeopleAction")
     qtbot.waitUntil(lambda: undo.isEnabled() and "Alicia" in undo.text(), timeout=30_000)
     undo.trigger()
@@ -127,19 +135,10 @@ def test_a_photo_or_comparison_over_the_grid_has_its_own_title(qtbot, tmp_path, 
     going back, the grid's title and count are back."""
     from PySide6.QtWidgets import QPushButton
 
-    from fakes import draw_photo, open_test_library
-    from refldm_desktop.core.restoring import RestoreSettings
+    from ui_testlib import restored_library
 
-    root = tmp_path / "Pictures"
-    draw_photo(root / "beach.png", [(1, 0, 10, 10)])
-    draw_photo(root / "party.png", [(2, 0, 10, 10)])
-    lib = open_test_library(tmp_path / "home")
-    lib.index([root])
-    beach = next(p.id for p in lib.photos() if p.path.name == "beach.png")
-    queued = lib.restoring.enqueue([beach], RestoreSettings(restorer="passthrough", no_refs_ok=True,
-                                                             output_dir=tmp_path / "out"))
-    assert lib.jobs.run(batch_id=queued.batch_id).done
-    (version,) = lib.jobs.versions(beach)
+    lib, photo, version = restored_library(tmp_path, ("beach.png", "party.png"))
+    beach = photo.id
     ctx, window = open_app(lib)
     page = window.show_page("photos")
     qtbot.waitUntil(lambda: page.title.text() == "All photos" and page.count.text() == "2 photos", timeout=30_000)

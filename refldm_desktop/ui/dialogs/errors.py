@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QTextEdit, QWidget
 
-from refldm_desktop.ui.advice import for_app
+from refldm_desktop.ui.advice import damage_advised, for_app
 
 
 def show_error(parent: QWidget | None, line: str, details: str = "") -> QMessageBox:
@@ -33,8 +33,14 @@ def show_error(parent: QWidget | None, line: str, details: str = "") -> QMessage
     copy.setAccessibleName("Copy the error and its details")
     copy.clicked.disconnect()  # a message box closes on any of its buttons: not on this one
     copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(f"{line}\n\n{details}".strip()))
-    box.open()  # window-modal, does not block the event loop
     window = parent.window() if parent is not None else None
+    check = getattr(window, "check_library", None)
+    if callable(check) and damage_advised(line, or_doubt=True):  # the way back, one click away
+        offer = box.addButton("Check &Library…", QMessageBox.ButtonRole.AcceptRole)
+        offer.setObjectName("checkLibraryButton")
+        offer.setAccessibleName("Check the library and go back to a backup")
+        offer.clicked.connect(lambda: check(failure=line))
+    box.open()  # window-modal, does not block the event loop
     if window is not None and hasattr(window, "statusBar"):
         window.statusBar().showMessage(line, 10000)
     return box

@@ -148,6 +148,7 @@ def _people(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
 
 
 def _tools(window: "MainWindow", ctx: "AppContext", menus: Menus) -> None:
+    menus["tools"].addAction(action(window, "Check &Library…", window.check_library, None, "checkLibraryAction"))
     probe_again = getattr(window.statusBar(), "probe_again", None)
     if probe_again is not None:
         menus["tools"].addSeparator()

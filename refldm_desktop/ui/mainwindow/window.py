@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     # (2 ms for these three), and no drop or close comes before the first paint.
     from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 
+    from refldm_desktop.ui.app import OpenApp
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.dialogs.check_library import CheckLibraryDialog
     from refldm_desktop.ui.dialogs.models import ModelsDialog
     from refldm_desktop.ui.people_undo import PeopleUndo
 
@@ -29,6 +31,7 @@ class MainWindow(QMainWindow):
     menus: actions.Menus
     people_undo: PeopleUndo
     models_dialog: "ModelsDialog | None" = None  # made when first opened, then kept
+    holder: "OpenApp"  # set by the OpenApp that made the window
 
     def __init__(self, ctx: "AppContext") -> None:
         super().__init__()
@@ -133,6 +136,10 @@ class MainWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.open_paths(paths)
+
+    def check_library(self, failure: str = "") -> "CheckLibraryDialog":
+        """Tools › Check Library…: the library's state and backups, and the way back."""
+        return self.holder.check_library(self, failure=failure)
 
     # -- errors and closing --------------------------------------------------------------
 

@@ -74,14 +74,10 @@ def load_version(lib, version_id: int) -> Loaded:
     after, output_size = _image(Path(version.output), SHOWN)
     used = {int(u["face_id"]): [int(r) for r in u.get("references", [])] for u in version.references_used}
     faces = [f for f in version.face_status if FaceOutcome.from_json(f).restored]
-    loaded = Loaded(version, before, after, original_size, output_size, faces)
+    loaded = Loaded(version, before, after, original_size, output_size, faces,
+                    face_names(lib, [int(f["face_id"]) for f in faces]))
     for f in faces:
         fid = int(f["face_id"])
-        try:
-            info = lib.face(fid)
-            loaded.names[fid] = info.person_name or (f"Person {info.person_id}" if info.person_id else "Unknown")
-        except Exception:  # noqa: BLE001 - a face re-detected since keeps its number only
-            loaded.names[fid] = "Unknown"
         try:
             reasons = {c.face_id: "; ".join(c.reasons) for c in lib.references_for_face(fid)}
         except Exception:  # noqa: BLE001 - the person changed since: show what was used
@@ -95,6 +91,18 @@ def load_version(lib, version_id: int) -> Loaded:
             refs.append((rid, crop, reasons.get(rid, "chosen when it was restored (no longer among the best now)")))
         loaded.references[fid] = refs
     return loaded
+
+
+def face_names(lib, face_ids: list[int]) -> dict[int, str]:
+    """Each face's person as the view names them (read on a worker thread)."""
+    names = {}
+    for fid in face_ids:
+        try:
+            info = lib.face(fid)
+            names[fid] = info.person_name or (f"Person {info.person_id}" if info.person_id else "Unknown")
+        except Exception:  # noqa: BLE001 - a face re-detected since keeps its number only
+            names[fid] = "Unknown"
+    return names
 
 
 # The identity guard's verdict in words (its distances are in the tooltip).
@@ -142,6 +150,7 @@ class CompareView(QWidget):
         self.progress.hide()
         self._preview_job: int | None = None  # the job making the full result of the preview
         ctx.running_job.changed.connect(self._show_progress)
+        ctx.changed.connect(self._on_change)
         self.title = QLabel()
         self.title.setObjectName("compareTitle")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -324,7 +333,7 @@ class CompareView(QWidget):
         self.face_choice.addItem("Whole photo", None)
         for f in loaded.faces:
             fid = int(f["face_id"])
-            self.face_choice.addItem(f"{loaded.names.get(fid, 'Unknown')} (face {fid})", fid)
+            self.face_choice.addItem(self._face_item(fid), fid)
         self.face_choice.blockSignals(False)
         self.face_choice.setCurrentIndex(1 if len(loaded.faces) == 1 else 0)
         self._face_chosen()
@@ -369,6 +378,14 @@ class CompareView(QWidget):
             mx, my = (x1 - x0) * FACE_MARGIN, (y1 - y0) * FACE_MARGIN
             self.canvas.show_region(QRectF(x0 - mx, y0 - my, x1 - x0 + 2 * mx, y1 - y0 + 2 * my).intersected(QRectF(0, 0, aw, ah)))
             faces = [f]
+        self._show_about(faces)
+
+    def _show_about(self, faces: list[dict]) -> None:
+        """The references, likeness and settings of the faces shown."""
+        loaded = self.loaded
+        if loaded is None:
+            return
+        fid = self.face_choice.currentData()
         self.references.clear()
         count = 0
         for f in faces:
@@ -396,6 +413,53 @@ class CompareView(QWidget):
     def _name(self, face_id: int) -> str:
         names = self.loaded.names if self.loaded is not None else {}
         return names.get(face_id, "Unknown")
+
+    def _face_item(self, face_id: int) -> str:
+        return f"{self._name(face_id)} (face {face_id})"
+
+    def _on_change(self, change) -> None:
+        """A face's person renamed, moved or undone: the names follow (the picture, its
+        zoom and the references stay). The version discarded elsewhere (the other page's
+        compare view, the command line): nothing is left to keep or discard."""
+        loaded = self.loaded
+        if loaded is None:
+            return
+        lib, vid = self.ctx.library, loaded.version.id
+        if {"people", "faces"} & set(change.areas):
+            ids = list(loaded.names)
+            self.ctx.tasks.run(lambda: face_names(lib, ids), lambda names: self._renamed(vid, names),
+                               label="Reading names")
+        versions = change.ids.get("versions") if not change.external else None
+        if "versions" in change.areas and (versions is None or vid in versions):
+            pid = loaded.version.photo_id
+
+            def there() -> bool:
+                return any(v.id == vid for v in (lib.jobs.versions(pid) if pid is not None else lib.jobs.versions()))
+
+            def read(still: bool) -> None:
+                if not still:
+                    self._discarded(vid)
+
+            self.ctx.tasks.run(there, read, label="Reading versions")
+
+    def _discarded(self, version_id: int) -> None:
+        if self.loaded is None or self.loaded.version.id != version_id:
+            return
+        self.keep.setEnabled(False)
+        self.discard.setEnabled(False)
+        self.title.setText(f"{Path(self.loaded.version.output).name} was discarded; the original is untouched")
+
+    def _renamed(self, version_id: int, names: dict[int, str]) -> None:
+        loaded = self.loaded
+        if loaded is None or loaded.version.id != version_id or names == loaded.names:
+            return
+        loaded.names = names
+        for i in range(self.face_choice.count()):
+            fid = self.face_choice.itemData(i)
+            if fid is not None:
+                self.face_choice.setItemText(i, self._face_item(fid))
+        fid = self.face_choice.currentData()
+        self._show_about([f for f in loaded.faces if fid is None or int(f["face_id"]) == fid])
 
     # -- the decision --------------------------------------------------------------------
 

@@ -13,8 +13,11 @@ def page_title(text: str = "") -> QLabel:
     return title
 
 
-def heading(title: QLabel, right: QWidget | None = None) -> QHBoxLayout:
+def heading(title: QLabel, right: QWidget | None = None, left: QWidget | None = None) -> QHBoxLayout:
+    """The title with `right` (a count) at the other end and `left` (a way back) before it."""
     row = QHBoxLayout()
+    if left is not None:
+        row.addWidget(left)
     row.addWidget(title)
     row.addStretch(1)
     if right is not None:

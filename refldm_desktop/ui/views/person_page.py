@@ -54,6 +54,7 @@ class PersonPage(QWidget):
         self.person: "PersonInfo | None" = None
         self._person_id: int | None = None  # the person shown, or being loaded
         self._people: list["PersonInfo"] = []
+        self._shown_name = ""  # the name last put in the name field
         thumbs = people_thumbs(ctx)
 
         back = QToolButton()
@@ -208,8 +209,11 @@ class PersonPage(QWidget):
             return
         self.person = person
         self._people = people
-        if not self.name.hasFocus():
+        # The name follows the person (a rename undone), unless the user is typing another:
+        # after Enter the cursor stays in the field, and the field kept the undone name.
+        if not self.name.hasFocus() or self.name.text().strip() == self._shown_name:
             self.name.setText(person.name or "")
+            self._shown_name = person.name or ""
         self.name.setPlaceholderText(f"{person.label}: who is this? Type a name")
         self.summary.setText(
             f"{person.face_count} face{'s' if person.face_count != 1 else ''}, {person.confirmed_count} confirmed"
@@ -274,6 +278,7 @@ class PersonPage(QWidget):
         if self.person is None or not name or name == self.person.name:
             return
         lib, pid = self.ctx.library, self.person.id
+        self._shown_name = name  # given: no longer being typed
         run_edit(self.ctx, lambda: lib.rename_person(pid, name), "Rename")
 
     def _hide(self, hidden: bool) -> None:

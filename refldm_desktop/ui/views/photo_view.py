@@ -184,7 +184,8 @@ class PhotoView(QWidget):
         self._size = (w, h)
         self.fit()
         n = len(self.faces)
-        self.caption.setText(f"{Path(info.path).name} — {n} face{'s' if n != 1 else ''}")
+        # The photo's name is the page's title (heading); here, what to do with its faces.
+        self.caption.setText(f"{n} face{'s' if n != 1 else ''}" + (": click a box to say who it is" if n else ""))
         self.caption.setToolTip(str(info.path))
         self._set_heading(Path(info.path).name)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QLabel, QStackedWidget, QToolButton, QVBoxLayout, QWidget
 
 from refldm_desktop.ui.models.photo_source import PhotoFilter
 from refldm_desktop.ui.models.photos import PhotoListModel
@@ -73,6 +74,13 @@ class PhotosPage(QWidget):
         self.count = QLabel()
         self.count.setObjectName("photoCount")
         self.count.setAccessibleName("Number of photos")
+        # Over a person's photos: back to their page, where the Photos button was.
+        self.person_back = QToolButton()
+        self.person_back.setObjectName("personPhotosBack")
+        self.person_back.setAccessibleName("Back to the person's page")
+        self.person_back.setShortcut(QKeySequence("Alt+Left"))
+        self.person_back.clicked.connect(self._back_to_person)
+        self.person_back.hide()
         from refldm_desktop.ui.views.photo_grid import THUMB_SIZE
 
         self.thumbs = ThumbnailCache(ctx.library, self, display=THUMB_SIZE, device_pixel_ratio=self.devicePixelRatioF())
@@ -94,7 +102,7 @@ class PhotosPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 0)
-        layout.addLayout(heading(self.title, self.count))
+        layout.addLayout(heading(self.title, self.count, self.person_back))
         layout.addWidget(self.stack, 1)
 
         self.model.loaded.connect(self._update_title)
@@ -223,6 +231,20 @@ class PhotosPage(QWidget):
         heading = getattr(over, "heading", None)
         self.title.setText(heading if heading is not None else self._grid_title())
         self.count.setVisible(over is None)
+        person = self.model.filter.person_id is not None and over is None
+        if person:
+            who = self._person_label or f"Person {self.model.filter.person_id}"
+            self.person_back.setText(f"← {who}")
+            self.person_back.setAccessibleName(f"Back to the page of {who}")
+            from refldm_desktop.ui.keys import with_key
+
+            self.person_back.setToolTip(with_key(f"Back to the page of {who}", self.person_back.shortcut()))
+        self.person_back.setVisible(person)
+
+    def _back_to_person(self) -> None:
+        pid = self.model.filter.person_id
+        if pid is not None:
+            self.ctx.navigate.emit("people", pid)
 
     def _grid_title(self) -> str:
         f = self.model.filter

@@ -1,0 +1,139 @@
+"""The library's way back, without Qt: check, back up, go back to a backup (the current
+database kept twice: as a listed backup when whole, and renamed beside the new one), refused
+while someone works on the library. Fast: fake backend, fake photos."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from fakes import draw_photo, open_test_library
+
+from refldm_desktop.core.backups import (
+    BEFORE_GOING_BACK,
+    MANUAL,
+    back_up,
+    check_library,
+    go_back,
+    newest_whole_backup,
+)
+from refldm_desktop.core.home import Home
+from refldm_desktop.db.engine import BACKUPS_KEPT
+from refldm_desktop.errors import DatabaseError, LibraryBusy
+from refldm_desktop.jobs.lock import RunnerLock
+
+
+@pytest.fixture
+def home(tmp_path) -> Home:
+    pics = tmp_path / "Pictures"
+    for i in range(4):
+        draw_photo(pics / f"p{i}.png", [(1 + i % 2, i, 20, 30)])
+    with open_test_library(tmp_path / "home") as lib:
+        lib.index([pics])
+    return Home(tmp_path / "home")
+
+
+def _names(home: Home) -> list[str]:
+    with open_test_library(home.root) as lib:
+        return sorted(p.name or "" for p in lib.people())
+
+
+def _rename_all(home: Home, prefix: str) -> None:
+    with open_test_library(home.root) as lib:
+        for i, p in enumerate(lib.people()):
+            lib.rename_person(p.id, f"{prefix}{i}")
+
+
+def _damage(db) -> None:
+    with sqlite3.connect(db) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(db.read_bytes())
+    data[:100] = b"\0" * 100  # the header: SQLite no longer sees a database
+    db.write_bytes(bytes(data))
+
+
+def test_a_whole_library_checks_whole_and_lists_its_backups(home):
+    check = check_library(home)
+    assert check.whole and check.backups == () and "whole" in check.summary()
+    taken = back_up(home)
+    check = check_library(home)
+    assert [b.path for b in check.backups] == [taken.path]
+    b = check.backups[0]
+    assert b.whole and b.size == taken.path.stat().st_size > 0 and b.label == MANUAL and "by hand" in b.reason
+    assert newest_whole_backup(home) == taken.path
+
+
+def test_going_back_keeps_the_whole_database_as_a_backup_and_can_be_undone(home):
+    _rename_all(home, "Before")
+    first = back_up(home)
+    _rename_all(home, "After")
+    after = _names(home)
+
+    went = go_back(home, first.path)
+    assert _names(home) == sorted(f"Before{i}" for i in range(len(after)))
+    assert went.kept is not None and went.kept.label == BEFORE_GOING_BACK and went.kept.whole
+    assert went.replaced is not None and went.replaced.is_file() and ".replaced-" in went.replaced.name
+    listed = [b.path for b in check_library(home).backups]
+    assert listed[0] == went.kept.path and first.path in listed
+
+    go_back(home, went.kept.path)  # going back is itself undone from the list
+    assert _names(home) == after
+
+
+def test_a_damaged_database_is_seen_refused_as_a_backup_and_replaced_by_the_newest_whole_one(home):
+    _rename_all(home, "Kept")
+    names = _names(home)
+    older = back_up(home)
+    newer = back_up(home)
+    _damage(home.database)
+
+    check = check_library(home)
+    assert not check.whole and check.problems
+    assert check.newest_whole is not None and check.newest_whole.path == newer.path
+    assert "damaged" in check.summary() and "backup" in check.summary()
+    with pytest.raises(DatabaseError, match="damaged"):
+        back_up(home)
+
+    went = go_back(home, check.newest_whole.path)
+    assert went.kept is None  # a damaged file is no way back, so it is not listed as one...
+    assert went.replaced is not None and ".damaged-" in went.replaced.name
+    assert went.replaced.read_bytes()[:100] == b"\0" * 100  # ...but it is kept, untouched
+    assert check_library(home).whole and _names(home) == names
+    assert {b.path for b in check_library(home).backups} == {older.path, newer.path}
+
+
+def test_a_damaged_backup_is_listed_as_such_and_not_gone_back_to(home):
+    b = back_up(home)
+    _damage(b.path)
+    check = check_library(home)
+    assert not check.backups[0].whole and check.newest_whole is None
+    assert check.whole  # a damaged backup says nothing of the database itself
+    before = home.database.read_bytes()
+    with pytest.raises(DatabaseError, match="damaged too"):
+        go_back(home, b.path)
+    assert home.database.read_bytes() == before
+
+
+@pytest.mark.parametrize("lock", ["runner.lock", "index.lock"])
+def test_going_back_is_refused_while_the_library_is_in_use(home, lock):
+    b = back_up(home)
+    _rename_all(home, "Now")
+    names = _names(home)
+    held = RunnerLock(home.root / lock)
+    assert held.acquire()
+    try:
+        with pytest.raises(LibraryBusy, match="let it finish"):
+            go_back(home, b.path)
+    finally:
+        held.release()
+    assert _names(home) == names and not list(home.root.glob("library.sqlite3.*ed-*"))
+
+
+def test_the_backup_gone_back_to_is_not_pruned_by_the_one_taken_before(home):
+    backups = [back_up(home) for _ in range(BACKUPS_KEPT)]
+    oldest = backups[0].path
+    went = go_back(home, oldest)
+    listed = [b.path for b in check_library(home).backups]
+    assert oldest in listed and went.kept is not None and went.kept.path in listed
+    back_up(home)  # the next backup prunes as usual
+    assert len(check_library(home).backups) == BACKUPS_KEPT
