@@ -10,7 +10,7 @@ VQ decode. Paste-back is timed by benchmarks/restore_photo.py (tens of ms per fa
 
 Variants (timed alternately, call by call, so that a shared machine's load falls on all
 alike): default (the model as it loads), plain (cpu_packing=False: no packed convolutions,
-NCHW activations), direct (winograd=False: the 3x3 convolutions by oneDNN, not winograd.py).
+NCHW activations), winograd (winograd=True: the 3x3 convolutions of large images by winograd.py).
 
 It reports, each as a median over --repeat runs with wall and CPU seconds (process_time, all
 threads) and the load average, since the machine may be shared:
@@ -113,7 +113,7 @@ def median_pair(pairs: list[tuple[float, float]]) -> dict:
 
 # Options given to RefLDM per variant; none for the default, so that the script also times
 # code from before those options.
-VARIANTS = {"default": {}, "plain": {"cpu_packing": False}, "direct": {"winograd": False}}
+VARIANTS = {"default": {}, "plain": {"cpu_packing": False}, "winograd": {"winograd": True}}
 
 
 class Face:
@@ -277,7 +277,7 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--variants", default="default",
-                    help="comma-separated, timed alternately: default, plain, direct (see above)")
+                    help="comma-separated, timed alternately: default, plain, winograd (see above)")
     ap.add_argument("--phases", default=",".join(PHASES),
                     help=f"comma-separated subset of {', '.join(PHASES + FIRST_FACE_PHASES)} (default: the first {len(PHASES)})")
     ap.add_argument("--image-size", type=int, help="another face size (a quick check of the script: 64)")

@@ -126,7 +126,7 @@ class RefLDM:
     """A loaded model. Not thread-safe: one restore at a time per instance."""
 
     def __init__(self, config: RefLDMConfig, unet, vq, cuda_graphs: bool = False, cpu_packing: bool = True,
-                 lean_blocks: bool = True, winograd: bool = True):
+                 lean_blocks: bool = True, winograd: bool = False):
         """unet and vq come from build_modules with weights loaded (see from_state_dicts).
 
         `cpu_packing`: on the CPU, the UNet's convolutions keep oneDNN-packed weights, and the
@@ -135,8 +135,8 @@ class RefLDM:
         plain modules. `lean_blocks`: the VQ's residual blocks run without their no-op
         divide and with in-place SiLUs and sums (modules.lean_resnets; bitwise the same result).
         `winograd`: with cpu_packing on the CPU, the 3x3 convolutions of large enough images
-        run as Winograd F(4x4, 3x3) (winograd.py: about 4x fewer multiplications, a rounding
-        difference near 1e-5 of the output's range).
+        run as Winograd F(4x4, 3x3) (winograd.py). Off by default: it takes 13-28% less CPU
+        time, but with two threads a face took as long as without it and 0.5 GiB more memory.
         """
         from refldm_desktop.restore.refldm.cpu_conv import pack_convolutions, packing_available
         from refldm_desktop.restore.refldm.modules import SharedHalves, cachekv_processors, lean_resnets
@@ -162,10 +162,9 @@ class RefLDM:
         self.sub_pixel = 0
         if on_cpu:
             self.sub_pixel = sub_pixel_upsamplers(self.unet, self._packing) + sub_pixel_upsamplers(self.vq.decoder)
-        # 3x3 convolutions are most of a face's CPU time; F(4x4, 3x3) did them in 0.45-0.75 of
-        # the packed call's time at the UNet's 16-64 px levels and the VQ's large ones. Each
-        # keeps a transformed weight 4x its own size: the VQ runs each convolution once a
-        # face, so its 512-channel ones (0.7 GB transformed, about 2 CPU s a face) stay direct.
+        # Off by default (see winograd.py). Each convolution keeps a transformed weight 4x its
+        # own size: the VQ runs each once a face, so its 512-channel ones (0.7 GB transformed)
+        # stay direct even when on.
         self.winograd = 0
         if on_cpu and winograd:
             self.winograd = (winograd_convolutions(self.unet, self._packing)

@@ -14,12 +14,22 @@ Rounding: the transforms' coefficients (up to 8 and 1/24) make the result differ
 direct one by about 1e-5 of the output's range in float32, against 2e-6 for the direct
 convolution itself (measured against float64); the golden tests' tolerance is 1e-4.
 
-Measured on the 2-core AVX2 EPYC (Zen 3), float32, 2 threads, against the packed oneDNN
-convolution on channels_last input, time ratio: UNet shapes 2 x 160 ch at 64 px 0.75,
-2 x 320 ch at 32 px 0.46, 2 x 320 ch at 16 px 0.69, 2 x 640 ch at 8 px 1.13 (slower: too few
-blocks for the transforms to pay, so small images keep the direct call); decoder 128 ch at
-256 px 0.67. Convolutions with few channels (the 3-channel image's first and last) keep
-the direct call too: their matrix products are too thin.
+Measured on the 2-core AVX2 EPYC (Zen 3), float32, one convolution against the packed
+oneDNN call on channels_last input, 1 thread, time ratio: UNet shapes 2 x 160 ch at 64 px
+0.56-0.67, 2 x 320 ch at 32 px 0.43-0.51, 2 x 320 ch at 16 px 0.55-0.62, 2 x 640 ch at 8 px
+0.91-1.13 (too few blocks for the transforms to pay, so small images keep the direct call);
+decoder 128 ch at 256 px 0.59-0.71, 256 ch at 128 px 0.47-0.49. Convolutions with few
+channels keep the direct call too: their matrix products are too thin.
+
+Whole phases of a face (benchmarks/profile_face.py --variants default,winograd, alternated):
+with 1 thread (load 2-4) CPU s: LQ encode 7.1 against 9.4, guided UNet pass 2.6 against 3.3,
+decode 12.0 against 16.8. With 2 threads (load 1.6, medians of 3) the CPU time still fell
+(pass 2.96 against 3.41 s) but the wall time did not: pass 1.86 against 1.90 s, and the VQ
+coder's were longer (decode 12.1 against 7.6 s, encode 7.4 against 4.7): its many small
+element-wise passes split poorly over two threads. A whole later face took as long as
+without it (restore_face.py, 58 s at that hour). So RefLDM leaves it off by default; it is
+kept for machines and thread counts where CPU time is what counts, and as the starting
+point of a fused transform.
 
 Used on the CPU in float32 only, under the UNet's packing switch where there is one (the
 zero reference's keys are computed with the plain rounding); anything else runs the
@@ -28,7 +38,7 @@ convolution's own call.
 Memory: each convolution keeps its transformed weight, 4x its own size. For the full-size
 model that is about 0.49 GiB for the UNet's convolutions that run at 16 px or more (whose
 packed copies, cpu_conv.py, are then never made) and 0.14 GiB for the VQ's up to 256
-channels: a face's peak grew by about 0.5 GiB (benchmarks/restore_face.py).
+channels: a face's peak grew by about 0.5 GiB (3.2 against 2.7 GiB, restore_face.py).
 """
 
 from __future__ import annotations

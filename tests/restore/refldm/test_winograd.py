@@ -137,10 +137,10 @@ def test_a_suspended_packing_runs_the_direct_call():
 
 
 @pytest.mark.skipif(not packing_available(), reason="this torch has no oneDNN")
-def test_the_cpu_model_runs_winograd_in_the_unet_and_the_vq(tiny_home):
+def test_the_cpu_model_asked_for_winograd_runs_it_in_the_unet_and_the_vq(tiny_home):
     path = tiny_home / "models" / "tiny"
-    fast = RefLDM.load(path, device="cpu", precision="fp32")
-    direct = RefLDM.load(path, device="cpu", precision="fp32", winograd=False)
+    fast = RefLDM.load(path, device="cpu", precision="fp32", winograd=True)
+    direct = RefLDM.load(path, device="cpu", precision="fp32")  # off by default (winograd.py)
     assert fast.winograd > 0 and direct.winograd == 0
     calls = [m._conv_forward for m in fast.unet.modules() if isinstance(getattr(m, "_conv_forward", None),
                                                                         winograd._WinogradConv)]
