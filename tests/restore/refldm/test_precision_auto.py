@@ -44,7 +44,7 @@ def test_measured_once_per_device_and_reused_by_a_later_process(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["precision.json"]  # no temporary left
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"version": 99, "trials": {}}', '{"version": 1, "trials": {"gpu": 3}}'])
+@pytest.mark.parametrize("content", ["{not json", '{"version": 99, "trials": {}}', '{"version": 2, "trials": {"gpu": 3}}', '{"version": 1, "trials": {}}'])
 def test_an_unreadable_store_means_measure_again(tmp_path, content):
     path = tmp_path / "precision.json"
     path.write_text(content)
