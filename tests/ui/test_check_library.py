@@ -147,6 +147,7 @@ def test_going_back_reopens_the_window_over_the_backup_and_waits_for_a_running_j
     _click(qtbot, dialog.buttons["goBack"])
     text = _agree(qtbot, dialog)
     assert "replaced by this backup" in text and "backed up first" in text  # what goes, what is kept
+    assert "waiting or running in the backup are cancelled" in text  # said before, not found out after
     qtbot.waitUntil(lambda: bool(reopened), timeout=60_000)
     new_ctx, new_window = reopened[0]
     try:
