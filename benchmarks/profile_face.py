@@ -10,7 +10,7 @@ VQ decode. Paste-back is timed by benchmarks/restore_photo.py (tens of ms per fa
 
 Variants (timed alternately, call by call, so that a shared machine's load falls on all
 alike): default (the model as it loads), plain (cpu_packing=False: no packed convolutions,
-NCHW activations).
+NCHW activations), winograd (winograd=True: the 3x3 convolutions of large images by winograd.py).
 
 It reports, each as a median over --repeat runs with wall and CPU seconds (process_time, all
 threads) and the load average, since the machine may be shared:
@@ -111,6 +111,11 @@ def median_pair(pairs: list[tuple[float, float]]) -> dict:
             "n": len(pairs)}
 
 
+# Options given to RefLDM per variant; none for the default, so that the script also times
+# code from before those options.
+VARIANTS = {"default": {}, "plain": {"cpu_packing": False}, "winograd": {"winograd": True}}
+
+
 class Face:
     """One later face: a model, its LQ image, the references' cache, and the fixed inputs of a
     guided UNet pass (so a pass can be timed on its own)."""
@@ -123,7 +128,7 @@ class Face:
         self.torch = torch
         # "plain": cpu_packing=False, the plain modules (cpu_conv.py); not passed otherwise, so
         # that the script also times code from before that option.
-        self.model = random_model(cfg, "cpu", precision, **({"cpu_packing": False} if variant == "plain" else {}))
+        self.model = random_model(cfg, "cpu", precision, **VARIANTS[variant])
         size, n = cfg.image_size, cfg.latent_size
         self.lq = smooth_images(1, size, seed=2)
         # Reference latents of the right shape and scale; their values do not change the cost.
@@ -272,7 +277,7 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--variants", default="default",
-                    help="comma-separated, timed alternately: default, plain (see above)")
+                    help="comma-separated, timed alternately: default, plain, winograd (see above)")
     ap.add_argument("--phases", default=",".join(PHASES),
                     help=f"comma-separated subset of {', '.join(PHASES + FIRST_FACE_PHASES)} (default: the first {len(PHASES)})")
     ap.add_argument("--image-size", type=int, help="another face size (a quick check of the script: 64)")

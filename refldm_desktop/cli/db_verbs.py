@@ -80,5 +80,8 @@ def cmd_restore_backup(args: argparse.Namespace) -> int:
         print(f"the database it replaced was whole: backed up as {went.kept.path.name} (restore that to undo this)")
     if went.replaced is not None:
         print(f"the previous database is kept as {went.replaced}")
+    if went.cancelled_jobs:
+        print(f"{len(went.cancelled_jobs)} job(s) waiting in the backup were cancelled, since they may have been "
+              "done since: `refldm-desktop jobs resume ID` queues one again")
     print("run `refldm-desktop index` on your folders to pick up photos added since that backup")
     return 0

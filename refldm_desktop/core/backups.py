@@ -4,7 +4,7 @@ a backup. Shared by `refldm-desktop db ...` and the app's Check Library dialog.
 Nothing here opens the Library (which would try to upgrade a damaged file); it works on the
 files in the home. Going back never deletes anything: a whole database is first backed up
 like any other (so going back can itself be undone), and the replaced file is kept beside
-the new one, renamed.
+the new one, renamed. Jobs waiting in the backup are cancelled with a note, not run again.
 """
 
 from __future__ import annotations
@@ -83,6 +83,13 @@ class WentBack:
     backup: Path  # the backup now in use
     replaced: Path | None  # the database that was replaced, kept renamed beside it (None: there was none)
     kept: BackupInfo | None  # the backup taken of the replaced database, when it was whole
+    cancelled_jobs: tuple[int, ...] = ()  # jobs waiting in the backup, cancelled (see JOBS_NOTE)
+
+
+# Jobs waiting or running in a backup may have been done since it was taken: going back
+# cancels them rather than run them twice, and says so on each (the Jobs panel shows it).
+JOBS_NOTE = ("cancelled when the library went back to a backup: this job was waiting in the backup and "
+             "may have been done since; retry it if you still want it")
 
 
 def backup_info(path: Path, *, check: bool = True) -> BackupInfo:
@@ -163,12 +170,42 @@ def go_back(home: Home, backup: Path) -> WentBack:
             locks.append(lock)
         exists = home.database.is_file()
         whole = exists and not _db.check_database(home.database)
-        kept = back_up(home, BEFORE_GOING_BACK, spare=[backup]) if whole else None
-        aside = _db.restore_backup(home.database, backup, aside_as="replaced" if whole else "damaged")
+        # Every backup there is is spared: going back must not cost the user another way
+        # back (the pre-upgrade one, say); the next ordinary backup prunes as usual.
+        kept = back_up(home, BEFORE_GOING_BACK, spare=_db.list_backups(home.backups)) if whole else None
+        cancelled: list[int] = []
+        aside = _db.restore_backup(home.database, backup, aside_as="replaced" if whole else "damaged",
+                                   prepare=lambda copy: cancelled.extend(_cancel_waiting_jobs(copy)))
     finally:
         for lock in locks:
             lock.release()
-    return WentBack(backup, aside if exists else None, kept)
+    return WentBack(backup, aside if exists else None, kept, tuple(cancelled))
+
+
+def _cancel_waiting_jobs(database: Path) -> tuple[int, ...]:
+    """Cancel the jobs queued or running in a backup's copy about to be put in place, with JOBS_NOTE.
+    Plain SQL: a backup may be from before an upgrade (the library upgrades it on opening),
+    so only what every schema with jobs has is relied on."""
+    import sqlite3
+
+    db = sqlite3.connect(database)
+    try:
+        columns = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+        if not columns:
+            return ()
+        with db:
+            ids = tuple(r[0] for r in db.execute(
+                "SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY id"))
+            now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")  # as the models store it
+            sets = {"state": "'cancelled'", "cancel_requested": "0", "message": "NULL",
+                    "note": "CASE WHEN note IS NULL OR note = '' THEN :note ELSE note || char(10) || :note END",
+                    "finished_at": ":now", "updated_at": ":now"}
+            assignments = ", ".join(f"{c} = {v}" for c, v in sets.items() if c in columns)
+            db.execute(f"UPDATE jobs SET {assignments} WHERE state IN ('queued', 'running')",
+                       {"note": JOBS_NOTE, "now": now})
+        return ids
+    finally:
+        db.close()
 
 
 def newest_whole_backup(home: Home) -> Path | None:

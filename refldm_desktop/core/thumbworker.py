@@ -69,10 +69,13 @@ def render(path: Path | str, size: int, fit: tuple[int, int] | None) -> Picture:
 
 
 class _Libraries:
-    """Read-only sessions on each library asked about, opened on first use."""
+    """Read-only sessions on each library asked about, opened on first use. Each is tied
+    to the database file it opened: when another file has taken that path (the library
+    went back to a backup), its connections are closed and the new file is opened, so no
+    thumbnail is read from the replaced database."""
 
     def __init__(self) -> None:
-        self._open: dict[tuple[str, str], tuple] = {}
+        self._open: dict[tuple[str, str], tuple] = {}  # (database, cache) -> (file id, engine, sessions, cache)
 
     def thumbnail(self, req: Request) -> Path:
         from refldm_desktop.core.thumbnails import thumbnail_file
@@ -80,7 +83,13 @@ class _Libraries:
         if not req.database or not req.cache:
             raise ValueError(f"no picture for {req.kind} {req.id}: neither a file nor a library was given")
         key = (req.database, req.cache)
-        if key not in self._open:
+        st = os.stat(req.database)
+        identity = (st.st_dev, st.st_ino)
+        opened = self._open.get(key)
+        if opened is not None and opened[0] != identity:
+            opened[1].dispose()
+            opened = None
+        if opened is None:
             from sqlalchemy import URL, create_engine
             from sqlalchemy.orm import sessionmaker
 
@@ -91,8 +100,8 @@ class _Libraries:
             # The URL only tells SQLAlchemy it is a file (pooled as one); connections are
             # read-only ones.
             engine = create_engine(URL.create("sqlite", database=database), creator=lambda: connect_readonly(database))
-            self._open[key] = (sessionmaker(engine), ThumbnailCache(Path(req.cache)))
-        session_factory, cache = self._open[key]
+            opened = self._open[key] = (identity, engine, sessionmaker(engine), ThumbnailCache(Path(req.cache)))
+        _identity, _engine, session_factory, cache = opened
         return thumbnail_file(session_factory, cache, req.kind, req.id, req.size)
 
 
@@ -265,6 +274,24 @@ class ThumbnailWorker:
             dones = [self._waiting.pop(n)[1] for n in owed]
         for done in dones:
             done(None)
+
+    def stop_child(self) -> None:
+        """End the child now (it only reads, so killing it loses nothing); the next request
+        starts a new one. Before a library's database is replaced: the child's connections
+        would keep the old file open (on Windows the replacing rename then fails)."""
+        with self._lock:
+            proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stdin is not None:
+            try:
+                proc.stdin.close()
+            except OSError:  # its pipe broke with it
+                pass
+        self._gone(proc)
 
     def close(self, timeout: float = 5.0) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -257,12 +257,24 @@ def check_database(path: str | os.PathLike[str]) -> list[str]:
     return problems
 
 
-def restore_backup(path: str | os.PathLike[str], backup: str | os.PathLike[str], *, aside_as: str = "damaged") -> Path:
+def restore_backup(
+    path: str | os.PathLike[str],
+    backup: str | os.PathLike[str],
+    *,
+    aside_as: str = "damaged",
+    prepare: Callable[[Path], object] | None = None,
+) -> Path:
     """Put `backup` in place of the database at `path`. The current file (with its WAL) is
     kept beside it, renamed `NAME.{aside_as}-STAMP`, never deleted; returns that name. The
-    caller makes sure no other process has the library open."""
+    caller makes sure no other process has the library open.
+
+    At no moment is `path` missing (an open would then make an empty library there): the
+    current file is first kept aside by a hard link (or a copy), then the new one takes its
+    place by one rename. A failure on the way undoes what was done. `prepare(copy)` may
+    change the backup's copy before it takes the database's place (all or nothing)."""
     import datetime
     import shutil
+    import sqlite3
 
     path, backup = Path(path), Path(backup)
     problems = check_database(backup)
@@ -272,13 +284,45 @@ def restore_backup(path: str | os.PathLike[str], backup: str | os.PathLike[str],
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     aside = path.with_name(f"{path.name}.{aside_as}-{stamp}")
     tmp = path.with_name(f".{path.name}.restoring")
-    shutil.copyfile(backup, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    with upgrade_lock(path):
-        for suffix in ("", "-wal", "-shm"):
-            current = Path(f"{path}{suffix}")
-            if current.exists():
-                os.replace(current, Path(f"{aside}{suffix}"))
-        os.replace(tmp, path)
+    moved: list[tuple[Path, Path]] = []  # (from, to), to undo
+    swapped = False
+    try:
+        shutil.copyfile(backup, tmp)
+        if prepare is not None:
+            prepare(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        with upgrade_lock(path):
+            if path.exists():
+                if aside_as != "damaged":  # a damaged file is kept exactly as it is, WAL and all
+                    try:  # the WAL's commits into the file: the file kept aside is whole by itself
+                        db = sqlite3.connect(path)
+                        try:
+                            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                        finally:
+                            db.close()
+                    except sqlite3.DatabaseError:
+                        pass
+                try:
+                    os.link(path, aside)
+                except OSError:  # no hard links here (some file systems): a copy
+                    shutil.copy2(path, aside)
+            # A WAL left beside the new file would be replayed into it: moved aside first.
+            for suffix in ("-wal", "-shm"):
+                current = Path(f"{path}{suffix}")
+                if current.exists():
+                    os.replace(current, Path(f"{aside}{suffix}"))
+                    moved.append((current, Path(f"{aside}{suffix}")))
+            os.replace(tmp, path)
+            swapped = True
+    except BaseException:
+        if not swapped:  # `path` is still the current file: put back what was moved from it
+            for src, dst in reversed(moved):
+                try:
+                    os.replace(dst, src)
+                except OSError:  # left under its kept name: still not lost
+                    pass
+            aside.unlink(missing_ok=True)  # only a second name (or copy) of `path`; a fresh name
+            tmp.unlink(missing_ok=True)
+        raise
     return aside

@@ -184,6 +184,9 @@ class OpenApp(QObject):
         if self.ctx is not None:
             self.ctx.close()  # jobs stop, workers end, the library's connections close
         self.ctx, self.window = None, None
+        from refldm_desktop.ui.thumbnails import stop_thumbnail_worker
+
+        stop_thumbnail_worker()  # its connections would read the replaced file on
         home = self.home
 
         def reopen(went=None, error: BaseException | None = None) -> None:
@@ -191,14 +194,19 @@ class OpenApp(QObject):
             progress.deleteLater()
             try:
                 ctx, window = self.open()
-            except Exception as exc:  # the library is still damaged: the way back is offered again
+            except Exception as exc:
+                # The library does not open (still damaged, say): the way back is offered
+                # again, with why. Never re-raised: in a slot that would leave no window.
                 from refldm_desktop.errors import translate
+                from refldm_desktop.ui.dialogs.errors import show_error
+                from refldm_desktop.ui.tasks import describe
 
-                known = translate(exc)
-                if known is None:
-                    raise
-                self.failure = str(known)
-                self.check_library(failure=self.failure)
+                reason = describe(translate(exc) or exc)
+                if error is not None:
+                    reason = (f"going back to the backup failed ({describe(error)}), and the library "
+                              f"did not open again: {reason}")
+                self.failure = reason
+                show_error(self.check_library(failure=reason), reason)
             else:
                 if geometry is not None:
                     window.restoreGeometry(geometry)
@@ -228,6 +236,10 @@ class OpenApp(QObject):
                 f"The damaged database is kept as {went.replaced}." if went.replaced is not None else "")
         text = " ".join(filter(None, (f"Your library is back as it was on {when(backup)}.", kept)))
         text += "\n\nPhotos added since then come back when you rescan their folders."
+        if went.cancelled_jobs:
+            n = len(went.cancelled_jobs)
+            text += (f"\n\n{n} job{' was' if n == 1 else 's were'} waiting in the backup: cancelled, since "
+                     "they may have been done since. The Jobs page lists them; Retry queues one again.")
         box = QMessageBox(QMessageBox.Icon.Information, "Back to a Backup", text,
                           QMessageBox.StandardButton.Ok, window)
         box.setObjectName("wentBack")

@@ -81,6 +81,14 @@ class _Link(QObject):
         notifier.activated.connect(readable)
 
 
+def stop_thumbnail_worker() -> None:
+    """End the worker process (a new one starts on the next request), if it was started:
+    before the library's database is replaced, so that nothing keeps the old file open."""
+    link = _Link.started()
+    if link is not None:
+        link.worker.stop_child()
+
+
 class ThumbnailCache(QObject):
     # The key's picture is made, failed, or its request was dropped: views show it again,
     # and ask again for it when it is still in view.

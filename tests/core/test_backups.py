@@ -137,3 +137,84 @@ def test_the_backup_gone_back_to_is_not_pruned_by_the_one_taken_before(home):
     assert oldest in listed and went.kept is not None and went.kept.path in listed
     back_up(home)  # the next backup prunes as usual
     assert len(check_library(home).backups) == BACKUPS_KEPT
+
+
+def test_going_back_to_a_middle_backup_deletes_no_other_backup(home):
+    backups = [back_up(home) for _ in range(BACKUPS_KEPT)]
+    middle = backups[-2].path  # the second newest: the oldest was pruned for the copy taken before
+    went = go_back(home, middle)
+    listed = {b.path for b in check_library(home).backups}
+    assert {b.path for b in backups} <= listed
+    assert went.kept is not None and went.kept.path in listed
+
+
+def test_after_going_back_the_thumbnail_worker_reads_the_restored_database(home, tmp_path):
+    from test_reader_and_thumbworker import _ask
+
+    from refldm_desktop.core.queries import PhotoQuery
+    from refldm_desktop.core.thumbworker import Picture, Request, ThumbnailWorker
+
+    first = back_up(home)
+    draw_photo(tmp_path / "More" / "new.png", [(3, 0, 20, 30)])
+    with open_test_library(home.root) as lib:
+        before = set(lib.photo_ids(PhotoQuery()))
+        lib.index([tmp_path / "More"])
+        (added,) = set(lib.photo_ids(PhotoQuery())) - before
+        where = dict(database=str(home.database), cache=str(lib.thumbnails.root))
+    worker = ThumbnailWorker()
+    try:
+        # The worker opens the database (and keeps it open) for this thumbnail...
+        assert isinstance(_ask(worker, Request("photo", added, 64, **where)), Picture)
+        go_back(home, first.path)
+        # ...and after going back reads the restored one, where that photo is not yet.
+        assert "no photo with id" in _ask(worker, Request("photo", added, 64, **where))
+    finally:
+        worker.close()
+
+
+def test_jobs_waiting_in_the_backup_are_cancelled_with_a_note_not_run_again(home):
+    from refldm_desktop.core.queries import PhotoQuery
+    from refldm_desktop.db.models import JobState
+
+    with open_test_library(home.root) as lib:
+        a, b, c = lib.photo_ids(PhotoQuery())[:3]
+        ids = lib.jobs.queue.enqueue("restore_photo", [(a, {}), (b, {}), (c, {})]).queued
+        running = lib.jobs.queue.claim_next()
+        assert running is not None and running.id == ids[0]
+        lib.jobs.queue.fail(ids[2], "it broke")
+    taken = back_up(home)  # one queued, one running (as if the app was killed), one failed
+    went = go_back(home, taken.path)
+    assert sorted(went.cancelled_jobs) == sorted(ids[:2])
+    with open_test_library(home.root) as lib:  # opening queues killed jobs again: not these
+        jobs = {j.id: j for j in lib.jobs.queue.jobs(None)}
+        for i in ids[:2]:
+            assert jobs[i].state == JobState.CANCELLED and "went back to a backup" in (jobs[i].note or "")
+        assert jobs[ids[2]].state == JobState.FAILED and jobs[ids[2]].error == "it broke"
+        assert lib.jobs.queue.claim_next() is None  # nothing runs by itself
+
+
+def test_a_swap_failing_midway_loses_nothing_and_leaves_the_library_in_place(home, monkeypatch):
+    import errno
+    import os
+
+    _rename_all(home, "Before")
+    taken = back_up(home)
+    _rename_all(home, "Now")
+    now = _names(home)
+    real = os.replace
+
+    def in_use(src, dst, *args, **kwargs):  # the last step, the new file over the old, fails
+        if os.fspath(dst) == os.fspath(home.database):
+            raise OSError(errno.EACCES, "the file is in use")
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", in_use)
+    with pytest.raises(OSError, match="in use"):
+        go_back(home, taken.path)
+    monkeypatch.undo()
+    assert home.database.is_file() and check_library(home).whole
+    assert _names(home) == now  # not an empty library made in its place
+    assert not [p for p in home.root.iterdir() if "restoring" in p.name or ".replaced-" in p.name]
+    assert taken.path.is_file()
+    go_back(home, taken.path)  # and going back works once the file is free
+    assert _names(home) == sorted(f"Before{i}" for i in range(len(now)))

@@ -94,6 +94,12 @@ def test_a_dead_worker_gives_up_what_it_owed_and_the_next_request_starts_another
         results = [_ask(worker, Request("photo", 1, 64, source=str(pic))) for _ in range(3)]
         assert all(r is None or isinstance(r, Picture) for r in results)
         assert isinstance(results[-1], Picture) and worker._proc is not first
+        # Stopped on purpose (before a library's database is replaced): likewise.
+        second = worker._proc
+        worker.stop_child()
+        assert second.poll() is not None and not worker.running()
+        assert isinstance(_ask(worker, Request("photo", 1, 64, source=str(pic))), Picture)
+        assert worker._proc is not second
     finally:
         worker.close()
     assert _ask(worker, Request("photo", 1, 64, source=str(Path(pic)))) is None  # closed: nothing made
@@ -148,3 +154,4 @@ def test_the_reader_answers_the_same_in_one_go_and_for_a_folder_named_relatively
     assert reader.photo_count(rel) == len(inside)
     monkeypatch.chdir(tmp_path)
     assert reader.photo_ids(rel) == [] and reader.photo_count(rel) == 0
+

@@ -147,6 +147,7 @@ def test_going_back_reopens_the_window_over_the_backup_and_waits_for_a_running_j
     _click(qtbot, dialog.buttons["goBack"])
     text = _agree(qtbot, dialog)
     assert "replaced by this backup" in text and "backed up first" in text  # what goes, what is kept
+    assert "waiting or running in the backup are cancelled" in text  # said before, not found out after
     qtbot.waitUntil(lambda: bool(reopened), timeout=60_000)
     new_ctx, new_window = reopened[0]
     try:
@@ -236,3 +237,43 @@ def test_an_operation_failing_on_a_damaged_database_offers_check_library(qtbot, 
     assert "Check Library" not in said and said.startswith("What went wrong: Listing photos: the "), said
     dialog.reject()
     wait_idle(qtbot, ctx)
+
+
+def test_when_going_back_fails_and_the_library_does_not_open_again_the_user_sees_why(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from fakes import open_test_library
+    from refldm_desktop.core import backups
+    from refldm_desktop.core.home import Home
+    from refldm_desktop.errors import LibraryBusy
+    from refldm_desktop.ui.app import OpenApp, make_qapp
+
+    home = tmp_path / "home"
+    lib = open_test_library(home)
+    lib.index([_photos(tmp_path / "Pictures", 2)])
+    taken = backups.back_up(lib.home)
+
+    def cannot_go_back(_home, _path):
+        raise LibraryBusy("another app is running jobs in this library: let it finish")
+
+    def cannot_open():
+        raise RuntimeError("the disk went away")  # not one of ours: a bug's error
+
+    monkeypatch.setattr(backups, "go_back", cannot_go_back)
+    make_qapp()
+    holder = OpenApp(Home(home), cannot_open)
+    try:
+        holder.open(library=lib)
+        wait_idle(qtbot, holder.ctx)
+        holder.go_back(taken)
+        # Not left without a window: Check Library is offered again, saying why in one line.
+        qtbot.waitUntil(lambda: holder.dialog is not None and holder.dialog.isVisible(), timeout=30_000)
+        assert holder.window is None
+        qtbot.waitUntil(lambda: holder.dialog.findChild(QMessageBox, "errorBox") is not None, timeout=10_000)
+        said = holder.dialog.findChild(QMessageBox, "errorBox").text()
+        assert "going back to the backup failed" in said and "let it finish" in said and "the disk went away" in said
+        assert "\n" not in said and holder.failure
+        qtbot.waitUntil(lambda: holder.dialog.task is None, timeout=30_000)
+        holder.dialog.reject()
+    finally:
+        holder.close()

@@ -13,7 +13,8 @@ and the channels_last VQ decode 13% less (benchmarks/profile_face.py). So on the
 - the UNet's activations are channels_last (NHWC), a layout oneDNN convolves directly, so
   they are not reordered per call either (the attention processor reads its tokens
   straight from it).
-The packed weights are a second copy of the UNet's convolution weights (98M values, 0.4 GB
+The packed weights are a second copy of the weights of the UNet's convolutions that do not run
+as Winograd (winograd.py: those keep a transformed copy instead); all of them would be 98M values, 0.4 GB
 in fp32 at full size).
 
 The packed call is an internal PyTorch operator (the one torch.compile's CPU backend uses

@@ -118,11 +118,15 @@ def resolve_dtype(precision: str, device: "torch.device") -> "torch.dtype":
     return table[precision]
 
 
+# The widest VQ convolutions that run as Winograd (see RefLDM.__init__).
+VQ_WINOGRAD_CHANNELS = 256
+
+
 class RefLDM:
     """A loaded model. Not thread-safe: one restore at a time per instance."""
 
     def __init__(self, config: RefLDMConfig, unet, vq, cuda_graphs: bool = False, cpu_packing: bool = True,
-                 lean_blocks: bool = True):
+                 lean_blocks: bool = True, winograd: bool = False):
         """unet and vq come from build_modules with weights loaded (see from_state_dicts).
 
         `cpu_packing`: on the CPU, the UNet's convolutions keep oneDNN-packed weights, and the
@@ -130,10 +134,14 @@ class RefLDM:
         nearest-2x upsamplers run as four 2x2 convolutions (upsample.py); False runs the
         plain modules. `lean_blocks`: the VQ's residual blocks run without their no-op
         divide and with in-place SiLUs and sums (modules.lean_resnets; bitwise the same result).
+        `winograd`: with cpu_packing on the CPU, the 3x3 convolutions of large enough images
+        run as Winograd F(4x4, 3x3) (winograd.py). Off by default: it takes 13-28% less CPU
+        time, but with two threads a face took as long as without it and 0.5 GiB more memory.
         """
         from refldm_desktop.restore.refldm.cpu_conv import pack_convolutions, packing_available
         from refldm_desktop.restore.refldm.modules import SharedHalves, cachekv_processors, lean_resnets
         from refldm_desktop.restore.refldm.upsample import sub_pixel_upsamplers
+        from refldm_desktop.restore.refldm.winograd import winograd_convolutions
 
         self.config = config
         self.unet, self.vq = unet, vq
@@ -154,6 +162,13 @@ class RefLDM:
         self.sub_pixel = 0
         if on_cpu:
             self.sub_pixel = sub_pixel_upsamplers(self.unet, self._packing) + sub_pixel_upsamplers(self.vq.decoder)
+        # Off by default (see winograd.py). Each convolution keeps a transformed weight 4x its
+        # own size: the VQ runs each once a face, so its 512-channel ones (0.7 GB transformed)
+        # stay direct even when on.
+        self.winograd = 0
+        if on_cpu and winograd:
+            self.winograd = (winograd_convolutions(self.unet, self._packing)
+                             + winograd_convolutions(self.vq, max_channels=VQ_WINOGRAD_CHANNELS))
         # The VQ's blocks only: on a 2-core AVX2 EPYC they took 10-14% less CPU there (large
         # activations), none measurably less in the UNet (small ones, conv-bound).
         self.lean_blocks = lean_resnets(vq) if lean_blocks else 0

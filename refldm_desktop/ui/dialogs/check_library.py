@@ -56,6 +56,8 @@ def going_back_words(info: "BackupInfo", current_whole: bool) -> str:
         f"Go back to the backup taken {when(info)}?\n\n"
         "The library's database is replaced by this backup: names, people, reference choices and "
         f"job history changed since then are no longer in the library. {kept}\n\n"
+        "Jobs that were waiting or running in the backup are cancelled, not run again (they may have "
+        "been done since): the Jobs page lists them with a note, and Retry queues one again.\n\n"
         "Your photos and restored files are not touched. Photos added since the backup come back "
         "when you rescan their folders."
     )
