@@ -281,12 +281,18 @@ class JobQueue:
     # -- the runner's side -----------------------------------------------------------------
 
     def claim_next(
-        self, kinds: Collection[str] | None = None, *, batch_id: str | None = None
+        self, kinds: Collection[str] | None = None, *, batch_id: str | None = None,
+        only: Collection[int] | None = None,
     ) -> JobInfo | None:
-        """Mark the next queued job running and return it, or None when there is none.
-        One UPDATE statement picks and marks the job, so two claimers never get the same one.
+        """Mark the next queued job running and return it, or None when there is none
+        (only among the jobs `only` names, when given). One UPDATE statement picks and marks
+        the job, so two claimers never get the same one.
         """
+        if only is not None and not only:
+            return None
         pick = select(Job.id).where(Job.state == JobState.QUEUED)
+        if only is not None:
+            pick = pick.where(Job.id.in_(list(only)))
         if kinds is not None:
             pick = pick.where(Job.kind.in_(list(kinds)))
         if batch_id is not None:

@@ -34,7 +34,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from refldm_desktop.db.models import JobState
 from refldm_desktop.errors import is_out_of_memory
@@ -354,6 +354,7 @@ class Runner:
         poll_interval: float = 1.0,
         cancel_check_interval: float = 0.5,
         library: Any = None,
+        only_released: bool = False,
     ) -> None:
         self.queue = queue
         self.library = library
@@ -371,6 +372,11 @@ class Runner:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        # With only_released, the background loop runs only the jobs handed to it by
+        # release(): jobs an earlier session left wait until the user asks for them
+        # (release_all), instead of going before what the user asks for now.
+        self._released: set[int] | None = set() if only_released else None
+        self._released_lock = threading.Lock()
 
     # -- control -------------------------------------------------------------------------
 
@@ -388,6 +394,33 @@ class Runner:
         if job_id in r.cancelled:
             # It was only queued: no turn of the runner will tell the listeners, so say it here.
             self._emit(self.queue.job(job_id), JobState.CANCELLED, message="cancelled")
+
+    def release(self, job_ids: Sequence[int]) -> None:
+        """These jobs may run (with only_released); wakes the loop."""
+        with self._released_lock:
+            if self._released is not None:
+                self._released.update(job_ids)
+        self.wake()
+
+    def release_all(self) -> None:
+        """Every queued job may run, now and from now on; wakes the loop."""
+        with self._released_lock:
+            self._released = None
+        self.wake()
+
+    @property
+    def holding(self) -> bool:
+        """Whether jobs not released are held back."""
+        return self._released is not None
+
+    def held(self, job_id: int) -> bool:
+        """Whether this job waits for release() (or release_all) before it may run."""
+        with self._released_lock:
+            return self._released is not None and job_id not in self._released
+
+    def _allowed(self) -> frozenset[int] | None:
+        with self._released_lock:
+            return None if self._released is None else frozenset(self._released)
 
     def wake(self) -> None:
         """New jobs were queued: look now instead of at the next poll."""
@@ -446,7 +479,7 @@ class Runner:
                         continue
                     self.queue.requeue_running(INTERRUPTED_NOTE)
                 self._wake.clear()
-                job = self.queue.claim_next(self.handlers.kinds())
+                job = self.queue.claim_next(self.handlers.kinds(), only=self._allowed())
                 if job is None:
                     self._wake.wait(self.poll_interval)
                     continue

@@ -20,50 +20,68 @@ class JobsBridge(QObject):
     # delivers events to the C++ handler (checked), so the stubs' complaint is moot here.
     event = Signal(object)  # type: ignore[assignment]
 
+    left_over_resumed = Signal()  # the user chose to run the jobs an earlier session left
+
     _from_runner = Signal(object)
 
     def __init__(self, library: "Library", parent: QObject | None = None, *, autostart: bool = True) -> None:
         super().__init__(parent)
         self._library = library
-        self._runner: Runner | None = None
         self._autostart = autostart
         self._from_runner.connect(self.event, Qt.ConnectionType.QueuedConnection)
+        # Made now (no thread yet, nothing read): it runs only the jobs this window hands
+        # it, so jobs left from an earlier session wait until the user chooses Resume.
+        self._runner: Runner = library.jobs.runner(on_event=self._from_runner.emit, poll_interval=0.5,
+                                                   only_released=True)
 
     @property
     def running(self) -> bool:
-        return self._runner is not None and self._runner.running
+        return self._runner.running
 
     @property
     def current_job_id(self) -> int | None:
         """The job being worked on now, or None."""
-        return self._runner.current_job_id if self._runner is not None else None
+        return self._runner.current_job_id
+
+    @property
+    def holding_left_over(self) -> bool:
+        """Whether jobs this window did not queue (an earlier session's) are held back."""
+        return self._runner.holding
+
+    def left_over(self, job_id: int) -> bool:
+        """Whether this job is one an earlier session left, waiting for the user's Resume."""
+        return self._runner.held(job_id)
 
     def start(self) -> None:
-        """Run queued jobs in the background from now on (until the window closes)."""
-        if self._runner is None:
-            self._runner = self._library.jobs.runner(on_event=self._from_runner.emit, poll_interval=0.5)
+        """Run the jobs handed over by queued() in the background from now on (until the
+        window closes)."""
         self._runner.start()
 
-    def queued(self) -> None:
-        """New jobs are in the queue: start the runner or wake it."""
-        if self._runner is None or not self._runner.running:
-            if self._autostart:
-                self.start()
-            return
-        self._runner.wake()
+    def queued(self, job_ids: Sequence[int]) -> None:
+        """The user queued these jobs now: they may run; start the runner or wake it."""
+        self._runner.release(job_ids)
+        if not self._runner.running and self._autostart:
+            self.start()
+
+    def run_now(self, job_ids: Sequence[int]) -> None:
+        """The user asked for these jobs (Retry): run them even where jobs do not start by
+        themselves."""
+        self._runner.release(job_ids)
+        self.start()
+
+    def resume_left_over(self) -> None:
+        """The user chose Resume: every queued job runs, an earlier session's too."""
+        self._runner.release_all()
+        self.start()
+        self.left_over_resumed.emit()
 
     def cancel(self, job_ids: Sequence[int]) -> None:
         for job_id in job_ids:
-            if self._runner is not None:
+            if self._runner.running:
                 self._runner.cancel(job_id)
             else:
                 self._library.jobs.cancel([job_id])
 
-    def retry(self, job_ids: Sequence[int] | None = None) -> None:
-        self._library.jobs.resume(job_ids)
-        self.queued()
-
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the runner; a job in the middle goes back to the queue for next time."""
-        if self._runner is not None:
-            self._runner.stop(wait=True, timeout=timeout)
+        self._runner.stop(wait=True, timeout=timeout)

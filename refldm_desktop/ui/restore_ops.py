@@ -133,7 +133,7 @@ def restore_photos(
         if n:
             ctx.status.emit(f"Restoring {n} photo{'s' if n != 1 else ''}…")
             RestoreWatch(ctx, list(result.queued), on_finished, on_preview)
-            ctx.jobs.queued()
+            ctx.jobs.queued(result.queued)
         else:
             ctx.status.emit("Already queued: see Jobs")
 

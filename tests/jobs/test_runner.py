@@ -318,3 +318,28 @@ def test_another_process_reads_the_phase_a_job_is_in(library_with_photos, home):
     finally:
         done.set()
         runner.stop(timeout=10)
+
+
+def test_a_runner_that_runs_only_released_jobs_leaves_older_ones_queued(library_with_photos):
+    """The app's runner: jobs an earlier session left wait, untouched, while a job the user
+    asks for now runs; release_all (the user's Resume) runs them too."""
+    lib, ids = library_with_photos(3)
+    old = lib.jobs.enqueue_restore(ids[:2]).queued
+    done = []
+    runner = lib.jobs.runner(HandlerRegistry({"restore_photo": lambda ctx: done.append(ctx.id)}),
+                             poll_interval=30, only_released=True)
+    runner.start()
+    try:
+        (new,) = lib.jobs.enqueue_restore(ids[2:]).queued
+        assert runner.held(new) and runner.held(old[0])
+        runner.release([new])
+        wait_for(lambda: done == [new], timeout=20, what="the new job")
+        assert not runner.held(new) and runner.held(old[0])
+        time.sleep(0.2)  # a turn of the loop that must leave the old jobs alone
+        assert [lib.jobs.get(j).state for j in old] == ["queued", "queued"] and done == [new]
+        assert [lib.jobs.get(j).attempts for j in old] == [0, 0]
+        runner.release_all()
+        wait_for(lambda: sorted(done) == sorted([new, *old]), timeout=20, what="the old jobs")
+        assert not runner.holding
+    finally:
+        runner.stop(timeout=10)

@@ -330,7 +330,7 @@ class BatchDialog(QDialog):
             return plan, restoring.enqueue_batch(plan, settings)
 
         def queued(result) -> None:
-            plan, _ = result
+            plan, jobs = result
             self.batch_id = plan.batch_id
             self.progress.setRange(0, len(plan.photos))
             self.progress.setValue(0)
@@ -338,7 +338,7 @@ class BatchDialog(QDialog):
             self.count.setText(f"Restoring {len(plan.faces)} faces in {len(plan.photos)} photos…")
             self.started.emit(plan.batch_id)
             self.ctx.notify("jobs")
-            self.ctx.jobs.queued()
+            self.ctx.jobs.queued(jobs.queued + jobs.existing)
             self._check_finished()
 
         self.ctx.tasks.run(queue, queued, label="Queueing the batch")

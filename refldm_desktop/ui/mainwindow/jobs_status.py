@@ -37,17 +37,17 @@ class JobsStatus(QWidget):
             w.hide()
         self.follow.changed.connect(self._show)
         self._show()  # made after the first paint: the shared follower may know the job already
-        self.follow.heard.connect(self.left_over.hide)  # the runner works: what was left is being done
+        ctx.jobs.left_over_resumed.connect(self.left_over.hide)
         jobs = ctx.library.jobs
         ctx.after_first_paint(lambda: ctx.tasks.run(lambda: jobs.list(), self._left_over, lambda *_: None, label=""))
 
     # -- jobs an earlier session left ----------------------------------------------------
 
     def _left_over(self, jobs: list["JobInfo"]) -> None:
-        if self.ctx.jobs.running:
-            return
-        waiting = sum(1 for j in jobs if j.state in (JobState.QUEUED, JobState.RUNNING))
-        failed = sum(1 for j in jobs if j.state == JobState.FAILED)
+        # Jobs this window queued meanwhile are not from last time.
+        left = [j for j in jobs if self.ctx.jobs.left_over(j.id)]
+        waiting = sum(1 for j in left if j.state in (JobState.QUEUED, JobState.RUNNING))
+        failed = sum(1 for j in left if j.state == JobState.FAILED)
         if not (waiting or failed):
             return
         parts = [f"{waiting} waiting"] if waiting else []

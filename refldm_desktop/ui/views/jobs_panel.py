@@ -191,12 +191,12 @@ class JobsPanel(QWidget):
     def _offer_resume(self, jobs) -> None:
         """Jobs waiting while no runner works in this window came from an earlier session
         (or were stopped): say so once and offer to go on."""
-        waiting = [j for j in jobs if j.state == JobState.QUEUED]
-        failed = [j for j in jobs if j.state == JobState.FAILED]
-        if self.ctx.jobs.running or not (waiting or failed) or self._resume_offered:
-            if self.ctx.jobs.running:
-                self.banner.hide()
-                self.resume_button.hide()
+        left = [j for j in jobs if self.ctx.jobs.left_over(j.id)]
+        waiting = [j for j in left if j.state in (JobState.QUEUED, JobState.RUNNING)]
+        failed = [j for j in left if j.state == JobState.FAILED]
+        if not (waiting or failed) or self._resume_offered:
+            self.banner.hide()
+            self.resume_button.hide()
             return
         parts = []
         if waiting:
@@ -254,9 +254,11 @@ class JobsPanel(QWidget):
         self.banner.hide()
         self.resume_button.hide()
         failed = [self.model.job(r).id for r in range(self.model.rowCount()) if self.model.job(r).state == JobState.FAILED]
-        self._resume(failed)
+        self._resume(failed, everything=True)
 
-    def _resume(self, ids: list[int]) -> None:
+    def _resume(self, ids: list[int], everything: bool = False) -> None:
+        """Queue these ended jobs again and run them; `everything`: the jobs an earlier
+        session left waiting too."""
         jobs = self.ctx.library.jobs
 
         def resume():
@@ -264,10 +266,10 @@ class JobsPanel(QWidget):
 
         def done(_result) -> None:
             # The user asked for it: run them even where jobs do not start by themselves.
-            if self.ctx.jobs.running:
-                self.ctx.jobs.queued()
+            if everything:
+                self.ctx.jobs.resume_left_over()
             else:
-                self.ctx.jobs.start()
+                self.ctx.jobs.run_now(ids)
             self.refresh()
 
         self.ctx.tasks.run(resume, done, label="Resume jobs")
