@@ -64,6 +64,7 @@ class _Face:
     references: list[int] = field(default_factory=list)
     crops: list[np.ndarray] = field(default_factory=list)
     identity: dict[str, Any] | None = None  # restore.identity.IdentityCheck.to_json()
+    lacks_references: bool = False  # skipped: no reference photos and reference-free not allowed
 
     def skip(self, status: FaceStatus, reason: str) -> None:
         self.status, self.reason = status, reason
@@ -132,6 +133,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
             for p in problems:
                 ctx.note(f"face {f.id}: {p}")
         if not face.references and not no_refs_ok:
+            face.lacks_references = True
             if f.person_id is None:
                 face.skip(FaceStatus.SKIPPED, f"no person (put this face into a person, or {advise(Advice.NO_REFS_OK)})")
             else:
@@ -141,6 +143,13 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     summary: dict[str, Any] = {"faces": [f.outcome().to_json() for f in faces], "output": None}
     if not todo:
         reason = "no face to restore" if not faces else "no face could be restored"
+        unreferenced = [f for f in faces if f.status is FaceStatus.SKIPPED and f.lacks_references]
+        if unreferenced:
+            # Say why, and the way out: the usual first restore of a photo of strangers.
+            one = len(unreferenced) == 1
+            reason += (f": {'this face has' if one else 'these faces have'} no reference photos "
+                       f"(name {'its' if one else 'their'} person and give them other sharp photos, "
+                       f"or {advise(Advice.NO_REFS_OK)})")
         return JobResult(version=None, summary=summary, message=reason)
 
     from refldm_desktop.library.imageio import ImageError, load_rgb

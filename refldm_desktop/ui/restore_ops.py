@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
 
 END_STATES = ("done", "failed", "cancelled")
+NOTHING = "nothing"  # a job that ended done without a result
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ class RestoreWatch:
         self.ctx = ctx
         self.waiting = set(job_ids)
         self.total = len(self.waiting)
-        self.ended: dict[str, int] = {}
+        self.ended: dict[str, int] = {}  # by end state, and NOTHING
+        self.why_nothing: str | None = None  # the last such job's reason
         self.on_finished = on_finished
         self.on_preview = on_preview
         # Signals hold only weak references to plain objects' methods: keep it alive.
@@ -90,14 +92,25 @@ class RestoreWatch:
             self.ctx.jobs.event.disconnect(self._event)
             _watching.discard(self)
         self.ctx.notify("versions", "jobs", "photos")
-        self.ended[end.state] = self.ended.get(end.state, 0) + 1
+        # A job can end "done" with no new version: nothing in its photo could be restored.
+        state = NOTHING if end.state == "done" and end.version_id is None else end.state
+        self.ended[state] = self.ended.get(state, 0) + 1
+        if state == NOTHING:
+            self.why_nothing = end.message
         self.ctx.status.emit(self.summary())
         if self.on_finished is not None:
             self.on_finished(end)
 
     def summary(self) -> str:
         done = self.ended.get("done", 0)
+        nothing = self.ended.get(NOTHING, 0)
+        if nothing and not self.waiting and set(self.ended) == {NOTHING}:
+            # One line the status bar can show whole; the photo's menu says what to do.
+            return f"Nothing was restored: {nothing_reason(self.why_nothing)[0]}" + (
+                f" ({nothing} photos; see Jobs)" if nothing > 1 else "")
         parts = [f"Restored {done} photo{'s' if done != 1 else ''}"] if done or not self.ended else []
+        if nothing:
+            parts.append(f"nothing restored in {nothing} (see Jobs)")
         if self.ended.get("failed"):
             parts.append(f"{self.ended['failed']} failed (see Jobs)")
         if self.ended.get("cancelled"):
@@ -106,6 +119,25 @@ class RestoreWatch:
         if self.waiting:
             return f"Restoring {self.total} photos: {self.total - len(self.waiting)} ended ({text.lower()})…"
         return text[0].upper() + text[1:]
+
+
+def nothing_restored(why: str | None, photos: int = 1) -> str:
+    """The status line for restores that ended without a result, with the job's reason
+    (which says what to do) in the app's words."""
+    reason, advice = nothing_reason(why)
+    text = f"Nothing was restored: {reason}"
+    if photos > 1:
+        return f"{text} ({photos} photos; see Jobs)"
+    return f"{text} ({advice})" if advice else text
+
+
+def nothing_reason(why: str | None) -> tuple[str, str]:
+    """A nothing-restored job's message as (reason, what to do), in the app's words."""
+    from refldm_desktop.ui.advice import for_app
+
+    text = (for_app(why) or "no face could be restored").removeprefix("no face could be restored: ")
+    reason, _, advice = text.partition(" (")
+    return reason, advice.removesuffix(")")
 
 
 def restore_photos(

@@ -6,6 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 from refldm_desktop.db.models import JobState
@@ -44,7 +45,7 @@ PREVIEW_STEPS = 8  # one photo restored from the menu first shows a result this 
 def restore(page: "PhotosPage", ids: list[int], settings=None, per_photo=None) -> None:
     from dataclasses import replace
 
-    from refldm_desktop.ui.restore_ops import restore_photos, saved_defaults
+    from refldm_desktop.ui.restore_ops import nothing_restored, restore_photos, saved_defaults
 
     one = len(ids) == 1
     settings = settings or saved_defaults(page.ctx)
@@ -65,12 +66,51 @@ def restore(page: "PhotosPage", ids: list[int], settings=None, per_photo=None) -
         elif end.state == JobState.CANCELLED:
             why = "Restoring was cancelled"
         else:
-            why = f"Nothing was restored: {for_app(end.message) or 'no face could be restored'}"
+            why = nothing_restored(end.message)
+            if one and end.photo_id is not None and (page.compare_view is None
+                                                     or page.stack.currentWidget() is not page.compare_view):
+                nothing_restored_box(page, end.photo_id, end.message)
         # A preview on screen must not go on promising a result that will not come.
         if one and page.compare_view is not None and end.photo_id is not None:
             page.compare_view.preview_ended(end.photo_id, why)
 
     restore_photos(page.ctx, ids, settings, per_photo=per_photo, on_finished=finished, on_preview=preview)
+
+
+def nothing_restored_box(page: "PhotosPage", photo_id: int, message: str | None) -> None:
+    """One photo restored with nothing to show: why, and the ways out as buttons (name the
+    person in Show Faces, or restore without references in Restore with Options…)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from refldm_desktop.ui.restore_ops import nothing_reason
+
+    reason, advice = nothing_reason(message)
+    box = QMessageBox(QMessageBox.Icon.Information, "Nothing was restored", f"Nothing was restored: {reason}.",
+                      QMessageBox.StandardButton.NoButton, page)
+    box.setObjectName("nothingRestoredMessage")
+    box.setAccessibleName("Nothing was restored")
+    if advice:
+        box.setInformativeText(advice[0].upper() + advice[1:] + ".")
+    if "reference" in reason:
+        for text, name, tell in (
+            ("Restore with Options…", "nothingRestoredOptions", "Restore this photo with options, such as without references"),
+            ("Show Faces", "nothingRestoredFaces", "Show this photo's faces to name their person"),
+        ):
+            button = box.addButton(text, QMessageBox.ButtonRole.ActionRole)
+            button.setObjectName(name)
+            button.setAccessibleName(tell)
+    close = box.addButton(QMessageBox.StandardButton.Close)
+    close.setAccessibleName("Close this message")
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+    def answered(button) -> None:
+        if button.objectName() == "nothingRestoredOptions":
+            restore_with_options(page, [photo_id])
+        elif button.objectName() == "nothingRestoredFaces":
+            show_faces(page, photo_id)
+
+    box.buttonClicked.connect(answered)
+    box.open()
 
 
 def restore_with_options(page: "PhotosPage", ids: list[int]) -> None:
