@@ -297,6 +297,16 @@ class Library:
             photos.append(path.resolve())
         if not photos:
             raise LibraryError("give at least one photo to index")
+        # A file that is not a photo (notes.txt dropped on the window) is reported, and its
+        # folder does not become a library folder for it.
+        from refldm_desktop.core.changes import Problem
+        from refldm_desktop.library.scan import ScanProblem, walk
+
+        not_photos = {Path(x.path): x.reason for x in walk(photos) if isinstance(x, ScanProblem)}
+        photos = [p for p in photos if p not in not_photos]
+        refused = tuple(Problem(p, why) for p, why in not_photos.items())
+        if not photos:
+            return IndexResult(errors=len(refused), problems=refused)
         known = [Path(p) for p in self.folders()]
         folders = []
         for p in photos:
@@ -309,6 +319,10 @@ class Library:
                 from dataclasses import replace
 
                 result = replace(result, clustering=self._recluster_if_needed(progress))
+        if refused:
+            from dataclasses import replace
+
+            result = replace(result, errors=result.errors + len(refused), problems=result.problems + refused)
         self._emit_indexed(result)
         return result
 

@@ -47,11 +47,28 @@ def _announce(ctx: "AppContext", label: str, results: list) -> None:
     ctx.status.emit(f"{label} was cancelled; what was done is kept" if cancelled else _summary(results))
 
 
+READABLE = "JPEG, PNG, WebP, TIFF, BMP, HEIC, AVIF"  # library.imageio's IMAGE_EXTENSIONS, in words
+
+
+def not_read(problems: Sequence[tuple[Path, str]]) -> str:
+    """What to say of files the user named that are not photos the app reads: one plain
+    sentence instead of the index's count."""
+    (path, reason), more = problems[0], len(problems) - 1
+    name = path.name if not more else f"{path.name} and {more} more"
+    if reason.startswith(("not an image", "unsupported image format", "empty file")):
+        content = "not an image (content is "
+        what = f"it is {reason[len(content):-1]}" if reason.startswith(content) else reason
+        verb = "is not a photo" if not more else "are not photos"
+        return f"{name} {verb} this app can read ({READABLE}): {what}"
+    return f"{name} could not be read: {reason}"
+
+
 def add_paths(
-    ctx: "AppContext", paths: Sequence[Path], on_done: Callable[[], None] | None = None,
+    ctx: "AppContext", paths: Sequence[Path], on_done: Callable[[set[Path]], None] | None = None,
     label: str = "Adding photos",
 ) -> "Task | None":
-    """Index folders (whole) and photos (alone) in the background; announce the change."""
+    """Index folders (whole) and photos (alone) in the background; announce the change.
+    `on_done` hears the named files that could not be read (as given)."""
     paths = [Path(p) for p in paths]
     folders = [p for p in paths if p.is_dir()]
     photos = [p for p in paths if p.is_file()]
@@ -60,18 +77,27 @@ def add_paths(
         return None
     lib = ctx.library
 
-    def work(task: "Task") -> list:
-        results = []
+    def work(task: "Task") -> tuple[list, list[tuple[Path, str]]]:
+        results, unread = [], []
         if folders:
             results.append(lib.index(folders, progress=task.progress, cancel=task.cancelled))
         if photos and not task.cancelled():
-            results.append(lib.index_photos(photos, progress=task.progress, cancel=task.cancelled))
-        return results
+            result = lib.index_photos(photos, progress=task.progress, cancel=task.cancelled)
+            results.append(result)
+            why = {p.path: p.reason for p in result.problems}
+            unread = [(p, why[p.resolve()]) for p in photos if p.resolve() in why]
+        return results, unread
 
-    def done(results: list) -> None:
-        _announce(ctx, label, results)
+    def done(outcome: tuple[list, list[tuple[Path, str]]]) -> None:
+        results, unread = outcome
+        if unread and len(results) == 1 and not _summary(results).startswith(("Added", "Up to date", "Rescanned")):
+            # Only files that are not photos: say that, not "No photos found there; 1 could not be read".
+            ctx.notify("photos", "faces", "people")
+            ctx.status.emit(not_read(unread))
+        else:
+            _announce(ctx, label, results)
         if on_done is not None:
-            on_done()
+            on_done({p for p, _ in unread})
 
     return ctx.tasks.run_long(label, work, done)
 

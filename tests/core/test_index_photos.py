@@ -30,3 +30,19 @@ def test_only_the_given_photos_are_indexed_and_they_join_known_people(tmp_path):
         assert len(people) == 1 and None not in people  # all of person 1, grouped together
         with pytest.raises(LibraryError, match="no such photo"):
             lib.index_photos([loose / "missing.png"])
+
+
+def test_a_file_that_is_not_a_photo_is_reported_and_adds_no_folder(tmp_path):
+    pics = tmp_path / "Pictures"
+    draw_photo(pics / "a.png", [(1, 0, 20, 20)])
+    notes = tmp_path / "Documents" / "notes.txt"
+    notes.parent.mkdir()
+    notes.write_text("shopping list\n")
+    with open_test_library(tmp_path / "home", FakeBackend()) as lib:
+        r = lib.index_photos([notes])
+        assert (r.new, r.errors) == (0, 1)
+        assert [(p.path, p.reason) for p in r.problems] == [(notes.resolve(), "not an image (content is text)")]
+        assert lib.folders() == [] and lib.photos() == []
+        # Named with a photo: the photo is indexed, the text file reported, its folder not added.
+        r = lib.index_photos([pics / "a.png", notes])
+        assert (r.new, r.errors) == (1, 1) and lib.folders() == [pics.resolve()]

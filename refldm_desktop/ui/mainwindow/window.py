@@ -100,10 +100,10 @@ class MainWindow(QMainWindow):
         the folder (or the photo)."""
         from refldm_desktop.ui.library_ops import add_paths
 
-        add_paths(self.ctx, paths, on_done=lambda: self._show_opened(paths))
+        add_paths(self.ctx, paths, on_done=lambda unread: self._show_opened([p for p in paths if p not in unread]))
 
     def _show_opened(self, paths: list[Path]) -> None:
-        if not paths:
+        if not paths:  # nothing that could be read: the status bar has said why
             return
         first = paths[0]
         if first.is_dir():
