@@ -32,7 +32,7 @@ def main(
     """Open the app window (at `paths` when given) and run until it closes.
 
     Called by `refldm-desktop gui` and the `refldm-desktop-gui` script; with `argv`, it
-    parses `[--home DIR] [PATH...]` itself.
+    parses `[--home DIR] [PATH...]` itself. A PATH that does not exist is said in the window.
     """
     if argv is not None:
         import argparse
@@ -54,10 +54,8 @@ def main(
     if why:
         print(f"refldm-desktop: error: {why}", file=sys.stderr)
         return 2
-    for p in paths:
-        if not Path(p).expanduser().exists():
-            print(f"refldm-desktop: error: no such photo or folder: {p}", file=sys.stderr)
-            return 2
+    # A PATH that is not there (the README's ~/Pictures on a machine without one, a file
+    # manager's stale path) still opens the window: it says so there and offers to pick a folder.
     from refldm_desktop.ui.app import run_app
 
     return run_app(home=home, paths=[Path(p).expanduser().absolute() for p in paths])

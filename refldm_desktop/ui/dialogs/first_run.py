@@ -36,13 +36,20 @@ WITHOUT_WEIGHTS = (
 class FirstRunDialog(QDialog):
     folders_chosen = Signal(list)  # [Path]
 
-    def __init__(self, ctx: "AppContext", parent=None) -> None:
+    def __init__(self, ctx: "AppContext", parent=None, not_found: str = "") -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.setObjectName("firstRunDialog")
         self.setWindowTitle("Welcome to ReF-LDM Desktop")
         self.setAccessibleName("Welcome: add your photo folders")
         intro = QLabel("<h3>Add the folders where your photos are</h3>")
+        # What the user (or the README's command) asked to open and is not there.
+        self.not_found = QLabel(f"{not_found}. Add the folder where your photos are instead." if not_found else "")
+        self.not_found.setObjectName("firstRunNotFound")
+        self.not_found.setAccessibleName("A photo or folder that was asked for is not there")
+        self.not_found.setWordWrap(True)
+        self.not_found.setTextFormat(Qt.TextFormat.PlainText)
+        self.not_found.setVisible(bool(not_found))
         self.folders = QListWidget()
         self.folders.setObjectName("firstRunFolders")
         self.folders.setAccessibleName("Folders to add")
@@ -71,7 +78,7 @@ class FirstRunDialog(QDialog):
         note.setWordWrap(True)
         note.setTextFormat(Qt.TextFormat.RichText)
         buttons, self.start = accept_buttons(self, "Add and Start", "Add these folders and start", cancel="Later")
-        stack(self, intro, self.folders, row, note, buttons)
+        stack(self, intro, self.not_found, self.folders, row, note, buttons)
         self.resize(560, 420)
         # Nothing to start with no folder; Remove only what is selected.
         model = self.folders.model()

@@ -97,9 +97,16 @@ class MainWindow(QMainWindow):
 
     def open_paths(self, paths: list[Path]) -> None:
         """What `gui PATH...` and a drop do: add what is not in the library yet, then show
-        the folder (or the photo)."""
+        the folder (or the photo). Paths that are not there are said, with a way to pick a
+        folder (the first-run assistant on an empty library)."""
         from refldm_desktop.ui.library_ops import add_paths
 
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            paths = [p for p in paths if p not in missing]
+            self.not_found(missing, offer=not paths)
+        if not paths:
+            return
         add_paths(self.ctx, paths, on_done=lambda unread: self._show_opened([p for p in paths if p not in unread]))
 
     def _show_opened(self, paths: list[Path]) -> None:
@@ -113,19 +120,57 @@ class MainWindow(QMainWindow):
             if hasattr(grid, "open_photo_path"):
                 grid.open_photo_path(first)
 
-    def first_run_if_needed(self) -> None:
-        """An empty library: offer the short assistant that adds folders."""
+    def not_found(self, missing: list[Path], offer: bool) -> None:
+        """Say which paths are not there; with `offer`, ask for a folder instead (the
+        first-run assistant when the library is empty)."""
+        what = ", ".join(str(p) for p in missing)
+        text = f"Not found: {what}"
+        self.ctx.status.emit(text)
+        if offer:
+            self.first_run_if_needed(not_found=text, or_ask=True)
+
+    def first_run_if_needed(self, not_found: str = "", or_ask: bool = False) -> None:
+        """An empty library: offer the short assistant that adds folders (saying first
+        what was `not_found`). With `or_ask`, a library with folders is asked for one too."""
 
         def maybe(folders) -> None:
             if not folders:
                 from refldm_desktop.ui.dialogs.first_run import FirstRunDialog
 
-                dialog = FirstRunDialog(self.ctx, self)
+                dialog = FirstRunDialog(self.ctx, self, not_found=not_found)
                 dialog.folders_chosen.connect(self.open_paths)
                 dialog.open()
+            elif or_ask:
+                self._ask_for_folder(not_found)
 
         self.ctx.after_first_paint(
             lambda: self.ctx.tasks.run(self.ctx.library.folders, maybe, label="Opening the library"))
+
+    def _ask_for_folder(self, why: str) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(QMessageBox.Icon.Information, "Not found", why, QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("notFoundMessage")
+        box.setAccessibleName("A photo or folder that was asked for is not there")
+        box.setInformativeText("It may have been moved, renamed or be on a drive that is not connected. "
+                               "Pick the folder where your photos are instead?")
+        pick = box.addButton("Add Folder…", QMessageBox.ButtonRole.AcceptRole)
+        pick.setObjectName("notFoundAddFolder")
+        pick.setAccessibleName("Pick a folder of photos to add")
+        close = box.addButton(QMessageBox.StandardButton.Close)
+        close.setAccessibleName("Close this message")
+        box.setDefaultButton(pick)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(button) -> None:
+            if button is pick:
+                from PySide6.QtGui import QAction
+
+                self.findChild(QAction, "addFolderAction").trigger()
+
+        box.buttonClicked.connect(answered)
+        box.open()
+        self.not_found_box = box
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
