@@ -301,7 +301,7 @@ def test_stop_ends_a_running_check_or_backup_and_changes_nothing(qtbot, tmp_path
     _click(qtbot, stop)  # at once: the check has barely begun
     qtbot.waitUntil(lambda: dialog.task is None, timeout=30_000)
     assert dialog.check is None  # it ended without a result, not at the end of the files
-    assert dialog.state.text().startswith("Stopped: the check was stopped.") and "Check Again" in dialog.state.text()
+    assert dialog.state.text().startswith("The check was stopped before it finished.") and "Check Again" in dialog.state.text()
     assert not stop.isVisible() and dialog.buttons["again"].isEnabled()
 
     _click(qtbot, dialog.buttons["again"])  # a stopped check can be run again, to its end

@@ -153,10 +153,18 @@ class CheckLibraryDialog(QDialog):
 
     def refresh(self) -> None:
         from refldm_desktop.core.backups import check_library
+        from refldm_desktop.core.progress import Cancelled
 
         home = self.home
+
+        def work(task: "Task"):
+            try:
+                return check_library(home, task.progress, task.cancelled)
+            except Cancelled:
+                raise Cancelled("the check was stopped before it finished") from None
+
         self.state.setText("Checking your library and its backups…")
-        self._run("Checking the library", lambda task: check_library(home, task.progress, task.cancelled), self._show)
+        self._run("Checking the library", work, self._show)
 
     def _show(self, check: "LibraryCheck", select: str = "") -> None:
         self.check = check
@@ -199,7 +207,7 @@ class CheckLibraryDialog(QDialog):
         self.buttons["goBack"].setEnabled(not busy and b is not None and b.whole)
         self.progress.setVisible(busy)
         self.stop.setVisible(busy)
-        self.stop.setEnabled(busy and not self.task.cancelled())
+        self.stop.setEnabled(self.task is not None and not self.task.cancelled())
 
     # -- verbs ---------------------------------------------------------------------------
 
@@ -213,7 +221,7 @@ class CheckLibraryDialog(QDialog):
             try:
                 taken = back_up(home, cancel=task.cancelled)  # stopped while copying: no backup
             except Cancelled:
-                raise Cancelled("no backup was taken") from None
+                raise Cancelled("Back Up Now was stopped: no backup was taken") from None
             try:
                 return taken, check_library(home, task.progress, task.cancelled)
             except Cancelled:
@@ -262,7 +270,8 @@ class CheckLibraryDialog(QDialog):
             if isinstance(exc, Cancelled):
                 # What was shown before stays (the table of the last whole check); the
                 # line says it was not brought up to date.
-                self.state.setText(f"Stopped: {exc}. Check Again checks your library and its backups.")
+                said = str(exc)
+                self.state.setText(f"{said[:1].upper()}{said[1:]}. Check Again checks your library and its backups.")
             else:
                 self.state.setText(describe(exc))
             self._update_buttons()
