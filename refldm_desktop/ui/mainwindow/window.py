@@ -166,7 +166,9 @@ class MainWindow(QMainWindow):
             if button is pick:
                 from PySide6.QtGui import QAction
 
-                self.findChild(QAction, "addFolderAction").trigger()
+                add = self.findChild(QAction, "addFolderAction")
+                if add is not None:
+                    add.trigger()
 
         box.buttonClicked.connect(answered)
         box.open()
