@@ -20,6 +20,7 @@ def test_a_file_that_is_not_a_photo_is_named_with_what_the_app_reads(qtbot, tmp_
     from PySide6.QtWidgets import QApplication
 
     from fakes import draw_photo, open_test_library
+    from refldm_desktop.ui.app import make_qapp
     from ui_testlib import wait_idle
 
     root = tmp_path / "Pictures"
@@ -29,6 +30,8 @@ def test_a_file_that_is_not_a_photo_is_named_with_what_the_app_reads(qtbot, tmp_
     lib = open_test_library(tmp_path / "home")
     lib.index([root])
     said = []
+    make_qapp()
+    before = {id(w) for w in QApplication.topLevelWidgets() if w.isVisible()}  # other tests' leftovers
     if how == "command line":
         ctx, window = open_app(lib, paths=[notes])
         ctx.status.connect(said.append)
@@ -51,7 +54,8 @@ def test_a_file_that_is_not_a_photo_is_named_with_what_the_app_reads(qtbot, tmp_
     (text,) = [s for s in said if "notes.txt" in s]
     assert text == "notes.txt is not a photo this app can read (JPEG, PNG, WebP, TIFF, BMP, HEIC, AVIF): it is text"
     assert not any("could not be read" in s or "No photos found" in s for s in said), said
-    others = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w is not window]
+    others = [w for w in QApplication.topLevelWidgets()
+              if w.isVisible() and w is not window and id(w) not in before]
     assert others == [], [(type(w).__name__, w.windowTitle()) for w in others]
     assert [p.path.name for p in lib.photos()] == ["a.png"]
     assert lib.folders() == [root.resolve()]  # the text file's folder was not added
