@@ -386,6 +386,13 @@ def start_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] 
             f"Library folder: {where.root}", code=1,
             line=f"ReF-LDM Desktop is already open on {where.root} but does not answer: wait a moment and try "
                  "again, or close it first")
+    if outcome is Outcome.REFUSED:
+        return startup_failed(
+            "ReF-LDM Desktop is already open on this library, but it did not take what was to be opened.",
+            "It may be another version of the app (one updated while it was open): close it, then start it again",
+            f"Library folder: {where.root}", code=1,
+            line=f"ReF-LDM Desktop is already open on {where.root} but refused the request (another version?): "
+                 "close it, then start it again")
     holder = OpenApp(where, lambda: Library.open(where))
     if server is not None:
         holder.server = server
