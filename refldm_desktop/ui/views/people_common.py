@@ -83,6 +83,35 @@ def tile_view(name: str, accessible: str, parent: QWidget | None = None, tile: i
     return view
 
 
+def _draw_mark(painter: QPainter, mark: str, badge: QRect) -> None:
+    """A badge's white mark, drawn as lines: characters such as a pin emoji come out as a
+    missing-glyph box where no font has them."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QPainterPath, QPen
+
+    x, y, s = badge.x(), badge.y(), badge.width() / 20  # drawn on a 20 x 20 grid
+    pen = QPen(QColor("white"), 2.2 * s, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
+    painter.setPen(pen)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+
+    def at(px: float, py: float) -> QPointF:
+        return QPointF(x + px * s, y + py * s)
+
+    if mark == "tick":
+        path = QPainterPath(at(5.5, 10.5))
+        path.lineTo(at(8.7, 13.7))
+        path.lineTo(at(14.5, 6.8))
+        painter.drawPath(path)
+    elif mark == "cross":
+        painter.drawLine(at(6.5, 6.5), at(13.5, 13.5))
+        painter.drawLine(at(13.5, 6.5), at(6.5, 13.5))
+    elif mark == "pin":  # a push pin: a round head over a needle, leaning
+        painter.drawLine(at(10.5, 9.5), at(6, 14.5))
+        painter.setBrush(QColor("white"))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.drawEllipse(at(12, 8), 3.6 * s, 3.6 * s)
+
+
 class FaceDelegate(QStyledItemDelegate):
     """A face tile with small badges: a tick when the user confirmed it, a pin or a cross
     for its reference decision."""
@@ -121,19 +150,19 @@ class FaceDelegate(QStyledItemDelegate):
             painter.fillRect(box, QColor(0, 0, 0, 110))
         badges = []
         if index.data(ConfirmedRole):
-            badges.append(("✓", QColor(40, 140, 60)))
+            badges.append(("tick", QColor(40, 140, 60)))
         if reference == "pinned":
-            badges.append(("📌", QColor(200, 140, 20)))
+            badges.append(("pin", QColor(200, 140, 20)))
         elif reference == "excluded":
-            badges.append(("✕", QColor(170, 40, 40)))
+            badges.append(("cross", QColor(170, 40, 40)))
         x = box.right() - 22
-        for text, colour in badges:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        for mark, colour in badges:
             badge = QRect(x, box.y() + 4, 20, 20)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(colour)
             painter.drawEllipse(badge)
-            painter.setPen(QColor("white"))
-            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+            _draw_mark(painter, mark, badge)
             x -= 24
         text_rect = QRect(r.x() + 2, box.bottom() + 4, r.width() - 4, r.bottom() - box.bottom() - 4)
         if option.state & QStyle.StateFlag.State_Editing:
