@@ -26,7 +26,7 @@ PAGE = 256
 FIRST = 2 * PAGE  # ids read before the first paint: more than a screen
 STALE_PAGES = 2  # a page this far from the last one painted is no longer wanted
 RELOAD_MS = 300
-THUMB = 256
+THUMB = 256  # the core thumbnail's size at scale 1 (bigger on a HiDPI screen)
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # PhotoRow, or None while it is being fetched
 PIXMAP_ROLE = Qt.ItemDataRole.UserRole + 3
@@ -53,6 +53,7 @@ class PhotoListModel(QStringListModel):
         super().__init__(parent)
         self.ctx = ctx
         self.thumbs = thumbs
+        self._thumb = thumbs.source_size(THUMB)
         self.filter = PhotoFilter()
         self._ids: list[int] = []
         self._row_of: dict[int, int] = {}
@@ -234,7 +235,7 @@ class PhotoListModel(QStringListModel):
 
     def _pixmap(self, pid: int, row: PhotoRow) -> Any:
         """The photo's thumbnail if made; else None, and it is asked for."""
-        key = ("photo", pid, THUMB)
+        key = ("photo", pid, self._thumb)
         self.thumbs.hint_path(key, row.location)
         return self.thumbs.get(key)
 
