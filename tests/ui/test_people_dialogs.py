@@ -194,3 +194,35 @@ def test_the_batch_dialog_plans_with_the_saved_settings(qtbot, fake_ctx):
     assert (s.restorer, s.steps, s.no_refs_ok, s.upscale) == ("passthrough", 20, True, 2)
     assert dialog.no_refs.isChecked()
     idle(qtbot, ctx)
+
+
+def test_settings_refuse_a_restorer_that_is_not_installed(qtbot, fake_ctx):
+    """A name typed in the editable Restorer box that no plugin has: the dialog stays open
+    and says which restorers there are; nothing is saved (every later restore would fail)."""
+    from refldm_desktop.core.plugins import Registry
+    from refldm_desktop.core.settings import load_settings
+    from refldm_desktop.defaults import RESTORERS_GROUP
+    from refldm_desktop.ui.dialogs.settings import SettingsDialog
+
+    ctx = fake_ctx
+    home = ctx.library.home
+    before = load_settings(home)
+    dialog = SettingsDialog(ctx)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    idle(qtbot, ctx)
+    dialog.restorer.setEditText("nonsense")
+    dialog.steps.setValue(before.steps + 1)
+    saved = []
+    dialog.saved.connect(saved.append)
+    dialog.save()
+    idle(qtbot, ctx)
+    assert dialog.isVisible() and dialog.result() == 0 and not saved
+    assert dialog.error.isVisibleTo(dialog)
+    text = dialog.error.text()
+    assert "nonsense" in text and all(name in text for name in Registry(RESTORERS_GROUP).names())
+    assert load_settings(home) == before
+    dialog.restorer.setCurrentIndex(dialog.restorer.findData("passthrough"))
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT):
+        dialog.save()
+    assert load_settings(home).restorer == "passthrough"
