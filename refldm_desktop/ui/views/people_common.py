@@ -66,6 +66,57 @@ def run_edit(
     ctx.tasks.run(fn, ok, label=label)
 
 
+def rename_person(
+    ctx: "AppContext",
+    parent: QWidget,
+    person_id: int,
+    name: str,
+    on_merged: Callable[[int], None] | None = None,
+) -> None:
+    """Rename a person. When another (shown) person already has that name, case aside, the
+    user is asked whether to merge the two instead, as naming a group of unknown faces or a
+    face in a photo joins the person of that name: two people of one name is never what was
+    meant. The merge keeps the other person (and their name) and is undone with Ctrl+Z;
+    Cancel changes nothing. `on_merged(kept_id)` runs after a merge."""
+    lib = ctx.library
+
+    def same_name() -> Any:
+        key = name.casefold()
+        return next((p for p in lib.people(include_hidden=False)
+                     if p.id != person_id and p.name and p.name.casefold() == key), None)
+
+    def decide(other: Any) -> None:
+        if other is None:
+            run_edit(ctx, lambda: lib.rename_person(person_id, name), "Rename")
+            return
+        from PySide6.QtWidgets import QMessageBox
+
+        from refldm_desktop.ui.keys import undo_words
+
+        box = QMessageBox(QMessageBox.Icon.Question, "Merge people",
+                          f"“{other.name}” already exists. Merge these people?", parent=parent)
+        box.setObjectName("renameMergeQuestion")
+        box.setAccessibleName("Merge people of the same name")
+        box.setInformativeText(f"This person's faces become {other.name}'s ({undo_words()}). "
+                               "Cancel leaves both as they were.")
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Yes).setText("&Merge")
+        box.setDefaultButton(QMessageBox.StandardButton.Yes)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(button) -> None:
+            if box.standardButton(button) != QMessageBox.StandardButton.Yes:
+                ctx.notify("people")  # the tile's editor showed the new name: show the old again
+                return
+            done = (lambda _r: on_merged(other.id)) if on_merged is not None else None
+            run_edit(ctx, lambda: lib.merge_people(other.id, [person_id]), "Merge people", done)
+
+        box.buttonClicked.connect(answered)
+        box.open()
+
+    ctx.tasks.run(same_name, decide, label="Rename")
+
+
 def tile_view(name: str, accessible: str, parent: QWidget | None = None, tile: int = TILE) -> QListView:
     """A list view of picture tiles that flow and wrap like a file manager's icons."""
     view = QListView(parent)

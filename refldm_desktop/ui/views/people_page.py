@@ -40,6 +40,7 @@ from refldm_desktop.ui.views.people_common import (
     FaceDelegate,
     coalesced,
     people_thumbs,
+    rename_person,
     run_edit,
     tile_view,
 )
@@ -204,8 +205,7 @@ class PeoplePage(QWidget):
     # -- edits ---------------------------------------------------------------------------
 
     def rename(self, person_id: int, name: str) -> None:
-        lib = self.ctx.library
-        run_edit(self.ctx, lambda: lib.rename_person(person_id, name), "Rename")
+        rename_person(self.ctx, self, person_id, name)
 
     def merge(self, into: int, others: list[int]) -> None:
         lib = self.ctx.library

@@ -32,6 +32,7 @@ from refldm_desktop.ui.views.people_common import (
     FaceDelegate,
     coalesced,
     people_thumbs,
+    rename_person,
     run_edit,
     tile_view,
 )
@@ -277,9 +278,9 @@ class PersonPage(QWidget):
         name = self.name.text().strip()
         if self.person is None or not name or name == self.person.name:
             return
-        lib, pid = self.ctx.library, self.person.id
         self._shown_name = name  # given: no longer being typed
-        run_edit(self.ctx, lambda: lib.rename_person(pid, name), "Rename")
+        # Merged into the person of that name: their page is shown instead.
+        rename_person(self.ctx, self, self.person.id, name, on_merged=self.show_person)
 
     def _hide(self, hidden: bool) -> None:
         if self.person is not None:
