@@ -244,6 +244,7 @@ class PeoplePage(QWidget):
             self.view.setCurrentIndex(idx)
         people = self.selected()
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click: freed when closed
         menu.addAction("Open", lambda: self.open_person(idx.data(PersonIdRole)))
         menu.addAction(f"Rename\t{key_text(RENAME_KEY)}", lambda: self.view.edit(idx))
         if len(people) >= 2:

@@ -329,11 +329,12 @@ class PersonPage(QWidget):
     # -- menus ---------------------------------------------------------------------------
 
     def _move_menu(self) -> None:
-        menu = self._people_menu()
+        menu = self._people_menu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per click: freed when closed
         menu.exec(self.buttons["move"].mapToGlobal(self.buttons["move"].rect().bottomLeft()))
 
-    def _people_menu(self) -> QMenu:
-        menu = QMenu("Move to", self)
+    def _people_menu(self, parent: QWidget) -> QMenu:
+        menu = QMenu("Move to", parent)
         menu.setAccessibleName("Move the selected faces to")
         others = [p for p in self._people if self.person is None or p.id != self.person.id]
         for p in sorted(others, key=lambda p: (p.name is None, p.label.casefold())):
@@ -347,9 +348,10 @@ class PersonPage(QWidget):
         if not self.faces.selectionModel().isSelected(idx):
             self.faces.setCurrentIndex(idx)
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click: freed when closed
         menu.addAction("Confirm", self.confirm_selected)
         menu.addAction("Not this person", self.reject_selected)
-        menu.addMenu(self._people_menu())
+        menu.addMenu(self._people_menu(menu))  # freed with it
         if len(self.selected_faces()) < self.faces_model.rowCount():
             menu.addAction("Split off as a new person", self.split_selected)
         menu.addSeparator()

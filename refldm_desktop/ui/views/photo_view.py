@@ -213,7 +213,13 @@ class PhotoView(QWidget):
 
     def _face_clicked(self, face: "FaceInfo", screen_pos) -> None:
         lib = self.ctx.library
-        self.ctx.tasks.run(lambda: lib.people(include_hidden=False), lambda people: self.person_menu(face, people).popup(screen_pos), label="Listing people")
+
+        def show(people: list["PersonInfo"]) -> None:
+            menu = self.person_menu(face, people)
+            menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per click: freed when closed
+            menu.popup(screen_pos)
+
+        self.ctx.tasks.run(lambda: lib.people(include_hidden=False), show, label="Listing people")
 
     def person_menu(self, face: "FaceInfo", people: list["PersonInfo"]) -> QMenu:
         """Confirm, move to another person, a new person, or not this person."""

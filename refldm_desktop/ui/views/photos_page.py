@@ -296,6 +296,10 @@ class PhotosPage(QWidget):
         self.ctx.tasks.run(read, got, label="Reading a person's name")
 
     def _menu(self, ids: list[int], pos) -> None:
+        from PySide6.QtCore import Qt
+
         from refldm_desktop.ui.views.photo_menu import photo_menu
 
-        photo_menu(self, ids).popup(pos)
+        menu = photo_menu(self, ids)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click: freed when closed
+        menu.popup(pos)
