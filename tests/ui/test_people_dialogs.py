@@ -226,3 +226,38 @@ def test_settings_refuse_a_restorer_that_is_not_installed(qtbot, fake_ctx):
     with qtbot.waitSignal(dialog.saved, timeout=WAIT):
         dialog.save()
     assert load_settings(home).restorer == "passthrough"
+
+
+def test_the_licence_prompt_shows_the_manifest_the_download_uses(qtbot, fake_ctx, tmp_path, monkeypatch):
+    """$REFLDM_DESKTOP_RELEASE_MANIFEST names another release: Install shows its title,
+    homepage and licence, not the built-in release's (nor its "about 2 GB")."""
+    import json
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from refldm_desktop.restore.refldm.release import RELEASE_ENV
+    from refldm_desktop.ui.dialogs.models import ModelsDialog
+
+    manifest = tmp_path / "mirror.json"
+    manifest.write_text(json.dumps({
+        "format": "refldm-desktop/release", "version": 1, "title": "Mirror of ReF-LDM for the lab",
+        "homepage": "https://mirror.example/refldm", "license": "lab use only",
+        "files": {r: {"url": f"https://mirror.example/{r}.ckpt", "filename": f"{r}.ckpt"} for r in ("refldm", "vqgan")},
+    }))
+    monkeypatch.setenv(RELEASE_ENV, str(manifest))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text) or QMessageBox.StandardButton.No)
+    dialog = ModelsDialog(fake_ctx)
+    qtbot.addWidget(dialog)
+    idle(qtbot, fake_ctx)
+    dialog.buttons["install"].click()
+    assert len(asked) == 1
+    text = asked[0]
+    assert "Mirror of ReF-LDM for the lab" in text and "https://mirror.example/refldm" in text
+    assert "Licence: lab use only" in text and "2 GB" not in text and "non-commercial" not in text
+    assert str(manifest) in text  # where it comes from
+
+    monkeypatch.setenv(RELEASE_ENV, str(tmp_path / "missing.json"))
+    dialog.buttons["install"].click()
+    assert len(asked) == 1  # nothing to agree to: the dialog says why instead
+    assert "missing.json" in dialog.log.toPlainText()
