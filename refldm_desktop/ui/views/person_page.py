@@ -36,6 +36,7 @@ from refldm_desktop.ui.views.people_common import (
     run_edit,
     tile_view,
 )
+from refldm_desktop.words import agree, counted
 
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import PersonInfo
@@ -306,7 +307,8 @@ class PersonPage(QWidget):
             self.ctx,
             lambda: lib.split_person(pid, ids),
             "Split",
-            lambda r: self.ctx.status.emit(f"{len(r.face_ids)} faces are now Person {r.new_person}; {undo_words()}"),
+            lambda r: self.ctx.status.emit(f"{counted(len(r.face_ids), 'face')} {agree(len(r.face_ids), 'is', 'are')} now "
+                                           f"Person {r.new_person}; {undo_words()}"),
         )
 
     def pin_selected(self) -> None:

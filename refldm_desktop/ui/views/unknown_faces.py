@@ -28,6 +28,7 @@ from refldm_desktop.ui.views.people_common import (
     people_thumbs,
     run_edit,
 )
+from refldm_desktop.words import agree, counted
 
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import PersonInfo
@@ -183,7 +184,7 @@ class UnknownFacesPage(QWidget):
             self.summary.setText("Every face has a name. New photos bring new faces here.")
         else:
             self.summary.setText(
-                f"{faces} faces in {len(groups)} groups have no name yet. Name a group and every face in it "
+                f"{counted(faces, 'face')} in {counted(len(groups), 'group')} {agree(faces, 'has', 'have')} no name yet. Name a group and every face in it "
                 f"is that person ({undo_words()})."
             )
 
