@@ -216,8 +216,10 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         )
     except RestoreCancelled as exc:
         raise JobCancelled("cancelled") from exc
-    device = str(getattr(restorer, "device", "") or ctx.device)
-    ctx.device = device
+    # Recorded as the device used; a restorer that does not say where it ran records
+    # none rather than the wish in the payload ("auto" is no device).
+    device = str(getattr(restorer, "device", "") or "") or None
+    ctx.device = device or ctx.device
     ctx.check_cancelled()
 
     policy = str(opts.get("identity_policy") or FLAG)

@@ -356,7 +356,8 @@ class CompareView(QWidget):
             sampling = f"steps {s['steps'] or '?'} · guidance {'?' if s['cfg'] is None else s['cfg']} · seed {s['seed']}"
         return (
             f"{v.restorer}{' ' + v.model if v.model and v.model != v.restorer else ''} · {sampling}"
-            + (f" · device: {p['device']}" if p.get("device") else "")
+            # "auto" was recorded before the device used was: a wish, not where it ran.
+            + (f" · device: {p['device']}" if p.get("device") not in (None, "", "auto") else "")
             + (f" · upscale {p['upscale']}×" if p.get("upscale", 1) != 1 else "")
         )
 
