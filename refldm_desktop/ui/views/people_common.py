@@ -167,16 +167,34 @@ class FaceDelegate(QStyledItemDelegate):
     """A face tile with small badges: a tick when the user confirmed it, a pin or a cross
     for its reference decision."""
 
-    def __init__(self, tile: int = TILE, parent=None) -> None:
+    def __init__(self, tile: int = TILE, parent=None, text_lines: int = 1) -> None:
         super().__init__(parent)
         self._tile = tile
+        self._lines = text_lines  # room for this many lines of text under the picture
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        return QSize(self._tile + 20, self._tile + 36)
+        extra = (self._lines - 1) * option.fontMetrics.height()
+        return QSize(self._tile + 20, self._tile + 36 + extra)
 
     def _text_rect(self, option: QStyleOptionViewItem) -> QRect:
         r = option.rect.adjusted(2, 2, -2, -2)
         return QRect(r.x() + 2, r.y() + self._tile + 8, r.width() - 4, option.fontMetrics.height() + 6)
+
+    def label(self, option: QStyleOptionViewItem, text: str) -> tuple[str, Qt.AlignmentFlag]:
+        """The tile's text as drawn, and how: on one line when it fits, else wrapped onto
+        the lines there is room for (a narrow reference tile's "pinned · quality 0.72"),
+        else cut in the middle; the full text is in the tile's tooltip."""
+        r = option.rect.adjusted(2, 2, -2, -2)
+        box_bottom = r.y() + 4 + self._tile - 1
+        rect = QRect(r.x() + 2, box_bottom + 4, r.width() - 4, r.bottom() - box_bottom - 4)
+        top = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+        fm = option.fontMetrics
+        if fm.horizontalAdvance(text) <= rect.width():
+            return text, top
+        wrapped = top | Qt.TextFlag.TextWordWrap
+        if fm.boundingRect(rect, wrapped, text).height() <= rect.height():
+            return text, wrapped
+        return fm.elidedText(text, Qt.TextElideMode.ElideMiddle, rect.width()), top
 
     def updateEditorGeometry(self, editor, option: QStyleOptionViewItem, index: Index) -> None:
         """A name is edited in place, under the picture."""
@@ -221,6 +239,6 @@ class FaceDelegate(QStyledItemDelegate):
             return
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(pal.color(role))
-        text = option.fontMetrics.elidedText(str(index.data() or ""), Qt.TextElideMode.ElideMiddle, text_rect.width())
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, text)
+        text, flags = self.label(option, str(index.data() or ""))
+        painter.drawText(text_rect, flags, text)
         painter.restore()

@@ -109,11 +109,13 @@ class PersonPage(QWidget):
         self.refs_model = ReferencesModel(thumbs, REF_TILE, self)
         self.refs = tile_view("referencesView", "References chosen for restoring this person", self, REF_TILE)
         self.refs.setModel(self.refs_model)
-        self.refs.setItemDelegate(FaceDelegate(REF_TILE, self.refs))
+        # Two lines under each: "pinned · quality 0.72" is wider than a reference tile.
+        self.refs.setItemDelegate(FaceDelegate(REF_TILE, self.refs, text_lines=2))
         self.refs.setFlow(QListView.Flow.LeftToRight)
         self.refs.setWrapping(False)
-        self.refs.setGridSize(QSize(REF_TILE + 28, REF_TILE + 40))
-        self.refs.setFixedHeight(REF_TILE + 52)
+        line = self.refs.fontMetrics().height()
+        self.refs.setGridSize(QSize(REF_TILE + 28, REF_TILE + 40 + line))
+        self.refs.setFixedHeight(REF_TILE + 52 + line)
         self.refs.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.refs.selectionModel().currentChanged.connect(self._show_reasons)
         self.refs.selectionModel().selectionChanged.connect(self._update_buttons)
@@ -233,6 +235,9 @@ class PersonPage(QWidget):
     def _refs_loaded(self, result) -> None:
         refs, why = result
         self.refs_model.set_references(refs)
+        # Rows kept, dropped or changed in place say nothing to currentChanged: the reasons
+        # shown would be those of the references before.
+        self._show_reasons(self.refs.currentIndex(), None)
         self.refs_note.setText(why or ("" if refs else "No face of this person is good enough to serve as a reference yet."))
         self._update_buttons()
 
