@@ -248,12 +248,24 @@ class OpenApp(QObject):
         window.statusBar().showMessage(f"Back to the backup taken {when(backup)}", 10000)
 
     def close(self) -> None:
-        if self.window is not None:
-            self.window.deleteLater()
-        if self.ctx is not None:
-            self.ctx.close()
-        if self._tasks is not None:
-            self._tasks.close()
+        """The app's end: the window goes, the library closes, and every thread the app
+        started (its context's, the jobs', its own worker) has ended when this returns.
+        Safe to call again; the holder lets go of the QApplication it was kept alive by."""
+        from shiboken6 import isValid
+
+        window, ctx, dialog, tasks = self.window, self.ctx, self.dialog, self._tasks
+        self.window, self.ctx, self.dialog, self._tasks = None, None, None, None
+        for widget in (dialog, window):
+            if widget is not None and isValid(widget):  # a test's qtbot may have deleted it
+                widget.hide()
+                widget.deleteLater()
+        if ctx is not None:
+            ctx.close()
+        if tasks is not None:
+            tasks.close()
+        if isValid(self):
+            self.setParent(None)  # made a child of the QApplication to outlive its windows
+            self.deleteLater()
 
 
 def run_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] = ()) -> int:
