@@ -44,6 +44,7 @@ from refldm_desktop.ui.views.people_common import (
     tile_view,
 )
 from refldm_desktop.ui.views.person_page import PersonPage
+from refldm_desktop.ui.views.when_shown import WhenShown
 
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import PersonInfo
@@ -136,6 +137,9 @@ class PeoplePage(QWidget):
         outer.addWidget(self.stack)
 
         self._refresh_soon = coalesced(self, self.refresh)
+        # The tiles are read again only while they are on screen (not under a person's page,
+        # not on another page); page_shown() reads them whenever the page is opened.
+        self._when_shown = WhenShown(grid, self._refresh_soon)
         ctx.changed.connect(self._changed)
         self._update_buttons()
         self.refresh()
@@ -149,6 +153,7 @@ class PeoplePage(QWidget):
             self.open_person(int(person_id))
 
     def page_shown(self) -> None:
+        self._when_shown.refreshed()
         self.refresh()
 
     # -- data ----------------------------------------------------------------------------
@@ -178,7 +183,7 @@ class PeoplePage(QWidget):
 
     def _changed(self, change) -> None:
         if set(EDIT_AREAS) & set(change.areas):
-            self._refresh_soon()
+            self._when_shown.changed()
 
     # -- selection -----------------------------------------------------------------------
 

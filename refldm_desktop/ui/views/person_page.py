@@ -35,6 +35,7 @@ from refldm_desktop.ui.views.people_common import (
     run_edit,
     tile_view,
 )
+from refldm_desktop.ui.views.when_shown import WhenShown
 
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import PersonInfo
@@ -157,6 +158,7 @@ class PersonPage(QWidget):
         lay.addWidget(split, 1)
 
         self._refresh_soon = coalesced(self, self.refresh)
+        self._when_shown = WhenShown(self, self._refresh_soon)
         ctx.changed.connect(self._changed)
         self._update_buttons()
 
@@ -169,6 +171,7 @@ class PersonPage(QWidget):
             self.person = None
             self._update_buttons()  # Reset choices follows self.person, which no signal reports
         self._person_id = person_id
+        self._when_shown.refreshed()
         self.refresh()
 
     def refresh(self) -> None:
@@ -235,12 +238,8 @@ class PersonPage(QWidget):
         self._update_buttons()
 
     def _changed(self, change) -> None:
-        if self.isVisible() and set(EDIT_AREAS) & set(change.areas):
-            self._refresh_soon()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self.refresh()
+        if set(EDIT_AREAS) & set(change.areas):
+            self._when_shown.changed()
 
     # -- selection -----------------------------------------------------------------------
 
