@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.dialogs.check_library import CheckLibraryDialog
     from refldm_desktop.ui.mainwindow import MainWindow
+    from refldm_desktop.ui.mainwindow.place import Place
     from refldm_desktop.ui.tasks import TaskRunner
 
 
@@ -77,6 +78,11 @@ class OpenApp(QObject):
         self._tasks: "TaskRunner | None" = None
         self.dialog: "CheckLibraryDialog | None" = None
         self.failure = ""  # why the library could not be opened, while it cannot
+        # What the next window opens at: the paths the app was started with while no window
+        # has shown them yet (the library was damaged at start), or where the user was in
+        # the window that closed for going back to a backup.
+        self._paths: list[Path] = []
+        self._return_to: "Place | None" = None
 
     @property
     def tasks(self) -> "TaskRunner":
@@ -88,8 +94,9 @@ class OpenApp(QObject):
             self._tasks = TaskRunner(self)
         return self._tasks
 
-    def open(self, paths: Sequence[Path] = (), *, library: "Library | None" = None):
-        """Open the library (or use `library`) and show the main window; (context, window)."""
+    def open(self, paths: Sequence[Path] = (), *, library: "Library | None" = None, place: "Place | None" = None):
+        """Open the library (or use `library`) and show the main window at `paths` (added
+        when new), else at `place` or the nearest place the library has; (context, window)."""
         from refldm_desktop.ui.context import AppContext
         from refldm_desktop.ui.mainwindow import MainWindow
 
@@ -99,9 +106,12 @@ class OpenApp(QObject):
         window = MainWindow(ctx)
         window.holder = self
         self.ctx, self.window, self.failure = ctx, window, ""
+        self._paths, self._return_to = [], None
         window.show()
         if paths:
             window.open_paths(list(paths))
+        elif place is not None and place != window.place():
+            window.go_to(place)
         else:
             window.first_run_if_needed()
         return ctx, window
@@ -119,6 +129,7 @@ class OpenApp(QObject):
             if known is None or not damage_advised(str(known)):
                 raise
             self.failure = str(known)
+            self._paths = list(paths)  # the window opened after going back shows them
             self.check_library(failure=self.failure)
             return False
         return True
@@ -179,6 +190,7 @@ class OpenApp(QObject):
             app.setQuitOnLastWindowClosed(False)  # no window is open for a moment
         if self.window is not None:
             geometry = self.window.saveGeometry()
+            self._return_to = self.window.place()
             self.window.hide()
             self.window.deleteLater()
         if self.ctx is not None:
@@ -193,7 +205,7 @@ class OpenApp(QObject):
             progress.close()
             progress.deleteLater()
             try:
-                ctx, window = self.open()
+                ctx, window = self.open(self._paths, place=self._return_to)
             except Exception as exc:
                 # The library does not open (still damaged, say): the way back is offered
                 # again, with why. Never re-raised: in a slot that would leave no window.

@@ -27,14 +27,16 @@ def open_app(qtbot, tmp_path):
     def _open(library, paths=(), **kw):
         make_qapp()
         ctx, window = open_window(library=library, paths=[Path(p) for p in paths], **kw)
-        qtbot.addWidget(window)
+        # Closed by its holder, not by qtbot: going back to a backup deletes this window and
+        # makes another, and qtbot would close the deleted one (while a context is open the
+        # garbage collector is frozen, so the wrapper of the deleted window lives on).
         opened.append((ctx, window.holder))
         return ctx, window
 
     yield _open
     for ctx, holder in opened:
-        ctx.close()  # the first window's context (closed already if the test went back)
         holder.close()
+        ctx.close()  # the first window's context, when the test went back to a backup
     left = app_threads(before)
     assert not left, f"threads of the app still running after it closed: {left}"
 

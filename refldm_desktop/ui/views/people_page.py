@@ -49,6 +49,7 @@ from refldm_desktop.ui.views.when_shown import WhenShown
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import PersonInfo
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.mainwindow.place import Place
 
 
 def merge_target(people: list["PersonInfo"]) -> "PersonInfo":
@@ -151,6 +152,13 @@ class PeoplePage(QWidget):
             self.show_grid()
         else:
             self.open_person(int(person_id))
+
+    def place(self, key: str) -> "Place":
+        """Where the user is on this page (MainWindow.place): everyone, or a person's page."""
+        from refldm_desktop.ui.mainwindow.place import Place
+
+        pid = self.person_page.person_id if self.stack.currentWidget() is self.person_page else None
+        return Place(key, pid if pid is not None else "")
 
     def page_shown(self) -> None:
         self._when_shown.refreshed()

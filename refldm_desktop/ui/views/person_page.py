@@ -164,6 +164,11 @@ class PersonPage(QWidget):
 
     # -- data ----------------------------------------------------------------------------
 
+    @property
+    def person_id(self) -> int | None:
+        """The person shown, or being loaded."""
+        return self._person_id
+
     def show_person(self, person_id: int) -> None:
         if self.person is None or self.person.id != person_id:
             self.faces_model.set_faces([])

@@ -17,6 +17,7 @@ from refldm_desktop.ui.views.when_shown import WhenShown
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.mainwindow.place import Place
     from refldm_desktop.ui.views.compare import CompareView
     from refldm_desktop.ui.views.empty_hint import EmptyHint
     from refldm_desktop.ui.views.photo_view import PhotoView
@@ -142,6 +143,20 @@ class PhotosPage(QWidget):
         if f.person_id is not None:
             return "people", None
         return ("restored" if self.restored else "photos"), (str(f.folder) if f.folder else "")
+
+    def place(self, key: str) -> "Place":
+        """Where the user is on this page (MainWindow.place)."""
+        from refldm_desktop.ui.mainwindow.place import Place
+
+        f = self.model.filter
+        arg = PersonPhotos(f.person_id, self._person_label) if f.person_id is not None else str(f.folder or "")
+        current, view, compare = self.stack.currentWidget(), self.photo_view, self.compare_view
+        if view is not None and current is view and view.photo_id is not None:
+            return Place(key, arg, photo_id=view.photo_id)
+        if compare is not None and current is compare and compare.loaded is not None:
+            version = compare.loaded.version
+            return Place(key, arg, photo_id=version.photo_id, version_id=version.id)
+        return Place(key, arg)
 
     def showEvent(self, event) -> None:
         if not self._started:  # whole library; show_arg may have opened a view over the grid
