@@ -268,7 +268,7 @@ class OpenApp(QObject):
         window, ctx, dialog, tasks = self.window, self.ctx, self.dialog, self._tasks
         self.window, self.ctx, self.dialog, self._tasks = None, None, None, None
         for widget in (dialog, window):
-            if widget is not None and isValid(widget):  # a test's qtbot may have deleted it
+            if widget is not None and isValid(widget):  # not deleted already (by qtbot in a test)
                 widget.hide()
                 widget.deleteLater()
         if ctx is not None:
