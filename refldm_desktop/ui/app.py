@@ -256,6 +256,13 @@ class OpenApp(QObject):
             self._tasks.close()
 
 
+def _collect_again() -> None:
+    import gc
+
+    gc.freeze()
+    gc.enable()
+
+
 def run_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] = ()) -> int:
     from refldm_desktop.core.home import resolve_home
     from refldm_desktop.core.library import Library
@@ -269,6 +276,13 @@ def run_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] = 
     except RefldmError as exc:
         print(f"refldm-desktop: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        # main() paused the garbage collector for the start: on again once the window has
+        # painted (at once when no window opened), with what the start made frozen.
+        if holder.ctx is not None:
+            holder.ctx.after_first_paint(_collect_again)
+        else:
+            _collect_again()
     try:
         code = app.exec()
     finally:
