@@ -335,8 +335,10 @@ class Cold:
         env = dict(self.env, PYTHONPYCACHEPREFIX=str(prefix))
         env.pop("PYTHONDONTWRITEBYTECODE", None) if write else env.update(PYTHONDONTWRITEBYTECODE="1")
         t = time.perf_counter()
+        # Not run from the checkout: `-c` puts the current folder first on the path, and the
+        # app would be imported from there instead of REPO.
         out = subprocess.run([sys.executable, "-c", source, *args], env=env, capture_output=True, text=True,
-                             timeout=600)
+                             timeout=600, cwd=tempfile.gettempdir())
         if out.returncode != 0:
             raise SystemExit(f"a fresh process failed:\n{out.stderr[-3000:]}")
         got = json.loads(out.stdout.strip().splitlines()[-1])
