@@ -70,6 +70,32 @@ brackets): first paint in this process 170, 164 (155, 151); a fresh process with
 switching 30 40 26 | 31 23 35; starting 22, 37; scrolling 27, 22; a batch 13, 13. The
 in-process figure swings most: alternated against the session's start (while CI ran) it
 gave 87 and 142 ms of GUI CPU against 93 and 92, so this session did not show a change there.
+
+The session that split (a) from (b) (busy VM, load 5-8 with other helpers' tests; GUI CPU
+medians, alternating runs against fb14273). Why the old in-process first paint was about
+twice the fresh-process one: not the garbage collector (12 young collections, 2 ms in all,
+while the window opened; the app froze the heap already), nor the page cache, but what was
+compared: the in-process clock included importing and compiling 25 of the app's modules (no
+bytecode is kept in this environment: PYTHONDONTWRITEBYTECODE), the fresh figure it was held
+against had bytecode, and the rest was the load (alternated, the two agreed within noise:
+82-102 against 81-138 ms). Both also left out most of what a user waits for: a fresh process
+spends 650-1,100 ms of GUI CPU before the window is even made. This round: an up-to-date
+library opens without importing Alembic (its schema revision is compared with the newest one
+read from the migration files: opening the library 200-220 -> 36-39 ms), and the app starts
+with the garbage collector off until its first paint (it ran about 190 times over the
+start's long-lived objects, 65-75 ms). (a) the app 1003 -> 721 (8 runs each), 1166 -> 763
+and 958 -> 806 (full runs); its floor 183-233. (b) 26-31 ms of GUI CPU ("app" 32-39) before
+and after, the plain window made again 26-28: the window itself is at Qt's floor and meets
+the goal. What keeps (a) at 3-4 times its floor is the core's imports before the library
+opens: SQLAlchemy and its dependants (asyncio, ssl, email) about 300 ms, numpy 70, the
+core's own modules and models 100-150 (about 85 frozen dataclasses among them). The grid's
+first screen reads only through the core's plain sqlite3 reader, so a core that opened that
+reader first and made its SQLAlchemy engine (and imported numpy) on first use would take (a)
+most of the way to the floor; that is the next step, in the core. Importing them on a second
+thread while Qt starts was tried: the GIL kept the wall time the same (904-1593 ms against
+999-1536, one slower outlier left out). Stalls while scrolling and in a batch went over 50
+ms in some runs at load 6-8, before and after alike (the batch thread held the GIL while it
+waited for a core).
 """
 
 from __future__ import annotations
@@ -421,6 +447,7 @@ def main(argv=None) -> int:
     parser.add_argument("--starts", type=int, default=3, help="cold starts of the app and of the plain window")
     parser.add_argument("--why", action="store_true", help="sample the GUI thread's stack during stalls")
     args = parser.parse_args(argv)
+    args.opens, args.starts = max(1, args.opens), max(1, args.starts)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sys.path.insert(0, str(REPO))
 
@@ -616,7 +643,7 @@ def main(argv=None) -> int:
             ("  the app, no bytecode of its own", cold_bare, f"(median of {len(cold_bare)}; a fresh checkout)")):
         medians(label, runs, note, goal=runs is cold_app)
     print("  each run (app | floor), GUI CPU: " + ", ".join(
-        f"{a['cpu']:.0f} | {p['cpu']:.0f}" for a, p in zip(cold_app, cold_plain)))
+        f"{a['cpu']:.0f} | {p['cpu']:.0f}" for a, p in zip(cold_app, cold_plain, strict=True)))
 
     import statistics
 
@@ -628,7 +655,7 @@ def main(argv=None) -> int:
     print("  where the app's GUI CPU goes (medians): " + "; ".join(
         f"{name} {statistics.median(cpu_at(r, b) - cpu_at(r, a) for r in cold_app):.0f}" for name, a, b in parts))
 
-    print(f"\n(b) the library window opened in the running app: from making the window to the grid painted")
+    print("\n(b) the library window opened in the running app: from making the window to the grid painted")
     print(f"    with its {args.photos:,} rows (its modules and Qt's types already made; median of {args.opens})")
     print(f"{'':36s} {'wall':>7s} {'GUI CPU':>8s} {'core wait':>9s} {'app':>7s}")
     shown = [dict(wall=s[0], cpu=s[1], wait=s[2], app=s[0] - s[2]) for _, s in opens]
