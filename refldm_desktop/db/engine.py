@@ -68,7 +68,7 @@ def _head_from_files() -> str | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for file in (MIGRATIONS / "versions").glob("*.py"):
-        found = dict(m.groups() for m in line.finditer(file.read_text(encoding="utf-8")))
+        found = {m.group(1): m.group(2) for m in line.finditer(file.read_text(encoding="utf-8"))}
         if "revision" not in found:
             continue  # not a migration (the package's __init__)
         rev = re.fullmatch(r"""(["'])([^"']+)\1""", found["revision"])
