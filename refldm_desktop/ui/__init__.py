@@ -67,10 +67,14 @@ def _main(argv, home, paths) -> int:
     if why:
         print(f"refldm-desktop: error: {why}", file=sys.stderr)
         return 2
-    for p in paths:
-        if not Path(p).expanduser().exists():
-            print(f"refldm-desktop: error: no such photo or folder: {p}", file=sys.stderr)
-            return 2
+    missing = [p for p in paths if not Path(p).expanduser().exists()]
+    if missing:
+        from refldm_desktop.ui.app import startup_failed
+
+        return startup_failed("The photo or folder to open is not there.",
+                              f"no such photo or folder: {missing[0]}: it may have been moved, renamed or deleted, "
+                              "or its drive is not connected",
+                              "\n".join(str(p) for p in missing), line=f"no such photo or folder: {missing[0]}")
     from refldm_desktop.ui.app import run_app
 
     return run_app(home=home, paths=[Path(p).expanduser().absolute() for p in paths])
