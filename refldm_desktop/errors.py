@@ -36,6 +36,14 @@ class LibraryError(RefldmError):
     """Something asked of the library cannot be done."""
 
 
+class Cancelled(LibraryError):
+    """The user cancelled; what was finished is kept. (refldm_desktop.core.progress exports
+    it too; here so that the db layer can raise it.)"""
+
+    def __init__(self, message: str = "cancelled; what was finished is kept") -> None:
+        super().__init__(message)
+
+
 class NotFound(LibraryError):
     """A photo, face, person or job id that does not exist."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from refldm_desktop.core.home import Home
+from refldm_desktop.core.progress import Cancel, is_cancelled
 from refldm_desktop.db import engine as _db
 from refldm_desktop.errors import DatabaseError, LibraryBusy, LibraryError
 
@@ -92,7 +93,7 @@ JOBS_NOTE = ("cancelled when the library went back to a backup: this job was wai
              "may have been done since; retry it if you still want it")
 
 
-def backup_info(path: Path, *, check: bool = True) -> BackupInfo:
+def backup_info(path: Path, *, check: bool = True, cancel: Cancel | None = None) -> BackupInfo:
     m = _NAME.match(path.name)
     st = path.stat()
     if m:
@@ -100,8 +101,13 @@ def backup_info(path: Path, *, check: bool = True) -> BackupInfo:
         label = m.group(2)
     else:
         taken, label = datetime.datetime.fromtimestamp(st.st_mtime), path.stem
-    problems = tuple(_db.check_database(path)) if check else ()
+    problems = tuple(_db.check_database(path, _asker(cancel))) if check else ()
     return BackupInfo(path, taken, st.st_size, label, problems)
+
+
+def _asker(cancel: Cancel | None) -> Callable[[], bool] | None:
+    """The db layer's plain `cancelled()` for a token or callable."""
+    return None if cancel is None else (lambda: is_cancelled(cancel))
 
 
 def list_backups(home: Home, *, check: bool = True) -> list[BackupInfo]:
@@ -109,19 +115,24 @@ def list_backups(home: Home, *, check: bool = True) -> list[BackupInfo]:
     return [backup_info(p, check=check) for p in reversed(_db.list_backups(home.backups))]
 
 
-def check_library(home: Home, progress: Callable[[int, int], None] | None = None) -> LibraryCheck:
-    """Whether the database is whole, and its backups (each checked too). Reads only.
-    `progress(done, total)` is called after each file checked."""
+def check_library(
+    home: Home, progress: Callable[[int, int], None] | None = None, cancel: Cancel | None = None
+) -> LibraryCheck:
+    """Whether the database is whole, and its backups (each checked too). Reads only, so a
+    stopped check leaves nothing behind. `progress(done, total)` is called after each file
+    checked; when `cancel` is set (a token, or a callable saying True) the check stops within
+    a moment, in the middle of a file too, and raises Cancelled."""
+    asked = _asker(cancel)
     paths = list(reversed(_db.list_backups(home.backups)))
     total = 1 + len(paths)
     exists = home.database.is_file()
-    problems = tuple(_db.check_database(home.database)) if exists else ()
+    problems = tuple(_db.check_database(home.database, asked)) if exists else ()
     if progress is not None:
         progress(1, total)
     backups = []
     for i, p in enumerate(paths, start=2):
         try:
-            backups.append(backup_info(p))
+            backups.append(backup_info(p, cancel=cancel))
         except FileNotFoundError:  # pruned meanwhile by another process's backup
             pass
         if progress is not None:
@@ -129,17 +140,18 @@ def check_library(home: Home, progress: Callable[[int, int], None] | None = None
     return LibraryCheck(home.database, exists, problems, tuple(backups))
 
 
-def back_up(home: Home, label: str = MANUAL, *, spare: Sequence[Path] = ()) -> BackupInfo:
+def back_up(home: Home, label: str = MANUAL, *, spare: Sequence[Path] = (), cancel: Cancel | None = None) -> BackupInfo:
     """A backup of the database now, with the library open or not. A damaged database is
-    refused: its copy would be no way back. `spare`: backups not to prune for this one."""
-    problems = _db.check_database(home.database)
+    refused: its copy would be no way back. `spare`: backups not to prune for this one.
+    Cancelled (raised when `cancel` is set on the way) means no backup was taken."""
+    problems = _db.check_database(home.database, _asker(cancel))
     if problems:
         raise DatabaseError(f"the library database is damaged ({problems[0]}): a backup of it would not help; "
                             "go back to a whole backup instead")
     engine = _db.make_engine(home.database)
     try:
         with _db.upgrade_lock(home.database):
-            path = _db.backup_database(engine, home.backups, label, spare=spare)
+            path = _db.backup_database(engine, home.backups, label, spare=spare, cancelled=_asker(cancel))
     finally:
         engine.dispose()
     return backup_info(path, check=False)

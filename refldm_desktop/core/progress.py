@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
-from refldm_desktop.core.changes import LibraryError
+from refldm_desktop.errors import Cancelled
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,6 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
-
-
-class Cancelled(LibraryError):
-    """The user cancelled; what was finished is kept."""
-
-    def __init__(self, message: str = "cancelled; what was finished is kept") -> None:
-        super().__init__(message)
 
 
 class CancelToken:

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from refldm_desktop.errors import DatabaseError  # noqa: F401 (also exported here)
+from refldm_desktop.errors import Cancelled, DatabaseError  # noqa: F401 (DatabaseError also exported here)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -57,6 +57,49 @@ def head_revision() -> str:
     return head
 
 
+def _head_from_files() -> str | None:
+    """The newest migration's revision, read from the migration files' text: what Alembic
+    finds, without importing it (Alembic's import and its reading of the scripts took 130-200
+    ms of CPU, a sixth of the app's start-up). None when the files are not in the one-line
+    form Alembic writes them in: then Alembic decides."""
+    import re
+
+    line = re.compile(r"^(down_revision|revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for file in (MIGRATIONS / "versions").glob("*.py"):
+        found = {m.group(1): m.group(2) for m in line.finditer(file.read_text(encoding="utf-8"))}
+        if "revision" not in found:
+            continue  # not a migration (the package's __init__)
+        rev = re.fullmatch(r"""(["'])([^"']+)\1""", found["revision"])
+        down = found.get("down_revision", "None")
+        if rev is None:
+            return None
+        revisions.add(rev.group(2))
+        if down != "None":
+            names = re.findall(r"""["']([^"']+)["']""", down)  # one parent, or a merge's tuple
+            if not names:
+                return None
+            parents.update(names)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database is at the newest migration: the common case at every start,
+    answered with one query and no Alembic. False when unsure (a new file, no version table,
+    a damaged file): then upgrade() asks Alembic, which also says what is wrong."""
+    head = _head_from_files()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except Exception:
+        return False
+    return [r[0] for r in rows] == [head]
+
+
 def current_revision(engine: Engine) -> str | None:
     from alembic.migration import MigrationContext
 
@@ -71,6 +114,8 @@ def upgrade(engine: Engine, *, backups: Path | None = None) -> Path | None:
     leaves the schema as it was; a lock file keeps two processes from upgrading at once;
     an existing database is copied into `backups` first. Returns that backup's path.
     """
+    if _at_head(engine):
+        return None  # up to date: Alembic is not even imported
     from alembic import command
     from alembic.script import ScriptDirectory
 
@@ -165,11 +210,14 @@ def upgrade_lock(db_path: Path):
 BACKUPS_KEPT = 5
 
 
-def backup_database(engine: Engine, folder: Path, label: str, *, spare: Sequence[Path] = ()) -> Path:
+def backup_database(
+    engine: Engine, folder: Path, label: str, *, spare: Sequence[Path] = (), cancelled: Callable[[], bool] | None = None
+) -> Path:
     """A consistent copy of the database in `folder` (SQLite's online backup, so writers in
     other processes are not disturbed), written under a temporary name and then renamed;
     the newest BACKUPS_KEPT copies are kept, and those in `spare` (the one being gone back
-    to). The caller holds `upgrade_lock`."""
+    to). The caller holds `upgrade_lock`. When `cancelled()` says True while copying, the
+    copy is deleted and Cancelled raised: no backup is taken, none is pruned."""
     import datetime
     import sqlite3
 
@@ -184,7 +232,14 @@ def backup_database(engine: Engine, folder: Path, label: str, *, spare: Sequence
         try:
             dst = sqlite3.connect(tmp)
             try:
-                src.backup(dst)
+                if cancelled is None:
+                    src.backup(dst)
+                else:
+                    def step(_status: int, _remaining: int, _total: int) -> None:
+                        if cancelled():  # raised here, it aborts the copy
+                            raise Cancelled("stopped: no backup was taken")
+
+                    src.backup(dst, pages=1024, progress=step)  # 1024 pages a step: 4 MiB
                 dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
             finally:
                 dst.close()
@@ -238,21 +293,32 @@ def connect_readonly(path: str | os.PathLike[str], *, check_same_thread: bool = 
     return sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=10, check_same_thread=check_same_thread)
 
 
-def check_database(path: str | os.PathLike[str]) -> list[str]:
-    """What is wrong with the database file at `path` (empty when it is whole), read-only."""
+def check_database(path: str | os.PathLike[str], cancelled: Callable[[], bool] | None = None) -> list[str]:
+    """What is wrong with the database file at `path` (empty when it is whole), read-only.
+
+    `cancelled()` is asked while SQLite reads (a big file takes seconds); when it says True
+    the check stops within a moment and raises Cancelled."""
     import sqlite3
 
     path = Path(path)
+    if cancelled is not None and cancelled():
+        raise Cancelled("the check was stopped")
     if not path.is_file():
         return [f"{path} does not exist"]
     try:
         db = connect_readonly(path)
         try:
+            if cancelled is not None:
+                # SQLite calls this every few thousand steps, inside integrity_check too;
+                # a true answer makes the running statement fail with "interrupted".
+                db.set_progress_handler(lambda: 1 if cancelled() else 0, 10_000)
             problems = [r[0] for r in db.execute("PRAGMA integrity_check") if r[0] != "ok"]
             problems += [f"a row of {r[0]} points at a missing row of {r[2]}" for r in db.execute("PRAGMA foreign_key_check")]
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
+        if cancelled is not None and cancelled():  # stopped, not damaged
+            raise Cancelled("the check was stopped") from exc
         return [f"SQLite cannot read it ({exc})"]
     return problems
 

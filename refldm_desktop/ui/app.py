@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.dialogs.check_library import CheckLibraryDialog
+    from refldm_desktop.ui.instance import InstanceServer
     from refldm_desktop.ui.mainwindow import MainWindow
     from refldm_desktop.ui.mainwindow.place import Place
     from refldm_desktop.ui.tasks import TaskRunner
@@ -78,10 +79,10 @@ class OpenApp(QObject):
         self._tasks: "TaskRunner | None" = None
         self.dialog: "CheckLibraryDialog | None" = None
         self.failure = ""  # why the library could not be opened, while it cannot
-        # What the next window opens at: the paths the app was started with while no window
-        # has shown them yet (the library was damaged at start), or where the user was in
-        # the window that closed for going back to a backup.
-        self._paths: list[Path] = []
+        self._waiting: list[Path] = []  # paths handed over while no window was open
+        self.server: "InstanceServer | None" = None  # for later starts on this home (start_app)
+        # Where the user was in the window that closed for going back to a backup: the next
+        # window opens there (or at the nearest place the restored library has).
         self._return_to: "Place | None" = None
 
     @property
@@ -103,18 +104,40 @@ class OpenApp(QObject):
         if library is None:
             library = self._open_library()
         ctx = AppContext(library, start_jobs=self._start_jobs)
-        window = MainWindow(ctx)
+        try:
+            window = MainWindow(ctx)
+        except BaseException:
+            ctx.close()  # its threads and the library's connections end with it
+            raise
         window.holder = self
         self.ctx, self.window, self.failure = ctx, window, ""
-        self._paths, self._return_to = [], None
+        self._return_to = None
         window.show()
+        paths = [*paths, *self._waiting]
+        self._waiting.clear()
         if paths:
-            window.open_paths(list(paths))
+            window.open_paths(paths)
         elif place is not None and place != window.place():
             window.go_to(place)
         else:
             window.first_run_if_needed()
         return ctx, window
+
+    def receive(self, paths: "list[Path]") -> None:
+        """Paths handed over by a second start on this home (`refldm-desktop gui PATH` from
+        a file manager): the window comes to the front and opens them as if it had been
+        started with them. With no window open (Check Library at start-up, going back to a
+        backup), they wait for the window."""
+        if self.window is not None:
+            bring_to_front(self.window)
+            if paths:
+                self.window.open_paths(list(paths))
+            return
+        self._waiting.extend(paths)
+        import shiboken6
+
+        if self.dialog is not None and shiboken6.isValid(self.dialog) and self.dialog.isVisible():
+            bring_to_front(self.dialog)
 
     def open_or_offer_way_back(self, paths: Sequence[Path] = ()) -> bool:
         """Open the window; when the library's database is damaged, show Check Library
@@ -126,10 +149,12 @@ class OpenApp(QObject):
             self.open(paths)
         except Exception as exc:  # SQLite's own error too, when a damaged page is read at opening
             known = translate(exc)
-            if known is None or not damage_advised(str(known)):
-                raise
+            if known is None:
+                raise  # a bug: its traceback is kept (run_app writes it to a crash log)
+            if not damage_advised(str(known)):
+                raise known from exc  # said in words, not as SQLite's own exception
             self.failure = str(known)
-            self._paths = list(paths)  # the window opened after going back shows them
+            self._waiting.extend(paths)  # the window opened after going back shows them
             self.check_library(failure=self.failure)
             return False
         return True
@@ -205,7 +230,7 @@ class OpenApp(QObject):
             progress.close()
             progress.deleteLater()
             try:
-                ctx, window = self.open(self._paths, place=self._return_to)
+                ctx, window = self.open(place=self._return_to)
             except Exception as exc:
                 # The library does not open (still damaged, say): the way back is offered
                 # again, with why. Never re-raised: in a slot that would leave no window.
@@ -262,9 +287,12 @@ class OpenApp(QObject):
     def close(self) -> None:
         """The app's end: the window goes, the library closes, and every thread the app
         started (its context's, the jobs', its own worker) has ended when this returns.
-        Safe to call again; the holder lets go of the QApplication it was kept alive by."""
+        A second call does nothing; the holder lets go of the QApplication it was kept alive by."""
         from shiboken6 import isValid
 
+        if self.server is not None:
+            self.server.close()  # first: a later start must not hand paths to a closing window
+            self.server = None
         window, ctx, dialog, tasks = self.window, self.ctx, self.dialog, self._tasks
         self.window, self.ctx, self.dialog, self._tasks = None, None, None, None
         for widget in (dialog, window):
@@ -280,24 +308,139 @@ class OpenApp(QObject):
             self.deleteLater()
 
 
-def run_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] = ()) -> int:
+def bring_to_front(widget: "QWidget") -> None:
+    """Show `widget` in front, un-minimised; where the desktop refuses to raise a window that
+    the user did not click (focus-stealing prevention), its taskbar entry asks for attention."""
+    if widget.isMinimized():
+        widget.setWindowState((widget.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive)
+    widget.show()
+    widget.raise_()
+    widget.activateWindow()
+    QApplication.alert(widget)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def startup_failed(what: str, why: str, details: str = "", *, code: int = 2, line: str = "") -> int:
+    """The app did not start: one line on stderr (`line`, or `why`), and a message box saying
+    `what` happened and `why` with what to do, the details copyable, for a user who started
+    it from an icon and has no terminal. Returns the exit status, `code`."""
+    print(f"refldm-desktop: error: {line or why}", file=sys.stderr)
+    try:
+        make_qapp()
+    except Exception:  # noqa: BLE001 (no window can be shown: the line above is all there is)
+        return code
+    from refldm_desktop.ui.advice import for_app
+    from refldm_desktop.ui.dialogs.errors import error_box
+
+    box = error_box(None, what, details, more=_sentence(for_app(why)))
+    box.setObjectName("startupErrorBox")
+    box.setIcon(QMessageBox.Icon.Critical)
+    box.setWindowTitle("ReF-LDM Desktop could not start")
+    from PySide6.QtWidgets import QLabel
+
+    for label in box.findChildren(QLabel, "qt_msgbox_informativelabel"):  # Qt's own: paths need room
+        label.setMinimumWidth(label.fontMetrics().averageCharWidth() * 56)
+    box.exec()  # modal: the app ends when it is closed
+    return code
+
+
+def _could_not_open(exc: BaseException, where: "Home | None") -> int:
+    """startup_failed for an exception raised while opening the library."""
+    import traceback
+
+    from refldm_desktop.errors import translate
+
+    folder = f"Library folder: {where.root}\n" if where is not None else ""
+    known = translate(exc)
+    if known is not None:
+        return startup_failed("ReF-LDM Desktop could not open your library.", str(known),
+                              f"{folder}{known}", line=str(known))
+    from refldm_desktop.cli import write_crash_log
+
+    log = write_crash_log(exc, str(where.root) if where is not None else None)
+    trace = "".join(traceback.format_exception(exc))
+    why = (f"This is a bug: please report it with the file {log}, which holds the details below" if log else
+           "This is a bug: please report it with the details below")
+    return startup_failed("ReF-LDM Desktop could not start because of an unexpected error.", why,
+                          f"{folder}{trace}", code=70,
+                          line=f"internal error ({type(exc).__name__}): this is a bug; "
+                          + (f"the details are in {log}" if log else "the details could not be saved"))
+
+
+def start_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] = ()) -> "OpenApp | int":
+    """Start the app as `refldm-desktop gui` does, short of running the event loop: hand the
+    paths to the window already open on this home (0), or open the library and its window
+    (the OpenApp, which listens for later starts). A failure to start is said in a message
+    box as well as on stderr; its exit status (not 0) is returned."""
     from refldm_desktop.core.home import resolve_home
     from refldm_desktop.core.library import Library
-    from refldm_desktop.errors import RefldmError
+    from refldm_desktop.ui.instance import Outcome, claim
 
-    app = make_qapp()
-    where = resolve_home(home)
+    make_qapp()
+    try:
+        where = resolve_home(home)
+    except Exception as exc:
+        return _could_not_open(exc, None)
+    outcome, server = claim(where, paths)
+    if outcome is Outcome.HANDED:
+        return 0
+    if outcome is Outcome.NO_ANSWER:
+        # Not a second window: two windows on one database is what this start avoids, and
+        # the running one is most likely busy for a moment rather than dead.
+        return startup_failed(
+            "ReF-LDM Desktop is already open on this library, but it does not answer.",
+            "Wait a moment and try again. If it stays stuck, close it (or end it in your system monitor), "
+            "then start it again",
+            f"Library folder: {where.root}", code=1,
+            line=f"ReF-LDM Desktop is already open on {where.root} but does not answer: wait a moment and try "
+                 "again, or close it first")
     holder = OpenApp(where, lambda: Library.open(where))
+    if server is not None:
+        holder.server = server
+        server.setParent(holder)
+        server.received.connect(holder.receive)
     try:
         holder.open_or_offer_way_back(paths)
-    except RefldmError as exc:
-        print(f"refldm-desktop: error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        holder.close()  # a start after this one opens its own window, not waits for this one
+        holder.deleteLater()
+        return _could_not_open(exc, where)
+    return holder
+
+
+def _collect_again() -> None:
+    import gc
+
+    gc.freeze()
+    gc.enable()
+
+
+def run_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] = ()) -> int:
+    """What `refldm-desktop gui` and the `refldm-desktop-gui` script run: start_app, then
+    the event loop until the window closes. Not 0 when the app did not start."""
+    started = start_app(home, paths)
+    # main() paused the garbage collector for the start: on again once the window has
+    # painted (at once when no window opened), with what the start made frozen.
+    if isinstance(started, int) or started.ctx is None:
+        _collect_again()
+    else:
+        started.ctx.after_first_paint(_collect_again)
+    if isinstance(started, int):
+        return started
+    app = QApplication.instance()
+    assert app is not None
     try:
         code = app.exec()
     finally:
-        holder.close()
-    if holder.failure:  # closed without going back to a backup
-        print(f"refldm-desktop: error: {holder.failure}", file=sys.stderr)
+        started.close()
+    if started.failure:  # closed without going back to a backup
+        print(f"refldm-desktop: error: {started.failure}", file=sys.stderr)
         return 2
     return code

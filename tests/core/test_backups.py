@@ -218,3 +218,70 @@ def test_a_swap_failing_midway_loses_nothing_and_leaves_the_library_in_place(hom
     assert taken.path.is_file()
     go_back(home, taken.path)  # and going back works once the file is free
     assert _names(home) == sorted(f"Before{i}" for i in range(len(now)))
+
+
+def _big_backup(home: Home) -> None:
+    """A backup file big enough that SQLite asks whether to stop many times while checking it."""
+    home.backups.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(home.backups / "library-20200101-000000-manual.sqlite3")
+    with db:
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, words TEXT)")
+        db.execute("CREATE INDEX t_words ON t (words)")
+        db.executemany("INSERT INTO t (words) VALUES (?)", ((f"row {i} " * 8,) for i in range(20_000)))
+    db.close()
+
+
+def test_a_check_stops_inside_a_file_when_cancelled_and_a_cancelled_check_stops_at_once(home):
+    from refldm_desktop.core.progress import Cancelled, CancelToken
+
+    _big_backup(home)
+    said: list[tuple[int, int]] = []
+    asked_after_first_file = 0
+
+    def cancel() -> bool:
+        # False until the library's own file is checked; then the first ask (before the
+        # backup's check begins) says go on, and any later one, from inside SQLite's read
+        # of the backup, says stop.
+        nonlocal asked_after_first_file
+        if said:
+            asked_after_first_file += 1
+        return asked_after_first_file > 1
+
+    with pytest.raises(Cancelled):
+        check_library(home, lambda done, total: said.append((done, total)), cancel)
+    assert said == [(1, 2)]  # the backup's check was stopped in its middle, not finished
+
+    token = CancelToken()
+    token.cancel()
+    said.clear()
+    with pytest.raises(Cancelled):
+        check_library(home, lambda done, total: said.append((done, total)), token)
+    assert said == []  # nothing was read
+    assert check_library(home).whole  # a stopped check changed nothing
+
+
+def test_a_backup_stopped_while_copying_leaves_no_file_and_takes_no_backup(home):
+    from refldm_desktop.core.progress import Cancelled
+    from refldm_desktop.db.engine import check_database
+
+    asks = 0
+
+    def count() -> bool:
+        nonlocal asks
+        asks += 1
+        return False
+
+    assert check_database(home.database, count) == []
+    checking = asks  # the asks of the check that comes before the copy
+    asks = 0
+
+    def stop_in_the_copy() -> bool:
+        nonlocal asks
+        asks += 1
+        return asks > checking
+
+    with pytest.raises(Cancelled):
+        back_up(home, cancel=stop_in_the_copy)
+    assert asks == checking + 1  # stopped at the copy's first step
+    assert not any(home.backups.iterdir())  # neither a backup nor a half-written copy
+    assert check_library(home).whole and back_up(home).whole  # the next backup works as before

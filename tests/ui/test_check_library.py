@@ -307,3 +307,43 @@ def test_when_going_back_fails_and_the_library_does_not_open_again_the_user_sees
         holder.dialog.reject()
     finally:
         holder.close()
+
+
+def test_stop_ends_a_running_check_or_backup_and_changes_nothing(qtbot, tmp_path, open_app):
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QDialog
+
+    from fakes import open_test_library
+
+    lib = open_test_library(tmp_path / "home")
+    lib.index([_photos(tmp_path / "Pictures", 2)])
+    # A database big enough that checking or copying it takes a while (a table the app
+    # does not read), so that Stop is clicked while the work is running.
+    with sqlite3.connect(lib.home.database) as raw:
+        raw.execute("CREATE TABLE padding (id INTEGER PRIMARY KEY, words TEXT)")
+        raw.executemany("INSERT INTO padding (words) VALUES (?)", ((f"row {i} " * 10,) for i in range(150_000)))
+    ctx, window = open_app(lib)
+    wait_idle(qtbot, ctx)
+    window.findChild(QAction, "checkLibraryAction").trigger()
+    dialog = window.findChild(QDialog, "checkLibraryDialog")
+    stop = dialog.stop
+    assert stop.isVisible() and stop.accessibleName()  # offered while the check runs
+    _click(qtbot, stop)  # at once: the check has barely begun
+    qtbot.waitUntil(lambda: dialog.task is None, timeout=30_000)
+    assert dialog.check is None  # it ended without a result, not at the end of the files
+    assert dialog.state.text().startswith("The check was stopped before it finished.") and "Check Again" in dialog.state.text()
+    assert not stop.isVisible() and dialog.buttons["again"].isEnabled()
+
+    _click(qtbot, dialog.buttons["again"])  # a stopped check can be run again, to its end
+    qtbot.waitUntil(lambda: dialog.check is not None and dialog.task is None, timeout=30_000)
+    assert dialog.check.whole
+
+    _click(qtbot, dialog.buttons["backup"])
+    _click(qtbot, stop)  # Back Up Now stopped: no backup, no half-written copy
+    qtbot.waitUntil(lambda: dialog.task is None, timeout=30_000)
+    assert "no backup was taken" in dialog.state.text()
+    backups = tmp_path / "home" / "backups"
+    assert not backups.is_dir() or not any(backups.iterdir())
+    assert dialog.table.rowCount() == 0
+    dialog.reject()
+    wait_idle(qtbot, ctx)

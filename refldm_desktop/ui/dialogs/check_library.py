@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -107,6 +108,12 @@ class CheckLibraryDialog(QDialog):
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress = named(QProgressBar(), "libraryCheckProgress", "Checking progress")
         self.progress.setRange(0, 0)
+        self.stop = named(QPushButton("S&top"), "stopCheckButton", "Stop checking")
+        self.stop.setToolTip("Stop the check or the backup now (a stopped backup leaves no file behind)")
+        self.stop.clicked.connect(self.stop_task)
+        working = QHBoxLayout()
+        working.addWidget(self.progress, 1)
+        working.addWidget(self.stop)
         heading = QLabel("&Backups (the newest five are kept; one is taken before each upgrade of the library):")
         self.table = named(QTableWidget(0, len(COLUMNS)), "backupsTable", "Backups")
         heading.setBuddy(self.table)
@@ -130,8 +137,10 @@ class CheckLibraryDialog(QDialog):
         close.button(QDialogButtonBox.StandardButton.Close).setAccessibleName("Close")
         close.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
-        for w in (self.failure, self.state, self.progress, heading):
-            lay.addWidget(w)
+        lay.addWidget(self.failure)
+        lay.addWidget(self.state)
+        lay.addLayout(working)
+        lay.addWidget(heading)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.empty)
         lay.addLayout(bar)
@@ -144,10 +153,18 @@ class CheckLibraryDialog(QDialog):
 
     def refresh(self) -> None:
         from refldm_desktop.core.backups import check_library
+        from refldm_desktop.core.progress import Cancelled
 
         home = self.home
+
+        def work(task: "Task"):
+            try:
+                return check_library(home, task.progress, task.cancelled)
+            except Cancelled:
+                raise Cancelled("the check was stopped before it finished") from None
+
         self.state.setText("Checking your library and its backups…")
-        self._run("Checking the library", lambda task: check_library(home, task.progress), self._show)
+        self._run("Checking the library", work, self._show)
 
     def _show(self, check: "LibraryCheck", select: str = "") -> None:
         self.check = check
@@ -189,17 +206,26 @@ class CheckLibraryDialog(QDialog):
         self.buttons["backup"].setEnabled(not busy and self.check is not None and self.check.whole)
         self.buttons["goBack"].setEnabled(not busy and b is not None and b.whole)
         self.progress.setVisible(busy)
+        self.stop.setVisible(busy)
+        self.stop.setEnabled(self.task is not None and not self.task.cancelled())
 
     # -- verbs ---------------------------------------------------------------------------
 
     def back_up(self) -> None:
         from refldm_desktop.core.backups import back_up, check_library
+        from refldm_desktop.core.progress import Cancelled
 
         home = self.home
 
         def work(task: "Task"):
-            taken = back_up(home)
-            return taken, check_library(home, task.progress)
+            try:
+                taken = back_up(home, cancel=task.cancelled)  # stopped while copying: no backup
+            except Cancelled:
+                raise Cancelled("Back Up Now was stopped: no backup was taken") from None
+            try:
+                return taken, check_library(home, task.progress, task.cancelled)
+            except Cancelled:
+                raise Cancelled("the backup was taken; the check after it was stopped") from None
 
         self.state.setText("Backing up your library…")
         self._run("Backing up the library", work, lambda r: self._show(r[1], select=str(r[0].path)))
@@ -237,15 +263,30 @@ class CheckLibraryDialog(QDialog):
             done(result)
 
         def failed(exc: BaseException, _details: str) -> None:
+            from refldm_desktop.core.progress import Cancelled
             from refldm_desktop.ui.tasks import describe
 
             self.task = None
-            self.state.setText(describe(exc))
+            if isinstance(exc, Cancelled):
+                # What was shown before stays (the table of the last whole check); the
+                # line says it was not brought up to date.
+                said = str(exc)
+                self.state.setText(f"{said[:1].upper()}{said[1:]}. Check Again checks your library and its backups.")
+            else:
+                self.state.setText(describe(exc))
             self._update_buttons()
 
         self.progress.setRange(0, 0)
         self.task = self.tasks.run_long(label, work, ok, failed)
         self._update_buttons()
+
+    def stop_task(self) -> None:
+        """Stop the running check or backup; it ends within a moment, having changed nothing
+        (a check only reads; a stopped backup deletes its partial copy)."""
+        if self.task is not None:
+            self.task.cancel()
+            self.state.setText("Stopping…")
+            self._update_buttons()
 
     def _progressed(self, task: "Task") -> None:
         if task is self.task and task.total:
@@ -254,7 +295,7 @@ class CheckLibraryDialog(QDialog):
 
     def done(self, r: int) -> None:
         if self.task is not None:
-            self.task.cancel()  # a check reads on to its end; its result is then dropped
+            self.task.cancel()  # it stops within a moment; what it says then is dropped
             self.task.on_success = lambda _result: None
             self.task.on_failure = lambda _exc, _details: None
         super().done(r)

@@ -1,0 +1,267 @@
+"""One window per library home: a second `refldm-desktop gui PATH` on the same home hands its
+path to the open window and ends; a dead app's socket does not block a start; another home
+gets its own window; a running app that does not answer is said plainly. And start-up
+failures are said in a message box, not only on stderr. Real windows (offscreen), fake photos."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from musthave import require_module
+
+require_module("PySide6")
+require_module("pytestqt")
+
+REPO = Path(__file__).resolve().parents[2]
+unix_only = pytest.mark.skipif(not hasattr(socket, "AF_UNIX") or sys.platform == "win32",
+                               reason="the socket file is a Unix matter (Windows has named pipes)")
+
+
+def _photos(folder: Path, n: int = 2) -> Path:
+    from fakes import draw_photo
+
+    for i in range(n):
+        draw_photo(folder / f"p{i}.png", [(1 + i, 0, 20, 30)])
+    return folder
+
+
+def _socket_path(home: Path) -> str:
+    from PySide6.QtCore import QDir
+
+    from refldm_desktop.core.home import resolve_home
+    from refldm_desktop.ui.instance import server_name
+
+    return os.path.join(QDir.tempPath(), server_name(resolve_home(home)))
+
+
+@pytest.fixture
+def started(qtbot):
+    """start_app as `gui` runs it; every app it opened is closed after the test."""
+    from refldm_desktop.ui.app import OpenApp, start_app
+
+    apps: list[OpenApp] = []
+
+    def _start(home: Path, paths=()):
+        app = start_app(home, [Path(p) for p in paths])
+        if isinstance(app, OpenApp):
+            apps.append(app)
+            qtbot.addWidget(app.window)
+        return app
+
+    yield _start
+    for app in apps:
+        app.close()  # stops what still runs (indexing's face detection)
+
+
+def _known_device(home: Path) -> Path:
+    """The device already looked up in `home`, as after a first start: the status bar's probe
+    (a child process importing torch) does not run in these tests."""
+    from refldm_desktop.ui.device import _torch_version
+
+    (home / "cache").mkdir(parents=True, exist_ok=True)
+    (home / "cache" / "device.json").write_text(json.dumps({"torch": _torch_version(), "kind": "cpu", "name": "CPU"}))
+    return home
+
+
+def _library_photos(app) -> set[str]:
+    return {p.path.name for p in app.ctx.library.photos()}
+
+
+def _answer_box(seen: list, *, copy: bool = False) -> None:
+    """When a start-up error box shows (it blocks in its own event loop), note what it says
+    and close it, as a user would."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
+
+    def look() -> None:
+        boxes = [w for w in QApplication.topLevelWidgets()
+                 if isinstance(w, QMessageBox) and w.objectName() == "startupErrorBox" and w.isVisible()]
+        if not boxes:
+            QTimer.singleShot(20, look)
+            return
+        box = boxes[0]
+        clip = ""
+        if copy:
+            box.findChild(QPushButton, "copyErrorButton").click()
+            clip = QGuiApplication.clipboard().text()
+        seen.append({"title": box.windowTitle(), "text": box.text(), "more": box.informativeText(),
+                     "details": box.detailedText(), "clipboard": clip, "name": box.accessibleName()})
+        box.accept()
+
+    QTimer.singleShot(0, look)
+
+
+def test_a_second_gui_start_on_the_same_home_hands_its_folder_to_the_open_window(qtbot, tmp_path, started):
+    from refldm_desktop.ui.app import OpenApp
+
+    home = _known_device(tmp_path / "home")
+    first = started(home)
+    assert isinstance(first, OpenApp) and first.window.isVisible() and first.server.is_listening()
+    assert _library_photos(first) == set()
+    pictures = _photos(tmp_path / "Pictures")
+
+    # What a file manager's "Restore faces with ReF-LDM" does: the CLI, in its own process.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "plugins")]), QT_QPA_PLATFORM="offscreen")
+    env.pop("REFLDM_DESKTOP_HOME", None)
+    second = subprocess.Popen([sys.executable, "-m", "refldm_desktop", "--home", str(home), "gui", str(pictures)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        qtbot.waitUntil(lambda: second.poll() is not None, timeout=60_000)  # the window answers meanwhile
+    finally:
+        if second.poll() is None:
+            second.kill()
+    out, err = second.communicate()
+    assert second.returncode == 0, err
+    assert "error" not in err
+    # The open window added the folder, as if it had been started with it; no second window.
+    qtbot.waitUntil(lambda: _library_photos(first) == {"p0.png", "p1.png"}, timeout=60_000)
+    assert first.window.isVisible()
+
+
+@unix_only
+def test_a_dead_apps_socket_does_not_block_a_start_bad_messages_are_ignored_and_homes_are_apart(
+        qtbot, tmp_path, started):
+    from refldm_desktop.ui.app import OpenApp
+
+    home_a, home_b = _known_device(tmp_path / "a"), _known_device(tmp_path / "b")
+    where = _socket_path(home_a)
+    if os.path.exists(where):
+        os.unlink(where)
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(where)  # what a crashed app leaves: the file, nobody listening
+    dead.close()
+    assert os.path.exists(where)
+
+    a = started(home_a)
+    assert isinstance(a, OpenApp) and a.window.isVisible() and a.server.is_listening()
+    pictures = _photos(tmp_path / "Pictures")
+
+    def say(data: bytes) -> bytes:
+        """Send `data` to app A as another program could, and return its answer."""
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(where)
+        client.sendall(data)
+        client.setblocking(False)
+        got = bytearray()
+
+        def answered() -> bool:
+            try:
+                chunk = client.recv(64)
+            except BlockingIOError:
+                return False
+            got.extend(chunk)
+            return not chunk or b"\n" in got
+
+        try:
+            qtbot.waitUntil(answered, timeout=10_000)
+        finally:
+            client.close()
+        return bytes(got)
+
+    message = {"refldm-desktop": 1, "open": [str(pictures)]}
+    for bad in (b"hello\n", b"\xff\xfe\n", b"[1, 2]\n", b"{\"refldm-desktop\": 2, \"open\": []}\n",
+                json.dumps({**message, "open": ["Pictures"]}).encode() + b"\n",  # not absolute
+                json.dumps({**message, "open": [7]}).encode() + b"\n"):
+        assert say(bad) == b"bad\n", bad
+    assert a.window.isVisible() and _library_photos(a) == set()  # nothing opened, nothing broken
+
+    # Another home: its own window, and the first one is not asked.
+    b = started(home_b, [pictures])
+    assert isinstance(b, OpenApp) and b.window is not a.window and b.server.name != a.server.name
+    qtbot.waitUntil(lambda: _library_photos(b) == {"p0.png", "p1.png"}, timeout=60_000)
+    assert _library_photos(a) == set()
+
+    # After all that, a good message still opens in A.
+    assert say(json.dumps(message).encode() + b"\n") == b"ok\n"
+    qtbot.waitUntil(lambda: _library_photos(a) == {"p0.png", "p1.png"}, timeout=60_000)
+    a.close()
+    assert not os.path.exists(where)  # a clean exit leaves no socket behind
+
+
+@unix_only
+def test_an_open_app_that_does_not_answer_is_said_plainly(qtbot, tmp_path, capsys, monkeypatch):
+    from refldm_desktop.ui import instance
+    from refldm_desktop.ui.app import run_app
+
+    home = tmp_path / "home"
+    where = _socket_path(home)
+    if os.path.exists(where):
+        os.unlink(where)
+    stuck = socket.socket(socket.AF_UNIX)
+    stuck.bind(where)
+    stuck.listen(4)  # a live app whose event loop is stuck: it never accepts nor answers
+    monkeypatch.setattr(instance, "ANSWER_MS", 300)  # not the real 10 s, to keep the test fast
+    seen: list = []
+    try:
+        _answer_box(seen)
+        code = run_app(home, [])
+    finally:
+        stuck.close()
+        os.unlink(where)
+    assert code == 1
+    (box,) = seen
+    assert box["text"] == "ReF-LDM Desktop is already open on this library, but it does not answer."
+    assert "try again" in box["more"] and "close it" in box["more"] and str(home) in box["details"]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not answer" in err
+    assert not (home / "library.sqlite3").exists()  # no second app opened the library meanwhile
+
+
+def test_a_home_that_cannot_be_made_is_said_in_a_box_on_stderr_and_in_the_exit_status(qtbot, tmp_path, capsys):
+    from refldm_desktop.ui.app import run_app
+
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    seen: list = []
+    _answer_box(seen, copy=True)
+    assert run_app(blocker / "home", []) == 2
+    (box,) = seen
+    assert box["title"] == "ReF-LDM Desktop could not start" and box["name"]
+    assert box["text"] == "ReF-LDM Desktop could not open your library."
+    assert box["more"].startswith("The home folder cannot be used") and box["more"].endswith(".")
+    assert str(blocker / "home") in box["details"]
+    assert box["text"] in box["clipboard"] and box["more"] in box["clipboard"]  # copyable as a whole
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("refldm-desktop: error: the home folder cannot be used")
+    assert "Traceback" not in err
+
+
+def test_a_bug_at_start_up_is_said_with_its_crash_log(qtbot, tmp_path, capsys, monkeypatch):
+    from refldm_desktop.core.library import Library
+    from refldm_desktop.ui.app import run_app
+
+    def broken(*_args, **_kw):
+        raise RuntimeError("a bug while opening")  # not one of ours: a bug's error
+
+    monkeypatch.setattr(Library, "open", broken)
+    seen: list = []
+    _answer_box(seen)
+    home = tmp_path / "home"
+    assert run_app(home, []) == 70
+    (box,) = seen
+    assert box["text"] == "ReF-LDM Desktop could not start because of an unexpected error."
+    logs = list((home / "logs").glob("crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in box["more"] and "report" in box["more"]
+    assert "RuntimeError: a bug while opening" in box["details"] and "Traceback" in box["details"]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(logs[0]) in err and "Traceback" not in err
+    assert not os.path.exists(_socket_path(home))  # a later start is not sent to this failed one
+
+
+def test_a_photo_that_is_not_there_is_said_in_a_box(qtbot, tmp_path, capsys):
+    from refldm_desktop.ui import main
+
+    seen: list = []
+    _answer_box(seen)
+    assert main(home=tmp_path / "home", paths=[tmp_path / "gone.jpg"]) == 2
+    (box,) = seen
+    assert box["text"] == "The photo or folder to open is not there." and "moved" in box["more"]
+    assert capsys.readouterr().err.strip() == f"refldm-desktop: error: no such photo or folder: {tmp_path / 'gone.jpg'}"
