@@ -27,7 +27,9 @@ def _question(qtbot) -> QMessageBox:
     found = []
 
     def shown():
-        found[:] = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+        # By name: a message box another test left open may still be about.
+        found[:] = [w for w in QApplication.topLevelWidgets()
+                    if isinstance(w, QMessageBox) and w.isVisible() and w.objectName() == "renameMergeQuestion"]
         return bool(found)
 
     qtbot.waitUntil(shown, timeout=WAIT)

@@ -81,16 +81,19 @@ class PhotoListModel(QStringListModel):
         if not self._reload_timer.isActive():
             self._reload_timer.start()
 
+    def concerned(self, change) -> bool:
+        """Whether `change` may alter what the grid lists."""
+        return bool({"photos", "faces"} & set(change.areas) or (self.filter.restored and "versions" in change.areas))
+
     def on_change(self, change) -> None:
         """Refresh after a change. When it names its photos, they are all shown, and the
         filter is one a photo's update cannot move it in or out of (everything, a folder),
         only their rows are read again: a batch announcing every finished photo must not
         make the grid list 100,000 ids each time. Anything else lists the ids again, once
         per burst."""
-        areas = change.areas
-        f = self.filter
-        if not ({"photos", "faces"} & set(areas) or (f.restored and "versions" in areas)):
+        if not self.concerned(change):
             return
+        areas, f = change.areas, self.filter
         ids = change.ids.get("photos") if "photos" in areas and not change.external else None
         fixed = not f.restored and f.person_id is None
         if ids is not None and fixed and ids and all(i in self._row_of for i in ids):

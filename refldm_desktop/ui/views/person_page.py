@@ -36,6 +36,7 @@ from refldm_desktop.ui.views.people_common import (
     run_edit,
     tile_view,
 )
+from refldm_desktop.ui.views.when_shown import WhenShown
 from refldm_desktop.words import agree, counted
 
 if TYPE_CHECKING:
@@ -161,10 +162,16 @@ class PersonPage(QWidget):
         lay.addWidget(split, 1)
 
         self._refresh_soon = coalesced(self, self.refresh)
+        self._when_shown = WhenShown(self, self._refresh_soon)
         ctx.changed.connect(self._changed)
         self._update_buttons()
 
     # -- data ----------------------------------------------------------------------------
+
+    @property
+    def person_id(self) -> int | None:
+        """The person shown, or being loaded."""
+        return self._person_id
 
     def show_person(self, person_id: int) -> None:
         if self.person is None or self.person.id != person_id:
@@ -173,6 +180,7 @@ class PersonPage(QWidget):
             self.person = None
             self._update_buttons()  # Reset choices follows self.person, which no signal reports
         self._person_id = person_id
+        self._when_shown.refreshed()
         self.refresh()
 
     def refresh(self) -> None:
@@ -242,12 +250,8 @@ class PersonPage(QWidget):
         self._update_buttons()
 
     def _changed(self, change) -> None:
-        if self.isVisible() and set(EDIT_AREAS) & set(change.areas):
-            self._refresh_soon()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self.refresh()
+        if set(EDIT_AREAS) & set(change.areas):
+            self._when_shown.changed()
 
     # -- selection -----------------------------------------------------------------------
 
