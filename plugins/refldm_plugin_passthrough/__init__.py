@@ -25,6 +25,7 @@ class PassthroughRestorer:
     name = "passthrough"
     model = "passthrough"
     needs_references = False
+    device = "cpu"  # where it runs (numpy), recorded with each result it makes
 
     def __init__(self, *, resolution: int = 512) -> None:
         if int(resolution) < 16:

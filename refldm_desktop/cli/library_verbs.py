@@ -7,6 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from refldm_desktop.words import counted
+
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
 
@@ -130,14 +132,15 @@ def cmd_index(args: argparse.Namespace) -> int:
     c = r.clustering
     print(
         f"{r.new} new ({r.duplicates} duplicates), {r.unchanged} unchanged, {r.changed} changed, "
-        f"{r.moved} moved, {r.missing} missing, {r.reappeared} back, {r.errors} errors; "
-        f"{r.faces_found} faces found; {c.faces_assigned} faces grouped, {c.people_created} new people"
+        f"{r.moved} moved, {r.missing} missing, {r.reappeared} back, {counted(r.errors, 'error')}; "
+        f"{counted(r.faces_found, 'face')} found; {counted(c.faces_assigned, 'face')} grouped, "
+        f"{c.people_created} new {'person' if c.people_created == 1 else 'people'}"
     )
     if r.faces_kept or r.faces_lost:
         print(f"faces of changed photos: {r.faces_kept} kept their people and pins in place, "
               f"{r.faces_lost} not found in place again (name them again)")
     if r.rescoring.faces_rescored:
-        print(f"{r.rescoring.faces_rescored} faces scored again by the current quality measures")
+        print(f"{counted(r.rescoring.faces_rescored, 'face')} scored again by the current quality measures")
     return status
 
 
@@ -188,14 +191,14 @@ def cmd_people_rename(args: argparse.Namespace) -> int:
 
 def cmd_people_merge(args: argparse.Namespace) -> int:
     r = _run(args, lambda lib: lib.merge_people(args.person_id, args.others))
-    extra = f"; {r.faces_unassigned} faces you had rejected from {r.into} left unassigned" if r.faces_unassigned else ""
-    print(f"merged {', '.join(map(str, r.merged))} into {r.into}: {r.faces_moved} faces moved{extra}")
+    extra = f"; {counted(r.faces_unassigned, 'face')} you had rejected from {r.into} left unassigned" if r.faces_unassigned else ""
+    print(f"merged {', '.join(map(str, r.merged))} into {r.into}: {counted(r.faces_moved, 'face')} moved{extra}")
     return 0
 
 
 def cmd_people_split(args: argparse.Namespace) -> int:
     r = _run(args, lambda lib: lib.split_person(args.person_id, args.face_ids))
-    print(f"{len(r.face_ids)} faces moved from person {r.from_person} to new person {r.new_person}")
+    print(f"{counted(len(r.face_ids), 'face')} moved from person {r.from_person} to new person {r.new_person}")
     return 0
 
 

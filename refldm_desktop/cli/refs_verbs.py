@@ -8,6 +8,7 @@ import json
 
 from refldm_desktop.cli.library_verbs import _run
 from refldm_desktop.defaults import DEFAULT_REFERENCES
+from refldm_desktop.words import counted
 
 
 def _positive(text: str) -> int:
@@ -73,7 +74,7 @@ def cmd_refs_show(args: argparse.Namespace) -> int:
     if not choices:
         print(f"{label}: no face is good enough to serve as a reference ({what})")
         return 0
-    print(f"{label}: {len(choices)} reference faces, {what}, best first")
+    print(f"{label}: {counted(len(choices), 'reference face')}, {what}, best first")
     width = max(len(str(c.face_id)) for c in choices)
     for rank, c in enumerate(choices, 1):
         pin = "  pinned" if c.pinned else ""
@@ -111,7 +112,7 @@ def cmd_refs_reset(args: argparse.Namespace) -> int:
         print(f"{whose}: no pins or exclusions to reset")
     else:
         print(
-            f"{whose}: {len(r.pins_removed)} pins and {len(r.exclusions_removed)} exclusions removed; "
+            f"{whose}: {counted(len(r.pins_removed), 'pin')} and {counted(len(r.exclusions_removed), 'exclusion')} removed; "
             "references are chosen automatically again"
         )
     return 0

@@ -24,6 +24,7 @@ from refldm_desktop.defaults import (
     PRECISIONS,
     UPSCALE_CHOICES,
 )
+from refldm_desktop.words import agree, counted
 
 if TYPE_CHECKING:
     from refldm_desktop.core.outcomes import PhotoOutcome
@@ -170,7 +171,7 @@ def _print_outcomes(outcomes: list[PhotoOutcome]) -> None:
 
     for o in outcomes:
         if o.output:
-            print(f"{o.photo} -> {o.output} ({o.restored_count} of {len(o.faces)} faces restored)")
+            print(f"{o.photo} -> {o.output} ({o.restored_count} of {counted(len(o.faces), 'face')} restored)")
         elif o.state == JobState.DONE:
             print(f"{o.photo}: nothing restored")
         else:
@@ -232,12 +233,13 @@ def _plan_summary(plan) -> str:
     counts = plan.counts
     parts = [f"{n} {why}" for why, n in counts.items() if n]
     text = (
-        f"{len(plan.faces)} faces to restore in {len(plan.photos)} photos "
+        f"{counted(len(plan.faces), 'face')} to restore in {counted(len(plan.photos), 'photo')} "
         f"({plan.considered} looked at" + (": " + ", ".join(parts) if parts else "") + ")"
     )
     if plan.without_refs:
         text += (
-            f"\n{plan.without_refs} faces need restoring but have no references "
+            f"\n{counted(plan.without_refs, 'face')} {agree(plan.without_refs, 'needs', 'need')} restoring but "
+            f"{agree(plan.without_refs, 'has', 'have')} no references "
             f"({counts[LeftOut.NO_REFERENCES]} of people without good other photos, "
             f"{counts[LeftOut.NOT_A_PERSON]} of no person): add {NO_REFS_FLAG} to restore them without"
         )

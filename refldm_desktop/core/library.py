@@ -124,6 +124,7 @@ class Library:
         self._engine = engine
         self._Session = session_factory
         self._backend_choice = backend
+        self._backend_chosen = True  # by the caller; open() says when it took the database's
         self._backend: FaceBackend | None = None if isinstance(backend, str) else backend
         self._space: EmbeddingSpace | None = None
         self._cluster = cluster
@@ -155,9 +156,9 @@ class Library:
         """
         home.ensure()
         engine, session_factory = open_database(home.database, backups=home.backups)
-        if backend is None:
-            backend = _library_backend(session_factory)
-        lib = cls(home, engine, session_factory, backend, cluster or _default_cluster)
+        choice = backend if backend is not None else _library_backend(session_factory)
+        lib = cls(home, engine, session_factory, choice, cluster or _default_cluster)
+        lib._backend_chosen = backend is not None
         try:
             # Jobs a killed process left running go back to the queue (not while a live
             # runner, in this or another process, is working on them).
@@ -172,9 +173,14 @@ class Library:
         self._engine.dispose()
 
     def reopened(self) -> "Library":
-        """This library opened again, with the same face backend and clustering: for after
-        its database file was replaced (going back to a backup). Close this one first."""
-        return type(self).open(self.home, backend=self._backend_choice, cluster=self._cluster)
+        """This library opened again after its database file was replaced (going back to a
+        backup): a new object over the new file, with nothing of this one's state (its
+        connections, caches, reader) but the caller's choices: the clustering, and the face
+        backend when the caller chose one. Otherwise the backend is the restored database's
+        own, as open() takes it: a backup from before the library switched backends keeps
+        comparing its faces in the space they were embedded in. Close this one first."""
+        backend = self._backend_choice if self._backend_chosen else None
+        return type(self).open(self.home, backend=backend, cluster=self._cluster)
 
     @property
     def settings(self):

@@ -54,6 +54,18 @@ class ModelInfo:
         }
 
 
+@dataclass(frozen=True)
+class ReleaseTerms:
+    """What installing a release means, from the manifest the download uses."""
+
+    title: str
+    source: str  # the manifest's path, or "built-in release manifest"
+    homepage: str | None = None
+    license: str | None = None
+    download_size: str | None = None  # as the manifest says it ("about 2 GB"), or None
+    built_in: bool = True  # the manifest shipped with the app (else a mirror's, named by source)
+
+
 def model_errors() -> tuple[type[BaseException], ...]:
     from refldm_desktop.restore.refldm.config import ConfigError
     from refldm_desktop.restore.refldm.convert import CheckpointError
@@ -117,6 +129,17 @@ class ModelManager:
         if not self.downloads.is_dir():
             return 0
         return sum(p.stat().st_size for p in self.downloads.glob("*.part"))
+
+    def release_terms(self, manifest: str | os.PathLike[str] | None = None) -> ReleaseTerms:
+        """The title, homepage, licence and size of the release `install` would download:
+        from `manifest`, else $REFLDM_DESKTOP_RELEASE_MANIFEST, else the built-in one."""
+        from refldm_desktop.restore.refldm.release import BUILT_IN_SOURCE, load_release
+
+        try:
+            r = load_release(manifest)
+        except model_errors() as exc:
+            raise ModelError(str(exc)) from exc
+        return ReleaseTerms(r.title, r.source, r.homepage, r.license, r.download_size, r.source == BUILT_IN_SOURCE)
 
     # -- adding and removing ------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from refldm_desktop.core.restoring import (
 from refldm_desktop.jobs.queue import JobResult, VersionRecord
 from refldm_desktop.jobs.runner import FULL_STAGE, PREVIEW_STAGE, JobCancelled, JobContext
 from refldm_desktop.restore.identity import DRIFTED, FLAG, KEEP_ORIGINAL, NO_FACE
+from refldm_desktop.words import counted
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
     references: dict[Hashable, Sequence[np.ndarray]] = {g: f.crops for g, f in zip(groups, todo, strict=True)}
     plan = preview_plan({**payload, "steps": options.steps})
     stage = PREVIEW_STAGE if plan else None
-    ctx.progress(faces_done=0, faces_total=len(todo), message=f"restoring {len(todo)} faces", stage=stage)
+    ctx.progress(faces_done=0, faces_total=len(todo), message=f"restoring {counted(len(todo), 'face')}", stage=stage)
 
     def progress(p) -> None:
         ctx.progress(faces_done=p.faces_done, faces_total=p.faces, step=p.step, steps=p.steps, stage=stage)
@@ -224,8 +225,10 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         )
     except RestoreCancelled as exc:
         raise JobCancelled("cancelled") from exc
-    device = str(getattr(restorer, "device", "") or ctx.device)
-    ctx.device = device
+    # Recorded as the device used; a restorer that does not say where it ran records
+    # none rather than the wish in the payload ("auto" is no device).
+    device = str(getattr(restorer, "device", "") or "") or None
+    ctx.device = device or ctx.device
     ctx.check_cancelled()
 
     policy = str(opts.get("identity_policy") or FLAG)
@@ -280,7 +283,7 @@ def restore_photo_job(ctx: JobContext) -> JobResult:
         original_path=photo.path,
         original_sha256=photo.content_hash,
     )
-    message = f"restored {len(kept)} of {len(faces)} faces"
+    message = f"restored {len(kept)} of {counted(len(faces), 'face')}"
     flagged = sum(1 for f in kept if (f.identity or {}).get("verdict") in (DRIFTED, NO_FACE))
     if flagged:
         message += f" ({flagged} flagged: may not look like the person)"

@@ -233,10 +233,27 @@ def load_settings(home: Home) -> Settings:
         raise SettingsError(f"{exc} (in {settings_path(home)}; {advise(Advice.FIX_SETTINGS)})") from None
 
 
+def check_restorer(name: str) -> str:
+    """`name` if a restorer plugin by that name is installed; else an error naming them."""
+    from refldm_desktop.core.plugins import Registry
+    from refldm_desktop.defaults import RESTORERS_GROUP
+
+    installed = Registry(RESTORERS_GROUP).names()
+    if name not in installed:
+        raise SettingsError(
+            f"no restorer called {name!r} is installed; use one of {', '.join(installed) or 'none (reinstall refldm-desktop)'}"
+        )
+    return name
+
+
 def save_settings(home: Home, settings: Settings) -> Settings:
     """Write the settings that differ from the defaults (and keys of newer versions),
-    atomically. A damaged file is not overwritten: load_settings' error comes first."""
+    atomically. A damaged file is not overwritten: load_settings' error comes first.
+    A restorer newly chosen must be installed (every restore would fail otherwise); one
+    saved before and uninstalled since is kept, so other settings can still change."""
     raw = _read_raw(home)
+    if settings.restorer != raw.get("restorer", DEFAULTS.restorer):
+        check_restorer(settings.restorer)
     data = {k: v for k, v in raw.items() if k not in KEYS}
     for key, value in settings.to_json().items():
         if value != _dump(getattr(DEFAULTS, key)):

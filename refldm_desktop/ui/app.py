@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from refldm_desktop.ui.dialogs.check_library import CheckLibraryDialog
     from refldm_desktop.ui.instance import InstanceServer
     from refldm_desktop.ui.mainwindow import MainWindow
+    from refldm_desktop.ui.mainwindow.place import Place
     from refldm_desktop.ui.tasks import TaskRunner
 
 
@@ -80,6 +81,9 @@ class OpenApp(QObject):
         self.failure = ""  # why the library could not be opened, while it cannot
         self._waiting: list[Path] = []  # paths handed over while no window was open
         self.server: "InstanceServer | None" = None  # for later starts on this home (start_app)
+        # Where the user was in the window that closed for going back to a backup: the next
+        # window opens there (or at the nearest place the restored library has).
+        self._return_to: "Place | None" = None
 
     @property
     def tasks(self) -> "TaskRunner":
@@ -91,8 +95,9 @@ class OpenApp(QObject):
             self._tasks = TaskRunner(self)
         return self._tasks
 
-    def open(self, paths: Sequence[Path] = (), *, library: "Library | None" = None):
-        """Open the library (or use `library`) and show the main window; (context, window)."""
+    def open(self, paths: Sequence[Path] = (), *, library: "Library | None" = None, place: "Place | None" = None):
+        """Open the library (or use `library`) and show the main window at `paths` (added
+        when new), else at `place` or the nearest place the library has; (context, window)."""
         from refldm_desktop.ui.context import AppContext
         from refldm_desktop.ui.mainwindow import MainWindow
 
@@ -106,11 +111,14 @@ class OpenApp(QObject):
             raise
         window.holder = self
         self.ctx, self.window, self.failure = ctx, window, ""
+        self._return_to = None
         window.show()
         paths = [*paths, *self._waiting]
         self._waiting.clear()
         if paths:
             window.open_paths(paths)
+        elif place is not None and place != window.place():
+            window.go_to(place)
         else:
             window.first_run_if_needed()
         return ctx, window
@@ -146,6 +154,7 @@ class OpenApp(QObject):
             if not damage_advised(str(known)):
                 raise known from exc  # said in words, not as SQLite's own exception
             self.failure = str(known)
+            self._waiting.extend(paths)  # the window opened after going back shows them
             self.check_library(failure=self.failure)
             return False
         return True
@@ -206,6 +215,7 @@ class OpenApp(QObject):
             app.setQuitOnLastWindowClosed(False)  # no window is open for a moment
         if self.window is not None:
             geometry = self.window.saveGeometry()
+            self._return_to = self.window.place()
             self.window.hide()
             self.window.deleteLater()
         if self.ctx is not None:
@@ -220,7 +230,7 @@ class OpenApp(QObject):
             progress.close()
             progress.deleteLater()
             try:
-                ctx, window = self.open()
+                ctx, window = self.open(place=self._return_to)
             except Exception as exc:
                 # The library does not open (still damaged, say): the way back is offered
                 # again, with why. Never re-raised: in a slot that would leave no window.
@@ -275,22 +285,27 @@ class OpenApp(QObject):
         window.statusBar().showMessage(f"Back to the backup taken {when(backup)}", 10000)
 
     def close(self) -> None:
-        """Close the window, then background work and the library; a second call does nothing."""
+        """The app's end: the window goes, the library closes, and every thread the app
+        started (its context's, the jobs', its own worker) has ended when this returns.
+        A second call does nothing; the holder lets go of the QApplication it was kept alive by."""
+        from shiboken6 import isValid
+
         if self.server is not None:
             self.server.close()  # first: a later start must not hand paths to a closing window
             self.server = None
-        if self.window is not None:
-            import shiboken6
-
-            if shiboken6.isValid(self.window):
-                self.window.deleteLater()
-            self.window = None
-        if self.ctx is not None:
-            self.ctx.close()
-            self.ctx = None
-        if self._tasks is not None:
-            self._tasks.close()
-            self._tasks = None
+        window, ctx, dialog, tasks = self.window, self.ctx, self.dialog, self._tasks
+        self.window, self.ctx, self.dialog, self._tasks = None, None, None, None
+        for widget in (dialog, window):
+            if widget is not None and isValid(widget):  # not deleted already (by qtbot in a test)
+                widget.hide()
+                widget.deleteLater()
+        if ctx is not None:
+            ctx.close()
+        if tasks is not None:
+            tasks.close()
+        if isValid(self):
+            self.setParent(None)  # made a child of the QApplication to outlive its windows
+            self.deleteLater()
 
 
 def bring_to_front(widget: "QWidget") -> None:
@@ -386,6 +401,13 @@ def start_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] 
             f"Library folder: {where.root}", code=1,
             line=f"ReF-LDM Desktop is already open on {where.root} but does not answer: wait a moment and try "
                  "again, or close it first")
+    if outcome is Outcome.REFUSED:
+        return startup_failed(
+            "ReF-LDM Desktop is already open on this library, but it did not take what was to be opened.",
+            "It may be another version of the app (one updated while it was open): close it, then start it again",
+            f"Library folder: {where.root}", code=1,
+            line=f"ReF-LDM Desktop is already open on {where.root} but refused the request (another version?): "
+                 "close it, then start it again")
     holder = OpenApp(where, lambda: Library.open(where))
     if server is not None:
         holder.server = server
@@ -400,10 +422,23 @@ def start_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] 
     return holder
 
 
+def _collect_again() -> None:
+    import gc
+
+    gc.freeze()
+    gc.enable()
+
+
 def run_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] = ()) -> int:
     """What `refldm-desktop gui` and the `refldm-desktop-gui` script run: start_app, then
     the event loop until the window closes. Not 0 when the app did not start."""
     started = start_app(home, paths)
+    # main() paused the garbage collector for the start: on again once the window has
+    # painted (at once when no window opened), with what the start made frozen.
+    if isinstance(started, int) or started.ctx is None:
+        _collect_again()
+    else:
+        started.ctx.after_first_paint(_collect_again)
     if isinstance(started, int):
         return started
     app = QApplication.instance()

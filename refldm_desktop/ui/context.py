@@ -170,7 +170,9 @@ class AppContext(QObject):
 
     def close(self) -> None:
         """Stop background work, then the library; in this order, so nothing writes to a
-        closed database."""
+        closed database. Closing again does nothing."""
+        if self._closing:
+            return
         self._closing = True  # nothing waiting for the first paint starts any more
         self._idle.stop()
         if self._frozen:

@@ -11,7 +11,7 @@ that kind of device; before the first one it says it is not measured yet.
 
 The probe is background work nobody waits for: the window asks for it only when idle
 (AppContext.when_idle), its child runs at the lowest priority, and one runs at a time (a
-second caller waits for its answer).
+second caller waits for its answer). Closing the app ends a probe still running.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -54,9 +55,38 @@ def _torch_version() -> str:
         return ""
 
 
-def device_name(cache_dir: Path | None = None, fresh: bool = False) -> tuple[str, str]:
+class ProbeStopped(Exception):
+    """The app closed while the probe ran: there is no answer, and none is remembered."""
+
+
+def _run_probe(cancelled: Callable[[], bool]) -> str:
+    """The probe child's output. The child is ended when `cancelled()` turns true (the app
+    is closing: its thread must not outlive the window, waiting seconds for torch)."""
+    deadline = time.monotonic() + PROBE_TIMEOUT_S
+    with subprocess.Popen([sys.executable, "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as child:
+        while True:
+            try:
+                out, err = child.communicate(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                stop = cancelled()
+                if stop or time.monotonic() > deadline:
+                    child.kill()
+                    child.communicate()
+                    if stop:
+                        raise ProbeStopped() from None
+                    raise
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, child.args, out, err)
+    return out
+
+
+def device_name(cache_dir: Path | None = None, fresh: bool = False,
+                cancelled: Callable[[], bool] = lambda: False) -> tuple[str, str]:
     """("cuda", "NVIDIA ...") or ("cpu", "CPU"); no torch, or a failed probe, is the CPU.
-    `fresh`: probe even when an answer is stored (and store the new one)."""
+    `fresh`: probe even when an answer is stored (and store the new one). Raises
+    ProbeStopped when `cancelled()` turns true while the probe runs."""
     version = _torch_version()
     if not version:
         return "cpu", "CPU"
@@ -69,8 +99,7 @@ def device_name(cache_dir: Path | None = None, fresh: bool = False) -> tuple[str
         except (OSError, ValueError, AttributeError, KeyError):
             pass  # missing or damaged: probe again
     try:
-        out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                             timeout=PROBE_TIMEOUT_S, check=True).stdout
+        out = _run_probe(cancelled)
         kind, name = json.loads(out.strip().splitlines()[-1])
     except (OSError, ValueError, IndexError, subprocess.SubprocessError):
         return "cpu", "CPU"  # not stored: the next start tries again
@@ -113,13 +142,14 @@ _known: dict[Path | None, tuple[str, str]] = {}
 _probing = threading.Lock()  # one probe at a time: the re-measures after a batch's bursts
 
 
-def describe(lib: "Library", probe_again: bool = False) -> str:
-    """The label's text. `probe_again`: forget the stored device and probe once more."""
+def describe(lib: "Library", probe_again: bool = False, cancelled: Callable[[], bool] = lambda: False) -> str:
+    """The label's text. `probe_again`: forget the stored device and probe once more.
+    `cancelled`: see device_name."""
     home = getattr(lib, "home", None)
     cache_dir = getattr(home, "cache", None)
     with _probing:
         if probe_again or cache_dir not in _known:
-            _known[cache_dir] = device_name(cache_dir, fresh=probe_again)
+            _known[cache_dir] = device_name(cache_dir, fresh=probe_again, cancelled=cancelled)
         kind, name = _known[cache_dir]
     speed = seconds_per_face(lib, kind)
     if speed is None:

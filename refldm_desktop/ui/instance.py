@@ -75,6 +75,7 @@ class Outcome(enum.Enum):
     HANDED = "handed"  # the running app took the paths: this start is done
     NONE_RUNNING = "none"  # no app is open on this home (or only a dead one's socket file)
     NO_ANSWER = "no answer"  # an app holds the socket but did not answer in time
+    REFUSED = "refused"  # it answered, but not with a yes (another version of the app, say)
 
 
 def hand_over(home: "Home", paths: Sequence[Path], answer_ms: int | None = None) -> Outcome:
@@ -92,12 +93,17 @@ def hand_over(home: "Home", paths: Sequence[Path], answer_ms: int | None = None)
         answer = b""
         left = ANSWER_MS if answer_ms is None else answer_ms
         deadline = time.monotonic() + left / 1000
-        while b"\n" not in answer and len(answer) < 64:
+        while True:
+            answer += bytes(sock.readAll().data())  # first: the answer may be in, the peer gone
             ms = int((deadline - time.monotonic()) * 1000)
-            if ms <= 0 or not sock.waitForReadyRead(ms):
+            if b"\n" in answer or len(answer) >= 64 or ms <= 0:
                 break
-            answer += bytes(sock.readAll().data())
-        return Outcome.HANDED if answer.split(b"\n", 1)[0] == b"ok" else Outcome.NO_ANSWER
+            if not sock.waitForReadyRead(ms):
+                answer += bytes(sock.readAll().data())
+                break
+        if b"\n" not in answer:
+            return Outcome.NO_ANSWER
+        return Outcome.HANDED if answer.split(b"\n", 1)[0] == b"ok" else Outcome.REFUSED
     finally:
         sock.abort()
 
@@ -161,7 +167,7 @@ class InstanceServer(QObject):
 
 def claim(home: "Home", paths: Sequence[Path], answer_ms: int | None = None) -> tuple[Outcome, InstanceServer | None]:
     """Hand `paths` to the app open on `home`, or become that app: (HANDED, None),
-    (NO_ANSWER, None), or (NONE_RUNNING, a listening server). Two starts at the same moment
+    (NO_ANSWER or REFUSED, None), or (NONE_RUNNING, a listening server). Two starts at the same moment
     take turns (a lock file beside the socket), so exactly one of them listens."""
     lock = QLockFile(os.path.join(QDir.tempPath(), server_name(home) + ".lock"))
     locked = lock.tryLock(CONNECT_MS + (ANSWER_MS if answer_ms is None else answer_ms))

@@ -129,6 +129,7 @@ class ThumbnailCache(QObject):
         # Made at the size they are shown (in device pixels), so painting is a plain copy.
         self._fit = None if display is None else (round(display[0] * device_pixel_ratio), round(display[1] * device_pixel_ratio))
         self._dpr = device_pixel_ratio
+        self._display = display
         self._window = workers or 2
         self._in_flight = 0
         self._starting = False
@@ -137,6 +138,16 @@ class ThumbnailCache(QObject):
         self._drop_timer.setSingleShot(True)
         self._drop_timer.setInterval(50)
         self._drop_timer.timeout.connect(self._announce_dropped)
+
+    def source_size(self, base: int) -> int:
+        """The core thumbnail size to ask for: `base` doubled until it covers the display
+        box in device pixels, so a 2x screen gets sharp pictures while a 1x one keeps using
+        the `base` thumbnails already cached (a few fixed sizes, never one per scale)."""
+        size = base
+        if self._fit is not None:
+            while size < max(self._fit) and size < 2048:
+                size *= 2
+        return size
 
     def hint_path(self, key: Key, path: Path | str) -> None:
         """The original's path for a key, for a library that cannot make thumbnails."""
@@ -259,6 +270,14 @@ class ThumbnailCache(QObject):
         except RuntimeError:  # the cache was deleted with its page
             pass
 
+    def _ratio(self, width: int, height: int) -> float:
+        """The pixmap's device pixel ratio, chosen so that it covers as many logical pixels
+        as at scale 1: a picture made to fit the box fills it at any scale, and one smaller
+        than the box (a small photo) is drawn as big as at scale 1, not at 1/dpr of it."""
+        if self._display is None:
+            return self._dpr
+        return max(1.0, width / self._display[0], height / self._display[1])
+
     def _store(self, key: Key, made) -> None:
         self._in_flight -= 1
         self._asked.discard(key)
@@ -275,7 +294,7 @@ class ThumbnailCache(QObject):
                 self._failed.add(key)
             else:
                 pm = QPixmap.fromImage(image)
-                pm.setDevicePixelRatio(self._dpr)
+                pm.setDevicePixelRatio(self._ratio(image.width(), image.height()))
                 self._pixmaps[key] = pm
                 while len(self._pixmaps) > self._capacity:
                     self._pixmaps.popitem(last=False)

@@ -49,7 +49,7 @@ def faces_json(cli):
 def test_index_prints_a_summary_and_lists_errors(cli, photos):
     code, out, err = cli("index", str(photos))
     assert code == 0
-    assert "4 new" in out and "1 errors" in out and "4 faces found" in out
+    assert "4 new" in out and "1 error;" in out and "4 faces found" in out
     assert "notes.jpg" in err
     code, out, _ = cli("index", "--json", str(photos))
     summary = json.loads(out)

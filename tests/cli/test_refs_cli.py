@@ -249,7 +249,7 @@ def test_human_output_is_a_readable_list_with_reasons(built, capsys):
     code, out, _ = run_cli(b.home, capsys, "refs", "show", str(pid))
     assert code == 0
     lines = out.splitlines()
-    assert "reference faces" in lines[0] and "best first" in lines[0]
+    assert "reference face" in lines[0] and "best first" in lines[0]
     # Both scores: as a reference, and how much the face itself needs restoring.
     assert re.match(r"\s*1\. face \d+\s+score \d\.\d\d\s+need \d\.\d\d\s+/", lines[1])
     assert lines[2].startswith("    as a reference: ") and len(lines[2].strip()) > 20
@@ -285,7 +285,7 @@ def test_pins_and_exclusions_win_and_survive_a_reindex(built, tmp_path, capsys):
         assert best not in {r["face_id"] for r in refs}
 
     code, out, _ = run_cli(home, capsys, "refs", "reset", str(pid))
-    assert code == 0 and "1 pins and 1 exclusions removed" in out
+    assert code == 0 and "1 pin and 1 exclusion removed" in out
     assert [c["face_id"] for c in refs_json(home, str(pid))] == [c["face_id"] for c in first]
 
 
@@ -356,7 +356,7 @@ def test_pin_exclude_reset_report_what_changed(fake_cli):
     listed = {f["id"]: f for f in json.loads(run("faces", "list", "--json")[1])}
     assert listed[a]["reference"] == "pinned"
     code, out, _ = run("refs", "reset", "--face", str(a))
-    assert code == 0 and "1 pins and 0 exclusions removed" in out
+    assert code == 0 and "1 pin and 0 exclusions removed" in out
     assert "no pins or exclusions" in run("refs", "reset", "--face", str(a))[1]
 
 

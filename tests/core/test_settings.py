@@ -118,3 +118,24 @@ def test_config_verbs(home, capsys):
     assert code == 2 and "no setting called 'nonsense'" in err
     code, out, _ = _cli(home, capsys, "config", "unset", "device")
     assert code == 0 and load_settings(home).device == "auto"
+
+
+def test_a_restorer_that_is_not_installed_is_refused_with_the_installed_ones(home):
+    from refldm_desktop.core.plugins import Registry
+    from refldm_desktop.defaults import RESTORERS_GROUP
+
+    installed = Registry(RESTORERS_GROUP).names()
+    assert "passthrough" in installed
+    for save in (lambda: set_value(home, "restorer", "nonsense"),
+                 lambda: save_settings(home, Settings(restorer="nonsense", steps=30))):
+        with pytest.raises(SettingsError) as err:
+            save()
+        assert "nonsense" in str(err.value) and all(name in str(err.value) for name in installed)
+    assert not settings_path(home).exists()  # nothing written
+    assert set_value(home, "restorer", "passthrough").restorer == "passthrough"
+
+
+def test_a_saved_restorer_uninstalled_since_does_not_block_other_settings(home):
+    settings_path(home).write_text(json.dumps({"restorer": "gone-plugin"}))
+    assert set_value(home, "steps", "30").steps == 30
+    assert json.loads(settings_path(home).read_text()) == {"restorer": "gone-plugin", "steps": 30}

@@ -83,6 +83,50 @@ def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path):
         engine.dispose()
 
 
+def test_an_up_to_date_database_opens_without_alembic(tmp_path):
+    """Every start opens the library: when its schema is current, the app must not pay for
+    importing Alembic and reading its scripts (a sixth of the start-up time). The newest
+    revision read from the migration files is Alembic's own."""
+    from refldm_desktop.db.engine import _head_from_files
+
+    assert _head_from_files() == head_revision()
+    path = tmp_path / "db.sqlite3"
+    open_database(path)[0].dispose()
+    probe = textwrap.dedent(
+        f"""
+        import sys
+        from refldm_desktop.db import open_database
+        engine, _ = open_database({str(path)!r})
+        engine.dispose()
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "alembic"))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_database_one_migration_behind_is_still_upgraded(tmp_path):
+    """The quick check at opening sees an old schema and hands it to Alembic."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from refldm_desktop.db.engine import make_engine
+
+    previous = ScriptDirectory.from_config(alembic_config()).get_revision(head_revision()).down_revision
+    path = tmp_path / "db.sqlite3"
+    old = make_engine(path)
+    with old.begin() as conn:
+        command.upgrade(alembic_config(conn), previous)
+    assert current_revision(old) == previous
+    old.dispose()
+    engine, _ = open_database(path)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
 def test_a_database_from_a_newer_version_is_refused_clearly(tmp_path):
     path = tmp_path / "db.sqlite3"
     engine, _ = open_database(path)

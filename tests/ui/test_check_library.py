@@ -208,6 +208,36 @@ def test_a_library_damaged_at_start_offers_its_newest_whole_backup_and_shows_its
         holder.close()
 
 
+def test_a_library_damaged_at_start_opens_at_the_folder_it_was_started_with_once_gone_back(qtbot, tmp_path):
+    """`refldm-desktop gui FOLDER` (the file manager's action) over a damaged library: once
+    gone back to a backup, the window shows FOLDER, added to the library if the backup lacks it."""
+    from fakes import draw_photo, open_test_library
+    from refldm_desktop.core.backups import back_up
+    from refldm_desktop.core.home import Home
+    from refldm_desktop.ui.app import OpenApp, make_qapp
+
+    home = tmp_path / "home"
+    with open_test_library(home) as lib:
+        lib.index([_photos(tmp_path / "Pictures", 2)])
+        taken = back_up(lib.home)
+    _damage(home / "library.sqlite3")
+    draw_photo(tmp_path / "Trip" / "t.png", [(3, 0, 20, 30)])
+
+    make_qapp()
+    holder = OpenApp(Home(home), lambda: open_test_library(home))
+    try:
+        assert holder.open_or_offer_way_back([tmp_path / "Trip"]) is False
+        holder.go_back(taken)
+        qtbot.waitUntil(lambda: holder.window is not None, timeout=60_000)
+        page = holder.window.current_page()
+        qtbot.waitUntil(lambda: page.model.filter.folder == tmp_path / "Trip" and page.model.rowCount() == 1,
+                        timeout=30_000)
+        wait_idle(qtbot, holder.ctx)
+        assert {p.path.parent.name for p in holder.ctx.library.photos()} == {"Pictures", "Trip"}
+    finally:
+        holder.close()
+
+
 @pytest.mark.parametrize("sqlite_says", ["database disk image is malformed", "disk I/O error"])
 def test_an_operation_failing_on_a_damaged_database_offers_check_library(qtbot, tmp_path, open_app, sqlite_says):
     from PySide6.QtWidgets import QDialog, QMessageBox, QPushButton

@@ -82,3 +82,25 @@ def test_the_settings_line_says_how_the_face_shown_was_restored(qtbot, fake_ctx)
     assert compare.details.text() == "refldm · steps 80 · guidance 3.0 · seed 5"
     compare.face_choice.setCurrentIndex(compare.face_choice.findData(1))
     assert compare.details.text() == "refldm · steps 50 · guidance 1.5 · seed 42"
+
+
+def test_the_settings_line_says_the_device_used_never_auto(qtbot, fake_ctx, tmp_path):
+    """A restore records where it ran (the passthrough restorer works on the CPU); a version
+    recorded before with "auto" (a wish, not a device) shows no device rather than that."""
+    from PySide6.QtGui import QImage
+
+    from refldm_desktop.ui.views.compare import CompareView, Loaded
+    from ui_testlib import restored_library
+
+    lib, _photo, version = restored_library(tmp_path / "lib")
+    lib.close()
+    assert version.parameters["device"] == "cpu"
+    compare = CompareView(fake_ctx)
+    qtbot.addWidget(compare)
+    picture = QImage(400, 300, QImage.Format.Format_RGB32)
+    picture.fill(0x808080)
+    faces = [{"face_id": 1, "box": [10, 10, 60, 60]}]
+    compare.version_id = 7
+    compare._show(Loaded(_version(faces, {"steps": 50, "cfg": 1.5, "device": "auto"}, seed=42),
+                         picture, picture, (400, 300), (400, 300), faces, {1: "Ann"}, {}))
+    assert "auto" not in compare.details.text() and "device" not in compare.details.text()

@@ -19,7 +19,7 @@ class _Probe:
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
-        return subprocess.CompletedProcess(args, 0, stdout=json.dumps(self.answer) + "\n", stderr="")
+        return json.dumps(self.answer) + "\n"  # what the probe child prints
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def torch_version(monkeypatch):
 
 def test_the_device_is_probed_once_and_kept(tmp_path, monkeypatch, torch_version):
     probe = _Probe(["cuda", "NVIDIA Test GPU"])
-    monkeypatch.setattr(device.subprocess, "run", probe)
+    monkeypatch.setattr(device, "_run_probe", probe)
     assert device.device_name(tmp_path) == ("cuda", "NVIDIA Test GPU")
     assert device.device_name(tmp_path) == ("cuda", "NVIDIA Test GPU")
     assert probe.calls == 1  # the second start read the stored answer
@@ -51,7 +51,7 @@ def test_a_failed_probe_means_the_cpu_and_is_not_stored(tmp_path, monkeypatch, t
     def fail(*args, **kwargs):
         raise subprocess.TimeoutExpired(args, 1)
 
-    monkeypatch.setattr(device.subprocess, "run", fail)
+    monkeypatch.setattr(device, "_run_probe", fail)
     assert device.device_name(tmp_path) == ("cpu", "CPU")
     assert not (tmp_path / "device.json").exists()
 
@@ -65,7 +65,7 @@ def test_a_failed_probe_is_not_repeated_until_the_user_asks(tmp_path, monkeypatc
         calls.append(args)
         raise subprocess.CalledProcessError(1, args)
 
-    monkeypatch.setattr(device.subprocess, "run", fail)
+    monkeypatch.setattr(device, "_run_probe", fail)
     lib = open_test_library(tmp_path / "home")
     try:
         for _ in range(3):
@@ -74,7 +74,7 @@ def test_a_failed_probe_is_not_repeated_until_the_user_asks(tmp_path, monkeypatc
         assert not (lib.home.cache / "device.json").exists()  # the next start tries again
 
         # The user asks again (a driver installed meanwhile): probed afresh, and kept.
-        monkeypatch.setattr(device.subprocess, "run", _Probe(["cuda", "NVIDIA Test GPU"]))
+        monkeypatch.setattr(device, "_run_probe", _Probe(["cuda", "NVIDIA Test GPU"]))
         assert device.describe(lib, probe_again=True).startswith("NVIDIA Test GPU: ")
         assert device.describe(lib).startswith("NVIDIA Test GPU: ")
         stored = json.loads((lib.home.cache / "device.json").read_text())
@@ -91,7 +91,7 @@ def test_looking_up_the_device_again_ignores_the_stored_answer(tmp_path, monkeyp
     from refldm_desktop.ui.mainwindow.statusbar import StatusBar
 
     make_qapp()
-    monkeypatch.setattr(device.subprocess, "run", _Probe(["cuda", "NVIDIA Test GPU"]))
+    monkeypatch.setattr(device, "_run_probe", _Probe(["cuda", "NVIDIA Test GPU"]))
     lib = open_test_library(tmp_path / "home")
     ctx = AppContext(lib, start_jobs=False)
     try:
@@ -100,7 +100,7 @@ def test_looking_up_the_device_again_ignores_the_stored_answer(tmp_path, monkeyp
         bar.measure_device()
         qtbot.waitUntil(lambda: bar.device.text().startswith("NVIDIA Test GPU: "), timeout=30_000)
         probe = _Probe(["cpu", "CPU"])
-        monkeypatch.setattr(device.subprocess, "run", probe)
+        monkeypatch.setattr(device, "_run_probe", probe)
         bar.measure_device()  # a re-measure after a restore: the device is known
         qtbot.waitUntil(lambda: not ctx.tasks.busy(), timeout=30_000)
         assert probe.calls == 0 and bar.device.text().startswith("NVIDIA Test GPU: ")
@@ -113,7 +113,7 @@ def test_looking_up_the_device_again_ignores_the_stored_answer(tmp_path, monkeyp
 
 
 def test_before_any_restore_the_speed_is_not_measured_yet(tmp_path, monkeypatch, torch_version):
-    monkeypatch.setattr(device.subprocess, "run", _Probe(["cpu", "CPU"]))
+    monkeypatch.setattr(device, "_run_probe", _Probe(["cpu", "CPU"]))
     lib = open_test_library(tmp_path / "home")
     try:
         text = device.describe(lib)
@@ -145,7 +145,7 @@ def test_re_measures_at_once_share_one_probe(tmp_path, monkeypatch, torch_versio
         time.sleep(0.3)
         raise subprocess.TimeoutExpired(args, 1)
 
-    monkeypatch.setattr(device.subprocess, "run", slow_failure)
+    monkeypatch.setattr(device, "_run_probe", slow_failure)
     monkeypatch.setattr(device, "seconds_per_face", lambda lib, kind: None)
     lib = SimpleNamespace(home=SimpleNamespace(cache=tmp_path))
     answers = []
@@ -168,7 +168,7 @@ def test_the_device_label_waits_until_the_grid_stops_scrolling(qtbot, tmp_path, 
     from refldm_desktop.ui import context
 
     asked = []
-    monkeypatch.setattr(device, "describe", lambda lib, probe_again=False: asked.append(1) or "Test device: fast")
+    monkeypatch.setattr(device, "describe", lambda lib, probe_again=False, cancelled=None: asked.append(1) or "Test device: fast")
     # Idle only after a minute while scrolling, so a busy machine's slow steps cannot pass for idle.
     monkeypatch.setattr(context, "IDLE_MS", 60_000)
     lib = open_test_library(tmp_path / "home")
@@ -193,3 +193,38 @@ def test_the_device_label_waits_until_the_grid_stops_scrolling(qtbot, tmp_path, 
     label = window.findChild(QLabel, "deviceLabel")
     qtbot.waitUntil(lambda: label.text() == "Test device: fast", timeout=10_000)
     assert len(asked) == 1
+
+
+def test_closing_the_app_ends_a_running_probe_and_remembers_no_answer(tmp_path, monkeypatch, torch_version):
+    """The probe's thread must not outlive the window (it waited up to two minutes for torch
+    to import, into the next window's life): cancelled, its child is ended."""
+    import os
+    import threading
+    from types import SimpleNamespace
+
+    pid_file = tmp_path / "probe.pid"
+    monkeypatch.setattr(device, "_PROBE", (
+        f"import os, time\nopen({str(pid_file) + '.tmp'!r}, 'w').write(str(os.getpid()))\n"
+        f"os.replace({str(pid_file) + '.tmp'!r}, {str(pid_file)!r})\ntime.sleep(120)\n"))
+    monkeypatch.setattr(device, "seconds_per_face", lambda lib, kind: None)
+    lib = SimpleNamespace(home=SimpleNamespace(cache=tmp_path))
+    closing, stopped = threading.Event(), []
+
+    def probe() -> None:
+        try:
+            device.describe(lib, cancelled=closing.is_set)
+        except device.ProbeStopped as exc:
+            stopped.append(exc)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    for _ in range(600):
+        if pid_file.exists():
+            break
+        time.sleep(0.1)
+    closing.set()
+    thread.join(60)
+    assert not thread.is_alive() and stopped
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)  # ended, and reaped
+    assert tmp_path not in device._known and not (tmp_path / "device.json").exists()  # asked again next time

@@ -171,6 +171,7 @@ def test_the_jobs_panel_shows_the_phase_of_a_job_run_from_the_command_line(qtbot
                                          steps=50).queued
     panel = JobsPanel(ctx)
     qtbot.addWidget(panel)
+    panel.show()  # a page reads the library only while on screen (views.when_shown)
     phase, done = [(PREVIEW_STAGE, 4, 8)], threading.Event()
 
     def handler(job):

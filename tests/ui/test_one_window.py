@@ -52,7 +52,8 @@ def started(qtbot):
         app = start_app(home, [Path(p) for p in paths])
         if isinstance(app, OpenApp):
             apps.append(app)
-            qtbot.addWidget(app.window)
+            if app.window is not None:  # None while Check Library is shown instead
+                qtbot.addWidget(app.window)
         return app
 
     yield _start
@@ -72,6 +73,29 @@ def _known_device(home: Path) -> Path:
 
 def _library_photos(app) -> set[str]:
     return {p.path.name for p in app.ctx.library.photos()}
+
+
+def _say(qtbot, where: str, data: bytes) -> bytes:
+    """Send `data` to the app listening at `where` as another program could; its answer."""
+    client = socket.socket(socket.AF_UNIX)
+    client.connect(where)
+    client.sendall(data)
+    client.setblocking(False)
+    got = bytearray()
+
+    def answered() -> bool:
+        try:
+            chunk = client.recv(64)
+        except BlockingIOError:
+            return False
+        got.extend(chunk)
+        return not chunk or b"\n" in got
+
+    try:
+        qtbot.waitUntil(answered, timeout=10_000)  # the app answers from its event loop meanwhile
+    finally:
+        client.close()
+    return bytes(got)
 
 
 def _answer_box(seen: list, *, copy: bool = False) -> None:
@@ -145,26 +169,7 @@ def test_a_dead_apps_socket_does_not_block_a_start_bad_messages_are_ignored_and_
     pictures = _photos(tmp_path / "Pictures")
 
     def say(data: bytes) -> bytes:
-        """Send `data` to app A as another program could, and return its answer."""
-        client = socket.socket(socket.AF_UNIX)
-        client.connect(where)
-        client.sendall(data)
-        client.setblocking(False)
-        got = bytearray()
-
-        def answered() -> bool:
-            try:
-                chunk = client.recv(64)
-            except BlockingIOError:
-                return False
-            got.extend(chunk)
-            return not chunk or b"\n" in got
-
-        try:
-            qtbot.waitUntil(answered, timeout=10_000)
-        finally:
-            client.close()
-        return bytes(got)
+        return _say(qtbot, where, data)
 
     message = {"refldm-desktop": 1, "open": [str(pictures)]}
     for bad in (b"hello\n", b"\xff\xfe\n", b"[1, 2]\n", b"{\"refldm-desktop\": 2, \"open\": []}\n",
@@ -184,6 +189,42 @@ def test_a_dead_apps_socket_does_not_block_a_start_bad_messages_are_ignored_and_
     qtbot.waitUntil(lambda: _library_photos(a) == {"p0.png", "p1.png"}, timeout=60_000)
     a.close()
     assert not os.path.exists(where)  # a clean exit leaves no socket behind
+
+
+@unix_only
+def test_a_folder_handed_over_while_check_library_is_shown_opens_once_the_window_does(qtbot, tmp_path, started):
+    import sqlite3
+
+    from PySide6.QtWidgets import QMessageBox, QPushButton
+
+    from fakes import open_test_library
+    from refldm_desktop.core.backups import back_up
+
+    home = _known_device(tmp_path / "home")
+    with open_test_library(home) as lib:
+        back_up(lib.home)
+    with sqlite3.connect(home / "library.sqlite3") as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray((home / "library.sqlite3").read_bytes())
+    data[:100] = b"\xff" * 100  # the header: SQLite no longer sees a database
+    (home / "library.sqlite3").write_bytes(bytes(data))
+
+    app = started(home)
+    assert app.window is None and app.dialog is not None and app.dialog.isVisible()  # the way back is offered
+    pictures = _photos(tmp_path / "Pictures")
+    assert _say(qtbot, _socket_path(home), json.dumps({"refldm-desktop": 1, "open": [str(pictures)]}).encode()
+                + b"\n") == b"ok\n"
+    assert app.window is None and app.dialog.isVisible()
+
+    dialog = app.dialog
+    qtbot.waitUntil(lambda: dialog.check is not None and dialog.task is None, timeout=30_000)
+    dialog.buttons["goBack"].click()
+    qtbot.waitUntil(lambda: dialog.confirm is not None and dialog.confirm.isVisible(), timeout=10_000)
+    assert isinstance(dialog.confirm, QMessageBox)
+    dialog.confirm.findChild(QPushButton, "goBackYes").click()
+    qtbot.waitUntil(lambda: app.window is not None, timeout=60_000)
+    qtbot.addWidget(app.window)
+    qtbot.waitUntil(lambda: _library_photos(app) == {"p0.png", "p1.png"}, timeout=60_000)  # opened as if given
 
 
 @unix_only
@@ -213,6 +254,45 @@ def test_an_open_app_that_does_not_answer_is_said_plainly(qtbot, tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not answer" in err
     assert not (home / "library.sqlite3").exists()  # no second app opened the library meanwhile
+
+
+@unix_only
+def test_an_open_app_that_refuses_the_request_is_said_plainly(qtbot, tmp_path, capsys):
+    import time
+
+    from refldm_desktop.ui.app import run_app
+
+    home = tmp_path / "home"
+    where = _socket_path(home)
+    if os.path.exists(where):
+        os.unlink(where)
+    # Another version of the app, in its own process (a thread of this one would wait for
+    # the GIL that the blocking Qt call holds): it reads the line, notes it, and says no.
+    heard = tmp_path / "heard"
+    script = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)\n"
+        "c, _ = s.accept()\n"
+        "line = c.makefile('rb').readline()\n"
+        "open(sys.argv[2], 'wb').write(line)\n"
+        "c.sendall(b'bad\\n'); c.close()\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", script, where, str(heard)])
+    seen: list = []
+    try:
+        end = time.monotonic() + 30
+        while not os.path.exists(where) and time.monotonic() < end:
+            time.sleep(0.02)
+        _answer_box(seen)
+        code = run_app(home, [tmp_path])
+    finally:
+        other.wait(30)
+        if os.path.exists(where):
+            os.unlink(where)
+    assert code == 1 and json.loads(heard.read_bytes()) == {"refldm-desktop": 1, "open": [str(tmp_path)]}
+    (box,) = seen
+    assert "did not take" in box["text"] and "another version" in box["more"]
+    assert "refused" in capsys.readouterr().err
 
 
 def test_a_home_that_cannot_be_made_is_said_in_a_box_on_stderr_and_in_the_exit_status(qtbot, tmp_path, capsys):

@@ -194,3 +194,70 @@ def test_the_batch_dialog_plans_with_the_saved_settings(qtbot, fake_ctx):
     assert (s.restorer, s.steps, s.no_refs_ok, s.upscale) == ("passthrough", 20, True, 2)
     assert dialog.no_refs.isChecked()
     idle(qtbot, ctx)
+
+
+def test_settings_refuse_a_restorer_that_is_not_installed(qtbot, fake_ctx):
+    """A name typed in the editable Restorer box that no plugin has: the dialog stays open
+    and says which restorers there are; nothing is saved (every later restore would fail)."""
+    from refldm_desktop.core.plugins import Registry
+    from refldm_desktop.core.settings import load_settings
+    from refldm_desktop.defaults import RESTORERS_GROUP
+    from refldm_desktop.ui.dialogs.settings import SettingsDialog
+
+    ctx = fake_ctx
+    home = ctx.library.home
+    before = load_settings(home)
+    dialog = SettingsDialog(ctx)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    idle(qtbot, ctx)
+    dialog.restorer.setEditText("nonsense")
+    dialog.steps.setValue(before.steps + 1)
+    saved = []
+    dialog.saved.connect(saved.append)
+    dialog.save()
+    idle(qtbot, ctx)
+    assert dialog.isVisible() and dialog.result() == 0 and not saved
+    assert dialog.error.isVisibleTo(dialog)
+    text = dialog.error.text()
+    assert "nonsense" in text and all(name in text for name in Registry(RESTORERS_GROUP).names())
+    assert load_settings(home) == before
+    dialog.restorer.setCurrentIndex(dialog.restorer.findData("passthrough"))
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT):
+        dialog.save()
+    assert load_settings(home).restorer == "passthrough"
+
+
+def test_the_licence_prompt_shows_the_manifest_the_download_uses(qtbot, fake_ctx, tmp_path, monkeypatch):
+    """$REFLDM_DESKTOP_RELEASE_MANIFEST names another release: Install shows its title,
+    homepage and licence, not the built-in release's (nor its "about 2 GB")."""
+    import json
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from refldm_desktop.restore.refldm.release import RELEASE_ENV
+    from refldm_desktop.ui.dialogs.models import ModelsDialog
+
+    manifest = tmp_path / "mirror.json"
+    manifest.write_text(json.dumps({
+        "format": "refldm-desktop/release", "version": 1, "title": "Mirror of ReF-LDM for the lab",
+        "homepage": "https://mirror.example/refldm", "license": "lab use only",
+        "files": {r: {"url": f"https://mirror.example/{r}.ckpt", "filename": f"{r}.ckpt"} for r in ("refldm", "vqgan")},
+    }))
+    monkeypatch.setenv(RELEASE_ENV, str(manifest))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text) or QMessageBox.StandardButton.No)
+    dialog = ModelsDialog(fake_ctx)
+    qtbot.addWidget(dialog)
+    idle(qtbot, fake_ctx)
+    dialog.buttons["install"].click()
+    assert len(asked) == 1
+    text = asked[0]
+    assert "Mirror of ReF-LDM for the lab" in text and "https://mirror.example/refldm" in text
+    assert "Licence: lab use only" in text and "2 GB" not in text and "non-commercial" not in text
+    assert str(manifest) in text  # where it comes from
+
+    monkeypatch.setenv(RELEASE_ENV, str(tmp_path / "missing.json"))
+    dialog.buttons["install"].click()
+    assert len(asked) == 1  # nothing to agree to: the dialog says why instead
+    assert "missing.json" in dialog.log.toPlainText()

@@ -328,6 +328,7 @@ def test_a_restore_shows_its_quick_preview_then_the_result(qtbot, ctx, monkeypat
     qtbot.addWidget(status)
     jobs = JobsPanel(ctx)
     qtbot.addWidget(jobs)
+    jobs.show()  # a page reads the library only while on screen (views.when_shown)
     page = PhotosPage(ctx)
     qtbot.addWidget(page)
     page.resize(1000, 700)

@@ -20,6 +20,7 @@ from refldm_desktop.restore.refldm.config import DEFAULT_CONFIG, RefLDMConfig, l
 RELEASE_ENV = "REFLDM_DESKTOP_RELEASE_MANIFEST"
 RELEASE_FORMAT = "refldm-desktop/release"
 ROLES = ("refldm", "vqgan")
+BUILT_IN_SOURCE = "built-in release manifest"  # Release.source of the manifest shipped here
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,17 @@ class Release:
     listing: Path | None  # compact key listing the files must match; None: no listing check
     files: dict[str, ReleaseFile]
     source: str  # where this manifest came from
+    # What the user agrees to before downloading (shown as the manifest gives them).
+    homepage: str | None = None
+    license: str | None = None
+    download_size: str | None = None  # e.g. "about 2 GB"; None: not given
 
 
 def load_release(given: str | os.PathLike[str] | None = None) -> Release:
     path = given or os.environ.get(RELEASE_ENV) or None
     if path is None:
         base = resources.files("refldm_desktop").joinpath("resources")
-        text, source = base.joinpath("refldm_release.json").read_text("utf-8"), "built-in release manifest"
+        text, source = base.joinpath("refldm_release.json").read_text("utf-8"), BUILT_IN_SOURCE
         folder = None
     else:
         path = Path(path)
@@ -69,7 +74,8 @@ def load_release(given: str | os.PathLike[str] | None = None) -> Release:
         return None if name is None else beside(name)
 
     config = DEFAULT_CONFIG if data.get("config") is None else load_config(beside(data["config"]))
-    return Release(data.get("title", "ReF-LDM"), config, local(data.get("key_listing")), files, source)
+    return Release(data.get("title", "ReF-LDM"), config, local(data.get("key_listing")), files, source,
+                   data.get("homepage"), data.get("license"), data.get("download_size"))
 
 
 def install(

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from refldm_desktop.ui.dialogs.forms import accept_buttons, add_rows, stack
 from refldm_desktop.ui.views.people_common import people_thumbs
 from refldm_desktop.db.models import ENDED
+from refldm_desktop.words import agree, counted
 
 if TYPE_CHECKING:
     from refldm_desktop.core.restoring import BatchPlan, RestoreSettings
@@ -72,13 +73,13 @@ class ByQuality:
     def summary(plan, chosen: list, threshold: float) -> str:
         skipped = plan.without_person + plan.without_references
         extra = (
-            f" {skipped} other faces are never restored here: they belong to nobody yet, or their person has "
+            f" {skipped} other {'face is' if skipped == 1 else 'faces are'} never restored here: they belong to nobody yet, or their person has "
             "no good photos to learn from." if skipped else ""
         )
         photos = len({f.photo_id for f in chosen})
         return (
-            f"{len(chosen)} face{'s' if len(chosen) != 1 else ''} in {photos} photo{'s' if photos != 1 else ''} "
-            f"score below {threshold:.2f} and will be restored.{extra}"
+            f"{counted(len(chosen), 'face')} in {counted(photos, 'photo')} {agree(len(chosen), 'scores', 'score')} "
+            f"below {threshold:.2f} and will be restored.{extra}"
         )
 
 
@@ -118,8 +119,8 @@ class ByNeed(ByQuality):
         less = plan.count(LeftOut.SHARP) + len(plan.faces) - len(chosen)
         never = ", ".join(f"{n} {why}" for why, n in plan.counts.items() if n and why != LeftOut.SHARP)
         return (
-            f"{len(chosen)} face{'s' if len(chosen) != 1 else ''} in {photos} photo{'s' if photos != 1 else ''} "
-            f"need restoring at least {threshold:.2f} and will be restored. Left alone: {less} need it less."
+            f"{counted(len(chosen), 'face')} in {counted(photos, 'photo')} {agree(len(chosen), 'needs', 'need')} "
+            f"restoring at least {threshold:.2f} and will be restored. Left alone: {less} {agree(less, 'needs', 'need')} it less."
             + (f" Never restored here, whatever the threshold: {never}." if never else "")
         )
 
@@ -265,7 +266,7 @@ class BatchDialog(QDialog):
                 if n is None:
                     n = plan.without_person + plan.without_references
                 if not self.no_refs.isChecked():
-                    self.no_refs.setText(f"Also restore the {n} faces without a person or reference photos (less faithful)")
+                    self.no_refs.setText(f"Also restore the {counted(n, 'face')} without a person or reference photos (less faithful)")
                 self._threshold_changed(self.spin.value())
 
         def failed(exc, details) -> None:
@@ -335,7 +336,7 @@ class BatchDialog(QDialog):
             self.progress.setRange(0, len(plan.photos))
             self.progress.setValue(0)
             self.progress.show()
-            self.count.setText(f"Restoring {len(plan.faces)} faces in {len(plan.photos)} photos…")
+            self.count.setText(f"Restoring {counted(len(plan.faces), 'face')} in {counted(len(plan.photos), 'photo')}…")
             self.started.emit(plan.batch_id)
             self.ctx.notify("jobs")
             self.ctx.jobs.queued(jobs.queued + jobs.existing)

@@ -6,8 +6,6 @@ Over the core's ModelManager, the same verbs as `refldm-desktop models ...`."""
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,23 +30,24 @@ from PySide6.QtWidgets import (
 from refldm_desktop.ui.views.buttons import verb_buttons
 
 if TYPE_CHECKING:
-    from refldm_desktop.core.models import ModelInfo, ModelManager
+    from refldm_desktop.core.models import ModelInfo, ModelManager, ReleaseTerms
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.tasks import Task
 
 
-def release_terms(resume_bytes: int = 0) -> str:
-    """What the user agrees to before downloading: title, where it comes from, the licence."""
-    data = json.loads(resources.files("refldm_desktop").joinpath("resources", "refldm_release.json").read_text("utf-8"))
+def release_terms(terms: "ReleaseTerms", resume_bytes: int = 0) -> str:
+    """What the user agrees to before downloading: the title, homepage, licence and size
+    of the manifest the download uses (a mirror's own, when one is set)."""
     resume = (
         f"\n{resume_bytes / 2**20:.0f} MiB were downloaded earlier; the download goes on from there."
         if resume_bytes else ""
     )
+    size = f"The download is {terms.download_size}. " if terms.download_size else ""
+    origin = "" if terms.built_in else f"Release manifest: {terms.source}\n"
     return (
-        f"{data.get('title', 'ReF-LDM')}\n\nFrom: {data.get('homepage', '')}\n"
-        f"Licence: {data.get('license', 'see the authors’ repository')}\n\n"
-        "The download is about 2 GB. Cancelling keeps what was downloaded, and the next install "
-        f"resumes from there.{resume}"
+        f"{terms.title}\n\n{origin}From: {terms.homepage or 'not given by this release manifest'}\n"
+        f"Licence: {terms.license or 'not given by this release manifest; ask whoever provides it'}\n\n"
+        f"{size}Cancelling keeps what was downloaded, and the next install resumes from there.{resume}"
     )
 
 
@@ -162,7 +161,15 @@ class ModelsDialog(QDialog):
     # -- verbs ---------------------------------------------------------------------------
 
     def install(self) -> None:
-        terms = release_terms(self.manager.pending_download())
+        # A small file read, as the download will read it: the terms are those of what is
+        # downloaded. One that cannot be read is said here, before anything is agreed to.
+        try:
+            terms = release_terms(self.manager.release_terms(), self.manager.pending_download())
+        except Exception as exc:  # noqa: BLE001 - a ModelError says which manifest and why
+            from refldm_desktop.ui.tasks import describe
+
+            self._log(describe(exc))
+            return
         answer = QMessageBox.question(self, "Install ReF-LDM", terms + "\n\nDownload and install it now?")
         if answer == QMessageBox.StandardButton.Yes:
             manager, name = self.manager, self.name.text().strip()

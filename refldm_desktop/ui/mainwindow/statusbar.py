@@ -82,7 +82,9 @@ class StatusBar(QStatusBar):
         if probe_again:
             self.set_device("Looking up the device…")
         # No label: quiet, not shown as background work.
-        self.ctx.tasks.run_long("", lambda _task: describe(lib, probe_again), self.set_device, lambda *_: None)
+        # Cancelled when the window closes: the probe's child is ended, not waited for.
+        self.ctx.tasks.run_long("", lambda task: describe(lib, probe_again, task.cancelled), self.set_device,
+                                lambda *_: None)
 
     def _maybe_remeasure(self, change) -> None:
         if "versions" in change.areas and not self._remeasure.isActive():

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
     from refldm_desktop.ui.dialogs.check_library import CheckLibraryDialog
     from refldm_desktop.ui.dialogs.models import ModelsDialog
+    from refldm_desktop.ui.mainwindow.place import Place
     from refldm_desktop.ui.people_undo import PeopleUndo
 
 
@@ -92,6 +93,30 @@ class MainWindow(QMainWindow):
 
     def current_page(self) -> QWidget | None:
         return self.stack.currentWidget()
+
+    def place(self) -> "Place":
+        """Where the user is: the page, what it shows, what is open over it."""
+        from refldm_desktop.ui.mainwindow.place import Place
+
+        widget = self.current_page()
+        key = next((k for k, w in self._pages.items() if w is widget), PAGES[0].key)
+        where = getattr(widget, "place", None)
+        return where(key) if where is not None else Place(key)
+
+    def go_to(self, place: "Place") -> None:
+        """Show `place`, or the nearest place to it that the library still has (the
+        window of a library that went back to a backup)."""
+        from refldm_desktop.ui.mainwindow.place import nearest
+
+        lib = self.ctx.library
+        self.ctx.tasks.run(lambda: nearest(lib, place), self._arrive, label="Opening where you were")
+
+    def _arrive(self, place: "Place") -> None:
+        widget = self.show_page(place.page, place.arg)
+        if place.version_id is not None and hasattr(widget, "open_compare"):
+            widget.open_compare(place.version_id)
+        elif place.photo_id is not None and hasattr(widget, "open_photo_view"):
+            widget.open_photo_view(place.photo_id)
 
     # -- opening and adding ----------------------------------------------------------------
 

@@ -26,7 +26,7 @@ PAGE = 256
 FIRST = 2 * PAGE  # ids read before the first paint: more than a screen
 STALE_PAGES = 2  # a page this far from the last one painted is no longer wanted
 RELOAD_MS = 300
-THUMB = 256
+THUMB = 256  # the core thumbnail's size at scale 1 (bigger on a HiDPI screen)
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # PhotoRow, or None while it is being fetched
 PIXMAP_ROLE = Qt.ItemDataRole.UserRole + 3
@@ -53,6 +53,7 @@ class PhotoListModel(QStringListModel):
         super().__init__(parent)
         self.ctx = ctx
         self.thumbs = thumbs
+        self._thumb = thumbs.source_size(THUMB)
         self.filter = PhotoFilter()
         self._ids: list[int] = []
         self._row_of: dict[int, int] = {}
@@ -80,16 +81,19 @@ class PhotoListModel(QStringListModel):
         if not self._reload_timer.isActive():
             self._reload_timer.start()
 
+    def concerned(self, change) -> bool:
+        """Whether `change` may alter what the grid lists."""
+        return bool({"photos", "faces"} & set(change.areas) or (self.filter.restored and "versions" in change.areas))
+
     def on_change(self, change) -> None:
         """Refresh after a change. When it names its photos, they are all shown, and the
         filter is one a photo's update cannot move it in or out of (everything, a folder),
         only their rows are read again: a batch announcing every finished photo must not
         make the grid list 100,000 ids each time. Anything else lists the ids again, once
         per burst."""
-        areas = change.areas
-        f = self.filter
-        if not ({"photos", "faces"} & set(areas) or (f.restored and "versions" in areas)):
+        if not self.concerned(change):
             return
+        areas, f = change.areas, self.filter
         ids = change.ids.get("photos") if "photos" in areas and not change.external else None
         fixed = not f.restored and f.person_id is None
         if ids is not None and fixed and ids and all(i in self._row_of for i in ids):
@@ -234,7 +238,7 @@ class PhotoListModel(QStringListModel):
 
     def _pixmap(self, pid: int, row: PhotoRow) -> Any:
         """The photo's thumbnail if made; else None, and it is asked for."""
-        key = ("photo", pid, THUMB)
+        key = ("photo", pid, self._thumb)
         self.thumbs.hint_path(key, row.location)
         return self.thumbs.get(key)
 

@@ -36,17 +36,22 @@ class ReferencesModel(QAbstractListModel):
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._refs)
 
+    @staticmethod
+    def _label(c: "Choice") -> str:
+        return f"{'pinned · ' if c.pinned else ''}quality {c.score:.2f}"
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self._refs):
             return None
         c = self._refs[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{'pinned · ' if c.pinned else ''}quality {c.score:.2f}"
+            return self._label(c)
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbs.get(("face", c.face_id, self._size))
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleDescriptionRole):
             why = "\n".join(f"• {r}" for r in c.reasons)
-            return f"Face {c.face_id} in {Path(c.photo_path).name}{' (pinned)' if c.pinned else ''}\n{why}"
+            # The label first, whole: a narrow tile may not show all of it.
+            return f"{self._label(c)}\nFace {c.face_id} in {Path(c.photo_path).name}\n{why}"
         if role == FaceIdRole:
             return c.face_id
         if role == PinnedRole:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from refldm_desktop.ui.keys import with_key
 from refldm_desktop.ui.naming import named
 from refldm_desktop.ui.views.compare_canvas import CompareCanvas, Mode
+from refldm_desktop.ui.views.when_shown import WhenShown
 from refldm_desktop.core.outcomes import FaceOutcome
 
 if TYPE_CHECKING:
@@ -150,15 +152,20 @@ class CompareView(QWidget):
         self.progress.hide()
         self._preview_job: int | None = None  # the job making the full result of the preview
         ctx.running_job.changed.connect(self._show_progress)
+        # What a change asked to read again ("names", "version"), read once the view is shown.
+        self._to_read: set[str] = set()
+        self._when_shown = WhenShown(self, self._read_changed)
         ctx.changed.connect(self._on_change)
         self.title = QLabel()
         self.title.setObjectName("compareTitle")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title.setWordWrap(True)  # a long line (the result discarded) wraps; it squeezed the face choice
         self.face_choice = QComboBox()
         self.face_choice.setObjectName("compareFace")
         self.face_choice.setAccessibleName("Which face to show")
         # Wide enough for its longest entry: "Whole photo" was cut to "Whole pl".
         self.face_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.face_choice.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.face_choice.currentIndexChanged.connect(self._face_chosen)
         self.modes = QButtonGroup(self)
         self._mode_buttons: dict[Mode, QToolButton] = {}
@@ -260,6 +267,8 @@ class CompareView(QWidget):
         self._preview_job = job_id
         self.version_id = None
         self.loaded = None
+        self._to_read.clear()
+        self._when_shown.refreshed()
         self.preview_steps = steps
         self._preview_photo = photo_id
         self.keep.setEnabled(False)
@@ -310,6 +319,8 @@ class CompareView(QWidget):
     def show_version(self, version_id: int) -> None:
         self.version_id = version_id
         self.loaded = None
+        self._to_read.clear()  # read afresh with the version
+        self._when_shown.refreshed()
         self.preview_steps = None
         self.progress.hide()
         lib = self.ctx.library
@@ -356,7 +367,8 @@ class CompareView(QWidget):
             sampling = f"steps {s['steps'] or '?'} · guidance {'?' if s['cfg'] is None else s['cfg']} · seed {s['seed']}"
         return (
             f"{v.restorer}{' ' + v.model if v.model and v.model != v.restorer else ''} · {sampling}"
-            + (f" · device: {p['device']}" if p.get("device") else "")
+            # "auto" was recorded before the device used was: a wish, not where it ran.
+            + (f" · device: {p['device']}" if p.get("device") not in (None, "", "auto") else "")
             + (f" · upscale {p['upscale']}×" if p.get("upscale", 1) != 1 else "")
         )
 
@@ -420,17 +432,30 @@ class CompareView(QWidget):
     def _on_change(self, change) -> None:
         """A face's person renamed, moved or undone: the names follow (the picture, its
         zoom and the references stay). The version discarded elsewhere (the other page's
-        compare view, the command line): nothing is left to keep or discard."""
+        compare view, the command line): nothing is left to keep or discard. Read when the
+        view is on screen (see WhenShown)."""
         loaded = self.loaded
         if loaded is None:
             return
-        lib, vid = self.ctx.library, loaded.version.id
         if {"people", "faces"} & set(change.areas):
+            self._to_read.add("names")
+        versions = change.ids.get("versions") if not change.external else None
+        if "versions" in change.areas and (versions is None or loaded.version.id in versions):
+            self._to_read.add("version")
+        if self._to_read:
+            self._when_shown.changed()
+
+    def _read_changed(self) -> None:
+        loaded, what = self.loaded, self._to_read
+        self._to_read = set()
+        if loaded is None:
+            return
+        lib, vid = self.ctx.library, loaded.version.id
+        if "names" in what:
             ids = list(loaded.names)
             self.ctx.tasks.run(lambda: face_names(lib, ids), lambda names: self._renamed(vid, names),
                                label="Reading names")
-        versions = change.ids.get("versions") if not change.external else None
-        if "versions" in change.areas and (versions is None or vid in versions):
+        if "version" in what:
             pid = loaded.version.photo_id
 
             def there() -> bool:

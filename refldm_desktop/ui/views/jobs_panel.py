@@ -34,6 +34,7 @@ from refldm_desktop.ui.views.heading import heading, page_title
 from refldm_desktop.ui.views.buttons import verb_buttons
 from refldm_desktop.ui.views.empty_hint import EmptyHint
 from refldm_desktop.ui.views.people_common import coalesced
+from refldm_desktop.ui.views.when_shown import WhenShown
 from refldm_desktop.db.models import ENDED, JobState
 
 if TYPE_CHECKING:
@@ -156,12 +157,14 @@ class JobsPanel(QWidget):
         lay.addWidget(split, 1)
 
         self._refresh_soon = coalesced(self, self.refresh)
+        self._when_shown = WhenShown(self, self._refresh_soon)  # the list is read while in view
         ctx.jobs.event.connect(self._event)
         ctx.changed.connect(self._changed)
         self._update_buttons()
         self.refresh()
 
     def page_shown(self) -> None:
+        self._when_shown.refreshed()
         self.refresh()
 
     # -- data ----------------------------------------------------------------------------
@@ -209,13 +212,13 @@ class JobsPanel(QWidget):
 
     def _event(self, event) -> None:
         if not self.model.apply_event(event) or event.state in ENDED or event.state == JobState.QUEUED:
-            self._refresh_soon()
+            self._when_shown.changed()
         elif self.table.selectionModel().isRowSelected(self.model.row_of(event.job_id), QModelIndex()):
             self._selection_changed()
 
     def _changed(self, change) -> None:
         if "jobs" in change.areas:
-            self._refresh_soon()
+            self._when_shown.changed()
 
     # -- selection -----------------------------------------------------------------------
 

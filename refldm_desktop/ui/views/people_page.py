@@ -40,14 +40,17 @@ from refldm_desktop.ui.views.people_common import (
     FaceDelegate,
     coalesced,
     people_thumbs,
+    rename_person,
     run_edit,
     tile_view,
 )
 from refldm_desktop.ui.views.person_page import PersonPage
+from refldm_desktop.ui.views.when_shown import WhenShown
 
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import PersonInfo
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.mainwindow.place import Place
 
 
 def merge_target(people: list["PersonInfo"]) -> "PersonInfo":
@@ -136,6 +139,9 @@ class PeoplePage(QWidget):
         outer.addWidget(self.stack)
 
         self._refresh_soon = coalesced(self, self.refresh)
+        # The tiles are read again only while they are on screen (not under a person's page,
+        # not on another page); page_shown() reads them whenever the page is opened.
+        self._when_shown = WhenShown(grid, self._refresh_soon)
         ctx.changed.connect(self._changed)
         self._update_buttons()
         self.refresh()
@@ -148,7 +154,15 @@ class PeoplePage(QWidget):
         else:
             self.open_person(int(person_id))
 
+    def place(self, key: str) -> "Place":
+        """Where the user is on this page (MainWindow.place): everyone, or a person's page."""
+        from refldm_desktop.ui.mainwindow.place import Place
+
+        pid = self.person_page.person_id if self.stack.currentWidget() is self.person_page else None
+        return Place(key, pid if pid is not None else "")
+
     def page_shown(self) -> None:
+        self._when_shown.refreshed()
         self.refresh()
 
     # -- data ----------------------------------------------------------------------------
@@ -178,7 +192,7 @@ class PeoplePage(QWidget):
 
     def _changed(self, change) -> None:
         if set(EDIT_AREAS) & set(change.areas):
-            self._refresh_soon()
+            self._when_shown.changed()
 
     # -- selection -----------------------------------------------------------------------
 
@@ -204,8 +218,7 @@ class PeoplePage(QWidget):
     # -- edits ---------------------------------------------------------------------------
 
     def rename(self, person_id: int, name: str) -> None:
-        lib = self.ctx.library
-        run_edit(self.ctx, lambda: lib.rename_person(person_id, name), "Rename")
+        rename_person(self.ctx, self, person_id, name)
 
     def merge(self, into: int, others: list[int]) -> None:
         lib = self.ctx.library
@@ -244,6 +257,7 @@ class PeoplePage(QWidget):
             self.view.setCurrentIndex(idx)
         people = self.selected()
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click: freed when closed
         menu.addAction("Open", lambda: self.open_person(idx.data(PersonIdRole)))
         menu.addAction(f"Rename\t{key_text(RENAME_KEY)}", lambda: self.view.edit(idx))
         if len(people) >= 2:

@@ -32,9 +32,12 @@ from refldm_desktop.ui.views.people_common import (
     FaceDelegate,
     coalesced,
     people_thumbs,
+    rename_person,
     run_edit,
     tile_view,
 )
+from refldm_desktop.ui.views.when_shown import WhenShown
+from refldm_desktop.words import agree, counted
 
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import PersonInfo
@@ -107,11 +110,13 @@ class PersonPage(QWidget):
         self.refs_model = ReferencesModel(thumbs, REF_TILE, self)
         self.refs = tile_view("referencesView", "References chosen for restoring this person", self, REF_TILE)
         self.refs.setModel(self.refs_model)
-        self.refs.setItemDelegate(FaceDelegate(REF_TILE, self.refs))
+        # Two lines under each: "pinned · quality 0.72" is wider than a reference tile.
+        self.refs.setItemDelegate(FaceDelegate(REF_TILE, self.refs, text_lines=2))
         self.refs.setFlow(QListView.Flow.LeftToRight)
         self.refs.setWrapping(False)
-        self.refs.setGridSize(QSize(REF_TILE + 28, REF_TILE + 40))
-        self.refs.setFixedHeight(REF_TILE + 52)
+        line = self.refs.fontMetrics().height()
+        self.refs.setGridSize(QSize(REF_TILE + 28, REF_TILE + 40 + line))
+        self.refs.setFixedHeight(REF_TILE + 52 + line)
         self.refs.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.refs.selectionModel().currentChanged.connect(self._show_reasons)
         self.refs.selectionModel().selectionChanged.connect(self._update_buttons)
@@ -157,10 +162,16 @@ class PersonPage(QWidget):
         lay.addWidget(split, 1)
 
         self._refresh_soon = coalesced(self, self.refresh)
+        self._when_shown = WhenShown(self, self._refresh_soon)
         ctx.changed.connect(self._changed)
         self._update_buttons()
 
     # -- data ----------------------------------------------------------------------------
+
+    @property
+    def person_id(self) -> int | None:
+        """The person shown, or being loaded."""
+        return self._person_id
 
     def show_person(self, person_id: int) -> None:
         if self.person is None or self.person.id != person_id:
@@ -169,6 +180,7 @@ class PersonPage(QWidget):
             self.person = None
             self._update_buttons()  # Reset choices follows self.person, which no signal reports
         self._person_id = person_id
+        self._when_shown.refreshed()
         self.refresh()
 
     def refresh(self) -> None:
@@ -231,16 +243,15 @@ class PersonPage(QWidget):
     def _refs_loaded(self, result) -> None:
         refs, why = result
         self.refs_model.set_references(refs)
+        # Rows kept, dropped or changed in place say nothing to currentChanged: the reasons
+        # shown would be those of the references before.
+        self._show_reasons(self.refs.currentIndex(), None)
         self.refs_note.setText(why or ("" if refs else "No face of this person is good enough to serve as a reference yet."))
         self._update_buttons()
 
     def _changed(self, change) -> None:
-        if self.isVisible() and set(EDIT_AREAS) & set(change.areas):
-            self._refresh_soon()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self.refresh()
+        if set(EDIT_AREAS) & set(change.areas):
+            self._when_shown.changed()
 
     # -- selection -----------------------------------------------------------------------
 
@@ -277,9 +288,9 @@ class PersonPage(QWidget):
         name = self.name.text().strip()
         if self.person is None or not name or name == self.person.name:
             return
-        lib, pid = self.ctx.library, self.person.id
         self._shown_name = name  # given: no longer being typed
-        run_edit(self.ctx, lambda: lib.rename_person(pid, name), "Rename")
+        # Merged into the person of that name: their page is shown instead.
+        rename_person(self.ctx, self, self.person.id, name, on_merged=self.show_person)
 
     def _hide(self, hidden: bool) -> None:
         if self.person is not None:
@@ -305,7 +316,8 @@ class PersonPage(QWidget):
             self.ctx,
             lambda: lib.split_person(pid, ids),
             "Split",
-            lambda r: self.ctx.status.emit(f"{len(r.face_ids)} faces are now Person {r.new_person}; {undo_words()}"),
+            lambda r: self.ctx.status.emit(f"{counted(len(r.face_ids), 'face')} {agree(len(r.face_ids), 'is', 'are')} now "
+                                           f"Person {r.new_person}; {undo_words()}"),
         )
 
     def pin_selected(self) -> None:
@@ -328,11 +340,12 @@ class PersonPage(QWidget):
     # -- menus ---------------------------------------------------------------------------
 
     def _move_menu(self) -> None:
-        menu = self._people_menu()
+        menu = self._people_menu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per click: freed when closed
         menu.exec(self.buttons["move"].mapToGlobal(self.buttons["move"].rect().bottomLeft()))
 
-    def _people_menu(self) -> QMenu:
-        menu = QMenu("Move to", self)
+    def _people_menu(self, parent: QWidget) -> QMenu:
+        menu = QMenu("Move to", parent)
         menu.setAccessibleName("Move the selected faces to")
         others = [p for p in self._people if self.person is None or p.id != self.person.id]
         for p in sorted(others, key=lambda p: (p.name is None, p.label.casefold())):
@@ -346,9 +359,10 @@ class PersonPage(QWidget):
         if not self.faces.selectionModel().isSelected(idx):
             self.faces.setCurrentIndex(idx)
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click: freed when closed
         menu.addAction("Confirm", self.confirm_selected)
         menu.addAction("Not this person", self.reject_selected)
-        menu.addMenu(self._people_menu())
+        menu.addMenu(self._people_menu(menu))  # freed with it
         if len(self.selected_faces()) < self.faces_model.rowCount():
             menu.addAction("Split off as a new person", self.split_selected)
         menu.addSeparator()

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from refldm_desktop.ui.thumbnails import load_qimage
+from refldm_desktop.ui.views.when_shown import WhenShown
 
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import FaceInfo, PersonInfo
@@ -134,6 +135,9 @@ class PhotoView(QWidget):
         self._pixmap_item: QGraphicsPixmapItem | None = None
         self._size: tuple[int, int] | None = None
         self.view.installEventFilter(self)
+        # A change while the view is hidden (another page, the grid) is read when it is shown:
+        # coming back, the boxes had the names they had when the user left.
+        self._when_shown = WhenShown(self, self._reload)
         ctx.changed.connect(self._on_change)
 
     def eventFilter(self, watched, event) -> bool:
@@ -157,6 +161,7 @@ class PhotoView(QWidget):
         if photo_id != self.photo_id:
             self._set_heading("Photo")  # not the last photo's name while this one loads
         self.photo_id = photo_id
+        self._when_shown.refreshed()
         lib = self.ctx.library
 
         def load():
@@ -206,14 +211,24 @@ class PhotoView(QWidget):
         return [i for i in self.scene.items() if isinstance(i, FaceBox)]
 
     def _on_change(self, change) -> None:
-        if self.photo_id is not None and self.isVisible() and ({"faces", "people"} & set(change.areas)):
+        if self.photo_id is not None and ({"faces", "people"} & set(change.areas)):
+            self._when_shown.changed()
+
+    def _reload(self) -> None:
+        if self.photo_id is not None:
             self.show_photo(self.photo_id)
 
     # -- saying who a face is ------------------------------------------------------------------
 
     def _face_clicked(self, face: "FaceInfo", screen_pos) -> None:
         lib = self.ctx.library
-        self.ctx.tasks.run(lambda: lib.people(include_hidden=False), lambda people: self.person_menu(face, people).popup(screen_pos), label="Listing people")
+
+        def show(people: list["PersonInfo"]) -> None:
+            menu = self.person_menu(face, people)
+            menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per click: freed when closed
+            menu.popup(screen_pos)
+
+        self.ctx.tasks.run(lambda: lib.people(include_hidden=False), show, label="Listing people")
 
     def person_menu(self, face: "FaceInfo", people: list["PersonInfo"]) -> QMenu:
         """Confirm, move to another person, a new person, or not this person."""

@@ -13,9 +13,11 @@ from refldm_desktop.ui.models.photos import PhotoListModel
 from refldm_desktop.ui.thumbnails import ThumbnailCache
 from refldm_desktop.ui.views.heading import heading, page_title
 from refldm_desktop.ui.views.photo_grid import PhotoGrid
+from refldm_desktop.ui.views.when_shown import WhenShown
 
 if TYPE_CHECKING:
     from refldm_desktop.ui.context import AppContext
+    from refldm_desktop.ui.mainwindow.place import Place
     from refldm_desktop.ui.views.compare import CompareView
     from refldm_desktop.ui.views.empty_hint import EmptyHint
     from refldm_desktop.ui.views.photo_view import PhotoView
@@ -108,6 +110,9 @@ class PhotosPage(QWidget):
         self.model.loaded.connect(self._update_title)
         self.grid.painted.connect(ctx.first_paint_done)
         self.grid.verticalScrollBar().valueChanged.connect(ctx.user_active)
+        # A change while the page is hidden (the user on another page) is read once it is
+        # shown again: the whole list then, not each change's photos as they come.
+        self._when_shown = WhenShown(self, self._catch_up)
         ctx.changed.connect(self._on_change)
         ctx.on_close(self.thumbs.close)
         ctx.after_first_paint(self.thumbs.start)
@@ -125,6 +130,7 @@ class PhotosPage(QWidget):
         elif isinstance(arg, PersonPhotos):
             self._person_label = arg.label
             self._started = True
+            self._when_shown.refreshed()  # a new filter lists its photos afresh
             self.model.set_filter(PhotoFilter(person_id=arg.person_id, restored=self.restored))
             self.show_grid()
         else:
@@ -138,6 +144,20 @@ class PhotosPage(QWidget):
             return "people", None
         return ("restored" if self.restored else "photos"), (str(f.folder) if f.folder else "")
 
+    def place(self, key: str) -> "Place":
+        """Where the user is on this page (MainWindow.place)."""
+        from refldm_desktop.ui.mainwindow.place import Place
+
+        f = self.model.filter
+        arg = PersonPhotos(f.person_id, self._person_label) if f.person_id is not None else str(f.folder or "")
+        current, view, compare = self.stack.currentWidget(), self.photo_view, self.compare_view
+        if view is not None and current is view and view.photo_id is not None:
+            return Place(key, arg, photo_id=view.photo_id)
+        if compare is not None and current is compare and compare.loaded is not None:
+            version = compare.loaded.version
+            return Place(key, arg, photo_id=version.photo_id, version_id=version.id)
+        return Place(key, arg)
+
     def showEvent(self, event) -> None:
         if not self._started:  # whole library; show_arg may have opened a view over the grid
             self._load(None)
@@ -149,6 +169,7 @@ class PhotosPage(QWidget):
 
     def _load(self, folder: Path | None) -> None:
         self._started = True
+        self._when_shown.refreshed()  # a new filter lists its photos afresh
         self.model.set_filter(PhotoFilter(folder=folder, restored=self.restored))
 
     def show_grid(self) -> None:
@@ -269,11 +290,26 @@ class PhotosPage(QWidget):
         self.empty.set_text(empty_text(self.restored, f.folder, person=f.person_id is not None))
 
     def _on_change(self, change) -> None:
-        if self._started:
-            self.model.on_change(change)
         pid = self.model.filter.person_id
         named = change.ids.get("people") if not change.external else None
-        if pid is not None and "people" in change.areas and (named is None or pid in named):
+        label = pid is not None and "people" in change.areas and (named is None or pid in named)
+        listed = self._started and self.model.concerned(change)
+        if not (label or listed):
+            return
+        if not self.isVisible():
+            self._when_shown.changed()  # marks it out of date
+            return
+        if listed:
+            self.model.on_change(change)
+        if label and pid is not None:
+            self._read_person_label(pid)
+
+    def _catch_up(self) -> None:
+        """Shown again after changes came while it was hidden."""
+        if self._started:
+            self.model.schedule_reload()
+        pid = self.model.filter.person_id
+        if pid is not None:
             self._read_person_label(pid)
 
     def _read_person_label(self, person_id: int) -> None:
@@ -296,6 +332,10 @@ class PhotosPage(QWidget):
         self.ctx.tasks.run(read, got, label="Reading a person's name")
 
     def _menu(self, ids: list[int], pos) -> None:
+        from PySide6.QtCore import Qt
+
         from refldm_desktop.ui.views.photo_menu import photo_menu
 
-        photo_menu(self, ids).popup(pos)
+        menu = photo_menu(self, ids)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click: freed when closed
+        menu.popup(pos)

@@ -28,6 +28,8 @@ from refldm_desktop.ui.views.people_common import (
     people_thumbs,
     run_edit,
 )
+from refldm_desktop.ui.views.when_shown import WhenShown
+from refldm_desktop.words import agree, counted
 
 if TYPE_CHECKING:
     from refldm_desktop.core.changes import PersonInfo
@@ -150,12 +152,13 @@ class UnknownFacesPage(QWidget):
         lay.addWidget(self.summary)
         lay.addWidget(scroll, 1)
         self._refresh_soon = coalesced(self, self.refresh, 500)
-        self._stale = False
+        # Grouping compares every unknown face with every other: only for a page in view.
+        self._when_shown = WhenShown(self, self._refresh_soon)
         ctx.changed.connect(self._changed)
         self.refresh()
 
     def page_shown(self) -> None:
-        self._stale = False
+        self._when_shown.refreshed()
         self.refresh()
 
     def refresh(self) -> None:
@@ -183,7 +186,7 @@ class UnknownFacesPage(QWidget):
             self.summary.setText("Every face has a name. New photos bring new faces here.")
         else:
             self.summary.setText(
-                f"{faces} faces in {len(groups)} groups have no name yet. Name a group and every face in it "
+                f"{counted(faces, 'face')} in {counted(len(groups), 'group')} {agree(faces, 'has', 'have')} no name yet. Name a group and every face in it "
                 f"is that person ({undo_words()})."
             )
 
@@ -208,15 +211,5 @@ class UnknownFacesPage(QWidget):
                     tile.update()  # not made: painted (and asked for again) only if in view
 
     def _changed(self, change) -> None:
-        # Grouping compares every unknown face with every other: only for a page in view.
         if set(EDIT_AREAS) & set(change.areas):
-            if self.isVisible():
-                self._refresh_soon()
-            else:
-                self._stale = True
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._stale:
-            self._stale = False
-            self.refresh()
+            self._when_shown.changed()
