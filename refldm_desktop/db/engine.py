@@ -239,7 +239,16 @@ def backup_database(
                         if cancelled():  # raised here, it aborts the copy
                             raise Cancelled("stopped: no backup was taken")
 
-                    src.backup(dst, pages=1024, progress=step)  # 1024 pages a step: 4 MiB
+                    # A write by another connection between steps would restart a stepped
+                    # copy from the first page, so with indexing or a job writing it never
+                    # ends. A read transaction held across the copy pins one snapshot (WAL:
+                    # writers go on), and the backup reads that snapshot to the end.
+                    src.execute("BEGIN")
+                    try:
+                        src.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # takes the snapshot
+                        src.backup(dst, pages=1024, progress=step)  # 1024 pages a step: 4 MiB
+                    finally:
+                        src.rollback()  # only read: nothing to keep
                 dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
             finally:
                 dst.close()
