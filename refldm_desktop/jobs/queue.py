@@ -280,6 +280,19 @@ class JobQueue:
 
     # -- the runner's side -----------------------------------------------------------------
 
+    def has_queued(self, kinds: Collection[str] | None = None, *, only: Collection[int] | None = None) -> bool:
+        """Whether a queued job waits (only among the jobs `only` names, when given). Only
+        reads: a runner asks this before it takes the runner lock."""
+        if only is not None and not only:
+            return False
+        pick = select(Job.id).where(Job.state == JobState.QUEUED)
+        if only is not None:
+            pick = pick.where(Job.id.in_(list(only)))
+        if kinds is not None:
+            pick = pick.where(Job.kind.in_(list(kinds)))
+        with self._Session() as s:
+            return s.execute(pick.limit(1)).first() is not None
+
     def claim_next(
         self, kinds: Collection[str] | None = None, *, batch_id: str | None = None,
         only: Collection[int] | None = None,

@@ -471,15 +471,21 @@ class Runner:
         tally = _Tally()
         try:
             while not self._stopping.is_set():
+                self._wake.clear()  # before looking: a release() from now on wakes the wait
+                allowed = self._allowed()
+                if allowed is not None and not self.queue.has_queued(self.handlers.kinds(), only=allowed):
+                    # Nothing this runner may run (an earlier session's jobs wait for Resume):
+                    # leave the lock free so that `refldm-desktop jobs run` can run them.
+                    self.lock.release()
+                    self._wake.wait(self.poll_interval)
+                    continue
                 if not self.lock.held:
                     if not self.lock.acquire():
                         # Another process runs the queue; take over when it ends.
                         self._wake.wait(self.poll_interval)
-                        self._wake.clear()
                         continue
                     self.queue.requeue_running(INTERRUPTED_NOTE)
-                self._wake.clear()
-                job = self.queue.claim_next(self.handlers.kinds(), only=self._allowed())
+                job = self.queue.claim_next(self.handlers.kinds(), only=allowed)
                 if job is None:
                     self._wake.wait(self.poll_interval)
                     continue

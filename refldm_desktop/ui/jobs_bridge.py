@@ -30,7 +30,9 @@ class JobsBridge(QObject):
         self._autostart = autostart
         self._from_runner.connect(self.event, Qt.ConnectionType.QueuedConnection)
         # Made now (no thread yet, nothing read): it runs only the jobs this window hands
-        # it, so jobs left from an earlier session wait until the user chooses Resume.
+        # it, so jobs left from an earlier session wait until the user chooses Resume. While
+        # it has nothing it may run it leaves the runner lock free: `jobs run` in a terminal
+        # can finish those jobs meanwhile.
         self._runner: Runner = library.jobs.runner(on_event=self._from_runner.emit, poll_interval=0.5,
                                                    only_released=True)
 

@@ -14,6 +14,7 @@ from jobfix import home, library_with_photos, reopen  # noqa: F401 (fixtures)
 
 from job_handlers import write_output
 
+from refldm_desktop.jobs.lock import RunnerLock
 from refldm_desktop.jobs.queue import JobResult
 from refldm_desktop.jobs.runner import HandlerRegistry, is_out_of_memory
 
@@ -343,3 +344,33 @@ def test_a_runner_that_runs_only_released_jobs_leaves_older_ones_queued(library_
         assert not runner.holding
     finally:
         runner.stop(timeout=10)
+
+
+def test_jobs_run_in_a_terminal_finishes_left_over_jobs_while_the_app_holds_them_back(library_with_photos):
+    """The app's runner holds an earlier session's jobs back until Resume; meanwhile
+    `refldm-desktop jobs run` must be able to run them (README), so the app must not keep
+    the runner lock while it has nothing it may run. Its own jobs still run afterwards."""
+    lib, ids = library_with_photos(3)
+    old = lib.jobs.enqueue_restore(ids[:2]).queued
+    app_done: list[int] = []
+    app = lib.jobs.runner(HandlerRegistry({"restore_photo": lambda ctx: app_done.append(ctx.id)}),
+                          poll_interval=0.05, only_released=True)
+    app.start()
+    try:
+        # A job of the app's own first: its loop has surely taken the lock once by then.
+        (first,) = lib.jobs.enqueue_restore(ids[2:3]).queued
+        app.release([first])
+        wait_for(lambda: lib.jobs.get(first).state == "done", timeout=20, what="the app's job")
+        probe = RunnerLock(lib.jobs.lock_path)
+        wait_for(probe.acquire, timeout=5, what="the app to leave the runner lock")
+        probe.release()
+        cli_done: list[int] = []
+        summary = lib.jobs.run(HandlerRegistry({"restore_photo": lambda ctx: cli_done.append(ctx.id)}))
+        assert sorted(cli_done) == sorted(old) and sorted(summary.done) == sorted(old)
+        assert app_done == [first]
+        # The app takes the lock again for what the user asks next.
+        (second,) = lib.jobs.enqueue_restore(ids[:1]).queued
+        app.release([second])
+        wait_for(lambda: app_done == [first, second], timeout=20, what="the app's next job")
+    finally:
+        app.stop(timeout=10)
