@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -422,9 +422,14 @@ def start_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] 
     return holder
 
 
+COLLECT_AGAIN_MS = 10_000  # the garbage collector is on again by then, painted or not
+
+
 def _collect_again() -> None:
     import gc
 
+    if gc.isenabled():  # the first paint or the fallback timer did it already
+        return
     gc.freeze()
     gc.enable()
 
@@ -439,6 +444,9 @@ def run_app(home: str | os.PathLike[str] | None = None, paths: Sequence[Path] = 
         _collect_again()
     else:
         started.ctx.after_first_paint(_collect_again)
+        # Whatever becomes of the context (closed before it painted, a callback before
+        # this one failing), the collector must not stay off for the whole session.
+        QTimer.singleShot(COLLECT_AGAIN_MS, _collect_again)
     if isinstance(started, int):
         return started
     app = QApplication.instance()

@@ -10,6 +10,7 @@ events calls `ctx.notify(...)` after it.
 from __future__ import annotations
 
 import gc
+import logging
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple
 
@@ -17,6 +18,8 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from refldm_desktop.ui.jobs_bridge import JobsBridge
 from refldm_desktop.ui.tasks import TaskRunner
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from refldm_desktop.core.library import Library
@@ -140,7 +143,18 @@ class AppContext(QObject):
         if self._when_idle:
             self._idle.start()
         if waiting:
-            QTimer.singleShot(0, self, lambda: [fn() for fn in waiting if not self._closing])
+            QTimer.singleShot(0, self, lambda: self._run_after_paint(waiting))
+
+    def _run_after_paint(self, waiting: list) -> None:
+        # Each on its own: one that fails must not keep the rest (turning the garbage
+        # collector back on among them) from running.
+        for fn in waiting:
+            if self._closing:
+                return
+            try:
+                fn()
+            except Exception:
+                log.exception("after the first paint: %r failed", fn)
 
     def on_close(self, fn) -> None:
         """Call `fn()` when the app closes, before the library does (stop a worker)."""

@@ -329,3 +329,80 @@ def test_the_collector_waits_for_the_first_paint_when_the_app_starts(tmp_path):
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[-4:] == ["0", "False", "True", "True"]
+
+
+def _probe_gc(tmp_path, setup: str) -> list[str]:
+    """main() on a new home with `setup` run first (it sees gc, QTimer, QApplication,
+    context, app_module and seen); prints what the probe saw."""
+    probe = textwrap.dedent(
+        """
+        import gc, sys
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        from refldm_desktop.ui import app as app_module, context, main
+
+        seen = {}
+        """
+    ) + textwrap.dedent(setup) + textwrap.dedent(
+        """
+        code = main(["--home", sys.argv[1]])
+        print(code, *(f"{k}={v}" for k, v in sorted(seen.items())))
+        """
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(__import__("os").environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=f"{repo}:{repo / 'plugins'}")
+    r = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "home")], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_a_failing_after_paint_call_does_not_keep_the_later_ones_or_the_collector_off(tmp_path):
+    """Work waiting for the first paint runs each on its own: one that raises is logged,
+    and the rest (turning the garbage collector back on among them) still run."""
+    seen = _probe_gc(tmp_path, """
+        real_init = context.AppContext.__init__
+
+        def init(self, *args, **kw):
+            real_init(self, *args, **kw)
+
+            def fail():
+                raise RuntimeError("a view's after-paint work failed")
+
+            def later():
+                seen["later_ran"] = True
+                QTimer.singleShot(0, after)
+
+            def after():
+                seen["painted_gc"] = gc.isenabled()
+                QApplication.instance().quit()
+
+            self.after_first_paint(fail)  # before run_app's own call
+            self.after_first_paint(later)
+            QTimer.singleShot(8000, QApplication.instance().quit)  # the probe ends either way
+
+        context.AppContext.__init__ = init
+        """)
+    assert seen[-3:] == ["0", "later_ran=True", "painted_gc=True"]
+
+
+def test_the_collector_comes_back_on_even_when_the_first_paint_never_comes(tmp_path):
+    """A context closed before it painted never runs its after-paint work: run_app turns the
+    collector on again by itself a little later."""
+    seen = _probe_gc(tmp_path, """
+        context.AppContext.first_paint_done = lambda self: None  # never painted
+        app_module.COLLECT_AGAIN_MS = 300
+        real_init = context.AppContext.__init__
+
+        def init(self, *args, **kw):
+            real_init(self, *args, **kw)
+
+            def look():
+                seen["gc_on"] = gc.isenabled()
+                QApplication.instance().quit()
+
+            QTimer.singleShot(3000, look)
+
+        context.AppContext.__init__ = init
+        """)
+    assert seen[-2:] == ["0", "gc_on=True"]
