@@ -64,20 +64,24 @@ def not_read(problems: Sequence[tuple[Path, str]]) -> str:
 
 
 def add_paths(
-    ctx: "AppContext", paths: Sequence[Path], on_done: Callable[[set[Path]], None] | None = None,
+    ctx: "AppContext", paths: Sequence[Path],
+    on_done: Callable[[list[Path], set[Path]], None] | None = None,
     label: str = "Adding photos",
-) -> "Task | None":
+    on_missing: Callable[[list[Path], bool], None] | None = None,
+) -> "Task":
     """Index folders (whole) and photos (alone) in the background; announce the change.
-    `on_done` hears the named files that could not be read (as given)."""
+    Whether each path is there is asked in the background too: on a stale network mount
+    that can take minutes, and the window must not freeze. `on_missing(missing, any_left)`
+    hears the paths that are not there (first); `on_done(added, folders)` the paths that are
+    there and could be read, and which of them are folders (as given, in order), when
+    anything was added."""
     paths = [Path(p) for p in paths]
-    folders = [p for p in paths if p.is_dir()]
-    photos = [p for p in paths if p.is_file()]
-    if not folders and not photos:
-        ctx.status.emit("Nothing to add: drop folders or photos")
-        return None
     lib = ctx.library
 
-    def work(task: "Task") -> tuple[list, list[tuple[Path, str]]]:
+    def work(task: "Task") -> tuple[list, list[tuple[Path, str]], list[Path], list[Path], list[Path]]:
+        missing = [p for p in paths if not p.exists()]
+        folders = [p for p in paths if p not in missing and p.is_dir()]
+        photos = [p for p in paths if p not in missing and p.is_file()]
         results, unread = [], []
         if folders:
             results.append(lib.index(folders, progress=task.progress, cancel=task.cancelled))
@@ -86,10 +90,16 @@ def add_paths(
             results.append(result)
             why = {p.path: p.reason for p in result.problems}
             unread = [(p, why[p.resolve()]) for p in photos if p.resolve() in why]
-        return results, unread
+        return results, unread, missing, folders, photos
 
-    def done(outcome: tuple[list, list[tuple[Path, str]]]) -> None:
-        results, unread = outcome
+    def done(outcome: tuple[list, list[tuple[Path, str]], list[Path], list[Path], list[Path]]) -> None:
+        results, unread, missing, folders, photos = outcome
+        if missing and on_missing is not None:
+            on_missing(missing, bool(folders or photos))
+        if not folders and not photos:
+            if not missing or on_missing is None:
+                ctx.status.emit("Nothing to add: drop folders or photos")
+            return
         if unread and len(results) == 1 and not _summary(results).startswith(("Added", "Up to date", "Rescanned")):
             # Only files that are not photos: say that, not "No photos found there; 1 could not be read".
             ctx.notify("photos", "faces", "people")
@@ -97,7 +107,8 @@ def add_paths(
         else:
             _announce(ctx, label, results)
         if on_done is not None:
-            on_done({p for p, _ in unread})
+            bad = {p for p, _ in unread}
+            on_done([p for p in paths if (p in folders or p in photos) and p not in bad], set(folders))
 
     return ctx.tasks.run_long(label, work, done)
 

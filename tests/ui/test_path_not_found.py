@@ -62,3 +62,43 @@ def test_a_library_with_folders_asked_for_a_missing_path_offers_to_pick_a_folder
     box.findChild(QPushButton, "notFoundAddFolder").click()
     qtbot.waitUntil(lambda: sorted(p.path.name for p in lib.photos()) == ["a.png", "b.png"], timeout=WAIT)
     wait_idle(qtbot, ctx)
+
+
+def test_handed_over_paths_are_looked_up_off_the_gui_thread(qtbot, tmp_path, open_app, monkeypatch):
+    """A path on a stale network mount can hold a stat for minutes: the window asks whether
+    handed-over paths are there on a worker, and still says which are not."""
+    import os
+    import threading
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from fakes import draw_photo, open_test_library
+    from ui_testlib import wait_idle
+
+    there = tmp_path / "Pictures"
+    draw_photo(there / "a.png", [(1, 0, 10, 10)])
+    gone = tmp_path / "gone"
+    lib = open_test_library(tmp_path / "home")
+    ctx, window = open_app(lib)
+    window.show()
+    wait_idle(qtbot, ctx)
+
+    on_gui: list[str] = []
+    real_stat = os.stat
+
+    def watched(path, *args, **kwargs):
+        if str(path) in (str(there), str(gone)) and threading.current_thread() is threading.main_thread():
+            on_gui.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    said: list[str] = []
+    ctx.status.connect(said.append)
+    monkeypatch.setattr(os, "stat", watched)
+    window.open_paths([gone, there])
+    qtbot.waitUntil(lambda: [p.path.name for p in lib.photos()] == ["a.png"], timeout=WAIT)
+    wait_idle(qtbot, ctx)
+    monkeypatch.undo()
+    assert on_gui == []
+    assert f"Not found: {gone}" in said  # still said, with the photos of the folder that is there
+    assert window.findChild(QMessageBox, "notFoundMessage") is None or not window.findChild(
+        QMessageBox, "notFoundMessage").isVisible()  # something was opened: no need to ask for a folder

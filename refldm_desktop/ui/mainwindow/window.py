@@ -126,19 +126,19 @@ class MainWindow(QMainWindow):
         folder (the first-run assistant on an empty library)."""
         from refldm_desktop.ui.library_ops import add_paths
 
-        missing = [p for p in paths if not p.exists()]
-        if missing:
-            paths = [p for p in paths if p not in missing]
-            self.not_found(missing, offer=not paths)
         if not paths:
             return
-        add_paths(self.ctx, paths, on_done=lambda unread: self._show_opened([p for p in paths if p not in unread]))
+        # Whether each path is there is asked by add_paths' worker, not here: a stale network
+        # mount can hold that question for minutes.
+        add_paths(self.ctx, paths,
+                  on_done=self._show_opened,
+                  on_missing=lambda missing, any_left: self.not_found(missing, offer=not any_left))
 
-    def _show_opened(self, paths: list[Path]) -> None:
+    def _show_opened(self, paths: list[Path], folders: set[Path]) -> None:
         if not paths:  # nothing that could be read: the status bar has said why
             return
         first = paths[0]
-        if first.is_dir():
+        if first in folders:
             self.show_page("photos", first)
         else:
             grid = self.show_page("photos", first.parent)
