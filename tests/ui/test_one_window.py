@@ -33,12 +33,12 @@ def _photos(folder: Path, n: int = 2) -> Path:
 
 
 def _socket_path(home: Path) -> str:
-    from PySide6.QtCore import QDir
-
     from refldm_desktop.core.home import resolve_home
-    from refldm_desktop.ui.instance import server_name
+    from refldm_desktop.ui.instance import socket_path
 
-    return os.path.join(QDir.tempPath(), server_name(resolve_home(home)))
+    where = socket_path(resolve_home(home))
+    assert where is not None
+    return where
 
 
 @pytest.fixture
@@ -345,3 +345,109 @@ def test_a_photo_that_is_not_there_opens_the_window_which_says_so(tmp_path, monk
     monkeypatch.setattr(app, "run_app", lambda home=None, paths=(): opened.append(list(paths)) or 0)
     assert main(home=tmp_path / "home", paths=[tmp_path / "gone.jpg"]) == 0
     assert opened == [[tmp_path / "gone.jpg"]]
+
+def _answerer(where: str, heard: Path) -> subprocess.Popen:
+    """Another user's program listening at `where`: it notes what it hears and says ok."""
+    import time
+
+    script = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); s.settimeout(20)\n"
+        "c, _ = s.accept()\n"
+        "open(sys.argv[2], 'wb').write(c.makefile('rb').readline())\n"
+        "c.sendall(b'ok\\n'); c.close()\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", script, where, str(heard)])
+    end = time.monotonic() + 30
+    while not os.path.exists(where) and time.monotonic() < end:
+        time.sleep(0.02)
+    return other
+
+
+@unix_only
+def test_the_socket_lives_in_a_folder_only_this_user_can_open(tmp_path):
+    """Not in the shared temp folder, where another local user could take the name first."""
+    import stat
+
+    from PySide6.QtCore import QDir
+
+    where = _socket_path(tmp_path / "home")
+    folder = os.path.dirname(where)
+    st = os.lstat(folder)
+    assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+    assert os.path.realpath(folder) != os.path.realpath(QDir.tempPath())
+    assert len(os.fsencode(where)) <= 100
+
+
+@unix_only
+def test_a_link_at_the_socket_path_is_not_trusted(qtbot, tmp_path, started):
+    """Something at the socket path that is not this user's socket (here a link to someone
+    else's listener that would answer ok) is not spoken to: this start opens its own window."""
+    import tempfile
+
+    from refldm_desktop.ui.app import OpenApp
+
+    home = _known_device(tmp_path / "home")
+    where = _socket_path(home)
+    if os.path.lexists(where):
+        os.unlink(where)
+    elsewhere = tempfile.mkdtemp(prefix="rd-")
+    foreign = os.path.join(elsewhere, "s")
+    heard = tmp_path / "heard"
+    other = _answerer(foreign, heard)
+    os.symlink(foreign, where)
+    try:
+        app = started(home, [tmp_path])
+        assert isinstance(app, OpenApp) and app.window.isVisible() and app.server.is_listening()
+        assert not os.path.islink(where)  # its own socket took the place of the link
+    finally:
+        other.kill()
+        other.wait(30)
+        if os.path.lexists(foreign):
+            os.unlink(foreign)
+        os.rmdir(elsewhere)
+    assert not heard.exists()  # the paths were not told to the other program
+
+
+@unix_only
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="$XDG_RUNTIME_DIR is the Linux way")
+def test_a_socket_folder_others_can_open_is_not_used(qtbot, tmp_path, started, monkeypatch, capfd):
+    """No runtime folder, and our own folder in the temp folder was made by someone else (or
+    left open to others): no socket there, no hand-over to whoever listens in it; the app
+    still opens, and says that a second start will open a second window."""
+    import tempfile
+
+    from refldm_desktop.ui.app import OpenApp
+
+    home = _known_device(tmp_path / "home")
+    short = tempfile.mkdtemp(prefix="rd-")  # short: the socket path limit
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", short)
+    folder = os.path.join(short, f"refldm-desktop-{os.getuid()}")
+    os.mkdir(folder)
+    os.chmod(folder, 0o777)  # what another user could have made first
+    from refldm_desktop.core.home import resolve_home
+    from refldm_desktop.ui.instance import server_name
+
+    heard = tmp_path / "heard"
+    other = _answerer(os.path.join(folder, server_name(resolve_home(home))), heard)
+    try:
+        app = started(home, [tmp_path])
+        assert isinstance(app, OpenApp) and app.window.isVisible() and app.server is None
+    finally:
+        other.kill()
+        other.wait(30)
+        for name in os.listdir(folder):
+            os.unlink(os.path.join(folder, name))
+        os.rmdir(folder)
+    assert not heard.exists()
+    assert "second window" in capfd.readouterr().err
+
+    # A fresh temp folder: our own folder is made user-only and used.
+    monkeypatch.setenv("TMPDIR", short)
+    second = started(_known_device(tmp_path / "home2"))
+    assert isinstance(second, OpenApp) and second.server.is_listening()
+    assert os.path.dirname(second.server.name) == folder and not os.stat(folder).st_mode & 0o077
+    second.close()
+    os.rmdir(folder)
+    os.rmdir(short)
