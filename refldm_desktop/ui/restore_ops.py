@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from refldm_desktop.words import counted
+
 if TYPE_CHECKING:
     from refldm_desktop.core.restoring import RestoreSettings
     from refldm_desktop.ui.context import AppContext
@@ -110,7 +112,7 @@ class RestoreWatch:
                 f" ({nothing} photos; see Jobs)" if nothing > 1 else "")
         parts = [f"Restored {done} photo{'s' if done != 1 else ''}"] if done or not self.ended else []
         if nothing:
-            parts.append(f"nothing restored in {nothing} (see Jobs)")
+            parts.append(f"nothing restored in {counted(nothing, 'photo')} (see Jobs)")
         if self.ended.get("failed"):
             parts.append(f"{self.ended['failed']} failed (see Jobs)")
         if self.ended.get("cancelled"):

@@ -54,3 +54,23 @@ def test_restoring_a_photo_of_faces_without_references_says_nothing_was_restored
     box.findChild(QPushButton, "nothingRestoredOptions").click()
     qtbot.waitUntil(lambda: (d := window.findChild(QDialog, "restoreOptionsDialog")) is not None and d.isVisible(),
                     timeout=WAIT)
+
+
+def test_a_mixed_ending_counts_the_photos_nothing_was_restored_in(qtbot, fake_ctx):
+    """Some photos restored, some not: the status line says how many photos of each."""
+    from refldm_desktop.ui.restore_ops import JobEnd, RestoreWatch
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    photos = [p.id for p in lib.photos()[:3]]
+    jobs = lib.jobs.enqueue_restore(photos, restorer="passthrough").queued
+    said: list[str] = []
+    ctx.status.connect(said.append)
+    watch = RestoreWatch(ctx, jobs)
+    watch._end(JobEnd(jobs[0], photos[0], "done", 1, None))  # a new version
+    for job, photo in zip(jobs[1:], photos[1:]):  # done, but nothing in the photo could be restored
+        watch._end(JobEnd(job, photo, "done", None, None, "no face could be restored"))
+    assert said[-1] == "Restored 1 photo, nothing restored in 2 photos (see Jobs)"
+    watch = RestoreWatch(ctx, jobs[:2])
+    watch._end(JobEnd(jobs[0], photos[0], "done", 1, None))
+    watch._end(JobEnd(jobs[1], photos[1], "done", None, None, "no face could be restored"))
+    assert said[-1] == "Restored 1 photo, nothing restored in 1 photo (see Jobs)"

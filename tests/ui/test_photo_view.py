@@ -81,6 +81,36 @@ def test_an_unnamed_person_is_named_from_one_of_its_faces(qtbot, fake_ctx, monke
     qtbot.waitUntil(lambda: lib.person(person.id).name == "Grandpa Joe", timeout=30_000)
 
 
+def test_naming_a_person_with_a_name_in_use_asks_to_merge_them(qtbot, fake_ctx, monkeypatch):
+    """Two people of one name is never what was meant: the photo's "Name this person" asks,
+    as renaming a tile does, and merges when told to."""
+    from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+
+    ctx, lib = fake_ctx, fake_ctx.library
+    unnamed = [p for p in lib.people() if not p.name]
+    other, person = unnamed[0], unnamed[1]
+    lib.rename_person(other.id, "Ann")
+    face = lib.faces(person.id)[0]
+    view = _view(qtbot, ctx, face.photo_id)
+    box = next(b for b in view.face_boxes() if b.face.id == face.id)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("ann", True))
+    _action(view.person_menu(box.face, lib.people(include_hidden=False)), "namePersonAction").trigger()
+    found: list = []
+
+    def asked() -> bool:
+        found[:] = [w for w in QApplication.topLevelWidgets()
+                    if isinstance(w, QMessageBox) and w.isVisible() and w.objectName() == "renameMergeQuestion"]
+        return bool(found)
+
+    qtbot.waitUntil(asked, timeout=30_000)
+    assert "“Ann” already exists" in found[0].text()
+    assert [p.name for p in lib.people()].count("ann") == 0  # nothing renamed before the answer
+    found[0].button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: person.id not in {p.id for p in lib.people()}, timeout=30_000)
+    assert lib.person(other.id).face_count == other.face_count + person.face_count
+    assert [p.name for p in lib.people() if p.name and p.name.casefold() == "ann"] == ["Ann"]
+
+
 def test_open_in_the_file_manager_shows_the_file_itself(qtbot, fake_ctx, tmp_path, monkeypatch):
     """The photo's own file, selected, found through the core (a photo the grid has not
     loaded works too); on the Restored page the restored file, not the original."""

@@ -273,8 +273,11 @@ class PhotoView(QWidget):
         name, ok = QInputDialog.getText(self, "Name this person", f"Name for all faces of {person.label}:")
         name = name.strip() if ok else ""
         if name:
-            lib = self.ctx.library
-            self._edit(lambda: lib.rename_person(person.id, name))
+            # The shared rename: a name another person has asks to merge the two, never
+            # makes a second person of that name.
+            from refldm_desktop.ui.views.people_common import rename_person
+
+            rename_person(self.ctx, self, person.id, name)
 
     def _edit(self, fn) -> None:
         self.ctx.call(fn, None, "faces", "people", label="Changing the face's person")
