@@ -31,6 +31,18 @@ without it (restore_face.py, 58 s at that hour). So RefLDM leaves it off by defa
 kept for machines and thread counts where CPU time is what counts, and as the starting
 point of a fused transform.
 
+Stripes sized for two threads (a session later, quiet, 2 threads, full-size, medians of 3,
+default against winograd, wall s): with 1 Mi values a stripe (the one-thread size) the
+guided UNet pass was slower (1.59 against 1.36); with 4 Mi 1.23 against 1.30 and with 8 Mi
+1.15 against 1.24 (-7%), decode 5.30 against 5.81 (-9%), LQ encode 3.58 against 3.66; CPU
+time -10 to -14%. So a stripe holds STRIPE_VALUES x STRIPE_SPREAD x threads values when
+there is more than one thread. One 3x3 convolution alone against the plain NCHW call (2
+threads, 4 Mi values a stripe): 128 channels at 256-512 px stay slower (1.16-1.21x: their
+transforms cost as much as their products), 256 channels at 128 px 0.67x, the UNet's 160-320
+channels at 32-64 px 0.67-0.87x. A later face would gain about 5%: not enough to turn it on
+by default for 0.5 GiB more memory; the VQ's 128-channel convolutions at full size (most of
+a decode) need a transform fused into fewer passes first.
+
 Used on the CPU in float32 only, under the UNet's packing switch where there is one (the
 zero reference's keys are computed with the plain rounding); anything else runs the
 convolution's own call.
@@ -53,9 +65,12 @@ if TYPE_CHECKING:
 # Smaller images and thinner convolutions keep the direct call (see above).
 MIN_PIXELS = 16 * 16
 MIN_CHANNELS = 32
-# Values in one stripe's transformed input or products: a few MiB, so that each pass over
-# them finds them in the cache.
+# Values in one stripe's transformed input or products with one thread: a few MiB, so that
+# each pass over them finds them in the cache. With more threads a stripe is that many times
+# STRIPE_SPREAD bigger: small stripes give matrix products too small for BLAS to split and
+# element-wise passes too short to share, so the second core mostly waited (see above).
 STRIPE_VALUES = 1 << 20
+STRIPE_SPREAD = 4
 
 # F(4x4, 3x3) with the interpolation points 0, 1, -1, 2, -2 and infinity.
 _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
@@ -92,7 +107,9 @@ def conv3x3(x: "torch.Tensor", u: "torch.Tensor", bias: "torch.Tensor | None") -
     xl = x.permute(0, 2, 3, 1)  # NHWC: channels innermost, as the matrix products read them
     out = torch.empty((n, 4 * th, 4 * tw, k), dtype=x.dtype)
     # Stripes of block rows as even as they can be: a short last stripe's products are slow.
-    stripes = -(-th // max(1, STRIPE_VALUES // (36 * n * tw * max(c, k))))
+    threads = torch.get_num_threads()
+    values = STRIPE_VALUES * max(1, STRIPE_SPREAD * threads if threads > 1 else 1)
+    stripes = -(-th // max(1, values // (36 * n * tw * max(c, k))))
     rows = -(-th // stripes)
     for r0 in range(0, th, rows):
         r1 = min(th, r0 + rows)

@@ -41,6 +41,7 @@ def _conv(cin, cout, bias=True):
 def test_winograd_equals_the_direct_convolution(layout, size, bias, monkeypatch):
     # small stripes, so that several stripes and a short last one are crossed
     monkeypatch.setattr(winograd, "STRIPE_VALUES", 36 * 2 * 6 * 48 * 2)
+    monkeypatch.setattr(winograd, "STRIPE_SPREAD", 0)  # the same stripes with any thread count
     conv = _conv(40, 48, bias)
     x = torch.randn(2, 40, *size).contiguous(memory_format=layout)
     want = F.conv2d(x.double(), conv.weight.double(), None if conv.bias is None else conv.bias.double(), padding=1)
@@ -157,3 +158,27 @@ def test_the_cpu_model_asked_for_winograd_runs_it_in_the_unet_and_the_vq(tiny_ho
     image = torch.rand(1, 3, fast.config.image_size, fast.config.image_size) * 2 - 1
     assert matches(fast.encode(image), direct.encode(image))
     assert sum(c.calls for c in vq) > 0
+
+
+def test_stripes_grow_with_threads_so_the_second_core_has_work(monkeypatch):
+    # One block row a stripe with one thread (the cache's size); with two, stripes are
+    # STRIPE_SPREAD x 2 times bigger, so fewer and bigger products: the result is the same.
+    conv = _conv(32, 32)
+    x = torch.randn(1, 32, 64, 64)
+    u = winograd.transform_weight(conv.weight)
+    monkeypatch.setattr(winograd, "STRIPE_VALUES", 36 * 16 * 32)  # one block row of this image
+    seen = []
+    real_bmm = torch.bmm
+    monkeypatch.setattr(torch, "bmm", lambda a, b: seen.append(a.shape[1]) or real_bmm(a, b))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = winograd.conv3x3(x, u, conv.bias)
+        rows_one = list(seen)
+        seen.clear()
+        torch.set_num_threads(2)
+        two = winograd.conv3x3(x, u, conv.bias)
+    finally:
+        torch.set_num_threads(before)
+    assert len(rows_one) == 16 and len(seen) == 16 // (2 * winograd.STRIPE_SPREAD)
+    assert torch.allclose(one, two, atol=1e-5)
