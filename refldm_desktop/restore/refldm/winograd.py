@@ -39,8 +39,10 @@ time -10 to -14%. So a stripe holds STRIPE_VALUES x STRIPE_SPREAD x threads valu
 there is more than one thread. One 3x3 convolution alone against the plain NCHW call (2
 threads, 4 Mi values a stripe): 128 channels at 256-512 px stay slower (1.16-1.21x: their
 transforms cost as much as their products), 256 channels at 128 px 0.67x, the UNet's 160-320
-channels at 32-64 px 0.67-0.87x. A later face would gain about 5%: not enough to turn it on
-by default for 0.5 GiB more memory; the VQ's 128-channel convolutions at full size (most of
+channels at 32-64 px 0.67-0.87x. A whole later face (profile_face.py --phases restore --steps
+20, quiet, medians of 2) took 30.7 against 33.3 s (-8%; CPU 53.7 against 62.8 s): not turned
+on by default for that, as it costs 0.5 GiB more memory and its rounding (above) sits closer
+to the golden tests' tolerance; the VQ's 128-channel convolutions at full size (most of
 a decode) need a transform fused into fewer passes first.
 
 Used on the CPU in float32 only, under the UNet's packing switch where there is one (the
