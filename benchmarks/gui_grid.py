@@ -251,18 +251,24 @@ class StackSampler:
         self.samples.clear()
 
 
-# The floor under "first paint": a plain PySide6 window with the widgets of the app's first
-# screen (menus, sidebar, a 100,000-row grid in the same mode with a delegate, status bar)
-# and no app code at all, timed the same way in a fresh process: what creating those Qt
-# types on first use and laying the window out cost here, which no app code can avoid.
-PLAIN_QT = r"""
-import json, sys, time
+# Both child scripts below start with this: milliseconds their GUI thread has waited for a
+# core so far (Linux schedstat), 0 elsewhere.
+CHILD_WAIT = r"""
 def _wait():
     try:
         with open("/proc/thread-self/schedstat") as f:
             return int(f.read().split()[1]) / 1e6
     except (OSError, IndexError, ValueError):
         return 0.0
+"""
+
+
+# The floor under "first paint": a plain PySide6 window with the widgets of the app's first
+# screen (menus, sidebar, a 100,000-row grid in the same mode with a delegate, status bar)
+# and no app code at all, timed the same way in a fresh process: what creating those Qt
+# types on first use and laying the window out cost here, which no app code can avoid.
+PLAIN_QT = CHILD_WAIT + r"""
+import json, sys, time
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv[:1])
 from PySide6.QtCore import QSize, QStringListModel, Qt
@@ -318,14 +324,8 @@ print(json.dumps({"painted": time.perf_counter(), "cpu": time.thread_time() * 10
 # The app started as a user starts it (`refldm-desktop-gui --home DIR`, the same main()),
 # timed from launch to the grid painted with the library's rows, then the process ends.
 # Thumbnails are not waited for (the rows' files do not exist; the paint shows their names).
-COLD_APP = r"""
+COLD_APP = CHILD_WAIT + r"""
 import importlib.machinery, json, os, sys, time
-def _wait():
-    try:
-        with open("/proc/thread-self/schedstat") as f:
-            return int(f.read().split()[1]) / 1e6
-    except (OSError, IndexError, ValueError):
-        return 0.0
 marks = {"main": (time.thread_time() * 1000, _wait())}  # the interpreter has started
 home, rows = sys.argv[1], int(sys.argv[2])
 

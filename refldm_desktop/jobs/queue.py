@@ -285,11 +285,7 @@ class JobQueue:
         reads: a runner asks this before it takes the runner lock."""
         if only is not None and not only:
             return False
-        pick = select(Job.id).where(Job.state == JobState.QUEUED)
-        if only is not None:
-            pick = pick.where(Job.id.in_(list(only)))
-        if kinds is not None:
-            pick = pick.where(Job.kind.in_(list(kinds)))
+        pick = _queued(kinds, only)
         with self._Session() as s:
             return s.execute(pick.limit(1)).first() is not None
 
@@ -303,11 +299,7 @@ class JobQueue:
         """
         if only is not None and not only:
             return None
-        pick = select(Job.id).where(Job.state == JobState.QUEUED)
-        if only is not None:
-            pick = pick.where(Job.id.in_(list(only)))
-        if kinds is not None:
-            pick = pick.where(Job.kind.in_(list(kinds)))
+        pick = _queued(kinds, only)
         if batch_id is not None:
             pick = pick.where(Job.batch_id == batch_id)
         first = pick.order_by(Job.priority.desc(), Job.id).limit(1).scalar_subquery()
@@ -669,3 +661,14 @@ class JobQueue:
         if unknown:
             raise JobNotFound(f"no job with id {', '.join(map(str, unknown))}")
         return [jobs[i] for i in ids]
+
+
+def _queued(kinds: Collection[str] | None, only: Collection[int] | None):
+    """The ids of queued jobs, of these kinds and among `only` when given (claim_next and
+    has_queued must pick from the same jobs)."""
+    pick = select(Job.id).where(Job.state == JobState.QUEUED)
+    if only is not None:
+        pick = pick.where(Job.id.in_(list(only)))
+    if kinds is not None:
+        pick = pick.where(Job.kind.in_(list(kinds)))
+    return pick

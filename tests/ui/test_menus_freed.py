@@ -44,16 +44,21 @@ def _right_clicks(qtbot, widget, click):
     assert _menus(widget) <= before + 1
 
 
+def _shown(qtbot, ctx, page, ready):
+    """`page` on screen with its rows read and the library idle."""
+    qtbot.addWidget(page)
+    page.resize(900, 600)
+    page.show()
+    qtbot.waitUntil(lambda: ready(page), timeout=WAIT)
+    wait_idle(qtbot, ctx)
+    return page
+
+
 def test_people_and_person_page_menus_are_freed(qtbot, fake_ctx):
     from refldm_desktop.ui.views.people_page import PeoplePage
 
     ctx = fake_ctx
-    page = PeoplePage(ctx)
-    qtbot.addWidget(page)
-    page.resize(900, 600)
-    page.show()
-    qtbot.waitUntil(lambda: page.model.rowCount() >= 2, timeout=WAIT)
-    wait_idle(qtbot, ctx)
+    page = _shown(qtbot, ctx, PeoplePage(ctx), lambda p: p.model.rowCount() >= 2)
     tile = page.view.visualRect(page.proxy.index(0, 0)).center()
     _right_clicks(qtbot, page, lambda: page.view.customContextMenuRequested.emit(tile))
 
@@ -73,11 +78,6 @@ def test_photo_grid_menus_are_freed(qtbot, fake_ctx):
     from refldm_desktop.ui.views.photos_page import PhotosPage
 
     ctx = fake_ctx
-    page = PhotosPage(ctx)
-    qtbot.addWidget(page)
-    page.resize(900, 600)
-    page.show()
-    qtbot.waitUntil(lambda: page.model.rowCount() > 0, timeout=WAIT)
-    wait_idle(qtbot, ctx)
+    page = _shown(qtbot, ctx, PhotosPage(ctx), lambda p: p.model.rowCount() > 0)
     ids = [page.model.photo_id(0)]
     _right_clicks(qtbot, page, lambda: page.grid.menu_requested.emit(ids, page.mapToGlobal(QPoint(50, 50))))
