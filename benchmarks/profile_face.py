@@ -10,7 +10,8 @@ VQ decode. Paste-back is timed by benchmarks/restore_photo.py (tens of ms per fa
 
 Variants (timed alternately, call by call, so that a shared machine's load falls on all
 alike): default (the model as it loads), plain (cpu_packing=False: no packed convolutions,
-NCHW activations), winograd (winograd=True: the 3x3 convolutions of large images by winograd.py).
+NCHW activations), direct (winograd=False: no Winograd 3x3 convolutions, winograd.py), winograd
+(winograd=True: the default since it was turned on; for code from before that).
 
 It reports, each as a median over --repeat runs with wall and CPU seconds (process_time, all
 threads) and the load average, since the machine may be shared:
@@ -113,7 +114,8 @@ def median_pair(pairs: list[tuple[float, float]]) -> dict:
 
 # Options given to RefLDM per variant; none for the default, so that the script also times
 # code from before those options.
-VARIANTS = {"default": {}, "plain": {"cpu_packing": False}, "winograd": {"winograd": True}}
+VARIANTS = {"default": {}, "plain": {"cpu_packing": False}, "direct": {"winograd": False},
+            "winograd": {"winograd": True}}
 
 
 class Face:

@@ -118,15 +118,12 @@ def resolve_dtype(precision: str, device: "torch.device") -> "torch.dtype":
     return table[precision]
 
 
-# The widest VQ convolutions that run as Winograd (see RefLDM.__init__).
-VQ_WINOGRAD_CHANNELS = 256
-
 
 class RefLDM:
     """A loaded model. Not thread-safe: one restore at a time per instance."""
 
     def __init__(self, config: RefLDMConfig, unet, vq, cuda_graphs: bool = False, cpu_packing: bool = True,
-                 lean_blocks: bool = True, winograd: bool = False):
+                 lean_blocks: bool = True, winograd: bool = True):
         """unet and vq come from build_modules with weights loaded (see from_state_dicts).
 
         `cpu_packing`: on the CPU, the UNet's convolutions keep oneDNN-packed weights, and the
@@ -134,9 +131,8 @@ class RefLDM:
         nearest-2x upsamplers run as four 2x2 convolutions (upsample.py); False runs the
         plain modules. `lean_blocks`: the VQ's residual blocks run without their no-op
         divide and with in-place SiLUs and sums (modules.lean_resnets; bitwise the same result).
-        `winograd`: with cpu_packing on the CPU, the 3x3 convolutions of large enough images
-        run as Winograd F(4x4, 3x3) (winograd.py). Off by default: it takes 13-28% less CPU
-        time, but with two threads a face took as long as without it and 0.5 GiB more memory.
+        `winograd`: with cpu_packing on the CPU, the 3x3 convolutions of the sizes where it
+        pays run as Winograd F(4x4, 3x3) in float32 (winograd.py): a later face 11% faster.
         """
         from refldm_desktop.restore.refldm.cpu_conv import pack_convolutions, packing_available
         from refldm_desktop.restore.refldm.modules import SharedHalves, cachekv_processors, lean_resnets
@@ -162,13 +158,14 @@ class RefLDM:
         self.sub_pixel = 0
         if on_cpu:
             self.sub_pixel = sub_pixel_upsamplers(self.unet, self._packing) + sub_pixel_upsamplers(self.vq.decoder)
-        # Off by default (see winograd.py). Each convolution keeps a transformed weight 4x its
-        # own size: the VQ runs each once a face, so its 512-channel ones (0.7 GB transformed)
-        # stay direct even when on.
+        # The UNet runs each convolution 40 times a face: it keeps their transformed weights
+        # (0.49 GiB, in place of packed copies). The VQ runs each once an image, so it
+        # transforms them on every call (9 ms for the widest, against 50 ms saved) and keeps
+        # none: all of its would be 0.8 GiB.
         self.winograd = 0
         if on_cpu and winograd:
             self.winograd = (winograd_convolutions(self.unet, self._packing)
-                             + winograd_convolutions(self.vq, max_channels=VQ_WINOGRAD_CHANNELS))
+                             + winograd_convolutions(self.vq, keep=False))
         # The VQ's blocks only: on a 2-core AVX2 EPYC they took 10-14% less CPU there (large
         # activations), none measurably less in the UNet (small ones, conv-bound).
         self.lean_blocks = lean_resnets(vq) if lean_blocks else 0

@@ -21,38 +21,24 @@ oneDNN call on channels_last input, 1 thread, time ratio: UNet shapes 2 x 160 ch
 decoder 128 ch at 256 px 0.59-0.71, 256 ch at 128 px 0.47-0.49. Convolutions with few
 channels keep the direct call too: their matrix products are too thin.
 
-Whole phases of a face (benchmarks/profile_face.py --variants default,winograd, alternated):
-with 1 thread (load 2-4) CPU s: LQ encode 7.1 against 9.4, guided UNet pass 2.6 against 3.3,
-decode 12.0 against 16.8. With 2 threads (load 1.6, medians of 3) the CPU time still fell
-(pass 2.96 against 3.41 s) but the wall time did not: pass 1.86 against 1.90 s, and the VQ
-coder's were longer (decode 12.1 against 7.6 s, encode 7.4 against 4.7): its many small
-element-wise passes split poorly over two threads. A whole later face took as long as
-without it (restore_face.py, 58 s at that hour). So RefLDM leaves it off by default; it is
-kept for machines and thread counts where CPU time is what counts, and as the starting
-point of a fused transform.
-
-Stripes sized for two threads (a session later, quiet, 2 threads, full-size, medians of 3,
-default against winograd, wall s): with 1 Mi values a stripe (the one-thread size) the
-guided UNet pass was slower (1.59 against 1.36); with 4 Mi 1.23 against 1.30 and with 8 Mi
-1.15 against 1.24 (-7%), decode 5.30 against 5.81 (-9%), LQ encode 3.58 against 3.66; CPU
-time -10 to -14%. So a stripe holds STRIPE_VALUES x STRIPE_SPREAD x threads values when
-there is more than one thread. One 3x3 convolution alone against the plain NCHW call (2
-threads, 4 Mi values a stripe): 128 channels at 256-512 px stay slower (1.16-1.21x: their
-transforms cost as much as their products), 256 channels at 128 px 0.67x, the UNet's 160-320
-channels at 32-64 px 0.67-0.87x. A whole later face (profile_face.py --phases restore --steps
-20, quiet, medians of 2) took 30.7 against 33.3 s (-8%; CPU 53.7 against 62.8 s): not turned
-on by default for that, as it costs 0.5 GiB more memory and its rounding (above) sits closer
-to the golden tests' tolerance; the VQ's 128-channel convolutions at full size (most of
-a decode) need a transform fused into fewer passes first.
+Whole phases of a face, 2 threads, quiet (profile_face.py --variants default,direct, alternated,
+medians of 3, wall s): LQ encode 3.06 against 3.50, guided UNet pass 1.07 against 1.18, decode
+4.85 against 5.54. A later face from stored latents (restore_face.py) took 30.6 s against 34.5
+s, the authors' code 102-104 s that hour. It is on by default on the CPU (RefLDM's `winograd`).
+With stripes sized for one core's cache, two threads mostly waited for each other (the
+pass took as long as the direct one, the VQ coder longer), so a stripe holds STRIPE_VALUES x STRIPE_SPREAD x threads values when there is more than
+one thread; and the VQ's 128 channels at 512 px (most of a decode) stay direct
+(MAX_INPUT_VALUES).
 
 Used on the CPU in float32 only, under the UNet's packing switch where there is one (the
 zero reference's keys are computed with the plain rounding); anything else runs the
 convolution's own call.
 
-Memory: each convolution keeps its transformed weight, 4x its own size. For the full-size
-model that is about 0.49 GiB for the UNet's convolutions that run at 16 px or more (whose
-packed copies, cpu_conv.py, are then never made) and 0.14 GiB for the VQ's up to 256
-channels: a face's peak grew by about 0.5 GiB (3.2 against 2.7 GiB, restore_face.py).
+Memory: the UNet's convolutions keep their transformed weights, 4x their own size: about
+0.49 GiB for those that run at 16 px or more (whose packed copies, cpu_conv.py, are then never
+made). The VQ runs each convolution once an image, so its weights are transformed on each call
+(up to 9 ms, against about 50 ms saved for its widest) and none are kept. A face's peak grew
+from about 2.8 to 3.2 GiB (restore_face.py).
 """
 
 from __future__ import annotations
@@ -67,6 +53,9 @@ if TYPE_CHECKING:
 # Smaller images and thinner convolutions keep the direct call (see above).
 MIN_PIXELS = 16 * 16
 MIN_CHANNELS = 32
+# Larger inputs (values per image) keep it too: the VQ's 128 channels at 512 px (33.5 Mi
+# values) ran 1.05x the direct call's time, at 256 px (8.4 Mi) 0.81x.
+MAX_INPUT_VALUES = 1 << 24
 # Values in one stripe's transformed input or products with one thread: a few MiB, so that
 # each pass over them finds them in the cache. With more threads a stripe is that many times
 # STRIPE_SPREAD bigger: small stripes give matrix products too small for BLAS to split and
@@ -218,15 +207,17 @@ def _eligible(conv, max_channels: int | None) -> bool:
 
 
 def winograd_convolutions(model: "torch.nn.Module", packing: "Packing | None" = None,
-                          max_channels: int | None = None) -> int:
-    """Give every eligible 3x3 Conv2d under `model` the Winograd call for large enough CPU
-    float32 inputs; the call it had before (packed or plain) serves the rest. With `packing`,
-    its switch turns this off too. `max_channels` leaves wider convolutions alone: each keeps
-    a transformed weight 4x its own size. Returns how many convolutions were changed."""
+                          max_channels: int | None = None, keep: bool = True) -> int:
+    """Give every eligible 3x3 Conv2d under `model` the Winograd call for CPU float32 inputs
+    of a size where it pays; the call it had before (packed or plain) serves the rest. With
+    `packing`, its switch turns this off too. `max_channels` leaves wider convolutions alone.
+    `keep`: each convolution keeps its transformed weight (4x its own size) for its next
+    call; without, it is transformed on every call, for modules that run each convolution
+    once per image. Returns how many convolutions were changed."""
     count = 0
     for conv in model.modules():
         if _eligible(conv, max_channels) and not isinstance(conv._conv_forward, _WinogradConv):
-            conv._conv_forward = _WinogradConv(conv._conv_forward, packing)
+            conv._conv_forward = _WinogradConv(conv._conv_forward, packing, keep)
             count += 1
     return count
 
@@ -234,9 +225,10 @@ def winograd_convolutions(model: "torch.nn.Module", packing: "Packing | None" = 
 class _WinogradConv:
     """conv._conv_forward(input, weight, bias) by conv3x3 where it pays."""
 
-    def __init__(self, direct: Callable, packing: "Packing | None") -> None:
+    def __init__(self, direct: Callable, packing: "Packing | None", keep: bool = True) -> None:
         self.direct = direct
         self.packing = packing
+        self.keep = keep
         self.source: tuple[object, int, int] | None = None  # the weight transformed: object, version, storage
         self.u: "torch.Tensor | None" = None
         self.calls = 0  # Winograd calls (tests)
@@ -245,11 +237,16 @@ class _WinogradConv:
         import torch
 
         if (x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or x.dim() != 4
-                or x.shape[0] == 0 or x.shape[-2] * x.shape[-1] < MIN_PIXELS or weight.is_inference()
+                or x.shape[0] == 0 or x.shape[-2] * x.shape[-1] < MIN_PIXELS
+                or x[0].numel() > MAX_INPUT_VALUES or (self.keep and weight.is_inference())
                 or (self.packing is not None and not self.packing.enabled)
                 or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
             # (an inference-mode weight keeps no version to tell a change by)
             return self.direct(x, weight, bias)
+        if not self.keep:
+            self.calls += 1
+            with torch.no_grad():
+                return conv3x3(x, transform_weight(weight), bias)
         # The storage too: `param.data = ...` (what Module.to() does) keeps the object and version.
         source = (weight, weight._version, weight.data_ptr())
         if self.u is None or self.source is None or self.source[0] is not weight or self.source[1:] != source[1:]:

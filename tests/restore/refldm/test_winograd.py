@@ -138,10 +138,10 @@ def test_a_suspended_packing_runs_the_direct_call():
 
 
 @pytest.mark.skipif(not packing_available(), reason="this torch has no oneDNN")
-def test_the_cpu_model_asked_for_winograd_runs_it_in_the_unet_and_the_vq(tiny_home):
+def test_the_cpu_model_runs_winograd_in_the_unet_and_the_vq_by_default(tiny_home):
     path = tiny_home / "models" / "tiny"
-    fast = RefLDM.load(path, device="cpu", precision="fp32", winograd=True)
-    direct = RefLDM.load(path, device="cpu", precision="fp32")  # off by default (winograd.py)
+    fast = RefLDM.load(path, device="cpu", precision="fp32")
+    direct = RefLDM.load(path, device="cpu", precision="fp32", winograd=False)
     assert fast.winograd > 0 and direct.winograd == 0
     calls = [m._conv_forward for m in fast.unet.modules() if isinstance(getattr(m, "_conv_forward", None),
                                                                         winograd._WinogradConv)]
@@ -158,6 +158,35 @@ def test_the_cpu_model_asked_for_winograd_runs_it_in_the_unet_and_the_vq(tiny_ho
     image = torch.rand(1, 3, fast.config.image_size, fast.config.image_size) * 2 - 1
     assert matches(fast.encode(image), direct.encode(image))
     assert sum(c.calls for c in vq) > 0
+    # The VQ runs each convolution once an image: it keeps no transformed weights.
+    assert all(c.u is None for c in vq) and any(c.u is not None for c in calls)
+
+
+def test_without_keeping_the_transform_a_changed_weight_is_still_followed():
+    plain = _conv(32, 32)
+    fast = copy.deepcopy(plain)
+    assert winograd.winograd_convolutions(fast, keep=False) == 1
+    x = torch.randn(1, 32, 16, 16)
+    with torch.inference_mode():
+        assert _close(fast(x), _exact(plain, x))
+    with torch.no_grad():
+        for m in (plain, fast):
+            m.weight.mul_(-2.0)
+    with torch.inference_mode():
+        assert _close(fast(x), _exact(plain, x))
+    assert fast._conv_forward.calls == 2 and fast._conv_forward.u is None
+
+
+def test_inputs_too_large_to_pay_take_the_direct_call(monkeypatch):
+    plain, fast, call = _wrapped()
+    monkeypatch.setattr(winograd, "MAX_INPUT_VALUES", 32 * 16 * 16)
+    with torch.inference_mode():
+        fits = torch.randn(2, 32, 16, 16)  # the bound is per image, not per batch
+        assert _close(fast(fits), _exact(plain, fits))
+        assert call.calls == 1
+        large = torch.randn(1, 32, 16, 17)
+        assert torch.equal(fast(large), plain(large))
+    assert call.calls == 1
 
 
 def test_stripes_grow_with_threads_so_the_second_core_has_work(monkeypatch):
