@@ -12,7 +12,10 @@ are laid end to end and attend to them in one call), lets the references be take
 (memory grows linearly with their count), and lets the unconditional half attend to one
 zeroed reference instead of N identical ones: N equal copies of a key set weigh exactly like
 one copy with log(N) added to its log-sum-exp. The result equals the single softmax up to
-float rounding.
+float rounding. The same holds for single tokens: a zeroed reference's activations are flat
+away from its borders, so at the first attention layers most of its tokens are equal (at a
+64x64 latent, 100 distinct of 1024 at the first, 196 at the second); on the CPU those layers
+keep each distinct token once, weighed by log(its count) (`compact_tokens`).
 
 The authors scale q and k each by 1/sqrt(sqrt(d)); scaled_dot_product_attention's default
 1/sqrt(d) on q.k is the same product.
@@ -41,15 +44,41 @@ class RefPart:
 
     `copies`: how many identical reference tiles these keys stand for (the zeroed references
     of the unconditional half are all the same, so one tile is kept and weighed N times).
+    `bias`: [tokens] float32 log-weights of the keys, where each stands for several equal ones.
     """
 
     k: "torch.Tensor"
     v: "torch.Tensor"
     rows: int
     copies: int = 1
+    bias: "torch.Tensor | None" = None
 
 
-def _attention_math(q, k, v) -> tuple["torch.Tensor", "torch.Tensor"]:
+# A layer's tokens are kept compacted only when at most this share of them is distinct: the
+# kernel's per-key bias costs a little, and most layers have no equal tokens at all.
+COMPACT_SHARE = 0.5
+
+
+def compact_tokens(k, v) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor | None"]:
+    """Keys/values [1, heads, tokens, d] with each distinct token (its keys and values in every
+    head) kept once, and the log of its count as its bias; bias None where it does not pay.
+
+    Attention over the compacted set equals attention over the full one up to float rounding:
+    equal keys get equal scores, so m copies weigh like one with log(m) added to its score.
+    """
+    import torch
+
+    _, heads, tokens, dim = k.shape
+    rows = torch.cat([k, v], dim=-1)[0].transpose(0, 1).reshape(tokens, heads * 2 * dim)
+    distinct, counts = torch.unique(rows, dim=0, return_counts=True)
+    if distinct.shape[0] > COMPACT_SHARE * tokens:
+        return k, v, None
+    kv = distinct.view(-1, heads, 2 * dim).transpose(0, 1)[None]  # [1, heads, distinct, 2 d]
+    ck, cv = (t.contiguous() for t in kv.split(dim, dim=-1))
+    return ck, cv, counts.to(torch.float32).log()
+
+
+def _attention_math(q, k, v, bias=None) -> tuple["torch.Tensor", "torch.Tensor"]:
     """Softmax attention and its log-sum-exp per query, in float32, chunked over queries."""
     import torch
 
@@ -59,14 +88,17 @@ def _attention_math(q, k, v) -> tuple["torch.Tensor", "torch.Tensor"]:
     vf = v.float()
     for qc in q.float().split(MATH_QUERY_CHUNK, dim=-2):
         s = (qc * scale) @ kt
+        if bias is not None:
+            s += bias
         lse = torch.logsumexp(s, dim=-1)
         outs.append(torch.exp(s - lse[..., None]) @ vf)
         lses.append(lse)
     return torch.cat(outs, dim=-2).to(q.dtype), torch.cat(lses, dim=-1)
 
 
-def attention_with_lse(q, k, v, force_math: bool = False) -> tuple["torch.Tensor", "torch.Tensor"]:
-    """(softmax(q k^T / sqrt(d)) v, logsumexp of the scores) for [b, heads, tokens, d] inputs.
+def attention_with_lse(q, k, v, force_math: bool = False, bias=None) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """(softmax(q k^T / sqrt(d) + bias) v, logsumexp of the scores) for [b, heads, tokens, d]
+    inputs, with an optional float32 bias [keys].
 
     The CPU flash kernel returns both in one pass; CUDA's memory-efficient kernel likewise;
     anything else (or a kernel that refuses the shapes) takes the chunked plain path.
@@ -75,15 +107,16 @@ def attention_with_lse(q, k, v, force_math: bool = False) -> tuple["torch.Tensor
 
     if not force_math:
         try:
-            if q.device.type == "cpu":
-                out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)[:2]
+            if q.device.type == "cpu" and (bias is None or q.dtype == torch.float32):
+                mask = None if bias is None else bias.view(1, 1, 1, -1)
+                out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, attn_mask=mask)[:2]
                 return out, lse.float()
-            if q.device.type == "cuda":
+            if q.device.type == "cuda" and bias is None:
                 out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, True)[:2]
                 return out, lse[..., : q.shape[-2]].float()
         except (RuntimeError, NotImplementedError):
             pass
-    return _attention_math(q, k, v)
+    return _attention_math(q, k, v, bias)
 
 
 def merge_attention(out_a, lse_a, out_b, lse_b) -> tuple["torch.Tensor", "torch.Tensor"]:
@@ -106,8 +139,10 @@ def attend_to_references(q, part: RefPart, force_math: bool = False) -> tuple["t
     rows, heads, length, dim = q.shape
     folded = q.transpose(0, 1).reshape(1, heads, rows * length, dim)
     out = lse = None
-    for kc, vc in zip(part.k.split(REF_CHUNK_TOKENS, dim=2), part.v.split(REF_CHUNK_TOKENS, dim=2), strict=True):
-        o, s = attention_with_lse(folded, kc, vc, force_math)
+    chunks = part.k.split(REF_CHUNK_TOKENS, dim=2), part.v.split(REF_CHUNK_TOKENS, dim=2)
+    biases = [None] * len(chunks[0]) if part.bias is None else part.bias.split(REF_CHUNK_TOKENS)
+    for kc, vc, bc in zip(*chunks, biases, strict=True):
+        o, s = attention_with_lse(folded, kc, vc, force_math, bc)
         out, lse = (o, s) if out is None else merge_attention(out, lse, o, s)
     if out is None or lse is None:
         raise ValueError("a reference part without keys")
@@ -151,6 +186,9 @@ class CacheKVProcessor:
         self.counter: SaveCounter | None = None  # save mode: ends the pass after the last layer
         self.parts: list[RefPart] = []
         self.force_math = False  # tests: run the plain fallback on the CPU too
+        # modules.SharedHalves, on the first attention layer: while it is active, the batch's
+        # two halves are equal here, so their own-token attention is computed once.
+        self.equal_halves = None
 
     def bind(self, parts: list[RefPart]) -> None:
         """Prepare "use" mode: the batch of each step is the parts' rows stacked in order
@@ -177,20 +215,26 @@ class CacheKVProcessor:
         if encoder_hidden_states is not None or attention_mask is not None:
             raise ValueError("CacheKVProcessor does self-attention only")
         b, c, h, w = hidden_states.shape
-        # Tokens [b, h * w, c]: a view of channels_last activations (the CPU's layout,
+        use = self.mode == "use"
+        if use and sum(p.rows for p in self.parts) != b:
+            raise RuntimeError("reference keys/values are bound for another batch")
+        # Equal halves (see equal_halves): the [uncond, cond] parts each see the same rows.
+        halved = (use and self.equal_halves is not None and self.equal_halves.active
+                  and all(2 * p.rows == b for p in self.parts))
+        own = hidden_states[: b // 2] if halved else hidden_states
+        n = own.shape[0]
+        # Tokens [n, h * w, c]: a view of channels_last activations (the CPU's layout,
         # cpu_conv.py), one copy of NCHW ones.
-        x = attn.group_norm(hidden_states).permute(0, 2, 3, 1).reshape(b, h * w, c)
+        x = attn.group_norm(own).permute(0, 2, 3, 1).reshape(n, h * w, c)
         heads = attn.heads
-        q = attn.to_q(x).view(b, h * w, heads, -1).transpose(1, 2)  # [b, heads, tokens, d]
-        k = attn.to_k(x).view(b, h * w, heads, -1).transpose(1, 2)
-        v = attn.to_v(x).view(b, h * w, heads, -1).transpose(1, 2)
-        if self.mode == "use":
-            if sum(p.rows for p in self.parts) != b:
-                raise RuntimeError("reference keys/values are bound for another batch")
+        q = attn.to_q(x).view(n, h * w, heads, -1).transpose(1, 2)  # [n, heads, tokens, d]
+        k = attn.to_k(x).view(n, h * w, heads, -1).transpose(1, 2)
+        v = attn.to_v(x).view(n, h * w, heads, -1).transpose(1, 2)
+        if use:
             out, lse = attention_with_lse(q, k, v, self.force_math)
             merged, start = [], 0
             for part in self.parts:
-                rows = slice(start, start + part.rows)
+                rows = slice(0, n) if halved else slice(start, start + part.rows)
                 ro, rl = attend_to_references(q[rows], part, self.force_math)
                 merged.append(merge_attention(out[rows], lse[rows], ro, rl)[0])
                 start += part.rows

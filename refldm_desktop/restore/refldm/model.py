@@ -171,6 +171,7 @@ class RefLDM:
         self.lean_blocks = lean_resnets(vq) if lean_blocks else 0
         self._shared_halves = SharedHalves(self.unet)
         self._zero_kv: dict[tuple[int, int], dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._zero_compact: dict[tuple[int, int], tuple[dict, dict]] = {}  # hw -> (source, parts)
         self._token = object()  # unlike id(self), never reused by a later model
 
     def working(self):
@@ -378,6 +379,21 @@ class RefLDM:
                 self._zero_kv[hw] = self._reference_kv(zeros)
         return self._zero_kv[hw]
 
+    def _zero_reference_parts(self, hw: tuple[int, int]) -> dict[str, tuple]:
+        """The zeroed reference's (k, v, bias) per layer for the unconditional half: on the CPU
+        in float32, layers whose tokens are mostly equal keep each once (attention.compact_tokens)."""
+        import torch
+
+        from refldm_desktop.restore.refldm.attention import compact_tokens
+
+        kv = self._zero_reference_kv(hw)
+        known = self._zero_compact.get(hw)
+        if known is None or known[0] is not kv:
+            compact = self.device.type == "cpu" and self.dtype == torch.float32
+            parts = {name: compact_tokens(k, v) if compact else (k, v, None) for name, (k, v) in kv.items()}
+            known = self._zero_compact[hw] = (kv, parts)
+        return known[1]
+
     @contextmanager
     def _bound(self, refs: ReferenceCache, batch: int, guided: bool) -> Iterator[None]:
         """Put the reference keys/values in place for `batch` faces ([uncond, cond] if guided).
@@ -389,14 +405,14 @@ class RefLDM:
 
         if refs.owner is not self._token:
             raise ValueError("this ReferenceCache was made by another model instance")
-        zero = self._zero_reference_kv(refs.latent_hw) if guided else {}
+        zero = self._zero_reference_parts(refs.latent_hw) if guided else {}
         try:
             for name, p in self._processors.items():
                 k, v = refs.layers[name]
                 parts = [RefPart(k, v, batch)]
                 if guided:
-                    zk, zv = zero[name]
-                    parts.insert(0, RefPart(zk, zv, batch, copies=refs.tiles))
+                    zk, zv, zb = zero[name]
+                    parts.insert(0, RefPart(zk, zv, batch, copies=refs.tiles, bias=zb))
                 p.bind(parts)
             yield
         finally:

@@ -104,8 +104,8 @@ class SharedHalves:
     reference keys/values the attention layers see. So everything before the first attention
     layer (the input conv, the attention-free first level, the next level's first residual
     block) gives both halves the same activations; computing them once and copying saves that
-    work (about 6% of a full-size pass's arithmetic). Off unless switched on for a guided
-    batch (`active`).
+    work (about 6% of a full-size pass's arithmetic), and the first attention layer computes
+    its own-token part once. Off unless switched on for a guided batch (`active`).
     """
 
     def __init__(self, unet) -> None:
@@ -114,10 +114,15 @@ class SharedHalves:
         self.active = False
         self.modules = [unet.conv_in]
         for block in unet.down_blocks:
-            if any(isinstance(m, Attention) for m in block.modules()):
+            attentions = [m for m in block.modules() if isinstance(m, Attention)]
+            if attentions:
                 # diffusers' AttnDownBlock2D runs its first residual block before any attention
                 if type(block).__name__ == "AttnDownBlock2D" and block.resnets:
                     self.modules.append(block.resnets[0])
+                # The first attention's input has equal halves too: its processor computes
+                # their queries, keys, values and self-attention once (attention.py).
+                if hasattr(attentions[0].processor, "equal_halves"):
+                    attentions[0].processor.equal_halves = self
                 break
             self.modules.append(block)
         for module in self.modules:

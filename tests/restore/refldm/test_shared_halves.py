@@ -23,6 +23,16 @@ def _batch_sizes_seen(model):
     return seen
 
 
+def _first_attention_batches(model):
+    """The batch the first attention layer computes its queries for."""
+    seen = []
+    first = [m for m in model.unet.modules() if getattr(getattr(m, "processor", None), "equal_halves", None)]
+    assert len(first) == 1
+    real = first[0].to_q.forward
+    first[0].to_q.forward = lambda x: seen.append(x.shape[0]) or real(x)
+    return seen
+
+
 def test_guided_steps_share_the_first_layers_and_change_nothing_but_rounding(tiny_home, golden_dir):
     path = tiny_home / "models" / "tiny"
     model = RefLDM.load(path, device="cpu", precision="fp32")
@@ -34,15 +44,18 @@ def test_guided_steps_share_the_first_layers_and_change_nothing_but_rounding(tin
 
     model.sample(lq, cache, 1, 1.5, noise)  # computes the zeroed references' keys once, first
     seen = _batch_sizes_seen(model)
+    queries = _first_attention_batches(model)
     shared = model.sample(lq, cache, STEPS, 1.5, noise)
     assert seen and set(seen) == {2}, "the shared layers ran on the whole guided batch of 4"
+    assert set(queries) == {2}, "the first attention computed its own tokens for both halves"
 
     seen.clear()
+    queries.clear()
     # the same model with the sharing switched off: the control
     real = model._halves_shared
     model._halves_shared = lambda guided: real(False)
     full = model.sample(lq, cache, STEPS, 1.5, noise)
-    assert set(seen) == {4}
+    assert set(seen) == set(queries) == {4}
     assert (shared - full).abs().max() <= 1e-5 * full.abs().max()
 
 
