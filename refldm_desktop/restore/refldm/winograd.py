@@ -27,8 +27,8 @@ medians of 3, wall s): LQ encode 3.06 against 3.50, guided UNet pass 1.07 agains
 s, the authors' code 102-104 s that hour. It is on by default on the CPU (RefLDM's `winograd`).
 With stripes sized for one core's cache, two threads mostly waited for each other (the
 pass took as long as the direct one, the VQ coder longer), so a stripe holds STRIPE_VALUES x STRIPE_SPREAD x threads values when there is more than
-one thread; and the VQ's 128 channels at 512 px (most of a decode) stay direct
-(MAX_INPUT_VALUES).
+one thread; and the VQ's 128 channels at 512 px (most of a decode) pay only while freed
+memory stays in the process (MAX_INPUT_VALUES).
 
 Used on the CPU in float32 only, under the UNet's packing switch where there is one (the
 zero reference's keys are computed with the plain rounding); anything else runs the
@@ -53,8 +53,11 @@ if TYPE_CHECKING:
 # Smaller images and thinner convolutions keep the direct call (see above).
 MIN_PIXELS = 16 * 16
 MIN_CHANNELS = 32
-# Larger inputs (values per image) keep it too: the VQ's 128 channels at 512 px (33.5 Mi
-# values) ran 1.05x the direct call's time, at 256 px (8.4 Mi) 0.81x.
+# Larger inputs (values per image) keep it too, unless freed memory stays in the process
+# (heap.py, as while the model works): else each stripe's buffers (up to 32 MiB) come from the
+# kernel, zeroed, every time. The VQ's 128 channels at 512 px (33.5 Mi values) ran 1.05x the
+# direct call's time that way and 0.87x with the heap kept (a face's LQ encode and decode 10%
+# faster); at 256 px (8.4 Mi) 0.81x either way.
 MAX_INPUT_VALUES = 1 << 24
 # Values in one stripe's transformed input or products with one thread: a few MiB, so that
 # each pass over them finds them in the cache. With more threads a stripe is that many times
@@ -236,9 +239,12 @@ class _WinogradConv:
     def __call__(self, x, weight, bias):
         import torch
 
+        from refldm_desktop.restore.refldm import heap
+
         if (x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or x.dim() != 4
                 or x.shape[0] == 0 or x.shape[-2] * x.shape[-1] < MIN_PIXELS
-                or x[0].numel() > MAX_INPUT_VALUES or (self.keep and weight.is_inference())
+                or (x[0].numel() > MAX_INPUT_VALUES and not heap.is_kept())
+                or (self.keep and weight.is_inference())
                 or (self.packing is not None and not self.packing.enabled)
                 or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
             # (an inference-mode weight keeps no version to tell a change by)
