@@ -132,7 +132,8 @@ class RefLDM:
         plain modules. `lean_blocks`: the VQ's residual blocks run without their no-op
         divide and with in-place SiLUs and sums (modules.lean_resnets; bitwise the same result).
         `winograd`: with cpu_packing on the CPU, the 3x3 convolutions of the sizes where it
-        pays run as Winograd F(4x4, 3x3) in float32 (winograd.py): a later face 11% faster.
+        pays run as Winograd F(4x4, 3x3) in float32 (winograd.py): a later face 11% faster,
+        with about 0.4 GiB more memory.
         """
         from refldm_desktop.restore.refldm.cpu_conv import pack_convolutions, packing_available
         from refldm_desktop.restore.refldm.modules import SharedHalves, cachekv_processors, lean_resnets

@@ -22,13 +22,17 @@ decoder 128 ch at 256 px 0.59-0.71, 256 ch at 128 px 0.47-0.49. Convolutions wit
 channels keep the direct call too: their matrix products are too thin.
 
 Whole phases of a face, 2 threads, quiet (profile_face.py --variants default,direct, alternated,
-medians of 3, wall s): LQ encode 3.06 against 3.50, guided UNet pass 1.07 against 1.18, decode
-4.85 against 5.54. A later face from stored latents (restore_face.py) took 30.6 s against 34.5
-s, the authors' code 102-104 s that hour. It is on by default on the CPU (RefLDM's `winograd`).
-With stripes sized for one core's cache, two threads mostly waited for each other (the
-pass took as long as the direct one, the VQ coder longer), so a stripe holds STRIPE_VALUES x STRIPE_SPREAD x threads values when there is more than
-one thread; and the VQ's 128 channels at 512 px (most of a decode) pay only while freed
-memory stays in the process (MAX_INPUT_VALUES).
+medians of 3-5, wall s, CPU s in brackets), Winograd against direct: LQ encode 3.06 (5.38)
+against 3.60 (6.93), guided UNet pass 1.155 (1.94) against 1.208 (2.21), decode 4.67 (8.47)
+against 5.70 (11.02). The UNet's wall time gains less than its CPU time: its transforms are
+many short element-wise passes, over which two threads wait for each other. A later face from
+stored latents (restore_face.py) took 30.6 s against 34.5 s, the authors' code 102-104 s that
+hour. It is on by default on the CPU (RefLDM's `winograd`).
+
+With stripes sized for one core's cache, two threads mostly waited for each other (the pass
+took as long as the direct one, the VQ coder longer), so a stripe holds STRIPE_VALUES x
+STRIPE_SPREAD x threads values when there is more than one thread. The VQ's 128 channels at
+512 px (most of a decode) pay only while freed memory stays in the process (MAX_INPUT_VALUES).
 
 Used on the CPU in float32 only, under the UNet's packing switch where there is one (the
 zero reference's keys are computed with the plain rounding); anything else runs the
