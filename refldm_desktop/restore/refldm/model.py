@@ -118,7 +118,6 @@ def resolve_dtype(precision: str, device: "torch.device") -> "torch.dtype":
     return table[precision]
 
 
-
 class RefLDM:
     """A loaded model. Not thread-safe: one restore at a time per instance."""
 

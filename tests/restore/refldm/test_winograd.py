@@ -51,10 +51,10 @@ def test_winograd_equals_the_direct_convolution(layout, size, bias, monkeypatch)
     assert _close(got, want)
 
 
-def _wrapped(cin=32, cout=32, packing=None):
+def _wrapped(cin=32, cout=32, packing=None, keep=True):
     plain = _conv(cin, cout)
     fast = copy.deepcopy(plain)
-    assert winograd.winograd_convolutions(fast, packing) == 1
+    assert winograd.winograd_convolutions(fast, packing, keep=keep) == 1
     return plain, fast, fast._conv_forward
 
 
@@ -62,8 +62,9 @@ def _exact(conv, x):
     return F.conv2d(x.double(), conv.weight.double(), conv.bias.double(), padding=1)
 
 
-def test_a_changed_weight_is_transformed_again():
-    plain, fast, call = _wrapped()
+@pytest.mark.parametrize("keep", [True, False], ids=["kept", "transformed-each-call"])
+def test_a_changed_weight_is_transformed_again(keep):
+    plain, fast, call = _wrapped(keep=keep)
     x = torch.randn(1, 32, 16, 16)
     with torch.inference_mode():
         assert _close(fast(x), _exact(plain, x))
@@ -73,6 +74,7 @@ def test_a_changed_weight_is_transformed_again():
     with torch.inference_mode():
         assert _close(fast(x), _exact(plain, x))
     assert call.calls == 2
+    assert (call.u is not None) == keep  # without keeping, no transformed copy stays
 
 
 def test_a_replaced_weight_is_transformed_again():
@@ -160,21 +162,6 @@ def test_the_cpu_model_runs_winograd_in_the_unet_and_the_vq_by_default(tiny_home
     assert sum(c.calls for c in vq) > 0
     # The VQ runs each convolution once an image: it keeps no transformed weights.
     assert all(c.u is None for c in vq) and any(c.u is not None for c in calls)
-
-
-def test_without_keeping_the_transform_a_changed_weight_is_still_followed():
-    plain = _conv(32, 32)
-    fast = copy.deepcopy(plain)
-    assert winograd.winograd_convolutions(fast, keep=False) == 1
-    x = torch.randn(1, 32, 16, 16)
-    with torch.inference_mode():
-        assert _close(fast(x), _exact(plain, x))
-    with torch.no_grad():
-        for m in (plain, fast):
-            m.weight.mul_(-2.0)
-    with torch.inference_mode():
-        assert _close(fast(x), _exact(plain, x))
-    assert fast._conv_forward.calls == 2 and fast._conv_forward.u is None
 
 
 def test_inputs_too_large_to_pay_take_the_direct_call(monkeypatch):
