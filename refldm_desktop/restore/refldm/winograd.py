@@ -69,6 +69,11 @@ MAX_INPUT_VALUES = 1 << 24
 # element-wise passes too short to share, so the second core mostly waited (see above).
 STRIPE_VALUES = 1 << 20
 STRIPE_SPREAD = 4
+# But never more than 32 MiB a buffer: one 128-channel convolution at 512 px (2 threads, heap
+# kept) took 304 ms with 8 Mi values a stripe and 371 ms with 16 Mi (the direct call 359), and
+# in a thread other than the main one (the app's job runner) glibc maps blocks over 64 MiB
+# afresh on every call even while the heap is kept (heap.py).
+MAX_STRIPE_VALUES = 8 << 20
 
 # F(4x4, 3x3) with the interpolation points 0, 1, -1, 2, -2 and infinity.
 _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
@@ -106,7 +111,7 @@ def conv3x3(x: "torch.Tensor", u: "torch.Tensor", bias: "torch.Tensor | None") -
     out = torch.empty((n, 4 * th, 4 * tw, k), dtype=x.dtype)
     # Stripes of block rows as even as they can be: a short last stripe's products are slow.
     threads = torch.get_num_threads()
-    values = STRIPE_VALUES * max(1, STRIPE_SPREAD * threads if threads > 1 else 1)
+    values = min(STRIPE_VALUES * max(1, STRIPE_SPREAD * threads if threads > 1 else 1), MAX_STRIPE_VALUES)
     stripes = -(-th // max(1, values // (36 * n * tw * max(c, k))))
     rows = -(-th // stripes)
     for r0 in range(0, th, rows):

@@ -202,3 +202,9 @@ def test_stripes_grow_with_threads_so_the_second_core_has_work(monkeypatch):
         torch.set_num_threads(before)
     assert len(rows_one) == 16 and len(seen) == 16 // (2 * winograd.STRIPE_SPREAD)
     assert torch.allclose(one, two, atol=1e-5)
+    # Many threads: the stripes stop growing at MAX_STRIPE_VALUES (buffers the heap keeps).
+    seen.clear()
+    monkeypatch.setattr(winograd, "MAX_STRIPE_VALUES", 2 * 36 * 16 * 32)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 64)
+    many = winograd.conv3x3(x, u, conv.bias)
+    assert len(seen) == 8 and torch.allclose(one, many, atol=1e-5)
