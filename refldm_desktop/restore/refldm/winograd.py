@@ -27,7 +27,9 @@ against 3.60 (6.93), guided UNet pass 1.155 (1.94) against 1.208 (2.21), decode 
 against 5.70 (11.02). The UNet's wall time gains less than its CPU time: its transforms are
 many short element-wise passes, over which two threads wait for each other. A later face from
 stored latents (restore_face.py) took 30.6 s against 34.5 s, the authors' code 102-104 s that
-hour. It is on by default on the CPU (RefLDM's `winograd`).
+hour. In a worker thread, as the app's job runner restores, a later face of 20 steps took
+28.3-28.8 s against 32.8-33.2 s (CPU 50 against 62 s; one process each, alternated). It is on
+by default on the CPU (RefLDM's `winograd`).
 
 With stripes sized for one core's cache, two threads mostly waited for each other (the pass
 took as long as the direct one, the VQ coder longer), so a stripe holds STRIPE_VALUES x
