@@ -279,7 +279,7 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--variants", default="default",
-                    help="comma-separated, timed alternately: default, plain, winograd (see above)")
+                    help="comma-separated, timed alternately: default, plain, direct, winograd (see above)")
     ap.add_argument("--phases", default=",".join(PHASES),
                     help=f"comma-separated subset of {', '.join(PHASES + FIRST_FACE_PHASES)} (default: the first {len(PHASES)})")
     ap.add_argument("--image-size", type=int, help="another face size (a quick check of the script: 64)")
