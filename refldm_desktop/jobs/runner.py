@@ -376,6 +376,10 @@ class Runner:
         # release(): jobs an earlier session left wait until the user asks for them
         # (release_all), instead of going before what the user asks for now.
         self._released: set[int] | None = set() if only_released else None
+        # Of those, the ones that may still run: every turn of the loop sends them to the
+        # database, so jobs that ended done or cancelled leave it (a long session's thousands
+        # of ids would otherwise go into each query, past SQLite's limit on its parameters).
+        self._runnable: set[int] | None = set() if only_released else None
         self._released_lock = threading.Lock()
 
     # -- control -------------------------------------------------------------------------
@@ -398,14 +402,15 @@ class Runner:
     def release(self, job_ids: Sequence[int]) -> None:
         """These jobs may run (with only_released); wakes the loop."""
         with self._released_lock:
-            if self._released is not None:
+            if self._released is not None and self._runnable is not None:
                 self._released.update(job_ids)
+                self._runnable.update(job_ids)
         self.wake()
 
     def release_all(self) -> None:
         """Every queued job may run, now and from now on; wakes the loop."""
         with self._released_lock:
-            self._released = None
+            self._released = self._runnable = None
         self.wake()
 
     @property
@@ -420,7 +425,14 @@ class Runner:
 
     def _allowed(self) -> frozenset[int] | None:
         with self._released_lock:
-            return None if self._released is None else frozenset(self._released)
+            return None if self._runnable is None else frozenset(self._runnable)
+
+    def _ended(self, job_id: int) -> None:
+        """A released job that ended done or cancelled runs again only if released anew."""
+        if self._runnable is not None and self.queue.job(job_id).state in (JobState.DONE, JobState.CANCELLED):
+            with self._released_lock:
+                if self._runnable is not None:
+                    self._runnable.discard(job_id)
 
     def wake(self) -> None:
         """New jobs were queued: look now instead of at the next poll."""
@@ -490,6 +502,7 @@ class Runner:
                     self._wake.wait(self.poll_interval)
                     continue
                 self._process(job, tally)
+                self._ended(job.id)
         except Exception:  # noqa: BLE001 - a broken database must not kill the app silently
             log.exception("the job runner stopped after an unexpected error")
         finally:

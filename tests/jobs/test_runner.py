@@ -346,6 +346,31 @@ def test_a_runner_that_runs_only_released_jobs_leaves_older_ones_queued(library_
         runner.stop(timeout=10)
 
 
+def test_jobs_that_ended_are_no_longer_sent_with_every_look_at_the_queue(library_with_photos):
+    """A long session releases thousands of jobs: the ones that ended must not go into each
+    query again (SQLite refuses more than a few thousand parameters), yet still count as
+    the user's own (not held)."""
+    lib, ids = library_with_photos(3)
+    done: list[int] = []
+    runner = lib.jobs.runner(HandlerRegistry({"restore_photo": lambda ctx: done.append(ctx.id)}),
+                             poll_interval=0.05, only_released=True)
+    sent: list[frozenset] = []
+    real = runner.queue.has_queued
+    runner.queue.has_queued = lambda kinds=None, *, only=None: sent.append(frozenset(only or ())) or real(
+        kinds, only=only)
+    runner.start()
+    try:
+        jobs = lib.jobs.enqueue_restore(ids).queued
+        runner.release(jobs)
+        wait_for(lambda: sorted(done) == sorted(jobs), timeout=20, what="the released jobs")
+        sent.clear()
+        wait_for(lambda: len(sent) >= 2, timeout=5, what="the runner to look at the queue again")
+        assert sent[-1] == frozenset()
+        assert not any(runner.held(j) for j in jobs)
+    finally:
+        runner.stop(timeout=10)
+
+
 def test_jobs_run_in_a_terminal_finishes_left_over_jobs_while_the_app_holds_them_back(library_with_photos):
     """The app's runner holds an earlier session's jobs back until Resume; meanwhile
     `refldm-desktop jobs run` must be able to run them (README), so the app must not keep
