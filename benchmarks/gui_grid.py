@@ -106,8 +106,10 @@ opening before it 20; switching 26, 32, 30; starting 22; scrolling 17; a batch 1
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import threading
@@ -371,8 +373,8 @@ class Cold:
     """Fresh processes timed from launch (ms): wall, the GUI thread's CPU, its wait for a
     core, and the marks a child sends (CPU and wait at points on the way)."""
 
-    def __init__(self) -> None:
-        self.prefix = Path(tempfile.mkdtemp(prefix="refldm-bytecode-"))
+    def __init__(self, root: Path) -> None:
+        self.prefix = Path(tempfile.mkdtemp(prefix="refldm-bytecode-", dir=root))
         self.env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [str(REPO), str(REPO / "plugins"), *filter(None, [os.environ.get("PYTHONPATH")])]))
 
@@ -399,9 +401,7 @@ class Cold:
 
     def without_app_bytecode(self) -> Path:
         """The same bytecode less the app's own files: a source checkout no one has compiled."""
-        import shutil
-
-        bare = Path(tempfile.mkdtemp(prefix="refldm-bytecode-bare-")) / "p"
+        bare = Path(tempfile.mkdtemp(prefix="refldm-bytecode-bare-", dir=self.prefix.parent)) / "p"
         shutil.copytree(self.prefix, bare)
         for top in (REPO / "refldm_desktop", REPO / "plugins"):
             shutil.rmtree(bare / str(top).lstrip(os.sep), ignore_errors=True)
@@ -465,6 +465,7 @@ def main(argv=None) -> int:
     from refldm_desktop.ui.thumbnails import stop_thumbnail_worker
 
     tmp = Path(tempfile.mkdtemp(prefix="refldm-gui-bench-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # its library and bytecode: hundreds of MB
     t = time.perf_counter()
     lib, sources, full_folder, empty_folder = make_library(tmp, args.photos)
     lib.close()
@@ -472,7 +473,7 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
 
     # (a) Cold starts, alternating the app and the plain window so that both see the same load.
-    cold = Cold()
+    cold = Cold(tmp)
     app_args, plain_args = [str(tmp / "home"), str(args.photos)], []
     cold.bytecode(COLD_APP, app_args)
     cold.bytecode(PLAIN_QT, plain_args)

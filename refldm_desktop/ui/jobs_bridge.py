@@ -45,11 +45,6 @@ class JobsBridge(QObject):
         """The job being worked on now, or None."""
         return self._runner.current_job_id
 
-    @property
-    def holding_left_over(self) -> bool:
-        """Whether jobs this window did not queue (an earlier session's) are held back."""
-        return self._runner.holding
-
     def left_over(self, job_id: int) -> bool:
         """Whether this job is one an earlier session left, waiting for the user's Resume."""
         return self._runner.held(job_id)

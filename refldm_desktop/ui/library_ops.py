@@ -80,8 +80,9 @@ def add_paths(
 
     def work(task: "Task") -> tuple[list, list[tuple[Path, str]], list[Path], list[Path], list[Path]]:
         missing = [p for p in paths if not p.exists()]
-        folders = [p for p in paths if p not in missing and p.is_dir()]
-        photos = [p for p in paths if p not in missing and p.is_file()]
+        gone = set(missing)
+        folders = [p for p in paths if p not in gone and p.is_dir()]
+        photos = [p for p in paths if p not in gone and p.is_file()]
         results, unread = [], []
         if folders:
             results.append(lib.index(folders, progress=task.progress, cancel=task.cancelled))
@@ -89,7 +90,7 @@ def add_paths(
             result = lib.index_photos(photos, progress=task.progress, cancel=task.cancelled)
             results.append(result)
             why = {p.path: p.reason for p in result.problems}
-            unread = [(p, why[p.resolve()]) for p in photos if p.resolve() in why]
+            unread = [(p, why[r]) for p in photos if (r := p.resolve()) in why]
         return results, unread, missing, folders, photos
 
     def done(outcome: tuple[list, list[tuple[Path, str]], list[Path], list[Path], list[Path]]) -> None:
@@ -107,8 +108,8 @@ def add_paths(
         else:
             _announce(ctx, label, results)
         if on_done is not None:
-            bad = {p for p, _ in unread}
-            on_done([p for p in paths if (p in folders or p in photos) and p not in bad], set(folders))
+            there = set(folders).union(photos).difference(p for p, _ in unread)
+            on_done([p for p in paths if p in there], set(folders))
 
     return ctx.tasks.run_long(label, work, done)
 

@@ -123,13 +123,11 @@ class RestoreWatch:
         return text[0].upper() + text[1:]
 
 
-def nothing_restored(why: str | None, photos: int = 1) -> str:
-    """The status line for restores that ended without a result, with the job's reason
+def nothing_restored(why: str | None) -> str:
+    """The status line for a restore that ended without a result, with the job's reason
     (which says what to do) in the app's words."""
     reason, advice = nothing_reason(why)
     text = f"Nothing was restored: {reason}"
-    if photos > 1:
-        return f"{text} ({photos} photos; see Jobs)"
     return f"{text} ({advice})" if advice else text
 
 

@@ -44,12 +44,14 @@ Memory: the UNet's convolutions keep their transformed weights, 4x their own siz
 0.49 GiB for those that run at 16 px or more (whose packed copies, cpu_conv.py, are then never
 made). The VQ runs each convolution once an image, so its weights are transformed on each call
 (up to 9 ms, against about 50 ms saved for its widest) and none are kept. A face's peak grew
-from about 2.8 to 3.2 GiB (restore_face.py).
+from 2.4-2.8 to 3.1-3.3 GiB (restore_face.py).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
+
+from refldm_desktop.restore.refldm import heap
 
 if TYPE_CHECKING:
     import torch
@@ -249,8 +251,6 @@ class _WinogradConv:
 
     def __call__(self, x, weight, bias):
         import torch
-
-        from refldm_desktop.restore.refldm import heap
 
         if (x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or x.dim() != 4
                 or x.shape[0] == 0 or x.shape[-2] * x.shape[-1] < MIN_PIXELS
